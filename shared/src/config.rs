@@ -1,0 +1,149 @@
+//! Configuration from environment variables only (a Lambda zip carries just `bootstrap`).
+
+use crate::secrets::SecretString;
+
+/// Default consent page of Nhanh.
+pub const DEFAULT_NHANH_OAUTH_URL: &str = "https://nhanh.vn/oauth";
+/// Default Nhanh API host.
+pub const DEFAULT_NHANH_API_URL: &str = "https://pos.open.nhanh.vn";
+
+/// Where sealed secrets are protected.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    /// AWS KMS key id, ARN or alias (`KMS_KEY_ID`).
+    Kms(String),
+    /// A local AES-256 key (`LOCAL_DATA_KEY`), for development and tests.
+    Local(SecretString),
+}
+
+/// A required variable is missing or malformed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The variable is not set (or empty).
+    #[error("environment variable {0} is required")]
+    Missing(&'static str),
+    /// The variable is set but unusable.
+    #[error("environment variable {0} is invalid: {1}")]
+    Invalid(&'static str, &'static str),
+}
+
+/// The connector's configuration. Secrets are redacted in `Debug`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `TABLE_NAME`: the DynamoDB table.
+    pub table_name: String,
+    /// `QUEUE_URL`: the FIFO work queue (not needed by every function).
+    pub queue_url: Option<String>,
+    /// `PUBLIC_BASE_URL`: the public origin, without a trailing slash.
+    pub public_base_url: String,
+    /// `NHANH_OAUTH_URL`: Nhanh's consent page.
+    pub nhanh_oauth_url: String,
+    /// `NHANH_API_URL`: Nhanh's API origin.
+    pub nhanh_api_url: String,
+    /// `HUB_API_URL`: the Loyalty Hub API base.
+    pub hub_api_url: String,
+    /// `HUB_SERVICE_TOKEN`: the connector's token at the Hub.
+    pub hub_service_token: SecretString,
+    /// `HUB_WEBHOOK_SECRET`: HMAC key of Hub events (needed by intake).
+    pub hub_webhook_secret: Option<SecretString>,
+    /// `KMS_KEY_ID` or `LOCAL_DATA_KEY`.
+    pub key_source: KeySource,
+    /// `AWS_ENDPOINT_URL`: local emulator endpoint.
+    pub aws_endpoint_url: Option<String>,
+    /// `RECONCILE_INTERVAL_SECS`: the local stand-in for the schedule (default 60).
+    pub reconcile_interval_secs: u64,
+    /// `COOKIE_SIGNING_KEY` (optional): key of the admin cookie and CSRF tokens. When unset it is
+    /// derived from `HUB_SERVICE_TOKEN` with a purpose label (HMAC), so deployments need no extra secret.
+    pub cookie_signing_key: Option<SecretString>,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `get` (tests pass a map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let required = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
+        let url = |name: &'static str, value: String| {
+            if value.starts_with("http://") || value.starts_with("https://") {
+                Ok(value.trim_end_matches('/').to_owned())
+            } else {
+                Err(ConfigError::Invalid(name, "must start with http:// or https://"))
+            }
+        };
+        let key_source = match (get("KMS_KEY_ID"), get("LOCAL_DATA_KEY")) {
+            (Some(id), _) => KeySource::Kms(id),
+            (None, Some(key)) => KeySource::Local(SecretString::new(key)),
+            (None, None) => return Err(ConfigError::Missing("KMS_KEY_ID or LOCAL_DATA_KEY")),
+        };
+        Ok(Self {
+            table_name: required("TABLE_NAME")?,
+            queue_url: get("QUEUE_URL"),
+            public_base_url: url("PUBLIC_BASE_URL", required("PUBLIC_BASE_URL")?)?,
+            nhanh_oauth_url: url(
+                "NHANH_OAUTH_URL",
+                get("NHANH_OAUTH_URL").unwrap_or_else(|| DEFAULT_NHANH_OAUTH_URL.into()),
+            )?,
+            nhanh_api_url: url("NHANH_API_URL", get("NHANH_API_URL").unwrap_or_else(|| DEFAULT_NHANH_API_URL.into()))?,
+            hub_api_url: url("HUB_API_URL", required("HUB_API_URL")?)?,
+            hub_service_token: SecretString::new(required("HUB_SERVICE_TOKEN")?),
+            hub_webhook_secret: get("HUB_WEBHOOK_SECRET").map(SecretString::new),
+            key_source,
+            aws_endpoint_url: get("AWS_ENDPOINT_URL"),
+            reconcile_interval_secs: match get("RECONCILE_INTERVAL_SECS") {
+                None => 60,
+                Some(v) => v
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or(ConfigError::Invalid("RECONCILE_INTERVAL_SECS", "must be a positive integer"))?,
+            },
+            cookie_signing_key: get("COOKIE_SIGNING_KEY").map(SecretString::new),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    const BASE: &[(&str, &str)] = &[
+        ("TABLE_NAME", "t"),
+        ("PUBLIC_BASE_URL", "https://c.example/"),
+        ("HUB_API_URL", "http://hub"),
+        ("HUB_SERVICE_TOKEN", "tok"),
+        ("LOCAL_DATA_KEY", "k"),
+    ];
+
+    #[test]
+    fn defaults_and_trimming() {
+        let c = Config::from_lookup(env(BASE)).unwrap();
+        assert_eq!(c.public_base_url, "https://c.example");
+        assert_eq!(c.nhanh_oauth_url, DEFAULT_NHANH_OAUTH_URL);
+        assert_eq!(c.nhanh_api_url, DEFAULT_NHANH_API_URL);
+        assert_eq!(c.reconcile_interval_secs, 60);
+        assert!(!format!("{c:?}").contains("tok\""));
+    }
+
+    #[test]
+    fn missing_and_invalid() {
+        let mut pairs = BASE.to_vec();
+        pairs.retain(|(k, _)| *k != "TABLE_NAME");
+        assert!(matches!(Config::from_lookup(env(&pairs)), Err(ConfigError::Missing("TABLE_NAME"))));
+        let mut pairs = BASE.to_vec();
+        pairs.push(("RECONCILE_INTERVAL_SECS", "0"));
+        assert!(Config::from_lookup(env(&pairs)).is_err());
+        let mut pairs = BASE.to_vec();
+        pairs.retain(|(k, _)| *k != "LOCAL_DATA_KEY");
+        assert!(Config::from_lookup(env(&pairs)).is_err());
+    }
+}

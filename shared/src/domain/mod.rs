@@ -1,0 +1,26 @@
+//! Domain types: identifiers parsed at the edge, phones (R6), the connection and its states.
+
+pub mod connection;
+pub mod ids;
+pub mod phone;
+
+pub use connection::{ApiVersion, Connection, ConnectionState, InitialSync, InitialSyncState, StreamCounters, Streams};
+pub use ids::{AccountId, AppId, BusinessId, HubId, NhanhId};
+pub use phone::Phone;
+
+/// A value from outside did not parse; the message says which and why (safe to show to a user).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct ParseError {
+    /// The field or value kind that failed.
+    pub field: &'static str,
+    /// Why it failed.
+    pub reason: String,
+}
+
+impl ParseError {
+    /// Builds a parse error for `field`.
+    pub fn new(field: &'static str, reason: impl Into<String>) -> Self {
+        Self { field, reason: reason.into() }
+    }
+}

@@ -1,0 +1,231 @@
+//! The Hub adapter over reqwest: `Authorization: TOKEN …`, `Idempotency-Key` on creates,
+//! 429 + `Retry-After` honoured (no call for that account until it passes), 5xx retryable,
+//! other 4xx permanent with the Hub's message.
+
+use super::*;
+use crate::clock::Clock;
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Longest `Retry-After` taken at face value; longer values are capped (a broken header must not
+/// pause an account for days).
+const MAX_RETRY_AFTER_SECS: i64 = 3600;
+
+/// The Hub client.
+pub struct HubClient {
+    http: reqwest::Client,
+    base_url: String,
+    service_token: SecretString,
+    blocked: Mutex<HashMap<String, OffsetDateTime>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl HubClient {
+    /// A client for `base_url` authenticating with `service_token`.
+    pub fn new(http: reqwest::Client, base_url: &str, service_token: SecretString, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            http,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            service_token,
+            blocked: Mutex::new(HashMap::new()),
+            clock,
+        }
+    }
+
+    /// Builds the default HTTP client.
+    pub fn default_http() -> Result<reqwest::Client, reqwest::Error> {
+        reqwest::Client::builder().timeout(Duration::from_secs(15)).connect_timeout(Duration::from_secs(5)).build()
+    }
+
+    fn blocked_until(&self, scope: &str) -> Option<OffsetDateTime> {
+        let now = self.clock.now();
+        let map = self.blocked.lock().ok()?;
+        map.get(scope).copied().filter(|until| *until > now)
+    }
+
+    fn block(&self, scope: &str, until: OffsetDateTime) {
+        if let Ok(mut map) = self.blocked.lock() {
+            let entry = map.entry(scope.to_owned()).or_insert(until);
+            if *entry < until {
+                *entry = until;
+            }
+        }
+    }
+
+    async fn send(&self, scope: &str, request: RequestBuilder) -> Result<Value, HubError> {
+        if let Some(until) = self.blocked_until(scope) {
+            return Err(HubError::RateLimited { until });
+        }
+        let response = request.send().await.map_err(|e| {
+            HubError::Unavailable(if e.is_timeout() { "timeout".into() } else { "request failed".into() })
+        })?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<i64>().ok());
+        let bytes = response.bytes().await.map_err(|_| HubError::Unavailable("body read failed".into()))?;
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        match status {
+            s if s.is_success() => Ok(body),
+            StatusCode::TOO_MANY_REQUESTS => {
+                let secs = retry_after.unwrap_or(1).clamp(1, MAX_RETRY_AFTER_SECS);
+                let until = self.clock.now() + time::Duration::seconds(secs);
+                self.block(scope, until);
+                Err(HubError::RateLimited { until })
+            }
+            s if s.is_server_error() => Err(HubError::Unavailable(format!("HTTP {s}"))),
+            StatusCode::UNAUTHORIZED => Err(HubError::Unauthorized),
+            s => {
+                let err = &body["error"];
+                let mut message = err["message"].as_str().unwrap_or("no message").to_owned();
+                if let Some(fields) = err["fields"].as_object() {
+                    let list: Vec<String> =
+                        fields.iter().map(|(k, v)| format!("{k}: {}", v.as_str().unwrap_or_default())).collect();
+                    message = format!("{message} ({})", list.join(", "));
+                }
+                Err(HubError::Rejected {
+                    status: s.as_u16(),
+                    code: err["code"].as_str().unwrap_or("unknown").to_owned(),
+                    message,
+                })
+            }
+        }
+    }
+
+    fn request(&self, method: Method, account: &AccountId, path: &str) -> RequestBuilder {
+        self.http
+            .request(method, format!("{}/accounts/{}/{path}", self.base_url, account.as_str()))
+            .header(reqwest::header::AUTHORIZATION, format!("TOKEN {}", self.service_token.expose()))
+    }
+
+    async fn create<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        account: &AccountId,
+        path: &str,
+        envelope: &str,
+        body: &B,
+        key: &str,
+    ) -> Result<T, HubError> {
+        let req = self
+            .request(Method::POST, account, path)
+            .header("Idempotency-Key", key)
+            .json(&json!({ envelope: body }));
+        let answer = self.send(account.as_str(), req).await?;
+        T::deserialize(&answer[envelope]).map_err(|e| HubError::Malformed(format!("{envelope}: {e}")))
+    }
+
+    async fn replace<B: Serialize + ?Sized>(
+        &self,
+        account: &AccountId,
+        path: &str,
+        envelope: &str,
+        body: &B,
+    ) -> Result<(), HubError> {
+        let req = self.request(Method::PUT, account, path).json(&json!({ envelope: body }));
+        self.send(account.as_str(), req).await.map(|_| ())
+    }
+
+    async fn list<T: DeserializeOwned>(
+        &self,
+        account: &AccountId,
+        path: &str,
+        envelope: &str,
+        query: &[(&str, String)],
+    ) -> Result<ListPage<T>, HubError> {
+        let req = self.request(Method::GET, account, path).query(query);
+        let answer = self.send(account.as_str(), req).await?;
+        let items = Vec::<T>::deserialize(&answer[envelope]).map_err(|e| HubError::Malformed(format!("{envelope}: {e}")))?;
+        Ok(ListPage { items, has_more: answer["has_more"].as_bool().unwrap_or(false) })
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Created {
+    #[serde(deserialize_with = "super::model::de_hub_id")]
+    id: HubId,
+}
+
+fn origin_query(created_from: OffsetDateTime, page: u32, limit: u32) -> Vec<(&'static str, String)> {
+    vec![
+        ("origin", "hub".into()),
+        ("created_at_from", crate::clock::rfc3339(created_from)),
+        ("page", page.max(1).to_string()),
+        ("limit", limit.clamp(1, 100).to_string()),
+    ]
+}
+
+#[async_trait]
+impl HubApi for HubClient {
+    async fn current_session(&self, session_token: &SecretString) -> Result<Option<HubSession>, HubError> {
+        let req = self
+            .http
+            .get(format!("{}/sessions/current.json", self.base_url))
+            .header(reqwest::header::AUTHORIZATION, format!("TOKEN {}", session_token.expose()));
+        match self.send("sessions", req).await {
+            Ok(body) => HubSession::deserialize(&body["session"])
+                .map(Some)
+                .map_err(|e| HubError::Malformed(format!("session: {e}"))),
+            Err(HubError::Unauthorized) => Ok(None),
+            Err(HubError::Rejected { status: 403 | 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn create_product_group(&self, account: &AccountId, group: &ProductGroupInput, key: &str)
+        -> Result<HubId, HubError> {
+        self.create::<_, Created>(account, "product_groups.json", "product_group", group, key).await.map(|c| c.id)
+    }
+
+    async fn update_product_group(&self, account: &AccountId, id: &HubId, group: &ProductGroupInput)
+        -> Result<(), HubError> {
+        self.replace(account, &format!("product_groups/{}.json", id.as_str()), "product_group", group).await
+    }
+
+    async fn create_product(&self, account: &AccountId, product: &ProductInput, key: &str) -> Result<HubId, HubError> {
+        self.create::<_, Created>(account, "products.json", "product", product, key).await.map(|c| c.id)
+    }
+
+    async fn update_product(&self, account: &AccountId, id: &HubId, product: &ProductInput) -> Result<(), HubError> {
+        self.replace(account, &format!("products/{}.json", id.as_str()), "product", product).await
+    }
+
+    async fn find_customer_by_phone(&self, account: &AccountId, phone: &str) -> Result<Option<HubCustomer>, HubError> {
+        let page: ListPage<HubCustomer> =
+            self.list(account, "customers.json", "customers", &[("phone", phone.to_owned())]).await?;
+        Ok(page.items.into_iter().next())
+    }
+
+    async fn hub_customers(&self, account: &AccountId, created_from: OffsetDateTime, page: u32, limit: u32)
+        -> Result<ListPage<HubCustomer>, HubError> {
+        self.list(account, "customers.json", "customers", &origin_query(created_from, page, limit)).await
+    }
+
+    async fn create_customer(&self, account: &AccountId, customer: &CustomerInput, key: &str)
+        -> Result<HubCustomer, HubError> {
+        self.create(account, "customers.json", "customer", customer, key).await
+    }
+
+    async fn update_customer(&self, account: &AccountId, id: &HubId, customer: &CustomerInput) -> Result<(), HubError> {
+        self.replace(account, &format!("customers/{}.json", id.as_str()), "customer", customer).await
+    }
+
+    async fn create_order(&self, account: &AccountId, order: &OrderSnapshot, key: &str) -> Result<HubId, HubError> {
+        self.create::<_, Created>(account, "orders.json", "order", order, key).await.map(|c| c.id)
+    }
+
+    async fn update_order(&self, account: &AccountId, id: &HubId, order: &OrderSnapshot) -> Result<(), HubError> {
+        self.replace(account, &format!("orders/{}.json", id.as_str()), "order", order).await
+    }
+
+    async fn hub_orders(&self, account: &AccountId, created_from: OffsetDateTime, page: u32, limit: u32)
+        -> Result<ListPage<HubOrder>, HubError> {
+        self.list(account, "orders.json", "orders", &origin_query(created_from, page, limit)).await
+    }
+}

@@ -1,0 +1,64 @@
+//! The only module that knows `lambda_http` and the AWS SDK configuration: converts requests and
+//! responses, and builds the real adapters from [`Config`].
+
+use crate::config::{Config, KeySource};
+use crate::secrets::kms::KmsSecretBox;
+use crate::secrets::local::LocalSecretBox;
+use crate::secrets::SecretBox;
+use crate::web::http::{HttpRequest, HttpResponse};
+use lambda_http::{Body, Request, RequestExt, Response};
+use std::sync::Arc;
+
+/// Converts a Lambda HTTP request.
+pub fn to_request(req: &Request) -> HttpRequest {
+    let mut query: Vec<(String, String)> =
+        req.uri().query().and_then(|q| serde_urlencoded::from_str(q).ok()).unwrap_or_default();
+    if query.is_empty() {
+        let params = req.query_string_parameters();
+        query = params.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+    }
+    HttpRequest {
+        method: req.method().as_str().to_owned(),
+        path: req.uri().path().to_owned(),
+        query,
+        headers: req
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_ascii_lowercase(), v.to_owned())))
+            .collect(),
+        body: req.body().as_ref().to_vec(),
+    }
+}
+
+/// Converts a response for Lambda.
+pub fn to_response(resp: HttpResponse) -> Result<Response<Body>, lambda_http::Error> {
+    let mut builder = Response::builder().status(resp.status);
+    for (name, value) in &resp.headers {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    Ok(builder.body(if resp.body.is_empty() { Body::Empty } else { Body::Text(resp.body) })?)
+}
+
+/// Loads the AWS SDK configuration with the ring-based HTTPS client and the local endpoint, if any.
+pub async fn aws_sdk_config(config: &Config) -> aws_config::SdkConfig {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http);
+    if let Some(endpoint) = &config.aws_endpoint_url {
+        loader = loader.endpoint_url(endpoint);
+    }
+    loader.load().await
+}
+
+/// Builds the secret box the configuration asks for.
+pub fn secret_box(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Arc<dyn SecretBox>, String> {
+    match &config.key_source {
+        KeySource::Kms(key_id) => Ok(Arc::new(KmsSecretBox::new(aws_sdk_kms::Client::new(sdk), key_id.clone()))),
+        KeySource::Local(key) => LocalSecretBox::from_key_text(key.expose())
+            .map(|b| Arc::new(b) as Arc<dyn SecretBox>)
+            .ok_or_else(|| "LOCAL_DATA_KEY must be 32 bytes as base64 or 64 hex characters".to_owned()),
+    }
+}

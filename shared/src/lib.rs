@@ -1,0 +1,20 @@
+//! The Nhanh.vn connector of the Loyalty Hub: domain, ports, adapters and use cases.
+//!
+//! Function binaries under `functions/` only wire configuration and adapters and translate events;
+//! everything else lives here. Only the [`lambda`] module knows about `lambda_*` types, and only
+//! [`nhanh::v2`] knows Nhanh API v2 shapes.
+
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod hub;
+pub mod lambda;
+pub mod nhanh;
+pub mod secrets;
+pub mod services;
+pub mod store;
+pub mod telemetry;
+pub mod web;
+
+pub use error::{Error, Result};

@@ -1,0 +1,283 @@
+//! Decoding of v2 answers into version-neutral records. Field names follow nhanh-api-v2.md; where
+//! the doc lists alternatives (`id`/`idNhanh`/`productId`, `statusCode`/`status`, keyed or array
+//! collections, top-level or `data.*` token fields) every one is accepted.
+
+use super::lenient::{collection, float, int, text};
+use crate::domain::{ApiVersion, BusinessId, NhanhId};
+use crate::nhanh::timefmt;
+use crate::nhanh::{Category, Customer, NhanhError, Order, OrderCustomer, OrderLine, Page, Product, TokenGrant};
+use crate::secrets::SecretString;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+/// Checks the envelope: `code: 1` gives `data`; `code: 0` gives the typed error.
+pub fn envelope(body: &Value, path: &str) -> Result<Value, NhanhError> {
+    if int(&body["code"]) == Some(1) {
+        return Ok(body.get("data").cloned().unwrap_or(Value::Null));
+    }
+    let code = text(&body["errorCode"]);
+    match code.as_deref() {
+        Some("ERR_429") | Some("ERR_EXCEEDED_RATE_LIMIT") => {
+            let data = &body["data"];
+            let unlocked_at = int(&data["unlockedAt"])
+                .and_then(timefmt::from_unix)
+                .or_else(|| int(&data["lockedSeconds"]).map(|s| OffsetDateTime::now_utc() + time::Duration::seconds(s)))
+                .unwrap_or_else(|| OffsetDateTime::now_utc() + time::Duration::seconds(30));
+            Err(NhanhError::RateLimited { path: path.to_owned(), unlocked_at })
+        }
+        Some("ERR_INVALID_ACCESS_TOKEN") => Err(NhanhError::InvalidAccessToken),
+        Some("ERR_403") | Some("ERR_PAGE_403") => Err(NhanhError::Forbidden { path: path.to_owned() }),
+        _ => Err(NhanhError::Rejected { code, message: messages(body) }),
+    }
+}
+
+/// Nhanh's `messages` (array, `{field: message}` object or string) or `message`, as one line.
+pub fn messages(body: &Value) -> String {
+    let mut parts = Vec::new();
+    for key in ["messages", "message"] {
+        match &body[key] {
+            Value::String(s) => parts.push(s.clone()),
+            Value::Array(items) => parts.extend(items.iter().filter_map(text)),
+            Value::Object(map) => parts.extend(map.iter().map(|(k, v)| format!("{k}: {}", text(v).unwrap_or_default()))),
+            _ => {}
+        }
+    }
+    if parts.is_empty() {
+        "no message".into()
+    } else {
+        parts.join("; ")
+    }
+}
+
+/// The token exchange answer: fields at the top level (official) or under `data` (SDK docs).
+pub fn token_grant(body: &Value, now: OffsetDateTime, api_version: ApiVersion) -> Result<TokenGrant, NhanhError> {
+    envelope(body, super::TOKEN_PATH)?;
+    let field = |name: &str| {
+        let top = &body[name];
+        if top.is_null() { &body["data"][name] } else { top }
+    };
+    let access_token = text(field("accessToken")).ok_or_else(|| NhanhError::Malformed("no accessToken".into()))?;
+    let business_id = int(field("businessId"))
+        .and_then(|n| u64::try_from(n).ok())
+        .and_then(BusinessId::new)
+        .ok_or_else(|| NhanhError::Malformed("no businessId".into()))?;
+    let expires_at = int(field("expiredAt"))
+        .and_then(timefmt::from_unix)
+        .or_else(|| text(field("expiredDateTime")).and_then(|s| timefmt::parse(&s)))
+        .or_else(|| int(field("expiresIn")).map(|s| now + time::Duration::seconds(s)))
+        // Documented lifetime when the answer omits it.
+        .unwrap_or(now + time::Duration::days(365));
+    let depot_ids = collection(field("depotIds")).into_iter().filter_map(int).filter_map(|n| u64::try_from(n).ok()).collect();
+    let permissions = match field("permissions") {
+        Value::Array(items) => items.clone(),
+        Value::Object(map) => map.values().cloned().collect(),
+        _ => Vec::new(),
+    };
+    Ok(TokenGrant { access_token: SecretString::new(access_token), business_id, expires_at, depot_ids, permissions, api_version })
+}
+
+fn id(v: &Value) -> Option<NhanhId> {
+    int(v).and_then(|n| u64::try_from(n).ok()).and_then(NhanhId::new)
+}
+
+fn first_id(record: &Value, keys: &[&str]) -> Option<NhanhId> {
+    keys.iter().find_map(|k| id(&record[*k]))
+}
+
+fn first_text(record: &Value, keys: &[&str]) -> Option<String> {
+    keys.iter().find_map(|k| text(&record[*k]))
+}
+
+/// One page of a keyed collection under `data[key]`, decoded with `item`.
+pub fn page<T>(data: &Value, key: &str, requested: u32, item: fn(&Value) -> Option<T>) -> Page<T> {
+    let items = collection(&data[key]).into_iter().filter_map(item).collect();
+    let page = int(&data["page"]).or_else(|| int(&data["currentPage"])).and_then(|n| u32::try_from(n).ok());
+    let total_pages = int(&data["totalPages"]).and_then(|n| u32::try_from(n).ok()).unwrap_or(0);
+    Page { items, page: page.unwrap_or(requested), total_pages }
+}
+
+/// A product from search, detail or a product webhook.
+pub fn product(v: &Value) -> Option<Product> {
+    Some(Product {
+        id: first_id(v, &["idNhanh", "productId", "id"])?,
+        parent_id: first_id(v, &["parentId"]),
+        category_id: first_id(v, &["categoryId"]),
+        code: first_text(v, &["code"]),
+        barcode: first_text(v, &["barcode"]),
+        name: first_text(v, &["name"]).unwrap_or_default(),
+        price: int(&v["price"]),
+        status: first_text(v, &["status"]),
+        image: first_text(v, &["image"]),
+        created_at: first_text(v, &["createdDateTime"]).and_then(|s| timefmt::parse(&s)),
+    })
+}
+
+/// `product/detail`: the product and its children keyed by id, a list, or the product itself.
+pub fn product_detail(data: &Value) -> Vec<Product> {
+    if data.get("idNhanh").is_some() || data.get("name").is_some() {
+        return product(data).into_iter().collect();
+    }
+    collection(data).into_iter().filter_map(product).collect()
+}
+
+/// The category tree (`childs` recursive; keyed or array at every level).
+pub fn categories(data: &Value) -> Vec<Category> {
+    collection(data).into_iter().filter_map(category).collect()
+}
+
+fn category(v: &Value) -> Option<Category> {
+    Some(Category {
+        id: first_id(v, &["id"])?,
+        parent_id: first_id(v, &["parentId"]),
+        code: first_text(v, &["code"]),
+        name: first_text(v, &["name"]).unwrap_or_default(),
+        children: collection(&v["childs"]).into_iter().filter_map(category).collect(),
+    })
+}
+
+/// An order from `order/index` or an `orderAdd` webhook.
+pub fn order(v: &Value) -> Option<Order> {
+    let items = collection(&v["products"])
+        .into_iter()
+        .map(|l| OrderLine {
+            product_id: first_id(l, &["productId", "id"]),
+            code: first_text(l, &["productCode", "code"]),
+            name: first_text(l, &["productName", "name"]),
+            quantity: float(&l["quantity"]).unwrap_or(0.0),
+            price: int(&l["price"]).unwrap_or(0),
+            discount: int(&l["discount"]).unwrap_or(0),
+        })
+        .collect();
+    Some(Order {
+        id: first_id(v, &["id", "orderId"])?,
+        shop_order_id: first_text(v, &["shopOrderId", "privateId"]),
+        status: first_text(v, &["statusCode", "status"]).unwrap_or_default(),
+        sale_channel: int(&v["saleChannel"]),
+        customer: OrderCustomer {
+            name: first_text(v, &["customerName"]),
+            mobile: first_text(v, &["customerMobile"]),
+            email: first_text(v, &["customerEmail"]),
+            address: first_text(v, &["customerAddress"]),
+        },
+        items,
+        money_discount: int(&v["moneyDiscount"]).unwrap_or(0),
+        money_used_points: int(&v["moneyUsedPoints"]).unwrap_or(0),
+        customer_ship_fee: int(&v["customerShipFee"]).unwrap_or(0),
+        description: first_text(v, &["description"]),
+        created_at: first_text(v, &["createdDateTime"]).and_then(|s| timefmt::parse(&s)),
+        updated_at: int(&v["updatedAt"])
+            .and_then(timefmt::from_unix)
+            .or_else(|| first_text(v, &["updatedDateTime"]).and_then(|s| timefmt::parse(&s))),
+    })
+}
+
+/// A customer from `customer/search`.
+pub fn customer(v: &Value) -> Option<Customer> {
+    Some(Customer {
+        id: first_id(v, &["id"])?,
+        name: first_text(v, &["name"]),
+        mobile: first_text(v, &["mobile"]),
+        email: first_text(v, &["email"]),
+        address: first_text(v, &["address"]),
+    })
+}
+
+/// Nhanh's id in an `order/add` answer: `data.orderId`, `data.id`, or `data[ourId]` (v1 shape).
+pub fn added_order_id(data: &Value, our_id: &str) -> Option<NhanhId> {
+    first_id(data, &["orderId", "id"]).or_else(|| id(&data[our_id]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn envelope_errors_are_typed() {
+        let rl = json!({"code":0,"errorCode":"ERR_429","message":"Your app exceeded the API Rate Limit","data":{"lockedSeconds":10,"unlockedAt":1733387520}});
+        match envelope(&rl, "/api/order/index") {
+            Err(NhanhError::RateLimited { unlocked_at, path }) => {
+                assert_eq!(unlocked_at.unix_timestamp(), 1_733_387_520);
+                assert_eq!(path, "/api/order/index");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(envelope(&json!({"code":0,"errorCode":"ERR_403"}), "/p"), Err(NhanhError::Forbidden { .. })));
+        assert!(matches!(envelope(&json!({"code":"0","errorCode":"ERR_INVALID_ACCESS_TOKEN"}), "/p"), Err(NhanhError::InvalidAccessToken)));
+        match envelope(&json!({"code":0,"errorCode":"ERR_INVALID_FORM_FIELDS","messages":{"id":"required"}}), "/p") {
+            Err(NhanhError::Rejected { code, message }) => {
+                assert_eq!(code.as_deref(), Some("ERR_INVALID_FORM_FIELDS"));
+                assert_eq!(message, "id: required");
+            }
+            other => panic!("{other:?}"),
+        }
+        match envelope(&json!({"code":0,"messages":["a","b"]}), "/p") {
+            Err(NhanhError::Rejected { code: None, message }) => assert_eq!(message, "a; b"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(envelope(&json!({"code":"1","data":{"x":1}}), "/p").unwrap(), json!({"x":1}));
+    }
+
+    #[test]
+    fn token_grant_top_level_and_data_fallback() {
+        let now = OffsetDateTime::now_utc();
+        let top = json!({"code":1,"accessToken":"t".repeat(130),"expiredDateTime":"2027-11-28 10:00:00","expiredAt":1827370800,"businessId":"12345","depotIds":[],"permissions":["orders"]});
+        let g = token_grant(&top, now, ApiVersion::V2).unwrap();
+        assert_eq!(g.business_id.get(), 12345);
+        assert_eq!(g.expires_at.unix_timestamp(), 1_827_370_800);
+        assert_eq!(g.permissions, vec![json!("orders")]);
+        let sdk = json!({"code":1,"data":{"accessToken":"abc","businessId":7,"expiresIn":2592000}});
+        let g = token_grant(&sdk, now, ApiVersion::V2).unwrap();
+        assert_eq!(g.business_id.get(), 7);
+        assert_eq!(g.expires_at, now + time::Duration::seconds(2_592_000));
+        assert!(token_grant(&json!({"code":0,"messages":["accessCode expired"]}), now, ApiVersion::V2).is_err());
+        assert!(matches!(token_grant(&json!({"code":1}), now, ApiVersion::V2), Err(NhanhError::Malformed(_))));
+    }
+
+    #[test]
+    fn product_page_keyed_with_string_numbers() {
+        let data = json!({"totalPages":"3","currentPage":1,"products":{
+            "456":{"idNhanh":"456","parentId":"","categoryId":"12","code":"SP1","barcode":"893","name":"Áo","price":"250000","status":"Active","createdDateTime":"2026-11-01 08:00:00"},
+            "457":{"idNhanh":457,"parentId":456,"name":"Áo L","price":260000.0}
+        }});
+        let p = page(&data, "products", 1, product);
+        assert_eq!(p.total_pages, 3);
+        assert_eq!(p.items.len(), 2);
+        assert_eq!(p.items[0].price, Some(250_000));
+        assert_eq!(p.items[0].parent_id, None);
+        assert_eq!(p.items[1].parent_id.map(NhanhId::get), Some(456));
+        let empty = page(&json!({"totalPages":0,"products":[]}), "products", 1, product);
+        assert!(empty.items.is_empty());
+    }
+
+    #[test]
+    fn category_tree() {
+        let data = json!([{"id":"1","parentId":null,"code":"A","name":"Áo","childs":[{"id":2,"parentId":"1","name":"Áo thun","childs":[]}]}]);
+        let tree = categories(&data);
+        assert_eq!(tree[0].children[0].id.get(), 2);
+        assert_eq!(tree[0].children[0].parent_id.map(NhanhId::get), Some(1));
+    }
+
+    #[test]
+    fn orders_from_index_and_webhook() {
+        let index = json!({"id":"10231341","shopOrderId":"h-9","statusCode":"Success","saleChannel":"2","customerName":"Lan","customerMobile":"0912345678",
+            "moneyDiscount":"10000","moneyUsedPoints":"0","customerShipFee":"30000","createdDateTime":"2026-11-28 09:00:00",
+            "products":[{"productId":"456","productName":"Áo","productCode":"SP1","price":"250000","quantity":"2","discount":"5000"}]});
+        let o = order(&index).unwrap();
+        assert_eq!(o.id.get(), 10_231_341);
+        assert_eq!(o.status, "Success");
+        assert_eq!(o.items[0].quantity, 2.0);
+        assert_eq!(o.items[0].discount, 5000);
+        let hook = json!({"orderId":99,"status":"New","products":[{"id":"456","quantity":1,"price":100}]});
+        let o = order(&hook).unwrap();
+        assert_eq!((o.id.get(), o.status.as_str(), o.items[0].product_id.map(NhanhId::get)), (99, "New", Some(456)));
+        assert!(order(&json!({"status":"New"})).is_none());
+    }
+
+    #[test]
+    fn added_order_shapes() {
+        assert_eq!(added_order_id(&json!({"orderId":"77"}), "h1").map(NhanhId::get), Some(77));
+        assert_eq!(added_order_id(&json!({"h1":78,"shipFee":0}), "h1").map(NhanhId::get), Some(78));
+        assert_eq!(added_order_id(&json!(null), "h1"), None);
+    }
+}

@@ -1,0 +1,234 @@
+//! The Nhanh Open API v2.0 adapter: form-data requests to `{NHANH_API_URL}/api/{module}/{action}`,
+//! lenient decoding, `code: 0` mapped to typed errors, and `ERR_429` locks honoured.
+
+pub mod decode;
+pub mod lenient;
+
+use super::rate_lock::RateLocks;
+use super::timefmt;
+use super::*;
+use crate::clock::Clock;
+use crate::domain::ApiVersion;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Path of the v2 token exchange.
+pub const TOKEN_PATH: &str = "/api/oauth/access_token";
+
+/// The v2 client. One per process; it keeps the rate-limit locks of every business it calls for.
+pub struct NhanhV2Client {
+    http: reqwest::Client,
+    base_url: String,
+    locks: RateLocks,
+    clock: Arc<dyn Clock>,
+}
+
+impl NhanhV2Client {
+    /// A client for `base_url` (e.g. `https://pos.open.nhanh.vn`).
+    pub fn new(http: reqwest::Client, base_url: &str, clock: Arc<dyn Clock>) -> Self {
+        Self { http, base_url: base_url.trim_end_matches('/').to_owned(), locks: RateLocks::default(), clock }
+    }
+
+    /// Builds the default HTTP client (short timeouts: Lambda answers must stay fast).
+    pub fn default_http() -> Result<reqwest::Client, reqwest::Error> {
+        reqwest::Client::builder().timeout(Duration::from_secs(20)).connect_timeout(Duration::from_secs(5)).build()
+    }
+
+    /// Posts one API call and returns the envelope's `data`.
+    async fn call(&self, creds: &Credentials, path: &str, data: String) -> Result<Value, NhanhError> {
+        let key = (creds.app_id.get(), creds.business_id.get(), path.to_owned());
+        if let Some(unlocked_at) = self.locks.locked_until(&key, self.clock.now()) {
+            return Err(NhanhError::RateLimited { path: path.to_owned(), unlocked_at });
+        }
+        let form = reqwest::multipart::Form::new()
+            .text("version", "2.0")
+            .text("appId", creds.app_id.to_string())
+            .text("businessId", creds.business_id.to_string())
+            .text("accessToken", creds.access_token.expose().to_owned())
+            .text("data", data);
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base_url))
+            .multipart(form)
+            .send()
+            .await
+            .map_err(|e| NhanhError::Unavailable(transport_reason(&e)))?;
+        let body = read_json(response).await?;
+        match decode::envelope(&body, path) {
+            Err(NhanhError::RateLimited { unlocked_at, .. }) => {
+                let unlocked_at = unlocked_at.max(self.clock.now() + time::Duration::seconds(1));
+                self.locks.lock(key, unlocked_at);
+                Err(NhanhError::RateLimited { path: path.to_owned(), unlocked_at })
+            }
+            other => other,
+        }
+    }
+}
+
+fn transport_reason(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timeout".into()
+    } else if e.is_connect() {
+        "connection failed".into()
+    } else {
+        "request failed".into()
+    }
+}
+
+async fn read_json(response: reqwest::Response) -> Result<Value, NhanhError> {
+    let status = response.status();
+    let bytes = response.bytes().await.map_err(|e| NhanhError::Unavailable(transport_reason(&e)))?;
+    if status.is_server_error() || status.as_u16() == 429 {
+        return Err(NhanhError::Unavailable(format!("HTTP {status}")));
+    }
+    serde_json::from_slice(&bytes).map_err(|_| {
+        if status.is_success() {
+            NhanhError::Malformed(format!("HTTP {status} with a body that is not JSON"))
+        } else {
+            NhanhError::Rejected { code: None, message: format!("HTTP {status}") }
+        }
+    })
+}
+
+fn page_fields(page: u32, per_page: u32, max: u32) -> (u32, u32) {
+    (page.max(1), per_page.clamp(1, max))
+}
+
+#[async_trait]
+impl NhanhApi for NhanhV2Client {
+    async fn exchange_code(&self, app_id: AppId, secret_key: &SecretString, access_code: &str)
+        -> Result<TokenGrant, NhanhError> {
+        let form = [
+            ("version", "2.0"),
+            ("appId", &app_id.to_string()),
+            ("accessCode", access_code),
+            ("secretKey", secret_key.expose()),
+        ];
+        let response = self
+            .http
+            .post(format!("{}{TOKEN_PATH}", self.base_url))
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| NhanhError::Unavailable(transport_reason(&e)))?;
+        let body = read_json(response).await?;
+        decode::token_grant(&body, self.clock.now(), ApiVersion::V2)
+    }
+
+    async fn products(&self, creds: &Credentials, q: &ProductQuery) -> Result<Page<Product>, NhanhError> {
+        let (page, icpp) = page_fields(q.page, q.per_page, 50);
+        let mut data = json!({"page": page, "icpp": icpp, "sort": {"id": "asc"}});
+        if let Some(from) = q.updated_from {
+            data["updatedDateTimeFrom"] = json!(timefmt::datetime(from));
+        }
+        if let Some(to) = q.updated_to {
+            data["updatedDateTimeTo"] = json!(timefmt::datetime(to));
+        }
+        let body = self.call(creds, "/api/product/search", data.to_string()).await?;
+        Ok(decode::page(&body, "products", page, decode::product))
+    }
+
+    async fn product(&self, creds: &Credentials, id: NhanhId) -> Result<Vec<Product>, NhanhError> {
+        let body = self.call(creds, "/api/product/detail", id.to_string()).await?;
+        Ok(decode::product_detail(&body))
+    }
+
+    async fn categories(&self, creds: &Credentials) -> Result<Vec<Category>, NhanhError> {
+        let body = self.call(creds, "/api/product/category", "{}".into()).await?;
+        Ok(decode::categories(&body))
+    }
+
+    async fn orders(&self, creds: &Credentials, q: &OrderQuery) -> Result<Page<Order>, NhanhError> {
+        let (page, icpp) = page_fields(q.page, q.per_page, 100);
+        let mut data = json!({"page": page, "icpp": icpp});
+        match &q.filter {
+            OrderFilter::Id(id) => data["id"] = json!(id.get()),
+            OrderFilter::UpdatedBetween(from, to) => {
+                data["updatedDateTimeFrom"] = json!(timefmt::datetime(*from));
+                data["updatedDateTimeTo"] = json!(timefmt::datetime(*to));
+            }
+            OrderFilter::CreatedBetween(from, to) => {
+                data["fromDate"] = json!(timefmt::date(*from));
+                data["toDate"] = json!(timefmt::date(*to));
+            }
+        }
+        let body = self.call(creds, "/api/order/index", data.to_string()).await?;
+        Ok(decode::page(&body, "orders", page, decode::order))
+    }
+
+    async fn add_order(&self, creds: &Credentials, order: &NewOrder) -> Result<AddedOrder, NhanhError> {
+        let lines: Vec<Value> = order
+            .items
+            .iter()
+            .map(|l| {
+                let mut line = json!({"id": l.id, "name": l.name, "price": l.price, "quantity": l.quantity});
+                if let Some(n) = l.nhanh_id {
+                    line["idNhanh"] = json!(n.get());
+                }
+                if let Some(code) = &l.code {
+                    line["code"] = json!(code);
+                }
+                line
+            })
+            .collect();
+        let mut data = json!({
+            "id": order.id,
+            "customerName": order.customer_name,
+            "customerMobile": order.customer_mobile,
+            "productList": lines,
+        });
+        for (key, value) in [
+            ("customerEmail", &order.customer_email),
+            ("customerAddress", &order.customer_address),
+            ("description", &order.description),
+        ] {
+            if let Some(v) = value {
+                data[key] = json!(v);
+            }
+        }
+        let body = self.call(creds, "/api/order/add", data.to_string()).await?;
+        Ok(AddedOrder { nhanh_id: decode::added_order_id(&body, &order.id) })
+    }
+
+    async fn update_order(&self, creds: &Credentials, update: &OrderUpdate) -> Result<(), NhanhError> {
+        let data = json!({"orderId": update.nhanh_id.get(), "status": update.status});
+        self.call(creds, "/api/order/update", data.to_string()).await.map(|_| ())
+    }
+
+    async fn customers(&self, creds: &Credentials, q: &CustomerQuery) -> Result<Page<Customer>, NhanhError> {
+        let (page, icpp) = page_fields(q.page, q.per_page, 50);
+        let mut data = json!({"page": page, "icpp": icpp});
+        if let Some(mobile) = &q.mobile {
+            data["mobile"] = json!(mobile);
+        }
+        let body = self.call(creds, "/api/customer/search", data.to_string()).await?;
+        Ok(decode::page(&body, "customers", page, decode::customer))
+    }
+
+    async fn upsert_customers(&self, creds: &Credentials, customers: &[NewCustomer]) -> Result<(), NhanhError> {
+        for chunk in customers.chunks(MAX_CUSTOMERS_PER_UPSERT) {
+            let items: Vec<Value> = chunk
+                .iter()
+                .map(|c| {
+                    let mut v = json!({"name": c.name, "mobile": c.mobile, "type": 1});
+                    if let Some(e) = &c.email {
+                        v["email"] = json!(e);
+                    }
+                    if let Some(a) = &c.address {
+                        v["address"] = json!(a);
+                    }
+                    if let Some(g) = c.gender {
+                        v["gender"] = json!(g);
+                    }
+                    if let Some(b) = &c.birthday {
+                        v["birthday"] = json!(b);
+                    }
+                    v
+                })
+                .collect();
+            self.call(creds, "/api/customer/add", Value::Array(items).to_string()).await?;
+        }
+        Ok(())
+    }
+}

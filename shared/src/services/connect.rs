@@ -1,0 +1,373 @@
+//! The connect use cases: check the admin (R2), start the consent, complete it (exchange, probe
+//! the streams, R1 claim, store), disconnect (R3), and the status for the Hub.
+
+use crate::clock::{rfc3339, Clock};
+use crate::domain::{AccountId, AppId, Connection, ConnectionState, InitialSync, InitialSyncState, Streams};
+use crate::hub::{HubApi, HubSession};
+use crate::nhanh::{Credentials, CustomerQuery, NhanhApi, NhanhError, OrderFilter, OrderQuery, ProductQuery};
+use crate::secrets::{random_token, SecretBox, SecretString};
+use crate::store::{ConnectionStore, PendingAttempt, PendingStore, StoreError};
+use crate::Error;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use time::{Duration, OffsetDateTime};
+
+/// How long a started attempt waits for Nhanh's redirect (the access code's own lifetime).
+pub const PENDING_TTL: Duration = Duration::minutes(10);
+/// Longest Secret Key accepted.
+const MAX_SECRET_LEN: usize = 512;
+
+/// Why a connect step was refused. Every variant maps to a 4xx page except [`ConnectError::Upstream`].
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The Hub did not accept the session token.
+    #[error("the Hub session is not valid")]
+    SessionInvalid,
+    /// The CSRF token is missing or wrong.
+    #[error("the form's CSRF token is not valid")]
+    Csrf,
+    /// The session is valid but not an admin of this account (R2).
+    #[error("only an admin of this account may connect")]
+    NotAdmin,
+    /// A form field is missing or malformed.
+    #[error("{0}")]
+    Invalid(String),
+    /// R4: App Id / Secret Key cannot change while the initial sync runs.
+    #[error("connection details are frozen while the initial sync runs")]
+    Frozen,
+    /// The callback came without a matching pending attempt.
+    #[error("no pending connect attempt")]
+    NoPendingAttempt,
+    /// Nhanh refused the access code exchange (expired, used, or wrong Secret Key).
+    #[error("Nhanh refused the access code: {0}")]
+    CodeRejected(String),
+    /// R2: the token cannot read these streams.
+    #[error("the token cannot read: {}", .0.join(", "))]
+    StreamsDenied(Vec<&'static str>),
+    /// R1: the business is connected to another Hub account.
+    #[error("the Nhanh business is already connected to another account")]
+    BusinessTaken,
+    /// R1: this account is connected to another business.
+    #[error("the account is connected to another Nhanh business")]
+    OtherBusinessConnected,
+    /// Disconnect of an account that is not connected.
+    #[error("the account is not connected")]
+    NotConnected,
+    /// Nhanh, the Hub or storage failed; nothing was written. Retry.
+    #[error(transparent)]
+    Upstream(#[from] Error),
+}
+
+impl From<StoreError> for ConnectError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::BusinessTaken => Self::BusinessTaken,
+            e => Self::Upstream(e.into()),
+        }
+    }
+}
+
+/// URLs the flow builds.
+#[derive(Debug, Clone)]
+pub struct Urls {
+    /// `PUBLIC_BASE_URL`.
+    pub public_base_url: String,
+    /// `NHANH_OAUTH_URL`.
+    pub nhanh_oauth_url: String,
+}
+
+impl Urls {
+    /// The Redirect URL of (app, account) registered on Nhanh.
+    pub fn callback(&self, app: &str, account: &AccountId) -> String {
+        format!("{}/nhanhvn/connect/callback/{app}/{}", self.public_base_url, account.as_str())
+    }
+    /// The webhook URL of an app.
+    pub fn webhook(&self, app: AppId) -> String {
+        format!("{}/nhanhvn/hook/{app}", self.public_base_url)
+    }
+}
+
+/// What the connected page needs (the verify token is opened for the admin only).
+#[derive(Debug, Clone)]
+pub struct ConnectedView {
+    /// The connection.
+    pub connection: Connection,
+    /// The webhook URL.
+    pub webhook_url: String,
+    /// The verify token to paste into Nhanh.
+    pub verify_token: SecretString,
+}
+
+/// The ports the connect flow uses.
+#[derive(Clone)]
+pub struct ConnectService {
+    /// Connections.
+    pub connections: Arc<dyn ConnectionStore>,
+    /// Pending attempts.
+    pub pending: Arc<dyn PendingStore>,
+    /// Nhanh.
+    pub nhanh: Arc<dyn NhanhApi>,
+    /// The Hub.
+    pub hub: Arc<dyn HubApi>,
+    /// The secret box.
+    pub secrets: Arc<dyn SecretBox>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// URLs.
+    pub urls: Urls,
+}
+
+/// Sealing context of each secret field of an account.
+pub fn seal_context(account: &AccountId, field: &str) -> String {
+    format!("acct/{}/{field}", account.as_str())
+}
+
+/// The streams probed after the token exchange (R2), by their names on the status.
+pub const PROBED_STREAMS: [&str; 4] = ["products", "product_groups", "orders", "customers"];
+
+impl ConnectService {
+    /// Checks a Hub session token: it must be an admin of `account` (R2).
+    pub async fn admin_session(&self, account: &AccountId, token: &SecretString) -> Result<HubSession, ConnectError> {
+        let session = self.hub.current_session(token).await.map_err(Error::from)?.ok_or(ConnectError::SessionInvalid)?;
+        if session.expires_at.is_some_and(|exp| exp <= self.clock.now()) {
+            return Err(ConnectError::SessionInvalid);
+        }
+        if !session.is_admin_of(account) {
+            return Err(ConnectError::NotAdmin);
+        }
+        Ok(session)
+    }
+
+    /// Stores a pending attempt and returns Nhanh's consent URL.
+    pub async fn begin(&self, account: &AccountId, user_id: &str, app_raw: &str, secret_raw: &str)
+        -> Result<String, ConnectError> {
+        let app = AppId::parse(app_raw).map_err(|_| ConnectError::Invalid("App Id phải là một số nguyên dương.".into()))?;
+        let secret = secret_raw.trim();
+        if secret.is_empty() || secret.len() > MAX_SECRET_LEN || secret.chars().any(char::is_control) {
+            return Err(ConnectError::Invalid("Secret Key không hợp lệ.".into()));
+        }
+        let secret = SecretString::new(secret);
+        let context = seal_context(account, "secret_key");
+        if let Some(existing) = self.connections.get(account).await? {
+            if existing.initial_sync_running() {
+                let same_secret = self
+                    .secrets
+                    .open(&existing.secret_key_sealed, &context)
+                    .await
+                    .map_err(Error::from)?
+                    .ct_eq(secret.expose());
+                if existing.app_id != app || !same_secret {
+                    return Err(ConnectError::Frozen);
+                }
+            }
+        }
+        let sealed = self.secrets.seal(&secret, &context).await.map_err(Error::from)?;
+        let attempt = PendingAttempt {
+            account_id: account.clone(),
+            app_id: app,
+            secret_key_sealed: sealed,
+            user_id: user_id.to_owned(),
+            expires_at: self.clock.now() + PENDING_TTL,
+        };
+        self.pending.put_pending(&attempt).await?;
+        tracing::info!(account_id = account.as_str(), app_id = app.get(), "connect attempt started");
+        let return_link = self.urls.callback(&app.to_string(), account);
+        let url = reqwest::Url::parse_with_params(
+            &self.urls.nhanh_oauth_url,
+            &[("version", "2.0"), ("appId", &app.to_string()), ("returnLink", &return_link)],
+        )
+        .map_err(|_| ConnectError::Invalid("NHANH_OAUTH_URL is not a URL".into()))?;
+        Ok(url.to_string())
+    }
+
+    /// Completes the consent: exchange, probe, R1, store; returns what the connected page shows.
+    pub async fn complete(&self, account: &AccountId, app_raw: &str, access_code: &str)
+        -> Result<ConnectedView, ConnectError> {
+        let app = AppId::parse(app_raw).map_err(|_| ConnectError::Invalid("App Id trong đường dẫn không hợp lệ.".into()))?;
+        let code = access_code.trim();
+        if code.is_empty() || code.len() > 1024 {
+            return Err(ConnectError::Invalid("Thiếu accessCode từ Nhanh.vn.".into()));
+        }
+        let now = self.clock.now();
+        let attempt = self.pending.get_pending(account, app, now).await?.ok_or(ConnectError::NoPendingAttempt)?;
+        let secret_context = seal_context(account, "secret_key");
+        let secret = self.secrets.open(&attempt.secret_key_sealed, &secret_context).await.map_err(Error::from)?;
+        let grant = match self.nhanh.exchange_code(app, &secret, code).await {
+            Ok(grant) => grant,
+            Err(NhanhError::Rejected { message, .. }) => return Err(ConnectError::CodeRejected(message)),
+            Err(NhanhError::Malformed(m)) => return Err(ConnectError::CodeRejected(m)),
+            Err(NhanhError::InvalidAccessToken) => return Err(ConnectError::CodeRejected("invalid".into())),
+            Err(e) => return Err(Error::from(e).into()),
+        };
+        let creds = Credentials { app_id: app, business_id: grant.business_id, access_token: grant.access_token.clone() };
+        let denied = self.probe(&creds).await?;
+        if !denied.is_empty() {
+            tracing::warn!(account_id = account.as_str(), business_id = grant.business_id.get(), ?denied, "connect refused: streams not readable");
+            return Err(ConnectError::StreamsDenied(denied));
+        }
+
+        let existing = self.connections.get(account).await?;
+        let continuing = existing.as_ref().filter(|c| c.state.is_connected());
+        if let Some(current) = continuing {
+            if current.business_id != Some(grant.business_id) {
+                return Err(ConnectError::OtherBusinessConnected);
+            }
+        }
+        let verify_context = seal_context(account, "verify_token");
+        let (verify_sealed, verify_token) = match continuing.and_then(|c| c.verify_token_sealed.clone()) {
+            Some(sealed) => {
+                let token = self.secrets.open(&sealed, &verify_context).await.map_err(Error::from)?;
+                (sealed, token)
+            }
+            None => {
+                let token = random_token::<24>();
+                (self.secrets.seal(&token, &verify_context).await.map_err(Error::from)?, token)
+            }
+        };
+        let access_sealed = self
+            .secrets
+            .seal(&grant.access_token, &seal_context(account, "access_token"))
+            .await
+            .map_err(Error::from)?;
+        let (state, connected_at, initial_sync, streams) = match continuing {
+            Some(c) => {
+                let sync_done = c.initial_sync.as_ref().is_some_and(|s| s.state == InitialSyncState::Done);
+                let state = if sync_done { ConnectionState::Active } else { ConnectionState::Syncing };
+                (state, c.connected_at, c.initial_sync.clone(), c.streams.clone())
+            }
+            None => (
+                ConnectionState::Syncing,
+                Some(now),
+                Some(InitialSync { state: InitialSyncState::Due, done: 0, total: None }),
+                existing.as_ref().map(|c| c.streams.clone()).unwrap_or_else(Streams::new),
+            ),
+        };
+        let conn = Connection {
+            account_id: account.clone(),
+            state,
+            app_id: app,
+            business_id: Some(grant.business_id),
+            api_version: grant.api_version,
+            secret_key_sealed: attempt.secret_key_sealed.clone(),
+            access_token_sealed: Some(access_sealed),
+            verify_token_sealed: Some(verify_sealed),
+            token_expires_at: Some(grant.expires_at),
+            depot_ids: grant.depot_ids.clone(),
+            permissions: grant.permissions.clone(),
+            connected_at,
+            disconnected_at: existing.as_ref().and_then(|c| c.disconnected_at),
+            webhooks_live: continuing.is_some_and(|c| c.webhooks_live),
+            initial_sync,
+            streams,
+            version: existing.as_ref().map_or(0, |c| c.version),
+        };
+        let stored = self.connections.put_claiming(&conn).await?;
+        self.pending.delete_pending(account, app).await?;
+        tracing::info!(
+            account_id = account.as_str(),
+            app_id = app.get(),
+            business_id = grant.business_id.get(),
+            state = stored.state.as_str(),
+            reauth = continuing.is_some(),
+            "connected"
+        );
+        Ok(ConnectedView { webhook_url: self.urls.webhook(app), verify_token, connection: stored })
+    }
+
+    /// Reads one small page of each stream; returns the streams answering `ERR_403`.
+    async fn probe(&self, creds: &Credentials) -> Result<Vec<&'static str>, ConnectError> {
+        let now = self.clock.now();
+        let results = [
+            self.nhanh.products(creds, &ProductQuery { page: 1, per_page: 1, ..Default::default() }).await.map(|_| ()),
+            self.nhanh.categories(creds).await.map(|_| ()),
+            self.nhanh
+                .orders(creds, &OrderQuery { page: 1, per_page: 1, filter: OrderFilter::CreatedBetween(now - Duration::days(1), now) })
+                .await
+                .map(|_| ()),
+            self.nhanh.customers(creds, &CustomerQuery { page: 1, per_page: 1, mobile: None }).await.map(|_| ()),
+        ];
+        let mut denied = Vec::new();
+        for (stream, result) in PROBED_STREAMS.into_iter().zip(results) {
+            match result {
+                Ok(()) => {}
+                Err(NhanhError::Forbidden { .. }) => denied.push(stream),
+                Err(NhanhError::InvalidAccessToken) => {
+                    return Err(ConnectError::CodeRejected("Nhanh rejected the new access token".into()))
+                }
+                Err(e) => return Err(Error::from(e).into()),
+            }
+        }
+        Ok(denied)
+    }
+
+    /// The connected page of an account, if it is connected.
+    pub async fn connected_view(&self, account: &AccountId) -> Result<Option<ConnectedView>, ConnectError> {
+        let Some(conn) = self.connections.get(account).await?.filter(|c| c.state.is_connected()) else {
+            return Ok(None);
+        };
+        let Some(sealed) = conn.verify_token_sealed.as_deref() else { return Ok(None) };
+        let verify_token =
+            self.secrets.open(sealed, &seal_context(account, "verify_token")).await.map_err(Error::from)?;
+        Ok(Some(ConnectedView { webhook_url: self.urls.webhook(conn.app_id), verify_token, connection: conn }))
+    }
+
+    /// The account's connection, if any.
+    pub async fn connection(&self, account: &AccountId) -> Result<Option<Connection>, ConnectError> {
+        Ok(self.connections.get(account).await?)
+    }
+
+    /// Disconnects: state `disconnected`, `disconnected_at` set, the R1 claim released, the access
+    /// token forgotten. The verify token stays so late webhooks are recognised and dropped (R3).
+    pub async fn disconnect(&self, account: &AccountId) -> Result<Connection, ConnectError> {
+        let conn = self.connections.get(account).await?.filter(|c| c.state.is_connected()).ok_or(ConnectError::NotConnected)?;
+        let business = conn.business_id.ok_or(ConnectError::NotConnected)?;
+        let mut next = conn.clone();
+        next.state = ConnectionState::Disconnected;
+        next.disconnected_at = Some(self.clock.now());
+        next.access_token_sealed = None;
+        let stored = self.connections.put_releasing(&next, business).await?;
+        tracing::info!(account_id = account.as_str(), business_id = business.get(), "disconnected");
+        Ok(stored)
+    }
+
+    /// The status JSON for the Hub. Never contains a secret.
+    pub fn status_json(&self, conn: &Connection) -> Value {
+        let now = self.clock.now();
+        let ts = |t: Option<OffsetDateTime>| t.map(rfc3339);
+        let last_event_at = conn.streams.values().filter_map(|s| s.last_event_at).max();
+        let streams: serde_json::Map<String, Value> = PROBED_STREAMS
+            .iter()
+            .map(|name| {
+                let c = conn.streams.get(*name).cloned().unwrap_or_default();
+                let v = json!({
+                    "applied": c.applied, "dropped": c.dropped, "failed": c.failed, "ignored": c.ignored,
+                    "last_applied_at": ts(c.last_applied_at), "last_event_at": ts(c.last_event_at),
+                });
+                ((*name).to_owned(), v)
+            })
+            .collect();
+        let initial_sync = conn.initial_sync.as_ref().map(|s| {
+            json!({"state": s.state, "done": s.done, "total": s.total})
+        });
+        let days_left = conn.token_expires_at.map(|exp| (exp - now).whole_days());
+        json!({
+            "account_id": conn.account_id,
+            "state": conn.state,
+            "app_id": conn.app_id,
+            "business_id": conn.business_id,
+            "api_version": conn.api_version,
+            "connected_at": ts(conn.connected_at),
+            "disconnected_at": ts(conn.disconnected_at),
+            "token_expires_at": ts(conn.token_expires_at),
+            "token_warning": conn.token_warning(now),
+            "token_days_left": days_left,
+            "webhooks": {
+                "url": self.urls.webhook(conn.app_id),
+                "live": conn.webhooks_live,
+                "last_event_at": ts(last_event_at),
+            },
+            "initial_sync": initial_sync,
+            "streams": streams,
+        })
+    }
+}

@@ -1,0 +1,344 @@
+//! DynamoDB adapter of every store port: one table, tenant in the key (architecture.md § Data).
+//!
+//! | item | PK | SK |
+//! |---|---|---|
+//! | connection (JSON in `data`, `version`) | `ACCT#{account}` | `CONN` |
+//! | R1 claim | `BIZ#{business}` | `CLAIM` |
+//! | webhook route | `APP#{app}#BIZ#{business}` | `ROUTE` |
+//! | pending connect attempt (TTL) | `OAUTH#{account}#{app}` | `PENDING` |
+//! | id map | `ACCT#{account}` | `MAP#{entity}#N#{nhanh}` / `MAP#{entity}#H#{hub}` |
+//! | cursor | `ACCT#{account}` | `CUR#{stream}` |
+//! | idempotency record (TTL) | `EVT#{key}` | `EVT` |
+//!
+//! Items with a lifetime carry `ttl_epoch` (the table's TTL attribute); reads also check it, since
+//! DynamoDB deletes expired items only eventually.
+
+use super::*;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::Client;
+use std::collections::HashMap;
+
+/// Name of the TTL attribute in the table.
+pub const TTL_ATTRIBUTE: &str = "ttl_epoch";
+
+type Item = HashMap<String, AttributeValue>;
+
+/// The DynamoDB store.
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    /// Uses `table` through `client`.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    /// Uses `table` with a client built from the SDK configuration.
+    pub fn from_sdk_config(sdk: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        Self::new(Client::new(sdk), table)
+    }
+
+    async fn get_item(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("PK", s(pk))
+            .key("SK", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.item)
+    }
+
+    fn connection_put(&self, conn: &Connection) -> Result<(Put, Connection), StoreError> {
+        let mut next = conn.clone();
+        next.version += 1;
+        let data = serde_json::to_string(&next).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut builder = Put::builder()
+            .table_name(&self.table)
+            .item("PK", s(account_pk(&conn.account_id)))
+            .item("SK", s("CONN"))
+            .item("data", s(data))
+            .item("state", s(next.state.as_str()))
+            .item("version", n(next.version));
+        builder = if conn.version == 0 {
+            builder.condition_expression("attribute_not_exists(PK)")
+        } else {
+            builder.condition_expression("version = :v").expression_attribute_values(":v", n(conn.version))
+        };
+        let put = builder.build().map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok((put, next))
+    }
+
+    async fn transact(&self, items: Vec<TransactWriteItem>, reasons: &[StoreError]) -> Result<(), StoreError> {
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) => match e.into_err() {
+                TransactWriteItemsError::TransactionCanceledException(t) => {
+                    let failed = t
+                        .cancellation_reasons()
+                        .iter()
+                        .position(|r| r.code() == Some("ConditionalCheckFailed"));
+                    match failed.and_then(|i| reasons.get(i)) {
+                        Some(StoreError::BusinessTaken) => Err(StoreError::BusinessTaken),
+                        Some(_) => Err(StoreError::Conflict),
+                        None => Err(StoreError::Unavailable("transaction cancelled".into())),
+                    }
+                }
+                other => Err(StoreError::Unavailable(DisplayErrorContext(other).to_string())),
+            },
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn unavailable<E: std::error::Error + 'static>(e: E) -> StoreError {
+    StoreError::Unavailable(DisplayErrorContext(e).to_string())
+}
+
+fn account_pk(account: &AccountId) -> String {
+    format!("ACCT#{}", account.as_str())
+}
+
+fn text_attr<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
+fn alive(item: &Item, now: OffsetDateTime) -> bool {
+    item.get(TTL_ATTRIBUTE)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse::<i64>().ok())
+        .is_none_or(|ttl| ttl > now.unix_timestamp())
+}
+
+fn build<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
+    r.map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+#[async_trait]
+impl ConnectionStore for DynamoStore {
+    async fn get(&self, account: &AccountId) -> Result<Option<Connection>, StoreError> {
+        let Some(item) = self.get_item(account_pk(account), "CONN").await? else { return Ok(None) };
+        let data = text_attr(&item, "data").ok_or_else(|| StoreError::Corrupt("connection without data".into()))?;
+        serde_json::from_str(data).map(Some).map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
+    async fn put(&self, conn: &Connection) -> Result<Connection, StoreError> {
+        let (put, next) = self.connection_put(conn)?;
+        let mut request = self.client.put_item().table_name(&self.table).set_item(Some(put.item().clone()));
+        request = request.set_condition_expression(put.condition_expression().map(str::to_owned));
+        request = request.set_expression_attribute_values(put.expression_attribute_values().cloned());
+        match request.send().await {
+            Ok(_) => Ok(next),
+            Err(e) => {
+                let e = e.into_service_error();
+                if e.is_conditional_check_failed_exception() {
+                    Err(StoreError::Conflict)
+                } else {
+                    Err(unavailable(e))
+                }
+            }
+        }
+    }
+
+    async fn put_claiming(&self, conn: &Connection) -> Result<Connection, StoreError> {
+        let business = conn.business_id.ok_or_else(|| StoreError::Corrupt("claim without a business".into()))?;
+        let (put, next) = self.connection_put(conn)?;
+        let account = s(conn.account_id.as_str());
+        let claim = build(
+            Put::builder()
+                .table_name(&self.table)
+                .item("PK", s(format!("BIZ#{business}")))
+                .item("SK", s("CLAIM"))
+                .item("account_id", account.clone())
+                .condition_expression("attribute_not_exists(PK) OR account_id = :a")
+                .expression_attribute_values(":a", account.clone())
+                .build(),
+        )?;
+        let route = build(
+            Put::builder()
+                .table_name(&self.table)
+                .item("PK", s(format!("APP#{}#BIZ#{business}", conn.app_id)))
+                .item("SK", s("ROUTE"))
+                .item("account_id", account)
+                .build(),
+        )?;
+        let items = vec![
+            TransactWriteItem::builder().put(put).build(),
+            TransactWriteItem::builder().put(claim).build(),
+            TransactWriteItem::builder().put(route).build(),
+        ];
+        self.transact(items, &[StoreError::Conflict, StoreError::BusinessTaken]).await?;
+        Ok(next)
+    }
+
+    async fn put_releasing(&self, conn: &Connection, business: BusinessId) -> Result<Connection, StoreError> {
+        let (put, next) = self.connection_put(conn)?;
+        let release = build(
+            Delete::builder()
+                .table_name(&self.table)
+                .key("PK", s(format!("BIZ#{business}")))
+                .key("SK", s("CLAIM"))
+                .condition_expression("attribute_not_exists(PK) OR account_id = :a")
+                .expression_attribute_values(":a", s(conn.account_id.as_str()))
+                .build(),
+        )?;
+        let items =
+            vec![TransactWriteItem::builder().put(put).build(), TransactWriteItem::builder().delete(release).build()];
+        self.transact(items, &[StoreError::Conflict, StoreError::Conflict]).await?;
+        Ok(next)
+    }
+
+    async fn account_for(&self, app: AppId, business: BusinessId) -> Result<Option<AccountId>, StoreError> {
+        let item = self.get_item(format!("APP#{app}#BIZ#{business}"), "ROUTE").await?;
+        Ok(item.as_ref().and_then(|i| text_attr(i, "account_id")).and_then(|a| AccountId::parse(a).ok()))
+    }
+}
+
+fn pending_pk(account: &AccountId, app: AppId) -> String {
+    format!("OAUTH#{}#{app}", account.as_str())
+}
+
+#[async_trait]
+impl PendingStore for DynamoStore {
+    async fn put_pending(&self, attempt: &PendingAttempt) -> Result<(), StoreError> {
+        let data = serde_json::to_string(attempt).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("PK", s(pending_pk(&attempt.account_id, attempt.app_id)))
+            .item("SK", s("PENDING"))
+            .item("data", s(data))
+            .item(TTL_ATTRIBUTE, n(attempt.expires_at.unix_timestamp()))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn get_pending(&self, account: &AccountId, app: AppId, now: OffsetDateTime)
+        -> Result<Option<PendingAttempt>, StoreError> {
+        let Some(item) = self.get_item(pending_pk(account, app), "PENDING").await? else { return Ok(None) };
+        if !alive(&item, now) {
+            return Ok(None);
+        }
+        let data = text_attr(&item, "data").ok_or_else(|| StoreError::Corrupt("pending without data".into()))?;
+        let attempt: PendingAttempt = serde_json::from_str(data).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok((attempt.expires_at > now).then_some(attempt))
+    }
+
+    async fn delete_pending(&self, account: &AccountId, app: AppId) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("PK", s(pending_pk(account, app)))
+            .key("SK", s("PENDING"))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl IdMapStore for DynamoStore {
+    async fn hub_id(&self, account: &AccountId, entity: Entity, nhanh_key: &str) -> Result<Option<HubId>, StoreError> {
+        let item = self.get_item(account_pk(account), &format!("MAP#{}#N#{nhanh_key}", entity.as_str())).await?;
+        Ok(item.as_ref().and_then(|i| text_attr(i, "target")).and_then(|h| HubId::parse(h).ok()))
+    }
+
+    async fn nhanh_key(&self, account: &AccountId, entity: Entity, hub: &HubId) -> Result<Option<String>, StoreError> {
+        let item = self.get_item(account_pk(account), &format!("MAP#{}#H#{}", entity.as_str(), hub.as_str())).await?;
+        Ok(item.as_ref().and_then(|i| text_attr(i, "target")).map(str::to_owned))
+    }
+
+    async fn link(&self, account: &AccountId, entity: Entity, nhanh_key: &str, hub: &HubId) -> Result<(), StoreError> {
+        let pk = account_pk(account);
+        let entry = |sk: String, target: &str| {
+            build(
+                Put::builder()
+                    .table_name(&self.table)
+                    .item("PK", s(pk.clone()))
+                    .item("SK", s(sk))
+                    .item("target", s(target))
+                    .build(),
+            )
+            .map(|p| TransactWriteItem::builder().put(p).build())
+        };
+        let items = vec![
+            entry(format!("MAP#{}#N#{nhanh_key}", entity.as_str()), hub.as_str())?,
+            entry(format!("MAP#{}#H#{}", entity.as_str(), hub.as_str()), nhanh_key)?,
+        ];
+        self.transact(items, &[]).await
+    }
+}
+
+#[async_trait]
+impl CursorStore for DynamoStore {
+    async fn cursor(&self, account: &AccountId, stream: &str) -> Result<Option<OffsetDateTime>, StoreError> {
+        let item = self.get_item(account_pk(account), &format!("CUR#{stream}")).await?;
+        Ok(item
+            .as_ref()
+            .and_then(|i| i.get("at"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<i64>().ok())
+            .and_then(|secs| OffsetDateTime::from_unix_timestamp(secs).ok()))
+    }
+
+    async fn set_cursor(&self, account: &AccountId, stream: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("PK", s(account_pk(account)))
+            .item("SK", s(format!("CUR#{stream}")))
+            .item("at", n(at.unix_timestamp()))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for DynamoStore {
+    async fn first_time(&self, key: &str, ttl: time::Duration, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("PK", s(format!("EVT#{key}")))
+            .item("SK", s("EVT"))
+            .item(TTL_ATTRIBUTE, n((now + ttl).unix_timestamp()))
+            .condition_expression("attribute_not_exists(PK) OR #t <= :now")
+            .expression_attribute_names("#t", TTL_ATTRIBUTE)
+            .expression_attribute_values(":now", n(now.unix_timestamp()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let e = e.into_service_error();
+                if e.is_conditional_check_failed_exception() {
+                    Ok(false)
+                } else {
+                    Err(unavailable(e))
+                }
+            }
+        }
+    }
+}

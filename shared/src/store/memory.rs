@@ -1,0 +1,153 @@
+//! In-memory fakes of every store port, with the same conditions as DynamoDB.
+
+use super::*;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+#[derive(Default)]
+struct State {
+    connections: HashMap<AccountId, Connection>,
+    claims: HashMap<BusinessId, AccountId>,
+    routes: HashMap<(AppId, BusinessId), AccountId>,
+    pending: HashMap<(AccountId, AppId), PendingAttempt>,
+    maps: HashMap<(AccountId, Entity, String), String>,
+    cursors: HashMap<(AccountId, String), OffsetDateTime>,
+    idempotency: HashMap<String, OffsetDateTime>,
+}
+
+/// All stores in one process-local map.
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+impl MemoryStore {
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let mut state = self.state.lock().map_err(|_| StoreError::Unavailable("poisoned".into()))?;
+        f(&mut state)
+    }
+}
+
+fn check_version(state: &State, conn: &Connection) -> Result<Connection, StoreError> {
+    let stored = state.connections.get(&conn.account_id).map_or(0, |c| c.version);
+    if stored != conn.version {
+        return Err(StoreError::Conflict);
+    }
+    let mut next = conn.clone();
+    next.version += 1;
+    Ok(next)
+}
+
+#[async_trait]
+impl ConnectionStore for MemoryStore {
+    async fn get(&self, account: &AccountId) -> Result<Option<Connection>, StoreError> {
+        self.with(|s| Ok(s.connections.get(account).cloned()))
+    }
+
+    async fn put(&self, conn: &Connection) -> Result<Connection, StoreError> {
+        self.with(|s| {
+            let next = check_version(s, conn)?;
+            s.connections.insert(next.account_id.clone(), next.clone());
+            Ok(next)
+        })
+    }
+
+    async fn put_claiming(&self, conn: &Connection) -> Result<Connection, StoreError> {
+        let business = conn.business_id.ok_or_else(|| StoreError::Corrupt("claim without a business".into()))?;
+        self.with(|s| {
+            let next = check_version(s, conn)?;
+            if s.claims.get(&business).is_some_and(|owner| owner != &conn.account_id) {
+                return Err(StoreError::BusinessTaken);
+            }
+            s.claims.insert(business, conn.account_id.clone());
+            s.routes.insert((conn.app_id, business), conn.account_id.clone());
+            s.connections.insert(next.account_id.clone(), next.clone());
+            Ok(next)
+        })
+    }
+
+    async fn put_releasing(&self, conn: &Connection, business: BusinessId) -> Result<Connection, StoreError> {
+        self.with(|s| {
+            let next = check_version(s, conn)?;
+            if s.claims.get(&business) == Some(&conn.account_id) {
+                s.claims.remove(&business);
+            }
+            s.connections.insert(next.account_id.clone(), next.clone());
+            Ok(next)
+        })
+    }
+
+    async fn account_for(&self, app: AppId, business: BusinessId) -> Result<Option<AccountId>, StoreError> {
+        self.with(|s| Ok(s.routes.get(&(app, business)).cloned()))
+    }
+}
+
+#[async_trait]
+impl PendingStore for MemoryStore {
+    async fn put_pending(&self, attempt: &PendingAttempt) -> Result<(), StoreError> {
+        self.with(|s| {
+            s.pending.insert((attempt.account_id.clone(), attempt.app_id), attempt.clone());
+            Ok(())
+        })
+    }
+
+    async fn get_pending(&self, account: &AccountId, app: AppId, now: OffsetDateTime)
+        -> Result<Option<PendingAttempt>, StoreError> {
+        self.with(|s| Ok(s.pending.get(&(account.clone(), app)).filter(|p| p.expires_at > now).cloned()))
+    }
+
+    async fn delete_pending(&self, account: &AccountId, app: AppId) -> Result<(), StoreError> {
+        self.with(|s| {
+            s.pending.remove(&(account.clone(), app));
+            Ok(())
+        })
+    }
+}
+
+#[async_trait]
+impl IdMapStore for MemoryStore {
+    async fn hub_id(&self, account: &AccountId, entity: Entity, nhanh_key: &str) -> Result<Option<HubId>, StoreError> {
+        self.with(|s| {
+            Ok(s.maps.get(&(account.clone(), entity, format!("N#{nhanh_key}"))).and_then(|h| HubId::parse(h).ok()))
+        })
+    }
+
+    async fn nhanh_key(&self, account: &AccountId, entity: Entity, hub: &HubId) -> Result<Option<String>, StoreError> {
+        self.with(|s| Ok(s.maps.get(&(account.clone(), entity, format!("H#{}", hub.as_str()))).cloned()))
+    }
+
+    async fn link(&self, account: &AccountId, entity: Entity, nhanh_key: &str, hub: &HubId) -> Result<(), StoreError> {
+        self.with(|s| {
+            s.maps.insert((account.clone(), entity, format!("N#{nhanh_key}")), hub.as_str().to_owned());
+            s.maps.insert((account.clone(), entity, format!("H#{}", hub.as_str())), nhanh_key.to_owned());
+            Ok(())
+        })
+    }
+}
+
+#[async_trait]
+impl CursorStore for MemoryStore {
+    async fn cursor(&self, account: &AccountId, stream: &str) -> Result<Option<OffsetDateTime>, StoreError> {
+        self.with(|s| Ok(s.cursors.get(&(account.clone(), stream.to_owned())).copied()))
+    }
+
+    async fn set_cursor(&self, account: &AccountId, stream: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+        self.with(|s| {
+            s.cursors.insert((account.clone(), stream.to_owned()), at);
+            Ok(())
+        })
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for MemoryStore {
+    async fn first_time(&self, key: &str, ttl: time::Duration, now: OffsetDateTime) -> Result<bool, StoreError> {
+        self.with(|s| match s.idempotency.get(key) {
+            Some(expires) if *expires > now => Ok(false),
+            _ => {
+                s.idempotency.insert(key.to_owned(), now + ttl);
+                Ok(true)
+            }
+        })
+    }
+}

@@ -1,0 +1,133 @@
+//! Storage ports, each sized to one capability, with a DynamoDB adapter ([`dynamo::DynamoStore`])
+//! and an in-memory fake ([`memory::MemoryStore`]) that behaves the same (conditions included).
+
+pub mod dynamo;
+pub mod memory;
+
+use crate::domain::{AccountId, AppId, BusinessId, Connection, HubId};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Someone else wrote the record first (optimistic version check): reload and retry.
+    #[error("the record changed concurrently")]
+    Conflict,
+    /// R1: the business is connected to another Hub account.
+    #[error("the Nhanh business is already connected to another account")]
+    BusinessTaken,
+    /// DynamoDB (or the network) failed: retry later.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// A stored record does not decode.
+    #[error("stored record is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// Whether a later attempt may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Conflict | Self::Unavailable(_))
+    }
+}
+
+/// Connections, the R1 business claim and the webhook route (app, business) → account.
+#[async_trait]
+pub trait ConnectionStore: Send + Sync {
+    /// The account's connection.
+    async fn get(&self, account: &AccountId) -> Result<Option<Connection>, StoreError>;
+    /// Writes `conn` if the stored version is still `conn.version` (0 = absent); returns it with the
+    /// new version.
+    async fn put(&self, conn: &Connection) -> Result<Connection, StoreError>;
+    /// Like [`ConnectionStore::put`], and in the same transaction claims `conn.business_id` for this
+    /// account (R1: refused with [`StoreError::BusinessTaken`] if another account holds it) and
+    /// routes webhooks of (app, business) to it.
+    async fn put_claiming(&self, conn: &Connection) -> Result<Connection, StoreError>;
+    /// Like [`ConnectionStore::put`], and in the same transaction releases the claim on `business`.
+    async fn put_releasing(&self, conn: &Connection, business: BusinessId) -> Result<Connection, StoreError>;
+    /// The account webhooks of (app, business) belong to.
+    async fn account_for(&self, app: AppId, business: BusinessId) -> Result<Option<AccountId>, StoreError>;
+}
+
+/// A connect attempt waiting for Nhanh's redirect (10 minutes, like the access code).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingAttempt {
+    /// The Hub account.
+    pub account_id: AccountId,
+    /// The app the admin entered.
+    pub app_id: AppId,
+    /// The Secret Key, sealed.
+    pub secret_key_sealed: String,
+    /// The Hub user who started it.
+    pub user_id: String,
+    /// When it stops being valid.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+/// Pending connect attempts, keyed by (account, app).
+#[async_trait]
+pub trait PendingStore: Send + Sync {
+    /// Stores (or replaces) an attempt.
+    async fn put_pending(&self, attempt: &PendingAttempt) -> Result<(), StoreError>;
+    /// The attempt, unless absent or expired at `now`.
+    async fn get_pending(&self, account: &AccountId, app: AppId, now: OffsetDateTime)
+        -> Result<Option<PendingAttempt>, StoreError>;
+    /// Removes the attempt.
+    async fn delete_pending(&self, account: &AccountId, app: AppId) -> Result<(), StoreError>;
+}
+
+/// Kinds of records whose ids are mapped between Nhanh and the Hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Entity {
+    /// Product groups (Nhanh categories).
+    ProductGroup,
+    /// Products.
+    Product,
+    /// Customers (Nhanh side keyed by id or `P#{phone}`).
+    Customer,
+    /// Orders.
+    Order,
+}
+
+impl Entity {
+    /// The entity's name in keys and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ProductGroup => "product_group",
+            Self::Product => "product",
+            Self::Customer => "customer",
+            Self::Order => "order",
+        }
+    }
+}
+
+/// Id maps Nhanh ⇄ Hub, both directions written together.
+#[async_trait]
+pub trait IdMapStore: Send + Sync {
+    /// The Hub id mapped to a Nhanh key.
+    async fn hub_id(&self, account: &AccountId, entity: Entity, nhanh_key: &str) -> Result<Option<HubId>, StoreError>;
+    /// The Nhanh key mapped to a Hub id.
+    async fn nhanh_key(&self, account: &AccountId, entity: Entity, hub: &HubId) -> Result<Option<String>, StoreError>;
+    /// Records the pair in both directions in one transaction.
+    async fn link(&self, account: &AccountId, entity: Entity, nhanh_key: &str, hub: &HubId) -> Result<(), StoreError>;
+}
+
+/// Sweep cursors per account and stream.
+#[async_trait]
+pub trait CursorStore: Send + Sync {
+    /// The cursor of a stream.
+    async fn cursor(&self, account: &AccountId, stream: &str) -> Result<Option<OffsetDateTime>, StoreError>;
+    /// Moves the cursor.
+    async fn set_cursor(&self, account: &AccountId, stream: &str, at: OffsetDateTime) -> Result<(), StoreError>;
+}
+
+/// Idempotency records with a time to live.
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Records `key`; `true` the first time, `false` if it was recorded and has not expired.
+    async fn first_time(&self, key: &str, ttl: time::Duration, now: OffsetDateTime) -> Result<bool, StoreError>;
+}

@@ -1,0 +1,240 @@
+//! Routes of the `connect` function: the connect page, activation, the OAuth callback,
+//! disconnect, and the status JSON.
+
+use super::cookie::{AdminCookie, CookieSigner, COOKIE_NAME, MAX_AGE_SECS};
+use super::http::{form_value, HttpRequest, HttpResponse};
+use super::pages::{self, ConnectedPage, FormPage};
+use crate::clock::rfc3339;
+use crate::domain::{AccountId, ConnectionState};
+use crate::secrets::SecretString;
+use crate::services::connect::{ConnectError, ConnectService, ConnectedView};
+use serde_json::json;
+
+/// Everything the connect routes need.
+pub struct ConnectApp {
+    /// The use cases.
+    pub service: ConnectService,
+    /// Admin cookie signer.
+    pub signer: CookieSigner,
+    /// Token the Hub presents to read the status.
+    pub hub_service_token: SecretString,
+    /// Whether cookies get `Secure` (when `PUBLIC_BASE_URL` is https).
+    pub secure_cookies: bool,
+}
+
+/// Routes one request.
+pub async fn handle(app: &ConnectApp, req: &HttpRequest) -> HttpResponse {
+    let segments: Vec<&str> = req.path.trim_matches('/').split('/').collect();
+    let method = req.method.as_str();
+    let result = match (method, segments.as_slice()) {
+        ("GET", ["nhanhvn", "connect", "callback", app_id, account]) => {
+            with_account(account, |a| callback(app, req, a, app_id)).await
+        }
+        ("GET", ["nhanhvn", "connect", account]) => with_account(account, |a| page(app, req, a)).await,
+        ("POST", ["nhanhvn", "connect", account]) => with_account(account, |a| activate(app, req, a)).await,
+        ("POST", ["nhanhvn", "connect", account, "disconnect"]) => {
+            with_account(account, |a| disconnect(app, req, a)).await
+        }
+        ("GET", ["nhanhvn", "connections", account]) => return status(app, req, account).await,
+        (_, ["nhanhvn", "connect", ..]) | (_, ["nhanhvn", "connections", _]) => {
+            return HttpResponse::html(405, pages::message_page("Không hỗ trợ", "Phương thức này không được hỗ trợ.", "Mở trang kết nối từ Loyalty Hub."))
+        }
+        _ => return HttpResponse::html(404, pages::message_page("Không tìm thấy", "Không có trang này.", "Mở trang kết nối từ Loyalty Hub.")),
+    };
+    result.unwrap_or_else(|e| error_page(&e))
+}
+
+async fn with_account<'a, F, Fut>(raw: &str, f: F) -> Result<HttpResponse, ConnectError>
+where
+    F: FnOnce(AccountId) -> Fut,
+    Fut: std::future::Future<Output = Result<HttpResponse, ConnectError>>,
+{
+    let account = AccountId::parse(raw).map_err(|_| ConnectError::Invalid("Account Id trong đường dẫn không hợp lệ.".into()))?;
+    f(account).await
+}
+
+fn admin_cookie(app: &ConnectApp, req: &HttpRequest, account: &AccountId) -> Result<AdminCookie, ConnectError> {
+    let cookie = req
+        .cookie(COOKIE_NAME)
+        .and_then(|v| app.signer.verify(v, app.service.clock.now()))
+        .ok_or(ConnectError::SessionInvalid)?;
+    if &cookie.account_id != account {
+        return Err(ConnectError::SessionInvalid);
+    }
+    Ok(cookie)
+}
+
+fn checked_form(app: &ConnectApp, req: &HttpRequest, account: &AccountId)
+    -> Result<(AdminCookie, Vec<(String, String)>), ConnectError> {
+    let cookie = admin_cookie(app, req, account)?;
+    let form = req.form();
+    let csrf = form_value(&form, &["csrf_token", "csrf"]).unwrap_or_default();
+    if !app.signer.csrf_ok(&cookie, csrf) {
+        return Err(ConnectError::Csrf);
+    }
+    Ok((cookie, form))
+}
+
+fn page_path(account: &AccountId) -> String {
+    format!("/nhanhvn/connect/{}", account.as_str())
+}
+
+async fn page(app: &ConnectApp, req: &HttpRequest, account: AccountId) -> Result<HttpResponse, ConnectError> {
+    if let Some(token) = req.query("session") {
+        let session = app.service.admin_session(&account, &SecretString::new(token)).await?;
+        let now = app.service.clock.now();
+        let mut expires_at = now + time::Duration::seconds(MAX_AGE_SECS);
+        if let Some(session_end) = session.expires_at {
+            expires_at = expires_at.min(session_end);
+        }
+        let value = app.signer.issue(&account, &session.user_id, expires_at);
+        let max_age = (expires_at - now).whole_seconds().max(1);
+        let secure = if app.secure_cookies { "; Secure" } else { "" };
+        tracing::info!(account_id = account.as_str(), user_id = session.user_id.as_str(), "admin session accepted");
+        return Ok(HttpResponse::redirect(&page_path(&account)).with_header(
+            "set-cookie",
+            format!("{COOKIE_NAME}={value}; Path=/nhanhvn; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"),
+        ));
+    }
+    let cookie = admin_cookie(app, req, &account)?;
+    let csrf = app.signer.csrf_token(&cookie);
+    if let Some(view) = app.service.connected_view(&account).await? {
+        return Ok(connected(app, &account, &view, &csrf));
+    }
+    let conn = app.service.connection(&account).await?;
+    let notice = conn.as_ref().filter(|c| c.state == ConnectionState::Disconnected).map(|c| {
+        format!(
+            "Đã ngừng kết nối lúc {}. Dữ liệu trong thời gian ngừng kết nối sẽ không được đồng bộ.",
+            c.disconnected_at.map(rfc3339).unwrap_or_default()
+        )
+    });
+    Ok(form(app, &account, &csrf, conn.map(|c| c.app_id.to_string()), notice))
+}
+
+fn form(app: &ConnectApp, account: &AccountId, csrf: &str, app_id: Option<String>, notice: Option<String>) -> HttpResponse {
+    let redirect_url = app.service.urls.callback("{app_id}", account);
+    HttpResponse::html(
+        200,
+        pages::form_page(&FormPage {
+            account_id: account.as_str(),
+            redirect_url: &redirect_url,
+            action: &page_path(account),
+            csrf,
+            app_id,
+            notice,
+        }),
+    )
+}
+
+fn connected(app: &ConnectApp, account: &AccountId, view: &ConnectedView, csrf: &str) -> HttpResponse {
+    let c = &view.connection;
+    let now = app.service.clock.now();
+    let disconnect_action = format!("{}/disconnect", page_path(account));
+    let mut html = pages::connected_page(&ConnectedPage {
+        account_id: account.as_str(),
+        business_id: c.business_id.map(|b| b.to_string()).unwrap_or_default(),
+        app_id: c.app_id.to_string(),
+        connected_at: c.connected_at.map(rfc3339).unwrap_or_default(),
+        token_expires_at: c.token_expires_at.map(rfc3339).unwrap_or_default(),
+        token_warning: c.token_warning(now),
+        needs_reauth: c.state == ConnectionState::NeedsReauth,
+        webhooks_live: c.webhooks_live,
+        webhook_url: &view.webhook_url,
+        verify_token: view.verify_token.expose(),
+        disconnect_action: &disconnect_action,
+        csrf,
+        state: c.state.as_str(),
+    });
+    if c.state == ConnectionState::NeedsReauth {
+        let redirect_url = app.service.urls.callback("{app_id}", account);
+        let form = pages::form_page(&FormPage {
+            account_id: account.as_str(),
+            redirect_url: &redirect_url,
+            action: &page_path(account),
+            csrf,
+            app_id: Some(c.app_id.to_string()),
+            notice: None,
+        });
+        if let (Some(start), Some(end)) = (form.find("<form"), form.find("</form>")) {
+            html = html.replace("</body>", &format!("<h2>Kết nối lại</h2>{}</body>", &form[start..end + 7]));
+        }
+    }
+    HttpResponse::html(200, html)
+}
+
+async fn activate(app: &ConnectApp, req: &HttpRequest, account: AccountId) -> Result<HttpResponse, ConnectError> {
+    let (cookie, form) = checked_form(app, req, &account)?;
+    let app_id = form_value(&form, &["app_id", "appId"]).unwrap_or_default();
+    let secret = form_value(&form, &["secret_key", "secretKey"]).unwrap_or_default();
+    let url = app.service.begin(&account, &cookie.user_id, app_id, secret).await?;
+    Ok(HttpResponse::redirect(&url))
+}
+
+async fn callback(app: &ConnectApp, req: &HttpRequest, account: AccountId, app_id: &str) -> Result<HttpResponse, ConnectError> {
+    let cookie = admin_cookie(app, req, &account)?;
+    let code = req.query("accessCode").unwrap_or_default();
+    let view = app.service.complete(&account, app_id, code).await?;
+    Ok(connected(app, &account, &view, &app.signer.csrf_token(&cookie)))
+}
+
+async fn disconnect(app: &ConnectApp, req: &HttpRequest, account: AccountId) -> Result<HttpResponse, ConnectError> {
+    checked_form(app, req, &account)?;
+    app.service.disconnect(&account).await?;
+    Ok(HttpResponse::redirect(&page_path(&account)))
+}
+
+async fn status(app: &ConnectApp, req: &HttpRequest, raw_account: &str) -> HttpResponse {
+    let err = |status: u16, code: &str, message: &str| HttpResponse::json(status, &json!({"error": {"code": code, "message": message}}));
+    let Ok(account) = AccountId::parse(raw_account) else {
+        return err(400, "bad_request", "invalid account id");
+    };
+    let by_token = req
+        .header("authorization")
+        .and_then(|h| h.strip_prefix("TOKEN "))
+        .is_some_and(|t| app.hub_service_token.ct_eq(t.trim()));
+    if !by_token && admin_cookie(app, req, &account).is_err() {
+        return err(401, "unauthorized", "a Hub service token or an admin session is required");
+    }
+    match app.service.connection(&account).await {
+        Ok(Some(conn)) => HttpResponse::json(200, &app.service.status_json(&conn)),
+        Ok(None) => err(404, "not_found", "this account has never connected a Nhanh business"),
+        Err(e) => {
+            tracing::error!(account_id = account.as_str(), error = %e, "status read failed");
+            err(503, "unavailable", "try again")
+        }
+    }
+}
+
+fn stream_label(stream: &str) -> &'static str {
+    match stream {
+        "products" => "sản phẩm (products)",
+        "product_groups" => "nhóm sản phẩm (product_groups)",
+        "orders" => "đơn hàng (orders)",
+        "customers" => "khách hàng (customers)",
+        _ => "khác",
+    }
+}
+
+/// The page of a refusal: status, what happened, what to do.
+pub fn error_page(e: &ConnectError) -> HttpResponse {
+    let again = "Quay lại trang kết nối và bấm Kích hoạt lại.";
+    let (status, title, what, todo): (u16, &str, String, &str) = match e {
+        ConnectError::SessionInvalid => (401, "Cần đăng nhập", "Phiên quản trị không hợp lệ hoặc đã hết hạn.".into(), "Mở lại trang kết nối từ màn hình Cổng kết nối dữ liệu của Loyalty Hub."),
+        ConnectError::Csrf => (403, "Yêu cầu bị từ chối", "Biểu mẫu đã hết hạn hoặc không hợp lệ (CSRF).".into(), "Tải lại trang kết nối rồi thử lại."),
+        ConnectError::NotAdmin => (403, "Không có quyền", "Chỉ quản trị viên (admin) của tài khoản này mới được kết nối hoặc ngừng kết nối.".into(), "Đăng nhập Loyalty Hub bằng tài khoản admin rồi mở lại trang này."),
+        ConnectError::Invalid(m) => (400, "Dữ liệu không hợp lệ", m.clone(), "Kiểm tra lại thông tin rồi thử lại."),
+        ConnectError::Frozen => (409, "Đang đồng bộ lần đầu", "Đang chạy đồng bộ lần đầu nên không thể thay đổi App Id hoặc Secret Key.".into(), "Chờ đồng bộ lần đầu hoàn tất rồi thử lại."),
+        ConnectError::NoPendingAttempt => (400, "Không có yêu cầu kết nối", "Không tìm thấy yêu cầu kết nối đang chờ cho App Id này (hoặc đã quá 10 phút).".into(), again),
+        ConnectError::CodeRejected(m) => (400, "Nhanh.vn từ chối", format!("Nhanh.vn từ chối mã truy cập (accessCode): {m}. Mã chỉ dùng được một lần trong 10 phút, và Secret Key phải đúng."), "Kiểm tra Secret Key, quay lại trang kết nối và bấm Kích hoạt lại."),
+        ConnectError::StreamsDenied(streams) => (403, "Thiếu quyền", format!("Ứng dụng chưa được cấp quyền đọc: {}.", streams.iter().map(|s| stream_label(s)).collect::<Vec<_>>().join(", ")), "Trên trang cấp quyền của Nhanh.vn, chọn đủ các quyền này (bằng tài khoản có quyền đó) rồi kết nối lại."),
+        ConnectError::BusinessTaken => (409, "Doanh nghiệp đã được kết nối", "Doanh nghiệp Nhanh.vn này đã được kết nối với một tài khoản Loyalty Hub khác. Mỗi doanh nghiệp chỉ kết nối với một tài khoản.".into(), "Ngừng kết nối ở tài khoản đang dùng doanh nghiệp này trước, hoặc chọn doanh nghiệp khác."),
+        ConnectError::OtherBusinessConnected => (409, "Tài khoản đang kết nối doanh nghiệp khác", "Tài khoản này đang kết nối với một doanh nghiệp Nhanh.vn khác.".into(), "Ngừng kết nối hiện tại trước rồi kết nối doanh nghiệp mới."),
+        ConnectError::NotConnected => (409, "Chưa kết nối", "Tài khoản này chưa kết nối với Nhanh.vn.".into(), "Mở trang kết nối để kết nối."),
+        ConnectError::Upstream(err) => {
+            tracing::error!(error = %err, retryable = err.is_retryable(), "connect step failed");
+            let status = if err.is_retryable() { 503 } else { 502 };
+            (status, "Tạm thời không thực hiện được", "Nhanh.vn, Loyalty Hub hoặc kho dữ liệu không phản hồi; chưa có gì được lưu.".into(), "Thử lại sau ít phút.")
+        }
+    };
+    HttpResponse::html(status, pages::message_page(title, &what, todo))
+}

@@ -1,0 +1,98 @@
+//! Minimal request and response types shared by the HTTP functions.
+
+/// An HTTP request as the handlers see it.
+#[derive(Debug, Clone, Default)]
+pub struct HttpRequest {
+    /// Upper-case method.
+    pub method: String,
+    /// Path without query.
+    pub path: String,
+    /// Decoded query pairs.
+    pub query: Vec<(String, String)>,
+    /// Headers with lower-case names.
+    pub headers: Vec<(String, String)>,
+    /// Raw body.
+    pub body: Vec<u8>,
+}
+
+impl HttpRequest {
+    /// The first query value named `name`.
+    pub fn query(&self, name: &str) -> Option<&str> {
+        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+    /// The first header named `name` (lower-case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+    /// The value of cookie `name` from every `cookie` header.
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k == "cookie")
+            .flat_map(|(_, v)| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+    }
+    /// The body parsed as `application/x-www-form-urlencoded`.
+    pub fn form(&self) -> Vec<(String, String)> {
+        serde_urlencoded::from_bytes(&self.body).unwrap_or_default()
+    }
+}
+
+/// An HTTP response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers.
+    pub headers: Vec<(String, String)>,
+    /// Body text.
+    pub body: String,
+}
+
+impl HttpResponse {
+    /// An HTML page.
+    pub fn html(status: u16, body: String) -> Self {
+        Self {
+            status,
+            headers: vec![
+                ("content-type".into(), "text/html; charset=utf-8".into()),
+                ("cache-control".into(), "no-store".into()),
+                ("x-frame-options".into(), "DENY".into()),
+                ("referrer-policy".into(), "no-referrer".into()),
+                ("content-security-policy".into(), "default-src 'none'; style-src 'unsafe-inline'; form-action *".into()),
+            ],
+            body,
+        }
+    }
+    /// A JSON document.
+    pub fn json(status: u16, value: &serde_json::Value) -> Self {
+        Self {
+            status,
+            headers: vec![
+                ("content-type".into(), "application/json".into()),
+                ("cache-control".into(), "no-store".into()),
+            ],
+            body: value.to_string(),
+        }
+    }
+    /// A `303 See Other` redirect.
+    pub fn redirect(location: &str) -> Self {
+        Self {
+            status: 303,
+            headers: vec![("location".into(), location.to_owned()), ("cache-control".into(), "no-store".into())],
+            body: String::new(),
+        }
+    }
+    /// Adds a header.
+    pub fn with_header(mut self, name: &str, value: String) -> Self {
+        self.headers.push((name.to_owned(), value));
+        self
+    }
+}
+
+/// The form value named `name`.
+pub fn form_value<'a>(form: &'a [(String, String)], names: &[&str]) -> Option<&'a str> {
+    names.iter().find_map(|n| form.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str()))
+}
