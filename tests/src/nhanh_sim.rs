@@ -3,7 +3,7 @@
 //! `code: 0` errors), the per-(app, business, URL) limiter with `ERR_429`, and a webhook sender
 //! with retries.
 //!
-//! Control API (JSON): `POST /_sim/apps`, `POST /_sim/clock`, `POST /_sim/limits`,
+//! Control API (JSON): `POST /_sim/apps`, `POST /_sim/clock`, `POST /_sim/codes/age`, `GET /_sim/tokens`, `POST /_sim/limits`,
 //! `POST /_sim/businesses/{id}/{products|orders|customers}` (upsert; sends webhooks),
 //! `DELETE /_sim/businesses/{id}/products/{pid}`, `PUT /_sim/businesses/{id}/categories`,
 //! `GET /_sim/businesses/{id}`, `POST /_sim/webhooks`, `GET /_sim/webhooks/deliveries`,
@@ -147,6 +147,8 @@ pub fn router(sim: NhanhSim) -> Router {
         .route("/api/{module}/{action}", post(api))
         .route("/_sim/apps", post(ctl_app))
         .route("/_sim/clock", post(ctl_clock))
+        .route("/_sim/codes/age", post(ctl_age_codes))
+        .route("/_sim/tokens", get(ctl_tokens))
         .route("/_sim/limits", post(ctl_limits))
         .route("/_sim/faults", post(ctl_faults))
         .route("/_sim/tokens/revoke", post(ctl_revoke))
@@ -600,6 +602,33 @@ async fn ctl_clock(State(state): State<Shared>, Json(b): Json<ClockBody>) -> Jso
     let mut sim = state.lock().unwrap_or_else(|e| e.into_inner());
     sim.clock_offset += b.advance_secs;
     Json(json!({"offset": sim.clock_offset}))
+}
+
+#[derive(Deserialize)]
+struct AgeBody {
+    app_id: u64,
+    secs: i64,
+}
+
+/// Makes the access codes of one app older (expiry tests without moving the whole clock).
+async fn ctl_age_codes(State(state): State<Shared>, Json(b): Json<AgeBody>) -> Json<Value> {
+    let mut sim = state.lock().unwrap_or_else(|e| e.into_inner());
+    for code in sim.codes.values_mut().filter(|c| c.app_id == b.app_id) {
+        code.issued_at -= b.secs;
+    }
+    Json(json!({"ok": true}))
+}
+
+#[derive(Deserialize)]
+struct TokensQuery {
+    business_id: u64,
+}
+
+/// The access tokens issued for a business (tests check they never reach a log).
+async fn ctl_tokens(State(state): State<Shared>, Query(q): Query<TokensQuery>) -> Json<Value> {
+    let sim = state.lock().unwrap_or_else(|e| e.into_inner());
+    let tokens: Vec<&String> = sim.tokens.iter().filter(|(_, t)| t.business_id == q.business_id).map(|(k, _)| k).collect();
+    Json(json!({"tokens": tokens}))
 }
 
 #[derive(Deserialize)]

@@ -1,0 +1,50 @@
+"""Creates the template's DynamoDB tables and SQS queues in moto through CloudFormation, so the
+local stack and AWS share one definition. Prints `NAME=value` lines for each resource."""
+import json
+import sys
+
+import boto3
+import yaml
+
+
+class CfnLoader(yaml.SafeLoader):
+    pass
+
+
+def _tag(name):
+    def construct(loader, node):
+        if isinstance(node, yaml.ScalarNode):
+            value = loader.construct_scalar(node)
+            if name == "Fn::GetAtt":
+                value = value.split(".", 1)
+            return {name: value}
+        if isinstance(node, yaml.SequenceNode):
+            return {name: loader.construct_sequence(node, deep=True)}
+        return {name: loader.construct_mapping(node, deep=True)}
+    return construct
+
+
+for short, full in [("Ref", "Ref"), ("GetAtt", "Fn::GetAtt"), ("Sub", "Fn::Sub"), ("If", "Fn::If"),
+                    ("Join", "Fn::Join"), ("Select", "Fn::Select"), ("Equals", "Fn::Equals"), ("Not", "Fn::Not")]:
+    CfnLoader.add_constructor("!" + short, _tag(full))
+
+KEEP = {"AWS::DynamoDB::Table", "AWS::SQS::Queue"}
+
+
+def main(template_path, endpoint, stack):
+    with open(template_path) as f:
+        template = yaml.load(f, Loader=CfnLoader)
+    resources = {k: v for k, v in template["Resources"].items() if v["Type"] in KEEP}
+    outputs = {k: {"Value": {"Ref": k}} for k in resources}
+    body = {"AWSTemplateFormatVersion": "2010-09-09", "Resources": resources, "Outputs": outputs}
+    cfn = boto3.client("cloudformation", endpoint_url=endpoint, region_name="us-east-1")
+    existing = [s["StackName"] for s in cfn.list_stacks()["StackSummaries"] if s["StackStatus"] != "DELETE_COMPLETE"]
+    if stack not in existing:
+        cfn.create_stack(StackName=stack, TemplateBody=json.dumps(body))
+    out = cfn.describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
+    for o in out:
+        print(f"{o['OutputKey']}={o['OutputValue']}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], sys.argv[3])

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the local tools into .tools/ (ignored by git). Idempotent: a second run only checks.
+#   moto[server] (DynamoDB + SQS + CloudFormation emulator), cargo-lambda (watch/invoke),
+#   cfn-lint 1.53.3 (the last version that runs the SAM transform), and Debian's Chromium for the
+#   headless page check.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+VENV="$ROOT/.tools/venv"
+STAMP="$ROOT/.tools/stamp-v1"
+if [ ! -f "$STAMP" ]; then
+  echo "tools: creating $VENV (first run takes about a minute)"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check 'moto[server]==5.2.5' 'cargo-lambda==1.9.2' 'cfn-lint==1.53.3' 'pyyaml>=6'
+  touch "$STAMP"
+fi
+if ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "tools: installing Debian chromium (headless page check)"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null) \
+      || echo "tools: chromium could not be installed; the browser test will fail" >&2
+  else
+    echo "tools: chromium missing and cannot be installed here; the browser test will fail" >&2
+  fi
+fi

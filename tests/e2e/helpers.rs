@@ -1,0 +1,225 @@
+//! `TestApp`: one Hub account, one Nhanh app and business (unique per test), and the HTTP steps
+//! an admin's browser takes through the connect flow.
+
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::redirect::Policy;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+/// Where the stack runs (from the env file `scripts/stack.sh` writes).
+pub struct Stack {
+    pub connector: String,
+    pub nhanh: String,
+    pub hub: String,
+    pub service_token: String,
+    pub log_dir: PathBuf,
+}
+
+pub fn stack() -> &'static Stack {
+    static STACK: OnceLock<Stack> = OnceLock::new();
+    STACK.get_or_init(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let path = std::env::var("STACK_ENV_FILE")
+            .unwrap_or_else(|_| format!("{}/../.stack/test/env", env!("CARGO_MANIFEST_DIR")));
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {path} ({e}): run the tests through `make test`"));
+        let env: HashMap<&str, &str> = text.lines().filter_map(|l| l.split_once('=')).collect();
+        let get = |k: &str| env.get(k).map(|v| v.to_string()).unwrap_or_default();
+        Stack {
+            connector: get("CONNECTOR_URL"),
+            nhanh: get("NHANH_SIM_URL"),
+            hub: get("HUB_SIM_URL"),
+            service_token: get("HUB_SERVICE_TOKEN"),
+            log_dir: PathBuf::from(get("LOG_DIR")),
+        }
+    })
+}
+
+pub fn random_u64() -> u64 {
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).expect("random");
+    u64::from_le_bytes(b)
+}
+
+/// Extracts the text of the element with `id` (`<code id="x">text</code>`).
+pub fn element_text(html: &str, id: &str) -> Option<String> {
+    let start = html.find(&format!("id=\"{id}\""))?;
+    let rest = &html[start..];
+    let open_end = rest.find('>')?;
+    let close = rest[open_end..].find('<')?;
+    Some(rest[open_end + 1..open_end + close].to_string())
+}
+
+/// The value of the hidden CSRF input.
+pub fn csrf_of(html: &str) -> String {
+    let at = html.find("name=\"csrf_token\" value=\"").expect("page has a CSRF field");
+    let rest = &html[at + "name=\"csrf_token\" value=\"".len()..];
+    rest[..rest.find('"').expect("closing quote")].to_string()
+}
+
+/// A response reduced to what tests look at.
+pub struct Answer {
+    pub status: u16,
+    pub location: Option<String>,
+    pub set_cookie: Option<String>,
+    pub body: String,
+}
+
+pub struct TestApp {
+    pub http: reqwest::Client,
+    pub account: String,
+    pub app_id: u64,
+    pub business_id: u64,
+    pub secret: String,
+    pub session: String,
+    pub cookie: Option<String>,
+}
+
+impl TestApp {
+    /// A fresh account, a fresh Nhanh app (automatic consent for a fresh business) and an admin session.
+    pub async fn new() -> Self {
+        let n = random_u64();
+        let app = Self {
+            http: reqwest::Client::builder().redirect(Policy::none()).build().expect("client"),
+            account: format!("t{}", n % 1_000_000_000),
+            app_id: 100_000 + n % 800_000,
+            business_id: 1_000_000 + (n >> 20) % 8_000_000,
+            secret: format!("secret-{:x}", random_u64()),
+            session: format!("sess-{:x}", random_u64()),
+            cookie: None,
+        };
+        app.register_app(app.app_id, &app.secret, app.business_id, &[]).await;
+        app.add_session(&app.session.clone(), &app.account.clone(), "admin").await;
+        app
+    }
+
+    pub async fn register_app(&self, app_id: u64, secret: &str, business_id: u64, denied_paths: &[&str]) {
+        self.post_json(&format!("{}/_sim/apps", stack().nhanh), json!({
+            "app_id": app_id, "secret_key": secret, "business_id": business_id, "auto_consent": true,
+            "permissions": ["product", "order", "customer"], "denied_paths": denied_paths,
+        })).await;
+    }
+
+    pub async fn add_session(&self, token: &str, account: &str, role: &str) {
+        self.post_json(&format!("{}/_sim/sessions", stack().hub), json!({
+            "token": token, "account_id": account, "user_id": format!("u-{role}"), "role": role,
+        })).await;
+    }
+
+    pub async fn post_json(&self, url: &str, body: Value) -> Value {
+        let r = self.http.post(url).json(&body).send().await.expect("control call");
+        assert!(r.status().is_success(), "{url} answered {}", r.status());
+        r.json().await.unwrap_or(Value::Null)
+    }
+
+    pub async fn get_json(&self, url: &str) -> Value {
+        self.http.get(url).send().await.expect("control call").json().await.expect("json")
+    }
+
+    async fn answer(r: reqwest::Response) -> Answer {
+        let status = r.status().as_u16();
+        let location = r.headers().get(LOCATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let set_cookie = r.headers().get(SET_COOKIE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let body = r.text().await.unwrap_or_default();
+        Answer { status, location, set_cookie, body }
+    }
+
+    fn with_cookie(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.cookie {
+            Some(c) => req.header(COOKIE, c.as_str()),
+            None => req,
+        }
+    }
+
+    pub fn page_url(&self) -> String {
+        format!("{}/nhanhvn/connect/{}", stack().connector, self.account)
+    }
+
+    /// Opens the page with a session token (as the Hub links it); keeps the cookie it sets.
+    pub async fn open_with_session(&mut self, session: &str) -> Answer {
+        let r = self.http.get(self.page_url()).query(&[("session", session)]).send().await.expect("page");
+        let a = Self::answer(r).await;
+        if let Some(sc) = &a.set_cookie {
+            self.cookie = sc.split(';').next().map(str::to_owned);
+        }
+        a
+    }
+
+    /// GETs a connector path with the cookie.
+    pub async fn get(&self, path_or_url: &str) -> Answer {
+        let url = if path_or_url.starts_with("http") { path_or_url.to_owned() } else { format!("{}{path_or_url}", stack().connector) };
+        Self::answer(self.with_cookie(self.http.get(url)).send().await.expect("get")).await
+    }
+
+    /// POSTs a form to a connector path with the cookie.
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Answer {
+        let url = format!("{}{path}", stack().connector);
+        Self::answer(self.with_cookie(self.http.post(url)).form(form).send().await.expect("post")).await
+    }
+
+    /// Opens the page with the admin session and returns the form page.
+    pub async fn open_page(&mut self) -> Answer {
+        let session = self.session.clone();
+        let first = self.open_with_session(&session).await;
+        assert_eq!(first.status, 303, "session accepted: {}", first.body);
+        self.get(&format!("/nhanhvn/connect/{}", self.account)).await
+    }
+
+    /// Submits App Id + Secret Key; returns the answer (a redirect to Nhanh on success).
+    pub async fn activate(&self, csrf: &str, app_id: u64, secret: &str) -> Answer {
+        self.post_form(&format!("/nhanhvn/connect/{}", self.account), &[("csrf_token", csrf), ("app_id", &app_id.to_string()), ("secret_key", secret)]).await
+    }
+
+    /// Follows the consent redirect at the Nhanh simulator; returns the callback URL with `accessCode`.
+    pub async fn consent(&self, nhanh_url: &str) -> String {
+        let r = self.http.get(nhanh_url).send().await.expect("consent");
+        assert!(r.status().is_redirection(), "consent redirects, got {}", r.status());
+        r.headers().get(LOCATION).and_then(|v| v.to_str().ok()).expect("location").to_owned()
+    }
+
+    /// Page → activate → consent: the callback URL Nhanh sends the browser to.
+    pub async fn start_connect(&mut self, secret: &str) -> (String, String) {
+        let page = self.open_page().await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let csrf = csrf_of(&page.body);
+        let act = self.activate(&csrf, self.app_id, secret).await;
+        assert_eq!(act.status, 303, "{}", act.body);
+        let to_nhanh = act.location.expect("redirect to Nhanh");
+        (self.consent(&to_nhanh).await, csrf)
+    }
+
+    /// The whole happy path; returns the connected page.
+    pub async fn connect(&mut self) -> Answer {
+        let secret = self.secret.clone();
+        let (callback, _) = self.start_connect(&secret).await;
+        let done = self.get(&callback).await;
+        assert_eq!(done.status, 200, "{}", done.body);
+        done
+    }
+
+    /// The status JSON read with the Hub's service token.
+    pub async fn status(&self) -> (u16, Value) {
+        let r = self
+            .http
+            .get(format!("{}/nhanhvn/connections/{}", stack().connector, self.account))
+            .header("authorization", format!("TOKEN {}", stack().service_token))
+            .send()
+            .await
+            .expect("status");
+        let code = r.status().as_u16();
+        (code, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Every line the stack's processes logged so far.
+    pub fn logs(&self) -> String {
+        let mut all = String::new();
+        if let Ok(entries) = std::fs::read_dir(&stack().log_dir) {
+            for e in entries.flatten() {
+                all.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
+            }
+        }
+        all
+    }
+}
