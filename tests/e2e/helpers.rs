@@ -80,6 +80,7 @@ pub struct TestApp {
 impl TestApp {
     /// A fresh account, a fresh Nhanh app (automatic consent for a fresh business) and an admin session.
     pub async fn new() -> Self {
+        stack();
         let n = random_u64();
         let app = Self {
             http: reqwest::Client::builder().redirect(Policy::none()).build().expect("client"),
