@@ -41,13 +41,19 @@ pub fn to_response(resp: HttpResponse) -> Result<Response<Body>, lambda_http::Er
 
 /// Loads the AWS SDK configuration with the ring-based HTTPS client and the local endpoint, if any.
 pub async fn aws_sdk_config(config: &Config) -> aws_config::SdkConfig {
+    aws_sdk_config_for(config.aws_endpoint_url.as_deref()).await
+}
+
+/// Loads the AWS SDK configuration for an optional emulator endpoint (credentials and region from
+/// the environment).
+pub async fn aws_sdk_config_for(endpoint: Option<&str>) -> aws_config::SdkConfig {
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
             aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
         ))
         .build_https();
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http);
-    if let Some(endpoint) = &config.aws_endpoint_url {
+    if let Some(endpoint) = endpoint {
         loader = loader.endpoint_url(endpoint);
     }
     loader.load().await

@@ -17,16 +17,21 @@ pub struct Stack {
     pub log_dir: PathBuf,
 }
 
+/// The key/value pairs of the stack's env file.
+pub fn stack_env() -> HashMap<String, String> {
+    let path = std::env::var("STACK_ENV_FILE")
+        .unwrap_or_else(|_| format!("{}/../.stack/test/env", env!("CARGO_MANIFEST_DIR")));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {path} ({e}): run the tests through `make test`"));
+    text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
+}
+
 pub fn stack() -> &'static Stack {
     static STACK: OnceLock<Stack> = OnceLock::new();
     STACK.get_or_init(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let path = std::env::var("STACK_ENV_FILE")
-            .unwrap_or_else(|_| format!("{}/../.stack/test/env", env!("CARGO_MANIFEST_DIR")));
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("cannot read {path} ({e}): run the tests through `make test`"));
-        let env: HashMap<&str, &str> = text.lines().filter_map(|l| l.split_once('=')).collect();
-        let get = |k: &str| env.get(k).map(|v| v.to_string()).unwrap_or_default();
+        let env = stack_env();
+        let get = |k: &str| env.get(k).cloned().unwrap_or_default();
         Stack {
             connector: get("CONNECTOR_URL"),
             nhanh: get("NHANH_SIM_URL"),

@@ -4,3 +4,5 @@
 mod browser;
 mod connect;
 mod helpers;
+mod store;
+mod invoke;

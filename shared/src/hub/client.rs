@@ -229,3 +229,83 @@ impl HubApi for HubClient {
         self.list(account, "orders.json", "orders", &origin_query(created_from, page, limit)).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    use axum::routing::post;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    async fn server(answers: Vec<(u16, Option<&'static str>, Value)>) -> (String, Arc<AtomicUsize>) {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = hits.clone();
+        let answers = Arc::new(answers);
+        let app = axum::Router::new().route(
+            "/accounts/{a}/customers.json",
+            post(move |headers: axum::http::HeaderMap| {
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                let answers = answers.clone();
+                async move {
+                    assert_eq!(headers.get("authorization").and_then(|v| v.to_str().ok()), Some("TOKEN svc"));
+                    assert_eq!(headers.get("idempotency-key").and_then(|v| v.to_str().ok()), Some("k1"));
+                    let (status, retry_after, body) = answers[n.min(answers.len() - 1)].clone();
+                    let mut resp = (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response();
+                    if let Some(ra) = retry_after {
+                        resp.headers_mut().insert("retry-after", ra.parse().unwrap());
+                    }
+                    resp
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (format!("http://{addr}"), hits)
+    }
+
+    fn client(base: &str) -> HubClient {
+        crate::telemetry::install_crypto_provider();
+        HubClient::new(reqwest::Client::new(), base, SecretString::new("svc"), Arc::new(SystemClock))
+    }
+
+    fn input() -> CustomerInput {
+        CustomerInput { name: Some("Lan".into()), phone: Some("0912345678".into()), ..Default::default() }
+    }
+
+    #[tokio::test]
+    async fn retry_after_is_honoured_without_calling() {
+        let (base, hits) = server(vec![(429, Some("30"), json!({"error": {"code": "rate_limited", "message": "slow down"}}))]).await;
+        let hub = client(&base);
+        let acct = AccountId::parse("385").unwrap();
+        let first = hub.create_customer(&acct, &input(), "k1").await.unwrap_err();
+        assert!(matches!(first, HubError::RateLimited { .. }) && first.is_retryable());
+        let second = hub.create_customer(&acct, &input(), "k1").await.unwrap_err();
+        assert!(matches!(second, HubError::RateLimited { .. }));
+        assert_eq!(hits.load(Ordering::SeqCst), 1, "no call while the account is locked");
+    }
+
+    #[tokio::test]
+    async fn server_errors_retry_and_client_errors_carry_the_message() {
+        let (base, _) = server(vec![
+            (503, None, json!({})),
+            (422, None, json!({"error": {"code": "validation_failed", "message": "invalid", "fields": {"phone": "is invalid"}}})),
+            (201, None, json!({"customer": {"id": 77, "name": "Lan", "origin": "nhanh"}})),
+        ])
+        .await;
+        let hub = client(&base);
+        let acct = AccountId::parse("385").unwrap();
+        assert!(hub.create_customer(&acct, &input(), "k1").await.unwrap_err().is_retryable());
+        match hub.create_customer(&acct, &input(), "k1").await.unwrap_err() {
+            HubError::Rejected { status, code, message } => {
+                assert_eq!((status, code.as_str()), (422, "validation_failed"));
+                assert!(message.contains("phone: is invalid"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let created = hub.create_customer(&acct, &input(), "k1").await.unwrap();
+        assert_eq!(created.id.as_str(), "77");
+    }
+}

@@ -151,3 +151,57 @@ impl IdempotencyStore for MemoryStore {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ApiVersion, ConnectionState, Streams};
+
+    fn conn(account: &str, business: u64) -> Connection {
+        Connection {
+            account_id: AccountId::parse(account).unwrap(),
+            state: ConnectionState::Syncing,
+            app_id: AppId::new(1).unwrap(),
+            business_id: BusinessId::new(business),
+            api_version: ApiVersion::V2,
+            secret_key_sealed: String::new(),
+            access_token_sealed: None,
+            verify_token_sealed: None,
+            token_expires_at: None,
+            depot_ids: vec![],
+            permissions: vec![],
+            connected_at: None,
+            disconnected_at: None,
+            webhooks_live: false,
+            initial_sync: None,
+            streams: Streams::new(),
+            version: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn r1_claim_and_versions() {
+        let store = MemoryStore::default();
+        let a = store.put_claiming(&conn("a", 7)).await.unwrap();
+        assert_eq!(a.version, 1);
+        assert!(matches!(store.put_claiming(&conn("b", 7)).await, Err(StoreError::BusinessTaken)));
+        assert!(matches!(store.put(&conn("a", 7)).await, Err(StoreError::Conflict)), "stale version");
+        assert_eq!(store.account_for(AppId::new(1).unwrap(), BusinessId::new(7).unwrap()).await.unwrap(), Some(a.account_id.clone()));
+        store.put_releasing(&a, BusinessId::new(7).unwrap()).await.unwrap();
+        assert!(store.put_claiming(&conn("b", 7)).await.is_ok(), "released business can be claimed");
+    }
+
+    #[tokio::test]
+    async fn idempotency_and_maps() {
+        let store = MemoryStore::default();
+        let now = OffsetDateTime::now_utc();
+        assert!(store.first_time("k", time::Duration::hours(1), now).await.unwrap());
+        assert!(!store.first_time("k", time::Duration::hours(1), now).await.unwrap());
+        assert!(store.first_time("k", time::Duration::hours(1), now + time::Duration::hours(2)).await.unwrap());
+        let acct = AccountId::parse("a").unwrap();
+        let hub = HubId::parse("h1").unwrap();
+        store.link(&acct, Entity::Product, "5", &hub).await.unwrap();
+        assert_eq!(store.hub_id(&acct, Entity::Product, "5").await.unwrap(), Some(hub.clone()));
+        assert_eq!(store.nhanh_key(&acct, Entity::Product, &hub).await.unwrap().as_deref(), Some("5"));
+    }
+}

@@ -232,3 +232,52 @@ impl NhanhApi for NhanhV2Client {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+    use axum::routing::post;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test]
+    async fn err_429_locks_only_that_url() {
+        crate::telemetry::install_crypto_provider();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = hits.clone();
+        let unlock = OffsetDateTime::now_utc().unix_timestamp() + 60;
+        let app = axum::Router::new()
+            .route(
+                "/api/order/index",
+                post(move || {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    async move {
+                        axum::Json(json!({"code":0,"errorCode":"ERR_429","message":"Your app exceeded the API Rate Limit","data":{"lockedSeconds":60,"unlockedAt":unlock}}))
+                    }
+                }),
+            )
+            .route(
+                "/api/product/search",
+                post(|| async { axum::Json(json!({"code":1,"data":{"totalPages":1,"products":{"5":{"idNhanh":"5","name":"A","price":"1000"}}}})) }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let client = NhanhV2Client::new(reqwest::Client::new(), &format!("http://{addr}"), Arc::new(SystemClock));
+        let creds = Credentials {
+            app_id: AppId::new(1).unwrap(),
+            business_id: crate::domain::BusinessId::new(2).unwrap(),
+            access_token: SecretString::new("t"),
+        };
+        let q = OrderQuery { page: 1, per_page: 10, filter: OrderFilter::Id(NhanhId::new(9).unwrap()) };
+        for _ in 0..3 {
+            match client.orders(&creds, &q).await {
+                Err(NhanhError::RateLimited { unlocked_at, .. }) => assert_eq!(unlocked_at.unix_timestamp(), unlock),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(hits.load(Ordering::SeqCst), 1, "no call to a locked URL");
+        let page = client.products(&creds, &ProductQuery { page: 1, per_page: 50, ..Default::default() }).await.unwrap();
+        assert_eq!(page.items[0].price, Some(1000), "other URLs still work");
+    }
+}

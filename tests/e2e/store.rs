@@ -1,0 +1,41 @@
+//! The DynamoDB adapter against the stack's moto: conditions, transactions and TTL behave as the
+//! in-memory fake does.
+
+use crate::helpers::{random_u64, stack_env};
+use shared::domain::{AccountId, HubId};
+use shared::store::dynamo::DynamoStore;
+use shared::store::{CursorStore, Entity, IdMapStore, IdempotencyStore};
+use time::{Duration, OffsetDateTime};
+
+async fn store() -> DynamoStore {
+    let env = stack_env();
+    // SAFETY: set once per test process before any SDK client reads them; values are the same everywhere.
+    for (k, v) in [("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"), ("AWS_REGION", "us-east-1")] {
+        std::env::set_var(k, v);
+    }
+    let sdk = shared::lambda::aws_sdk_config_for(env.get("AWS_ENDPOINT_URL").map(String::as_str)).await;
+    DynamoStore::from_sdk_config(&sdk, env.get("TABLE_NAME").cloned().unwrap_or_default())
+}
+
+#[tokio::test]
+async fn id_maps_cursors_and_idempotency_on_dynamodb() {
+    let store = store().await;
+    let account = AccountId::parse(&format!("s{}", random_u64() % 1_000_000)).unwrap();
+    let hub = HubId::parse("h-42").unwrap();
+    assert_eq!(store.hub_id(&account, Entity::Order, "77").await.unwrap(), None);
+    store.link(&account, Entity::Order, "77", &hub).await.unwrap();
+    assert_eq!(store.hub_id(&account, Entity::Order, "77").await.unwrap(), Some(hub.clone()));
+    assert_eq!(store.nhanh_key(&account, Entity::Order, &hub).await.unwrap().as_deref(), Some("77"));
+    assert_eq!(store.hub_id(&account, Entity::Product, "77").await.unwrap(), None, "entities are separate");
+
+    let at = OffsetDateTime::from_unix_timestamp(1_795_850_000).unwrap();
+    assert_eq!(store.cursor(&account, "orders").await.unwrap(), None);
+    store.set_cursor(&account, "orders", at).await.unwrap();
+    assert_eq!(store.cursor(&account, "orders").await.unwrap(), Some(at));
+
+    let key = format!("{}:evt:1", account.as_str());
+    let now = OffsetDateTime::now_utc();
+    assert!(store.first_time(&key, Duration::hours(1), now).await.unwrap());
+    assert!(!store.first_time(&key, Duration::hours(1), now).await.unwrap());
+    assert!(store.first_time(&key, Duration::hours(1), now + Duration::hours(2)).await.unwrap(), "expired records do not block");
+}
