@@ -144,6 +144,7 @@ fn gate(sim: &mut HubSim, method: &Method, account: &str, path: &str, headers: &
     None
 }
 
+#[allow(clippy::result_large_err)]
 fn validate(kind: &str, body: &Value) -> Result<(), Response> {
     let missing = |f: &str| body[f].as_str().is_none_or(|s| s.trim().is_empty());
     let required: &[&str] = match kind {

@@ -44,7 +44,7 @@ pub async fn handle(app: &ConnectApp, req: &HttpRequest) -> HttpResponse {
     result.unwrap_or_else(|e| error_page(&e))
 }
 
-async fn with_account<'a, F, Fut>(raw: &str, f: F) -> Result<HttpResponse, ConnectError>
+async fn with_account<F, Fut>(raw: &str, f: F) -> Result<HttpResponse, ConnectError>
 where
     F: FnOnce(AccountId) -> Fut,
     Fut: std::future::Future<Output = Result<HttpResponse, ConnectError>>,
