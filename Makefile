@@ -1,4 +1,4 @@
-.PHONY: run test unit lint e2e tools clean
+.PHONY: run test tools clean bench
 
 ## make run: the local stack (moto, simulators, functions under cargo lambda watch)
 run:
@@ -13,3 +13,7 @@ tools:
 
 clean:
 	rm -rf .stack .tools target
+
+## make bench: benchmarks (release-like profile without LTO); prints time per event
+bench:
+	cargo bench -p nhanhvn-shared --bench intake

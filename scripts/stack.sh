@@ -49,11 +49,14 @@ export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT"
 
 start moto moto_server -H 127.0.0.1 -p "$MOTO_PORT"
 wait_http "$AWS_ENDPOINT_URL/moto-api/" 30
-TABLE_NAME="$("$ROOT/.tools/venv/bin/python" scripts/create_resources.py template.yaml "$AWS_ENDPOINT_URL" local | sed -n 's/^ConnectorTable=//p')"
-[ -n "$TABLE_NAME" ] || { echo "stack: table was not created" >&2; exit 1; }
+RESOURCES="$("$ROOT/.tools/venv/bin/python" scripts/create_resources.py template.yaml "$AWS_ENDPOINT_URL" local)"
+TABLE_NAME="$(echo "$RESOURCES" | sed -n 's/^ConnectorTable=//p')"
+QUEUE_URL="$(echo "$RESOURCES" | sed -n 's/^WorkQueue=//p')"
+DLQ_URL="$(echo "$RESOURCES" | sed -n 's/^DeadLetterQueue=//p')"
+[ -n "$TABLE_NAME" ] && [ -n "$QUEUE_URL" ] || { echo "stack: resources were not created: $RESOURCES" >&2; exit 1; }
 
 echo "stack: building functions and simulators"
-cargo build -q -p connect -p connector-tests --bins
+cargo build -q -p connect -p intake -p connector-tests --bins
 
 export HUB_SERVICE_TOKEN="${HUB_SERVICE_TOKEN:-local-service-token}"
 export HUB_WEBHOOK_SECRET="${HUB_WEBHOOK_SECRET:-local-hub-webhook-secret}"
@@ -82,7 +85,7 @@ fi
 PUBLIC_BASE_URL="${PUBLIC_BASE_URL:-http://127.0.0.1:$PORT}"
 
 ENV_ARGS=()
-for name in TABLE_NAME PUBLIC_BASE_URL NHANH_API_URL NHANH_OAUTH_URL HUB_API_URL HUB_SERVICE_TOKEN HUB_WEBHOOK_SECRET \
+for name in TABLE_NAME QUEUE_URL PUBLIC_BASE_URL NHANH_API_URL NHANH_OAUTH_URL HUB_API_URL HUB_SERVICE_TOKEN HUB_WEBHOOK_SECRET \
             LOCAL_DATA_KEY KMS_KEY_ID AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION; do
   value="${!name:-}"
   [ -n "$value" ] && ENV_ARGS+=(--env-var "$name=$value")
@@ -90,6 +93,8 @@ done
 ENV_ARGS+=(--env-var "RUST_LOG=${RUST_LOG:-info}")
 start functions cargo lambda watch -A 127.0.0.1 -P "$PORT" "${ENV_ARGS[@]}"
 wait_http "http://127.0.0.1:$PORT/nhanhvn/connections/warmup" 300
+# Build and start each function once so the first real request does not wait for it.
+curl -s -o /dev/null -X POST "http://127.0.0.1:$PORT/nhanhvn/hook/0" -d '{}' || true
 
 cat >"$STATE/env" <<ENV
 CONNECTOR_URL=http://127.0.0.1:$PORT
@@ -99,6 +104,8 @@ HUB_SERVICE_TOKEN=$HUB_SERVICE_TOKEN
 HUB_WEBHOOK_SECRET=$HUB_WEBHOOK_SECRET
 AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL
 TABLE_NAME=$TABLE_NAME
+QUEUE_URL=$QUEUE_URL
+DLQ_URL=$DLQ_URL
 LOG_DIR=$LOGS
 ENV
 

@@ -11,10 +11,12 @@ pub mod error;
 pub mod hub;
 pub mod lambda;
 pub mod nhanh;
+pub mod queue;
 pub mod secrets;
 pub mod services;
 pub mod store;
 pub mod telemetry;
+pub mod testing;
 pub mod web;
 
 pub use error::{Error, Result};

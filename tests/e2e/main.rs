@@ -6,3 +6,4 @@ mod connect;
 mod helpers;
 mod store;
 mod invoke;
+mod intake;

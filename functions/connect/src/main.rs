@@ -26,7 +26,8 @@ async fn main() -> Result<(), Error> {
     let app = ConnectApp {
         service: ConnectService {
             connections: store.clone(),
-            pending: store,
+            pending: store.clone(),
+            stats: store,
             nhanh: Arc::new(nhanh),
             hub: Arc::new(hub),
             secrets: shared::lambda::secret_box(&config, &sdk)?,

@@ -104,6 +104,44 @@ pub struct StreamCounters {
 /// Per-stream counters keyed by stream name (`products`, `product_groups`, `orders`, `customers`).
 pub type Streams = BTreeMap<String, StreamCounters>;
 
+/// What the status shows besides the connection record: counters and webhook liveness. Kept in
+/// separate items so the hot paths add to them atomically without rewriting the connection.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stats {
+    /// Per-stream counters.
+    pub streams: Streams,
+    /// Whether Nhanh confirmed webhooks (`webhooksEnabled`).
+    pub webhooks_live: bool,
+}
+
+/// A counter of a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counter {
+    /// A change applied.
+    Applied,
+    /// An event dropped by rule (R3).
+    Dropped,
+    /// A change that failed permanently.
+    Failed,
+    /// An event of a kind not synced.
+    Ignored,
+    /// An event accepted for processing (only `last_event_at` moves).
+    Received,
+}
+
+impl Counter {
+    /// The attribute name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Applied => "applied",
+            Self::Dropped => "dropped",
+            Self::Failed => "failed",
+            Self::Ignored => "ignored",
+            Self::Received => "received",
+        }
+    }
+}
+
 /// The connection record of one Hub account. Secrets are stored sealed (see `secrets`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Connection {
@@ -138,14 +176,8 @@ pub struct Connection {
     /// End of the last connected period.
     #[serde(with = "time::serde::rfc3339::option", default)]
     pub disconnected_at: Option<OffsetDateTime>,
-    /// Whether Nhanh confirmed webhooks (`webhooksEnabled`).
-    #[serde(default)]
-    pub webhooks_live: bool,
     /// Initial sync progress (R10).
     pub initial_sync: Option<InitialSync>,
-    /// Per-stream counters.
-    #[serde(default)]
-    pub streams: Streams,
     /// Optimistic-concurrency version; bumped on every write.
     #[serde(default)]
     pub version: u64,
@@ -189,9 +221,7 @@ mod tests {
             permissions: vec![],
             connected_at: Some(now),
             disconnected_at: None,
-            webhooks_live: false,
             initial_sync: None,
-            streams: Streams::new(),
             version: 0,
         }
     }

@@ -274,3 +274,46 @@ pub struct NewCustomer {
     /// `YYYY-MM-DD`.
     pub birthday: Option<String>,
 }
+
+/// What a webhook is about, independent of the API version's event names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookKind {
+    /// Nhanh switched webhooks on (connectivity test).
+    WebhooksEnabled,
+    /// An order was added or changed.
+    OrderChanged,
+    /// An order was deleted.
+    OrderDeleted,
+    /// A product was added or changed.
+    ProductChanged,
+    /// Products were deleted.
+    ProductDeleted,
+    /// An event the connector does not sync (inventory, bills, unknown names).
+    NotSynced,
+}
+
+impl WebhookKind {
+    /// The entity name used in queue group ids and the stream name on the status.
+    pub fn entity_and_stream(self) -> (&'static str, &'static str) {
+        match self {
+            Self::OrderChanged | Self::OrderDeleted => ("order", "orders"),
+            Self::ProductChanged | Self::ProductDeleted => ("product", "products"),
+            Self::WebhooksEnabled | Self::NotSynced => ("other", "other"),
+        }
+    }
+}
+
+/// A webhook's envelope, decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Webhook {
+    /// Nhanh's event name, as sent.
+    pub event_name: String,
+    /// What it is about.
+    pub kind: WebhookKind,
+    /// The business it comes from.
+    pub business_id: BusinessId,
+    /// The verify token it carries (compare in constant time, never log).
+    pub verify_token: SecretString,
+    /// The records it names (one per order/product event; several for a bulk delete).
+    pub record_ids: Vec<NhanhId>,
+}

@@ -2,11 +2,11 @@
 //! the streams, R1 claim, store), disconnect (R3), and the status for the Hub.
 
 use crate::clock::{rfc3339, Clock};
-use crate::domain::{AccountId, AppId, Connection, ConnectionState, InitialSync, InitialSyncState, Streams};
+use crate::domain::{AccountId, AppId, Connection, ConnectionState, InitialSync, InitialSyncState, Stats};
 use crate::hub::{HubApi, HubSession};
 use crate::nhanh::{Credentials, CustomerQuery, NhanhApi, NhanhError, OrderFilter, OrderQuery, ProductQuery};
 use crate::secrets::{random_token, SecretBox, SecretString};
-use crate::store::{ConnectionStore, PendingAttempt, PendingStore, StoreError};
+use crate::store::{ConnectionStore, PendingAttempt, PendingStore, StatsStore, StoreError};
 use crate::Error;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -105,6 +105,8 @@ pub struct ConnectService {
     pub connections: Arc<dyn ConnectionStore>,
     /// Pending attempts.
     pub pending: Arc<dyn PendingStore>,
+    /// Status counters.
+    pub stats: Arc<dyn StatsStore>,
     /// Nhanh.
     pub nhanh: Arc<dyn NhanhApi>,
     /// The Hub.
@@ -229,17 +231,16 @@ impl ConnectService {
             .seal(&grant.access_token, &seal_context(account, "access_token"))
             .await
             .map_err(Error::from)?;
-        let (state, connected_at, initial_sync, streams) = match continuing {
+        let (state, connected_at, initial_sync) = match continuing {
             Some(c) => {
                 let sync_done = c.initial_sync.as_ref().is_some_and(|s| s.state == InitialSyncState::Done);
                 let state = if sync_done { ConnectionState::Active } else { ConnectionState::Syncing };
-                (state, c.connected_at, c.initial_sync.clone(), c.streams.clone())
+                (state, c.connected_at, c.initial_sync.clone())
             }
             None => (
                 ConnectionState::Syncing,
                 Some(now),
                 Some(InitialSync { state: InitialSyncState::Due, done: 0, total: None }),
-                existing.as_ref().map(|c| c.streams.clone()).unwrap_or_else(Streams::new),
             ),
         };
         let conn = Connection {
@@ -256,9 +257,7 @@ impl ConnectService {
             permissions: grant.permissions.clone(),
             connected_at,
             disconnected_at: existing.as_ref().and_then(|c| c.disconnected_at),
-            webhooks_live: continuing.is_some_and(|c| c.webhooks_live),
             initial_sync,
-            streams,
             version: existing.as_ref().map_or(0, |c| c.version),
         };
         let stored = self.connections.put_claiming(&conn).await?;
@@ -330,20 +329,25 @@ impl ConnectService {
         Ok(stored)
     }
 
+    /// The status counters of an account.
+    pub async fn stats(&self, account: &AccountId) -> Result<Stats, ConnectError> {
+        Ok(self.stats.stats(account).await?)
+    }
+
     /// The status JSON for the Hub. Never contains a secret.
-    pub fn status_json(&self, conn: &Connection) -> Value {
+    pub fn status_json(&self, conn: &Connection, stats: &Stats) -> Value {
         let now = self.clock.now();
         let ts = |t: Option<OffsetDateTime>| t.map(rfc3339);
-        let last_event_at = conn.streams.values().filter_map(|s| s.last_event_at).max();
-        let streams: serde_json::Map<String, Value> = PROBED_STREAMS
-            .iter()
+        let last_event_at = stats.streams.values().filter_map(|s| s.last_event_at).max();
+        let names = PROBED_STREAMS.iter().copied().chain(stats.streams.keys().map(String::as_str));
+        let streams: serde_json::Map<String, Value> = names
             .map(|name| {
-                let c = conn.streams.get(*name).cloned().unwrap_or_default();
+                let c = stats.streams.get(name).cloned().unwrap_or_default();
                 let v = json!({
                     "applied": c.applied, "dropped": c.dropped, "failed": c.failed, "ignored": c.ignored,
                     "last_applied_at": ts(c.last_applied_at), "last_event_at": ts(c.last_event_at),
                 });
-                ((*name).to_owned(), v)
+                (name.to_owned(), v)
             })
             .collect();
         let initial_sync = conn.initial_sync.as_ref().map(|s| {
@@ -363,7 +367,7 @@ impl ConnectService {
             "token_days_left": days_left,
             "webhooks": {
                 "url": self.urls.webhook(conn.app_id),
-                "live": conn.webhooks_live,
+                "live": stats.webhooks_live,
                 "last_event_at": ts(last_event_at),
             },
             "initial_sync": initial_sync,

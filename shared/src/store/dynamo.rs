@@ -9,6 +9,8 @@
 //! | id map | `ACCT#{account}` | `MAP#{entity}#N#{nhanh}` / `MAP#{entity}#H#{hub}` |
 //! | cursor | `ACCT#{account}` | `CUR#{stream}` |
 //! | idempotency record (TTL) | `EVT#{key}` | `EVT` |
+//! | status counters of a stream | `ACCT#{account}` | `STAT#{stream}` |
+//! | webhook liveness | `ACCT#{account}` | `STAT#webhooks` (attribute `live`) |
 //!
 //! Items with a lifetime carry `ttl_epoch` (the table's TTL attribute); reads also check it, since
 //! DynamoDB deletes expired items only eventually.
@@ -340,5 +342,96 @@ impl IdempotencyStore for DynamoStore {
                 }
             }
         }
+    }
+}
+
+fn epoch(item: &Item, name: &str) -> Option<OffsetDateTime> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse::<i64>().ok())
+        .and_then(|secs| OffsetDateTime::from_unix_timestamp(secs).ok())
+}
+
+fn count_of(item: &Item, name: &str) -> u64 {
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+#[async_trait]
+impl StatsStore for DynamoStore {
+    async fn count(&self, account: &AccountId, stream: &str, counter: Counter, at: OffsetDateTime)
+        -> Result<(), StoreError> {
+        let (expression, stamp) = match counter {
+            Counter::Applied => ("ADD applied :one SET last_applied_at = :at", true),
+            Counter::Failed => ("ADD failed :one", false),
+            Counter::Dropped => ("ADD dropped :one SET last_event_at = :at", true),
+            Counter::Ignored => ("ADD ignored :one SET last_event_at = :at", true),
+            Counter::Received => ("SET last_event_at = :at", true),
+        };
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("PK", s(account_pk(account)))
+            .key("SK", s(format!("STAT#{stream}")))
+            .update_expression(expression);
+        if counter != Counter::Received {
+            request = request.expression_attribute_values(":one", n(1));
+        }
+        if stamp {
+            request = request.expression_attribute_values(":at", n(at.unix_timestamp()));
+        }
+        request.send().await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn set_webhooks_live(&self, account: &AccountId, at: OffsetDateTime) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("PK", s(account_pk(account)))
+            .key("SK", s("STAT#webhooks"))
+            .update_expression("SET live = :t, enabled_at = :at")
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .expression_attribute_values(":at", n(at.unix_timestamp()))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn stats(&self, account: &AccountId) -> Result<Stats, StoreError> {
+        let items = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(":pk", s(account_pk(account)))
+            .expression_attribute_values(":prefix", s("STAT#"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?
+            .items
+            .unwrap_or_default();
+        let mut stats = Stats::default();
+        for item in &items {
+            let Some(stream) = text_attr(item, "SK").and_then(|sk| sk.strip_prefix("STAT#")) else { continue };
+            if stream == "webhooks" {
+                stats.webhooks_live = item.get("live").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false);
+                continue;
+            }
+            stats.streams.insert(
+                stream.to_owned(),
+                crate::domain::StreamCounters {
+                    applied: count_of(item, "applied"),
+                    dropped: count_of(item, "dropped"),
+                    failed: count_of(item, "failed"),
+                    ignored: count_of(item, "ignored"),
+                    last_applied_at: epoch(item, "last_applied_at"),
+                    last_event_at: epoch(item, "last_event_at"),
+                },
+            );
+        }
+        Ok(stats)
     }
 }

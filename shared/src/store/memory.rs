@@ -13,6 +13,7 @@ struct State {
     maps: HashMap<(AccountId, Entity, String), String>,
     cursors: HashMap<(AccountId, String), OffsetDateTime>,
     idempotency: HashMap<String, OffsetDateTime>,
+    stats: HashMap<AccountId, Stats>,
 }
 
 /// All stores in one process-local map.
@@ -152,10 +153,48 @@ impl IdempotencyStore for MemoryStore {
     }
 }
 
+#[async_trait]
+impl StatsStore for MemoryStore {
+    async fn count(&self, account: &AccountId, stream: &str, counter: Counter, at: OffsetDateTime)
+        -> Result<(), StoreError> {
+        self.with(|s| {
+            let c = s.stats.entry(account.clone()).or_default().streams.entry(stream.to_owned()).or_default();
+            match counter {
+                Counter::Applied => {
+                    c.applied += 1;
+                    c.last_applied_at = Some(at);
+                }
+                Counter::Failed => c.failed += 1,
+                Counter::Dropped => {
+                    c.dropped += 1;
+                    c.last_event_at = Some(at);
+                }
+                Counter::Ignored => {
+                    c.ignored += 1;
+                    c.last_event_at = Some(at);
+                }
+                Counter::Received => c.last_event_at = Some(at),
+            }
+            Ok(())
+        })
+    }
+
+    async fn set_webhooks_live(&self, account: &AccountId, _at: OffsetDateTime) -> Result<(), StoreError> {
+        self.with(|s| {
+            s.stats.entry(account.clone()).or_default().webhooks_live = true;
+            Ok(())
+        })
+    }
+
+    async fn stats(&self, account: &AccountId) -> Result<Stats, StoreError> {
+        self.with(|s| Ok(s.stats.get(account).cloned().unwrap_or_default()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{ApiVersion, ConnectionState, Streams};
+    use crate::domain::{ApiVersion, ConnectionState};
 
     fn conn(account: &str, business: u64) -> Connection {
         Connection {
@@ -172,9 +211,7 @@ mod tests {
             permissions: vec![],
             connected_at: None,
             disconnected_at: None,
-            webhooks_live: false,
             initial_sync: None,
-            streams: Streams::new(),
             version: 0,
         }
     }

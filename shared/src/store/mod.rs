@@ -4,7 +4,7 @@
 pub mod dynamo;
 pub mod memory;
 
-use crate::domain::{AccountId, AppId, BusinessId, Connection, HubId};
+use crate::domain::{AccountId, AppId, BusinessId, Connection, Counter, HubId, Stats};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -130,4 +130,16 @@ pub trait CursorStore: Send + Sync {
 pub trait IdempotencyStore: Send + Sync {
     /// Records `key`; `true` the first time, `false` if it was recorded and has not expired.
     async fn first_time(&self, key: &str, ttl: time::Duration, now: OffsetDateTime) -> Result<bool, StoreError>;
+}
+
+/// Status counters and webhook liveness, updated atomically (no read-modify-write).
+#[async_trait]
+pub trait StatsStore: Send + Sync {
+    /// Adds one to `counter` of `stream` and moves its timestamp to `at`.
+    async fn count(&self, account: &AccountId, stream: &str, counter: Counter, at: OffsetDateTime)
+        -> Result<(), StoreError>;
+    /// Records that Nhanh confirmed webhooks (`webhooksEnabled`).
+    async fn set_webhooks_live(&self, account: &AccountId, at: OffsetDateTime) -> Result<(), StoreError>;
+    /// All counters of an account.
+    async fn stats(&self, account: &AccountId) -> Result<Stats, StoreError>;
 }

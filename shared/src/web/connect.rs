@@ -99,7 +99,8 @@ async fn page(app: &ConnectApp, req: &HttpRequest, account: AccountId) -> Result
     let cookie = admin_cookie(app, req, &account)?;
     let csrf = app.signer.csrf_token(&cookie);
     if let Some(view) = app.service.connected_view(&account).await? {
-        return Ok(connected(app, &account, &view, &csrf));
+        let stats = app.service.stats(&account).await?;
+        return Ok(connected(app, &account, &view, stats.webhooks_live, &csrf));
     }
     let conn = app.service.connection(&account).await?;
     let notice = conn.as_ref().filter(|c| c.state == ConnectionState::Disconnected).map(|c| {
@@ -126,7 +127,7 @@ fn form(app: &ConnectApp, account: &AccountId, csrf: &str, app_id: Option<String
     )
 }
 
-fn connected(app: &ConnectApp, account: &AccountId, view: &ConnectedView, csrf: &str) -> HttpResponse {
+fn connected(app: &ConnectApp, account: &AccountId, view: &ConnectedView, webhooks_live: bool, csrf: &str) -> HttpResponse {
     let c = &view.connection;
     let now = app.service.clock.now();
     let disconnect_action = format!("{}/disconnect", page_path(account));
@@ -138,7 +139,7 @@ fn connected(app: &ConnectApp, account: &AccountId, view: &ConnectedView, csrf: 
         token_expires_at: c.token_expires_at.map(rfc3339).unwrap_or_default(),
         token_warning: c.token_warning(now),
         needs_reauth: c.state == ConnectionState::NeedsReauth,
-        webhooks_live: c.webhooks_live,
+        webhooks_live,
         webhook_url: &view.webhook_url,
         verify_token: view.verify_token.expose(),
         disconnect_action: &disconnect_action,
@@ -174,7 +175,8 @@ async fn callback(app: &ConnectApp, req: &HttpRequest, account: AccountId, app_i
     let cookie = admin_cookie(app, req, &account)?;
     let code = req.query("accessCode").unwrap_or_default();
     let view = app.service.complete(&account, app_id, code).await?;
-    Ok(connected(app, &account, &view, &app.signer.csrf_token(&cookie)))
+    let stats = app.service.stats(&account).await?;
+    Ok(connected(app, &account, &view, stats.webhooks_live, &app.signer.csrf_token(&cookie)))
 }
 
 async fn disconnect(app: &ConnectApp, req: &HttpRequest, account: AccountId) -> Result<HttpResponse, ConnectError> {
@@ -195,8 +197,13 @@ async fn status(app: &ConnectApp, req: &HttpRequest, raw_account: &str) -> HttpR
     if !by_token && admin_cookie(app, req, &account).is_err() {
         return err(401, "unauthorized", "a Hub service token or an admin session is required");
     }
-    match app.service.connection(&account).await {
-        Ok(Some(conn)) => HttpResponse::json(200, &app.service.status_json(&conn)),
+    let found = match app.service.connection(&account).await {
+        Ok(Some(conn)) => app.service.stats(&account).await.map(|stats| Some((conn, stats))),
+        Ok(None) => Ok(None),
+        Err(e) => Err(e),
+    };
+    match found {
+        Ok(Some((conn, stats))) => HttpResponse::json(200, &app.service.status_json(&conn, &stats)),
         Ok(None) => err(404, "not_found", "this account has never connected a Nhanh business"),
         Err(e) => {
             tracing::error!(account_id = account.as_str(), error = %e, "status read failed");

@@ -4,4 +4,5 @@
 pub mod connect;
 pub mod cookie;
 pub mod http;
+pub mod intake;
 pub mod pages;

@@ -3,6 +3,7 @@
 
 pub mod decode;
 pub mod lenient;
+pub mod webhook;
 
 use super::rate_lock::RateLocks;
 use super::timefmt;

@@ -1,0 +1,393 @@
+//! Intake: every event from outside is made durable (queued) before it is acknowledged.
+//!
+//! Nhanh webhooks are authenticated by the connection's verify token (constant time, R13); Hub
+//! events by `X-Hub-Signature` (HMAC-SHA256 of the raw body, checked before parsing). Decisions
+//! the documents leave open: a `productDelete` naming several products becomes one message per
+//! product (each in its own record's group); the queued copy of a Nhanh event has its
+//! `webhooksVerifyToken` removed (it is a secret); a Hub event for an account that never
+//! connected is acknowledged and dropped (the Hub must not retry it forever).
+
+use crate::clock::Clock;
+use crate::domain::{AccountId, AppId, ConnectionState, Counter, WorkItem};
+use crate::nhanh::v2::webhook;
+use crate::nhanh::WebhookKind;
+use crate::queue::{QueueMessage, WorkQueue};
+use crate::secrets::{hex, SecretBox, SecretString};
+use crate::services::connect::seal_context;
+use crate::store::{ConnectionStore, StatsStore};
+use crate::Error;
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Largest body accepted (SQS's message limit).
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// What happened to an accepted event (all answered with 200).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Queued as this many messages.
+    Queued(usize),
+    /// Dropped by rule (R3: the connection is not active); counted.
+    Dropped,
+    /// Not a kind the connector syncs; counted.
+    Ignored,
+    /// `webhooksEnabled`: the status now shows webhooks as live.
+    WebhooksLive,
+}
+
+impl Outcome {
+    /// A short name for the answer body and logs.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Queued(_) => "queued",
+            Self::Dropped => "dropped",
+            Self::Ignored => "ignored",
+            Self::WebhooksLive => "webhooks_live",
+        }
+    }
+}
+
+/// Why an event was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    /// Over [`MAX_BODY_BYTES`] (413).
+    #[error("body is larger than 256 KiB")]
+    TooLarge,
+    /// Not JSON, or fields missing (400).
+    #[error("{0}")]
+    Malformed(String),
+    /// Unknown sender or wrong token/signature (401).
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// Storage or the queue failed: answer 5xx so the sender retries (accepted means queued).
+    #[error(transparent)]
+    Unavailable(#[from] Error),
+}
+
+/// The intake use case.
+pub struct IntakeService {
+    /// Connections and webhook routes.
+    pub connections: Arc<dyn ConnectionStore>,
+    /// Status counters.
+    pub stats: Arc<dyn StatsStore>,
+    /// The work queue.
+    pub queue: Arc<dyn WorkQueue>,
+    /// Opens verify tokens.
+    pub secrets: Arc<dyn SecretBox>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// `HUB_WEBHOOK_SECRET`.
+    pub hub_webhook_secret: SecretString,
+    /// Opened verify tokens by sealed value (a warm instance decrypts each token once).
+    token_cache: Mutex<HashMap<String, SecretString>>,
+}
+
+fn sha256_hex(parts: &[&[u8]]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p);
+    }
+    hex(&h.finalize())
+}
+
+impl IntakeService {
+    /// Builds the service.
+    pub fn new(
+        connections: Arc<dyn ConnectionStore>,
+        stats: Arc<dyn StatsStore>,
+        queue: Arc<dyn WorkQueue>,
+        secrets: Arc<dyn SecretBox>,
+        clock: Arc<dyn Clock>,
+        hub_webhook_secret: SecretString,
+    ) -> Self {
+        Self { connections, stats, queue, secrets, clock, hub_webhook_secret, token_cache: Mutex::new(HashMap::new()) }
+    }
+
+    async fn verify_token(&self, account: &AccountId, sealed: &str) -> Result<SecretString, Error> {
+        if let Some(t) = self.token_cache.lock().ok().and_then(|c| c.get(sealed).cloned()) {
+            return Ok(t);
+        }
+        let token = self.secrets.open(sealed, &seal_context(account, "verify_token")).await?;
+        if let Ok(mut cache) = self.token_cache.lock() {
+            if cache.len() > 10_000 {
+                cache.clear();
+            }
+            cache.insert(sealed.to_owned(), token.clone());
+        }
+        Ok(token)
+    }
+
+    /// `POST /nhanhvn/hook/{app_id}`.
+    pub async fn nhanh_webhook(&self, app_raw: &str, body: &[u8]) -> Result<Outcome, IntakeError> {
+        if body.len() > MAX_BODY_BYTES {
+            return Err(IntakeError::TooLarge);
+        }
+        let app = AppId::parse(app_raw).map_err(|_| IntakeError::Malformed("app id in the path must be a positive integer".into()))?;
+        let mut event: Value = serde_json::from_slice(body).map_err(|e| IntakeError::Malformed(format!("body is not JSON: {e}")))?;
+        let hook = webhook::parse(&event).map_err(|e| IntakeError::Malformed(e.0))?;
+        let unknown = || {
+            tracing::warn!(app_id = app.get(), business_id = hook.business_id.get(), event = hook.event_name.as_str(), "webhook refused: unknown app, business or token");
+            IntakeError::Unauthorized("unknown app, business or verify token")
+        };
+        let account = self.connections.account_for(app, hook.business_id).await.map_err(Error::from)?.ok_or_else(unknown)?;
+        let conn = self.connections.get(&account).await.map_err(Error::from)?;
+        let conn = conn.filter(|c| c.business_id == Some(hook.business_id)).ok_or_else(unknown)?;
+        let sealed = conn.verify_token_sealed.as_deref().ok_or_else(unknown)?;
+        let expected = self.verify_token(&account, sealed).await?;
+        if !expected.ct_eq(hook.verify_token.expose()) {
+            return Err(unknown());
+        }
+        let now = self.clock.now();
+        let (entity, stream) = hook.kind.entity_and_stream();
+        let log = |outcome: &Outcome| {
+            tracing::info!(account_id = account.as_str(), app_id = app.get(), event = hook.event_name.as_str(), ids = ?hook.record_ids.iter().map(|i| i.get()).collect::<Vec<_>>(), outcome = outcome.as_str(), "nhanh webhook");
+        };
+        if hook.kind == WebhookKind::WebhooksEnabled {
+            self.stats.set_webhooks_live(&account, now).await.map_err(Error::from)?;
+            log(&Outcome::WebhooksLive);
+            return Ok(Outcome::WebhooksLive);
+        }
+        if !matches!(conn.state, ConnectionState::Syncing | ConnectionState::Active | ConnectionState::NeedsReauth) {
+            self.stats.count(&account, stream, Counter::Dropped, now).await.map_err(Error::from)?;
+            log(&Outcome::Dropped);
+            return Ok(Outcome::Dropped);
+        }
+        if hook.kind == WebhookKind::NotSynced {
+            let stream = if hook.event_name == "inventoryChange" { "products" } else { stream };
+            self.stats.count(&account, stream, Counter::Ignored, now).await.map_err(Error::from)?;
+            log(&Outcome::Ignored);
+            return Ok(Outcome::Ignored);
+        }
+        if let Some(obj) = event.as_object_mut() {
+            obj.remove("webhooksVerifyToken");
+        }
+        let item = WorkItem::NhanhWebhook { account_id: account.clone(), api_version: conn.api_version, received_at: now, event };
+        let item_body = serde_json::to_string(&item).map_err(|e| IntakeError::Malformed(e.to_string()))?;
+        let single = hook.record_ids.len() == 1;
+        let messages: Vec<QueueMessage> = hook
+            .record_ids
+            .iter()
+            .map(|id| QueueMessage {
+                group_id: format!("{}:{entity}:{id}", account.as_str()),
+                dedup_id: if single { sha256_hex(&[body]) } else { sha256_hex(&[body, b"#", id.to_string().as_bytes()]) },
+                body: item_body.clone(),
+            })
+            .collect();
+        self.queue.send(&messages).await.map_err(|e| IntakeError::Unavailable(Error::Invalid(format!("queue: {e}"))))?;
+        // Counting is best effort: the event is already durable.
+        if let Err(e) = self.stats.count(&account, stream, Counter::Received, now).await {
+            tracing::warn!(account_id = account.as_str(), error = %e, "could not move last_event_at");
+        }
+        let outcome = Outcome::Queued(messages.len());
+        log(&outcome);
+        Ok(outcome)
+    }
+
+    /// `POST /hub/hook/{account_id}` with `X-Hub-Signature: sha256=<hex>`.
+    pub async fn hub_event(&self, account_raw: &str, signature: Option<&str>, body: &[u8]) -> Result<Outcome, IntakeError> {
+        if body.len() > MAX_BODY_BYTES {
+            return Err(IntakeError::TooLarge);
+        }
+        let account = AccountId::parse(account_raw).map_err(|_| IntakeError::Malformed("account id in the path is not valid".into()))?;
+        if !self.signature_ok(signature, body) {
+            tracing::warn!(account_id = account.as_str(), "hub event refused: missing or wrong signature");
+            return Err(IntakeError::Unauthorized("missing or wrong X-Hub-Signature"));
+        }
+        let event: Value = serde_json::from_slice(body).map_err(|e| IntakeError::Malformed(format!("body is not JSON: {e}")))?;
+        let name = event["event"].as_str().ok_or_else(|| IntakeError::Malformed("missing field: event".into()))?.to_owned();
+        let name = name.as_str();
+        let body_account = match &event["account_id"] {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        };
+        if body_account.is_some_and(|a| a != account.as_str()) {
+            return Err(IntakeError::Malformed("account_id in the body differs from the path".into()));
+        }
+        let (entity, stream) = match name {
+            "customer.created" => ("hub_customer", "customers"),
+            "order.created" => ("hub_order", "orders"),
+            _ => {
+                tracing::info!(account_id = account.as_str(), event = name, outcome = "ignored", "hub event");
+                return Ok(Outcome::Ignored);
+            }
+        };
+        let id = match &event["data"]["id"] {
+            Value::String(s) if !s.is_empty() => s.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => return Err(IntakeError::Malformed("missing field: data.id".into())),
+        };
+        let now = self.clock.now();
+        let conn = self.connections.get(&account).await.map_err(Error::from)?;
+        let active = conn.as_ref().is_some_and(|c| matches!(c.state, ConnectionState::Syncing | ConnectionState::Active | ConnectionState::NeedsReauth));
+        if !active {
+            if conn.is_some() {
+                self.stats.count(&account, stream, Counter::Dropped, now).await.map_err(Error::from)?;
+            }
+            tracing::info!(account_id = account.as_str(), event = name, id = id.as_str(), outcome = "dropped", "hub event");
+            return Ok(Outcome::Dropped);
+        }
+        let item = WorkItem::HubEvent { account_id: account.clone(), received_at: now, event };
+        let message = QueueMessage {
+            group_id: format!("{}:{entity}:{id}", account.as_str()),
+            dedup_id: sha256_hex(&[body]),
+            body: serde_json::to_string(&item).map_err(|e| IntakeError::Malformed(e.to_string()))?,
+        };
+        self.queue.send(std::slice::from_ref(&message)).await.map_err(|e| IntakeError::Unavailable(Error::Invalid(format!("queue: {e}"))))?;
+        if let Err(e) = self.stats.count(&account, stream, Counter::Received, now).await {
+            tracing::warn!(account_id = account.as_str(), error = %e, "could not move last_event_at");
+        }
+        tracing::info!(account_id = account.as_str(), event = name, id = id.as_str(), outcome = "queued", "hub event");
+        Ok(Outcome::Queued(1))
+    }
+
+    fn signature_ok(&self, header: Option<&str>, body: &[u8]) -> bool {
+        let Some(hex_sig) = header.and_then(|h| h.trim().strip_prefix("sha256=")) else { return false };
+        let Some(sig) = decode_hex(hex_sig) else { return false };
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(self.hub_webhook_secret.expose().as_bytes()) else { return false };
+        mac.update(body);
+        mac.verify_slice(&sig).is_ok()
+    }
+}
+
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| s.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok())).collect()
+}
+
+/// Signs a body like the Hub does (`sha256=<hex>`); for tests, benchmarks and the simulator.
+pub fn hub_signature(secret: &SecretString, body: &[u8]) -> String {
+    let mut mac = match Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes()) {
+        Ok(m) => m,
+        Err(_) => return String::new(),
+    };
+    mac.update(body);
+    format!("sha256={}", hex(&mac.finalize().into_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ConnectionState, WorkItem};
+    use crate::store::StatsStore;
+    use crate::testing::{intake_fixture, HUB_SECRET};
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn hook(business: u64, token: &str, event: &str, data: Value) -> Vec<u8> {
+        json!({"event": event, "businessId": business, "webhooksVerifyToken": token, "data": data}).to_string().into_bytes()
+    }
+
+    #[tokio::test]
+    async fn queues_one_message_per_record_with_group_and_dedup() {
+        let f = intake_fixture();
+        let a = f.connect("acct-a", 1, 10, "tok-a", ConnectionState::Active).await;
+        let body = hook(10, "tok-a", "orderAdd", json!({"orderId": 101, "status": "New"}));
+        assert_eq!(f.service.nhanh_webhook("1", &body).await.unwrap(), Outcome::Queued(1));
+        assert_eq!(f.service.nhanh_webhook("1", &body).await.unwrap(), Outcome::Queued(1));
+        let msgs = f.queue.messages();
+        assert_eq!(msgs.len(), 1, "duplicates collapse");
+        assert_eq!(msgs[0].group_id, "acct-a:order:101");
+        assert_eq!(msgs[0].dedup_id, sha256_hex(&[&body]));
+        assert!(!msgs[0].body.contains("tok-a"), "the verify token is not queued");
+        let item: WorkItem = serde_json::from_str(&msgs[0].body).unwrap();
+        assert_eq!(item.account_id(), &a);
+
+        let del = hook(10, "tok-a", "productDelete", json!([9, 10]));
+        assert_eq!(f.service.nhanh_webhook("1", &del).await.unwrap(), Outcome::Queued(2));
+        let groups: Vec<String> = f.queue.messages().iter().map(|m| m.group_id.clone()).collect();
+        assert!(groups.contains(&"acct-a:product:9".to_string()) && groups.contains(&"acct-a:product:10".to_string()));
+        assert!(f.store.stats(&a).await.unwrap().streams["orders"].last_event_at.is_some());
+    }
+
+    #[tokio::test]
+    async fn refusals_queue_nothing() {
+        let f = intake_fixture();
+        f.connect("acct-a", 1, 10, "tok-a", ConnectionState::Active).await;
+        f.connect("acct-b", 1, 20, "tok-b", ConnectionState::Active).await;
+        let order = json!({"orderId": 1});
+        for (app, body) in [
+            ("1", hook(10, "wrong", "orderAdd", order.clone())),
+            ("1", hook(99, "tok-a", "orderAdd", order.clone())),
+            ("2", hook(10, "tok-a", "orderAdd", order.clone())),
+            // A's token under B's business.
+            ("1", hook(20, "tok-a", "orderAdd", order.clone())),
+        ] {
+            assert!(matches!(f.service.nhanh_webhook(app, &body).await, Err(IntakeError::Unauthorized(_))));
+        }
+        for body in [b"not json".to_vec(), b"{}".to_vec(), hook(10, "tok-a", "orderAdd", json!({}))] {
+            assert!(matches!(f.service.nhanh_webhook("1", &body).await, Err(IntakeError::Malformed(_))));
+        }
+        assert!(matches!(f.service.nhanh_webhook("x", &hook(10, "tok-a", "orderAdd", order.clone())).await, Err(IntakeError::Malformed(_))));
+        let big = vec![b' '; MAX_BODY_BYTES + 1];
+        assert!(matches!(f.service.nhanh_webhook("1", &big).await, Err(IntakeError::TooLarge)));
+        assert!(f.queue.messages().is_empty());
+    }
+
+    #[tokio::test]
+    async fn inactive_enabled_and_ignored_are_counted() {
+        let f = intake_fixture();
+        let a = f.connect("acct-a", 1, 10, "tok-a", ConnectionState::Disconnected).await;
+        let r = f.service.nhanh_webhook("1", &hook(10, "tok-a", "orderAdd", json!({"orderId": 1}))).await.unwrap();
+        assert_eq!(r, Outcome::Dropped);
+        assert_eq!(f.store.stats(&a).await.unwrap().streams["orders"].dropped, 1);
+        let b = f.connect("acct-b", 1, 20, "tok-b", ConnectionState::Active).await;
+        assert_eq!(f.service.nhanh_webhook("1", &hook(20, "tok-b", "webhooksEnabled", json!({}))).await.unwrap(), Outcome::WebhooksLive);
+        assert_eq!(f.service.nhanh_webhook("1", &hook(20, "tok-b", "inventoryChange", json!({"5": {"id": 5}}))).await.unwrap(), Outcome::Ignored);
+        let stats = f.store.stats(&b).await.unwrap();
+        assert!(stats.webhooks_live);
+        assert_eq!(stats.streams["products"].ignored, 1);
+        assert!(f.queue.messages().is_empty());
+    }
+
+    #[tokio::test]
+    async fn queue_failure_is_not_acknowledged() {
+        let f = intake_fixture();
+        f.connect("acct-a", 1, 10, "tok-a", ConnectionState::Active).await;
+        f.queue.fail.store(true, std::sync::atomic::Ordering::SeqCst);
+        let r = f.service.nhanh_webhook("1", &hook(10, "tok-a", "orderAdd", json!({"orderId": 1}))).await;
+        assert!(matches!(r, Err(IntakeError::Unavailable(_))));
+    }
+
+    #[tokio::test]
+    async fn hub_events_need_the_signature() {
+        let f = intake_fixture();
+        f.connect("acct-a", 1, 10, "tok-a", ConnectionState::Active).await;
+        f.connect("acct-d", 1, 30, "tok-d", ConnectionState::Disconnected).await;
+        let secret = SecretString::new(HUB_SECRET);
+        let body = json!({"event": "customer.created", "account_id": "acct-a", "data": {"id": "c1", "phone": "0912345678"}}).to_string();
+        let sig = hub_signature(&secret, body.as_bytes());
+        assert!(matches!(f.service.hub_event("acct-a", None, body.as_bytes()).await, Err(IntakeError::Unauthorized(_))));
+        assert!(matches!(f.service.hub_event("acct-a", Some("sha256=00"), body.as_bytes()).await, Err(IntakeError::Unauthorized(_))));
+        let tampered = body.replace("c1", "c2");
+        assert!(matches!(f.service.hub_event("acct-a", Some(&sig), tampered.as_bytes()).await, Err(IntakeError::Unauthorized(_))));
+        assert_eq!(f.service.hub_event("acct-a", Some(&sig), body.as_bytes()).await.unwrap(), Outcome::Queued(1));
+        assert_eq!(f.queue.messages()[0].group_id, "acct-a:hub_customer:c1");
+        assert!(matches!(f.service.hub_event("acct-b", Some(&sig), body.as_bytes()).await, Err(IntakeError::Malformed(_))), "account in body differs");
+        let inactive = json!({"event": "order.created", "account_id": "acct-d", "data": {"id": 5}}).to_string();
+        let sig = hub_signature(&secret, inactive.as_bytes());
+        assert_eq!(f.service.hub_event("acct-d", Some(&sig), inactive.as_bytes()).await.unwrap(), Outcome::Dropped);
+        assert_eq!(f.queue.messages().len(), 1);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        #[test]
+        fn random_bodies_never_panic(body in prop::collection::vec(any::<u8>(), 0..300), text in ".{0,200}", app in ".{0,6}") {
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            rt.block_on(async {
+                let f = intake_fixture();
+                f.connect("acct-a", 1, 10, "tok-a", ConnectionState::Active).await;
+                let _ = f.service.nhanh_webhook(&app, &body).await;
+                let _ = f.service.nhanh_webhook("1", text.as_bytes()).await;
+                let _ = f.service.hub_event(&app, Some(&text), &body).await;
+                let _ = f.service.hub_event("acct-a", Some(&hub_signature(&SecretString::new(HUB_SECRET), text.as_bytes())), text.as_bytes()).await;
+            });
+        }
+    }
+}
