@@ -10,6 +10,9 @@ export PATH="$ROOT/.tools/venv/bin:$PATH"
 echo "== cfn-lint template.yaml"
 cfn-lint template.yaml
 
+echo "== clippy"
+cargo clippy -q --workspace --all-targets -- -D warnings
+
 echo "== unit tests"
 cargo test -q --workspace --lib --bins
 

@@ -267,6 +267,8 @@ fn collector() -> Collected {
             let sink = store.clone();
             std::thread::spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                // The collector's own single-threaded runtime: holding CYCLE across the receive is the point.
+                #[allow(clippy::await_holding_lock)]
                 rt.block_on(async move {
                     let queue = work_queue().await;
                     loop {
