@@ -10,6 +10,7 @@ pub mod domain;
 pub mod error;
 pub mod hub;
 pub mod lambda;
+pub mod mapping;
 pub mod nhanh;
 pub mod queue;
 pub mod secrets;

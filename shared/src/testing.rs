@@ -80,3 +80,257 @@ impl IntakeFixture {
         account_id
     }
 }
+
+/// In-memory Nhanh for processor tests and benchmarks.
+pub mod fakes {
+    use crate::domain::{AppId, BusinessId, HubId, NhanhId};
+    use crate::hub::*;
+    use crate::nhanh::*;
+    use crate::secrets::SecretString;
+    use async_trait::async_trait;
+    use std::collections::{BTreeMap, HashMap};
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use time::OffsetDateTime;
+
+    /// Nhanh with products, orders and customers in memory.
+    #[derive(Default)]
+    pub struct FakeNhanh {
+        /// Products by id.
+        pub products: Mutex<BTreeMap<u64, Product>>,
+        /// Orders by id.
+        pub orders: Mutex<BTreeMap<u64, Order>>,
+        /// Customers upserted, by mobile.
+        pub customers: Mutex<BTreeMap<String, NewCustomer>>,
+        /// Calls made.
+        pub calls: AtomicUsize,
+        next: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl NhanhApi for FakeNhanh {
+        async fn exchange_code(&self, _: AppId, _: &SecretString, _: &str) -> Result<TokenGrant, NhanhError> {
+            Err(NhanhError::Rejected { code: None, message: "not in the fake".into() })
+        }
+        async fn products(&self, _: &Credentials, _: &ProductQuery) -> Result<Page<Product>, NhanhError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let items: Vec<Product> = self.products.lock().map(|m| m.values().cloned().collect()).unwrap_or_default();
+            Ok(Page { items, page: 1, total_pages: 1 })
+        }
+        async fn product(&self, _: &Credentials, id: NhanhId) -> Result<Vec<Product>, NhanhError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            Ok(self.products.lock().map(|m| m.get(&id.get()).cloned().into_iter().collect()).unwrap_or_default())
+        }
+        async fn categories(&self, _: &Credentials) -> Result<Vec<Category>, NhanhError> {
+            Ok(vec![])
+        }
+        async fn orders(&self, _: &Credentials, q: &OrderQuery) -> Result<Page<Order>, NhanhError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let all = self.orders.lock().map(|m| m.values().cloned().collect::<Vec<_>>()).unwrap_or_default();
+            let items = match &q.filter {
+                OrderFilter::Id(id) => all.into_iter().filter(|o| o.id == *id).collect(),
+                OrderFilter::CustomerMobile(m) => all.into_iter().filter(|o| o.customer.mobile.as_deref() == Some(m)).collect(),
+                _ => all,
+            };
+            Ok(Page { items, page: 1, total_pages: 1 })
+        }
+        async fn add_order(&self, _: &Credentials, order: &NewOrder) -> Result<AddedOrder, NhanhError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let mut orders = self.orders.lock().map_err(|_| NhanhError::Unavailable("lock".into()))?;
+            if orders.values().any(|o| o.shop_order_id.as_deref() == Some(order.id.as_str())) {
+                return Err(NhanhError::Rejected { code: Some("ERR_INVALID_FORM_FIELDS".into()), message: "id already exists".into() });
+            }
+            let id = 900_000 + self.next.fetch_add(1, Ordering::SeqCst) as u64;
+            let nid = NhanhId::new(id).ok_or_else(|| NhanhError::Malformed("id".into()))?;
+            orders.insert(id, Order {
+                id: nid,
+                shop_order_id: Some(order.id.clone()),
+                status: "New".into(),
+                sale_channel: Some(10),
+                customer: OrderCustomer { name: Some(order.customer_name.clone()), mobile: Some(order.customer_mobile.clone()), email: None, address: order.customer_address.clone() },
+                items: order.items.iter().map(|l| OrderLine { product_id: l.nhanh_id, code: l.code.clone(), name: Some(l.name.clone()), quantity: l.quantity, price: l.price, discount: 0 }).collect(),
+                money_discount: 0,
+                money_used_points: 0,
+                customer_ship_fee: 0,
+                description: order.description.clone(),
+                created_at: Some(OffsetDateTime::now_utc()),
+                updated_at: None,
+            });
+            Ok(AddedOrder { nhanh_id: Some(nid) })
+        }
+        async fn update_order(&self, _: &Credentials, _: &OrderUpdate) -> Result<(), NhanhError> {
+            Ok(())
+        }
+        async fn customers(&self, _: &Credentials, _: &CustomerQuery) -> Result<Page<Customer>, NhanhError> {
+            Ok(Page { items: vec![], page: 1, total_pages: 0 })
+        }
+        async fn upsert_customers(&self, _: &Credentials, customers: &[NewCustomer]) -> Result<(), NhanhError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let mut all = self.customers.lock().map_err(|_| NhanhError::Unavailable("lock".into()))?;
+            for c in customers {
+                all.insert(c.mobile.clone(), c.clone());
+            }
+            Ok(())
+        }
+    }
+
+    /// The Hub in memory, with Idempotency-Key replay and phone uniqueness.
+    #[derive(Default)]
+    pub struct FakeHub {
+        /// Records by kind, then id, as JSON.
+        pub records: Mutex<HashMap<&'static str, BTreeMap<String, serde_json::Value>>>,
+        keys: Mutex<HashMap<String, (String, String)>>,
+        /// When > 0, the next creates commit but answer 503 (a lost answer).
+        pub lose_answers: AtomicUsize,
+        /// Calls made.
+        pub calls: AtomicUsize,
+        next: AtomicUsize,
+    }
+
+    impl FakeHub {
+        /// Records of one kind.
+        pub fn all(&self, kind: &'static str) -> Vec<serde_json::Value> {
+            self.records.lock().map(|r| r.get(kind).map(|m| m.values().cloned().collect()).unwrap_or_default()).unwrap_or_default()
+        }
+
+        fn create(&self, kind: &'static str, body: serde_json::Value, key: &str) -> Result<HubId, HubError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let text = body.to_string();
+            if let Some((seen, id)) = self.keys.lock().ok().and_then(|k| k.get(key).cloned()) {
+                return if seen == text {
+                    HubId::parse(&id).map_err(|e| HubError::Malformed(e.to_string()))
+                } else {
+                    Err(HubError::Rejected { status: 409, code: "idempotency_key_reused".into(), message: "reused".into() })
+                };
+            }
+            let mut records = self.records.lock().map_err(|_| HubError::Unavailable("lock".into()))?;
+            let table = records.entry(kind).or_default();
+            if kind == "customers" && table.values().any(|c| c["phone"] == body["phone"]) {
+                return Err(HubError::Rejected { status: 409, code: "phone_taken".into(), message: "taken".into() });
+            }
+            let id = format!("{}", 1 + self.next.fetch_add(1, Ordering::SeqCst));
+            let mut stored = body;
+            stored["id"] = serde_json::json!(id);
+            table.insert(id.clone(), stored);
+            if let Ok(mut k) = self.keys.lock() {
+                k.insert(key.to_owned(), (text, id.clone()));
+            }
+            if self.lose_answers.load(Ordering::SeqCst) > 0 {
+                self.lose_answers.fetch_sub(1, Ordering::SeqCst);
+                return Err(HubError::Unavailable("answer lost".into()));
+            }
+            HubId::parse(&id).map_err(|e| HubError::Malformed(e.to_string()))
+        }
+
+        fn update(&self, kind: &'static str, id: &HubId, body: serde_json::Value) -> Result<(), HubError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let mut records = self.records.lock().map_err(|_| HubError::Unavailable("lock".into()))?;
+            let Some(rec) = records.entry(kind).or_default().get_mut(id.as_str()) else {
+                return Err(HubError::Rejected { status: 404, code: "not_found".into(), message: "no such record".into() });
+            };
+            if let (Some(target), Some(changes)) = (rec.as_object_mut(), body.as_object()) {
+                for (k, v) in changes {
+                    target.insert(k.clone(), v.clone());
+                }
+            }
+            Ok(())
+        }
+    }
+
+    fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
+        serde_json::to_value(v).unwrap_or_default()
+    }
+
+    #[async_trait]
+    impl HubApi for FakeHub {
+        async fn current_session(&self, _: &SecretString) -> Result<Option<HubSession>, HubError> {
+            Ok(None)
+        }
+        async fn create_product_group(&self, _: &crate::domain::AccountId, g: &ProductGroupInput, key: &str) -> Result<HubId, HubError> {
+            self.create("product_groups", json(g), key)
+        }
+        async fn update_product_group(&self, _: &crate::domain::AccountId, id: &HubId, g: &ProductGroupInput) -> Result<(), HubError> {
+            self.update("product_groups", id, json(g))
+        }
+        async fn create_product(&self, _: &crate::domain::AccountId, p: &ProductInput, key: &str) -> Result<HubId, HubError> {
+            self.create("products", json(p), key)
+        }
+        async fn update_product(&self, _: &crate::domain::AccountId, id: &HubId, p: &ProductInput) -> Result<(), HubError> {
+            self.update("products", id, json(p))
+        }
+        async fn find_customer_by_phone(&self, _: &crate::domain::AccountId, phone: &str) -> Result<Option<HubCustomer>, HubError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let found = self.all("customers").into_iter().find(|c| c["phone"].as_str() == Some(phone));
+            Ok(found.and_then(|c| serde_json::from_value(c).ok()))
+        }
+        async fn hub_customers(&self, _: &crate::domain::AccountId, _: OffsetDateTime, _: u32, _: u32) -> Result<ListPage<HubCustomer>, HubError> {
+            Ok(ListPage { items: vec![], has_more: false })
+        }
+        async fn create_customer(&self, _: &crate::domain::AccountId, c: &CustomerInput, key: &str) -> Result<HubCustomer, HubError> {
+            let id = self.create("customers", json(c), key)?;
+            Ok(HubCustomer { id, name: c.name.clone(), phone: c.phone.clone(), email: c.email.clone(), gender: None, birthday: None, address: c.address.clone(), origin: Some("nhanh".into()), created_at: None })
+        }
+        async fn update_customer(&self, _: &crate::domain::AccountId, id: &HubId, c: &CustomerInput) -> Result<(), HubError> {
+            self.update("customers", id, json(c))
+        }
+        async fn create_order(&self, _: &crate::domain::AccountId, o: &OrderSnapshot, key: &str) -> Result<HubId, HubError> {
+            self.create("orders", json(o), key)
+        }
+        async fn update_order(&self, _: &crate::domain::AccountId, id: &HubId, o: &OrderSnapshot) -> Result<(), HubError> {
+            self.update("orders", id, json(o))
+        }
+        async fn hub_orders(&self, _: &crate::domain::AccountId, _: OffsetDateTime, _: u32, _: u32) -> Result<ListPage<HubOrder>, HubError> {
+            Ok(ListPage { items: vec![], has_more: false })
+        }
+    }
+
+    /// Silences an unused import when only part of the fakes is used.
+    pub fn business(id: u64) -> Option<BusinessId> {
+        BusinessId::new(id)
+    }
+}
+
+/// In-memory adapters wired into a processor, with one connected account (`acct`, app 1, business 10).
+pub struct ProcessorFixture {
+    /// The stores.
+    pub store: Arc<MemoryStore>,
+    /// Nhanh.
+    pub nhanh: Arc<fakes::FakeNhanh>,
+    /// The Hub.
+    pub hub: Arc<fakes::FakeHub>,
+    /// The processor under test.
+    pub processor: crate::services::process::Processor,
+    /// The connected account.
+    pub account: AccountId,
+    /// The fixed now (also `connected_at`).
+    pub now: OffsetDateTime,
+}
+
+/// Builds the processor fixture.
+pub async fn processor_fixture() -> ProcessorFixture {
+    let intake = intake_fixture();
+    let account = intake.connect("acct", 1, 10, "tok", ConnectionState::Active).await;
+    #[allow(clippy::expect_used)]
+    {
+        let mut conn = intake.store.get(&account).await.expect("get").expect("connection");
+        conn.access_token_sealed = Some(
+            intake.secrets.seal(&SecretString::new("access"), &seal_context(&account, "access_token")).await.expect("seal"),
+        );
+        intake.store.put(&conn).await.expect("put");
+    }
+    let nhanh = Arc::new(fakes::FakeNhanh::default());
+    let hub = Arc::new(fakes::FakeHub::default());
+    let processor = crate::services::process::Processor {
+        connections: intake.store.clone(),
+        maps: intake.store.clone(),
+        intents: intake.store.clone(),
+        stats: intake.store.clone(),
+        failures: intake.store.clone(),
+        nhanh: nhanh.clone(),
+        hub: hub.clone(),
+        secrets: intake.secrets.clone(),
+        clock: Arc::new(FixedClock(intake.now)),
+        tokens: Default::default(),
+    };
+    ProcessorFixture { store: intake.store, nhanh, hub, processor, account, now: intake.now }
+}

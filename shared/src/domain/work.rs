@@ -19,6 +19,9 @@ pub enum WorkItem {
         received_at: OffsetDateTime,
         /// The event body.
         event: serde_json::Value,
+        /// The record this message is about, when the event names several (bulk deletes).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        record_id: Option<super::NhanhId>,
     },
     /// An event from the Hub (`customer.created`, `order.created`).
     HubEvent {
@@ -30,13 +33,22 @@ pub enum WorkItem {
         /// The event body.
         event: serde_json::Value,
     },
+    /// Nhanh's whole product category tree, to create or update the Hub's groups (R10).
+    ProductGroups {
+        /// The account it belongs to.
+        account_id: AccountId,
+        /// The tree.
+        tree: Vec<crate::nhanh::Category>,
+    },
 }
 
 impl WorkItem {
     /// The account the item belongs to.
     pub fn account_id(&self) -> &AccountId {
         match self {
-            Self::NhanhWebhook { account_id, .. } | Self::HubEvent { account_id, .. } => account_id,
+            Self::NhanhWebhook { account_id, .. } | Self::HubEvent { account_id, .. } | Self::ProductGroups { account_id, .. } => {
+                account_id
+            }
         }
     }
 }

@@ -53,7 +53,7 @@ fn de_opt_hub_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<HubId>
 }
 
 /// Body of a product group create/update.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProductGroupInput {
     /// Name.
     pub name: String,
@@ -64,7 +64,7 @@ pub struct ProductGroupInput {
 }
 
 /// Body of a product create/update.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProductInput {
     /// Name.
     pub name: String,
@@ -175,7 +175,7 @@ pub struct OrderItem {
 }
 
 /// The full order snapshot sent on every create and update.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrderSnapshot {
     /// The Nhanh order id as text.
     pub code: String,

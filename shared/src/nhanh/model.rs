@@ -72,7 +72,7 @@ pub struct Product {
 }
 
 /// A node of the category tree.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Category {
     /// Nhanh's id.
     pub id: NhanhId,
@@ -182,6 +182,8 @@ pub enum OrderFilter {
     UpdatedBetween(OffsetDateTime, OffsetDateTime),
     /// Orders created in a window of dates (v2 allows at most 10 days).
     CreatedBetween(OffsetDateTime, OffsetDateTime),
+    /// Orders of one customer mobile (no date window needed).
+    CustomerMobile(String),
 }
 
 /// An order list query.
@@ -312,8 +314,8 @@ pub struct Webhook {
     pub kind: WebhookKind,
     /// The business it comes from.
     pub business_id: BusinessId,
-    /// The verify token it carries (compare in constant time, never log).
-    pub verify_token: SecretString,
+    /// The verify token it carries (compare in constant time, never log); queued copies have none.
+    pub verify_token: Option<SecretString>,
     /// The records it names (one per order/product event; several for a bulk delete).
     pub record_ids: Vec<NhanhId>,
 }

@@ -66,6 +66,29 @@ pub trait SecretBox: Send + Sync {
     async fn open(&self, sealed: &str, context: &str) -> Result<SecretString, SecretError>;
 }
 
+/// Opened secrets by sealed value: a warm instance opens each sealed value once (one KMS call).
+#[derive(Default)]
+pub struct OpenCache {
+    opened: std::sync::Mutex<std::collections::HashMap<String, SecretString>>,
+}
+
+impl OpenCache {
+    /// Opens `sealed` with `context` through `secrets`, or returns the value opened before.
+    pub async fn open(&self, secrets: &dyn SecretBox, sealed: &str, context: &str) -> Result<SecretString, SecretError> {
+        if let Some(t) = self.opened.lock().ok().and_then(|c| c.get(sealed).cloned()) {
+            return Ok(t);
+        }
+        let plain = secrets.open(sealed, context).await?;
+        if let Ok(mut cache) = self.opened.lock() {
+            if cache.len() > 10_000 {
+                cache.clear();
+            }
+            cache.insert(sealed.to_owned(), plain.clone());
+        }
+        Ok(plain)
+    }
+}
+
 /// Fills a buffer from the OS random source.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut buf = [0u8; N];

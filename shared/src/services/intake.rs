@@ -12,15 +12,14 @@ use crate::domain::{AccountId, AppId, ConnectionState, Counter, WorkItem};
 use crate::nhanh::v2::webhook;
 use crate::nhanh::WebhookKind;
 use crate::queue::{QueueMessage, WorkQueue};
-use crate::secrets::{hex, SecretBox, SecretString};
+use crate::secrets::{hex, OpenCache, SecretBox, SecretString};
 use crate::services::connect::seal_context;
 use crate::store::{ConnectionStore, StatsStore};
 use crate::Error;
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// Largest body accepted (SQS's message limit).
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -81,8 +80,8 @@ pub struct IntakeService {
     pub clock: Arc<dyn Clock>,
     /// `HUB_WEBHOOK_SECRET`.
     pub hub_webhook_secret: SecretString,
-    /// Opened verify tokens by sealed value (a warm instance decrypts each token once).
-    token_cache: Mutex<HashMap<String, SecretString>>,
+    /// Opened verify tokens (a warm instance decrypts each token once).
+    token_cache: OpenCache,
 }
 
 fn sha256_hex(parts: &[&[u8]]) -> String {
@@ -103,21 +102,11 @@ impl IntakeService {
         clock: Arc<dyn Clock>,
         hub_webhook_secret: SecretString,
     ) -> Self {
-        Self { connections, stats, queue, secrets, clock, hub_webhook_secret, token_cache: Mutex::new(HashMap::new()) }
+        Self { connections, stats, queue, secrets, clock, hub_webhook_secret, token_cache: OpenCache::default() }
     }
 
     async fn verify_token(&self, account: &AccountId, sealed: &str) -> Result<SecretString, Error> {
-        if let Some(t) = self.token_cache.lock().ok().and_then(|c| c.get(sealed).cloned()) {
-            return Ok(t);
-        }
-        let token = self.secrets.open(sealed, &seal_context(account, "verify_token")).await?;
-        if let Ok(mut cache) = self.token_cache.lock() {
-            if cache.len() > 10_000 {
-                cache.clear();
-            }
-            cache.insert(sealed.to_owned(), token.clone());
-        }
-        Ok(token)
+        Ok(self.token_cache.open(self.secrets.as_ref(), sealed, &seal_context(account, "verify_token")).await?)
     }
 
     /// `POST /nhanhvn/hook/{app_id}`.
@@ -128,6 +117,7 @@ impl IntakeService {
         let app = AppId::parse(app_raw).map_err(|_| IntakeError::Malformed("app id in the path must be a positive integer".into()))?;
         let mut event: Value = serde_json::from_slice(body).map_err(|e| IntakeError::Malformed(format!("body is not JSON: {e}")))?;
         let hook = webhook::parse(&event).map_err(|e| IntakeError::Malformed(e.0))?;
+        let presented = hook.verify_token.clone().ok_or_else(|| IntakeError::Malformed("missing field: webhooksVerifyToken".into()))?;
         let unknown = || {
             tracing::warn!(app_id = app.get(), business_id = hook.business_id.get(), event = hook.event_name.as_str(), "webhook refused: unknown app, business or token");
             IntakeError::Unauthorized("unknown app, business or verify token")
@@ -137,7 +127,7 @@ impl IntakeService {
         let conn = conn.filter(|c| c.business_id == Some(hook.business_id)).ok_or_else(unknown)?;
         let sealed = conn.verify_token_sealed.as_deref().ok_or_else(unknown)?;
         let expected = self.verify_token(&account, sealed).await?;
-        if !expected.ct_eq(hook.verify_token.expose()) {
+        if !expected.ct_eq(presented.expose()) {
             return Err(unknown());
         }
         let now = self.clock.now();
@@ -164,18 +154,22 @@ impl IntakeService {
         if let Some(obj) = event.as_object_mut() {
             obj.remove("webhooksVerifyToken");
         }
-        let item = WorkItem::NhanhWebhook { account_id: account.clone(), api_version: conn.api_version, received_at: now, event };
-        let item_body = serde_json::to_string(&item).map_err(|e| IntakeError::Malformed(e.to_string()))?;
         let single = hook.record_ids.len() == 1;
-        let messages: Vec<QueueMessage> = hook
-            .record_ids
-            .iter()
-            .map(|id| QueueMessage {
+        let mut messages = Vec::with_capacity(hook.record_ids.len());
+        for id in &hook.record_ids {
+            let item = WorkItem::NhanhWebhook {
+                account_id: account.clone(),
+                api_version: conn.api_version,
+                received_at: now,
+                event: event.clone(),
+                record_id: Some(*id),
+            };
+            messages.push(QueueMessage {
                 group_id: format!("{}:{entity}:{id}", account.as_str()),
                 dedup_id: if single { sha256_hex(&[body]) } else { sha256_hex(&[body, b"#", id.to_string().as_bytes()]) },
-                body: item_body.clone(),
-            })
-            .collect();
+                body: serde_json::to_string(&item).map_err(|e| IntakeError::Malformed(e.to_string()))?,
+            });
+        }
         self.queue.send(&messages).await.map_err(|e| IntakeError::Unavailable(Error::Invalid(format!("queue: {e}"))))?;
         // Counting is best effort: the event is already durable.
         if let Err(e) = self.stats.count(&account, stream, Counter::Received, now).await {

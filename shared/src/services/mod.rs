@@ -1,2 +1,3 @@
 pub mod connect;
 pub mod intake;
+pub mod process;

@@ -11,6 +11,8 @@
 //! | idempotency record (TTL) | `EVT#{key}` | `EVT` |
 //! | status counters of a stream | `ACCT#{account}` | `STAT#{stream}` |
 //! | webhook liveness | `ACCT#{account}` | `STAT#webhooks` (attribute `live`) |
+//! | permanent failure (TTL 30 days) | `ACCT#{account}` | `ERR#{unix ms}#{entity}#{record}` |
+//! | create intent (TTL 2 days) | `ACCT#{account}` | `INT#{scope}#{key}` |
 //!
 //! Items with a lifetime carry `ttl_epoch` (the table's TTL attribute); reads also check it, since
 //! DynamoDB deletes expired items only eventually.
@@ -433,5 +435,98 @@ impl StatsStore for DynamoStore {
             );
         }
         Ok(stats)
+    }
+}
+
+/// How long failures stay on the error log.
+const FAILURE_TTL_DAYS: i64 = 30;
+/// How long create intents are kept (the Hub remembers an Idempotency-Key for 24 h).
+const INTENT_TTL_DAYS: i64 = 2;
+
+#[async_trait]
+impl FailureLog for DynamoStore {
+    async fn record_failure(&self, account: &AccountId, failure: &FailureRecord) -> Result<(), StoreError> {
+        let data = serde_json::to_string(failure).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let millis = failure.at.unix_timestamp_nanos() / 1_000_000;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("PK", s(account_pk(account)))
+            .item("SK", s(format!("ERR#{millis:015}#{}#{}", failure.entity, failure.record)))
+            .item("data", s(data))
+            .item(TTL_ATTRIBUTE, n((failure.at + time::Duration::days(FAILURE_TTL_DAYS)).unix_timestamp()))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn recent_failures(&self, account: &AccountId, limit: usize) -> Result<Vec<FailureRecord>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(":pk", s(account_pk(account)))
+            .expression_attribute_values(":prefix", s("ERR#"))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i| text_attr(i, "data"))
+            .filter_map(|d| serde_json::from_str(d).ok())
+            .collect())
+    }
+}
+
+#[async_trait]
+impl IntentStore for DynamoStore {
+    async fn intent(&self, account: &AccountId, scope: &str, key: &str) -> Result<Option<String>, StoreError> {
+        let item = self.get_item(account_pk(account), &format!("INT#{scope}#{key}")).await?;
+        Ok(item.as_ref().and_then(|i| text_attr(i, "body")).map(str::to_owned))
+    }
+
+    async fn set_intent(&self, account: &AccountId, scope: &str, key: &str, body: &str) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("PK", s(account_pk(account)))
+            .item("SK", s(format!("INT#{scope}#{key}")))
+            .item("body", s(body))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn put_intent(&self, account: &AccountId, scope: &str, key: &str, body: &str) -> Result<String, StoreError> {
+        let expires = OffsetDateTime::now_utc() + time::Duration::days(INTENT_TTL_DAYS);
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("PK", s(account_pk(account)))
+            .item("SK", s(format!("INT#{scope}#{key}")))
+            .item("body", s(body))
+            .item(TTL_ATTRIBUTE, n(expires.unix_timestamp()))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(body.to_owned()),
+            Err(e) => {
+                let e = e.into_service_error();
+                if e.is_conditional_check_failed_exception() {
+                    self.intent(account, scope, key).await?.ok_or(StoreError::Conflict)
+                } else {
+                    Err(unavailable(e))
+                }
+            }
+        }
     }
 }

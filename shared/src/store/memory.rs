@@ -14,6 +14,8 @@ struct State {
     cursors: HashMap<(AccountId, String), OffsetDateTime>,
     idempotency: HashMap<String, OffsetDateTime>,
     stats: HashMap<AccountId, Stats>,
+    failures: HashMap<AccountId, Vec<FailureRecord>>,
+    intents: HashMap<(AccountId, String, String), String>,
 }
 
 /// All stores in one process-local map.
@@ -188,6 +190,38 @@ impl StatsStore for MemoryStore {
 
     async fn stats(&self, account: &AccountId) -> Result<Stats, StoreError> {
         self.with(|s| Ok(s.stats.get(account).cloned().unwrap_or_default()))
+    }
+}
+
+#[async_trait]
+impl FailureLog for MemoryStore {
+    async fn record_failure(&self, account: &AccountId, failure: &FailureRecord) -> Result<(), StoreError> {
+        self.with(|s| {
+            s.failures.entry(account.clone()).or_default().push(failure.clone());
+            Ok(())
+        })
+    }
+
+    async fn recent_failures(&self, account: &AccountId, limit: usize) -> Result<Vec<FailureRecord>, StoreError> {
+        self.with(|s| Ok(s.failures.get(account).map(|v| v.iter().rev().take(limit).cloned().collect()).unwrap_or_default()))
+    }
+}
+
+#[async_trait]
+impl IntentStore for MemoryStore {
+    async fn intent(&self, account: &AccountId, scope: &str, key: &str) -> Result<Option<String>, StoreError> {
+        self.with(|s| Ok(s.intents.get(&(account.clone(), scope.to_owned(), key.to_owned())).cloned()))
+    }
+
+    async fn put_intent(&self, account: &AccountId, scope: &str, key: &str, body: &str) -> Result<String, StoreError> {
+        self.with(|s| Ok(s.intents.entry((account.clone(), scope.to_owned(), key.to_owned())).or_insert_with(|| body.to_owned()).clone()))
+    }
+
+    async fn set_intent(&self, account: &AccountId, scope: &str, key: &str, body: &str) -> Result<(), StoreError> {
+        self.with(|s| {
+            s.intents.insert((account.clone(), scope.to_owned(), key.to_owned()), body.to_owned());
+            Ok(())
+        })
     }
 }
 

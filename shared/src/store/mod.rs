@@ -143,3 +143,38 @@ pub trait StatsStore: Send + Sync {
     /// All counters of an account.
     async fn stats(&self, account: &AccountId) -> Result<Stats, StoreError>;
 }
+
+/// A permanent failure of one record, kept on the connection's error log (shown on the status).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailureRecord {
+    /// When it failed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// The entity (`order`, `product`, ...).
+    pub entity: String,
+    /// The record's id on its source side.
+    pub record: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// The per-record error log of a connection (kept 30 days).
+#[async_trait]
+pub trait FailureLog: Send + Sync {
+    /// Records a permanent failure.
+    async fn record_failure(&self, account: &AccountId, failure: &FailureRecord) -> Result<(), StoreError>;
+    /// The most recent failures, newest first.
+    async fn recent_failures(&self, account: &AccountId, limit: usize) -> Result<Vec<FailureRecord>, StoreError>;
+}
+
+/// Intents written before a create on the other side, so a retry after a lost answer resends the
+/// exact same request (same Idempotency-Key and body) or recognises the echo of a push.
+#[async_trait]
+pub trait IntentStore: Send + Sync {
+    /// The body recorded for (`scope`, `key`), if any.
+    async fn intent(&self, account: &AccountId, scope: &str, key: &str) -> Result<Option<String>, StoreError>;
+    /// Records (or keeps) the body for (`scope`, `key`); returns the body now stored (the first one wins).
+    async fn put_intent(&self, account: &AccountId, scope: &str, key: &str, body: &str) -> Result<String, StoreError>;
+    /// Records the body for (`scope`, `key`), replacing any (last snapshots sent to the Hub).
+    async fn set_intent(&self, account: &AccountId, scope: &str, key: &str, body: &str) -> Result<(), StoreError>;
+}

@@ -153,6 +153,7 @@ impl NhanhApi for NhanhV2Client {
                 data["fromDate"] = json!(timefmt::date(*from));
                 data["toDate"] = json!(timefmt::date(*to));
             }
+            OrderFilter::CustomerMobile(mobile) => data["customerMobile"] = json!(mobile),
         }
         let body = self.call(creds, "/api/order/index", data.to_string()).await?;
         Ok(decode::page(&body, "orders", page, decode::order))

@@ -1,0 +1,277 @@
+//! Pure mapping Nhanh ⇄ Hub: statuses, money, products, groups, customers, order snapshots.
+//! No I/O: callers resolve ids through the id maps and pass them in.
+
+use crate::domain::{HubId, Phone};
+use crate::hub::{CustomerInput, OrderCustomerRef, OrderItem, OrderSnapshot, ProductGroupInput, ProductInput};
+use crate::nhanh::{Category, Order, Product};
+use time::OffsetDateTime;
+
+/// The Hub status of a Nhanh order status (loyalty-hub-api.md § Orders); anything unknown → `new`.
+pub fn order_status(nhanh: &str) -> &'static str {
+    match nhanh {
+        "New" | "Confirming" | "CustomerConfirming" => "new",
+        "Confirmed" | "Packing" | "Packed" | "ChangeDepot" | "Pickup" => "confirmed",
+        "Shipping" => "shipping",
+        "Success" => "completed",
+        "Failed" => "failed",
+        "Canceled" | "Aborted" | "CarrierCanceled" | "SoldOut" => "cancelled",
+        "Returning" | "Returned" | "ConfirmReturned" => "returned",
+        _ => "new",
+    }
+}
+
+/// The name of a Nhanh sale channel code (nhanh-api-v2.md §6.4); unknown codes as their number.
+pub fn sale_channel(code: Option<i64>) -> Option<String> {
+    let code = code?;
+    let name = match code {
+        1 => "Admin",
+        2 => "Website",
+        10 => "API",
+        20 => "Facebook",
+        21 => "Instagram",
+        41 => "Lazada",
+        42 => "Shopee",
+        43 => "Sendo",
+        45 => "Tiki",
+        46 => "Zalo Shop",
+        47 => "1Landing.vn",
+        48 => "TikTok Shop",
+        49 => "Zalo OA",
+        50 => "Shopee chat",
+        51 => "Lazada chat",
+        52 => "Zalo cá nhân",
+        other => return Some(other.to_string()),
+    };
+    Some(name.to_owned())
+}
+
+/// Order money (integer VND): `(subtotal, discount, shipping_fee, total)`.
+///
+/// `subtotal` = Σ price × quantity (rounded per line); `discount` = Σ line discounts + the order
+/// discount (a line's `discount` is taken as the discount of the whole line, not per unit);
+/// `shipping_fee` = the fee charged to the customer; `total` = subtotal − discount − points used
+/// + shipping_fee. Deposits and transfers do not change it.
+pub fn order_money(order: &Order) -> (i64, i64, i64, i64) {
+    let subtotal: i64 = order.items.iter().map(|l| (l.price as f64 * l.quantity).round() as i64).sum();
+    let discount: i64 = order.items.iter().map(|l| l.discount).sum::<i64>() + order.money_discount;
+    let shipping_fee = order.customer_ship_fee;
+    let total = subtotal - discount - order.money_used_points + shipping_fee;
+    (subtotal, discount, shipping_fee, total)
+}
+
+/// The Hub product of a Nhanh product. `Inactive` (or a deletion) makes it inactive.
+pub fn product_input(p: &Product, group_id: Option<HubId>, parent_id: Option<HubId>, deleted: bool) -> ProductInput {
+    let active = !deleted && p.status.as_deref() != Some("Inactive");
+    ProductInput {
+        name: if p.name.is_empty() { p.code.clone().unwrap_or_else(|| p.id.to_string()) } else { p.name.clone() },
+        code: p.code.clone(),
+        barcode: p.barcode.clone(),
+        price: p.price,
+        status: if active { "active" } else { "inactive" }.to_owned(),
+        group_id,
+        parent_id,
+        image: p.image.clone(),
+    }
+}
+
+/// The Hub product group of a category.
+pub fn group_input(c: &Category, parent_id: Option<HubId>) -> ProductGroupInput {
+    ProductGroupInput {
+        name: if c.name.is_empty() { c.code.clone().unwrap_or_else(|| c.id.to_string()) } else { c.name.clone() },
+        code: c.code.clone(),
+        parent_id,
+    }
+}
+
+/// The category tree flattened parents before children.
+pub fn groups_in_order(tree: &[Category]) -> Vec<&Category> {
+    let mut out = Vec::new();
+    let mut level: Vec<&Category> = tree.iter().collect();
+    while !level.is_empty() {
+        out.extend(level.iter().copied());
+        level = level.iter().flat_map(|c| c.children.iter()).collect();
+    }
+    out
+}
+
+/// The customer fields an order may write (R5, R7): name, phone, email, free-text address only.
+pub fn customer_from_order(order: &Order, phone: &Phone) -> CustomerInput {
+    CustomerInput {
+        name: order.customer.name.clone(),
+        phone: Some(phone.as_str().to_owned()),
+        email: order.customer.email.clone(),
+        gender: None,
+        birthday: None,
+        address: order.customer.address.clone(),
+    }
+}
+
+/// The fields of `wanted` that differ from what the Hub has (for a minimal update); `None` if none.
+pub fn customer_changes(current: &crate::hub::HubCustomer, wanted: &CustomerInput) -> Option<CustomerInput> {
+    let differs = |now: &Option<String>, want: &Option<String>| match want {
+        Some(w) if !w.trim().is_empty() && now.as_deref() != Some(w.as_str()) => Some(w.clone()),
+        _ => None,
+    };
+    let changes = CustomerInput {
+        name: differs(&current.name, &wanted.name),
+        phone: None,
+        email: differs(&current.email, &wanted.email),
+        gender: None,
+        birthday: None,
+        address: differs(&current.address, &wanted.address),
+    };
+    (changes != CustomerInput::default()).then_some(changes)
+}
+
+/// The full snapshot of an order for the Hub.
+pub fn order_snapshot(
+    order: &Order,
+    customer_id: Option<HubId>,
+    phone: Option<&Phone>,
+    product_ids: &[Option<HubId>],
+    deleted: bool,
+    now: OffsetDateTime,
+) -> OrderSnapshot {
+    let (subtotal, discount, shipping_fee, total) = order_money(order);
+    let items = order
+        .items
+        .iter()
+        .enumerate()
+        .map(|(i, l)| OrderItem {
+            product_id: product_ids.get(i).cloned().flatten(),
+            code: l.code.clone(),
+            name: l.name.clone(),
+            quantity: l.quantity,
+            price: l.price,
+            discount: l.discount,
+        })
+        .collect();
+    OrderSnapshot {
+        code: order.id.to_string(),
+        status: order_status(&order.status).to_owned(),
+        source_status: order.status.clone(),
+        sale_channel: sale_channel(order.sale_channel),
+        customer_id,
+        customer: OrderCustomerRef {
+            name: order.customer.name.clone(),
+            phone: phone.map(|p| p.as_str().to_owned()).or_else(|| order.customer.mobile.clone()),
+            address: None,
+        },
+        items,
+        subtotal,
+        discount,
+        shipping_fee,
+        total,
+        note: order.description.clone(),
+        created_at: order.created_at,
+        updated_at: Some(order.updated_at.unwrap_or(now)),
+        deleted,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::NhanhId;
+    use crate::nhanh::{OrderCustomer, OrderLine};
+
+    #[test]
+    fn status_map_follows_the_contract() {
+        let table = [
+            ("New", "new"), ("Confirming", "new"), ("CustomerConfirming", "new"),
+            ("Confirmed", "confirmed"), ("Packing", "confirmed"), ("Packed", "confirmed"), ("ChangeDepot", "confirmed"), ("Pickup", "confirmed"),
+            ("Shipping", "shipping"), ("Success", "completed"), ("Failed", "failed"),
+            ("Canceled", "cancelled"), ("Aborted", "cancelled"), ("CarrierCanceled", "cancelled"), ("SoldOut", "cancelled"),
+            ("Returning", "returned"), ("Returned", "returned"), ("ConfirmReturned", "returned"),
+            ("Pickingup", "new"), ("", "new"), ("success", "new"),
+        ];
+        for (nhanh, hub) in table {
+            assert_eq!(order_status(nhanh), hub, "{nhanh}");
+        }
+    }
+
+    fn order() -> Order {
+        Order {
+            id: NhanhId::new(10).unwrap(),
+            shop_order_id: None,
+            status: "Shipping".into(),
+            sale_channel: Some(42),
+            customer: OrderCustomer { name: Some("Lan".into()), mobile: Some("+84 912 345 678".into()), email: None, address: Some("Hà Nội".into()) },
+            items: vec![
+                OrderLine { product_id: NhanhId::new(1), code: Some("A".into()), name: Some("Áo".into()), quantity: 2.0, price: 100_000, discount: 10_000 },
+                OrderLine { product_id: NhanhId::new(2), code: None, name: Some("Gạo".into()), quantity: 1.5, price: 20_001, discount: 0 },
+            ],
+            money_discount: 5_000,
+            money_used_points: 3_000,
+            customer_ship_fee: 30_000,
+            description: Some("giao giờ hành chính".into()),
+            created_at: None,
+            updated_at: None,
+        }
+    }
+
+    #[test]
+    fn money_formula() {
+        // 2 × 100 000 + round(1.5 × 20 001) = 200 000 + 30 002
+        assert_eq!(order_money(&order()), (230_002, 15_000, 30_000, 230_002 - 15_000 - 3_000 + 30_000));
+        let mut empty = order();
+        empty.items.clear();
+        empty.money_discount = 0;
+        empty.money_used_points = 0;
+        empty.customer_ship_fee = 0;
+        assert_eq!(order_money(&empty), (0, 0, 0, 0));
+    }
+
+    #[test]
+    fn snapshot_carries_source_status_and_normalised_phone() {
+        let o = order();
+        let phone = Phone::parse(o.customer.mobile.as_deref().unwrap()).unwrap();
+        let s = order_snapshot(&o, HubId::parse("c1").ok(), Some(&phone), &[HubId::parse("p1").ok(), None], true, OffsetDateTime::UNIX_EPOCH);
+        assert_eq!((s.status.as_str(), s.source_status.as_str()), ("shipping", "Shipping"));
+        assert_eq!(s.sale_channel.as_deref(), Some("Shopee"));
+        assert_eq!(s.customer.phone.as_deref(), Some("0912345678"));
+        assert_eq!(s.items[0].product_id.as_ref().map(HubId::as_str), Some("p1"));
+        assert_eq!(s.items[1].product_id, None);
+        assert!(s.deleted);
+        assert_eq!(s.code, "10");
+        let json = serde_json::to_value(&s).unwrap();
+        for key in ["code", "status", "source_status", "sale_channel", "customer_id", "customer", "items", "subtotal", "discount", "shipping_fee", "total", "note", "created_at", "updated_at", "deleted"] {
+            assert!(json.get(key).is_some(), "{key}");
+        }
+    }
+
+    #[test]
+    fn customer_updates_only_what_changed() {
+        let current = crate::hub::HubCustomer {
+            id: HubId::parse("c1").unwrap(), name: Some("Lan".into()), phone: Some("0912345678".into()), email: None,
+            gender: Some("female".into()), birthday: None, address: Some("Hà Nội".into()), origin: Some("hub".into()), created_at: None,
+        };
+        let phone = Phone::parse("0912345678").unwrap();
+        let mut o = order();
+        assert_eq!(customer_changes(&current, &customer_from_order(&o, &phone)), None);
+        o.customer.email = Some("lan@example.vn".into());
+        let c = customer_changes(&current, &customer_from_order(&o, &phone)).unwrap();
+        assert_eq!((c.email.as_deref(), c.name, c.gender), (Some("lan@example.vn"), None, None));
+    }
+
+    #[test]
+    fn groups_parents_first() {
+        let leaf = Category { id: NhanhId::new(3).unwrap(), parent_id: NhanhId::new(2), code: None, name: "c".into(), children: vec![] };
+        let mid = Category { id: NhanhId::new(2).unwrap(), parent_id: NhanhId::new(1), code: None, name: "b".into(), children: vec![leaf] };
+        let root = Category { id: NhanhId::new(1).unwrap(), parent_id: None, code: None, name: "a".into(), children: vec![mid] };
+        let other = Category { id: NhanhId::new(4).unwrap(), parent_id: None, code: None, name: "d".into(), children: vec![] };
+        let tree = [root, other];
+        let order: Vec<u64> = groups_in_order(&tree).iter().map(|c| c.id.get()).collect();
+        assert_eq!(order, vec![1, 4, 2, 3]);
+    }
+
+    #[test]
+    fn products_inactive_when_deleted_or_inactive() {
+        let p = Product { id: NhanhId::new(5).unwrap(), parent_id: None, category_id: None, code: Some("A".into()), barcode: None, name: "Áo".into(), price: Some(1), status: Some("Active".into()), image: None, created_at: None };
+        assert_eq!(product_input(&p, None, None, false).status, "active");
+        assert_eq!(product_input(&p, None, None, true).status, "inactive");
+        let mut q = p.clone();
+        q.status = Some("Inactive".into());
+        assert_eq!(product_input(&q, None, None, false).status, "inactive");
+    }
+}
