@@ -1,5 +1,7 @@
 """Creates the template's DynamoDB tables and SQS queues in moto through CloudFormation, so the
-local stack and AWS share one definition. Prints `NAME=value` lines for each resource."""
+local stack and AWS share one definition. Extra `Name=value` arguments override template
+parameters (the local stack shortens the queue's visibility timeout). Prints `NAME=value` lines
+for each resource."""
 import json
 import sys
 
@@ -31,20 +33,23 @@ for short, full in [("Ref", "Ref"), ("GetAtt", "Fn::GetAtt"), ("Sub", "Fn::Sub")
 KEEP = {"AWS::DynamoDB::Table", "AWS::SQS::Queue"}
 
 
-def main(template_path, endpoint, stack):
+def main(template_path, endpoint, stack, overrides):
     with open(template_path) as f:
         template = yaml.load(f, Loader=CfnLoader)
     resources = {k: v for k, v in template["Resources"].items() if v["Type"] in KEEP}
+    text = json.dumps(resources)
+    params = {k: v for k, v in template.get("Parameters", {}).items() if json.dumps({"Ref": k}) in text}
     outputs = {k: {"Value": {"Ref": k}} for k in resources}
-    body = {"AWSTemplateFormatVersion": "2010-09-09", "Resources": resources, "Outputs": outputs}
+    body = {"AWSTemplateFormatVersion": "2010-09-09", "Parameters": params, "Resources": resources, "Outputs": outputs}
+    values = [{"ParameterKey": k, "ParameterValue": v} for k, v in overrides.items() if k in params]
     cfn = boto3.client("cloudformation", endpoint_url=endpoint, region_name="us-east-1")
     existing = [s["StackName"] for s in cfn.list_stacks()["StackSummaries"] if s["StackStatus"] != "DELETE_COMPLETE"]
     if stack not in existing:
-        cfn.create_stack(StackName=stack, TemplateBody=json.dumps(body))
+        cfn.create_stack(StackName=stack, TemplateBody=json.dumps(body), Parameters=values)
     out = cfn.describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
     for o in out:
         print(f"{o['OutputKey']}={o['OutputValue']}")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], sys.argv[3])
+    main(sys.argv[1], sys.argv[2], sys.argv[3], dict(a.split("=", 1) for a in sys.argv[4:]))

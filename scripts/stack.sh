@@ -13,6 +13,7 @@ PORT="${PORT:-9000}"
 MOTO_PORT="${MOTO_PORT:-4566}"
 NHANH_SIM_PORT="${NHANH_SIM_PORT:-9100}"
 HUB_SIM_PORT="${HUB_SIM_PORT:-9200}"
+BRIDGE_PORT="${BRIDGE_PORT:-9400}"
 STATE="${STACK_DIR:-$ROOT/.stack}"
 LOGS="$STATE/logs"
 mkdir -p "$LOGS"
@@ -49,14 +50,15 @@ export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT"
 
 start moto moto_server -H 127.0.0.1 -p "$MOTO_PORT"
 wait_http "$AWS_ENDPOINT_URL/moto-api/" 30
-RESOURCES="$("$ROOT/.tools/venv/bin/python" scripts/create_resources.py template.yaml "$AWS_ENDPOINT_URL" local)"
+RESOURCES="$("$ROOT/.tools/venv/bin/python" scripts/create_resources.py template.yaml "$AWS_ENDPOINT_URL" local \
+  "QueueVisibilitySecs=${QUEUE_VISIBILITY_SECS:-180}" "MaxReceiveCount=${MAX_RECEIVE_COUNT:-5}")"
 TABLE_NAME="$(echo "$RESOURCES" | sed -n 's/^ConnectorTable=//p')"
 QUEUE_URL="$(echo "$RESOURCES" | sed -n 's/^WorkQueue=//p')"
 DLQ_URL="$(echo "$RESOURCES" | sed -n 's/^DeadLetterQueue=//p')"
 [ -n "$TABLE_NAME" ] && [ -n "$QUEUE_URL" ] || { echo "stack: resources were not created: $RESOURCES" >&2; exit 1; }
 
 echo "stack: building functions and simulators"
-cargo build -q -p connect -p intake -p connector-tests --bins
+cargo build -q -p connect -p intake -p processor -p replay-dead-letters -p connector-tests --bins
 
 export HUB_SERVICE_TOKEN="${HUB_SERVICE_TOKEN:-local-service-token}"
 export HUB_WEBHOOK_SECRET="${HUB_WEBHOOK_SECRET:-local-hub-webhook-secret}"
@@ -95,6 +97,11 @@ start functions cargo lambda watch -A 127.0.0.1 -P "$PORT" "${ENV_ARGS[@]}"
 wait_http "http://127.0.0.1:$PORT/nhanhvn/connections/warmup" 300
 # Build and start each function once so the first real request does not wait for it.
 curl -s -o /dev/null -X POST "http://127.0.0.1:$PORT/nhanhvn/hook/0" -d '{}' || true
+curl -s -o /dev/null -X POST "http://127.0.0.1:$PORT/2015-03-31/functions/processor/invocations" -d '{"Records":[]}' || true
+QUEUE_NAME="${QUEUE_URL##*/}"
+rm -f "$STATE/tap.jsonl"
+QUEUE_URL="$QUEUE_URL" QUEUE_ARN="arn:aws:sqs:us-east-1:123456789012:$QUEUE_NAME" LAMBDA_URL="http://127.0.0.1:$PORT" \
+  BRIDGE_ADDR="127.0.0.1:$BRIDGE_PORT" TAP_FILE="$STATE/tap.jsonl" start bridge target/debug/queue-bridge
 
 cat >"$STATE/env" <<ENV
 CONNECTOR_URL=http://127.0.0.1:$PORT
@@ -106,6 +113,8 @@ AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL
 TABLE_NAME=$TABLE_NAME
 QUEUE_URL=$QUEUE_URL
 DLQ_URL=$DLQ_URL
+BRIDGE_URL=http://127.0.0.1:$BRIDGE_PORT
+TAP_FILE=$STATE/tap.jsonl
 LOG_DIR=$LOGS
 ENV
 

@@ -68,3 +68,39 @@ pub fn secret_box(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Arc<dy
             .ok_or_else(|| "LOCAL_DATA_KEY must be 32 bytes as base64 or 64 hex characters".to_owned()),
     }
 }
+
+/// Runs a batch of the SQS event source mapping through the processor and builds the partial
+/// batch response. A failure with a `not_before` (a rate limit) has its visibility moved to that
+/// instant, so it is not retried while locked.
+pub async fn process_sqs_batch(
+    processor: &crate::services::process::Processor,
+    queue: Option<&crate::queue::sqs::SqsQueue>,
+    event: aws_lambda_events::event::sqs::SqsEvent,
+) -> aws_lambda_events::event::sqs::SqsBatchResponse {
+    use crate::services::process::BatchRecord;
+    let records: Vec<BatchRecord> = event
+        .records
+        .iter()
+        .map(|r| BatchRecord {
+            message_id: r.message_id.clone().unwrap_or_default(),
+            group_id: r.attributes.get("MessageGroupId").cloned().unwrap_or_default(),
+            body: r.body.clone().unwrap_or_default(),
+        })
+        .collect();
+    let failures = processor.process_batch(&records).await;
+    let now = processor.clock.now();
+    let mut response = aws_lambda_events::event::sqs::SqsBatchResponse::default();
+    for failure in failures {
+        if let (Some(not_before), Some(queue)) = (failure.not_before, queue) {
+            let receipt = event.records.iter().find(|r| r.message_id.as_deref() == Some(failure.message_id.as_str())).and_then(|r| r.receipt_handle.clone());
+            if let Some(receipt) = receipt {
+                let secs = i32::try_from((not_before - now).whole_seconds().clamp(1, 43_200)).unwrap_or(60);
+                if let Err(e) = queue.change_visibility(&receipt, secs).await {
+                    tracing::warn!(message_id = failure.message_id.as_str(), error = %e, "could not delay the retry");
+                }
+            }
+        }
+        response.add_failure(failure.message_id);
+    }
+    response
+}

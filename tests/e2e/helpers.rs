@@ -230,97 +230,72 @@ impl TestApp {
     }
 }
 
-/// The stack's work queue, read back from moto.
-pub async fn work_queue() -> shared::queue::sqs::SqsQueue {
-    let env = stack_env();
-    for (k, v) in [("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"), ("AWS_REGION", "us-east-1")] {
-        std::env::set_var(k, v);
-    }
-    let sdk = shared::lambda::aws_sdk_config_for(env.get("AWS_ENDPOINT_URL").map(String::as_str)).await;
-    shared::queue::sqs::SqsQueue::from_sdk_config(&sdk, env.get("QUEUE_URL").cloned().unwrap_or_default())
+/// A message as the queue carried it (read from the bridge's tap: the bridge is the one reader of
+/// the queue, like the event source mapping, and records each message the first time it sees it).
+#[derive(Debug, Clone)]
+pub struct Carried {
+    pub message_id: String,
+    pub group_id: String,
+    pub dedup_id: String,
+    pub body: String,
 }
 
-type Collected = std::sync::Arc<std::sync::Mutex<Vec<shared::queue::sqs::Received>>>;
-
-static PAUSED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-static CYCLE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// Runs `f` while the collector does not read the queue. moto forgets a FIFO deduplication id
-/// once its message is deleted (real SQS keeps it 5 minutes), so duplicates are only observable
-/// while the first copy is still in the queue.
-pub async fn with_collector_paused<T>(f: impl std::future::Future<Output = T>) -> T {
-    collector();
-    PAUSED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    drop(CYCLE.lock().unwrap_or_else(|e| e.into_inner()));
-    let out = f.await;
-    PAUSED.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-    out
+fn claimed() -> &'static std::sync::Mutex<std::collections::HashSet<String>> {
+    static CLAIMED: OnceLock<std::sync::Mutex<std::collections::HashSet<String>>> = OnceLock::new();
+    CLAIMED.get_or_init(Default::default)
 }
 
-/// One reader drains the work queue for the whole test binary (each message is received once and
-/// deleted, so concurrent tests never push each other's messages towards the DLQ).
-fn collector() -> Collected {
-    static COLLECTED: OnceLock<Collected> = OnceLock::new();
-    COLLECTED
-        .get_or_init(|| {
-            let store: Collected = Default::default();
-            let sink = store.clone();
-            std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-                // The collector's own single-threaded runtime: holding CYCLE across the receive is the point.
-                #[allow(clippy::await_holding_lock)]
-                rt.block_on(async move {
-                    let queue = work_queue().await;
-                    loop {
-                        let got = {
-                            let _cycle = CYCLE.lock().unwrap_or_else(|e| e.into_inner());
-                            if PAUSED.load(std::sync::atomic::Ordering::SeqCst) > 0 {
-                                0
-                            } else {
-                                let batch = queue.receive(10, 0).await.unwrap_or_default();
-                                for m in &batch {
-                                    let _ = queue.delete(&m.receipt_handle).await;
-                                }
-                                let n = batch.len();
-                                sink.lock().expect("lock").extend(batch);
-                                n
-                            }
-                        };
-                        if got == 0 {
-                            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                        }
-                    }
-                });
-            });
-            store
+fn tapped(prefix: &str) -> Vec<Carried> {
+    let path = stack_env().get("TAP_FILE").cloned().unwrap_or_default();
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let claimed = claimed().lock().expect("lock");
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|v| Carried {
+            message_id: v["message_id"].as_str().unwrap_or_default().to_owned(),
+            group_id: v["group_id"].as_str().unwrap_or_default().to_owned(),
+            dedup_id: v["dedup_id"].as_str().unwrap_or_default().to_owned(),
+            body: v["body"].as_str().unwrap_or_default().to_owned(),
         })
-        .clone()
+        .filter(|m| m.group_id.starts_with(prefix) && !claimed.contains(&m.message_id))
+        .collect()
 }
 
-/// The messages of `account` read back from the queue: waits until `expected` arrived and no more
-/// came for `settle` (at most 20 s).
-pub async fn messages_of(account: &str, expected: usize, settle: std::time::Duration) -> Vec<shared::queue::sqs::Received> {
-    let store = collector();
+/// The messages of `account` the queue carried since the last call: waits until `expected`
+/// arrived and no more came for `settle` (at most 20 s).
+pub async fn messages_of(account: &str, expected: usize, settle: std::time::Duration) -> Vec<Carried> {
     let prefix = format!("{account}:");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let mut last_count = usize::MAX;
     let mut quiet_since = std::time::Instant::now();
     loop {
-        let count = store.lock().expect("lock").iter().filter(|m| m.group_id.starts_with(&prefix)).count();
+        let count = tapped(&prefix).len();
         if count != last_count {
             last_count = count;
             quiet_since = std::time::Instant::now();
         }
-        let settled = count >= expected && quiet_since.elapsed() >= settle;
-        if settled || std::time::Instant::now() >= deadline {
+        if (count >= expected && quiet_since.elapsed() >= settle) || std::time::Instant::now() >= deadline {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let mut all = store.lock().expect("lock");
-    let (mine, rest): (Vec<_>, Vec<_>) = all.drain(..).partition(|m| m.group_id.starts_with(&prefix));
-    *all = rest;
+    let mine = tapped(&prefix);
+    claimed().lock().expect("lock").extend(mine.iter().map(|m| m.message_id.clone()));
     mine
+}
+
+/// Runs `f` while the bridge does not read the queue. moto forgets a FIFO deduplication id once
+/// its message is deleted (real SQS keeps it 5 minutes), so duplicates are only observable while
+/// the first copy is still in the queue.
+pub async fn with_collector_paused<T>(f: impl std::future::Future<Output = T>) -> T {
+    static PAUSES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _one_at_a_time = PAUSES.lock().await;
+    let bridge = stack_env().get("BRIDGE_URL").cloned().unwrap_or_default();
+    let http = reqwest::Client::new();
+    http.post(format!("{bridge}/pause")).send().await.expect("pause bridge");
+    let out = f.await;
+    http.post(format!("{bridge}/resume")).send().await.expect("resume bridge");
+    out
 }
 
 /// Hex SHA-256.

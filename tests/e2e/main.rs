@@ -7,3 +7,4 @@ mod helpers;
 mod store;
 mod invoke;
 mod intake;
+mod process;

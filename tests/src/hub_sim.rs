@@ -39,6 +39,9 @@ struct Fault {
     status: u16,
     #[serde(default)]
     retry_after: Option<u64>,
+    /// Only calls for this account (any account when absent).
+    #[serde(default)]
+    account: Option<String>,
 }
 
 /// The simulator's state.
@@ -84,6 +87,7 @@ pub fn router(sim: HubSim) -> Router {
         .route("/accounts/{account}/{resource}/{id}", axum::routing::put(update))
         .route("/_sim/sessions", post(ctl_session))
         .route("/_sim/faults", post(ctl_faults))
+        .route("/_sim/faults/clear", post(ctl_clear_faults))
         .route("/_sim/hook", post(ctl_hook))
         .route("/_sim/requests", get(ctl_requests))
         .route("/_sim/accounts/{account}", get(ctl_account))
@@ -132,7 +136,8 @@ fn gate(sim: &mut HubSim, method: &Method, account: &str, path: &str, headers: &
     if token(headers).as_deref() != Some(sim.service_token.as_str()) {
         return Some(error(401, "unauthorized", "service token is not valid"));
     }
-    if let Some(f) = sim.faults.pop_front() {
+    let pick = sim.faults.iter().position(|f| f.account.as_deref().is_none_or(|a| a == account));
+    if let Some(f) = pick.and_then(|i| sim.faults.remove(i)) {
         let mut resp = error(f.status, if f.status == 429 { "rate_limited" } else { "server_error" }, "simulated");
         if let Some(secs) = f.retry_after {
             if let Ok(v) = secs.to_string().parse() {
@@ -283,6 +288,17 @@ async fn ctl_session(State(state): State<Shared>, Json(s): Json<Session>) -> Jso
 async fn ctl_faults(State(state): State<Shared>, Json(faults): Json<Vec<Fault>>) -> Json<Value> {
     let mut sim = state.lock().unwrap_or_else(|e| e.into_inner());
     sim.faults.extend(faults);
+    Json(json!({"ok": true}))
+}
+
+#[derive(Deserialize)]
+struct ClearBody {
+    account: Option<String>,
+}
+
+async fn ctl_clear_faults(State(state): State<Shared>, Json(b): Json<ClearBody>) -> Json<Value> {
+    let mut sim = state.lock().unwrap_or_else(|e| e.into_inner());
+    sim.faults.retain(|f| b.account.is_some() && f.account != b.account);
     Json(json!({"ok": true}))
 }
 

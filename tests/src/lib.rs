@@ -2,6 +2,7 @@
 //! and by `make run`. Each has a control API under `/_sim/...` to seed data, act as a merchant or
 //! Hub user, inject faults and inspect what the connector did.
 
+pub mod bridge;
 pub mod form;
 pub mod hub_sim;
 pub mod nhanh_sim;

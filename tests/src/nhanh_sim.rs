@@ -94,6 +94,7 @@ pub struct NhanhSim {
     deliveries: Vec<Value>,
     limit_max: usize,
     limit_window: i64,
+    app_limits: HashMap<u64, (usize, i64)>,
     windows: HashMap<(u64, u64, String), VecDeque<i64>>,
     locks: HashMap<(u64, u64, String), i64>,
     calls: Vec<Value>,
@@ -117,6 +118,7 @@ impl NhanhSim {
             deliveries: Vec::new(),
             limit_max,
             limit_window,
+            app_limits: HashMap::new(),
             windows: HashMap::new(),
             locks: HashMap::new(),
             calls: Vec::new(),
@@ -299,8 +301,7 @@ fn limiter(sim: &mut NhanhSim, key: (u64, u64, String)) -> Option<Value> {
         }
         sim.locks.remove(&key);
     }
-    let window = sim.limit_window;
-    let max = sim.limit_max;
+    let (max, window) = sim.app_limits.get(&key.0).copied().unwrap_or((sim.limit_max, sim.limit_window));
     let calls = sim.windows.entry(key.clone()).or_default();
     while calls.front().is_some_and(|t| *t <= now - window) {
         calls.pop_front();
@@ -360,25 +361,43 @@ async fn api(State(state): State<Shared>, Path((module, action)): Path<(String, 
             Err(_) => return fail(Some("ERR_INVALID_DATA"), json!(["data is invalid"])).into_response(),
         }
     };
-    let sim = &mut *sim;
-    let business = sim.businesses.entry(business_id).or_default();
+    let guard = &mut *sim;
+    let business = guard.businesses.entry(business_id).or_default();
     let answer = match path.as_str() {
         "/api/product/search" => product_search(business, &data),
         "/api/product/detail" => product_detail(business, &data),
         "/api/product/category" => Ok(if business.categories.is_null() { json!([]) } else { business.categories.clone() }),
         "/api/order/index" => order_index(business, &data, now),
         "/api/order/add" => {
-            sim.next_id += 1;
-            order_add(business, &data, sim.next_id, now)
+            guard.next_id += 1;
+            order_add(business, &data, guard.next_id, now)
         }
         "/api/order/update" => order_update(business, &data, now),
         "/api/customer/search" => customer_search(business, &data),
         "/api/customer/add" => {
-            let next = &mut sim.next_id;
+            let next = &mut guard.next_id;
             customer_add(business, &data, next)
         }
         _ => Err(fail(None, json!(["unknown API"]))),
     };
+    // Nhanh sends order webhooks for every order, also those pushed through the API.
+    let event = match (path.as_str(), &answer) {
+        ("/api/order/add", Ok(d)) => num(&d["orderId"]).map(|id| ("orderAdd", id)),
+        ("/api/order/update", Ok(d)) => num(&d["orderId"]).map(|id| ("orderUpdate", id)),
+        _ => None,
+    };
+    let hooks = hooks_for(&sim);
+    let event = event.and_then(|(name, id)| {
+        let order = sim.businesses.get(&business_id)?.orders.get(&(id as u64))?.clone();
+        let mut data = order;
+        data["orderId"] = json!(id);
+        data["status"] = data["statusCode"].clone();
+        Some((name, data))
+    });
+    drop(sim);
+    if let Some((name, data)) = event {
+        send_event(&state, &hooks, business_id, name, data);
+    }
     match answer {
         Ok(data) => Json(json!({"code": 1, "messages": [], "data": data})).into_response(),
         Err(body) => body.into_response(),
@@ -635,12 +654,22 @@ async fn ctl_tokens(State(state): State<Shared>, Query(q): Query<TokensQuery>) -
 struct LimitsBody {
     max: usize,
     window_secs: i64,
+    /// Only this app (all apps when absent).
+    #[serde(default)]
+    app_id: Option<u64>,
 }
 
 async fn ctl_limits(State(state): State<Shared>, Json(b): Json<LimitsBody>) -> Json<Value> {
     let mut sim = state.lock().unwrap_or_else(|e| e.into_inner());
-    sim.limit_max = b.max;
-    sim.limit_window = b.window_secs;
+    match b.app_id {
+        Some(app) => {
+            sim.app_limits.insert(app, (b.max, b.window_secs));
+        }
+        None => {
+            sim.limit_max = b.max;
+            sim.limit_window = b.window_secs;
+        }
+    }
     Json(json!({"ok": true}))
 }
 
@@ -674,10 +703,16 @@ async fn ctl_revoke(State(state): State<Shared>, Json(b): Json<RevokeBody>) -> J
     Json(json!({"ok": true}))
 }
 
-async fn ctl_calls(State(state): State<Shared>) -> Json<Value> {
+#[derive(Deserialize)]
+struct CallsQuery {
+    app_id: Option<u64>,
+}
+
+async fn ctl_calls(State(state): State<Shared>, Query(q): Query<CallsQuery>) -> Json<Value> {
     let sim = state.lock().unwrap_or_else(|e| e.into_inner());
-    let while_locked = sim.calls.iter().filter(|c| c["while_locked"] == json!(true)).count();
-    Json(json!({"calls": sim.calls, "while_locked": while_locked}))
+    let calls: Vec<&Value> = sim.calls.iter().filter(|c| q.app_id.is_none_or(|a| c["app_id"] == json!(a))).collect();
+    let while_locked = calls.iter().filter(|c| c["while_locked"] == json!(true)).count();
+    Json(json!({"calls": calls, "while_locked": while_locked}))
 }
 
 async fn ctl_business(State(state): State<Shared>, Path(id): Path<u64>) -> Json<Value> {

@@ -27,7 +27,8 @@ async fn main() -> Result<(), Error> {
         service: ConnectService {
             connections: store.clone(),
             pending: store.clone(),
-            stats: store,
+            stats: store.clone(),
+            failures: store,
             nhanh: Arc::new(nhanh),
             hub: Arc::new(hub),
             secrets: shared::lambda::secret_box(&config, &sdk)?,

@@ -81,6 +81,22 @@ impl SqsQueue {
             .collect())
     }
 
+    /// Approximate number of visible messages.
+    pub async fn approximate_count(&self) -> Result<u64, QueueError> {
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .map_err(|e| QueueError::Unavailable(DisplayErrorContext(e).to_string()))?;
+        Ok(out
+            .attributes
+            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages).and_then(|v| v.parse().ok()))
+            .unwrap_or(0))
+    }
+
     /// Deletes a received message.
     pub async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError> {
         self.client

@@ -6,7 +6,7 @@ use crate::domain::{AccountId, AppId, Connection, ConnectionState, InitialSync, 
 use crate::hub::{HubApi, HubSession};
 use crate::nhanh::{Credentials, CustomerQuery, NhanhApi, NhanhError, OrderFilter, OrderQuery, ProductQuery};
 use crate::secrets::{random_token, SecretBox, SecretString};
-use crate::store::{ConnectionStore, PendingAttempt, PendingStore, StatsStore, StoreError};
+use crate::store::{ConnectionStore, FailureLog, FailureRecord, PendingAttempt, PendingStore, StatsStore, StoreError};
 use crate::Error;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -107,6 +107,8 @@ pub struct ConnectService {
     pub pending: Arc<dyn PendingStore>,
     /// Status counters.
     pub stats: Arc<dyn StatsStore>,
+    /// The per-record error log.
+    pub failures: Arc<dyn FailureLog>,
     /// Nhanh.
     pub nhanh: Arc<dyn NhanhApi>,
     /// The Hub.
@@ -334,8 +336,13 @@ impl ConnectService {
         Ok(self.stats.stats(account).await?)
     }
 
+    /// The most recent permanent failures of an account.
+    pub async fn recent_failures(&self, account: &AccountId) -> Result<Vec<FailureRecord>, ConnectError> {
+        Ok(self.failures.recent_failures(account, 20).await?)
+    }
+
     /// The status JSON for the Hub. Never contains a secret.
-    pub fn status_json(&self, conn: &Connection, stats: &Stats) -> Value {
+    pub fn status_json(&self, conn: &Connection, stats: &Stats, failures: &[FailureRecord]) -> Value {
         let now = self.clock.now();
         let ts = |t: Option<OffsetDateTime>| t.map(rfc3339);
         let last_event_at = stats.streams.values().filter_map(|s| s.last_event_at).max();
@@ -372,6 +379,7 @@ impl ConnectService {
             },
             "initial_sync": initial_sync,
             "streams": streams,
+            "recent_failures": failures,
         })
     }
 }

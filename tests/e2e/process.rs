@@ -1,0 +1,226 @@
+//! The processor end to end: merchant changes in the Nhanh simulator travel as real webhooks
+//! through intake, the FIFO queue and the bridge to the processor, and end as Hub records.
+
+use crate::helpers::{element_text, stack, stack_env, TestApp};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+struct Live {
+    app: TestApp,
+    token: String,
+}
+
+/// A connected account whose Nhanh app sends webhooks to the stack.
+async fn live() -> Live {
+    let mut app = TestApp::new().await;
+    let page = app.connect().await;
+    let token = element_text(&page.body, "verify-token").expect("verify token");
+    app.post_json(&format!("{}/_sim/webhooks", stack().nhanh), json!({
+        "app_id": app.app_id, "url": format!("{}/nhanhvn/hook/{}", stack().connector, app.app_id), "verify_token": token,
+    })).await;
+    Live { app, token }
+}
+
+impl Live {
+    async fn merchant(&self, kind: &str, record: Value) {
+        self.app.post_json(&format!("{}/_sim/businesses/{}/{kind}", stack().nhanh, self.app.business_id), record).await;
+    }
+
+    async fn hub(&self) -> Value {
+        self.app.get_json(&format!("{}/_sim/accounts/{}", stack().hub, self.app.account)).await
+    }
+
+    /// Waits until `check` holds on the Hub's records of the account (at most `secs`).
+    async fn hub_until(&self, secs: u64, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let hub = self.hub().await;
+            if check(&hub) {
+                return hub;
+            }
+            if std::time::Instant::now() > deadline {
+                panic!("timed out waiting for {what}; Hub has {hub}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn post_hook(&self, event: &str, data: Value) -> u16 {
+        let body = json!({"event": event, "businessId": self.app.business_id, "webhooksVerifyToken": self.token, "data": data});
+        self.app.http.post(format!("{}/nhanhvn/hook/{}", stack().connector, self.app.app_id)).json(&body).send().await.unwrap().status().as_u16()
+    }
+}
+
+fn order(id: u64, status: &str, mobile: &str) -> Value {
+    json!({"id": id, "statusCode": status, "saleChannel": "2", "customerName": "Trần Thị Lan", "customerMobile": mobile,
+        "customerEmail": "lan@example.vn", "customerAddress": "12 Lê Lợi, Hà Nội", "customerCityId": "254",
+        "moneyDiscount": "10000", "moneyUsedPoints": "5000", "customerShipFee": "30000",
+        "products": [{"productId": "7001", "productName": "Áo", "productCode": "SP7001", "price": "250000", "quantity": "2", "discount": "20000"}]})
+}
+
+fn items(hub: &Value, kind: &str) -> Vec<Value> {
+    hub[kind].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn products_and_orders_reach_the_hub_and_the_status_counts_them() {
+    let l = live().await;
+    l.merchant("products", json!({"idNhanh": 7001, "name": "Áo", "code": "SP7001", "barcode": "893000", "price": "250000", "status": "Active"})).await;
+    let hub = l.hub_until(30, "the product", |h| items(h, "products").len() == 1).await;
+    assert_eq!(items(&hub, "products")[0]["price"], 250_000);
+    l.merchant("products", json!({"idNhanh": 7001, "name": "Áo thun", "code": "SP7001", "barcode": "893000", "price": "260000", "status": "Active"})).await;
+    l.hub_until(30, "the product update", |h| items(h, "products").first().is_some_and(|p| p["name"] == "Áo thun")).await;
+
+    l.merchant("orders", order(88_001, "New", "0912345678")).await;
+    let hub = l.hub_until(30, "the order", |h| items(h, "orders").len() == 1).await;
+    let o = &items(&hub, "orders")[0];
+    assert_eq!((o["status"].as_str(), o["source_status"].as_str(), o["code"].as_str()), (Some("new"), Some("New"), Some("88001")));
+    // 2 × 250 000 − (20 000 + 10 000) − 5 000 + 30 000
+    assert_eq!((o["subtotal"].as_i64(), o["discount"].as_i64(), o["shipping_fee"].as_i64(), o["total"].as_i64()), (Some(500_000), Some(30_000), Some(30_000), Some(495_000)));
+    assert_eq!(o["items"][0]["product_id"], items(&hub, "products")[0]["id"], "items mapped to Hub products");
+    let customers = items(&hub, "customers");
+    assert_eq!(customers.len(), 1);
+    assert_eq!((customers[0]["phone"].as_str(), customers[0]["address"].as_str()), (Some("0912345678"), Some("12 Lê Lợi, Hà Nội")));
+    assert!(customers[0].get("city").is_none() && customers[0].get("province").is_none(), "R7: free text only");
+    assert_eq!(o["customer_id"], customers[0]["id"]);
+
+    l.merchant("orders", order(88_001, "Success", "0912345678")).await;
+    l.hub_until(30, "the status change", |h| items(h, "orders").first().is_some_and(|o| o["status"] == "completed")).await;
+    let (_, status) = l.app.status().await;
+    assert!(status["streams"]["orders"]["applied"].as_u64() >= Some(2), "{status}");
+    assert!(status["streams"]["products"]["applied"].as_u64() >= Some(2));
+    assert!(status["streams"]["orders"]["last_applied_at"].is_string());
+}
+
+#[tokio::test]
+async fn a_deleted_product_becomes_inactive_and_a_deleted_order_is_flagged() {
+    let l = live().await;
+    l.merchant("products", json!({"idNhanh": 7101, "name": "Mũ", "price": "90000", "status": "Active"})).await;
+    l.hub_until(30, "the product", |h| items(h, "products").len() == 1).await;
+    let r = l.app.http.delete(format!("{}/_sim/businesses/{}/products/7101", stack().nhanh, l.app.business_id)).send().await.unwrap();
+    assert!(r.status().is_success());
+    l.hub_until(30, "the product to go inactive", |h| items(h, "products").first().is_some_and(|p| p["status"] == "inactive")).await;
+
+    l.merchant("orders", order(88_101, "New", "0912000111")).await;
+    l.hub_until(30, "the order", |h| items(h, "orders").len() == 1).await;
+    assert_eq!(l.post_hook("orderDelete", json!({"orderId": 88_101, "shopOrderId": ""})).await, 200);
+    let hub = l.hub_until(30, "the deletion", |h| items(h, "orders").first().is_some_and(|o| o["deleted"] == true)).await;
+    assert_eq!(items(&hub, "orders").len(), 1);
+}
+
+#[tokio::test]
+async fn duplicated_and_reordered_deliveries_end_in_one_record_with_the_final_state() {
+    let l = live().await;
+    // The merchant's order exists in its final state; the webhooks arrive late, twice, out of order.
+    l.app.post_json(&format!("{}/_sim/webhooks", stack().nhanh), json!({"app_id": l.app.app_id, "url": "http://127.0.0.1:9/off", "verify_token": l.token, "enabled": false})).await;
+    l.merchant("orders", order(88_201, "Shipping", "0912000222")).await;
+    for (event, data) in [
+        ("orderUpdate", json!({"orderId": 88_201, "status": "Shipping"})),
+        ("orderAdd", json!({"orderId": 88_201, "status": "New"})),
+        ("orderUpdate", json!({"orderId": 88_201, "status": "Confirmed"})),
+        ("orderAdd", json!({"orderId": 88_201, "status": "New"})),
+    ] {
+        assert_eq!(l.post_hook(event, data).await, 200);
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let hub = l.hub_until(30, "the order", |h| items(h, "orders").len() == 1).await;
+    assert_eq!(items(&hub, "orders")[0]["status"], "shipping");
+    assert_eq!(items(&hub, "orders").len(), 1);
+}
+
+#[tokio::test]
+async fn one_customer_whatever_the_phone_format() {
+    let l = live().await;
+    for (i, phone) in ["+84 39 876 5432", "84398765432", "0398765432", "398765432", "01698765432"].iter().enumerate() {
+        l.merchant("orders", order(88_300 + i as u64, "New", phone)).await;
+    }
+    let hub = l.hub_until(40, "five orders", |h| items(h, "orders").len() == 5).await;
+    let customers = items(&hub, "customers");
+    assert_eq!(customers.len(), 1, "{customers:?}");
+    assert_eq!(customers[0]["phone"], "0398765432");
+    assert!(items(&hub, "orders").iter().all(|o| o["customer_id"] == customers[0]["id"]));
+}
+
+#[tokio::test]
+async fn the_echo_of_a_hub_created_order_updates_it() {
+    let l = live().await;
+    let env = stack_env();
+    l.app.post_json(&format!("{}/_sim/hook", stack().hub), json!({"url": stack().connector, "secret": env.get("HUB_WEBHOOK_SECRET").cloned().unwrap_or_default()})).await;
+    let created = l.app.post_json(&format!("{}/_sim/accounts/{}/orders", stack().hub, l.app.account), json!({
+        "code": "H-1", "status": "new", "customer": {"name": "Lan", "phone": "0912000333", "address": "Hà Nội"},
+        "items": [{"product_id": null, "code": "QUA", "name": "Quà tặng", "quantity": 1, "price": 50000, "discount": 0}], "total": 50000, "note": "giao nhanh",
+    })).await;
+    let hub_id = created["record"]["id"].as_str().unwrap().to_owned();
+    // Pushed to Nhanh once, with the Hub id as the order's id there (shopOrderId).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let nhanh_order = loop {
+        let b = l.app.get_json(&format!("{}/_sim/businesses/{}", stack().nhanh, l.app.business_id)).await;
+        let found: Vec<Value> = b["orders"].as_array().cloned().unwrap_or_default().into_iter().filter(|o| o["shopOrderId"] == json!(hub_id)).collect();
+        if !found.is_empty() {
+            assert_eq!(found.len(), 1);
+            break found[0].clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "order never reached Nhanh");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // Nhanh's orderAdd webhook (the echo) updates the same Hub order.
+    let nhanh_id = nhanh_order["id"].as_str().unwrap().to_owned();
+    let hub = l.hub_until(30, "the echo", |h| items(h, "orders").iter().any(|o| o["code"] == json!(nhanh_id))).await;
+    let orders = items(&hub, "orders");
+    assert_eq!(orders.len(), 1, "{orders:?}");
+    assert_eq!(orders[0]["id"], json!(hub_id));
+}
+
+#[tokio::test]
+async fn hub_5xx_and_a_nhanh_rate_limit_delay_but_lose_nothing() {
+    let l = live().await;
+    l.app.post_json(&format!("{}/_sim/faults", stack().hub), json!([
+        {"status": 503, "account": l.app.account}, {"status": 502, "account": l.app.account}, {"status": 429, "retry_after": 2, "account": l.app.account},
+    ])).await;
+    // Two product reads per 4 s for this app.
+    l.app.post_json(&format!("{}/_sim/limits", stack().nhanh), json!({"app_id": l.app.app_id, "max": 2, "window_secs": 4})).await;
+    for id in 0..4u64 {
+        l.merchant("products", json!({"idNhanh": 7400 + id, "name": format!("Sản phẩm {id}"), "price": "1000"})).await;
+    }
+    l.hub_until(60, "four products", |h| items(h, "products").len() == 4).await;
+    let calls = l.app.get_json(&format!("{}/_sim/calls?app_id={}", stack().nhanh, l.app.app_id)).await;
+    assert_eq!(calls["while_locked"], 0, "no call while a URL was locked");
+}
+
+#[tokio::test]
+async fn a_poison_message_dead_letters_and_the_replay_command_brings_it_back() {
+    let l = live().await;
+    let faults: Vec<Value> = (0..40).map(|_| json!({"status": 503, "account": l.app.account})).collect();
+    l.app.post_json(&format!("{}/_sim/faults", stack().hub), Value::Array(faults)).await;
+    l.merchant("products", json!({"idNhanh": 7501, "name": "Hộp", "price": "5000"})).await;
+    // 5 deliveries, 2 s apart, then the DLQ.
+    let env = stack_env();
+    for (k, v) in [("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"), ("AWS_REGION", "us-east-1")] {
+        std::env::set_var(k, v);
+    }
+    let sdk = shared::lambda::aws_sdk_config_for(env.get("AWS_ENDPOINT_URL").map(String::as_str)).await;
+    let dlq = shared::queue::sqs::SqsQueue::from_sdk_config(&sdk, env.get("DLQ_URL").cloned().unwrap_or_default());
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while dlq.approximate_count().await.unwrap_or(0) == 0 {
+        assert!(std::time::Instant::now() < deadline, "the message never reached the DLQ");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(items(&l.hub().await, "products").is_empty());
+    l.app.post_json(&format!("{}/_sim/faults/clear", stack().hub), json!({"account": l.app.account})).await;
+    let root = format!("{}/..", env!("CARGO_MANIFEST_DIR"));
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("cargo")
+            .current_dir(root)
+            .args(["run", "-q", "-p", "replay-dead-letters"])
+            .env("QUEUE_URL", env.get("QUEUE_URL").cloned().unwrap_or_default())
+            .env("DLQ_URL", env.get("DLQ_URL").cloned().unwrap_or_default())
+            .env("AWS_ENDPOINT_URL", env.get("AWS_ENDPOINT_URL").cloned().unwrap_or_default())
+            .env("AWS_ACCESS_KEY_ID", "test").env("AWS_SECRET_ACCESS_KEY", "test").env("AWS_REGION", "us-east-1")
+            .output()
+            .expect("cargo run replay")
+    }).await.unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success() && printed.contains("replayed"), "{printed}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!printed.contains("replayed 0 "), "the dead letter was there: {printed}");
+    l.hub_until(30, "the replayed product", |h| items(h, "products").len() == 1).await;
+}
