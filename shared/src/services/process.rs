@@ -457,7 +457,8 @@ impl Processor {
             return Err(Failure::permanent("orders", record, "Nhanh no longer has this order"));
         };
         if let (Some(created), Some(connected)) = (order.created_at, conn.connected_at) {
-            if created < connected {
+            // Nhanh's times have whole seconds: an order of the connecting second is in the period.
+            if created < connected.replace_nanosecond(0).unwrap_or(connected) {
                 return Ok(Outcome::Dropped("orders"));
             }
         }

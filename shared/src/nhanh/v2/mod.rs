@@ -22,13 +22,16 @@ pub struct NhanhV2Client {
     http: reqwest::Client,
     base_url: String,
     locks: RateLocks,
+    /// One call at a time per (app, business, URL): a call never races the `ERR_429` of another,
+    /// so no request leaves while that URL is locked.
+    gates: std::sync::Mutex<std::collections::HashMap<super::rate_lock::LockKey, Arc<tokio::sync::Mutex<()>>>>,
     clock: Arc<dyn Clock>,
 }
 
 impl NhanhV2Client {
     /// A client for `base_url` (e.g. `https://pos.open.nhanh.vn`).
     pub fn new(http: reqwest::Client, base_url: &str, clock: Arc<dyn Clock>) -> Self {
-        Self { http, base_url: base_url.trim_end_matches('/').to_owned(), locks: RateLocks::default(), clock }
+        Self { http, base_url: base_url.trim_end_matches('/').to_owned(), locks: RateLocks::default(), gates: Default::default(), clock }
     }
 
     /// Builds the default HTTP client (short timeouts: Lambda answers must stay fast).
@@ -39,6 +42,11 @@ impl NhanhV2Client {
     /// Posts one API call and returns the envelope's `data`.
     async fn call(&self, creds: &Credentials, path: &str, data: String) -> Result<Value, NhanhError> {
         let key = (creds.app_id.get(), creds.business_id.get(), path.to_owned());
+        let gate = match self.gates.lock() {
+            Ok(mut gates) => gates.entry(key.clone()).or_default().clone(),
+            Err(_) => Arc::new(tokio::sync::Mutex::new(())),
+        };
+        let _one_at_a_time = gate.lock().await;
         if let Some(unlocked_at) = self.locks.locked_until(&key, self.clock.now()) {
             return Err(NhanhError::RateLimited { path: path.to_owned(), unlocked_at });
         }
@@ -130,9 +138,13 @@ impl NhanhApi for NhanhV2Client {
         Ok(decode::page(&body, "products", page, decode::product))
     }
 
+    /// v2 answers `code: 0` for a product it does not have (deleted): that reads as "gone".
     async fn product(&self, creds: &Credentials, id: NhanhId) -> Result<Vec<Product>, NhanhError> {
-        let body = self.call(creds, "/api/product/detail", id.to_string()).await?;
-        Ok(decode::product_detail(&body))
+        match self.call(creds, "/api/product/detail", id.to_string()).await {
+            Ok(body) => Ok(decode::product_detail(&body)),
+            Err(NhanhError::Rejected { code: None, .. }) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
     }
 
     async fn categories(&self, creds: &Credentials) -> Result<Vec<Category>, NhanhError> {
