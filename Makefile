@@ -16,4 +16,4 @@ clean:
 
 ## make bench: benchmarks (release-like profile without LTO); prints time per event
 bench:
-	cargo bench -p nhanhvn-shared --bench intake
+	cargo bench -p nhanhvn-shared --bench intake --bench process
