@@ -104,3 +104,29 @@ pub async fn process_sqs_batch(
     }
     response
 }
+
+/// What every function's `main` starts from: logging, configuration, the AWS SDK, the clock, the
+/// DynamoDB store and the secret box, built once per cold start.
+pub struct Bootstrap {
+    /// Configuration from the environment.
+    pub config: Config,
+    /// The AWS SDK configuration.
+    pub sdk: aws_config::SdkConfig,
+    /// The system clock.
+    pub clock: Arc<dyn crate::clock::Clock>,
+    /// The DynamoDB store (every store port).
+    pub store: Arc<crate::store::dynamo::DynamoStore>,
+    /// The secret box (KMS or local key).
+    pub secrets: Arc<dyn SecretBox>,
+}
+
+/// Initialises logging and TLS, reads the configuration and builds the shared adapters.
+pub async fn bootstrap() -> Result<Bootstrap, lambda_http::Error> {
+    crate::telemetry::init();
+    crate::telemetry::install_crypto_provider();
+    let config = Config::from_env()?;
+    let sdk = aws_sdk_config(&config).await;
+    let store = Arc::new(crate::store::dynamo::DynamoStore::from_sdk_config(&sdk, config.table_name.clone()));
+    let secrets = secret_box(&config, &sdk)?;
+    Ok(Bootstrap { clock: Arc::new(crate::clock::SystemClock), store, secrets, config, sdk })
+}

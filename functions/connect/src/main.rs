@@ -2,24 +2,16 @@
 //! status JSON. Wires configuration and adapters; all logic is in `shared`.
 
 use lambda_http::{service_fn, Error, Request};
-use shared::clock::{Clock, SystemClock};
-use shared::config::Config;
 use shared::hub::client::HubClient;
 use shared::nhanh::v2::NhanhV2Client;
 use shared::services::connect::{ConnectService, Urls};
-use shared::store::dynamo::DynamoStore;
 use shared::web::connect::{handle, ConnectApp};
 use shared::web::cookie::CookieSigner;
 use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    shared::telemetry::init();
-    shared::telemetry::install_crypto_provider();
-    let config = Config::from_env()?;
-    let sdk = shared::lambda::aws_sdk_config(&config).await;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store = Arc::new(DynamoStore::from_sdk_config(&sdk, config.table_name.clone()));
+    let shared::lambda::Bootstrap { config, clock, store, secrets, .. } = shared::lambda::bootstrap().await?;
     let nhanh = NhanhV2Client::new(NhanhV2Client::default_http()?, &config.nhanh_api_url, clock.clone());
     let hub = HubClient::new(HubClient::default_http()?, &config.hub_api_url, config.hub_service_token.clone(), clock.clone());
     let signer_key = config.cookie_signing_key.clone().unwrap_or_else(|| config.hub_service_token.clone());
@@ -31,7 +23,7 @@ async fn main() -> Result<(), Error> {
             failures: store,
             nhanh: Arc::new(nhanh),
             hub: Arc::new(hub),
-            secrets: shared::lambda::secret_box(&config, &sdk)?,
+            secrets,
             clock,
             urls: Urls { public_base_url: config.public_base_url.clone(), nhanh_oauth_url: config.nhanh_oauth_url.clone() },
         },

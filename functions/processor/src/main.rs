@@ -3,23 +3,15 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use shared::clock::{Clock, SystemClock};
-use shared::config::Config;
 use shared::hub::client::HubClient;
 use shared::nhanh::v2::NhanhV2Client;
 use shared::queue::sqs::SqsQueue;
 use shared::services::process::Processor;
-use shared::store::dynamo::DynamoStore;
 use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    shared::telemetry::init();
-    shared::telemetry::install_crypto_provider();
-    let config = Config::from_env()?;
-    let sdk = shared::lambda::aws_sdk_config(&config).await;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store = Arc::new(DynamoStore::from_sdk_config(&sdk, config.table_name.clone()));
+    let shared::lambda::Bootstrap { config, sdk, clock, store, secrets } = shared::lambda::bootstrap().await?;
     let queue = config.queue_url.as_ref().map(|url| SqsQueue::from_sdk_config(&sdk, url.clone()));
     let processor = Processor {
         connections: store.clone(),
@@ -29,7 +21,7 @@ async fn main() -> Result<(), Error> {
         failures: store,
         nhanh: Arc::new(NhanhV2Client::new(NhanhV2Client::default_http()?, &config.nhanh_api_url, clock.clone())),
         hub: Arc::new(HubClient::new(HubClient::default_http()?, &config.hub_api_url, config.hub_service_token.clone(), clock.clone())),
-        secrets: shared::lambda::secret_box(&config, &sdk)?,
+        secrets: secrets,
         clock,
         tokens: Default::default(),
     };
