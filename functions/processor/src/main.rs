@@ -21,7 +21,7 @@ async fn main() -> Result<(), Error> {
         failures: store,
         nhanh: Arc::new(NhanhV2Client::new(NhanhV2Client::default_http()?, &config.nhanh_api_url, clock.clone())),
         hub: Arc::new(HubClient::new(HubClient::default_http()?, &config.hub_api_url, config.hub_service_token.clone(), clock.clone())),
-        secrets: secrets,
+        secrets,
         clock,
         tokens: Default::default(),
     };
