@@ -1,4 +1,4 @@
-.PHONY: run test tools clean bench
+.PHONY: run test tools clean bench replay
 
 ## make run: the local stack (moto, simulators, functions under cargo lambda watch)
 run:
@@ -17,3 +17,8 @@ clean:
 ## make bench: benchmarks (release-like profile without LTO); prints time per event
 bench:
 	cargo bench -p nhanhvn-shared --bench intake --bench process
+
+## make replay: moves dead letters of the running local stack back into the work queue
+replay:
+	set -a; . .stack/env; set +a; AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 \
+	  cargo run -q -p replay-dead-letters
