@@ -800,6 +800,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_category_tree_becomes_groups_parents_first_and_products_link_to_them() {
+        let f = processor_fixture().await;
+        let leaf = Category { id: NhanhId::new(2).unwrap(), parent_id: NhanhId::new(1), code: Some("AT".into()), name: "Áo thun".into(), children: vec![] };
+        let root = Category { id: NhanhId::new(1).unwrap(), parent_id: None, code: Some("A".into()), name: "Áo".into(), children: vec![leaf] };
+        let item = WorkItem::ProductGroups { account_id: f.account.clone(), tree: vec![root] };
+        let rec = BatchRecord { message_id: "g1".into(), group_id: "acct:groups".into(), body: serde_json::to_string(&item).unwrap() };
+        assert!(f.processor.process_batch(std::slice::from_ref(&rec)).await.is_empty());
+        assert!(f.processor.process_batch(std::slice::from_ref(&rec)).await.is_empty(), "again: updates, no duplicates");
+        let groups = f.hub.all("product_groups");
+        assert_eq!(groups.len(), 2);
+        let root_id = groups.iter().find(|g| g["name"] == "Áo").unwrap()["id"].clone();
+        let leaf_group = groups.iter().find(|g| g["name"] == "Áo thun").unwrap();
+        assert_eq!(leaf_group["parent_id"], root_id);
+        let mut p = product(5, "Áo polo", 1);
+        p.category_id = NhanhId::new(2);
+        f.nhanh.products.lock().unwrap().insert(5, p);
+        assert!(f.processor.process_batch(&[hook(&f.account, f.now, "productAdd", json!({"productId": 5}))]).await.is_empty());
+        assert_eq!(f.hub.all("products")[0]["group_id"], leaf_group["id"]);
+    }
+
+    #[tokio::test]
     async fn events_of_a_disconnected_account_are_dropped() {
         let f = processor_fixture().await;
         let mut conn = f.store.get(&f.account).await.unwrap().unwrap();
