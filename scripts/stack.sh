@@ -58,7 +58,7 @@ DLQ_URL="$(echo "$RESOURCES" | sed -n 's/^DeadLetterQueue=//p')"
 [ -n "$TABLE_NAME" ] && [ -n "$QUEUE_URL" ] || { echo "stack: resources were not created: $RESOURCES" >&2; exit 1; }
 
 echo "stack: building functions and simulators"
-cargo build -q -p connect -p intake -p processor -p replay-dead-letters -p connector-tests --bins
+cargo build -q -p connect -p intake -p processor -p reconcile -p replay-dead-letters -p connector-tests --bins
 
 export HUB_SERVICE_TOKEN="${HUB_SERVICE_TOKEN:-local-service-token}"
 export HUB_WEBHOOK_SECRET="${HUB_WEBHOOK_SECRET:-local-hub-webhook-secret}"
@@ -98,10 +98,12 @@ wait_http "http://127.0.0.1:$PORT/nhanhvn/connections/warmup" 300
 # Build and start each function once so the first real request does not wait for it.
 curl -s -o /dev/null -X POST "http://127.0.0.1:$PORT/nhanhvn/hook/0" -d '{}' || true
 curl -s -o /dev/null -X POST "http://127.0.0.1:$PORT/2015-03-31/functions/processor/invocations" -d '{"Records":[]}' || true
+curl -s -o /dev/null -X POST "http://127.0.0.1:$PORT/2015-03-31/functions/reconcile/invocations" -d '{}' || true
 QUEUE_NAME="${QUEUE_URL##*/}"
 rm -f "$STATE/tap.jsonl"
 QUEUE_URL="$QUEUE_URL" QUEUE_ARN="arn:aws:sqs:us-east-1:123456789012:$QUEUE_NAME" LAMBDA_URL="http://127.0.0.1:$PORT" \
-  BRIDGE_ADDR="127.0.0.1:$BRIDGE_PORT" TAP_FILE="$STATE/tap.jsonl" start bridge target/debug/queue-bridge
+  BRIDGE_ADDR="127.0.0.1:$BRIDGE_PORT" TAP_FILE="$STATE/tap.jsonl" RECONCILE_INTERVAL_SECS="${RECONCILE_INTERVAL_SECS:-60}" \
+  start bridge target/debug/queue-bridge
 
 cat >"$STATE/env" <<ENV
 CONNECTOR_URL=http://127.0.0.1:$PORT

@@ -326,6 +326,8 @@ pub async fn processor_fixture() -> ProcessorFixture {
         intents: intake.store.clone(),
         stats: intake.store.clone(),
         failures: intake.store.clone(),
+        cursors: intake.store.clone(),
+        queue: Arc::new(MemoryQueue::default()),
         nhanh: nhanh.clone(),
         hub: hub.clone(),
         secrets: intake.secrets.clone(),

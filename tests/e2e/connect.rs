@@ -23,7 +23,8 @@ async fn happy_path_connects_and_reports_status() {
 
     let (code, status) = app.status().await;
     assert_eq!(code, 200, "{status}");
-    assert_eq!(status["state"], "syncing");
+    // The first pass is queued at once: the (empty) initial sync may already be done.
+    assert!(status["state"] == "syncing" || status["state"] == "active", "{status}");
     assert_eq!(status["app_id"], json!(app.app_id));
     assert_eq!(status["business_id"], json!(app.business_id));
     assert_eq!(status["api_version"], "2.0");
@@ -33,7 +34,7 @@ async fn happy_path_connects_and_reports_status() {
     assert_eq!(status["token_warning"], false);
     assert_eq!(status["webhooks"]["url"], json!(webhook));
     assert_eq!(status["webhooks"]["live"], false);
-    assert_eq!(status["initial_sync"]["state"], "due");
+    assert!(["due", "running", "done"].contains(&status["initial_sync"]["state"].as_str().unwrap_or_default()), "{status}");
     assert_eq!(status["streams"]["orders"]["applied"], 0);
     let text = status.to_string();
     assert!(!text.contains(&app.secret) && !text.contains(&verify), "status never carries a secret");
@@ -74,7 +75,7 @@ async fn second_account_cannot_take_a_connected_business() {
     assert!(refused.body.contains("đã được kết nối với một tài khoản Loyalty Hub khác"));
     assert!(!refused.body.contains(&first.account), "never names the other account");
     assert_eq!(second.status().await.0, 404);
-    assert_eq!(first.status().await.1["state"], "syncing");
+    assert!(first.status().await.1["state"].as_str().is_some_and(|s| s == "syncing" || s == "active"));
 
     // Once the first account disconnects, the business is free.
     let page = first.get(&first.page_url()).await;
@@ -134,7 +135,7 @@ async fn missing_or_forged_cookie_or_csrf_is_refused() {
     connected.connect().await;
     let r = connected.post_form(&format!("/nhanhvn/connect/{}/disconnect", connected.account), &[("csrf_token", "nope")]).await;
     assert_eq!(r.status, 403);
-    assert_eq!(connected.status().await.1["state"], "syncing");
+    assert_ne!(connected.status().await.1["state"], "disconnected");
 }
 
 #[tokio::test]
@@ -192,15 +193,19 @@ async fn a_stream_answering_err_403_refuses_the_connection() {
 #[tokio::test]
 async fn details_are_frozen_while_the_initial_sync_runs() {
     let mut app = TestApp::new().await;
-    let page = app.connect().await;
-    let csrf = csrf_of(&page.body);
-    let changed = app.activate(&csrf, app.app_id, "another-secret").await;
-    assert_eq!(changed.status, 409, "{}", changed.body);
-    assert!(changed.body.contains("đồng bộ lần đầu"));
-    let other_app = app.activate(&csrf, app.app_id + 1, &app.secret).await;
-    assert_eq!(other_app.status, 409);
-    let same = app.activate(&csrf, app.app_id, &app.secret).await;
-    assert_eq!(same.status, 303, "re-consent with the same details is allowed");
+    // The queue is not read meanwhile, so the initial sync cannot finish during the checks.
+    crate::helpers::with_collector_paused(async {
+        let page = app.connect().await;
+        let csrf = csrf_of(&page.body);
+        let changed = app.activate(&csrf, app.app_id, "another-secret").await;
+        assert_eq!(changed.status, 409, "{}", changed.body);
+        assert!(changed.body.contains("đồng bộ lần đầu"));
+        let other_app = app.activate(&csrf, app.app_id + 1, &app.secret).await;
+        assert_eq!(other_app.status, 409);
+        let same = app.activate(&csrf, app.app_id, &app.secret).await;
+        assert_eq!(same.status, 303, "re-consent with the same details is allowed");
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -223,7 +228,7 @@ async fn disconnect_then_reconnect_starts_a_new_period() {
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let second = app.connect().await;
     let (_, status) = app.status().await;
-    assert_eq!(status["state"], "syncing");
+    assert!(status["state"] == "syncing" || status["state"] == "active", "{status}");
     assert!(status["connected_at"].as_str().unwrap() > connected_at.as_str(), "a new connected period");
     assert_ne!(element_text(&second.body, "verify-token").unwrap(), first_token);
 }

@@ -8,3 +8,4 @@ mod store;
 mod invoke;
 mod intake;
 mod process;
+mod sync;

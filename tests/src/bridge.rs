@@ -109,6 +109,18 @@ impl Bridge {
         batch.len()
     }
 
+    /// Invokes the `reconcile` function every `every` (the local stand-in for EventBridge Scheduler).
+    pub async fn schedule(self: Arc<Self>, every: std::time::Duration) {
+        let url = format!("{}/2015-03-31/functions/reconcile/invocations", self.lambda_url);
+        loop {
+            tokio::time::sleep(every).await;
+            match self.http.post(&url).json(&json!({"source": "local.scheduler"})).send().await {
+                Ok(r) => println!("scheduler: tick → {}", r.status()),
+                Err(e) => eprintln!("scheduler: tick failed: {e}"),
+            }
+        }
+    }
+
     /// Polls forever.
     pub async fn run(self: Arc<Self>) {
         loop {

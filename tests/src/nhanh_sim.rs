@@ -161,6 +161,7 @@ pub fn router(sim: NhanhSim) -> Router {
         .route("/_sim/businesses/{id}/categories", put(ctl_categories))
         .route("/_sim/businesses/{id}/{kind}", post(ctl_upsert))
         .route("/_sim/businesses/{id}/products/{pid}", delete(ctl_delete_product))
+        .route("/_sim/businesses/{id}/products/bulk", post(ctl_bulk_products))
         .with_state(state)
 }
 
@@ -324,8 +325,12 @@ async fn api(State(state): State<Shared>, Path((module, action)): Path<(String, 
     let business_id = f.get("businessId").and_then(|a| a.parse::<u64>().ok()).unwrap_or(0);
     let locked = sim.locks.get(&(app_id, business_id, path.clone())).is_some_and(|u| *u > now);
     sim.calls.push(json!({"path": path, "app_id": app_id, "business_id": business_id, "at": now, "while_locked": locked}));
-    if let Some(fault) = sim.faults.get_mut(&path).and_then(VecDeque::pop_front) {
+    let mut lose_answer = false;
+    let app_fault = sim.faults.get_mut(&format!("{app_id}:{path}")).and_then(VecDeque::pop_front);
+    if let Some(fault) = app_fault.or_else(|| sim.faults.get_mut(&path).and_then(VecDeque::pop_front)) {
         match fault.as_str() {
+            // Nhanh does the work, the answer is lost on the way back.
+            "commit_then_500" => lose_answer = true,
             "http500" => return (StatusCode::INTERNAL_SERVER_ERROR, "simulated failure").into_response(),
             "garbage" => return (StatusCode::OK, "<html>oops</html>").into_response(),
             other => return fail(Some(other), json!([format!("simulated {other}")])).into_response(),
@@ -397,6 +402,9 @@ async fn api(State(state): State<Shared>, Path((module, action)): Path<(String, 
     drop(sim);
     if let Some((name, data)) = event {
         send_event(&state, &hooks, business_id, name, data);
+    }
+    if lose_answer {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "simulated: answer lost").into_response();
     }
     match answer {
         Ok(data) => Json(json!({"code": 1, "messages": [], "data": data})).into_response(),
@@ -679,6 +687,9 @@ struct FaultBody {
     kind: String,
     #[serde(default = "one")]
     count: usize,
+    /// Only calls of this app (all apps when absent).
+    #[serde(default)]
+    app_id: Option<u64>,
 }
 
 fn one() -> usize {
@@ -687,7 +698,11 @@ fn one() -> usize {
 
 async fn ctl_faults(State(state): State<Shared>, Json(b): Json<FaultBody>) -> Json<Value> {
     let mut sim = state.lock().unwrap_or_else(|e| e.into_inner());
-    let queue = sim.faults.entry(b.path).or_default();
+    let key = match b.app_id {
+        Some(app) => format!("{app}:{}", b.path),
+        None => b.path,
+    };
+    let queue = sim.faults.entry(key).or_default();
     queue.extend(std::iter::repeat_n(b.kind, b.count));
     Json(json!({"ok": true}))
 }
@@ -771,6 +786,25 @@ async fn ctl_upsert(State(state): State<Shared>, Path((id, kind)): Path<(u64, St
         send_event(&state, &hooks, id, name, data);
     }
     Json(json!({"ok": true})).into_response()
+}
+
+#[derive(Deserialize)]
+struct BulkBody {
+    count: u64,
+    start_id: u64,
+}
+
+/// Seeds a catalogue without webhooks (initial sync tests).
+async fn ctl_bulk_products(State(state): State<Shared>, Path(id): Path<u64>, Json(b): Json<BulkBody>) -> Json<Value> {
+    let mut sim = state.lock().unwrap_or_else(|e| e.into_inner());
+    let now = sim.now();
+    let business = sim.businesses.entry(id).or_default();
+    for i in 0..b.count {
+        let pid = b.start_id + i;
+        business.products.insert(pid, json!({"idNhanh": pid.to_string(), "name": format!("Sản phẩm {pid}"), "code": format!("SP{pid}"),
+            "price": format!("{}", 10_000 + i), "status": "Active", "parentId": "", "categoryId": "", "_updatedAt": now}));
+    }
+    Json(json!({"ok": true, "products": business.products.len()}))
 }
 
 async fn ctl_delete_product(State(state): State<Shared>, Path((id, pid)): Path<(u64, u64)>) -> Json<Value> {

@@ -11,7 +11,11 @@ use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let shared::lambda::Bootstrap { config, clock, store, secrets, .. } = shared::lambda::bootstrap().await?;
+    let shared::lambda::Bootstrap { config, sdk, clock, store, secrets } = shared::lambda::bootstrap().await?;
+    let queue = config
+        .queue_url
+        .clone()
+        .map(|url| Arc::new(shared::queue::sqs::SqsQueue::from_sdk_config(&sdk, url)) as Arc<dyn shared::queue::WorkQueue>);
     let nhanh = NhanhV2Client::new(NhanhV2Client::default_http()?, &config.nhanh_api_url, clock.clone());
     let hub = HubClient::new(HubClient::default_http()?, &config.hub_api_url, config.hub_service_token.clone(), clock.clone());
     let signer_key = config.cookie_signing_key.clone().unwrap_or_else(|| config.hub_service_token.clone());
@@ -21,6 +25,7 @@ async fn main() -> Result<(), Error> {
             pending: store.clone(),
             stats: store.clone(),
             failures: store,
+            queue,
             nhanh: Arc::new(nhanh),
             hub: Arc::new(hub),
             secrets,

@@ -33,6 +33,21 @@ pub enum WorkItem {
         /// The event body.
         event: serde_json::Value,
     },
+    /// The scheduled pass for one account (R11); also starts a due initial sync (R10).
+    ReconcileAccount {
+        /// The account.
+        account_id: AccountId,
+        /// The schedule tick that queued it.
+        #[serde(with = "time::serde::rfc3339")]
+        tick: OffsetDateTime,
+    },
+    /// One page (50 products) of the initial sync (R10).
+    InitialSyncPage {
+        /// The account.
+        account_id: AccountId,
+        /// The page, 1-based.
+        page: u32,
+    },
     /// Nhanh's whole product category tree, to create or update the Hub's groups (R10).
     ProductGroups {
         /// The account it belongs to.
@@ -46,9 +61,11 @@ impl WorkItem {
     /// The account the item belongs to.
     pub fn account_id(&self) -> &AccountId {
         match self {
-            Self::NhanhWebhook { account_id, .. } | Self::HubEvent { account_id, .. } | Self::ProductGroups { account_id, .. } => {
-                account_id
-            }
+            Self::NhanhWebhook { account_id, .. }
+            | Self::HubEvent { account_id, .. }
+            | Self::ProductGroups { account_id, .. }
+            | Self::ReconcileAccount { account_id, .. }
+            | Self::InitialSyncPage { account_id, .. } => account_id,
         }
     }
 }

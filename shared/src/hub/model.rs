@@ -212,7 +212,7 @@ pub struct OrderSnapshot {
 }
 
 /// An order created in the Hub (`origin=hub` listing).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HubOrder {
     /// Hub id.
     #[serde(deserialize_with = "de_hub_id")]

@@ -109,6 +109,9 @@ pub struct ConnectService {
     pub stats: Arc<dyn StatsStore>,
     /// The per-record error log.
     pub failures: Arc<dyn FailureLog>,
+    /// The work queue: a new connection queues its first scheduled pass at once, which starts
+    /// the initial sync (R10) without waiting for the next tick. `None` leaves it to the schedule.
+    pub queue: Option<Arc<dyn crate::queue::WorkQueue>>,
     /// Nhanh.
     pub nhanh: Arc<dyn NhanhApi>,
     /// The Hub.
@@ -264,6 +267,18 @@ impl ConnectService {
         };
         let stored = self.connections.put_claiming(&conn).await?;
         self.pending.delete_pending(account, app).await?;
+        if let Some(queue) = &self.queue {
+            let item = crate::domain::WorkItem::ReconcileAccount { account_id: account.clone(), tick: now };
+            let message = crate::queue::QueueMessage {
+                group_id: format!("{}:reconcile", account.as_str()),
+                dedup_id: format!("{}:connected:{}", account.as_str(), now.unix_timestamp()),
+                body: serde_json::to_string(&item).unwrap_or_default(),
+            };
+            // Best effort: the schedule starts it otherwise.
+            if let Err(e) = queue.send(std::slice::from_ref(&message)).await {
+                tracing::warn!(account_id = account.as_str(), error = %e, "first pass not queued; the schedule will start the initial sync");
+            }
+        }
         tracing::info!(
             account_id = account.as_str(),
             app_id = app.get(),
@@ -346,7 +361,10 @@ impl ConnectService {
         let now = self.clock.now();
         let ts = |t: Option<OffsetDateTime>| t.map(rfc3339);
         let last_event_at = stats.streams.values().filter_map(|s| s.last_event_at).max();
-        let names = PROBED_STREAMS.iter().copied().chain(stats.streams.keys().map(String::as_str));
+        let names = PROBED_STREAMS
+            .iter()
+            .copied()
+            .chain(stats.streams.keys().map(String::as_str).filter(|k| *k != crate::services::sync::INITIAL_SYNC));
         let streams: serde_json::Map<String, Value> = names
             .map(|name| {
                 let c = stats.streams.get(name).cloned().unwrap_or_default();
@@ -357,8 +375,10 @@ impl ConnectService {
                 (name.to_owned(), v)
             })
             .collect();
+        let pages_done = stats.streams.get(crate::services::sync::INITIAL_SYNC).map_or(0, |c| c.applied);
         let initial_sync = conn.initial_sync.as_ref().map(|s| {
-            json!({"state": s.state, "done": s.done, "total": s.total})
+            let done = if s.state == InitialSyncState::Running { pages_done } else { s.done.max(pages_done) };
+            json!({"state": s.state, "done": done, "total": s.total, "unit": "pages"})
         });
         let days_left = conn.token_expires_at.map(|exp| (exp - now).whole_days());
         json!({

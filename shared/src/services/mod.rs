@@ -1,3 +1,5 @@
 pub mod connect;
 pub mod intake;
 pub mod process;
+pub mod reconcile;
+pub mod sync;

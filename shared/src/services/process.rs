@@ -19,7 +19,8 @@ use crate::nhanh::v2::webhook;
 use crate::nhanh::{Category, Credentials, NewCustomer, NewOrder, NewOrderLine, NhanhApi, NhanhError, Order, OrderFilter, OrderQuery, Product, WebhookKind};
 use crate::secrets::{OpenCache, SecretBox};
 use crate::services::connect::seal_context;
-use crate::store::{ConnectionStore, Entity, FailureLog, FailureRecord, IdMapStore, IntentStore, StatsStore, StoreError};
+use crate::queue::WorkQueue;
+use crate::store::{ConnectionStore, CursorStore, Entity, FailureLog, FailureRecord, IdMapStore, IntentStore, StatsStore, StoreError};
 use crate::Error;
 use serde_json::Value;
 use std::sync::Arc;
@@ -84,7 +85,7 @@ impl Failure {
 }
 
 /// Classifies a lower-level error for a record of `stream`.
-fn classify(stream: &'static str, record: &str, e: Error) -> Failure {
+pub(crate) fn classify(stream: &'static str, record: &str, e: Error) -> Failure {
     let not_before = match &e {
         Error::Nhanh(NhanhError::RateLimited { unlocked_at, .. }) => Some(*unlocked_at),
         Error::Hub(HubError::RateLimited { until }) => Some(*until),
@@ -115,6 +116,10 @@ pub struct Processor {
     pub stats: Arc<dyn StatsStore>,
     /// Error log.
     pub failures: Arc<dyn FailureLog>,
+    /// Sweep cursors.
+    pub cursors: Arc<dyn CursorStore>,
+    /// The work queue (initial sync pages).
+    pub queue: Arc<dyn WorkQueue>,
     /// Nhanh.
     pub nhanh: Arc<dyn NhanhApi>,
     /// The Hub.
@@ -209,6 +214,8 @@ impl Processor {
             WorkItem::NhanhWebhook { .. } => "webhooks",
             WorkItem::HubEvent { .. } => "hub_events",
             WorkItem::ProductGroups { .. } => "product_groups",
+            WorkItem::ReconcileAccount { .. } => "reconcile",
+            WorkItem::InitialSyncPage { .. } => "products",
         };
         let Some(conn) = self.connections.get(account).await.map_err(|e| classify(stream, "connection", e.into()))? else {
             return Ok(Outcome::Dropped(stream));
@@ -217,6 +224,10 @@ impl Processor {
             return Ok(Outcome::Dropped(stream));
         }
         if conn.state == ConnectionState::NeedsReauth {
+            if matches!(item, WorkItem::ReconcileAccount { .. }) {
+                // The next tick comes anyway; nothing to keep.
+                return Ok(Outcome::Skipped);
+            }
             return Err(Failure::Retry { reason: "connection needs a new consent (R12); kept".into(), not_before: None });
         }
         let creds = self.credentials(&conn).await.map_err(|e| classify(stream, "connection", e))?;
@@ -230,6 +241,8 @@ impl Processor {
             }
             WorkItem::HubEvent { event, .. } => self.hub_event(&conn, &creds, event).await,
             WorkItem::ProductGroups { tree, .. } => self.sync_groups(&conn, tree).await,
+            WorkItem::ReconcileAccount { .. } => self.reconcile(&conn, &creds).await,
+            WorkItem::InitialSyncPage { page, .. } => self.initial_sync_page(&conn, &creds, *page).await,
         };
         if let Err(Failure::Retry { reason, .. }) = &result {
             if reason == &NhanhError::InvalidAccessToken.to_string() {
@@ -315,7 +328,7 @@ impl Processor {
         Ok((id, first != wanted))
     }
 
-    async fn upsert_product(&self, conn: &Connection, p: &Product, deleted: bool) -> Result<HubId, Failure> {
+    pub(crate) async fn upsert_product(&self, conn: &Connection, p: &Product, deleted: bool) -> Result<HubId, Failure> {
         let account = &conn.account_id;
         let record = format!("product:{}", p.id);
         let group = match p.category_id {
@@ -389,7 +402,7 @@ impl Processor {
         Ok(Outcome::Applied("products"))
     }
 
-    async fn sync_groups(&self, conn: &Connection, tree: &[Category]) -> Result<Outcome, Failure> {
+    pub(crate) async fn sync_groups(&self, conn: &Connection, tree: &[Category]) -> Result<Outcome, Failure> {
         let account = &conn.account_id;
         for c in mapping::groups_in_order(tree) {
             let record = format!("product_group:{}", c.id);
@@ -450,12 +463,19 @@ impl Processor {
     }
 
     async fn sync_order(&self, conn: &Connection, creds: &Credentials, id: NhanhId) -> Result<Outcome, Failure> {
-        let account = &conn.account_id;
         let record = format!("order:{id}");
         let page = attempt!("orders", record, self.nhanh.orders(creds, &OrderQuery { page: 1, per_page: 1, filter: OrderFilter::Id(id) }));
         let Some(order) = page.items.into_iter().find(|o| o.id == id) else {
             return Err(Failure::permanent("orders", record, "Nhanh no longer has this order"));
         };
+        self.apply_order(conn, order).await
+    }
+
+    /// Applies the current state of a Nhanh order to the Hub (R3, R5–R8).
+    pub(crate) async fn apply_order(&self, conn: &Connection, order: Order) -> Result<Outcome, Failure> {
+        let account = &conn.account_id;
+        let id = order.id;
+        let record = format!("order:{id}");
         if let (Some(created), Some(connected)) = (order.created_at, conn.connected_at) {
             // Nhanh's times have whole seconds: an order of the connecting second is in the period.
             if created < connected.replace_nanosecond(0).unwrap_or(connected) {
@@ -576,7 +596,7 @@ impl Processor {
         Ok(Outcome::Applied("customers"))
     }
 
-    async fn push_order(&self, conn: &Connection, creds: &Credentials, hub_id: &HubId, data: &Value) -> Result<Outcome, Failure> {
+    pub(crate) async fn push_order(&self, conn: &Connection, creds: &Credentials, hub_id: &HubId, data: &Value) -> Result<Outcome, Failure> {
         let account = &conn.account_id;
         let record = format!("order:{}", hub_id.as_str());
         if attempt!("orders", record, self.maps.nhanh_key(account, Entity::Order, hub_id)).is_some() {

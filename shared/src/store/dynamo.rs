@@ -212,6 +212,37 @@ impl ConnectionStore for DynamoStore {
         let item = self.get_item(format!("APP#{app}#BIZ#{business}"), "ROUTE").await?;
         Ok(item.as_ref().and_then(|i| text_attr(i, "account_id")).and_then(|a| AccountId::parse(a).ok()))
     }
+
+    /// A filtered Scan: fine for the hundreds of accounts one deployment serves; a GSI on `state`
+    /// is the step when that grows.
+    async fn connected_accounts(&self, cursor: Option<String>) -> Result<(Vec<AccountId>, Option<String>), StoreError> {
+        let mut request = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("SK = :conn AND #st IN (:s1, :s2, :s3)")
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_values(":conn", s("CONN"))
+            .expression_attribute_values(":s1", s("syncing"))
+            .expression_attribute_values(":s2", s("active"))
+            .expression_attribute_values(":s3", s("needs_reauth"))
+            .projection_expression("PK")
+            .limit(500);
+        if let Some(pk) = cursor {
+            request = request.exclusive_start_key("PK", s(pk)).exclusive_start_key("SK", s("CONN"));
+        }
+        let out = request.send().await.map_err(unavailable)?;
+        let accounts = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i| text_attr(i, "PK"))
+            .filter_map(|pk| pk.strip_prefix("ACCT#"))
+            .filter_map(|a| AccountId::parse(a).ok())
+            .collect();
+        let next = out.last_evaluated_key.as_ref().and_then(|k| text_attr(k, "PK")).map(str::to_owned);
+        Ok((accounts, next))
+    }
 }
 
 fn pending_pk(account: &AccountId, app: AppId) -> String {
@@ -354,6 +385,10 @@ fn epoch(item: &Item, name: &str) -> Option<OffsetDateTime> {
         .and_then(|secs| OffsetDateTime::from_unix_timestamp(secs).ok())
 }
 
+fn members_of(item: &Item) -> u64 {
+    item.get("members").and_then(|v| v.as_ns().ok()).map_or(0, |m| m.len() as u64)
+}
+
 fn count_of(item: &Item, name: &str) -> u64 {
     item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
@@ -383,6 +418,35 @@ impl StatsStore for DynamoStore {
             request = request.expression_attribute_values(":at", n(at.unix_timestamp()));
         }
         request.send().await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn advance(&self, account: &AccountId, stream: &str, member: u64, at: OffsetDateTime) -> Result<u64, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("PK", s(account_pk(account)))
+            .key("SK", s(format!("STAT#{stream}")))
+            .update_expression("ADD members :m SET last_applied_at = :at")
+            .expression_attribute_values(":m", AttributeValue::Ns(vec![member.to_string()]))
+            .expression_attribute_values(":at", n(at.unix_timestamp()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.attributes.as_ref().map(members_of).unwrap_or(0))
+    }
+
+    async fn reset(&self, account: &AccountId, stream: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("PK", s(account_pk(account)))
+            .key("SK", s(format!("STAT#{stream}")))
+            .send()
+            .await
+            .map_err(unavailable)?;
         Ok(())
     }
 
@@ -425,7 +489,7 @@ impl StatsStore for DynamoStore {
             stats.streams.insert(
                 stream.to_owned(),
                 crate::domain::StreamCounters {
-                    applied: count_of(item, "applied"),
+                    applied: count_of(item, "applied").max(members_of(item)),
                     dropped: count_of(item, "dropped"),
                     failed: count_of(item, "failed"),
                     ignored: count_of(item, "ignored"),

@@ -16,6 +16,7 @@ struct State {
     stats: HashMap<AccountId, Stats>,
     failures: HashMap<AccountId, Vec<FailureRecord>>,
     intents: HashMap<(AccountId, String, String), String>,
+    progress: HashMap<(AccountId, String), std::collections::HashSet<u64>>,
 }
 
 /// All stores in one process-local map.
@@ -82,6 +83,10 @@ impl ConnectionStore for MemoryStore {
 
     async fn account_for(&self, app: AppId, business: BusinessId) -> Result<Option<AccountId>, StoreError> {
         self.with(|s| Ok(s.routes.get(&(app, business)).cloned()))
+    }
+
+    async fn connected_accounts(&self, _cursor: Option<String>) -> Result<(Vec<AccountId>, Option<String>), StoreError> {
+        self.with(|s| Ok((s.connections.values().filter(|c| c.state.is_connected()).map(|c| c.account_id.clone()).collect(), None)))
     }
 }
 
@@ -190,6 +195,26 @@ impl StatsStore for MemoryStore {
 
     async fn stats(&self, account: &AccountId) -> Result<Stats, StoreError> {
         self.with(|s| Ok(s.stats.get(account).cloned().unwrap_or_default()))
+    }
+
+    async fn advance(&self, account: &AccountId, stream: &str, member: u64, at: OffsetDateTime) -> Result<u64, StoreError> {
+        self.with(|s| {
+            let members = s.progress.entry((account.clone(), stream.to_owned())).or_default();
+            members.insert(member);
+            let done = members.len() as u64;
+            let c = s.stats.entry(account.clone()).or_default().streams.entry(stream.to_owned()).or_default();
+            c.applied = done;
+            c.last_applied_at = Some(at);
+            Ok(done)
+        })
+    }
+
+    async fn reset(&self, account: &AccountId, stream: &str) -> Result<(), StoreError> {
+        self.with(|s| {
+            s.stats.entry(account.clone()).or_default().streams.remove(stream);
+            s.progress.remove(&(account.clone(), stream.to_owned()));
+            Ok(())
+        })
     }
 }
 

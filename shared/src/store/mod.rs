@@ -49,6 +49,9 @@ pub trait ConnectionStore: Send + Sync {
     async fn put_releasing(&self, conn: &Connection, business: BusinessId) -> Result<Connection, StoreError>;
     /// The account webhooks of (app, business) belong to.
     async fn account_for(&self, app: AppId, business: BusinessId) -> Result<Option<AccountId>, StoreError>;
+    /// One page of the accounts whose connection holds a business (syncing, active, needs_reauth);
+    /// pass the returned cursor to get the next page (`None` at the end).
+    async fn connected_accounts(&self, cursor: Option<String>) -> Result<(Vec<AccountId>, Option<String>), StoreError>;
 }
 
 /// A connect attempt waiting for Nhanh's redirect (10 minutes, like the access code).
@@ -142,6 +145,11 @@ pub trait StatsStore: Send + Sync {
     async fn set_webhooks_live(&self, account: &AccountId, at: OffsetDateTime) -> Result<(), StoreError>;
     /// All counters of an account.
     async fn stats(&self, account: &AccountId) -> Result<Stats, StoreError>;
+    /// Marks `member` (e.g. a page number) done on `stream` and returns how many distinct members
+    /// are done; marking one twice counts once (progress survives retries).
+    async fn advance(&self, account: &AccountId, stream: &str, member: u64, at: OffsetDateTime) -> Result<u64, StoreError>;
+    /// Sets the `applied` counter of `stream` to zero (a new initial sync).
+    async fn reset(&self, account: &AccountId, stream: &str) -> Result<(), StoreError>;
 }
 
 /// A permanent failure of one record, kept on the connection's error log (shown on the status).

@@ -24,7 +24,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             eprintln!("bridge: control API failed: {e}");
         }
     });
-    println!("bridge: polling");
+    let every = std::env::var("RECONCILE_INTERVAL_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(60u64);
+    tokio::spawn(bridge.clone().schedule(std::time::Duration::from_secs(every.max(1))));
+    println!("bridge: polling; scheduler every {every} s");
     bridge.run().await;
     Ok(())
 }

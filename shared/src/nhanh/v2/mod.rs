@@ -26,12 +26,28 @@ pub struct NhanhV2Client {
     /// so no request leaves while that URL is locked.
     gates: std::sync::Mutex<std::collections::HashMap<super::rate_lock::LockKey, Arc<tokio::sync::Mutex<()>>>>,
     clock: Arc<dyn Clock>,
+    /// A lock ending within this wait is waited out in place (no call is made meanwhile);
+    /// a longer one is returned as [`NhanhError::RateLimited`] so the work item is retried later.
+    max_lock_wait: time::Duration,
 }
 
 impl NhanhV2Client {
     /// A client for `base_url` (e.g. `https://pos.open.nhanh.vn`).
     pub fn new(http: reqwest::Client, base_url: &str, clock: Arc<dyn Clock>) -> Self {
-        Self { http, base_url: base_url.trim_end_matches('/').to_owned(), locks: RateLocks::default(), gates: Default::default(), clock }
+        Self {
+            http,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            locks: RateLocks::default(),
+            gates: Default::default(),
+            clock,
+            max_lock_wait: time::Duration::seconds(10),
+        }
+    }
+
+    /// Sets how long a call may wait for a rate-limit lock to end (0 = never wait).
+    pub fn with_max_lock_wait(mut self, wait: time::Duration) -> Self {
+        self.max_lock_wait = wait;
+        self
     }
 
     /// Builds the default HTTP client (short timeouts: Lambda answers must stay fast).
@@ -48,7 +64,13 @@ impl NhanhV2Client {
         };
         let _one_at_a_time = gate.lock().await;
         if let Some(unlocked_at) = self.locks.locked_until(&key, self.clock.now()) {
-            return Err(NhanhError::RateLimited { path: path.to_owned(), unlocked_at });
+            let wait = unlocked_at - self.clock.now();
+            if wait > self.max_lock_wait {
+                return Err(NhanhError::RateLimited { path: path.to_owned(), unlocked_at });
+            }
+            // Nhanh's unlockedAt has whole seconds: wait a little past it.
+            let pause = wait + time::Duration::milliseconds(50);
+            tokio::time::sleep(std::time::Duration::from_millis(u64::try_from(pause.whole_milliseconds()).unwrap_or(0))).await;
         }
         let form = reqwest::multipart::Form::new()
             .text("version", "2.0")
@@ -277,7 +299,8 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        let client = NhanhV2Client::new(reqwest::Client::new(), &format!("http://{addr}"), Arc::new(SystemClock));
+        let client = NhanhV2Client::new(reqwest::Client::new(), &format!("http://{addr}"), Arc::new(SystemClock))
+            .with_max_lock_wait(time::Duration::ZERO);
         let creds = Credentials {
             app_id: AppId::new(1).unwrap(),
             business_id: crate::domain::BusinessId::new(2).unwrap(),

@@ -1,0 +1,277 @@
+//! The initial sync (R10) and the scheduled pass (R11), as processor steps.
+//!
+//! A `ReconcileAccount` item starts a due initial sync (the category tree applied at once, then
+//! one `InitialSyncPage` item per product page of 50, queued together and applied through the
+//! same code as webhooks), then pulls per stream what changed since its cursor, with an overlap:
+//! Nhanh orders by `updatedDateTime` in windows of at most 10 days, Nhanh products by
+//! `updatedDateTime`, Hub-created customers and orders (`origin=hub`). A cursor moves only after
+//! every record of its window was applied; nothing before `connected_at` is pulled (R3), so a
+//! disconnected period is never back-filled. Rate limits end the pass with a retry at the unlock
+//! time; finished streams keep their moved cursors.
+
+use super::process::{Failure, Outcome, Processor};
+use crate::domain::{Connection, ConnectionState, HubId, InitialSync, InitialSyncState, Phone, WorkItem};
+use crate::nhanh::{Credentials, NewCustomer, OrderFilter, OrderQuery, Product, ProductQuery, MAX_CUSTOMERS_PER_UPSERT};
+use crate::queue::QueueMessage;
+use crate::store::{Entity, StoreError};
+use crate::Error;
+use time::{Duration, OffsetDateTime};
+
+/// How far back a pass re-reads before its cursor (`>=`), for late or clock-skewed changes.
+pub const OVERLAP: Duration = Duration::minutes(5);
+/// Nhanh v2 allows at most 10 days per order query.
+const ORDER_WINDOW: Duration = Duration::days(10);
+/// Products per initial sync page.
+pub const PAGE_SIZE: u32 = 50;
+/// The progress stream of the initial sync.
+pub const INITIAL_SYNC: &str = "initial_sync";
+
+fn err(stream: &'static str, e: impl Into<Error>) -> Failure {
+    super::process::classify(stream, "sweep", e.into())
+}
+
+impl Processor {
+    /// The scheduled pass of one account.
+    pub(crate) async fn reconcile(&self, conn: &Connection, creds: &Credentials) -> Result<Outcome, Failure> {
+        if conn.initial_sync.as_ref().is_some_and(|s| s.state == InitialSyncState::Due) {
+            self.start_initial_sync(conn, creds).await?;
+        }
+        let floor = conn.connected_at.unwrap_or_else(|| self.clock.now());
+        let now = self.clock.now();
+        self.sweep_orders(conn, creds, floor, now).await?;
+        if conn.initial_sync.as_ref().is_none_or(|s| s.state == InitialSyncState::Done) {
+            self.sweep_products(conn, creds, floor, now).await?;
+        }
+        self.sweep_hub_customers(conn, creds, floor, now).await?;
+        self.sweep_hub_orders(conn, creds, floor, now).await?;
+        tracing::info!(account_id = conn.account_id.as_str(), "scheduled pass done");
+        Ok(Outcome::Skipped)
+    }
+
+    async fn window_start(&self, conn: &Connection, stream: &str, floor: OffsetDateTime) -> Result<OffsetDateTime, Failure> {
+        let cursor = self.cursors.cursor(&conn.account_id, stream).await.map_err(|e| err("reconcile", e))?;
+        Ok(cursor.map_or(floor, |c| (c - OVERLAP).max(floor)))
+    }
+
+    async fn move_cursor(&self, conn: &Connection, stream: &str, to: OffsetDateTime) -> Result<(), Failure> {
+        self.cursors.set_cursor(&conn.account_id, stream, to).await.map_err(|e| err("reconcile", e))
+    }
+
+    async fn sweep_orders(&self, conn: &Connection, creds: &Credentials, floor: OffsetDateTime, now: OffsetDateTime) -> Result<(), Failure> {
+        let mut from = self.window_start(conn, "nhanh_orders", floor).await?;
+        while from < now {
+            let to = (from + ORDER_WINDOW - Duration::seconds(1)).min(now);
+            let mut page = 1;
+            loop {
+                let q = OrderQuery { page, per_page: 100, filter: OrderFilter::UpdatedBetween(from, to) };
+                let found = self.nhanh.orders(creds, &q).await.map_err(|e| err("orders", e))?;
+                for order in found.items {
+                    match self.apply_order(conn, order).await {
+                        Ok(outcome) => self.count(conn, outcome).await,
+                        Err(Failure::Permanent { stream, record, reason }) => self.log_failure(conn, stream, &record, reason).await,
+                        Err(retry) => return Err(retry),
+                    }
+                }
+                if page >= found.total_pages {
+                    break;
+                }
+                page += 1;
+            }
+            self.move_cursor(conn, "nhanh_orders", to).await?;
+            from = to;
+        }
+        Ok(())
+    }
+
+    async fn sweep_products(&self, conn: &Connection, creds: &Credentials, floor: OffsetDateTime, now: OffsetDateTime) -> Result<(), Failure> {
+        let from = self.window_start(conn, "nhanh_products", floor).await?;
+        let mut page = 1;
+        loop {
+            let q = ProductQuery { page, per_page: PAGE_SIZE, updated_from: Some(from), updated_to: Some(now) };
+            let found = self.nhanh.products(creds, &q).await.map_err(|e| err("products", e))?;
+            self.apply_products(conn, found.items).await?;
+            if page >= found.total_pages {
+                break;
+            }
+            page += 1;
+        }
+        self.move_cursor(conn, "nhanh_products", now).await
+    }
+
+    /// Applies a page of products, parents first.
+    async fn apply_products(&self, conn: &Connection, mut products: Vec<Product>) -> Result<(), Failure> {
+        products.sort_by_key(|p| p.parent_id.is_some());
+        for p in &products {
+            match self.upsert_product(conn, p, false).await {
+                Ok(_) => self.count(conn, Outcome::Applied("products")).await,
+                Err(Failure::Permanent { stream, record, reason }) => self.log_failure(conn, stream, &record, reason).await,
+                Err(retry) => return Err(retry),
+            }
+        }
+        Ok(())
+    }
+
+    async fn sweep_hub_customers(&self, conn: &Connection, creds: &Credentials, floor: OffsetDateTime, now: OffsetDateTime) -> Result<(), Failure> {
+        let from = self.window_start(conn, "hub_customers", floor).await?;
+        let account = &conn.account_id;
+        let mut page = 1;
+        loop {
+            let found = self.hub.hub_customers(account, from, page, 100).await.map_err(|e| err("customers", e))?;
+            let mut batch: Vec<(HubId, NewCustomer)> = Vec::new();
+            for c in &found.items {
+                if c.origin.as_deref() == Some("nhanh") {
+                    continue;
+                }
+                if self.maps.nhanh_key(account, Entity::Customer, &c.id).await.map_err(|e| err("customers", e))?.is_some() {
+                    continue;
+                }
+                let Some(phone) = c.phone.as_deref().and_then(Phone::parse) else {
+                    self.log_failure(conn, "customers", &format!("customer:{}", c.id.as_str()), "the customer has no valid Vietnamese phone (R6)".into()).await;
+                    continue;
+                };
+                batch.push((c.id.clone(), NewCustomer {
+                    name: c.name.clone().unwrap_or_else(|| phone.as_str().to_owned()),
+                    mobile: phone.as_str().to_owned(),
+                    email: c.email.clone(),
+                    address: c.address.clone(),
+                    gender: match c.gender.as_deref() {
+                        Some("male") => Some(1),
+                        Some("female") => Some(2),
+                        _ => None,
+                    },
+                    birthday: c.birthday.clone(),
+                }));
+            }
+            for chunk in batch.chunks(MAX_CUSTOMERS_PER_UPSERT) {
+                let customers: Vec<NewCustomer> = chunk.iter().map(|(_, c)| c.clone()).collect();
+                self.nhanh.upsert_customers(creds, &customers).await.map_err(|e| err("customers", e))?;
+                for (id, c) in chunk {
+                    self.maps.link(account, Entity::Customer, &format!("P{}", c.mobile), id).await.map_err(|e| err("customers", e))?;
+                    self.count(conn, Outcome::Applied("customers")).await;
+                }
+            }
+            if !found.has_more {
+                break;
+            }
+            page += 1;
+        }
+        self.move_cursor(conn, "hub_customers", now).await
+    }
+
+    async fn sweep_hub_orders(&self, conn: &Connection, creds: &Credentials, floor: OffsetDateTime, now: OffsetDateTime) -> Result<(), Failure> {
+        let from = self.window_start(conn, "hub_orders", floor).await?;
+        let mut page = 1;
+        loop {
+            let found = self.hub.hub_orders(&conn.account_id, from, page, 100).await.map_err(|e| err("orders", e))?;
+            for o in &found.items {
+                let data = serde_json::to_value(o).unwrap_or_default();
+                match self.push_order(conn, creds, &o.id, &data).await {
+                    Ok(outcome) => self.count(conn, outcome).await,
+                    Err(Failure::Permanent { stream, record, reason }) => self.log_failure(conn, stream, &record, reason).await,
+                    Err(retry) => return Err(retry),
+                }
+            }
+            if !found.has_more {
+                break;
+            }
+            page += 1;
+        }
+        self.move_cursor(conn, "hub_orders", now).await
+    }
+
+    /// Applies the tree, plans the pages, queues one item per page, and marks the sync running.
+    async fn start_initial_sync(&self, conn: &Connection, creds: &Credentials) -> Result<(), Failure> {
+        let account = &conn.account_id;
+        let tree = self.nhanh.categories(creds).await.map_err(|e| err("product_groups", e))?;
+        self.sync_groups(conn, &tree).await?;
+        let first = self
+            .nhanh
+            .products(creds, &ProductQuery { page: 1, per_page: PAGE_SIZE, ..Default::default() })
+            .await
+            .map_err(|e| err("products", e))?;
+        let total = u64::from(first.total_pages);
+        self.stats.reset(account, INITIAL_SYNC).await.map_err(|e| err("products", e))?;
+        let period = conn.connected_at.map_or(0, OffsetDateTime::unix_timestamp);
+        let messages: Vec<QueueMessage> = (1..=first.total_pages)
+            .map(|page| QueueMessage {
+                group_id: format!("{}:initial_sync:{page}", account.as_str()),
+                dedup_id: format!("{}:initial_sync:{period}:{page}", account.as_str()),
+                body: serde_json::to_string(&WorkItem::InitialSyncPage { account_id: account.clone(), page }).unwrap_or_default(),
+            })
+            .collect();
+        self.queue.send(&messages).await.map_err(|e| Failure::Retry { reason: e.to_string(), not_before: None })?;
+        let state = if total == 0 { InitialSyncState::Done } else { InitialSyncState::Running };
+        self.update_initial_sync(account, |c| {
+            if c.initial_sync.as_ref().is_some_and(|s| s.state == InitialSyncState::Due) {
+                c.initial_sync = Some(InitialSync { state, done: 0, total: Some(total) });
+                if state == InitialSyncState::Done && c.state == ConnectionState::Syncing {
+                    c.state = ConnectionState::Active;
+                }
+            }
+        })
+        .await?;
+        tracing::info!(account_id = account.as_str(), pages = total, "initial sync started");
+        Ok(())
+    }
+
+    /// One page of the initial sync.
+    pub(crate) async fn initial_sync_page(&self, conn: &Connection, creds: &Credentials, page: u32) -> Result<Outcome, Failure> {
+        let account = &conn.account_id;
+        let found = self
+            .nhanh
+            .products(creds, &ProductQuery { page, per_page: PAGE_SIZE, ..Default::default() })
+            .await
+            .map_err(|e| err("products", e))?;
+        self.apply_products(conn, found.items).await?;
+        let done = self.stats.advance(account, INITIAL_SYNC, u64::from(page), self.clock.now()).await.map_err(|e| err("products", e))?;
+        let total = conn.initial_sync.as_ref().and_then(|s| s.total).unwrap_or(u64::from(found.total_pages));
+        tracing::info!(account_id = account.as_str(), done, total, "initial sync progress");
+        if done >= total {
+            self.update_initial_sync(account, |c| {
+                c.initial_sync = Some(InitialSync { state: InitialSyncState::Done, done, total: Some(total) });
+                if c.state == ConnectionState::Syncing {
+                    c.state = ConnectionState::Active;
+                }
+            })
+            .await?;
+            tracing::info!(account_id = account.as_str(), total, "initial sync finished");
+        }
+        Ok(Outcome::Skipped)
+    }
+
+    async fn update_initial_sync(&self, account: &crate::domain::AccountId, change: impl Fn(&mut Connection)) -> Result<(), Failure> {
+        for _ in 0..5 {
+            let Some(mut c) = self.connections.get(account).await.map_err(|e| err("products", e))? else { return Ok(()) };
+            change(&mut c);
+            match self.connections.put(&c).await {
+                Ok(_) => return Ok(()),
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(err("products", e)),
+            }
+        }
+        Err(Failure::Retry { reason: "connection kept changing".into(), not_before: None })
+    }
+
+    /// A page-level count (best effort).
+    pub(crate) async fn count(&self, conn: &Connection, outcome: Outcome) {
+        let now = self.clock.now();
+        let r = match outcome {
+            Outcome::Applied(stream) => self.stats.count(&conn.account_id, stream, crate::domain::Counter::Applied, now).await,
+            Outcome::Dropped(stream) => self.stats.count(&conn.account_id, stream, crate::domain::Counter::Dropped, now).await,
+            Outcome::Skipped => Ok(()),
+        };
+        if let Err(e) = r {
+            tracing::warn!(account_id = conn.account_id.as_str(), error = %e, "counter not updated");
+        }
+    }
+
+    /// Records a permanent failure met inside a pass and counts it.
+    pub(crate) async fn log_failure(&self, conn: &Connection, stream: &'static str, record: &str, reason: String) {
+        let now = self.clock.now();
+        let (entity, rec) = record.split_once(':').unwrap_or(("unknown", record));
+        tracing::error!(account_id = conn.account_id.as_str(), record, reason = reason.as_str(), "record failed permanently");
+        let failure = crate::store::FailureRecord { at: now, entity: entity.to_owned(), record: rec.to_owned(), reason };
+        let _ = self.failures.record_failure(&conn.account_id, &failure).await;
+        let _ = self.stats.count(&conn.account_id, stream, crate::domain::Counter::Failed, now).await;
+    }
+}

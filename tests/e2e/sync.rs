@@ -1,0 +1,167 @@
+//! Hub → Nhanh pushes, the initial sync and the scheduled pass, end to end.
+
+use crate::helpers::{element_text, stack, stack_env, TestApp};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+struct Live {
+    app: TestApp,
+    token: String,
+}
+
+async fn live(webhooks: bool) -> Live {
+    let mut app = TestApp::new().await;
+    let page = app.connect().await;
+    let token = element_text(&page.body, "verify-token").expect("verify token");
+    app.post_json(&format!("{}/_sim/webhooks", stack().nhanh), json!({
+        "app_id": app.app_id, "url": format!("{}/nhanhvn/hook/{}", stack().connector, app.app_id), "verify_token": token, "enabled": webhooks,
+    })).await;
+    Live { app, token }
+}
+
+fn items(v: &Value, kind: &str) -> Vec<Value> {
+    v[kind].as_array().cloned().unwrap_or_default()
+}
+
+impl Live {
+    async fn nhanh(&self) -> Value {
+        self.app.get_json(&format!("{}/_sim/businesses/{}", stack().nhanh, self.app.business_id)).await
+    }
+    async fn hub(&self) -> Value {
+        self.app.get_json(&format!("{}/_sim/accounts/{}", stack().hub, self.app.account)).await
+    }
+    async fn merchant(&self, kind: &str, record: Value) {
+        self.app.post_json(&format!("{}/_sim/businesses/{}/{kind}", stack().nhanh, self.app.business_id), record).await;
+    }
+    async fn until(&self, secs: u64, what: &str, mut check: impl FnMut(&Value, &Value) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let (hub, nhanh) = (self.hub().await, self.nhanh().await);
+            if check(&hub, &nhanh) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}; Hub: {hub}; Nhanh: {nhanh}");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+    async fn sweep(&self) {
+        let r = self.app.http.post(format!("{}/2015-03-31/functions/reconcile/invocations", stack().connector)).json(&json!({})).send().await.unwrap();
+        assert!(r.status().is_success(), "reconcile invocation: {}", r.status());
+    }
+    async fn disconnect(&self) {
+        let page = self.app.get(&self.app.page_url()).await;
+        let csrf = crate::helpers::csrf_of(&page.body);
+        assert_eq!(self.app.post_form(&format!("/nhanhvn/connect/{}/disconnect", self.app.account), &[("csrf_token", &csrf)]).await.status, 303);
+    }
+}
+
+fn order(id: u64, status: &str, mobile: &str) -> Value {
+    json!({"id": id, "statusCode": status, "customerName": "Phạm Minh", "customerMobile": mobile, "customerShipFee": "0",
+        "products": [{"productId": "9001", "productName": "Bánh", "price": "20000", "quantity": "3"}]})
+}
+
+fn sign(body: &str) -> String {
+    let secret = shared::secrets::SecretString::new(stack_env().get("HUB_WEBHOOK_SECRET").cloned().unwrap_or_default());
+    shared::services::intake::hub_signature(&secret, body.as_bytes())
+}
+
+#[tokio::test]
+async fn hub_created_customer_and_order_reach_nhanh_once() {
+    let l = live(true).await;
+    let env = stack_env();
+    l.app.post_json(&format!("{}/_sim/hook", stack().hub), json!({"url": stack().connector, "secret": env.get("HUB_WEBHOOK_SECRET").cloned().unwrap_or_default()})).await;
+    // The first order/add is done by Nhanh but its answer is lost.
+    l.app.post_json(&format!("{}/_sim/faults", stack().nhanh), json!({"path": "/api/order/add", "kind": "commit_then_500", "app_id": l.app.app_id})).await;
+
+    let customer = l.app.post_json(&format!("{}/_sim/accounts/{}/customers", stack().hub, l.app.account), json!({
+        "name": "Võ Thị Hoa", "phone": "+84 912 444 555", "email": "hoa@example.vn", "gender": "female", "address": "Đà Nẵng"})).await;
+    let order = l.app.post_json(&format!("{}/_sim/accounts/{}/orders", stack().hub, l.app.account), json!({
+        "code": "HUB-7", "status": "new", "customer": {"name": "Võ Thị Hoa", "phone": "0912444555", "address": "Đà Nẵng"},
+        "items": [{"product_id": null, "code": "GIFT", "name": "Quà", "quantity": 2, "price": 15000, "discount": 0}], "total": 30000, "note": null})).await;
+    let hub_order_id = order["record"]["id"].as_str().unwrap().to_owned();
+    // The Hub sends each event twice.
+    for (kind, record) in [("customer.created", &customer["record"]), ("order.created", &order["record"])] {
+        let body = json!({"event": kind, "account_id": l.app.account, "occurred_at": "2026-11-28T12:00:00Z", "data": record}).to_string();
+        let r = l.app.http.post(format!("{}/hub/hook/{}", stack().connector, l.app.account)).header("x-hub-signature", sign(&body)).body(body).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    l.until(40, "the customer and the order in Nhanh, and the echo", |hub, nhanh| {
+        items(nhanh, "customers").iter().any(|c| c["mobile"] == "0912444555")
+            && items(nhanh, "orders").iter().any(|o| o["shopOrderId"] == json!(hub_order_id))
+            && items(hub, "orders").iter().any(|o| o["id"] == json!(hub_order_id) && o["source_status"].is_string())
+    }).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let nhanh = l.nhanh().await;
+    assert_eq!(items(&nhanh, "customers").iter().filter(|c| c["mobile"] == "0912444555").count(), 1);
+    assert_eq!(items(&nhanh, "orders").iter().filter(|o| o["shopOrderId"] == json!(hub_order_id)).count(), 1, "one Nhanh order despite the lost answer");
+    let hub = l.hub().await;
+    assert_eq!(items(&hub, "orders").len(), 1, "the echo updated the Hub order");
+    assert_eq!(items(&hub, "customers").len(), 1, "the echo's customer is the Hub's own customer");
+}
+
+#[tokio::test]
+async fn one_sweep_brings_the_hub_level_with_nhanh_when_webhooks_are_off() {
+    let l = live(false).await;
+    l.merchant("products", json!({"idNhanh": 9101, "name": "Trà", "price": "45000"})).await;
+    l.merchant("products", json!({"idNhanh": 9102, "name": "Cà phê", "price": "55000"})).await;
+    l.merchant("orders", order(91_001, "New", "0912555666")).await;
+    l.merchant("orders", order(91_002, "Confirmed", "0912555777")).await;
+    l.merchant("orders", order(91_001, "Success", "0912555666")).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(items(&l.hub().await, "orders").is_empty(), "no webhooks, nothing yet");
+    l.sweep().await;
+    l.until(40, "the sweep", |hub, _| {
+        let orders = items(hub, "orders");
+        items(hub, "products").len() == 2 && orders.len() == 2 && orders.iter().any(|o| o["code"] == "91001" && o["status"] == "completed")
+    }).await;
+}
+
+#[tokio::test]
+async fn a_sweep_across_a_disconnected_period_pulls_nothing_from_it() {
+    let mut l = live(false).await;
+    l.disconnect().await;
+    l.merchant("orders", order(92_001, "New", "0912666777")).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    l.app.connect().await;
+    l.merchant("orders", order(92_002, "New", "0912666888")).await;
+    l.sweep().await;
+    l.until(40, "the order of the new period", |hub, _| items(hub, "orders").iter().any(|o| o["code"] == "92002")).await;
+    l.sweep().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let codes: Vec<Value> = items(&l.hub().await, "orders").iter().map(|o| o["code"].clone()).collect();
+    assert_eq!(codes, vec![json!("92002")], "nothing from the disconnected period");
+    let _ = &mut l.token;
+}
+
+#[tokio::test]
+async fn initial_sync_of_2000_products_under_a_compressed_limiter() {
+    let mut app = TestApp::new().await;
+    app.post_json(&format!("{}/_sim/businesses/{}/products/bulk", stack().nhanh, app.business_id), json!({"count": 2000, "start_id": 300_000})).await;
+    app.post_json(&format!("{}/_sim/limits", stack().nhanh), json!({"app_id": app.app_id, "max": 15, "window_secs": 3})).await;
+    let started = Instant::now();
+    app.connect().await;
+    let deadline = Instant::now() + Duration::from_secs(400);
+    loop {
+        let (_, status) = app.status().await;
+        if status["state"] == "active" && status["initial_sync"]["state"] == "done" {
+            assert_eq!(status["initial_sync"]["total"], 40);
+            break;
+        }
+        assert!(Instant::now() < deadline, "initial sync did not finish: {status}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let elapsed = started.elapsed();
+    let hub = app.get_json(&format!("{}/_sim/accounts/{}", stack().hub, app.account)).await;
+    assert_eq!(items(&hub, "products").len(), 2000);
+    let calls = app.get_json(&format!("{}/_sim/calls?app_id={}", stack().nhanh, app.app_id)).await;
+    assert_eq!(calls["while_locked"], 0, "no call while locked");
+    let searches: Vec<i64> = items(&calls, "calls").iter().filter(|c| c["path"] == "/api/product/search").filter_map(|c| c["at"].as_i64()).collect();
+    let span = (searches.last().unwrap_or(&0) - searches.first().unwrap_or(&0)).max(1) as f64;
+    let rate = searches.len() as f64 / span;
+    let line = format!(
+        "initial sync: 2000 products, {} product/search calls in {span:.0} s (whole run {:.1} s): {rate:.2} calls/s = {:.2} of the limiter's ceiling (15 / 3 s)\n",
+        searches.len(), elapsed.as_secs_f64(), rate / 5.0
+    );
+    eprint!("{line}");
+    let _ = std::fs::write(stack().log_dir.join("../initial-sync-throughput.txt"), line);
+}
