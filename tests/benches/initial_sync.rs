@@ -17,7 +17,7 @@ use std::time::Instant;
 #[tokio::main]
 async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let (max, window, products) = (15usize, 3i64, 5000u64);
+    let (max, window, products) = (15usize, 3i64, 2000u64);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, sims::nhanh_sim::router(sims::nhanh_sim::NhanhSim::new(max, window, vec![]))).await });

@@ -258,6 +258,8 @@ fn tapped(prefix: &str) -> Vec<Carried> {
             body: v["body"].as_str().unwrap_or_default().to_owned(),
         })
         .filter(|m| m.group_id.starts_with(prefix) && !claimed.contains(&m.message_id))
+        // The first scheduled pass and initial sync pages a connection queues for itself.
+        .filter(|m| !m.group_id.ends_with(":reconcile") && !m.group_id.contains(":initial_sync:"))
         .collect()
 }
 

@@ -74,7 +74,7 @@ async fn hub_created_customer_and_order_reach_nhanh_once() {
     l.app.post_json(&format!("{}/_sim/faults", stack().nhanh), json!({"path": "/api/order/add", "kind": "commit_then_500", "app_id": l.app.app_id})).await;
 
     let customer = l.app.post_json(&format!("{}/_sim/accounts/{}/customers", stack().hub, l.app.account), json!({
-        "name": "Võ Thị Hoa", "phone": "+84 912 444 555", "email": "hoa@example.vn", "gender": "female", "address": "Đà Nẵng"})).await;
+        "name": "Võ Thị Hoa", "phone": "0912444555", "email": "hoa@example.vn", "gender": "female", "address": "Đà Nẵng"})).await;
     let order = l.app.post_json(&format!("{}/_sim/accounts/{}/orders", stack().hub, l.app.account), json!({
         "code": "HUB-7", "status": "new", "customer": {"name": "Võ Thị Hoa", "phone": "0912444555", "address": "Đà Nẵng"},
         "items": [{"product_id": null, "code": "GIFT", "name": "Quà", "quantity": 2, "price": 15000, "discount": 0}], "total": 30000, "note": null})).await;
@@ -133,18 +133,22 @@ async fn a_sweep_across_a_disconnected_period_pulls_nothing_from_it() {
     let _ = &mut l.token;
 }
 
+/// On moto every product costs ~6 emulated DynamoDB calls, so CI runs 300 products (6 pages)
+/// under a limiter compressed to 2 calls / 3 s (the pages then meet locks just as 2 000 products
+/// meet 15 / 3 s); `make bench` runs the 2 000-product case with in-memory stores.
 #[tokio::test]
-async fn initial_sync_of_2000_products_under_a_compressed_limiter() {
+async fn initial_sync_under_a_compressed_limiter_makes_no_call_while_locked() {
     let mut app = TestApp::new().await;
-    app.post_json(&format!("{}/_sim/businesses/{}/products/bulk", stack().nhanh, app.business_id), json!({"count": 2000, "start_id": 300_000})).await;
-    app.post_json(&format!("{}/_sim/limits", stack().nhanh), json!({"app_id": app.app_id, "max": 15, "window_secs": 3})).await;
+    let (count, max, window) = (300u64, 2u64, 3u64);
+    app.post_json(&format!("{}/_sim/businesses/{}/products/bulk", stack().nhanh, app.business_id), json!({"count": count, "start_id": 300_000})).await;
+    app.post_json(&format!("{}/_sim/limits", stack().nhanh), json!({"app_id": app.app_id, "max": max, "window_secs": window})).await;
     let started = Instant::now();
     app.connect().await;
-    let deadline = Instant::now() + Duration::from_secs(400);
+    let deadline = Instant::now() + Duration::from_secs(240);
     loop {
         let (_, status) = app.status().await;
         if status["state"] == "active" && status["initial_sync"]["state"] == "done" {
-            assert_eq!(status["initial_sync"]["total"], 40);
+            assert_eq!(status["initial_sync"]["total"], count.div_ceil(50));
             break;
         }
         assert!(Instant::now() < deadline, "initial sync did not finish: {status}");
@@ -152,15 +156,16 @@ async fn initial_sync_of_2000_products_under_a_compressed_limiter() {
     }
     let elapsed = started.elapsed();
     let hub = app.get_json(&format!("{}/_sim/accounts/{}", stack().hub, app.account)).await;
-    assert_eq!(items(&hub, "products").len(), 2000);
+    assert_eq!(items(&hub, "products").len() as u64, count);
     let calls = app.get_json(&format!("{}/_sim/calls?app_id={}", stack().nhanh, app.app_id)).await;
     assert_eq!(calls["while_locked"], 0, "no call while locked");
     let searches: Vec<i64> = items(&calls, "calls").iter().filter(|c| c["path"] == "/api/product/search").filter_map(|c| c["at"].as_i64()).collect();
     let span = (searches.last().unwrap_or(&0) - searches.first().unwrap_or(&0)).max(1) as f64;
     let rate = searches.len() as f64 / span;
+    let ceiling = max as f64 / window as f64;
     let line = format!(
-        "initial sync: 2000 products, {} product/search calls in {span:.0} s (whole run {:.1} s): {rate:.2} calls/s = {:.2} of the limiter's ceiling (15 / 3 s)\n",
-        searches.len(), elapsed.as_secs_f64(), rate / 5.0
+        "initial sync on the local stack: {count} products, {} product/search calls in {span:.0} s (whole run {:.1} s): {rate:.2} calls/s = {:.2} of the limiter's ceiling ({max} / {window} s)\n",
+        searches.len(), elapsed.as_secs_f64(), rate / ceiling
     );
     eprint!("{line}");
     let _ = std::fs::write(stack().log_dir.join("../initial-sync-throughput.txt"), line);

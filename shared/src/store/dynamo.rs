@@ -81,7 +81,23 @@ impl DynamoStore {
         Ok((put, next))
     }
 
+    /// A transaction, retried a few times when DynamoDB (or the emulator) fails transiently;
+    /// condition failures are answered at once.
     async fn transact(&self, items: Vec<TransactWriteItem>, reasons: &[StoreError]) -> Result<(), StoreError> {
+        let mut attempt = 0;
+        loop {
+            match self.transact_once(items.clone(), reasons).await {
+                Err(StoreError::Unavailable(e)) if attempt < 3 => {
+                    attempt += 1;
+                    tracing::debug!(attempt, error = e.as_str(), "transaction retried");
+                    tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn transact_once(&self, items: Vec<TransactWriteItem>, reasons: &[StoreError]) -> Result<(), StoreError> {
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(()),
             Err(SdkError::ServiceError(e)) => match e.into_err() {
@@ -302,24 +318,27 @@ impl IdMapStore for DynamoStore {
         Ok(item.as_ref().and_then(|i| text_attr(i, "target")).map(str::to_owned))
     }
 
+    /// Two ordered puts instead of a transaction: the Hub → Nhanh entry first, then the
+    /// Nhanh → Hub entry that readers check, so a reader never sees half a pair (a crash between
+    /// leaves only an unused reverse entry, overwritten by the retry). Half the write cost of a
+    /// transaction, and no whole-table copy in the local emulator.
     async fn link(&self, account: &AccountId, entity: Entity, nhanh_key: &str, hub: &HubId) -> Result<(), StoreError> {
         let pk = account_pk(account);
-        let entry = |sk: String, target: &str| {
-            build(
-                Put::builder()
-                    .table_name(&self.table)
-                    .item("PK", s(pk.clone()))
-                    .item("SK", s(sk))
-                    .item("target", s(target))
-                    .build(),
-            )
-            .map(|p| TransactWriteItem::builder().put(p).build())
-        };
-        let items = vec![
-            entry(format!("MAP#{}#N#{nhanh_key}", entity.as_str()), hub.as_str())?,
-            entry(format!("MAP#{}#H#{}", entity.as_str(), hub.as_str()), nhanh_key)?,
-        ];
-        self.transact(items, &[]).await
+        for (sk, target) in [
+            (format!("MAP#{}#H#{}", entity.as_str(), hub.as_str()), nhanh_key),
+            (format!("MAP#{}#N#{nhanh_key}", entity.as_str()), hub.as_str()),
+        ] {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .item("PK", s(pk.clone()))
+                .item("SK", s(sk))
+                .item("target", s(target))
+                .send()
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(())
     }
 }
 

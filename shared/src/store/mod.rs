@@ -108,14 +108,14 @@ impl Entity {
     }
 }
 
-/// Id maps Nhanh ⇄ Hub, both directions written together.
+/// Id maps Nhanh ⇄ Hub, both directions.
 #[async_trait]
 pub trait IdMapStore: Send + Sync {
     /// The Hub id mapped to a Nhanh key.
     async fn hub_id(&self, account: &AccountId, entity: Entity, nhanh_key: &str) -> Result<Option<HubId>, StoreError>;
     /// The Nhanh key mapped to a Hub id.
     async fn nhanh_key(&self, account: &AccountId, entity: Entity, hub: &HubId) -> Result<Option<String>, StoreError>;
-    /// Records the pair in both directions in one transaction.
+    /// Records the pair in both directions (the Nhanh → Hub entry last, so it implies the other).
     async fn link(&self, account: &AccountId, entity: Entity, nhanh_key: &str, hub: &HubId) -> Result<(), StoreError>;
 }
 
