@@ -305,3 +305,17 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// A connected account and its webhooks verify token; with `webhooks`, the Nhanh simulator's app
+/// is set up to send (or, with `Some(false)`, not send) webhooks to the stack.
+pub async fn connected(webhooks: Option<bool>) -> (TestApp, String) {
+    let mut app = TestApp::new().await;
+    let page = app.connect().await;
+    let token = element_text(&page.body, "verify-token").expect("verify token");
+    if let Some(enabled) = webhooks {
+        app.post_json(&format!("{}/_sim/webhooks", stack().nhanh), serde_json::json!({
+            "app_id": app.app_id, "url": format!("{}/nhanhvn/hook/{}", stack().connector, app.app_id), "verify_token": token, "enabled": enabled,
+        })).await;
+    }
+    (app, token)
+}

@@ -1,7 +1,7 @@
 //! Intake end to end: real-shaped Nhanh webhooks and Hub events posted to the stack, and the FIFO
 //! queue read back from moto (group id, dedup id, body); every refusal queues nothing.
 
-use crate::helpers::{csrf_of, element_text, messages_of, sha256_hex, stack, with_collector_paused, TestApp};
+use crate::helpers::{csrf_of, messages_of, sha256_hex, stack, with_collector_paused, TestApp};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -11,9 +11,7 @@ struct Connected {
 }
 
 async fn connected() -> Connected {
-    let mut app = TestApp::new().await;
-    let page = app.connect().await;
-    let token = element_text(&page.body, "verify-token").expect("verify token");
+    let (app, token) = crate::helpers::connected(None).await;
     Connected { app, token }
 }
 

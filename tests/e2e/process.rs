@@ -1,7 +1,7 @@
 //! The processor end to end: merchant changes in the Nhanh simulator travel as real webhooks
 //! through intake, the FIFO queue and the bridge to the processor, and end as Hub records.
 
-use crate::helpers::{element_text, stack, stack_env, TestApp};
+use crate::helpers::{stack, stack_env, TestApp};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -12,12 +12,7 @@ struct Live {
 
 /// A connected account whose Nhanh app sends webhooks to the stack.
 async fn live() -> Live {
-    let mut app = TestApp::new().await;
-    let page = app.connect().await;
-    let token = element_text(&page.body, "verify-token").expect("verify token");
-    app.post_json(&format!("{}/_sim/webhooks", stack().nhanh), json!({
-        "app_id": app.app_id, "url": format!("{}/nhanhvn/hook/{}", stack().connector, app.app_id), "verify_token": token,
-    })).await;
+    let (app, token) = crate::helpers::connected(Some(true)).await;
     Live { app, token }
 }
 

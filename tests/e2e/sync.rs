@@ -1,6 +1,6 @@
 //! Hub → Nhanh pushes, the initial sync and the scheduled pass, end to end.
 
-use crate::helpers::{element_text, stack, stack_env, TestApp};
+use crate::helpers::{stack, stack_env, TestApp};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -10,12 +10,7 @@ struct Live {
 }
 
 async fn live(webhooks: bool) -> Live {
-    let mut app = TestApp::new().await;
-    let page = app.connect().await;
-    let token = element_text(&page.body, "verify-token").expect("verify token");
-    app.post_json(&format!("{}/_sim/webhooks", stack().nhanh), json!({
-        "app_id": app.app_id, "url": format!("{}/nhanhvn/hook/{}", stack().connector, app.app_id), "verify_token": token, "enabled": webhooks,
-    })).await;
+    let (app, token) = crate::helpers::connected(Some(webhooks)).await;
     Live { app, token }
 }
 
