@@ -27,7 +27,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         for m in batch {
             let message = QueueMessage {
                 group_id: m.group_id.clone(),
-                dedup_id: format!("{}-replay-{stamp}", &m.dedup_id[..m.dedup_id.len().min(80)]),
+                dedup_id: format!("{}-replay-{stamp}", m.dedup_id.chars().take(80).collect::<String>()),
                 body: m.body.clone(),
             };
             queue.send(std::slice::from_ref(&message)).await?;
