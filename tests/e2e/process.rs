@@ -204,9 +204,9 @@ async fn a_poison_message_dead_letters_and_the_replay_command_brings_it_back() {
     l.app.post_json(&format!("{}/_sim/faults/clear", stack().hub), json!({"account": l.app.account})).await;
     let root = format!("{}/..", env!("CARGO_MANIFEST_DIR"));
     let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("cargo")
-            .current_dir(root)
-            .args(["run", "-q", "-p", "replay-dead-letters"])
+        // The binary the stack built (`cargo run` could rebuild it with other features first).
+        let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| format!("{root}/target"));
+        std::process::Command::new(format!("{target}/debug/replay-dead-letters"))
             .env("QUEUE_URL", env.get("QUEUE_URL").cloned().unwrap_or_default())
             .env("DLQ_URL", env.get("DLQ_URL").cloned().unwrap_or_default())
             .env("AWS_ENDPOINT_URL", env.get("AWS_ENDPOINT_URL").cloned().unwrap_or_default())

@@ -37,7 +37,10 @@ impl Processor {
             self.start_initial_sync(conn, creds).await?;
         }
         let floor = conn.connected_at.unwrap_or_else(|| self.clock.now());
-        let now = self.clock.now();
+        // Nhanh filters by whole seconds: a pass reads only seconds already over, so nothing that
+        // happens while it runs (a disconnect, say) can fall inside its window; the next pass's
+        // overlap reads the rest.
+        let now = self.clock.now() - Duration::seconds(2);
         self.sweep_orders(conn, creds, floor, now).await?;
         if conn.initial_sync.as_ref().is_none_or(|s| s.state == InitialSyncState::Done) {
             self.sweep_products(conn, creds, floor, now).await?;
