@@ -3,7 +3,6 @@
 
 use crate::hub::HubError;
 use crate::nhanh::NhanhError;
-use crate::queue::QueueError;
 use crate::secrets::SecretError;
 use crate::store::StoreError;
 
@@ -19,9 +18,6 @@ pub enum Error {
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// Queueing failed.
-    #[error(transparent)]
-    Queue(#[from] QueueError),
     /// Sealing or opening a secret failed.
     #[error(transparent)]
     Secret(#[from] SecretError),
@@ -38,7 +34,6 @@ impl Error {
             Self::Hub(e) => e.is_retryable(),
             Self::Store(e) => e.is_retryable(),
             Self::Secret(e) => matches!(e, SecretError::Unavailable(_)),
-            Self::Queue(e) => matches!(e, QueueError::Unavailable(_)),
             Self::Invalid(_) => false,
         }
     }

@@ -66,8 +66,6 @@ pub enum Failure {
         reason: String,
         /// Not before this instant.
         not_before: Option<OffsetDateTime>,
-        /// Nhanh refused the access token: the connection needs a new consent (R12).
-        reauth: bool,
     },
     /// Will never succeed as it is: recorded on the error log and acknowledged.
     Permanent {
@@ -93,9 +91,8 @@ pub(crate) fn classify(stream: &'static str, record: &str, e: Error) -> Failure 
         Error::Hub(HubError::RateLimited { until }) => Some(*until),
         _ => None,
     };
-    let reauth = matches!(e, Error::Nhanh(NhanhError::InvalidAccessToken));
-    if e.is_retryable() || reauth || matches!(e, Error::Hub(HubError::Unauthorized)) {
-        Failure::Retry { reason: e.to_string(), not_before, reauth }
+    if e.is_retryable() || matches!(e, Error::Nhanh(NhanhError::InvalidAccessToken)) || matches!(e, Error::Hub(HubError::Unauthorized)) {
+        Failure::Retry { reason: e.to_string(), not_before }
     } else {
         Failure::permanent(stream, record, e.to_string())
     }
@@ -194,7 +191,7 @@ impl Processor {
                 }
                 Ok(())
             }
-            Err(Failure::Retry { reason, not_before, .. }) => {
+            Err(Failure::Retry { reason, not_before }) => {
                 tracing::warn!(account_id = account.as_str(), message_id = record.message_id.as_str(), group_id = record.group_id.as_str(), reason = reason.as_str(), "work item will be retried");
                 Err(not_before)
             }
@@ -231,7 +228,7 @@ impl Processor {
                 // The next tick comes anyway; nothing to keep.
                 return Ok(Outcome::Skipped);
             }
-            return Err(Failure::Retry { reason: "connection needs a new consent (R12); kept".into(), not_before: None, reauth: false });
+            return Err(Failure::Retry { reason: "connection needs a new consent (R12); kept".into(), not_before: None });
         }
         let creds = self.credentials(&conn).await.map_err(|e| classify(stream, "connection", e))?;
         let result = match item {
@@ -247,8 +244,10 @@ impl Processor {
             WorkItem::ReconcileAccount { .. } => self.reconcile(&conn, &creds).await,
             WorkItem::InitialSyncPage { page, .. } => self.initial_sync_page(&conn, &creds, *page).await,
         };
-        if let Err(Failure::Retry { reauth: true, .. }) = &result {
-            self.mark_needs_reauth(account).await;
+        if let Err(Failure::Retry { reason, .. }) = &result {
+            if reason == &NhanhError::InvalidAccessToken.to_string() {
+                self.mark_needs_reauth(account).await;
+            }
         }
         result
     }

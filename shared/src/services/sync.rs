@@ -202,7 +202,7 @@ impl Processor {
                 body: serde_json::to_string(&WorkItem::InitialSyncPage { account_id: account.clone(), page }).unwrap_or_default(),
             })
             .collect();
-        self.queue.send(&messages).await.map_err(|e| Failure::Retry { reason: e.to_string(), not_before: None, reauth: false })?;
+        self.queue.send(&messages).await.map_err(|e| Failure::Retry { reason: e.to_string(), not_before: None })?;
         let state = if total == 0 { InitialSyncState::Done } else { InitialSyncState::Running };
         self.update_initial_sync(account, |c| {
             if c.initial_sync.as_ref().is_some_and(|s| s.state == InitialSyncState::Due) {
@@ -252,7 +252,7 @@ impl Processor {
                 Err(e) => return Err(err("products", e)),
             }
         }
-        Err(Failure::Retry { reason: "connection kept changing".into(), not_before: None, reauth: false })
+        Err(Failure::Retry { reason: "connection kept changing".into(), not_before: None })
     }
 
     /// A page-level count (best effort).
