@@ -33,4 +33,9 @@ for _ in $(seq 1 600); do
   sleep 0.5
 done
 grep -q "ready" "$ROOT/.stack/test-stack.out" || { cat "$ROOT/.stack/test-stack.out"; exit 1; }
-STACK_ENV_FILE="$STACK_DIR/env" cargo test -q -p connector-tests --test e2e -- --test-threads=4
+SCALE_TEST=sync::initial_sync_under_a_compressed_limiter_makes_no_call_while_locked
+STACK_ENV_FILE="$STACK_DIR/env" cargo test -q -p connector-tests --test e2e -- --test-threads=4 --skip "$SCALE_TEST"
+# Last and alone: it leaves ~8 000 items in the table, and moto deep-copies the whole table on every
+# TransactWriteItems, which would slow (and, concurrently, crash) the other tests' connects.
+echo "== end-to-end: the 2 000-product initial sync"
+STACK_ENV_FILE="$STACK_DIR/env" cargo test -q -p connector-tests --test e2e -- --exact "$SCALE_TEST" --nocapture

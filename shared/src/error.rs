@@ -3,6 +3,7 @@
 
 use crate::hub::HubError;
 use crate::nhanh::NhanhError;
+use crate::queue::QueueError;
 use crate::secrets::SecretError;
 use crate::store::StoreError;
 
@@ -18,6 +19,9 @@ pub enum Error {
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Queueing work failed.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
     /// Sealing or opening a secret failed.
     #[error(transparent)]
     Secret(#[from] SecretError),
@@ -33,6 +37,7 @@ impl Error {
             Self::Nhanh(e) => e.is_retryable(),
             Self::Hub(e) => e.is_retryable(),
             Self::Store(e) => e.is_retryable(),
+            Self::Queue(e) => matches!(e, QueueError::Unavailable(_)),
             Self::Secret(e) => matches!(e, SecretError::Unavailable(_)),
             Self::Invalid(_) => false,
         }

@@ -83,7 +83,7 @@ impl IntakeFixture {
 
 /// In-memory Nhanh for processor tests and benchmarks.
 pub mod fakes {
-    use crate::domain::{AppId, BusinessId, HubId, NhanhId};
+    use crate::domain::{AppId, HubId, NhanhId};
     use crate::hub::*;
     use crate::nhanh::*;
     use crate::secrets::SecretString;
@@ -282,11 +282,6 @@ pub mod fakes {
         async fn hub_orders(&self, _: &crate::domain::AccountId, _: OffsetDateTime, _: u32, _: u32) -> Result<ListPage<HubOrder>, HubError> {
             Ok(ListPage { items: vec![], has_more: false })
         }
-    }
-
-    /// Silences an unused import when only part of the fakes is used.
-    pub fn business(id: u64) -> Option<BusinessId> {
-        BusinessId::new(id)
     }
 }
 

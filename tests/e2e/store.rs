@@ -39,3 +39,33 @@ async fn id_maps_cursors_and_idempotency_on_dynamodb() {
     assert!(!store.first_time(&key, Duration::hours(1), now).await.unwrap());
     assert!(store.first_time(&key, Duration::hours(1), now + Duration::hours(2)).await.unwrap(), "expired records do not block");
 }
+
+/// The page path's batch calls: more keys than one BatchGetItem (100) or BatchWriteItem (25)
+/// takes, repeated keys, and keys without a record.
+#[tokio::test]
+async fn batched_maps_snapshots_and_counters_on_dynamodb() {
+    use shared::store::{IntentStore, StatsStore};
+    let store = store().await;
+    let account = AccountId::parse(&format!("b{}", random_u64() % 1_000_000)).unwrap();
+    let mut pairs: Vec<(String, HubId)> = (1..=130).map(|i| (i.to_string(), HubId::parse(&format!("h{i}")).unwrap())).collect();
+    pairs.push(("7".into(), HubId::parse("h7").unwrap()));
+    store.link_all(&account, Entity::Product, &pairs).await.unwrap();
+    let keys: Vec<String> = (1..=140).map(|i| i.to_string()).chain(["7".to_owned()]).collect();
+    let found = store.hub_ids(&account, Entity::Product, &keys).await.unwrap();
+    assert_eq!(found.len(), 130);
+    assert_eq!(found["130"].as_str(), "h130");
+    assert_eq!(store.nhanh_key(&account, Entity::Product, &HubId::parse("h99").unwrap()).await.unwrap().as_deref(), Some("99"));
+    assert!(store.hub_ids(&account, Entity::Order, &keys).await.unwrap().is_empty(), "entities are separate");
+
+    let bodies: Vec<(String, String)> = (1..=60).map(|i| (i.to_string(), format!("{{\"n\":{i}}}"))).collect();
+    store.set_intents(&account, "snapshot:product", &bodies).await.unwrap();
+    let read = store.intents(&account, "snapshot:product", &["3".to_owned(), "61".to_owned()]).await.unwrap();
+    assert_eq!(read.len(), 1);
+    assert_eq!(read["3"], "{\"n\":3}");
+    assert_eq!(store.intent(&account, "snapshot:product", "60").await.unwrap().as_deref(), Some("{\"n\":60}"));
+
+    let now = OffsetDateTime::now_utc();
+    store.add(&account, "products", shared::domain::Counter::Applied, 50, now).await.unwrap();
+    store.count(&account, "products", shared::domain::Counter::Applied, now).await.unwrap();
+    assert_eq!(store.stats(&account).await.unwrap().streams["products"].applied, 51);
+}

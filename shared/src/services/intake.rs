@@ -170,7 +170,7 @@ impl IntakeService {
                 body: serde_json::to_string(&item).map_err(|e| IntakeError::Malformed(e.to_string()))?,
             });
         }
-        self.queue.send(&messages).await.map_err(|e| IntakeError::Unavailable(Error::Invalid(format!("queue: {e}"))))?;
+        self.queue.send(&messages).await.map_err(|e| IntakeError::Unavailable(Error::Queue(e)))?;
         // Counting is best effort: the event is already durable.
         if let Err(e) = self.stats.count(&account, stream, Counter::Received, now).await {
             tracing::warn!(account_id = account.as_str(), error = %e, "could not move last_event_at");
@@ -230,7 +230,7 @@ impl IntakeService {
             dedup_id: sha256_hex(&[body]),
             body: serde_json::to_string(&item).map_err(|e| IntakeError::Malformed(e.to_string()))?,
         };
-        self.queue.send(std::slice::from_ref(&message)).await.map_err(|e| IntakeError::Unavailable(Error::Invalid(format!("queue: {e}"))))?;
+        self.queue.send(std::slice::from_ref(&message)).await.map_err(|e| IntakeError::Unavailable(Error::Queue(e)))?;
         if let Err(e) = self.stats.count(&account, stream, Counter::Received, now).await {
             tracing::warn!(account_id = account.as_str(), error = %e, "could not move last_event_at");
         }

@@ -66,6 +66,8 @@ pub enum Failure {
         reason: String,
         /// Not before this instant.
         not_before: Option<OffsetDateTime>,
+        /// Nhanh refused the access token: the connection needs a new consent (R12).
+        reauth: bool,
     },
     /// Will never succeed as it is: recorded on the error log and acknowledged.
     Permanent {
@@ -92,7 +94,8 @@ pub(crate) fn classify(stream: &'static str, record: &str, e: Error) -> Failure 
         _ => None,
     };
     if e.is_retryable() || matches!(e, Error::Nhanh(NhanhError::InvalidAccessToken)) || matches!(e, Error::Hub(HubError::Unauthorized)) {
-        Failure::Retry { reason: e.to_string(), not_before }
+        let reauth = matches!(e, Error::Nhanh(NhanhError::InvalidAccessToken));
+        Failure::Retry { reason: e.to_string(), not_before, reauth }
     } else {
         Failure::permanent(stream, record, e.to_string())
     }
@@ -135,6 +138,8 @@ pub struct Processor {
 /// Scopes of intents.
 const CREATE: &str = "create";
 const SNAPSHOT: &str = "snapshot";
+/// Scope of the last product bodies sent to the Hub.
+pub(crate) const PRODUCT_SNAPSHOT: &str = "snapshot:product";
 const PUSH_ORDER: &str = "push:order";
 
 impl Processor {
@@ -191,7 +196,7 @@ impl Processor {
                 }
                 Ok(())
             }
-            Err(Failure::Retry { reason, not_before }) => {
+            Err(Failure::Retry { reason, not_before, .. }) => {
                 tracing::warn!(account_id = account.as_str(), message_id = record.message_id.as_str(), group_id = record.group_id.as_str(), reason = reason.as_str(), "work item will be retried");
                 Err(not_before)
             }
@@ -228,7 +233,7 @@ impl Processor {
                 // The next tick comes anyway; nothing to keep.
                 return Ok(Outcome::Skipped);
             }
-            return Err(Failure::Retry { reason: "connection needs a new consent (R12); kept".into(), not_before: None });
+            return Err(Failure::Retry { reason: "connection needs a new consent (R12); kept".into(), not_before: None, reauth: false });
         }
         let creds = self.credentials(&conn).await.map_err(|e| classify(stream, "connection", e))?;
         let result = match item {
@@ -244,15 +249,13 @@ impl Processor {
             WorkItem::ReconcileAccount { .. } => self.reconcile(&conn, &creds).await,
             WorkItem::InitialSyncPage { page, .. } => self.initial_sync_page(&conn, &creds, *page).await,
         };
-        if let Err(Failure::Retry { reason, .. }) = &result {
-            if reason == &NhanhError::InvalidAccessToken.to_string() {
-                self.mark_needs_reauth(account).await;
-            }
+        if let Err(Failure::Retry { reauth: true, .. }) = &result {
+            self.mark_needs_reauth(account).await;
         }
         result
     }
 
-    async fn credentials(&self, conn: &Connection) -> Result<Credentials, Error> {
+    pub(crate) async fn credentials(&self, conn: &Connection) -> Result<Credentials, Error> {
         let business_id = conn.business_id.ok_or_else(|| Error::Invalid("connection without a business".into()))?;
         let sealed = conn.access_token_sealed.as_deref().ok_or_else(|| Error::Invalid("connection without a token".into()))?;
         let access_token = self.tokens.open(self.secrets.as_ref(), sealed, &seal_context(&conn.account_id, "access_token")).await?;
@@ -303,10 +306,29 @@ impl Processor {
         Ok(outcome)
     }
 
-    /// Creates a Hub record once: the body is recorded first (the first recorded body wins, so a
-    /// retry resends the identical request), then the map is linked. Returns the id and whether
-    /// the body sent was an earlier one (the caller then applies the current body).
+    /// Creates a Hub record once, then links the map. Returns the id and whether the body sent was
+    /// an earlier one (the caller then applies the current body).
     async fn create_once<T: serde::Serialize + serde::de::DeserializeOwned, F, Fut>(
+        &self,
+        account: &AccountId,
+        entity: Entity,
+        nhanh_key: &str,
+        body: &T,
+        create: F,
+    ) -> Result<(HubId, bool), Error>
+    where
+        F: Fn(T, String) -> Fut,
+        Fut: std::future::Future<Output = Result<HubId, HubError>>,
+    {
+        let (id, stale) = self.send_create(account, entity, nhanh_key, body, create).await?;
+        self.maps.link(account, entity, nhanh_key, &id).await?;
+        Ok((id, stale))
+    }
+
+    /// Sends a Hub create that is safe to repeat: the body is recorded first (the first recorded
+    /// body wins, so a retry resends the identical request under the same Idempotency-Key).
+    /// The caller links the map.
+    pub(crate) async fn send_create<T: serde::Serialize + serde::de::DeserializeOwned, F, Fut>(
         &self,
         account: &AccountId,
         entity: Entity,
@@ -324,7 +346,6 @@ impl Processor {
         let first_body: T = serde_json::from_str(&first).map_err(|e| Error::Invalid(e.to_string()))?;
         let key = format!("{}:{}:{nhanh_key}", account.as_str(), entity.as_str());
         let id = create(first_body, key).await?;
-        self.maps.link(account, entity, nhanh_key, &id).await?;
         Ok((id, first != wanted))
     }
 
@@ -361,7 +382,7 @@ impl Processor {
             }
         };
         let body = serde_json::to_string(&input).unwrap_or_default();
-        attempt!("products", record, self.intents.set_intent(account, &format!("{SNAPSHOT}:product"), &key, &body));
+        attempt!("products", record, self.intents.set_intent(account, PRODUCT_SNAPSHOT, &key, &body));
         Ok(id)
     }
 
@@ -391,14 +412,14 @@ impl Processor {
         let Some(hub_id) = attempt!("products", record, self.maps.hub_id(account, Entity::Product, &key)) else {
             return Ok(Outcome::Skipped);
         };
-        let last = attempt!("products", record, self.intents.intent(account, &format!("{SNAPSHOT}:product"), &key));
+        let last = attempt!("products", record, self.intents.intent(account, PRODUCT_SNAPSHOT, &key));
         let Some(mut input) = last.and_then(|b| serde_json::from_str::<ProductInput>(&b).ok()) else {
             return Err(Failure::permanent("products", record, "no last snapshot of the product to deactivate"));
         };
         input.status = "inactive".into();
         attempt!("products", record, self.hub.update_product(account, &hub_id, &input));
         let body = serde_json::to_string(&input).unwrap_or_default();
-        attempt!("products", record, self.intents.set_intent(account, &format!("{SNAPSHOT}:product"), &key, &body));
+        attempt!("products", record, self.intents.set_intent(account, PRODUCT_SNAPSHOT, &key, &body));
         Ok(Outcome::Applied("products"))
     }
 

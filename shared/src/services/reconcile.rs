@@ -36,7 +36,7 @@ impl Scheduler {
                     body: serde_json::to_string(&WorkItem::ReconcileAccount { account_id: a.clone(), tick }).unwrap_or_default(),
                 })
                 .collect();
-            self.queue.send(&messages).await.map_err(|e| Error::Invalid(format!("queue: {e}")))?;
+            self.queue.send(&messages).await.map_err(Error::Queue)?;
             queued += messages.len();
             match next {
                 Some(n) => cursor = Some(n),

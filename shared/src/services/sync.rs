@@ -9,12 +9,15 @@
 //! disconnected period is never back-filled. Rate limits end the pass with a retry at the unlock
 //! time; finished streams keep their moved cursors.
 
-use super::process::{Failure, Outcome, Processor};
-use crate::domain::{Connection, ConnectionState, HubId, InitialSync, InitialSyncState, Phone, WorkItem};
+use super::process::{Failure, Outcome, Processor, PRODUCT_SNAPSHOT};
+use crate::domain::{AccountId, Connection, ConnectionState, Counter, HubId, InitialSync, InitialSyncState, Phone, WorkItem};
+use crate::hub::ProductInput;
+use crate::mapping;
 use crate::nhanh::{Credentials, NewCustomer, OrderFilter, OrderQuery, Product, ProductQuery, MAX_CUSTOMERS_PER_UPSERT};
 use crate::queue::QueueMessage;
 use crate::store::{Entity, StoreError};
 use crate::Error;
+use std::collections::HashMap;
 use time::{Duration, OffsetDateTime};
 
 /// How far back a pass re-reads before its cursor (`>=`), for late or clock-skewed changes.
@@ -101,17 +104,81 @@ impl Processor {
         self.move_cursor(conn, "nhanh_products", now).await
     }
 
-    /// Applies a page of products, parents first.
+    /// Applies a page of products, parents first, with batched store calls: one read of the
+    /// page's maps and one of its last snapshots, a create intent only per new product, then one
+    /// write of the new links, one of the snapshots and one counter update. A product whose body
+    /// equals its last snapshot is not sent again. What was applied before a retryable failure is
+    /// still recorded, so the retry redoes less.
     async fn apply_products(&self, conn: &Connection, mut products: Vec<Product>) -> Result<(), Failure> {
+        let account = &conn.account_id;
         products.sort_by_key(|p| p.parent_id.is_some());
+        let own: Vec<String> = products.iter().map(|p| p.id.to_string()).collect();
+        let mut wanted = own.clone();
+        wanted.extend(products.iter().filter_map(|p| p.parent_id).map(|id| id.to_string()));
+        let categories: Vec<String> = products.iter().filter_map(|p| p.category_id).map(|c| c.to_string()).collect();
+        let mut known = self.maps.hub_ids(account, Entity::Product, &wanted).await.map_err(|e| err("products", e))?;
+        let groups = match categories.is_empty() {
+            true => HashMap::new(),
+            false => self.maps.hub_ids(account, Entity::ProductGroup, &categories).await.map_err(|e| err("products", e))?,
+        };
+        let last = self.intents.intents(account, PRODUCT_SNAPSHOT, &own).await.map_err(|e| err("products", e))?;
+        let (mut links, mut snapshots, mut outcome) = (Vec::new(), Vec::new(), Ok(()));
         for p in &products {
-            match self.upsert_product(conn, p, false).await {
-                Ok(_) => self.count(conn, Outcome::Applied("products")).await,
-                Err(Failure::Permanent { stream, record, reason }) => self.log_failure(conn, stream, &record, reason).await,
-                Err(retry) => return Err(retry),
+            let key = p.id.to_string();
+            let group = p.category_id.and_then(|c| groups.get(&c.to_string())).cloned();
+            let parent = p.parent_id.and_then(|id| known.get(&id.to_string())).cloned();
+            let input = mapping::product_input(p, group, parent, false);
+            let body = serde_json::to_string(&input).unwrap_or_default();
+            let sent = match known.get(&key) {
+                Some(_) if last.get(&key) == Some(&body) => continue,
+                Some(id) => self.hub.update_product(account, id, &input).await.map(|()| None).map_err(Error::from),
+                None => self.create_product(account, &key, &input).await.map(Some),
+            };
+            match sent {
+                Ok(created) => {
+                    if let Some(id) = created {
+                        known.insert(key.clone(), id.clone());
+                        links.push((key.clone(), id));
+                    }
+                    snapshots.push((key, body));
+                }
+                Err(e) => match super::process::classify("products", &format!("product:{key}"), e) {
+                    Failure::Permanent { stream, record, reason } => self.log_failure(conn, stream, &record, reason).await,
+                    retry => {
+                        outcome = Err(retry);
+                        break;
+                    }
+                },
             }
         }
-        Ok(())
+        if !links.is_empty() {
+            self.maps.link_all(account, Entity::Product, &links).await.map_err(|e| err("products", e))?;
+        }
+        if !snapshots.is_empty() {
+            self.intents.set_intents(account, PRODUCT_SNAPSHOT, &snapshots).await.map_err(|e| err("products", e))?;
+            let counted = self.stats.add(account, "products", Counter::Applied, snapshots.len() as u64, self.clock.now()).await;
+            if let Err(e) = counted {
+                tracing::warn!(account_id = account.as_str(), error = %e, "counter not updated");
+            }
+        }
+        outcome
+    }
+
+    /// Creates a new Hub product (repeat-safe); returns its id, the map is linked by the caller.
+    async fn create_product(&self, account: &AccountId, key: &str, input: &ProductInput) -> Result<HubId, Error> {
+        let hub = self.hub.clone();
+        let acct = account.clone();
+        let (id, stale) = self
+            .send_create(account, Entity::Product, key, input, |body: ProductInput, k: String| {
+                let hub = hub.clone();
+                let acct = acct.clone();
+                async move { hub.create_product(&acct, &body, &k).await }
+            })
+            .await?;
+        if stale {
+            self.hub.update_product(account, &id, input).await?;
+        }
+        Ok(id)
     }
 
     async fn sweep_hub_customers(&self, conn: &Connection, creds: &Credentials, floor: OffsetDateTime, now: OffsetDateTime) -> Result<(), Failure> {
@@ -202,7 +269,7 @@ impl Processor {
                 body: serde_json::to_string(&WorkItem::InitialSyncPage { account_id: account.clone(), page }).unwrap_or_default(),
             })
             .collect();
-        self.queue.send(&messages).await.map_err(|e| Failure::Retry { reason: e.to_string(), not_before: None })?;
+        self.queue.send(&messages).await.map_err(|e| err("products", e))?;
         let state = if total == 0 { InitialSyncState::Done } else { InitialSyncState::Running };
         self.update_initial_sync(account, |c| {
             if c.initial_sync.as_ref().is_some_and(|s| s.state == InitialSyncState::Due) {
@@ -252,7 +319,7 @@ impl Processor {
                 Err(e) => return Err(err("products", e)),
             }
         }
-        Err(Failure::Retry { reason: "connection kept changing".into(), not_before: None })
+        Err(Failure::Retry { reason: "connection kept changing".into(), not_before: None, reauth: false })
     }
 
     /// A page-level count (best effort).
@@ -276,5 +343,49 @@ impl Processor {
         let failure = crate::store::FailureRecord { at: now, entity: entity.to_owned(), record: rec.to_owned(), reason };
         let _ = self.failures.record_failure(&conn.account_id, &failure).await;
         let _ = self.stats.count(&conn.account_id, stream, crate::domain::Counter::Failed, now).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::NhanhId;
+    use crate::testing::processor_fixture;
+    use std::sync::atomic::Ordering;
+
+    fn product(id: u64, parent: Option<u64>, name: &str) -> Product {
+        Product {
+            id: NhanhId::new(id).unwrap(), parent_id: parent.and_then(NhanhId::new), category_id: None, code: Some(format!("SP{id}")),
+            barcode: None, name: name.into(), price: Some(1000), status: Some("Active".into()), image: None, created_at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_product_page_links_children_to_parents_survives_a_lost_answer_and_resends_nothing_unchanged() {
+        let f = processor_fixture().await;
+        let conn = crate::store::ConnectionStore::get(f.store.as_ref(), &f.account).await.unwrap().unwrap();
+        let creds = f.processor.credentials(&conn).await.unwrap();
+        // The child comes first on the page; its parent must be created first.
+        for p in [product(5, Some(6), "Áo đỏ"), product(6, None, "Áo"), product(7, None, "Mũ")] {
+            f.nhanh.products.lock().unwrap().insert(p.id.get(), p);
+        }
+        f.hub.lose_answers.store(1, Ordering::SeqCst);
+        assert!(matches!(f.processor.initial_sync_page(&conn, &creds, 1).await, Err(Failure::Retry { .. })));
+        f.processor.initial_sync_page(&conn, &creds, 1).await.unwrap();
+        let products = f.hub.all("products");
+        assert_eq!(products.len(), 3, "the lost answer's retry found the same record: {products:?}");
+        let parent = products.iter().find(|p| p["name"] == "Áo").unwrap();
+        let child = products.iter().find(|p| p["name"] == "Áo đỏ").unwrap();
+        assert_eq!(child["parent_id"], parent["id"]);
+
+        let calls = f.hub.calls.load(Ordering::SeqCst);
+        f.processor.initial_sync_page(&conn, &creds, 1).await.unwrap();
+        assert_eq!(f.hub.calls.load(Ordering::SeqCst), calls, "an unchanged page sends nothing");
+        f.nhanh.products.lock().unwrap().insert(7, product(7, None, "Mũ len"));
+        f.processor.initial_sync_page(&conn, &creds, 1).await.unwrap();
+        assert_eq!(f.hub.calls.load(Ordering::SeqCst), calls + 1, "one changed product, one update");
+        assert_eq!(f.hub.all("products").iter().filter(|p| p["name"] == "Mũ len").count(), 1);
+        let stats = crate::store::StatsStore::stats(f.store.as_ref(), &f.account).await.unwrap();
+        assert_eq!(stats.streams["products"].applied, 4, "3 created + 1 updated, counted per page");
     }
 }

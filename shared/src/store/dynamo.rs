@@ -20,7 +20,7 @@
 use super::*;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, Put, PutRequest, TransactWriteItem, WriteRequest};
 use aws_sdk_dynamodb::Client;
 use std::collections::HashMap;
 
@@ -117,6 +117,91 @@ impl DynamoStore {
             Err(e) => Err(unavailable(e)),
         }
     }
+
+    /// Reads several items of one partition with BatchGetItem (≤ 100 keys a call, unprocessed
+    /// keys asked again); answers by sort key.
+    async fn batch_get(&self, pk: &str, sort_keys: &[String]) -> Result<HashMap<String, Item>, StoreError> {
+        let mut found = HashMap::new();
+        let mut unique: Vec<&String> = sort_keys.iter().collect();
+        unique.sort();
+        unique.dedup();
+        for chunk in unique.chunks(BATCH_GET_MAX) {
+            let keys: Vec<Item> =
+                chunk.iter().map(|sk| HashMap::from([("PK".to_owned(), s(pk)), ("SK".to_owned(), s(sk.as_str()))])).collect();
+            let mut request = Some(build(KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build())?);
+            let mut attempt = 0u32;
+            while let Some(keys) = request.take() {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, keys)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                for item in out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
+                    if let Some(sk) = text_attr(&item, "SK").map(str::to_owned) {
+                        found.insert(sk, item);
+                    }
+                }
+                request = out.unprocessed_keys.unwrap_or_default().remove(&self.table).filter(|k| !k.keys().is_empty());
+                if request.is_some() {
+                    attempt += 1;
+                    backoff(attempt).await?;
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Writes items with BatchWriteItem (≤ 25 a call, unprocessed items sent again), in the given
+    /// order of calls; a later item with the same key as an earlier one replaces it.
+    async fn batch_put(&self, items: Vec<Item>) -> Result<(), StoreError> {
+        let mut unique: Vec<Item> = Vec::with_capacity(items.len());
+        for item in items {
+            let key = (item.get("PK").cloned(), item.get("SK").cloned());
+            match unique.iter_mut().find(|u| (u.get("PK").cloned(), u.get("SK").cloned()) == key) {
+                Some(earlier) => *earlier = item,
+                None => unique.push(item),
+            }
+        }
+        for chunk in unique.chunks(BATCH_WRITE_MAX) {
+            let mut pending: Vec<WriteRequest> = Vec::with_capacity(chunk.len());
+            for item in chunk {
+                pending.push(WriteRequest::builder().put_request(build(PutRequest::builder().set_item(Some(item.clone())).build())?).build());
+            }
+            let mut attempt = 0u32;
+            while !pending.is_empty() {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, std::mem::take(&mut pending))
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                pending = out.unprocessed_items.unwrap_or_default().remove(&self.table).unwrap_or_default();
+                if !pending.is_empty() {
+                    attempt += 1;
+                    backoff(attempt).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Keys per BatchGetItem call (DynamoDB's limit).
+const BATCH_GET_MAX: usize = 100;
+/// Items per BatchWriteItem call (DynamoDB's limit).
+const BATCH_WRITE_MAX: usize = 25;
+
+/// Waits before asking again for what a batch call left unprocessed (throttling); gives up after
+/// a few attempts, as retryable.
+async fn backoff(attempt: u32) -> Result<(), StoreError> {
+    if attempt > 6 {
+        return Err(StoreError::Unavailable("batch left items unprocessed".into()));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+    Ok(())
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -340,6 +425,35 @@ impl IdMapStore for DynamoStore {
         }
         Ok(())
     }
+
+    async fn hub_ids(&self, account: &AccountId, entity: Entity, nhanh_keys: &[String])
+        -> Result<HashMap<String, HubId>, StoreError> {
+        let prefix = format!("MAP#{}#N#", entity.as_str());
+        let sks: Vec<String> = nhanh_keys.iter().map(|k| format!("{prefix}{k}")).collect();
+        let items = self.batch_get(&account_pk(account), &sks).await?;
+        Ok(items
+            .iter()
+            .filter_map(|(sk, item)| {
+                let key = sk.strip_prefix(&prefix)?;
+                let hub = text_attr(item, "target").and_then(|h| HubId::parse(h).ok())?;
+                Some((key.to_owned(), hub))
+            })
+            .collect())
+    }
+
+    /// Two batch writes in order: all Hub → Nhanh entries, then all Nhanh → Hub entries.
+    async fn link_all(&self, account: &AccountId, entity: Entity, pairs: &[(String, HubId)]) -> Result<(), StoreError> {
+        let pk = account_pk(account);
+        let entry = |sk: String, target: &str| HashMap::from([
+            ("PK".to_owned(), s(pk.as_str())),
+            ("SK".to_owned(), s(sk)),
+            ("target".to_owned(), s(target)),
+        ]);
+        let reverse = pairs.iter().map(|(key, hub)| entry(format!("MAP#{}#H#{}", entity.as_str(), hub.as_str()), key)).collect();
+        self.batch_put(reverse).await?;
+        let forward = pairs.iter().map(|(key, hub)| entry(format!("MAP#{}#N#{key}", entity.as_str()), hub.as_str())).collect();
+        self.batch_put(forward).await
+    }
 }
 
 #[async_trait]
@@ -414,13 +528,13 @@ fn count_of(item: &Item, name: &str) -> u64 {
 
 #[async_trait]
 impl StatsStore for DynamoStore {
-    async fn count(&self, account: &AccountId, stream: &str, counter: Counter, at: OffsetDateTime)
+    async fn add(&self, account: &AccountId, stream: &str, counter: Counter, amount: u64, at: OffsetDateTime)
         -> Result<(), StoreError> {
         let (expression, stamp) = match counter {
-            Counter::Applied => ("ADD applied :one SET last_applied_at = :at", true),
-            Counter::Failed => ("ADD failed :one", false),
-            Counter::Dropped => ("ADD dropped :one SET last_event_at = :at", true),
-            Counter::Ignored => ("ADD ignored :one SET last_event_at = :at", true),
+            Counter::Applied => ("ADD applied :n SET last_applied_at = :at", true),
+            Counter::Failed => ("ADD failed :n", false),
+            Counter::Dropped => ("ADD dropped :n SET last_event_at = :at", true),
+            Counter::Ignored => ("ADD ignored :n SET last_event_at = :at", true),
             Counter::Received => ("SET last_event_at = :at", true),
         };
         let mut request = self
@@ -431,7 +545,7 @@ impl StatsStore for DynamoStore {
             .key("SK", s(format!("STAT#{stream}")))
             .update_expression(expression);
         if counter != Counter::Received {
-            request = request.expression_attribute_values(":one", n(1));
+            request = request.expression_attribute_values(":n", n(amount));
         }
         if stamp {
             request = request.expression_attribute_values(":at", n(at.unix_timestamp()));
@@ -585,6 +699,29 @@ impl IntentStore for DynamoStore {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    async fn intents(&self, account: &AccountId, scope: &str, keys: &[String]) -> Result<HashMap<String, String>, StoreError> {
+        let prefix = format!("INT#{scope}#");
+        let sks: Vec<String> = keys.iter().map(|k| format!("{prefix}{k}")).collect();
+        let items = self.batch_get(&account_pk(account), &sks).await?;
+        Ok(items
+            .iter()
+            .filter_map(|(sk, item)| Some((sk.strip_prefix(&prefix)?.to_owned(), text_attr(item, "body")?.to_owned())))
+            .collect())
+    }
+
+    async fn set_intents(&self, account: &AccountId, scope: &str, entries: &[(String, String)]) -> Result<(), StoreError> {
+        let pk = account_pk(account);
+        let items = entries
+            .iter()
+            .map(|(key, body)| HashMap::from([
+                ("PK".to_owned(), s(pk.as_str())),
+                ("SK".to_owned(), s(format!("INT#{scope}#{key}"))),
+                ("body".to_owned(), s(body.as_str())),
+            ]))
+            .collect();
+        self.batch_put(items).await
     }
 
     async fn put_intent(&self, account: &AccountId, scope: &str, key: &str, body: &str) -> Result<String, StoreError> {

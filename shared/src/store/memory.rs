@@ -162,22 +162,22 @@ impl IdempotencyStore for MemoryStore {
 
 #[async_trait]
 impl StatsStore for MemoryStore {
-    async fn count(&self, account: &AccountId, stream: &str, counter: Counter, at: OffsetDateTime)
+    async fn add(&self, account: &AccountId, stream: &str, counter: Counter, amount: u64, at: OffsetDateTime)
         -> Result<(), StoreError> {
         self.with(|s| {
             let c = s.stats.entry(account.clone()).or_default().streams.entry(stream.to_owned()).or_default();
             match counter {
                 Counter::Applied => {
-                    c.applied += 1;
+                    c.applied += amount;
                     c.last_applied_at = Some(at);
                 }
-                Counter::Failed => c.failed += 1,
+                Counter::Failed => c.failed += amount,
                 Counter::Dropped => {
-                    c.dropped += 1;
+                    c.dropped += amount;
                     c.last_event_at = Some(at);
                 }
                 Counter::Ignored => {
-                    c.ignored += 1;
+                    c.ignored += amount;
                     c.last_event_at = Some(at);
                 }
                 Counter::Received => c.last_event_at = Some(at),

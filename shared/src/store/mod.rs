@@ -7,6 +7,7 @@ pub mod memory;
 use crate::domain::{AccountId, AppId, BusinessId, Connection, Counter, HubId, Stats};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use time::OffsetDateTime;
 
 /// A storage failure.
@@ -117,6 +118,25 @@ pub trait IdMapStore: Send + Sync {
     async fn nhanh_key(&self, account: &AccountId, entity: Entity, hub: &HubId) -> Result<Option<String>, StoreError>;
     /// Records the pair in both directions (the Nhanh → Hub entry last, so it implies the other).
     async fn link(&self, account: &AccountId, entity: Entity, nhanh_key: &str, hub: &HubId) -> Result<(), StoreError>;
+    /// The Hub ids mapped to several Nhanh keys (keys without a map are absent from the answer).
+    async fn hub_ids(&self, account: &AccountId, entity: Entity, nhanh_keys: &[String])
+        -> Result<HashMap<String, HubId>, StoreError> {
+        let mut found = HashMap::new();
+        for key in nhanh_keys {
+            if let Some(id) = self.hub_id(account, entity, key).await? {
+                found.insert(key.clone(), id);
+            }
+        }
+        Ok(found)
+    }
+    /// Records several pairs: every Hub → Nhanh entry before any Nhanh → Hub entry, as in
+    /// [`IdMapStore::link`].
+    async fn link_all(&self, account: &AccountId, entity: Entity, pairs: &[(String, HubId)]) -> Result<(), StoreError> {
+        for (key, hub) in pairs {
+            self.link(account, entity, key, hub).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Sweep cursors per account and stream.
@@ -140,6 +160,11 @@ pub trait IdempotencyStore: Send + Sync {
 pub trait StatsStore: Send + Sync {
     /// Adds one to `counter` of `stream` and moves its timestamp to `at`.
     async fn count(&self, account: &AccountId, stream: &str, counter: Counter, at: OffsetDateTime)
+        -> Result<(), StoreError> {
+        self.add(account, stream, counter, 1, at).await
+    }
+    /// Adds `amount` to `counter` of `stream` (one write for a whole page) and moves its timestamp.
+    async fn add(&self, account: &AccountId, stream: &str, counter: Counter, amount: u64, at: OffsetDateTime)
         -> Result<(), StoreError>;
     /// Records that Nhanh confirmed webhooks (`webhooksEnabled`).
     async fn set_webhooks_live(&self, account: &AccountId, at: OffsetDateTime) -> Result<(), StoreError>;
@@ -185,4 +210,21 @@ pub trait IntentStore: Send + Sync {
     async fn put_intent(&self, account: &AccountId, scope: &str, key: &str, body: &str) -> Result<String, StoreError>;
     /// Records the body for (`scope`, `key`), replacing any (last snapshots sent to the Hub).
     async fn set_intent(&self, account: &AccountId, scope: &str, key: &str, body: &str) -> Result<(), StoreError>;
+    /// The bodies recorded for several keys of one scope (keys without one are absent).
+    async fn intents(&self, account: &AccountId, scope: &str, keys: &[String]) -> Result<HashMap<String, String>, StoreError> {
+        let mut found = HashMap::new();
+        for key in keys {
+            if let Some(body) = self.intent(account, scope, key).await? {
+                found.insert(key.clone(), body);
+            }
+        }
+        Ok(found)
+    }
+    /// Like [`IntentStore::set_intent`] for several (key, body) pairs of one scope.
+    async fn set_intents(&self, account: &AccountId, scope: &str, entries: &[(String, String)]) -> Result<(), StoreError> {
+        for (key, body) in entries {
+            self.set_intent(account, scope, key, body).await?;
+        }
+        Ok(())
+    }
 }
