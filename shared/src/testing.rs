@@ -49,6 +49,29 @@ pub fn intake_fixture() -> IntakeFixture {
     IntakeFixture { store, queue, service, secrets, now }
 }
 
+/// A connection of `account` to (app, business) in `state`, connected at `now`, never stored
+/// (version 0), with nothing sealed and its initial sync done.
+#[allow(clippy::expect_used)]
+pub fn connection(account: &AccountId, app: u64, business: u64, state: ConnectionState, now: OffsetDateTime) -> Connection {
+    Connection {
+        account_id: account.clone(),
+        state,
+        app_id: AppId::new(app).expect("app"),
+        business_id: BusinessId::new(business),
+        api_version: ApiVersion::V2,
+        secret_key_sealed: String::new(),
+        access_token_sealed: None,
+        verify_token_sealed: None,
+        token_expires_at: None,
+        depot_ids: vec![],
+        permissions: vec![],
+        connected_at: Some(now),
+        disconnected_at: None,
+        initial_sync: Some(InitialSync { state: InitialSyncState::Done, done: 0, total: Some(0) }),
+        version: 0,
+    }
+}
+
 impl IntakeFixture {
     /// Connects `account` to (app, business) with `verify_token`, in `state`.
     pub async fn connect(&self, account: &str, app: u64, business: u64, verify_token: &str, state: ConnectionState) -> AccountId {
@@ -59,23 +82,8 @@ impl IntakeFixture {
             .seal(&SecretString::new(verify_token), &seal_context(&account_id, "verify_token"))
             .await
             .expect("seal");
-        let conn = Connection {
-            account_id: account_id.clone(),
-            state,
-            app_id: AppId::new(app).expect("app"),
-            business_id: BusinessId::new(business),
-            api_version: ApiVersion::V2,
-            secret_key_sealed: String::new(),
-            access_token_sealed: None,
-            verify_token_sealed: Some(sealed),
-            token_expires_at: None,
-            depot_ids: vec![],
-            permissions: vec![],
-            connected_at: Some(self.now),
-            disconnected_at: None,
-            initial_sync: Some(InitialSync { state: InitialSyncState::Done, done: 0, total: Some(0) }),
-            version: 0,
-        };
+        let mut conn = connection(&account_id, app, business, state, self.now);
+        conn.verify_token_sealed = Some(sealed);
         self.store.put_claiming(&conn).await.expect("store");
         account_id
     }
@@ -102,6 +110,8 @@ pub mod fakes {
         pub orders: Mutex<BTreeMap<u64, Order>>,
         /// Customers upserted, by mobile.
         pub customers: Mutex<BTreeMap<String, NewCustomer>>,
+        /// `customer/add` refuses (for good) any call carrying this mobile.
+        pub refused_mobile: Mutex<Option<String>>,
         /// Calls made.
         pub calls: AtomicUsize,
         next: AtomicUsize,
@@ -166,6 +176,10 @@ pub mod fakes {
         }
         async fn upsert_customers(&self, _: &Credentials, customers: &[NewCustomer]) -> Result<(), NhanhError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
+            let refused = self.refused_mobile.lock().map_err(|_| NhanhError::Unavailable("lock".into()))?.clone();
+            if customers.iter().any(|c| Some(&c.mobile) == refused.as_ref()) {
+                return Err(NhanhError::Rejected { code: Some("ERR_INVALID_FORM_FIELDS".into()), message: "mobile refused".into() });
+            }
             let mut all = self.customers.lock().map_err(|_| NhanhError::Unavailable("lock".into()))?;
             for c in customers {
                 all.insert(c.mobile.clone(), c.clone());

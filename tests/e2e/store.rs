@@ -69,3 +69,36 @@ async fn batched_maps_snapshots_and_counters_on_dynamodb() {
     store.count(&account, "products", shared::domain::Counter::Applied, now).await.unwrap();
     assert_eq!(store.stats(&account).await.unwrap().streams["products"].applied, 51);
 }
+
+/// The scheduled pass lists accounts through the sparse `connections` index: an account with more
+/// items than one page (maps, snapshots) is listed once and the listing ends. (A filtered Scan
+/// restarted from `(PK, CONN)` re-read the same page of such an account forever.)
+#[tokio::test]
+async fn connected_accounts_are_listed_once_however_many_items_an_account_has() {
+    use shared::domain::ConnectionState;
+    use shared::store::ConnectionStore;
+    let store = store().await;
+    let account = AccountId::parse(&format!("l{}", random_u64() % 1_000_000)).unwrap();
+    let business = 700_000_000 + random_u64() % 100_000_000;
+    let conn = shared::testing::connection(&account, 1, business, ConnectionState::Active, OffsetDateTime::now_utc());
+    store.put_claiming(&conn).await.unwrap();
+    let pairs: Vec<(String, HubId)> = (1..=600).map(|i| (i.to_string(), HubId::parse(&format!("h{i}")).unwrap())).collect();
+    store.link_all(&account, Entity::Product, &pairs).await.unwrap();
+    let (mut cursor, mut seen, mut pages) = (None, 0, 0);
+    loop {
+        let (accounts, next) = store.connected_accounts(cursor).await.unwrap();
+        seen += accounts.iter().filter(|a| **a == account).count();
+        pages += 1;
+        assert!(pages < 100, "the listing does not end");
+        match next {
+            Some(n) => cursor = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(seen, 1);
+    let mut gone = store.get(&account).await.unwrap().unwrap();
+    gone.state = ConnectionState::Disconnected;
+    store.put_releasing(&gone, gone.business_id.unwrap()).await.unwrap();
+    let (accounts, _) = store.connected_accounts(None).await.unwrap();
+    assert!(!accounts.contains(&account), "a disconnected account is not listed");
+}

@@ -94,6 +94,31 @@ async fn hub_created_customer_and_order_reach_nhanh_once() {
     assert_eq!(items(&hub, "customers").len(), 1, "the echo's customer is the Hub's own customer");
 }
 
+/// Customers pending together (here: queued while the bridge is paused, then read in one batch)
+/// share `customer/add` calls instead of one call each.
+#[tokio::test]
+async fn hub_customers_pending_together_share_customer_add_calls() {
+    let l = live(true).await;
+    let phones: Vec<String> = (0..6).map(|i| format!("09123000{i:02}")).collect();
+    crate::helpers::with_collector_paused(async {
+        for (i, phone) in phones.iter().enumerate() {
+            let record = json!({"id": format!("hc-{}-{i}", l.app.account), "name": format!("Khách {i}"), "phone": phone, "origin": "hub"});
+            let body = json!({"event": "customer.created", "account_id": l.app.account, "occurred_at": "2026-11-28T12:00:00Z", "data": record}).to_string();
+            let r = l.app.http.post(format!("{}/hub/hook/{}", stack().connector, l.app.account)).header("x-hub-signature", sign(&body)).body(body).send().await.unwrap();
+            assert_eq!(r.status().as_u16(), 200);
+        }
+    })
+    .await;
+    l.until(40, "the six customers in Nhanh", |_, nhanh| {
+        phones.iter().all(|p| items(nhanh, "customers").iter().any(|c| c["mobile"] == json!(p)))
+    })
+    .await;
+    let calls = l.app.get_json(&format!("{}/_sim/calls?app_id={}", stack().nhanh, l.app.app_id)).await;
+    let adds = items(&calls, "calls").iter().filter(|c| c["path"] == "/api/customer/add").count();
+    eprintln!("6 Hub customers pushed in {adds} customer/add call(s)");
+    assert!((1..6).contains(&adds), "{adds} customer/add calls for 6 customers");
+}
+
 #[tokio::test]
 async fn one_sweep_brings_the_hub_level_with_nhanh_when_webhooks_are_off() {
     let l = live(false).await;

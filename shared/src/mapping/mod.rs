@@ -2,8 +2,8 @@
 //! No I/O: callers resolve ids through the id maps and pass them in.
 
 use crate::domain::{HubId, Phone};
-use crate::hub::{CustomerInput, OrderCustomerRef, OrderItem, OrderSnapshot, ProductGroupInput, ProductInput};
-use crate::nhanh::{Category, Order, Product};
+use crate::hub::{CustomerInput, HubCustomer, OrderCustomerRef, OrderItem, OrderSnapshot, ProductGroupInput, ProductInput};
+use crate::nhanh::{Category, NewCustomer, Order, Product};
 use time::OffsetDateTime;
 
 /// The Hub status of a Nhanh order status (loyalty-hub-api.md § Orders); anything unknown → `new`.
@@ -103,6 +103,25 @@ pub fn customer_from_order(order: &Order, phone: &Phone) -> CustomerInput {
         gender: None,
         birthday: None,
         address: order.customer.address.clone(),
+    }
+}
+
+/// A Hub-created customer as Nhanh's `customer/add` takes it (R6: `phone` already normalised).
+/// Blank texts are left out; a customer without a name is named by the phone (Nhanh needs one);
+/// gender `male`/`female` becomes Nhanh's 1/2.
+pub fn nhanh_customer(c: &HubCustomer, phone: &Phone) -> NewCustomer {
+    let text = |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+    NewCustomer {
+        name: text(&c.name).unwrap_or_else(|| phone.as_str().to_owned()),
+        mobile: phone.as_str().to_owned(),
+        email: text(&c.email),
+        address: text(&c.address),
+        gender: match c.gender.as_deref() {
+            Some("male") => Some(1),
+            Some("female") => Some(2),
+            _ => None,
+        },
+        birthday: text(&c.birthday),
     }
 }
 

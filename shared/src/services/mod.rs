@@ -1,4 +1,5 @@
 pub mod connect;
+pub mod customers;
 pub mod intake;
 pub mod process;
 pub mod reconcile;

@@ -16,7 +16,7 @@ use crate::domain::{AccountId, ApiVersion, Connection, ConnectionState, Counter,
 use crate::hub::{CustomerInput, HubApi, HubCustomer, HubError, OrderSnapshot, ProductInput};
 use crate::mapping;
 use crate::nhanh::v2::webhook;
-use crate::nhanh::{Category, Credentials, NewCustomer, NewOrder, NewOrderLine, NhanhApi, NhanhError, Order, OrderFilter, OrderQuery, Product, WebhookKind};
+use crate::nhanh::{Category, Credentials, NewOrder, NewOrderLine, NhanhApi, NhanhError, Order, OrderFilter, OrderQuery, Product, WebhookKind};
 use crate::secrets::{OpenCache, SecretBox};
 use crate::services::connect::seal_context;
 use crate::queue::WorkQueue;
@@ -58,7 +58,7 @@ pub enum Outcome {
 }
 
 /// Why an item was not applied.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Failure {
     /// Try again later (nothing lost).
     Retry {
@@ -81,7 +81,7 @@ pub enum Failure {
 }
 
 impl Failure {
-    fn permanent(stream: &'static str, record: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub(crate) fn permanent(stream: &'static str, record: impl Into<String>, reason: impl Into<String>) -> Self {
         Self::Permanent { stream, record: record.into(), reason: reason.into() }
     }
 }
@@ -101,10 +101,27 @@ pub(crate) fn classify(stream: &'static str, record: &str, e: Error) -> Failure 
     }
 }
 
+/// The Hub id in a Hub event's `data.id` (text or number).
+pub(crate) fn event_record_id(data: &Value) -> Option<HubId> {
+    match &data["id"] {
+        Value::String(s) => HubId::parse(s).ok(),
+        Value::Number(n) => HubId::parse(&n.to_string()).ok(),
+        _ => None,
+    }
+}
+
 macro_rules! attempt {
     ($stream:expr, $record:expr, $e:expr) => {
         $e.await.map_err(|e| classify($stream, &$record, Error::from(e)))?
     };
+}
+
+/// What [`Processor::prepare`] found.
+pub(crate) enum Ready {
+    /// Connected: apply with these.
+    Go(Box<Connection>, Credentials),
+    /// Nothing to apply; answer this.
+    Done(Outcome),
 }
 
 /// The processor's ports.
@@ -154,6 +171,8 @@ impl Processor {
                 None => groups.push((&r.group_id, vec![r])),
             }
         }
+        let settled = self.push_customer_heads(&groups).await;
+        let settled = &settled;
         let runs = groups.into_iter().map(|(_, list)| async move {
             let mut failed = Vec::new();
             let mut broken = false;
@@ -162,7 +181,11 @@ impl Processor {
                     failed.push(RecordFailure { message_id: r.message_id.clone(), not_before: None });
                     continue;
                 }
-                if let Err(not_before) = self.process_record(r).await {
+                let result = match settled.get(&r.message_id) {
+                    Some(done) => *done,
+                    None => self.process_record(r).await,
+                };
+                if let Err(not_before) = result {
                     broken = true;
                     failed.push(RecordFailure { message_id: r.message_id.clone(), not_before });
                 }
@@ -182,8 +205,16 @@ impl Processor {
             }
         };
         let account = item.account_id().clone();
+        let result = self.apply(&item).await;
+        self.settle(record, &account, result).await
+    }
+
+    /// Counts or logs what applying a record did; `Err(not_before)` means "report it failed".
+    pub(crate) async fn settle(&self, record: &BatchRecord, account: &AccountId, result: Result<Outcome, Failure>)
+        -> Result<(), Option<OffsetDateTime>> {
+        let account = account.clone();
         let now = self.clock.now();
-        match self.apply(&item).await {
+        match result {
             Ok(outcome) => {
                 tracing::info!(account_id = account.as_str(), message_id = record.message_id.as_str(), group_id = record.group_id.as_str(), outcome = ?outcome, "work item applied");
                 let counted = match outcome {
@@ -222,20 +253,10 @@ impl Processor {
             WorkItem::ReconcileAccount { .. } => "reconcile",
             WorkItem::InitialSyncPage { .. } => "products",
         };
-        let Some(conn) = self.connections.get(account).await.map_err(|e| classify(stream, "connection", e.into()))? else {
-            return Ok(Outcome::Dropped(stream));
+        let (conn, creds) = match self.prepare(account, stream, matches!(item, WorkItem::ReconcileAccount { .. })).await? {
+            Ready::Go(conn, creds) => (conn, creds),
+            Ready::Done(outcome) => return Ok(outcome),
         };
-        if !conn.state.is_connected() {
-            return Ok(Outcome::Dropped(stream));
-        }
-        if conn.state == ConnectionState::NeedsReauth {
-            if matches!(item, WorkItem::ReconcileAccount { .. }) {
-                // The next tick comes anyway; nothing to keep.
-                return Ok(Outcome::Skipped);
-            }
-            return Err(Failure::Retry { reason: "connection needs a new consent (R12); kept".into(), not_before: None, reauth: false });
-        }
-        let creds = self.credentials(&conn).await.map_err(|e| classify(stream, "connection", e))?;
         let result = match item {
             WorkItem::NhanhWebhook { api_version, received_at, event, record_id, .. } => {
                 if conn.connected_at.is_some_and(|c| *received_at < c) {
@@ -255,6 +276,26 @@ impl Processor {
         result
     }
 
+    /// The account's connection and credentials, or what to answer without applying anything:
+    /// dropped when not connected (R3); while it needs a new consent, kept for later (R12), or
+    /// skipped when `skip_if_reauth` (a scheduled pass: the next tick comes anyway).
+    pub(crate) async fn prepare(&self, account: &AccountId, stream: &'static str, skip_if_reauth: bool) -> Result<Ready, Failure> {
+        let Some(conn) = self.connections.get(account).await.map_err(|e| classify(stream, "connection", e.into()))? else {
+            return Ok(Ready::Done(Outcome::Dropped(stream)));
+        };
+        if !conn.state.is_connected() {
+            return Ok(Ready::Done(Outcome::Dropped(stream)));
+        }
+        if conn.state == ConnectionState::NeedsReauth {
+            if skip_if_reauth {
+                return Ok(Ready::Done(Outcome::Skipped));
+            }
+            return Err(Failure::Retry { reason: "connection needs a new consent (R12); kept".into(), not_before: None, reauth: false });
+        }
+        let creds = self.credentials(&conn).await.map_err(|e| classify(stream, "connection", e))?;
+        Ok(Ready::Go(Box::new(conn), creds))
+    }
+
     pub(crate) async fn credentials(&self, conn: &Connection) -> Result<Credentials, Error> {
         let business_id = conn.business_id.ok_or_else(|| Error::Invalid("connection without a business".into()))?;
         let sealed = conn.access_token_sealed.as_deref().ok_or_else(|| Error::Invalid("connection without a token".into()))?;
@@ -262,7 +303,7 @@ impl Processor {
         Ok(Credentials { app_id: conn.app_id, business_id, access_token })
     }
 
-    async fn mark_needs_reauth(&self, account: &AccountId) {
+    pub(crate) async fn mark_needs_reauth(&self, account: &AccountId) {
         for _ in 0..3 {
             let Ok(Some(mut conn)) = self.connections.get(account).await else { return };
             if !conn.state.is_connected() || conn.state == ConnectionState::NeedsReauth {
@@ -576,45 +617,16 @@ impl Processor {
 
     async fn hub_event(&self, conn: &Connection, creds: &Credentials, event: &Value) -> Result<Outcome, Failure> {
         let data = &event["data"];
-        let hub_id = match &data["id"] {
-            Value::String(s) => HubId::parse(s).ok(),
-            Value::Number(n) => HubId::parse(&n.to_string()).ok(),
-            _ => None,
-        };
+        let hub_id = event_record_id(data);
         match (event["event"].as_str(), hub_id) {
-            (Some("customer.created"), Some(id)) => self.push_customer(conn, creds, &id, data).await,
+            (Some("customer.created"), Some(id)) => {
+                let customer = HubCustomer::from_event_data(id, data);
+                self.push_customers(conn, creds, std::slice::from_ref(&customer)).await.pop().unwrap_or(Ok(Outcome::Skipped))
+            }
             (Some("order.created"), Some(id)) => self.push_order(conn, creds, &id, data).await,
             (Some(_), None) => Err(Failure::permanent("hub_events", "event:malformed", "Hub event without data.id")),
             _ => Ok(Outcome::Skipped),
         }
-    }
-
-    async fn push_customer(&self, conn: &Connection, creds: &Credentials, hub_id: &HubId, data: &Value) -> Result<Outcome, Failure> {
-        let account = &conn.account_id;
-        let record = format!("customer:{}", hub_id.as_str());
-        if data["origin"].as_str() == Some("nhanh") {
-            // It came from Nhanh: never pushed back (R8).
-            return Ok(Outcome::Skipped);
-        }
-        let Some(phone) = data["phone"].as_str().and_then(Phone::parse) else {
-            return Err(Failure::permanent("customers", record, "the customer has no valid Vietnamese phone (R6)"));
-        };
-        let text = |k: &str| data[k].as_str().map(str::to_owned).filter(|s| !s.trim().is_empty());
-        let customer = NewCustomer {
-            name: text("name").unwrap_or_else(|| phone.as_str().to_owned()),
-            mobile: phone.as_str().to_owned(),
-            email: text("email"),
-            address: text("address"),
-            gender: match data["gender"].as_str() {
-                Some("male") => Some(1),
-                Some("female") => Some(2),
-                _ => None,
-            },
-            birthday: text("birthday"),
-        };
-        attempt!("customers", record, self.nhanh.upsert_customers(creds, std::slice::from_ref(&customer)));
-        attempt!("customers", record, self.maps.link(account, Entity::Customer, &format!("P{}", phone.as_str()), hub_id));
-        Ok(Outcome::Applied("customers"))
     }
 
     pub(crate) async fn push_order(&self, conn: &Connection, creds: &Credentials, hub_id: &HubId, data: &Value) -> Result<Outcome, Failure> {

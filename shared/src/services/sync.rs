@@ -10,10 +10,10 @@
 //! time; finished streams keep their moved cursors.
 
 use super::process::{Failure, Outcome, Processor, PRODUCT_SNAPSHOT};
-use crate::domain::{AccountId, Connection, ConnectionState, Counter, HubId, InitialSync, InitialSyncState, Phone, WorkItem};
-use crate::hub::ProductInput;
+use crate::domain::{AccountId, Connection, ConnectionState, Counter, HubId, InitialSync, InitialSyncState, WorkItem};
+use crate::hub::{HubCustomer, ProductInput};
 use crate::mapping;
-use crate::nhanh::{Credentials, NewCustomer, OrderFilter, OrderQuery, Product, ProductQuery, MAX_CUSTOMERS_PER_UPSERT};
+use crate::nhanh::{Credentials, OrderFilter, OrderQuery, Product, ProductQuery};
 use crate::queue::QueueMessage;
 use crate::store::{Entity, StoreError};
 use crate::Error;
@@ -187,37 +187,25 @@ impl Processor {
         let mut page = 1;
         loop {
             let found = self.hub.hub_customers(account, from, page, 100).await.map_err(|e| err("customers", e))?;
-            let mut batch: Vec<(HubId, NewCustomer)> = Vec::new();
-            for c in &found.items {
-                if c.origin.as_deref() == Some("nhanh") {
-                    continue;
+            let mut pending: Vec<HubCustomer> = Vec::new();
+            for c in found.items {
+                // Pushed already (by the Hub's event or an earlier pass): the overlap re-reads it.
+                if self.maps.nhanh_key(account, Entity::Customer, &c.id).await.map_err(|e| err("customers", e))?.is_none() {
+                    pending.push(c);
                 }
-                if self.maps.nhanh_key(account, Entity::Customer, &c.id).await.map_err(|e| err("customers", e))?.is_some() {
-                    continue;
-                }
-                let Some(phone) = c.phone.as_deref().and_then(Phone::parse) else {
-                    self.log_failure(conn, "customers", &format!("customer:{}", c.id.as_str()), "the customer has no valid Vietnamese phone (R6)".into()).await;
-                    continue;
-                };
-                batch.push((c.id.clone(), NewCustomer {
-                    name: c.name.clone().unwrap_or_else(|| phone.as_str().to_owned()),
-                    mobile: phone.as_str().to_owned(),
-                    email: c.email.clone(),
-                    address: c.address.clone(),
-                    gender: match c.gender.as_deref() {
-                        Some("male") => Some(1),
-                        Some("female") => Some(2),
-                        _ => None,
-                    },
-                    birthday: c.birthday.clone(),
-                }));
             }
-            for chunk in batch.chunks(MAX_CUSTOMERS_PER_UPSERT) {
-                let customers: Vec<NewCustomer> = chunk.iter().map(|(_, c)| c.clone()).collect();
-                self.nhanh.upsert_customers(creds, &customers).await.map_err(|e| err("customers", e))?;
-                for (id, c) in chunk {
-                    self.maps.link(account, Entity::Customer, &format!("P{}", c.mobile), id).await.map_err(|e| err("customers", e))?;
-                    self.count(conn, Outcome::Applied("customers")).await;
+            let mut applied = 0;
+            for result in self.push_customers(conn, creds, &pending).await {
+                match result {
+                    Ok(Outcome::Applied(_)) => applied += 1,
+                    Ok(_) => {}
+                    Err(Failure::Permanent { stream, record, reason }) => self.log_failure(conn, stream, &record, reason).await,
+                    Err(retry) => return Err(retry),
+                }
+            }
+            if applied > 0 {
+                if let Err(e) = self.stats.add(account, "customers", Counter::Applied, applied, self.clock.now()).await {
+                    tracing::warn!(account_id = account.as_str(), error = %e, "counter not updated");
                 }
             }
             if !found.has_more {

@@ -2,7 +2,7 @@
 //!
 //! | item | PK | SK |
 //! |---|---|---|
-//! | connection (JSON in `data`, `version`) | `ACCT#{account}` | `CONN` |
+//! | connection (JSON in `data`, `version`, `state`; `conn_list` = `CONN` keys the sparse `connections` index) | `ACCT#{account}` | `CONN` |
 //! | R1 claim | `BIZ#{business}` | `CLAIM` |
 //! | webhook route | `APP#{app}#BIZ#{business}` | `ROUTE` |
 //! | pending connect attempt (TTL) | `OAUTH#{account}#{app}` | `PENDING` |
@@ -71,6 +71,7 @@ impl DynamoStore {
             .item("SK", s("CONN"))
             .item("data", s(data))
             .item("state", s(next.state.as_str()))
+            .item(CONNECTIONS_INDEX_KEY, s("CONN"))
             .item("version", n(next.version));
         builder = if conn.version == 0 {
             builder.condition_expression("attribute_not_exists(PK)")
@@ -314,23 +315,29 @@ impl ConnectionStore for DynamoStore {
         Ok(item.as_ref().and_then(|i| text_attr(i, "account_id")).and_then(|a| AccountId::parse(a).ok()))
     }
 
-    /// A filtered Scan: fine for the hundreds of accounts one deployment serves; a GSI on `state`
-    /// is the step when that grows.
+    /// A Query of the sparse `connections` index (only connection items carry its key), so the
+    /// cost follows the number of accounts, not the size of the table. The cursor is the last
+    /// account's `PK`: index items are one per account, and their table `SK` is always `CONN`.
     async fn connected_accounts(&self, cursor: Option<String>) -> Result<(Vec<AccountId>, Option<String>), StoreError> {
         let mut request = self
             .client
-            .scan()
+            .query()
             .table_name(&self.table)
-            .filter_expression("SK = :conn AND #st IN (:s1, :s2, :s3)")
+            .index_name(CONNECTIONS_INDEX)
+            .key_condition_expression("#list = :conn")
+            .filter_expression("#st IN (:s1, :s2, :s3)")
+            .expression_attribute_names("#list", CONNECTIONS_INDEX_KEY)
             .expression_attribute_names("#st", "state")
             .expression_attribute_values(":conn", s("CONN"))
             .expression_attribute_values(":s1", s("syncing"))
             .expression_attribute_values(":s2", s("active"))
             .expression_attribute_values(":s3", s("needs_reauth"))
-            .projection_expression("PK")
             .limit(500);
         if let Some(pk) = cursor {
-            request = request.exclusive_start_key("PK", s(pk)).exclusive_start_key("SK", s("CONN"));
+            request = request
+                .exclusive_start_key(CONNECTIONS_INDEX_KEY, s("CONN"))
+                .exclusive_start_key("PK", s(pk))
+                .exclusive_start_key("SK", s("CONN"));
         }
         let out = request.send().await.map_err(unavailable)?;
         let accounts = out
@@ -345,6 +352,11 @@ impl ConnectionStore for DynamoStore {
         Ok((accounts, next))
     }
 }
+
+/// The sparse index listing connection items (template.yaml).
+const CONNECTIONS_INDEX: &str = "connections";
+/// Its partition key, present on connection items only.
+const CONNECTIONS_INDEX_KEY: &str = "conn_list";
 
 fn pending_pk(account: &AccountId, app: AppId) -> String {
     format!("OAUTH#{}#{app}", account.as_str())

@@ -63,21 +63,37 @@ impl NhanhV2Client {
             Err(_) => Arc::new(tokio::sync::Mutex::new(())),
         };
         let _one_at_a_time = gate.lock().await;
-        if let Some(unlocked_at) = self.locks.locked_until(&key, self.clock.now()) {
-            let wait = unlocked_at - self.clock.now();
-            if wait > self.max_lock_wait {
-                return Err(NhanhError::RateLimited { path: path.to_owned(), unlocked_at });
+        // A call Nhanh refused with ERR_429 was not carried out, so it is safe to make again once
+        // the lock ends; a lock ending within `max_lock_wait` is waited out in place.
+        for _ in 0..MAX_LOCKED_ATTEMPTS {
+            if let Some(unlocked_at) = self.locks.locked_until(&key, self.clock.now()) {
+                let wait = unlocked_at - self.clock.now();
+                if wait > self.max_lock_wait {
+                    return Err(NhanhError::RateLimited { path: path.to_owned(), unlocked_at });
+                }
+                // Nhanh's unlockedAt has whole seconds: wait a little past it.
+                let pause = wait + time::Duration::milliseconds(50);
+                tokio::time::sleep(std::time::Duration::from_millis(u64::try_from(pause.whole_milliseconds()).unwrap_or(0))).await;
             }
-            // Nhanh's unlockedAt has whole seconds: wait a little past it.
-            let pause = wait + time::Duration::milliseconds(50);
-            tokio::time::sleep(std::time::Duration::from_millis(u64::try_from(pause.whole_milliseconds()).unwrap_or(0))).await;
+            match self.call_once(creds, path, &data).await {
+                Err(NhanhError::RateLimited { unlocked_at, .. }) => {
+                    let unlocked_at = unlocked_at.max(self.clock.now() + time::Duration::seconds(1));
+                    self.locks.lock(key.clone(), unlocked_at);
+                }
+                other => return other,
+            }
         }
+        let unlocked_at = self.locks.locked_until(&key, self.clock.now()).unwrap_or_else(|| self.clock.now());
+        Err(NhanhError::RateLimited { path: path.to_owned(), unlocked_at })
+    }
+
+    async fn call_once(&self, creds: &Credentials, path: &str, data: &str) -> Result<Value, NhanhError> {
         let form = reqwest::multipart::Form::new()
             .text("version", "2.0")
             .text("appId", creds.app_id.to_string())
             .text("businessId", creds.business_id.to_string())
             .text("accessToken", creds.access_token.expose().to_owned())
-            .text("data", data);
+            .text("data", data.to_owned());
         let response = self
             .http
             .post(format!("{}{path}", self.base_url))
@@ -86,16 +102,12 @@ impl NhanhV2Client {
             .await
             .map_err(|e| NhanhError::Unavailable(transport_reason(&e)))?;
         let body = read_json(response).await?;
-        match decode::envelope(&body, path) {
-            Err(NhanhError::RateLimited { unlocked_at, .. }) => {
-                let unlocked_at = unlocked_at.max(self.clock.now() + time::Duration::seconds(1));
-                self.locks.lock(key, unlocked_at);
-                Err(NhanhError::RateLimited { path: path.to_owned(), unlocked_at })
-            }
-            other => other,
-        }
+        decode::envelope(&body, path)
     }
 }
+
+/// How many times one call meets an ERR_429 before it is handed back as [`NhanhError::RateLimited`].
+const MAX_LOCKED_ATTEMPTS: usize = 3;
 
 fn transport_reason(e: &reqwest::Error) -> String {
     if e.is_timeout() {
