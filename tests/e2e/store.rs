@@ -102,3 +102,22 @@ async fn connected_accounts_are_listed_once_however_many_items_an_account_has() 
     let (accounts, _) = store.connected_accounts(None).await.unwrap();
     assert!(!accounts.contains(&account), "a disconnected account is not listed");
 }
+
+/// Nhanh rate-limit locks shared through DynamoDB: the later lock wins, an ended lock is no lock,
+/// and locks are per (app, business, URL).
+#[tokio::test]
+async fn rate_limit_locks_on_dynamodb() {
+    use shared::store::RateLockStore;
+    let store = store().await;
+    let business = random_u64() % 1_000_000_000;
+    let now = OffsetDateTime::now_utc();
+    let (later, sooner) = (now + Duration::seconds(30), now + Duration::seconds(10));
+    assert_eq!(store.locked_until(1, business, "/api/product/search", now).await.unwrap(), None);
+    store.lock(1, business, "/api/product/search", later).await.unwrap();
+    store.lock(1, business, "/api/product/search", sooner).await.unwrap();
+    let until = store.locked_until(1, business, "/api/product/search", now).await.unwrap().unwrap();
+    assert_eq!(until.unix_timestamp_nanos() / 1_000_000, later.unix_timestamp_nanos() / 1_000_000, "the later lock wins");
+    assert_eq!(store.locked_until(1, business, "/api/order/index", now).await.unwrap(), None, "per URL");
+    assert_eq!(store.locked_until(2, business, "/api/product/search", now).await.unwrap(), None, "per app");
+    assert_eq!(store.locked_until(1, business, "/api/product/search", later + Duration::seconds(1)).await.unwrap(), None, "ended");
+}

@@ -19,9 +19,10 @@ async fn main() -> Result<(), Error> {
         intents: store.clone(),
         stats: store.clone(),
         failures: store.clone(),
-        cursors: store,
+        cursors: store.clone(),
         queue: Arc::new(SqsQueue::from_sdk_config(&sdk, config.queue_url.clone().ok_or("environment variable QUEUE_URL is required")?)),
-        nhanh: Arc::new(NhanhV2Client::new(NhanhV2Client::default_http()?, &config.nhanh_api_url, clock.clone())),
+        // Processor instances run side by side: an ERR_429 one meets must stop the others too (R9).
+        nhanh: Arc::new(NhanhV2Client::new(NhanhV2Client::default_http()?, &config.nhanh_api_url, clock.clone()).with_shared_locks(store)),
         hub: Arc::new(HubClient::new(HubClient::default_http()?, &config.hub_api_url, config.hub_service_token.clone(), clock.clone())),
         secrets,
         clock,

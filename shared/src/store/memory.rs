@@ -17,6 +17,7 @@ struct State {
     failures: HashMap<AccountId, Vec<FailureRecord>>,
     intents: HashMap<(AccountId, String, String), String>,
     progress: HashMap<(AccountId, String), std::collections::HashSet<u64>>,
+    rate_locks: HashMap<(u64, u64, String), OffsetDateTime>,
 }
 
 /// All stores in one process-local map.
@@ -245,6 +246,22 @@ impl IntentStore for MemoryStore {
     async fn set_intent(&self, account: &AccountId, scope: &str, key: &str, body: &str) -> Result<(), StoreError> {
         self.with(|s| {
             s.intents.insert((account.clone(), scope.to_owned(), key.to_owned()), body.to_owned());
+            Ok(())
+        })
+    }
+}
+
+#[async_trait]
+impl RateLockStore for MemoryStore {
+    async fn locked_until(&self, app: u64, business: u64, path: &str, now: OffsetDateTime)
+        -> Result<Option<OffsetDateTime>, StoreError> {
+        self.with(|s| Ok(s.rate_locks.get(&(app, business, path.to_owned())).copied().filter(|until| *until > now)))
+    }
+
+    async fn lock(&self, app: u64, business: u64, path: &str, until: OffsetDateTime) -> Result<(), StoreError> {
+        self.with(|s| {
+            let entry = s.rate_locks.entry((app, business, path.to_owned())).or_insert(until);
+            *entry = (*entry).max(until);
             Ok(())
         })
     }

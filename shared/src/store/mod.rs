@@ -228,3 +228,14 @@ pub trait IntentStore: Send + Sync {
         Ok(())
     }
 }
+
+/// Nhanh rate-limit locks shared by every instance, keyed by (app, business, API path): an instance
+/// that meets `ERR_429` records the lock, and no instance calls that URL before it ends (R9).
+#[async_trait]
+pub trait RateLockStore: Send + Sync {
+    /// When the URL unlocks, if it is locked at `now`.
+    async fn locked_until(&self, app: u64, business: u64, path: &str, now: OffsetDateTime)
+        -> Result<Option<OffsetDateTime>, StoreError>;
+    /// Records a lock until `until` (the later of two locks wins).
+    async fn lock(&self, app: u64, business: u64, path: &str, until: OffsetDateTime) -> Result<(), StoreError>;
+}

@@ -29,6 +29,8 @@ pub struct NhanhV2Client {
     /// A lock ending within this wait is waited out in place (no call is made meanwhile);
     /// a longer one is returned as [`NhanhError::RateLimited`] so the work item is retried later.
     max_lock_wait: time::Duration,
+    /// Locks shared with other instances (checked before every call when set).
+    shared_locks: Option<Arc<dyn crate::store::RateLockStore>>,
 }
 
 impl NhanhV2Client {
@@ -41,6 +43,44 @@ impl NhanhV2Client {
             gates: Default::default(),
             clock,
             max_lock_wait: time::Duration::seconds(10),
+            shared_locks: None,
+        }
+    }
+
+    /// Shares rate-limit locks with every other instance through `store`: an `ERR_429` met here
+    /// is recorded there, and a lock recorded there is honoured here. Without it, locks hold for
+    /// this process only.
+    pub fn with_shared_locks(mut self, store: Arc<dyn crate::store::RateLockStore>) -> Self {
+        self.shared_locks = Some(store);
+        self
+    }
+
+    /// When the URL of `key` unlocks, from this process's locks and then the shared ones.
+    async fn locked_until(&self, key: &super::rate_lock::LockKey) -> Result<Option<OffsetDateTime>, NhanhError> {
+        let now = self.clock.now();
+        if let Some(until) = self.locks.locked_until(key, now) {
+            return Ok(Some(until));
+        }
+        let Some(shared) = &self.shared_locks else { return Ok(None) };
+        let (app, business, path) = key;
+        let until = shared
+            .locked_until(*app, *business, path, now)
+            .await
+            .map_err(|e| NhanhError::Unavailable(format!("rate-limit locks: {e}")))?;
+        if let Some(until) = until {
+            self.locks.lock(key.clone(), until);
+        }
+        Ok(until)
+    }
+
+    /// Records a lock here and, when shared, for every instance.
+    async fn record_lock(&self, key: &super::rate_lock::LockKey, until: OffsetDateTime) {
+        self.locks.lock(key.clone(), until);
+        if let Some(shared) = &self.shared_locks {
+            let (app, business, path) = key;
+            if let Err(e) = shared.lock(*app, *business, path, until).await {
+                tracing::warn!(path = path.as_str(), error = %e, "rate-limit lock not shared");
+            }
         }
     }
 
@@ -66,7 +106,7 @@ impl NhanhV2Client {
         // A call Nhanh refused with ERR_429 was not carried out, so it is safe to make again once
         // the lock ends; a lock ending within `max_lock_wait` is waited out in place.
         for _ in 0..MAX_LOCKED_ATTEMPTS {
-            if let Some(unlocked_at) = self.locks.locked_until(&key, self.clock.now()) {
+            if let Some(unlocked_at) = self.locked_until(&key).await? {
                 let wait = unlocked_at - self.clock.now();
                 if wait > self.max_lock_wait {
                     return Err(NhanhError::RateLimited { path: path.to_owned(), unlocked_at });
@@ -78,7 +118,7 @@ impl NhanhV2Client {
             match self.call_once(creds, path, &data).await {
                 Err(NhanhError::RateLimited { unlocked_at, .. }) => {
                     let unlocked_at = unlocked_at.max(self.clock.now() + time::Duration::seconds(1));
-                    self.locks.lock(key.clone(), unlocked_at);
+                    self.record_lock(&key, unlocked_at).await;
                 }
                 other => return other,
             }
@@ -328,5 +368,46 @@ mod tests {
         assert_eq!(hits.load(Ordering::SeqCst), 1, "no call to a locked URL");
         let page = client.products(&creds, &ProductQuery { page: 1, per_page: 50, ..Default::default() }).await.unwrap();
         assert_eq!(page.items[0].price, Some(1000), "other URLs still work");
+    }
+
+    #[tokio::test]
+    async fn a_lock_met_by_one_instance_stops_the_others() {
+        crate::telemetry::install_crypto_provider();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = hits.clone();
+        let unlock = OffsetDateTime::now_utc().unix_timestamp() + 60;
+        let app = axum::Router::new().route(
+            "/api/product/search",
+            post(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    axum::Json(json!({"code":0,"errorCode":"ERR_429","message":"Your app exceeded the API Rate Limit","data":{"lockedSeconds":60,"unlockedAt":unlock}}))
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let shared: Arc<crate::store::memory::MemoryStore> = Arc::default();
+        let instance = || {
+            NhanhV2Client::new(reqwest::Client::new(), &format!("http://{addr}"), Arc::new(SystemClock))
+                .with_max_lock_wait(time::Duration::ZERO)
+                .with_shared_locks(shared.clone())
+        };
+        let (first, second) = (instance(), instance());
+        let creds = |business| Credentials {
+            app_id: AppId::new(1).unwrap(),
+            business_id: crate::domain::BusinessId::new(business).unwrap(),
+            access_token: SecretString::new("t"),
+        };
+        let q = ProductQuery { page: 1, per_page: 50, ..Default::default() };
+        assert!(matches!(first.products(&creds(2), &q).await, Err(NhanhError::RateLimited { .. })));
+        match second.products(&creds(2), &q).await {
+            Err(NhanhError::RateLimited { unlocked_at, .. }) => assert_eq!(unlocked_at.unix_timestamp(), unlock),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(hits.load(Ordering::SeqCst), 1, "the second instance made no call while locked");
+        let _ = second.products(&creds(3), &q).await;
+        assert_eq!(hits.load(Ordering::SeqCst), 2, "another business is not locked");
     }
 }
