@@ -55,9 +55,17 @@ pub struct Config {
     /// `COOKIE_SIGNING_KEY` (optional): key of the admin cookie and CSRF tokens. When unset it is
     /// derived from `HUB_SERVICE_TOKEN` with a purpose label (HMAC), so deployments need no extra secret.
     pub cookie_signing_key: Option<SecretString>,
+    /// `PASS_BUDGET_SECS` (optional, default 15): how long one processor invocation works on a
+    /// scheduled pass before it continues in a new work item; keep it well under the Lambda timeout.
+    pub pass_budget_secs: u64,
 }
 
 impl Config {
+    /// [`Config::pass_budget_secs`] as a duration.
+    pub fn pass_budget(&self) -> time::Duration {
+        time::Duration::seconds(i64::try_from(self.pass_budget_secs).unwrap_or(i64::MAX))
+    }
+
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -102,6 +110,10 @@ impl Config {
                     .ok_or(ConfigError::Invalid("RECONCILE_INTERVAL_SECS", "must be a positive integer"))?,
             },
             cookie_signing_key: get("COOKIE_SIGNING_KEY").map(SecretString::new),
+            pass_budget_secs: match get("PASS_BUDGET_SECS") {
+                None => 15,
+                Some(v) => v.parse().map_err(|_| ConfigError::Invalid("PASS_BUDGET_SECS", "must be a whole number of seconds"))?,
+            },
         })
     }
 }

@@ -137,12 +137,16 @@ pub mod fakes {
         async fn orders(&self, _: &Credentials, q: &OrderQuery) -> Result<Page<Order>, NhanhError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
             let all = self.orders.lock().map(|m| m.values().cloned().collect::<Vec<_>>()).unwrap_or_default();
-            let items = match &q.filter {
+            let found: Vec<Order> = match &q.filter {
                 OrderFilter::Id(id) => all.into_iter().filter(|o| o.id == *id).collect(),
                 OrderFilter::CustomerMobile(m) => all.into_iter().filter(|o| o.customer.mobile.as_deref() == Some(m)).collect(),
                 _ => all,
             };
-            Ok(Page { items, page: 1, total_pages: 1 })
+            // Pages like Nhanh's: `per_page` orders each, 1-based.
+            let per_page = q.per_page.max(1) as usize;
+            let total_pages = found.len().div_ceil(per_page).max(1) as u32;
+            let items = found.into_iter().skip((q.page.max(1) as usize - 1) * per_page).take(per_page).collect();
+            Ok(Page { items, page: q.page, total_pages })
         }
         async fn add_order(&self, _: &Credentials, order: &NewOrder) -> Result<AddedOrder, NhanhError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
@@ -342,6 +346,7 @@ pub async fn processor_fixture() -> ProcessorFixture {
         secrets: intake.secrets.clone(),
         clock: Arc::new(FixedClock(intake.now)),
         tokens: Default::default(),
+        pass_budget: crate::services::sync::DEFAULT_PASS_BUDGET,
     };
     ProcessorFixture { store: intake.store, nhanh, hub, processor, account, now: intake.now }
 }

@@ -50,9 +50,10 @@ async fn main() {
         connections: f.store.clone(), maps: f.store.clone(), intents: f.store.clone(), stats: f.store.clone(),
         failures: f.store.clone(), cursors: f.store.clone(), queue: queue.clone(),
         nhanh, hub: Arc::new(FakeHub::default()), secrets: f.secrets.clone(), clock: Arc::new(SystemClock), tokens: Default::default(),
+        pass_budget: shared::services::sync::DEFAULT_PASS_BUDGET,
     };
     let started = Instant::now();
-    let start = WorkItem::ReconcileAccount { account_id: account.clone(), tick: time::OffsetDateTime::now_utc() };
+    let start = WorkItem::ReconcileAccount { account_id: account.clone(), tick: time::OffsetDateTime::now_utc(), resume: None };
     let record = |m: &str, g: String, item: &WorkItem| BatchRecord { message_id: m.to_owned(), group_id: g, body: serde_json::to_string(item).expect("json") };
     assert!(processor.process_batch(&[record("start", "bench:reconcile".into(), &start)]).await.is_empty());
     // Like the event source mapping: batches of 10 message groups at a time.

@@ -27,6 +27,7 @@ async fn main() -> Result<(), Error> {
         secrets,
         clock,
         tokens: Default::default(),
+        pass_budget: config.pass_budget(),
     };
     let (processor, queue) = (&processor, queue.as_ref());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

@@ -8,7 +8,7 @@ pub mod work;
 pub use connection::{ApiVersion, Connection, ConnectionState, Counter, InitialSync, InitialSyncState, Stats, StreamCounters, Streams};
 pub use ids::{AccountId, AppId, BusinessId, HubId, NhanhId};
 pub use phone::Phone;
-pub use work::WorkItem;
+pub use work::{PassResume, PassStream, WorkItem};
 
 /// A value from outside did not parse; the message says which and why (safe to show to a user).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -40,6 +40,9 @@ pub enum WorkItem {
         /// The schedule tick that queued it.
         #[serde(with = "time::serde::rfc3339")]
         tick: OffsetDateTime,
+        /// Where an earlier invocation of this pass stopped when its time ran out.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<PassResume>,
     },
     /// One page (50 products) of the initial sync (R10).
     InitialSyncPage {
@@ -55,6 +58,51 @@ pub enum WorkItem {
         /// The tree.
         tree: Vec<crate::nhanh::Category>,
     },
+}
+
+/// The streams of a scheduled pass, in the order it reads them (each has its own cursor).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PassStream {
+    /// Nhanh orders by `updatedDateTime`, in windows of at most 10 days.
+    NhanhOrders,
+    /// Nhanh products by `updatedDateTime`.
+    NhanhProducts,
+    /// Customers created in the Hub (`origin=hub`).
+    HubCustomers,
+    /// Orders created in the Hub (`origin=hub`).
+    HubOrders,
+}
+
+impl PassStream {
+    /// Every stream, in pass order.
+    pub const ALL: [Self; 4] = [Self::NhanhOrders, Self::NhanhProducts, Self::HubCustomers, Self::HubOrders];
+
+    /// The stream's cursor name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NhanhOrders => "nhanh_orders",
+            Self::NhanhProducts => "nhanh_products",
+            Self::HubCustomers => "hub_customers",
+            Self::HubOrders => "hub_orders",
+        }
+    }
+}
+
+/// Where a scheduled pass stopped when its invocation's time ran out; the next work item of the
+/// pass goes on from here with the same window, so pages do not shift under it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PassResume {
+    /// The pass's window end, shared by all its streams.
+    #[serde(with = "time::serde::rfc3339")]
+    pub until: OffsetDateTime,
+    /// The stream to go on with (the ones before it are done).
+    pub stream: PassStream,
+    /// The start of the window being read in that stream.
+    #[serde(with = "time::serde::rfc3339")]
+    pub from: OffsetDateTime,
+    /// The next page to read, 1-based.
+    pub page: u32,
 }
 
 impl WorkItem {

@@ -268,7 +268,7 @@ impl ConnectService {
         let stored = self.connections.put_claiming(&conn).await?;
         self.pending.delete_pending(account, app).await?;
         if let Some(queue) = &self.queue {
-            let item = crate::domain::WorkItem::ReconcileAccount { account_id: account.clone(), tick: now };
+            let item = crate::domain::WorkItem::ReconcileAccount { account_id: account.clone(), tick: now, resume: None };
             let message = crate::queue::QueueMessage {
                 group_id: format!("{}:reconcile", account.as_str()),
                 dedup_id: format!("{}:connected:{}", account.as_str(), now.unix_timestamp()),

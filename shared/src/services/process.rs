@@ -150,6 +150,8 @@ pub struct Processor {
     pub clock: Arc<dyn Clock>,
     /// Opened access tokens.
     pub tokens: OpenCache,
+    /// How long one invocation works on a scheduled pass before it continues in a new work item.
+    pub pass_budget: time::Duration,
 }
 
 /// Scopes of intents.
@@ -267,7 +269,7 @@ impl Processor {
             }
             WorkItem::HubEvent { event, .. } => self.hub_event(&conn, &creds, event).await,
             WorkItem::ProductGroups { tree, .. } => self.sync_groups(&conn, tree).await,
-            WorkItem::ReconcileAccount { .. } => self.reconcile(&conn, &creds).await,
+            WorkItem::ReconcileAccount { resume, .. } => self.reconcile(&conn, &creds, *resume).await,
             WorkItem::InitialSyncPage { page, .. } => self.initial_sync_page(&conn, &creds, *page).await,
         };
         if let Err(Failure::Retry { reauth: true, .. }) = &result {

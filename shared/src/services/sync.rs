@@ -10,7 +10,7 @@
 //! time; finished streams keep their moved cursors.
 
 use super::process::{Failure, Outcome, Processor, PRODUCT_SNAPSHOT};
-use crate::domain::{AccountId, Connection, ConnectionState, Counter, HubId, InitialSync, InitialSyncState, WorkItem};
+use crate::domain::{AccountId, Connection, ConnectionState, Counter, HubId, InitialSync, InitialSyncState, PassResume, PassStream, WorkItem};
 use crate::hub::{HubCustomer, ProductInput};
 use crate::mapping;
 use crate::nhanh::{Credentials, OrderFilter, OrderQuery, Product, ProductQuery};
@@ -29,29 +29,118 @@ pub const PAGE_SIZE: u32 = 50;
 /// The progress stream of the initial sync.
 pub const INITIAL_SYNC: &str = "initial_sync";
 
+/// Cursor name of the instant a pass last handed its rest to a continuation (UNIX epoch: none).
+const CONTINUED: &str = "pass_continued";
+/// How long a continuation keeps fresh ticks of the account from starting passes of their own.
+const CONTINUATION_GRACE: Duration = Duration::minutes(10);
+/// How long one invocation works on a pass before handing the rest to a new work item (the
+/// processor's Lambda timeout is 30 s; a page can take several seconds).
+pub const DEFAULT_PASS_BUDGET: Duration = Duration::seconds(15);
+
+/// What is left to read of one stream: its window and the next page.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    from: OffsetDateTime,
+    page: u32,
+    until: OffsetDateTime,
+}
+
+/// Where a stream stopped because the budget was spent.
+#[derive(Debug, Clone, Copy)]
+struct Stopped {
+    from: OffsetDateTime,
+    page: u32,
+}
+
+/// One invocation's time for a pass.
+struct Budget {
+    deadline: OffsetDateTime,
+    pages: u32,
+}
+
+impl Budget {
+    /// Spent once the deadline passed, but never before a first page, so every invocation progresses.
+    fn spent(&self, now: OffsetDateTime) -> bool {
+        self.pages > 0 && now >= self.deadline
+    }
+}
+
 fn err(stream: &'static str, e: impl Into<Error>) -> Failure {
     super::process::classify(stream, "sweep", e.into())
 }
 
 impl Processor {
-    /// The scheduled pass of one account.
-    pub(crate) async fn reconcile(&self, conn: &Connection, creds: &Credentials) -> Result<Outcome, Failure> {
+    /// The scheduled pass of one account, or its continuation after `resume`. Reads stream after
+    /// stream until done; once the invocation's budget is spent (after at least one page), it
+    /// queues a continuation with the same window and acknowledges this item.
+    pub(crate) async fn reconcile(&self, conn: &Connection, creds: &Credentials, resume: Option<PassResume>) -> Result<Outcome, Failure> {
+        let account = &conn.account_id;
         if conn.initial_sync.as_ref().is_some_and(|s| s.state == InitialSyncState::Due) {
             self.start_initial_sync(conn, creds).await?;
         }
-        let floor = conn.connected_at.unwrap_or_else(|| self.clock.now());
+        let started = self.clock.now();
+        let floor = conn.connected_at.unwrap_or(started);
+        // A continuation from an earlier connected period is stale (R3): start afresh.
+        let resume = resume.filter(|r| r.from >= floor && r.until > floor);
+        if resume.is_none() {
+            let continued = self.cursors.cursor(account, CONTINUED).await.map_err(|e| err("reconcile", e))?;
+            if continued.is_some_and(|at| at > started - CONTINUATION_GRACE) {
+                tracing::info!(account_id = account.as_str(), "a continued pass is under way; this tick leaves it the work");
+                return Ok(Outcome::Skipped);
+            }
+        }
         // Nhanh filters by whole seconds: a pass reads only seconds already over, so nothing that
         // happens while it runs (a disconnect, say) can fall inside its window; the next pass's
         // overlap reads the rest.
-        let now = self.clock.now() - Duration::seconds(2);
-        self.sweep_orders(conn, creds, floor, now).await?;
-        if conn.initial_sync.as_ref().is_none_or(|s| s.state == InitialSyncState::Done) {
-            self.sweep_products(conn, creds, floor, now).await?;
+        let until = resume.map_or(started - Duration::seconds(2), |r| r.until);
+        let mut budget = Budget { deadline: started + self.pass_budget, pages: 0 };
+        let first = resume.and_then(|r| PassStream::ALL.iter().position(|s| *s == r.stream)).unwrap_or(0);
+        for (i, stream) in PassStream::ALL.into_iter().enumerate().skip(first) {
+            if stream == PassStream::NhanhProducts && conn.initial_sync.as_ref().is_some_and(|s| s.state != InitialSyncState::Done) {
+                continue;
+            }
+            let (from, page) = match resume.filter(|_| i == first) {
+                Some(r) => (r.from, r.page),
+                None => (self.window_start(conn, stream.as_str(), floor).await?, 1),
+            };
+            let window = Window { from, page, until };
+            let progress = match stream {
+                PassStream::NhanhOrders => self.sweep_orders(conn, creds, window, &mut budget).await?,
+                PassStream::NhanhProducts => self.sweep_products(conn, creds, window, &mut budget).await?,
+                PassStream::HubCustomers => self.sweep_hub_customers(conn, creds, window, &mut budget).await?,
+                PassStream::HubOrders => self.sweep_hub_orders(conn, creds, window, &mut budget).await?,
+            };
+            if let Some(stopped) = progress {
+                self.continue_pass(account, PassResume { until, stream, from: stopped.from, page: stopped.page }).await?;
+                return Ok(Outcome::Skipped);
+            }
         }
-        self.sweep_hub_customers(conn, creds, floor, now).await?;
-        self.sweep_hub_orders(conn, creds, floor, now).await?;
-        tracing::info!(account_id = conn.account_id.as_str(), "scheduled pass done");
+        if resume.is_some() {
+            self.cursors.set_cursor(account, CONTINUED, OffsetDateTime::UNIX_EPOCH).await.map_err(|e| err("reconcile", e))?;
+        }
+        tracing::info!(account_id = account.as_str(), pages = budget.pages, "scheduled pass done");
         Ok(Outcome::Skipped)
+    }
+
+    /// Queues the rest of a pass as a new work item of the account's pass group.
+    async fn continue_pass(&self, account: &AccountId, resume: PassResume) -> Result<(), Failure> {
+        let message = QueueMessage {
+            group_id: format!("{}:reconcile", account.as_str()),
+            dedup_id: format!(
+                "{}:resume:{}:{}:{}:{}",
+                account.as_str(),
+                resume.until.unix_timestamp(),
+                resume.stream.as_str(),
+                resume.from.unix_timestamp(),
+                resume.page
+            ),
+            body: serde_json::to_string(&WorkItem::ReconcileAccount { account_id: account.clone(), tick: resume.until, resume: Some(resume) })
+                .unwrap_or_default(),
+        };
+        self.cursors.set_cursor(account, CONTINUED, self.clock.now()).await.map_err(|e| err("reconcile", e))?;
+        self.queue.send(std::slice::from_ref(&message)).await.map_err(|e| err("reconcile", e))?;
+        tracing::info!(account_id = account.as_str(), stream = resume.stream.as_str(), page = resume.page, "scheduled pass continues in a new work item");
+        Ok(())
     }
 
     async fn window_start(&self, conn: &Connection, stream: &str, floor: OffsetDateTime) -> Result<OffsetDateTime, Failure> {
@@ -63,12 +152,14 @@ impl Processor {
         self.cursors.set_cursor(&conn.account_id, stream, to).await.map_err(|e| err("reconcile", e))
     }
 
-    async fn sweep_orders(&self, conn: &Connection, creds: &Credentials, floor: OffsetDateTime, now: OffsetDateTime) -> Result<(), Failure> {
-        let mut from = self.window_start(conn, "nhanh_orders", floor).await?;
-        while from < now {
-            let to = (from + ORDER_WINDOW - Duration::seconds(1)).min(now);
-            let mut page = 1;
+    async fn sweep_orders(&self, conn: &Connection, creds: &Credentials, window: Window, budget: &mut Budget) -> Result<Option<Stopped>, Failure> {
+        let Window { mut from, mut page, until } = window;
+        while from < until {
+            let to = (from + ORDER_WINDOW - Duration::seconds(1)).min(until);
             loop {
+                if budget.spent(self.clock.now()) {
+                    return Ok(Some(Stopped { from, page }));
+                }
                 let q = OrderQuery { page, per_page: 100, filter: OrderFilter::UpdatedBetween(from, to) };
                 let found = self.nhanh.orders(creds, &q).await.map_err(|e| err("orders", e))?;
                 for order in found.items {
@@ -78,30 +169,36 @@ impl Processor {
                         Err(retry) => return Err(retry),
                     }
                 }
+                budget.pages += 1;
                 if page >= found.total_pages {
                     break;
                 }
                 page += 1;
             }
-            self.move_cursor(conn, "nhanh_orders", to).await?;
+            self.move_cursor(conn, PassStream::NhanhOrders.as_str(), to).await?;
             from = to;
+            page = 1;
         }
-        Ok(())
+        Ok(None)
     }
 
-    async fn sweep_products(&self, conn: &Connection, creds: &Credentials, floor: OffsetDateTime, now: OffsetDateTime) -> Result<(), Failure> {
-        let from = self.window_start(conn, "nhanh_products", floor).await?;
-        let mut page = 1;
-        loop {
-            let q = ProductQuery { page, per_page: PAGE_SIZE, updated_from: Some(from), updated_to: Some(now) };
+    async fn sweep_products(&self, conn: &Connection, creds: &Credentials, window: Window, budget: &mut Budget) -> Result<Option<Stopped>, Failure> {
+        let Window { from, mut page, until } = window;
+        // Nothing to read yet when the connection is younger than the pass's window end.
+        let mut more = from < until;
+        while more {
+            if budget.spent(self.clock.now()) {
+                return Ok(Some(Stopped { from, page }));
+            }
+            let q = ProductQuery { page, per_page: PAGE_SIZE, updated_from: Some(from), updated_to: Some(until) };
             let found = self.nhanh.products(creds, &q).await.map_err(|e| err("products", e))?;
             self.apply_products(conn, found.items).await?;
-            if page >= found.total_pages {
-                break;
-            }
+            budget.pages += 1;
+            more = page < found.total_pages;
             page += 1;
         }
-        self.move_cursor(conn, "nhanh_products", now).await
+        self.move_cursor(conn, PassStream::NhanhProducts.as_str(), until.max(from)).await?;
+        Ok(None)
     }
 
     /// Applies a page of products, parents first, with batched store calls: one read of the
@@ -181,11 +278,13 @@ impl Processor {
         Ok(id)
     }
 
-    async fn sweep_hub_customers(&self, conn: &Connection, creds: &Credentials, floor: OffsetDateTime, now: OffsetDateTime) -> Result<(), Failure> {
-        let from = self.window_start(conn, "hub_customers", floor).await?;
+    async fn sweep_hub_customers(&self, conn: &Connection, creds: &Credentials, window: Window, budget: &mut Budget) -> Result<Option<Stopped>, Failure> {
+        let Window { from, mut page, until } = window;
         let account = &conn.account_id;
-        let mut page = 1;
         loop {
+            if budget.spent(self.clock.now()) {
+                return Ok(Some(Stopped { from, page }));
+            }
             let found = self.hub.hub_customers(account, from, page, 100).await.map_err(|e| err("customers", e))?;
             let mut pending: Vec<HubCustomer> = Vec::new();
             for c in found.items {
@@ -208,18 +307,22 @@ impl Processor {
                     tracing::warn!(account_id = account.as_str(), error = %e, "counter not updated");
                 }
             }
+            budget.pages += 1;
             if !found.has_more {
                 break;
             }
             page += 1;
         }
-        self.move_cursor(conn, "hub_customers", now).await
+        self.move_cursor(conn, PassStream::HubCustomers.as_str(), until).await?;
+        Ok(None)
     }
 
-    async fn sweep_hub_orders(&self, conn: &Connection, creds: &Credentials, floor: OffsetDateTime, now: OffsetDateTime) -> Result<(), Failure> {
-        let from = self.window_start(conn, "hub_orders", floor).await?;
-        let mut page = 1;
+    async fn sweep_hub_orders(&self, conn: &Connection, creds: &Credentials, window: Window, budget: &mut Budget) -> Result<Option<Stopped>, Failure> {
+        let Window { from, mut page, until } = window;
         loop {
+            if budget.spent(self.clock.now()) {
+                return Ok(Some(Stopped { from, page }));
+            }
             let found = self.hub.hub_orders(&conn.account_id, from, page, 100).await.map_err(|e| err("orders", e))?;
             for o in &found.items {
                 let data = serde_json::to_value(o).unwrap_or_default();
@@ -229,12 +332,14 @@ impl Processor {
                     Err(retry) => return Err(retry),
                 }
             }
+            budget.pages += 1;
             if !found.has_more {
                 break;
             }
             page += 1;
         }
-        self.move_cursor(conn, "hub_orders", now).await
+        self.move_cursor(conn, PassStream::HubOrders.as_str(), until).await?;
+        Ok(None)
     }
 
     /// Applies the tree, plans the pages, queues one item per page, and marks the sync running.
@@ -375,5 +480,66 @@ mod tests {
         assert_eq!(f.hub.all("products").iter().filter(|p| p["name"] == "Mũ len").count(), 1);
         let stats = crate::store::StatsStore::stats(f.store.as_ref(), &f.account).await.unwrap();
         assert_eq!(stats.streams["products"].applied, 4, "3 created + 1 updated, counted per page");
+    }
+}
+
+#[cfg(test)]
+mod pass_tests {
+    use super::*;
+    use crate::nhanh::{Order, OrderCustomer};
+    use crate::queue::memory::MemoryQueue;
+    use crate::testing::processor_fixture;
+    use std::sync::Arc;
+
+    fn order(id: u64, created: OffsetDateTime) -> Order {
+        Order {
+            id: crate::domain::NhanhId::new(id).unwrap(), shop_order_id: None, status: "New".into(), sale_channel: None,
+            customer: OrderCustomer { name: None, mobile: None, email: None, address: None }, items: vec![],
+            money_discount: 0, money_used_points: 0, customer_ship_fee: 0, description: None, created_at: Some(created), updated_at: None,
+        }
+    }
+
+    fn tick(account: &AccountId, at: OffsetDateTime) -> WorkItem {
+        WorkItem::ReconcileAccount { account_id: account.clone(), tick: at, resume: None }
+    }
+
+    #[tokio::test]
+    async fn a_pass_longer_than_its_budget_continues_in_new_work_items_and_ticks_meanwhile_wait() {
+        let mut f = processor_fixture().await;
+        let queue = Arc::new(MemoryQueue::default());
+        f.processor.queue = queue.clone();
+        // One page per invocation, an hour after connecting.
+        f.processor.pass_budget = Duration::ZERO;
+        let later = f.now + Duration::hours(1);
+        f.processor.clock = Arc::new(crate::clock::FixedClock(later));
+        for id in 1000..1250 {
+            f.nhanh.orders.lock().unwrap().insert(id, order(id, f.now + Duration::minutes(1)));
+        }
+        f.processor.apply(&tick(&f.account, f.now)).await.unwrap();
+        let mut invocations = 1;
+        loop {
+            let messages = queue.messages();
+            let Some(last) = messages.get(invocations - 1) else { break };
+            let item: WorkItem = serde_json::from_str(&last.body).unwrap();
+            assert_eq!(last.group_id, "acct:reconcile");
+            if invocations == 2 {
+                // A tick while the continued pass runs leaves it the work.
+                let calls = f.nhanh.calls.load(std::sync::atomic::Ordering::SeqCst);
+                assert_eq!(f.processor.apply(&tick(&f.account, f.now)).await.unwrap(), Outcome::Skipped);
+                assert_eq!(f.nhanh.calls.load(std::sync::atomic::Ordering::SeqCst), calls, "no second pass");
+            }
+            f.processor.apply(&item).await.unwrap();
+            invocations += 1;
+            assert!(invocations < 20, "the pass never ends");
+        }
+        // 3 order pages, then one page of products, Hub customers and Hub orders: 6 invocations.
+        assert_eq!(invocations, 6);
+        assert_eq!(f.hub.all("orders").len(), 250, "every order applied once");
+        let cursor = crate::store::CursorStore::cursor(f.store.as_ref(), &f.account, "nhanh_orders").await.unwrap();
+        assert_eq!(cursor, Some(later - Duration::seconds(2)), "the window end of the first invocation");
+        // The chain is over: the next tick runs a pass of its own.
+        let calls = f.nhanh.calls.load(std::sync::atomic::Ordering::SeqCst);
+        f.processor.apply(&tick(&f.account, f.now)).await.unwrap();
+        assert!(f.nhanh.calls.load(std::sync::atomic::Ordering::SeqCst) > calls);
     }
 }
