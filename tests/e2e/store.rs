@@ -56,6 +56,9 @@ async fn batched_maps_snapshots_and_counters_on_dynamodb() {
     assert_eq!(found["130"].as_str(), "h130");
     assert_eq!(store.nhanh_key(&account, Entity::Product, &HubId::parse("h99").unwrap()).await.unwrap().as_deref(), Some("99"));
     assert!(store.hub_ids(&account, Entity::Order, &keys).await.unwrap().is_empty(), "entities are separate");
+    let hubs: Vec<HubId> = ["h1", "h130", "h999"].iter().map(|h| HubId::parse(h).unwrap()).collect();
+    let back = store.nhanh_keys(&account, Entity::Product, &hubs).await.unwrap();
+    assert_eq!((back.len(), back[&hubs[1]].as_str()), (2, "130"));
 
     let bodies: Vec<(String, String)> = (1..=60).map(|i| (i.to_string(), format!("{{\"n\":{i}}}"))).collect();
     store.set_intents(&account, "snapshot:product", &bodies).await.unwrap();

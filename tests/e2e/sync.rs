@@ -127,6 +127,13 @@ async fn one_sweep_brings_the_hub_level_with_nhanh_when_webhooks_are_off() {
     l.merchant("orders", order(91_001, "New", "0912555666")).await;
     l.merchant("orders", order(91_002, "Confirmed", "0912555777")).await;
     l.merchant("orders", order(91_001, "Success", "0912555666")).await;
+    // Created in the Hub, their events lost: only the sweep's origin=hub reads find them.
+    let hub_url = |kind: &str| format!("{}/_sim/accounts/{}/{kind}?hook=false", stack().hub, l.app.account);
+    l.app.post_json(&hub_url("customers"), json!({"name": "Đỗ Lan", "phone": "0912555888"})).await;
+    let hub_order = l.app.post_json(&hub_url("orders"), json!({
+        "code": "HUB-9", "status": "new", "customer": {"name": "Đỗ Lan", "phone": "0912555888", "address": "Huế"},
+        "items": [{"product_id": null, "code": "GIFT", "name": "Quà", "quantity": 1, "price": 10000, "discount": 0}], "total": 10000, "note": null})).await;
+    let hub_order_id = hub_order["record"]["id"].clone();
     tokio::time::sleep(Duration::from_secs(2)).await;
     // (Other tests' sweeps cover every account, so the Hub may already hold some of it: what
     // matters is that no webhook carried it.)
@@ -134,9 +141,13 @@ async fn one_sweep_brings_the_hub_level_with_nhanh_when_webhooks_are_off() {
     let app_hook = format!("/nhanhvn/hook/{}", l.app.app_id);
     assert!(!items(&deliveries, "deliveries").iter().any(|d| d["url"].as_str().is_some_and(|u| u.ends_with(&app_hook))), "no webhooks: {deliveries}");
     l.sweep().await;
-    l.until(40, "the sweep", |hub, _| {
+    l.until(40, "the sweep", |hub, nhanh| {
         let orders = items(hub, "orders");
-        items(hub, "products").len() == 2 && orders.len() == 2 && orders.iter().any(|o| o["code"] == "91001" && o["status"] == "completed")
+        items(hub, "products").len() == 2
+            && orders.iter().filter(|o| o["origin"] != "hub").count() == 2
+            && orders.iter().any(|o| o["code"] == "91001" && o["status"] == "completed")
+            && items(nhanh, "customers").iter().any(|c| c["mobile"] == "0912555888")
+            && items(nhanh, "orders").iter().any(|o| o["shopOrderId"] == hub_order_id)
     }).await;
 }
 

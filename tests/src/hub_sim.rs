@@ -330,7 +330,23 @@ async fn ctl_account(State(state): State<Shared>, Path(account): Path<String>) -
 }
 
 /// Creates a record in the Hub itself (`origin: hub`) and sends the Hub event to the connector.
-async fn ctl_create_origin_hub(State(state): State<Shared>, Path((account, seg)): Path<(String, String)>, Json(mut record): Json<Value>) -> Response {
+/// `?hook=false` on a Hub-created record: the event is lost (only the sweep can find the record).
+#[derive(Deserialize)]
+struct CreateQuery {
+    #[serde(default = "yes")]
+    hook: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+async fn ctl_create_origin_hub(
+    State(state): State<Shared>,
+    Path((account, seg)): Path<(String, String)>,
+    Query(q): Query<CreateQuery>,
+    Json(mut record): Json<Value>,
+) -> Response {
     let (event, hook) = {
         let mut sim = state.lock().unwrap_or_else(|e| e.into_inner());
         let Some((kind, one, _)) = resource(&seg) else { return error(404, "not_found", "no such resource") };
@@ -342,7 +358,7 @@ async fn ctl_create_origin_hub(State(state): State<Shared>, Path((account, seg))
         record["created_at"] = json!(now);
         sim.accounts.entry(account.clone()).or_default().records.entry(kind).or_default().insert(id, record.clone());
         let event = json!({"event": format!("{one}.created"), "account_id": account, "occurred_at": now, "data": record});
-        (event, sim.hook.clone())
+        (event, sim.hook.clone().filter(|_| q.hook))
     };
     let record = event["data"].clone();
     if let Some((url, secret)) = hook {

@@ -31,6 +31,8 @@ pub const INITIAL_SYNC: &str = "initial_sync";
 
 /// Cursor name of the instant a pass last handed its rest to a continuation (UNIX epoch: none).
 const CONTINUED: &str = "pass_continued";
+/// Cursor name of the last tick held back by a continued pass (it gets a pass when the chain ends).
+const WANTED: &str = "pass_wanted";
 /// How long a continuation keeps fresh ticks of the account from starting passes of their own.
 const CONTINUATION_GRACE: Duration = Duration::minutes(10);
 /// How long one invocation works on a pass before handing the rest to a new work item (the
@@ -80,12 +82,18 @@ impl Processor {
         }
         let started = self.clock.now();
         let floor = conn.connected_at.unwrap_or(started);
-        // A continuation from an earlier connected period is stale (R3): start afresh.
-        let resume = resume.filter(|r| r.from >= floor && r.until > floor);
+        if resume.is_some_and(|r| r.from < floor) {
+            // A continuation from an earlier connected period: nothing of it may be read (R3).
+            tracing::info!(account_id = account.as_str(), "continuation of a pass from an earlier connection dropped");
+            return Ok(Outcome::Skipped);
+        }
         if resume.is_none() {
+            // A continuation of this connected period under way: leave it the work, and ask for a
+            // pass right after it (its window ends before this tick).
             let continued = self.cursors.cursor(account, CONTINUED).await.map_err(|e| err("reconcile", e))?;
-            if continued.is_some_and(|at| at > started - CONTINUATION_GRACE) {
-                tracing::info!(account_id = account.as_str(), "a continued pass is under way; this tick leaves it the work");
+            if continued.is_some_and(|at| at > started - CONTINUATION_GRACE && at >= floor) {
+                self.cursors.set_cursor(account, WANTED, started).await.map_err(|e| err("reconcile", e))?;
+                tracing::info!(account_id = account.as_str(), "a continued pass is under way; this tick's pass follows it");
                 return Ok(Outcome::Skipped);
             }
         }
@@ -116,10 +124,27 @@ impl Processor {
             }
         }
         if resume.is_some() {
+            let wanted = self.cursors.cursor(account, WANTED).await.map_err(|e| err("reconcile", e))?;
+            if wanted.is_some_and(|at| at > until) {
+                self.follow_up_pass(account, started).await?;
+                self.cursors.set_cursor(account, WANTED, OffsetDateTime::UNIX_EPOCH).await.map_err(|e| err("reconcile", e))?;
+            }
             self.cursors.set_cursor(account, CONTINUED, OffsetDateTime::UNIX_EPOCH).await.map_err(|e| err("reconcile", e))?;
         }
         tracing::info!(account_id = account.as_str(), pages = budget.pages, "scheduled pass done");
         Ok(Outcome::Skipped)
+    }
+
+    /// Queues a fresh pass for the ticks that came while a continued pass ran.
+    async fn follow_up_pass(&self, account: &AccountId, at: OffsetDateTime) -> Result<(), Failure> {
+        let message = QueueMessage {
+            group_id: format!("{}:reconcile", account.as_str()),
+            dedup_id: format!("{}:follow-up:{}", account.as_str(), at.unix_timestamp_nanos()),
+            body: serde_json::to_string(&WorkItem::ReconcileAccount { account_id: account.clone(), tick: at, resume: None }).unwrap_or_default(),
+        };
+        self.queue.send(std::slice::from_ref(&message)).await.map_err(|e| err("reconcile", e))?;
+        tracing::info!(account_id = account.as_str(), "a pass follows the continued one for the ticks it held back");
+        Ok(())
     }
 
     /// Queues the rest of a pass as a new work item of the account's pass group.
@@ -286,13 +311,10 @@ impl Processor {
                 return Ok(Some(Stopped { from, page }));
             }
             let found = self.hub.hub_customers(account, from, page, 100).await.map_err(|e| err("customers", e))?;
-            let mut pending: Vec<HubCustomer> = Vec::new();
-            for c in found.items {
-                // Pushed already (by the Hub's event or an earlier pass): the overlap re-reads it.
-                if self.maps.nhanh_key(account, Entity::Customer, &c.id).await.map_err(|e| err("customers", e))?.is_none() {
-                    pending.push(c);
-                }
-            }
+            // Pushed already (by the Hub's event or an earlier pass): the overlap re-reads it.
+            let ids: Vec<HubId> = found.items.iter().map(|c| c.id.clone()).collect();
+            let pushed = self.maps.nhanh_keys(account, Entity::Customer, &ids).await.map_err(|e| err("customers", e))?;
+            let pending: Vec<HubCustomer> = found.items.into_iter().filter(|c| !pushed.contains_key(&c.id)).collect();
             let mut applied = 0;
             for result in self.push_customers(conn, creds, &pending).await {
                 match result {
@@ -532,8 +554,11 @@ mod pass_tests {
             invocations += 1;
             assert!(invocations < 20, "the pass never ends");
         }
-        // 3 order pages, then one page of products, Hub customers and Hub orders: 6 invocations.
-        assert_eq!(invocations, 6);
+        // 3 order pages, then one page of products, Hub customers and Hub orders: 6 invocations;
+        // then the same again for the tick held back meanwhile (the fake ignores windows).
+        let follow_up = queue.messages().iter().filter(|m| m.dedup_id.contains(":follow-up:")).count();
+        assert_eq!(follow_up, 1, "the held-back tick got one pass after the chain");
+        assert_eq!(invocations, 12);
         assert_eq!(f.hub.all("orders").len(), 250, "every order applied once");
         let cursor = crate::store::CursorStore::cursor(f.store.as_ref(), &f.account, "nhanh_orders").await.unwrap();
         assert_eq!(cursor, Some(later - Duration::seconds(2)), "the window end of the first invocation");
@@ -541,5 +566,21 @@ mod pass_tests {
         let calls = f.nhanh.calls.load(std::sync::atomic::Ordering::SeqCst);
         f.processor.apply(&tick(&f.account, f.now)).await.unwrap();
         assert!(f.nhanh.calls.load(std::sync::atomic::Ordering::SeqCst) > calls);
+    }
+
+    #[tokio::test]
+    async fn the_continuation_of_a_pass_started_as_the_account_connected_still_runs() {
+        // The first pass is queued by the connect callback: its window ends before connected_at.
+        let mut f = processor_fixture().await;
+        let queue = Arc::new(MemoryQueue::default());
+        f.processor.queue = queue.clone();
+        f.processor.pass_budget = Duration::ZERO;
+        f.processor.apply(&tick(&f.account, f.now)).await.unwrap();
+        let continuation: WorkItem = serde_json::from_str(&queue.messages()[0].body).unwrap();
+        assert!(matches!(continuation, WorkItem::ReconcileAccount { resume: Some(PassResume { stream: PassStream::HubOrders, .. }), .. }));
+        f.processor.apply(&continuation).await.unwrap();
+        assert_eq!(queue.messages().len(), 1, "done: nothing more queued");
+        let marker = crate::store::CursorStore::cursor(f.store.as_ref(), &f.account, CONTINUED).await.unwrap();
+        assert_eq!(marker, Some(OffsetDateTime::UNIX_EPOCH), "the chain ended, so ticks run passes again");
     }
 }

@@ -89,7 +89,7 @@ impl DynamoStore {
         let mut attempt = 0;
         loop {
             match self.transact_once(items.clone(), reasons).await {
-                Err(StoreError::Unavailable(e)) if attempt < 3 => {
+                Err(StoreError::Unavailable(e)) if attempt < TRANSACT_ATTEMPTS => {
                     attempt += 1;
                     tracing::debug!(attempt, error = e.as_str(), "transaction retried");
                     tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
@@ -191,6 +191,8 @@ impl DynamoStore {
     }
 }
 
+/// Retries of a transaction that failed transiently (25 ms doubling: about 3 s in all).
+const TRANSACT_ATTEMPTS: u32 = 6;
 /// Keys per BatchGetItem call (DynamoDB's limit).
 const BATCH_GET_MAX: usize = 100;
 /// Items per BatchWriteItem call (DynamoDB's limit).
@@ -450,6 +452,19 @@ impl IdMapStore for DynamoStore {
                 let key = sk.strip_prefix(&prefix)?;
                 let hub = text_attr(item, "target").and_then(|h| HubId::parse(h).ok())?;
                 Some((key.to_owned(), hub))
+            })
+            .collect())
+    }
+
+    async fn nhanh_keys(&self, account: &AccountId, entity: Entity, hubs: &[HubId]) -> Result<HashMap<HubId, String>, StoreError> {
+        let prefix = format!("MAP#{}#H#", entity.as_str());
+        let sks: Vec<String> = hubs.iter().map(|h| format!("{prefix}{}", h.as_str())).collect();
+        let items = self.batch_get(&account_pk(account), &sks).await?;
+        Ok(items
+            .iter()
+            .filter_map(|(sk, item)| {
+                let hub = HubId::parse(sk.strip_prefix(&prefix)?).ok()?;
+                Some((hub, text_attr(item, "target")?.to_owned()))
             })
             .collect())
     }

@@ -129,6 +129,16 @@ pub trait IdMapStore: Send + Sync {
         }
         Ok(found)
     }
+    /// The Nhanh keys mapped to several Hub ids (ids without a map are absent from the answer).
+    async fn nhanh_keys(&self, account: &AccountId, entity: Entity, hubs: &[HubId]) -> Result<HashMap<HubId, String>, StoreError> {
+        let mut found = HashMap::new();
+        for hub in hubs {
+            if let Some(key) = self.nhanh_key(account, entity, hub).await? {
+                found.insert(hub.clone(), key);
+            }
+        }
+        Ok(found)
+    }
     /// Records several pairs: every Hub → Nhanh entry before any Nhanh → Hub entry, as in
     /// [`IdMapStore::link`].
     async fn link_all(&self, account: &AccountId, entity: Entity, pairs: &[(String, HubId)]) -> Result<(), StoreError> {
