@@ -346,7 +346,7 @@ pub async fn processor_fixture() -> ProcessorFixture {
         secrets: intake.secrets.clone(),
         clock: Arc::new(FixedClock(intake.now)),
         tokens: Default::default(),
-        pass_budget: crate::services::sync::DEFAULT_PASS_BUDGET,
+        pass_budget: crate::services::pass::DEFAULT_PASS_BUDGET,
     };
     ProcessorFixture { store: intake.store, nhanh, hub, processor, account, now: intake.now }
 }

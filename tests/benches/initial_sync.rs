@@ -50,7 +50,7 @@ async fn main() {
         connections: f.store.clone(), maps: f.store.clone(), intents: f.store.clone(), stats: f.store.clone(),
         failures: f.store.clone(), cursors: f.store.clone(), queue: queue.clone(),
         nhanh, hub: Arc::new(FakeHub::default()), secrets: f.secrets.clone(), clock: Arc::new(SystemClock), tokens: Default::default(),
-        pass_budget: shared::services::sync::DEFAULT_PASS_BUDGET,
+        pass_budget: shared::services::pass::DEFAULT_PASS_BUDGET,
     };
     let started = Instant::now();
     let start = WorkItem::ReconcileAccount { account_id: account.clone(), tick: time::OffsetDateTime::now_utc(), resume: None };

@@ -1,0 +1,358 @@
+//! The scheduled pass (R11), as a processor step.
+//!
+//! A `ReconcileAccount` item starts a due initial sync (see [`super::sync`]), then pulls per stream
+//! what changed since its cursor, with an overlap: Nhanh orders by `updatedDateTime` in windows of
+//! at most 10 days, Nhanh products by `updatedDateTime`, Hub-created customers and orders
+//! (`origin=hub`). A cursor moves only after every record of its window was applied; nothing
+//! before `connected_at` is pulled (R3), so a disconnected period is never back-filled. Rate limits
+//! end the pass with a retry at the unlock time; finished streams keep their moved cursors. A pass
+//! that outlasts its invocation's budget continues in a new work item with the same window.
+
+use super::process::{Failure, Outcome, Processor};
+use super::sync::{err, PAGE_SIZE};
+use crate::domain::{AccountId, Connection, Counter, HubId, InitialSyncState, PassResume, PassStream, WorkItem};
+use crate::hub::HubCustomer;
+use crate::nhanh::{Credentials, OrderFilter, OrderQuery, ProductQuery};
+use crate::queue::QueueMessage;
+use crate::store::Entity;
+use time::{Duration, OffsetDateTime};
+
+/// How far back a pass re-reads before its cursor (`>=`), for late or clock-skewed changes.
+pub const OVERLAP: Duration = Duration::minutes(5);
+/// Nhanh v2 allows at most 10 days per order query.
+const ORDER_WINDOW: Duration = Duration::days(10);
+/// Cursor name of the instant a pass last handed its rest to a continuation (UNIX epoch: none).
+const CONTINUED: &str = "pass_continued";
+/// Cursor name of the last tick held back by a continued pass (it gets a pass when the chain ends).
+const WANTED: &str = "pass_wanted";
+/// How long a continuation keeps fresh ticks of the account from starting passes of their own.
+const CONTINUATION_GRACE: Duration = Duration::minutes(10);
+/// How long one invocation works on a pass before handing the rest to a new work item (the
+/// processor's Lambda timeout is 30 s; a page can take several seconds).
+pub const DEFAULT_PASS_BUDGET: Duration = Duration::seconds(15);
+
+/// What is left to read of one stream: its window and the next page.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    from: OffsetDateTime,
+    page: u32,
+    until: OffsetDateTime,
+}
+
+/// Where a stream stopped because the budget was spent.
+#[derive(Debug, Clone, Copy)]
+struct Stopped {
+    from: OffsetDateTime,
+    page: u32,
+}
+
+/// One invocation's time for a pass.
+struct Budget {
+    deadline: OffsetDateTime,
+    pages: u32,
+}
+
+impl Budget {
+    /// Spent once the deadline passed, but never before a first page, so every invocation progresses.
+    fn spent(&self, now: OffsetDateTime) -> bool {
+        self.pages > 0 && now >= self.deadline
+    }
+}
+
+
+impl Processor {
+    /// The scheduled pass of one account, or its continuation after `resume`. Reads stream after
+    /// stream until done; once the invocation's budget is spent (after at least one page), it
+    /// queues a continuation with the same window and acknowledges this item.
+    pub(crate) async fn reconcile(&self, conn: &Connection, creds: &Credentials, resume: Option<PassResume>) -> Result<Outcome, Failure> {
+        let account = &conn.account_id;
+        if conn.initial_sync.as_ref().is_some_and(|s| s.state == InitialSyncState::Due) {
+            self.start_initial_sync(conn, creds).await?;
+        }
+        let started = self.clock.now();
+        let floor = conn.connected_at.unwrap_or(started);
+        if resume.is_some_and(|r| r.from < floor) {
+            // A continuation from an earlier connected period: nothing of it may be read (R3).
+            tracing::info!(account_id = account.as_str(), "continuation of a pass from an earlier connection dropped");
+            return Ok(Outcome::Skipped);
+        }
+        if resume.is_none() {
+            // A continuation of this connected period under way: leave it the work, and ask for a
+            // pass right after it (its window ends before this tick).
+            let continued = self.cursors.cursor(account, CONTINUED).await.map_err(|e| err("reconcile", e))?;
+            if continued.is_some_and(|at| at > started - CONTINUATION_GRACE && at >= floor) {
+                self.cursors.set_cursor(account, WANTED, started).await.map_err(|e| err("reconcile", e))?;
+                tracing::info!(account_id = account.as_str(), "a continued pass is under way; this tick's pass follows it");
+                return Ok(Outcome::Skipped);
+            }
+        }
+        // Nhanh filters by whole seconds: a pass reads only seconds already over, so nothing that
+        // happens while it runs (a disconnect, say) can fall inside its window; the next pass's
+        // overlap reads the rest.
+        let until = resume.map_or(started - Duration::seconds(2), |r| r.until);
+        let mut budget = Budget { deadline: started + self.pass_budget, pages: 0 };
+        let first = resume.and_then(|r| PassStream::ALL.iter().position(|s| *s == r.stream)).unwrap_or(0);
+        for (i, stream) in PassStream::ALL.into_iter().enumerate().skip(first) {
+            if stream == PassStream::NhanhProducts && conn.initial_sync.as_ref().is_some_and(|s| s.state != InitialSyncState::Done) {
+                continue;
+            }
+            let (from, page) = match resume.filter(|_| i == first) {
+                Some(r) => (r.from, r.page),
+                None => (self.window_start(conn, stream.as_str(), floor).await?, 1),
+            };
+            let window = Window { from, page, until };
+            let progress = match stream {
+                PassStream::NhanhOrders => self.sweep_orders(conn, creds, window, &mut budget).await?,
+                PassStream::NhanhProducts => self.sweep_products(conn, creds, window, &mut budget).await?,
+                PassStream::HubCustomers => self.sweep_hub_customers(conn, creds, window, &mut budget).await?,
+                PassStream::HubOrders => self.sweep_hub_orders(conn, creds, window, &mut budget).await?,
+            };
+            if let Some(stopped) = progress {
+                self.continue_pass(account, PassResume { until, stream, from: stopped.from, page: stopped.page }).await?;
+                return Ok(Outcome::Skipped);
+            }
+        }
+        if resume.is_some() {
+            let wanted = self.cursors.cursor(account, WANTED).await.map_err(|e| err("reconcile", e))?;
+            if wanted.is_some_and(|at| at > until) {
+                self.follow_up_pass(account, started).await?;
+                self.cursors.set_cursor(account, WANTED, OffsetDateTime::UNIX_EPOCH).await.map_err(|e| err("reconcile", e))?;
+            }
+            self.cursors.set_cursor(account, CONTINUED, OffsetDateTime::UNIX_EPOCH).await.map_err(|e| err("reconcile", e))?;
+        }
+        tracing::info!(account_id = account.as_str(), pages = budget.pages, "scheduled pass done");
+        Ok(Outcome::Skipped)
+    }
+
+    /// Queues a fresh pass for the ticks that came while a continued pass ran.
+    async fn follow_up_pass(&self, account: &AccountId, at: OffsetDateTime) -> Result<(), Failure> {
+        let message = QueueMessage {
+            group_id: format!("{}:reconcile", account.as_str()),
+            dedup_id: format!("{}:follow-up:{}", account.as_str(), at.unix_timestamp_nanos()),
+            body: serde_json::to_string(&WorkItem::ReconcileAccount { account_id: account.clone(), tick: at, resume: None }).unwrap_or_default(),
+        };
+        self.queue.send(std::slice::from_ref(&message)).await.map_err(|e| err("reconcile", e))?;
+        tracing::info!(account_id = account.as_str(), "a pass follows the continued one for the ticks it held back");
+        Ok(())
+    }
+
+    /// Queues the rest of a pass as a new work item of the account's pass group.
+    async fn continue_pass(&self, account: &AccountId, resume: PassResume) -> Result<(), Failure> {
+        let message = QueueMessage {
+            group_id: format!("{}:reconcile", account.as_str()),
+            dedup_id: format!(
+                "{}:resume:{}:{}:{}:{}",
+                account.as_str(),
+                resume.until.unix_timestamp(),
+                resume.stream.as_str(),
+                resume.from.unix_timestamp(),
+                resume.page
+            ),
+            body: serde_json::to_string(&WorkItem::ReconcileAccount { account_id: account.clone(), tick: resume.until, resume: Some(resume) })
+                .unwrap_or_default(),
+        };
+        self.cursors.set_cursor(account, CONTINUED, self.clock.now()).await.map_err(|e| err("reconcile", e))?;
+        self.queue.send(std::slice::from_ref(&message)).await.map_err(|e| err("reconcile", e))?;
+        tracing::info!(account_id = account.as_str(), stream = resume.stream.as_str(), page = resume.page, "scheduled pass continues in a new work item");
+        Ok(())
+    }
+
+    async fn window_start(&self, conn: &Connection, stream: &str, floor: OffsetDateTime) -> Result<OffsetDateTime, Failure> {
+        let cursor = self.cursors.cursor(&conn.account_id, stream).await.map_err(|e| err("reconcile", e))?;
+        Ok(cursor.map_or(floor, |c| (c - OVERLAP).max(floor)))
+    }
+
+    async fn move_cursor(&self, conn: &Connection, stream: &str, to: OffsetDateTime) -> Result<(), Failure> {
+        self.cursors.set_cursor(&conn.account_id, stream, to).await.map_err(|e| err("reconcile", e))
+    }
+
+    async fn sweep_orders(&self, conn: &Connection, creds: &Credentials, window: Window, budget: &mut Budget) -> Result<Option<Stopped>, Failure> {
+        let Window { mut from, mut page, until } = window;
+        while from < until {
+            let to = (from + ORDER_WINDOW - Duration::seconds(1)).min(until);
+            loop {
+                if budget.spent(self.clock.now()) {
+                    return Ok(Some(Stopped { from, page }));
+                }
+                let q = OrderQuery { page, per_page: 100, filter: OrderFilter::UpdatedBetween(from, to) };
+                let found = self.nhanh.orders(creds, &q).await.map_err(|e| err("orders", e))?;
+                for order in found.items {
+                    match self.apply_order(conn, order).await {
+                        Ok(outcome) => self.count(conn, outcome).await,
+                        Err(Failure::Permanent { stream, record, reason }) => self.log_failure(conn, stream, &record, reason).await,
+                        Err(retry) => return Err(retry),
+                    }
+                }
+                budget.pages += 1;
+                if page >= found.total_pages {
+                    break;
+                }
+                page += 1;
+            }
+            self.move_cursor(conn, PassStream::NhanhOrders.as_str(), to).await?;
+            from = to;
+            page = 1;
+        }
+        Ok(None)
+    }
+
+    async fn sweep_products(&self, conn: &Connection, creds: &Credentials, window: Window, budget: &mut Budget) -> Result<Option<Stopped>, Failure> {
+        let Window { from, mut page, until } = window;
+        // Nothing to read yet when the connection is younger than the pass's window end.
+        let mut more = from < until;
+        while more {
+            if budget.spent(self.clock.now()) {
+                return Ok(Some(Stopped { from, page }));
+            }
+            let q = ProductQuery { page, per_page: PAGE_SIZE, updated_from: Some(from), updated_to: Some(until) };
+            let found = self.nhanh.products(creds, &q).await.map_err(|e| err("products", e))?;
+            self.apply_products(conn, found.items).await?;
+            budget.pages += 1;
+            more = page < found.total_pages;
+            page += 1;
+        }
+        self.move_cursor(conn, PassStream::NhanhProducts.as_str(), until.max(from)).await?;
+        Ok(None)
+    }
+
+    async fn sweep_hub_customers(&self, conn: &Connection, creds: &Credentials, window: Window, budget: &mut Budget) -> Result<Option<Stopped>, Failure> {
+        let Window { from, mut page, until } = window;
+        let account = &conn.account_id;
+        loop {
+            if budget.spent(self.clock.now()) {
+                return Ok(Some(Stopped { from, page }));
+            }
+            let found = self.hub.hub_customers(account, from, page, 100).await.map_err(|e| err("customers", e))?;
+            // Pushed already (by the Hub's event or an earlier pass): the overlap re-reads it.
+            let ids: Vec<HubId> = found.items.iter().map(|c| c.id.clone()).collect();
+            let pushed = self.maps.nhanh_keys(account, Entity::Customer, &ids).await.map_err(|e| err("customers", e))?;
+            let pending: Vec<HubCustomer> = found.items.into_iter().filter(|c| !pushed.contains_key(&c.id)).collect();
+            let mut applied = 0;
+            for result in self.push_customers(conn, creds, &pending).await {
+                match result {
+                    Ok(Outcome::Applied(_)) => applied += 1,
+                    Ok(_) => {}
+                    Err(Failure::Permanent { stream, record, reason }) => self.log_failure(conn, stream, &record, reason).await,
+                    Err(retry) => return Err(retry),
+                }
+            }
+            if applied > 0 {
+                if let Err(e) = self.stats.add(account, "customers", Counter::Applied, applied, self.clock.now()).await {
+                    tracing::warn!(account_id = account.as_str(), error = %e, "counter not updated");
+                }
+            }
+            budget.pages += 1;
+            if !found.has_more {
+                break;
+            }
+            page += 1;
+        }
+        self.move_cursor(conn, PassStream::HubCustomers.as_str(), until).await?;
+        Ok(None)
+    }
+
+    async fn sweep_hub_orders(&self, conn: &Connection, creds: &Credentials, window: Window, budget: &mut Budget) -> Result<Option<Stopped>, Failure> {
+        let Window { from, mut page, until } = window;
+        loop {
+            if budget.spent(self.clock.now()) {
+                return Ok(Some(Stopped { from, page }));
+            }
+            let found = self.hub.hub_orders(&conn.account_id, from, page, 100).await.map_err(|e| err("orders", e))?;
+            for o in &found.items {
+                let data = serde_json::to_value(o).unwrap_or_default();
+                match self.push_order(conn, creds, &o.id, &data).await {
+                    Ok(outcome) => self.count(conn, outcome).await,
+                    Err(Failure::Permanent { stream, record, reason }) => self.log_failure(conn, stream, &record, reason).await,
+                    Err(retry) => return Err(retry),
+                }
+            }
+            budget.pages += 1;
+            if !found.has_more {
+                break;
+            }
+            page += 1;
+        }
+        self.move_cursor(conn, PassStream::HubOrders.as_str(), until).await?;
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod pass_tests {
+    use super::*;
+    use crate::nhanh::{Order, OrderCustomer};
+    use crate::queue::memory::MemoryQueue;
+    use crate::testing::processor_fixture;
+    use std::sync::Arc;
+
+    fn order(id: u64, created: OffsetDateTime) -> Order {
+        Order {
+            id: crate::domain::NhanhId::new(id).unwrap(), shop_order_id: None, status: "New".into(), sale_channel: None,
+            customer: OrderCustomer { name: None, mobile: None, email: None, address: None }, items: vec![],
+            money_discount: 0, money_used_points: 0, customer_ship_fee: 0, description: None, created_at: Some(created), updated_at: None,
+        }
+    }
+
+    fn tick(account: &AccountId, at: OffsetDateTime) -> WorkItem {
+        WorkItem::ReconcileAccount { account_id: account.clone(), tick: at, resume: None }
+    }
+
+    #[tokio::test]
+    async fn a_pass_longer_than_its_budget_continues_in_new_work_items_and_ticks_meanwhile_wait() {
+        let mut f = processor_fixture().await;
+        let queue = Arc::new(MemoryQueue::default());
+        f.processor.queue = queue.clone();
+        // One page per invocation, an hour after connecting.
+        f.processor.pass_budget = Duration::ZERO;
+        let later = f.now + Duration::hours(1);
+        f.processor.clock = Arc::new(crate::clock::FixedClock(later));
+        for id in 1000..1250 {
+            f.nhanh.orders.lock().unwrap().insert(id, order(id, f.now + Duration::minutes(1)));
+        }
+        f.processor.apply(&tick(&f.account, f.now)).await.unwrap();
+        let mut invocations = 1;
+        loop {
+            let messages = queue.messages();
+            let Some(last) = messages.get(invocations - 1) else { break };
+            let item: WorkItem = serde_json::from_str(&last.body).unwrap();
+            assert_eq!(last.group_id, "acct:reconcile");
+            if invocations == 2 {
+                // A tick while the continued pass runs leaves it the work.
+                let calls = f.nhanh.calls.load(std::sync::atomic::Ordering::SeqCst);
+                assert_eq!(f.processor.apply(&tick(&f.account, f.now)).await.unwrap(), Outcome::Skipped);
+                assert_eq!(f.nhanh.calls.load(std::sync::atomic::Ordering::SeqCst), calls, "no second pass");
+            }
+            f.processor.apply(&item).await.unwrap();
+            invocations += 1;
+            assert!(invocations < 20, "the pass never ends");
+        }
+        // 3 order pages, then one page of products, Hub customers and Hub orders: 6 invocations;
+        // then the same again for the tick held back meanwhile (the fake ignores windows).
+        let follow_up = queue.messages().iter().filter(|m| m.dedup_id.contains(":follow-up:")).count();
+        assert_eq!(follow_up, 1, "the held-back tick got one pass after the chain");
+        assert_eq!(invocations, 12);
+        assert_eq!(f.hub.all("orders").len(), 250, "every order applied once");
+        let cursor = crate::store::CursorStore::cursor(f.store.as_ref(), &f.account, "nhanh_orders").await.unwrap();
+        assert_eq!(cursor, Some(later - Duration::seconds(2)), "the window end of the first invocation");
+        // The chain is over: the next tick runs a pass of its own.
+        let calls = f.nhanh.calls.load(std::sync::atomic::Ordering::SeqCst);
+        f.processor.apply(&tick(&f.account, f.now)).await.unwrap();
+        assert!(f.nhanh.calls.load(std::sync::atomic::Ordering::SeqCst) > calls);
+    }
+
+    #[tokio::test]
+    async fn the_continuation_of_a_pass_started_as_the_account_connected_still_runs() {
+        // The first pass is queued by the connect callback: its window ends before connected_at.
+        let mut f = processor_fixture().await;
+        let queue = Arc::new(MemoryQueue::default());
+        f.processor.queue = queue.clone();
+        f.processor.pass_budget = Duration::ZERO;
+        f.processor.apply(&tick(&f.account, f.now)).await.unwrap();
+        let continuation: WorkItem = serde_json::from_str(&queue.messages()[0].body).unwrap();
+        assert!(matches!(continuation, WorkItem::ReconcileAccount { resume: Some(PassResume { stream: PassStream::HubOrders, .. }), .. }));
+        f.processor.apply(&continuation).await.unwrap();
+        assert_eq!(queue.messages().len(), 1, "done: nothing more queued");
+        let marker = crate::store::CursorStore::cursor(f.store.as_ref(), &f.account, CONTINUED).await.unwrap();
+        assert_eq!(marker, Some(OffsetDateTime::UNIX_EPOCH), "the chain ended, so ticks run passes again");
+    }
+}
