@@ -270,26 +270,11 @@ impl RateLockStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{ApiVersion, ConnectionState};
+    use crate::domain::ConnectionState;
 
     fn conn(account: &str, business: u64) -> Connection {
-        Connection {
-            account_id: AccountId::parse(account).unwrap(),
-            state: ConnectionState::Syncing,
-            app_id: AppId::new(1).unwrap(),
-            business_id: BusinessId::new(business),
-            api_version: ApiVersion::V2,
-            secret_key_sealed: String::new(),
-            access_token_sealed: None,
-            verify_token_sealed: None,
-            token_expires_at: None,
-            depot_ids: vec![],
-            permissions: vec![],
-            connected_at: None,
-            disconnected_at: None,
-            initial_sync: None,
-            version: 0,
-        }
+        let account = AccountId::parse(account).unwrap();
+        crate::testing::connection(&account, 1, business, ConnectionState::Syncing, OffsetDateTime::UNIX_EPOCH)
     }
 
     #[tokio::test]
