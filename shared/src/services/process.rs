@@ -214,14 +214,13 @@ impl Processor {
     /// Counts or logs what applying a record did; `Err(not_before)` means "report it failed".
     pub(crate) async fn settle(&self, record: &BatchRecord, account: &AccountId, result: Result<Outcome, Failure>)
         -> Result<(), Option<OffsetDateTime>> {
-        let account = account.clone();
         let now = self.clock.now();
         match result {
             Ok(outcome) => {
                 tracing::info!(account_id = account.as_str(), message_id = record.message_id.as_str(), group_id = record.group_id.as_str(), outcome = ?outcome, "work item applied");
                 let counted = match outcome {
-                    Outcome::Applied(stream) => self.stats.count(&account, stream, Counter::Applied, now).await,
-                    Outcome::Dropped(stream) => self.stats.count(&account, stream, Counter::Dropped, now).await,
+                    Outcome::Applied(stream) => self.stats.count(account, stream, Counter::Applied, now).await,
+                    Outcome::Dropped(stream) => self.stats.count(account, stream, Counter::Dropped, now).await,
                     Outcome::Skipped => Ok(()),
                 };
                 if let Err(e) = counted {
@@ -238,8 +237,8 @@ impl Processor {
                 let (entity, rec) = id.split_once(':').unwrap_or(("unknown", id.as_str()));
                 let failure = FailureRecord { at: now, entity: entity.to_owned(), record: rec.to_owned(), reason };
                 // If the log itself is unavailable, retry rather than lose the reason.
-                self.failures.record_failure(&account, &failure).await.map_err(|_| None)?;
-                let _ = self.stats.count(&account, stream, Counter::Failed, now).await;
+                self.failures.record_failure(account, &failure).await.map_err(|_| None)?;
+                let _ = self.stats.count(account, stream, Counter::Failed, now).await;
                 Ok(())
             }
         }
@@ -411,21 +410,30 @@ impl Processor {
                 id
             }
             None => {
-                let hub = self.hub.clone();
-                let acct = account.clone();
-                let (id, stale) = attempt!("products", record, self.create_once(account, Entity::Product, &key, &input, |body: ProductInput, k: String| {
-                    let hub = hub.clone();
-                    let acct = acct.clone();
-                    async move { hub.create_product(&acct, &body, &k).await }
-                }));
-                if stale {
-                    attempt!("products", record, self.hub.update_product(account, &id, &input));
-                }
+                let id = attempt!("products", record, self.create_product(account, &key, &input));
+                attempt!("products", record, self.maps.link(account, Entity::Product, &key, &id));
                 id
             }
         };
         let body = serde_json::to_string(&input).unwrap_or_default();
         attempt!("products", record, self.intents.set_intent(account, PRODUCT_SNAPSHOT, &key, &body));
+        Ok(id)
+    }
+
+    /// Creates a new Hub product (repeat-safe); returns its id, the map is linked by the caller.
+    pub(crate) async fn create_product(&self, account: &AccountId, key: &str, input: &ProductInput) -> Result<HubId, Error> {
+        let hub = self.hub.clone();
+        let acct = account.clone();
+        let (id, stale) = self
+            .send_create(account, Entity::Product, key, input, |body: ProductInput, k: String| {
+                let hub = hub.clone();
+                let acct = acct.clone();
+                async move { hub.create_product(&acct, &body, &k).await }
+            })
+            .await?;
+        if stale {
+            self.hub.update_product(account, &id, input).await?;
+        }
         Ok(id)
     }
 

@@ -6,8 +6,7 @@
 //! `syncing` → `active` when the last page is done.
 
 use super::process::{Failure, Outcome, Processor, PRODUCT_SNAPSHOT};
-use crate::domain::{AccountId, Connection, ConnectionState, Counter, HubId, InitialSync, InitialSyncState, WorkItem};
-use crate::hub::ProductInput;
+use crate::domain::{Connection, ConnectionState, Counter, InitialSync, InitialSyncState, WorkItem};
 use crate::mapping;
 use crate::nhanh::{Credentials, Product, ProductQuery};
 use crate::queue::QueueMessage;
@@ -85,23 +84,6 @@ impl Processor {
             }
         }
         outcome
-    }
-
-    /// Creates a new Hub product (repeat-safe); returns its id, the map is linked by the caller.
-    async fn create_product(&self, account: &AccountId, key: &str, input: &ProductInput) -> Result<HubId, Error> {
-        let hub = self.hub.clone();
-        let acct = account.clone();
-        let (id, stale) = self
-            .send_create(account, Entity::Product, key, input, |body: ProductInput, k: String| {
-                let hub = hub.clone();
-                let acct = acct.clone();
-                async move { hub.create_product(&acct, &body, &k).await }
-            })
-            .await?;
-        if stale {
-            self.hub.update_product(account, &id, input).await?;
-        }
-        Ok(id)
     }
 
     /// Applies the tree, plans the pages, queues one item per page, and marks the sync running.

@@ -155,15 +155,26 @@ impl DynamoStore {
         Ok(found)
     }
 
+    /// [`DynamoStore::batch_get`] of the sort keys `{prefix}{key}`; answers by `key`.
+    async fn batch_get_under(&self, pk: &str, prefix: &str, keys: impl Iterator<Item = String>) -> Result<HashMap<String, Item>, StoreError> {
+        let sort_keys: Vec<String> = keys.map(|k| format!("{prefix}{k}")).collect();
+        let items = self.batch_get(pk, &sort_keys).await?;
+        Ok(items.into_iter().filter_map(|(sk, item)| Some((sk.strip_prefix(prefix)?.to_owned(), item))).collect())
+    }
+
     /// Writes items with BatchWriteItem (≤ 25 a call, unprocessed items sent again), in the given
     /// order of calls; a later item with the same key as an earlier one replaces it.
     async fn batch_put(&self, items: Vec<Item>) -> Result<(), StoreError> {
         let mut unique: Vec<Item> = Vec::with_capacity(items.len());
+        let mut seen: HashMap<(Option<String>, Option<String>), usize> = HashMap::new();
         for item in items {
-            let key = (item.get("PK").cloned(), item.get("SK").cloned());
-            match unique.iter_mut().find(|u| (u.get("PK").cloned(), u.get("SK").cloned()) == key) {
-                Some(earlier) => *earlier = item,
-                None => unique.push(item),
+            let key = (text_attr(&item, "PK").map(str::to_owned), text_attr(&item, "SK").map(str::to_owned));
+            match seen.get(&key) {
+                Some(&at) => unique[at] = item,
+                None => {
+                    seen.insert(key, unique.len());
+                    unique.push(item);
+                }
             }
         }
         for chunk in unique.chunks(BATCH_WRITE_MAX) {
@@ -444,28 +455,19 @@ impl IdMapStore for DynamoStore {
     async fn hub_ids(&self, account: &AccountId, entity: Entity, nhanh_keys: &[String])
         -> Result<HashMap<String, HubId>, StoreError> {
         let prefix = format!("MAP#{}#N#", entity.as_str());
-        let sks: Vec<String> = nhanh_keys.iter().map(|k| format!("{prefix}{k}")).collect();
-        let items = self.batch_get(&account_pk(account), &sks).await?;
+        let items = self.batch_get_under(&account_pk(account), &prefix, nhanh_keys.iter().cloned()).await?;
         Ok(items
-            .iter()
-            .filter_map(|(sk, item)| {
-                let key = sk.strip_prefix(&prefix)?;
-                let hub = text_attr(item, "target").and_then(|h| HubId::parse(h).ok())?;
-                Some((key.to_owned(), hub))
-            })
+            .into_iter()
+            .filter_map(|(key, item)| Some((key, text_attr(&item, "target").and_then(|h| HubId::parse(h).ok())?)))
             .collect())
     }
 
     async fn nhanh_keys(&self, account: &AccountId, entity: Entity, hubs: &[HubId]) -> Result<HashMap<HubId, String>, StoreError> {
         let prefix = format!("MAP#{}#H#", entity.as_str());
-        let sks: Vec<String> = hubs.iter().map(|h| format!("{prefix}{}", h.as_str())).collect();
-        let items = self.batch_get(&account_pk(account), &sks).await?;
+        let items = self.batch_get_under(&account_pk(account), &prefix, hubs.iter().map(|h| h.as_str().to_owned())).await?;
         Ok(items
-            .iter()
-            .filter_map(|(sk, item)| {
-                let hub = HubId::parse(sk.strip_prefix(&prefix)?).ok()?;
-                Some((hub, text_attr(item, "target")?.to_owned()))
-            })
+            .into_iter()
+            .filter_map(|(hub, item)| Some((HubId::parse(&hub).ok()?, text_attr(&item, "target")?.to_owned())))
             .collect())
     }
 
@@ -730,13 +732,8 @@ impl IntentStore for DynamoStore {
     }
 
     async fn intents(&self, account: &AccountId, scope: &str, keys: &[String]) -> Result<HashMap<String, String>, StoreError> {
-        let prefix = format!("INT#{scope}#");
-        let sks: Vec<String> = keys.iter().map(|k| format!("{prefix}{k}")).collect();
-        let items = self.batch_get(&account_pk(account), &sks).await?;
-        Ok(items
-            .iter()
-            .filter_map(|(sk, item)| Some((sk.strip_prefix(&prefix)?.to_owned(), text_attr(item, "body")?.to_owned())))
-            .collect())
+        let items = self.batch_get_under(&account_pk(account), &format!("INT#{scope}#"), keys.iter().cloned()).await?;
+        Ok(items.into_iter().filter_map(|(key, item)| Some((key, text_attr(&item, "body")?.to_owned()))).collect())
     }
 
     async fn set_intents(&self, account: &AccountId, scope: &str, entries: &[(String, String)]) -> Result<(), StoreError> {
