@@ -28,7 +28,24 @@ impl Clock for FixedClock {
     }
 }
 
-/// Formats an instant as RFC 3339 UTC; `None` if the instant is out of range.
+/// Formats an instant as RFC 3339 in UTC (`…Z`), as the Hub contract wants every timestamp;
+/// empty if the instant is out of range.
 pub fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    t.to_offset(time::UtcOffset::UTC).format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+/// Serde for `Option<OffsetDateTime>` written as RFC 3339 in UTC (Nhanh times carry +07:00, the
+/// Hub takes UTC only) and read from any RFC 3339 offset.
+pub mod utc_rfc3339_option {
+    use time::OffsetDateTime;
+
+    /// Writes the instant in UTC, or null.
+    pub fn serialize<S: serde::Serializer>(value: &Option<OffsetDateTime>, s: S) -> Result<S::Ok, S::Error> {
+        time::serde::rfc3339::option::serialize(&value.map(|t| t.to_offset(time::UtcOffset::UTC)), s)
+    }
+
+    /// Reads an RFC 3339 instant, or null.
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<OffsetDateTime>, D::Error> {
+        time::serde::rfc3339::option::deserialize(d)
+    }
 }

@@ -28,26 +28,30 @@ pub enum ConfigError {
 }
 
 /// The connector's configuration. Secrets are redacted in `Debug`.
+///
+/// Only `TABLE_NAME` is read by every function. The rest is optional here and required by the
+/// function that uses it (through the accessors below), so each function's environment carries
+/// only what it needs: least privilege for secrets, as the template sets them per function.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `TABLE_NAME`: the DynamoDB table.
     pub table_name: String,
     /// `QUEUE_URL`: the FIFO work queue (not needed by every function).
     pub queue_url: Option<String>,
-    /// `PUBLIC_BASE_URL`: the public origin, without a trailing slash.
-    pub public_base_url: String,
+    /// `PUBLIC_BASE_URL`: the public origin, without a trailing slash (connect).
+    pub public_base_url: Option<String>,
     /// `NHANH_OAUTH_URL`: Nhanh's consent page.
     pub nhanh_oauth_url: String,
     /// `NHANH_API_URL`: Nhanh's API origin.
     pub nhanh_api_url: String,
-    /// `HUB_API_URL`: the Loyalty Hub API base.
-    pub hub_api_url: String,
-    /// `HUB_SERVICE_TOKEN`: the connector's token at the Hub.
-    pub hub_service_token: SecretString,
+    /// `HUB_API_URL`: the Loyalty Hub API base (connect, processor).
+    pub hub_api_url: Option<String>,
+    /// `HUB_SERVICE_TOKEN`: the connector's token at the Hub (connect, processor).
+    pub hub_service_token: Option<SecretString>,
     /// `HUB_WEBHOOK_SECRET`: HMAC key of Hub events (needed by intake).
     pub hub_webhook_secret: Option<SecretString>,
-    /// `KMS_KEY_ID` or `LOCAL_DATA_KEY`.
-    pub key_source: KeySource,
+    /// `KMS_KEY_ID` or `LOCAL_DATA_KEY` (connect, intake, processor).
+    pub key_source: Option<KeySource>,
     /// `AWS_ENDPOINT_URL`: local emulator endpoint.
     pub aws_endpoint_url: Option<String>,
     /// `RECONCILE_INTERVAL_SECS`: the local stand-in for the schedule (default 60).
@@ -61,6 +65,36 @@ pub struct Config {
 }
 
 impl Config {
+    /// `PUBLIC_BASE_URL`, required by the function asking.
+    pub fn require_public_base_url(&self) -> Result<&str, ConfigError> {
+        self.public_base_url.as_deref().ok_or(ConfigError::Missing("PUBLIC_BASE_URL"))
+    }
+
+    /// `HUB_API_URL`, required by the function asking.
+    pub fn require_hub_api_url(&self) -> Result<&str, ConfigError> {
+        self.hub_api_url.as_deref().ok_or(ConfigError::Missing("HUB_API_URL"))
+    }
+
+    /// `HUB_SERVICE_TOKEN`, required by the function asking.
+    pub fn require_hub_service_token(&self) -> Result<&SecretString, ConfigError> {
+        self.hub_service_token.as_ref().ok_or(ConfigError::Missing("HUB_SERVICE_TOKEN"))
+    }
+
+    /// `HUB_WEBHOOK_SECRET`, required by the function asking.
+    pub fn require_hub_webhook_secret(&self) -> Result<&SecretString, ConfigError> {
+        self.hub_webhook_secret.as_ref().ok_or(ConfigError::Missing("HUB_WEBHOOK_SECRET"))
+    }
+
+    /// `QUEUE_URL`, required by the function asking.
+    pub fn require_queue_url(&self) -> Result<&str, ConfigError> {
+        self.queue_url.as_deref().ok_or(ConfigError::Missing("QUEUE_URL"))
+    }
+
+    /// `KMS_KEY_ID` or `LOCAL_DATA_KEY`, required by the function asking.
+    pub fn require_key_source(&self) -> Result<&KeySource, ConfigError> {
+        self.key_source.as_ref().ok_or(ConfigError::Missing("KMS_KEY_ID or LOCAL_DATA_KEY"))
+    }
+
     /// [`Config::pass_budget_secs`] as a duration.
     pub fn pass_budget(&self) -> time::Duration {
         time::Duration::seconds(i64::try_from(self.pass_budget_secs).unwrap_or(i64::MAX))
@@ -83,21 +117,21 @@ impl Config {
             }
         };
         let key_source = match (get("KMS_KEY_ID"), get("LOCAL_DATA_KEY")) {
-            (Some(id), _) => KeySource::Kms(id),
-            (None, Some(key)) => KeySource::Local(SecretString::new(key)),
-            (None, None) => return Err(ConfigError::Missing("KMS_KEY_ID or LOCAL_DATA_KEY")),
+            (Some(id), _) => Some(KeySource::Kms(id)),
+            (None, Some(key)) => Some(KeySource::Local(SecretString::new(key))),
+            (None, None) => None,
         };
         Ok(Self {
             table_name: required("TABLE_NAME")?,
             queue_url: get("QUEUE_URL"),
-            public_base_url: url("PUBLIC_BASE_URL", required("PUBLIC_BASE_URL")?)?,
+            public_base_url: get("PUBLIC_BASE_URL").map(|v| url("PUBLIC_BASE_URL", v)).transpose()?,
             nhanh_oauth_url: url(
                 "NHANH_OAUTH_URL",
                 get("NHANH_OAUTH_URL").unwrap_or_else(|| DEFAULT_NHANH_OAUTH_URL.into()),
             )?,
             nhanh_api_url: url("NHANH_API_URL", get("NHANH_API_URL").unwrap_or_else(|| DEFAULT_NHANH_API_URL.into()))?,
-            hub_api_url: url("HUB_API_URL", required("HUB_API_URL")?)?,
-            hub_service_token: SecretString::new(required("HUB_SERVICE_TOKEN")?),
+            hub_api_url: get("HUB_API_URL").map(|v| url("HUB_API_URL", v)).transpose()?,
+            hub_service_token: get("HUB_SERVICE_TOKEN").map(SecretString::new),
             hub_webhook_secret: get("HUB_WEBHOOK_SECRET").map(SecretString::new),
             key_source,
             aws_endpoint_url: get("AWS_ENDPOINT_URL"),
@@ -139,7 +173,7 @@ mod tests {
     #[test]
     fn defaults_and_trimming() {
         let c = Config::from_lookup(env(BASE)).unwrap();
-        assert_eq!(c.public_base_url, "https://c.example");
+        assert_eq!(c.public_base_url.as_deref(), Some("https://c.example"));
         assert_eq!(c.nhanh_oauth_url, DEFAULT_NHANH_OAUTH_URL);
         assert_eq!(c.nhanh_api_url, DEFAULT_NHANH_API_URL);
         assert_eq!(c.reconcile_interval_secs, 60);
@@ -155,7 +189,17 @@ mod tests {
         pairs.push(("RECONCILE_INTERVAL_SECS", "0"));
         assert!(Config::from_lookup(env(&pairs)).is_err());
         let mut pairs = BASE.to_vec();
-        pairs.retain(|(k, _)| *k != "LOCAL_DATA_KEY");
-        assert!(Config::from_lookup(env(&pairs)).is_err());
+        pairs.push(("HUB_API_URL", "hub.example"));
+        assert!(Config::from_lookup(env(&pairs)).is_err(), "a set URL is still checked");
+    }
+
+    #[test]
+    fn a_function_without_secrets_starts_and_asking_for_one_names_it() {
+        // The reconcile function gets only TABLE_NAME and QUEUE_URL (least privilege).
+        let c = Config::from_lookup(env(&[("TABLE_NAME", "t"), ("QUEUE_URL", "http://q")])).unwrap();
+        assert!(matches!(c.require_hub_service_token(), Err(ConfigError::Missing("HUB_SERVICE_TOKEN"))));
+        assert!(matches!(c.require_key_source(), Err(ConfigError::Missing(_))));
+        assert!(matches!(c.require_hub_webhook_secret(), Err(ConfigError::Missing("HUB_WEBHOOK_SECRET"))));
+        assert_eq!(c.require_queue_url().ok(), Some("http://q"));
     }
 }

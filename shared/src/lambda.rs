@@ -52,6 +52,8 @@ pub async fn aws_sdk_config_for(endpoint: Option<&str>) -> aws_config::SdkConfig
             aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
         ))
         .build_https();
+    // Local stack only: records each call for the IAM check when AWS_ACTION_LOG is set.
+    let http = crate::aws_audit::wrap_from_env(http);
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http);
     if let Some(endpoint) = endpoint {
         loader = loader.endpoint_url(endpoint);
@@ -59,9 +61,10 @@ pub async fn aws_sdk_config_for(endpoint: Option<&str>) -> aws_config::SdkConfig
     loader.load().await
 }
 
-/// Builds the secret box the configuration asks for.
+/// Builds the secret box the configuration asks for (only the functions that seal or open secrets
+/// call this; the others carry no key).
 pub fn secret_box(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Arc<dyn SecretBox>, String> {
-    match &config.key_source {
+    match config.require_key_source().map_err(|e| e.to_string())? {
         KeySource::Kms(key_id) => Ok(Arc::new(KmsSecretBox::new(aws_sdk_kms::Client::new(sdk), key_id.clone()))),
         KeySource::Local(key) => LocalSecretBox::from_key_text(key.expose())
             .map(|b| Arc::new(b) as Arc<dyn SecretBox>)
@@ -105,8 +108,8 @@ pub async fn process_sqs_batch(
     response
 }
 
-/// What every function's `main` starts from: logging, configuration, the AWS SDK, the clock, the
-/// DynamoDB store and the secret box, built once per cold start.
+/// What every function's `main` starts from: logging, configuration, the AWS SDK, the clock and
+/// the DynamoDB store, built once per cold start.
 pub struct Bootstrap {
     /// Configuration from the environment.
     pub config: Config,
@@ -116,8 +119,13 @@ pub struct Bootstrap {
     pub clock: Arc<dyn crate::clock::Clock>,
     /// The DynamoDB store (every store port).
     pub store: Arc<crate::store::dynamo::DynamoStore>,
-    /// The secret box (KMS or local key).
-    pub secrets: Arc<dyn SecretBox>,
+}
+
+impl Bootstrap {
+    /// The secret box (KMS or the local key), for functions that seal or open secrets.
+    pub fn secrets(&self) -> Result<Arc<dyn SecretBox>, lambda_http::Error> {
+        Ok(secret_box(&self.config, &self.sdk)?)
+    }
 }
 
 /// Initialises logging and TLS, reads the configuration and builds the shared adapters.
@@ -127,6 +135,5 @@ pub async fn bootstrap() -> Result<Bootstrap, lambda_http::Error> {
     let config = Config::from_env()?;
     let sdk = aws_sdk_config(&config).await;
     let store = Arc::new(crate::store::dynamo::DynamoStore::from_sdk_config(&sdk, config.table_name.clone()));
-    let secrets = secret_box(&config, &sdk)?;
-    Ok(Bootstrap { clock: Arc::new(crate::clock::SystemClock), store, secrets, config, sdk })
+    Ok(Bootstrap { clock: Arc::new(crate::clock::SystemClock), store, config, sdk })
 }

@@ -4,6 +4,7 @@
 //! everything else lives here. Only the [`lambda`] module knows about `lambda_*` types, and only
 //! [`nhanh::v2`] knows Nhanh API v2 shapes.
 
+pub mod aws_audit;
 pub mod clock;
 pub mod config;
 pub mod domain;

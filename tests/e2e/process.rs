@@ -137,6 +137,31 @@ async fn one_customer_whatever_the_phone_format() {
 }
 
 #[tokio::test]
+async fn orders_without_a_phone_the_hub_can_store_sync_without_a_customer_link() {
+    // Issue 9 / R5: a walk-in phone (`12345`), a landline (11 digits, not the Hub's 0XXXXXXXXX)
+    // and a nameless walk-in with a valid phone; the Hub simulator refuses every phone that is not
+    // 0XXXXXXXXX, as the contract says, so a raw phone would lose the order.
+    let l = live().await;
+    l.merchant("orders", order(88_401, "Success", "12345")).await;
+    l.merchant("orders", order(88_402, "Success", "+84 24 3812 3456")).await;
+    let mut nameless = order(88_403, "Success", "0912 000 404");
+    nameless["customerName"] = json!("");
+    l.merchant("orders", nameless).await;
+    let hub = l.hub_until(40, "three orders", |h| items(h, "orders").len() == 3).await;
+    let orders = items(&hub, "orders");
+    for code in ["88401", "88402"] {
+        let o = orders.iter().find(|o| o["code"] == code).unwrap_or_else(|| panic!("order {code} missing: {orders:?}"));
+        assert!(o["customer_id"].is_null() && o["customer"]["phone"].is_null(), "{o}");
+        assert_eq!((o["status"].as_str(), o["total"].as_i64()), (Some("completed"), Some(495_000)));
+    }
+    let customers = items(&hub, "customers");
+    assert_eq!(customers.len(), 1, "{customers:?}");
+    assert_eq!((customers[0]["phone"].as_str(), customers[0]["name"].as_str()), (Some("0912000404"), Some("0912000404")));
+    let (_, status) = l.app.status().await;
+    assert_eq!(status["streams"]["orders"]["failed"].as_u64().unwrap_or(0), 0, "{status}");
+}
+
+#[tokio::test]
 async fn the_echo_of_a_hub_created_order_updates_it() {
     let l = live().await;
     let env = stack_env();

@@ -149,29 +149,24 @@ fn gate(sim: &mut HubSim, method: &Method, account: &str, path: &str, headers: &
     None
 }
 
+impl crate::hub_contract::Records for Account {
+    fn has(&self, kind: &str, id: &str) -> bool {
+        id.parse::<u64>().ok().is_some_and(|id| self.records.get(kind).is_some_and(|m| m.contains_key(&id)))
+    }
+    fn has_order_code(&self, code: &str) -> bool {
+        self.records.get("orders").is_some_and(|m| m.values().any(|o| o["code"].as_str() == Some(code)))
+    }
+}
+
+/// `422 validation_failed` with `error.fields`, when the contract refuses `record`.
 #[allow(clippy::result_large_err)]
-fn validate(kind: &str, body: &Value) -> Result<(), Response> {
-    let missing = |f: &str| body[f].as_str().is_none_or(|s| s.trim().is_empty());
-    let required: &[&str] = match kind {
-        "product_groups" | "products" => &["name"],
-        "customers" => &["name", "phone"],
-        "orders" => &["code", "status"],
-        _ => &[],
-    };
-    for f in required {
-        if missing(f) {
-            let mut resp = error(422, "validation_failed", &format!("{f} is required"));
-            *resp.body_mut() = axum::body::Body::from(json!({"error": {"code": "validation_failed", "message": "validation failed", "fields": {*f: "is required"}}}).to_string());
-            return Err(resp);
-        }
-    }
-    if kind == "customers" {
-        let phone = body["phone"].as_str().unwrap_or_default();
-        if !(phone.len() == 10 || phone.len() == 11) || !phone.starts_with('0') || !phone.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(error(422, "validation_failed", "phone must be 0XXXXXXXXX"));
-        }
-    }
-    Ok(())
+fn validate(kind: &str, record: &Value, partial: bool, account: Option<&Account>) -> Result<(), Response> {
+    let empty = Account::default();
+    crate::hub_contract::check(kind, record, partial, account.unwrap_or(&empty)).map_err(|fields| {
+        let message = fields.iter().map(|(f, m)| format!("{f}: {m}")).collect::<Vec<_>>().join("; ");
+        let body = json!({"error": {"code": "validation_failed", "message": message, "fields": fields}});
+        (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response()
+    })
 }
 
 async fn create(State(state): State<Shared>, Path((account, seg)): Path<(String, String)>, headers: HeaderMap, body: Bytes) -> Response {
@@ -186,6 +181,9 @@ async fn create(State(state): State<Shared>, Path((account, seg)): Path<(String,
         return error(400, "bad_request", &format!("body must be {{\"{one}\": {{...}}}}"));
     }
     let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    if key.as_ref().is_some_and(|k| k.is_empty() || k.len() > 255) {
+        return error(400, "bad_request", "Idempotency-Key must be 1 to 255 characters");
+    }
     let body_text = record.to_string();
     if let Some(k) = &key {
         if let Some((seen_body, answer)) = sim.accounts.entry(account.clone()).or_default().idempotency.get(k).cloned() {
@@ -195,7 +193,7 @@ async fn create(State(state): State<Shared>, Path((account, seg)): Path<(String,
             return error(409, "idempotency_key_reused", "this Idempotency-Key was used with another body");
         }
     }
-    if let Err(r) = validate(kind, &record) {
+    if let Err(r) = validate(kind, &record, false, sim.accounts.get(&account)) {
         return r;
     }
     if kind == "customers" {
@@ -232,6 +230,10 @@ async fn update(State(state): State<Shared>, Path((account, seg, id)): Path<(Str
     let Ok(id) = id.trim_end_matches(".json").parse::<u64>() else { return error(404, "not_found", "no such record") };
     let Ok(parsed) = serde_json::from_slice::<Value>(&body) else { return error(400, "bad_request", "body is not JSON") };
     let Some(changes) = parsed[one].as_object().cloned() else { return error(400, "bad_request", "missing envelope") };
+    // Orders, products and groups are sent whole; a customer PUT carries only what changes.
+    if let Err(r) = validate(kind, &parsed[one], kind == "customers", sim.accounts.get(&account)) {
+        return r;
+    }
     let acct = sim.accounts.entry(account).or_default();
     if kind == "customers" {
         if let Some(phone) = changes.get("phone") {
@@ -263,8 +265,26 @@ async fn list(State(state): State<Shared>, Path((account, seg)): Path<(String, S
         return r;
     }
     let Some((kind, _, many)) = resource(&seg) else { return error(404, "not_found", "no such resource") };
-    let page = q.get("page").and_then(|p| p.parse::<usize>().ok()).unwrap_or(1).max(1);
-    let limit = q.get("limit").and_then(|p| p.parse::<usize>().ok()).unwrap_or(50).clamp(1, 100);
+    let page = match q.get("page").map(|p| p.parse::<usize>()) {
+        None => 1,
+        Some(Ok(p)) if p >= 1 => p,
+        Some(_) => return error(400, "bad_request", "page must be a positive integer"),
+    };
+    let limit = match q.get("limit").map(|p| p.parse::<usize>()) {
+        None => 50,
+        Some(Ok(l)) if (1..=100).contains(&l) => l,
+        Some(_) => return error(400, "bad_request", "limit must be between 1 and 100"),
+    };
+    if let Some(phone) = q.get("phone") {
+        if !crate::hub_contract::is_hub_phone(phone) {
+            return error(400, "bad_request", "phone must be in the form 0XXXXXXXXX");
+        }
+    }
+    for stamp in ["created_at_from", "updated_at_from", "updated_at_to"] {
+        if q.get(stamp).is_some_and(|t| !crate::hub_contract::is_utc_timestamp(t)) {
+            return error(400, "bad_request", &format!("{stamp} must be an ISO-8601 UTC timestamp"));
+        }
+    }
     let empty = BTreeMap::new();
     let records = sim.accounts.get(&account).and_then(|a| a.records.get(kind)).unwrap_or(&empty);
     let matching: Vec<&Value> = records

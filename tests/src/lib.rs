@@ -4,6 +4,7 @@
 
 pub mod bridge;
 pub mod form;
+pub mod hub_contract;
 pub mod hub_sim;
 pub mod nhanh_sim;
 

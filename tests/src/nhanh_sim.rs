@@ -532,6 +532,33 @@ fn order_add(b: &mut Business, data: &Value, new_id: u64, now: i64) -> Result<Va
     if data["customerName"].as_str().is_none() || data["customerMobile"].as_str().is_none() {
         return Err(fail(Some("ERR_INVALID_FORM_FIELDS"), json!({"customerMobile": "customerName and customerMobile are required"})));
     }
+    if shop_id.is_empty() || shop_id.chars().count() > 36 {
+        return Err(fail(Some("ERR_INVALID_FORM_FIELDS"), json!({"id": "id must be 1 to 36 characters"})));
+    }
+    if let Some(status) = data["status"].as_str() {
+        if !["New", "Confirming", "Confirmed"].contains(&status) {
+            return Err(fail(Some("ERR_INVALID_FORM_FIELDS"), json!({"status": "status must be New, Confirming or Confirmed"})));
+        }
+    }
+    // nhanh-api-v2.md §3.5: productList is required; each line needs id, quantity and price, a
+    // Nhanh product needs idNhanh, and an unknown product needs a name to be created.
+    let Some(lines) = data["productList"].as_array().filter(|l| !l.is_empty()) else {
+        return Err(fail(Some("ERR_INVALID_FORM_FIELDS"), json!({"productList": "productList is required"})));
+    };
+    for (i, l) in lines.iter().enumerate() {
+        let has_id = l["id"].as_str().is_some_and(|s| !s.is_empty()) || num(&l["id"]).is_some();
+        let quantity = l["quantity"].as_f64().or_else(|| l["quantity"].as_str().and_then(|q| q.trim().parse().ok()));
+        if !has_id || quantity.is_none_or(|q| q <= 0.0) || num(&l["price"]).is_none() {
+            return Err(fail(Some("ERR_INVALID_FORM_FIELDS"), json!({format!("productList.{i}"): "id, quantity and price are required"})));
+        }
+        let known = num(&l["idNhanh"]).is_some_and(|id| b.products.contains_key(&(id as u64)));
+        if !l["idNhanh"].is_null() && !known {
+            return Err(fail(Some("ERR_INVALID_FORM_FIELDS"), json!({format!("productList.{i}.idNhanh"): "product not found"})));
+        }
+        if !known && l["name"].as_str().is_none_or(|n| n.trim().is_empty()) {
+            return Err(fail(Some("ERR_INVALID_FORM_FIELDS"), json!({format!("productList.{i}.name"): "name is required for a new product"})));
+        }
+    }
     if b.shop_order_ids.contains_key(&shop_id) {
         return Err(fail(Some("ERR_INVALID_FORM_FIELDS"), json!({"id": format!("Order id {shop_id} already exists")})));
     }

@@ -11,14 +11,18 @@ use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let shared::lambda::Bootstrap { config, sdk, clock, store, secrets } = shared::lambda::bootstrap().await?;
+    let boot = shared::lambda::bootstrap().await?;
+    let secrets = boot.secrets()?;
+    let shared::lambda::Bootstrap { config, sdk, clock, store } = boot;
+    let hub_token = config.require_hub_service_token()?.clone();
+    let public_base_url = config.require_public_base_url()?.to_owned();
     let queue = config
         .queue_url
         .clone()
         .map(|url| Arc::new(shared::queue::sqs::SqsQueue::from_sdk_config(&sdk, url)) as Arc<dyn shared::queue::WorkQueue>);
     let nhanh = NhanhV2Client::new(NhanhV2Client::default_http()?, &config.nhanh_api_url, clock.clone());
-    let hub = HubClient::new(HubClient::default_http()?, &config.hub_api_url, config.hub_service_token.clone(), clock.clone());
-    let signer_key = config.cookie_signing_key.clone().unwrap_or_else(|| config.hub_service_token.clone());
+    let hub = HubClient::new(HubClient::default_http()?, config.require_hub_api_url()?, hub_token.clone(), clock.clone());
+    let signer_key = config.cookie_signing_key.clone().unwrap_or_else(|| hub_token.clone());
     let app = ConnectApp {
         service: ConnectService {
             connections: store.clone(),
@@ -30,11 +34,11 @@ async fn main() -> Result<(), Error> {
             hub: Arc::new(hub),
             secrets,
             clock,
-            urls: Urls { public_base_url: config.public_base_url.clone(), nhanh_oauth_url: config.nhanh_oauth_url.clone() },
+            urls: Urls { public_base_url: public_base_url.clone(), nhanh_oauth_url: config.nhanh_oauth_url.clone() },
         },
         signer: CookieSigner::new(&signer_key),
-        hub_service_token: config.hub_service_token.clone(),
-        secure_cookies: config.public_base_url.starts_with("https://"),
+        hub_service_token: hub_token,
+        secure_cookies: public_base_url.starts_with("https://"),
     };
     let app = &app;
     lambda_http::run(service_fn(move |req: Request| async move {

@@ -8,9 +8,11 @@ use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let shared::lambda::Bootstrap { config, sdk, clock, store, secrets } = shared::lambda::bootstrap().await?;
-    let queue_url = config.queue_url.clone().ok_or("environment variable QUEUE_URL is required")?;
-    let hub_secret = config.hub_webhook_secret.clone().ok_or("environment variable HUB_WEBHOOK_SECRET is required")?;
+    let boot = shared::lambda::bootstrap().await?;
+    let secrets = boot.secrets()?;
+    let shared::lambda::Bootstrap { config, sdk, clock, store } = boot;
+    let queue_url = config.require_queue_url()?.to_owned();
+    let hub_secret = config.require_hub_webhook_secret()?.clone();
     let service = IntakeService::new(
         store.clone(),
         store,

@@ -11,8 +11,11 @@ use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let shared::lambda::Bootstrap { config, sdk, clock, store, secrets } = shared::lambda::bootstrap().await?;
-    let queue = config.queue_url.as_ref().map(|url| SqsQueue::from_sdk_config(&sdk, url.clone()));
+    let boot = shared::lambda::bootstrap().await?;
+    let secrets = boot.secrets()?;
+    let shared::lambda::Bootstrap { config, sdk, clock, store } = boot;
+    let queue_url = config.require_queue_url()?.to_owned();
+    let queue = Some(SqsQueue::from_sdk_config(&sdk, queue_url.clone()));
     let processor = Processor {
         connections: store.clone(),
         maps: store.clone(),
@@ -20,10 +23,15 @@ async fn main() -> Result<(), Error> {
         stats: store.clone(),
         failures: store.clone(),
         cursors: store.clone(),
-        queue: Arc::new(SqsQueue::from_sdk_config(&sdk, config.queue_url.clone().ok_or("environment variable QUEUE_URL is required")?)),
+        queue: Arc::new(SqsQueue::from_sdk_config(&sdk, queue_url)),
         // Processor instances run side by side: an ERR_429 one meets must stop the others too (R9).
         nhanh: Arc::new(NhanhV2Client::new(NhanhV2Client::default_http()?, &config.nhanh_api_url, clock.clone()).with_shared_locks(store)),
-        hub: Arc::new(HubClient::new(HubClient::default_http()?, &config.hub_api_url, config.hub_service_token.clone(), clock.clone())),
+        hub: Arc::new(HubClient::new(
+            HubClient::default_http()?,
+            config.require_hub_api_url()?,
+            config.require_hub_service_token()?.clone(),
+            clock.clone(),
+        )),
         secrets,
         clock,
         tokens: Default::default(),

@@ -10,7 +10,7 @@ use std::sync::Arc;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let shared::lambda::Bootstrap { config, sdk, clock, store, .. } = shared::lambda::bootstrap().await?;
-    let queue_url = config.queue_url.clone().ok_or("environment variable QUEUE_URL is required")?;
+    let queue_url = config.require_queue_url()?.to_owned();
     let scheduler = Scheduler { connections: store, queue: Arc::new(SqsQueue::from_sdk_config(&sdk, queue_url)), clock };
     let scheduler = &scheduler;
     lambda_runtime::run(service_fn(move |_event: LambdaEvent<Value>| async move {

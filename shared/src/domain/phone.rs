@@ -58,6 +58,19 @@ impl Phone {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The number as the Hub stores phones (`0XXXXXXXXX`, 10 digits), or `None` for an 11-digit
+    /// landline. Decision: R6 keeps `02…` landlines valid for matching, but the Hub contract stores
+    /// only 10-digit phones and refuses any other form, so such a number is never sent to the Hub
+    /// and its order syncs without a customer link (R5), like an order without a valid phone.
+    pub fn for_hub(&self) -> Option<&str> {
+        (self.0.len() == 10).then_some(self.0.as_str())
+    }
+
+    /// Normalises `raw` (R6) and keeps it only when the Hub can store it (see [`Phone::for_hub`]).
+    pub fn parse_for_hub(raw: &str) -> Option<Self> {
+        Self::parse(raw).filter(|p| p.for_hub().is_some())
+    }
 }
 
 impl fmt::Display for Phone {
@@ -145,6 +158,13 @@ mod tests {
             if let Some(p) = norm(&raw) {
                 prop_assert_eq!(norm(&p), Some(p.clone()));
                 prop_assert!(p.len() == 10 || (p.len() == 11 && p.starts_with("02")));
+                // What reaches the Hub is exactly its `0XXXXXXXXX` form, or nothing.
+                match Phone::parse_for_hub(&raw) {
+                    Some(h) => prop_assert!(h.as_str().len() == 10 && h.as_str().starts_with('0') && h.as_str().bytes().all(|b| b.is_ascii_digit())),
+                    None => prop_assert_eq!(p.len(), 11),
+                }
+            } else {
+                prop_assert_eq!(Phone::parse_for_hub(&raw), None);
             }
         }
     }

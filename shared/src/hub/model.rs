@@ -16,7 +16,7 @@ pub struct HubSession {
     /// `admin` or `staff`.
     pub role: String,
     /// When the session ends.
-    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[serde(default, with = "crate::clock::utc_rfc3339_option")]
     pub expires_at: Option<OffsetDateTime>,
 }
 
@@ -135,7 +135,7 @@ pub struct HubCustomer {
     #[serde(default)]
     pub origin: Option<String>,
     /// When created.
-    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[serde(default, with = "crate::clock::utc_rfc3339_option")]
     pub created_at: Option<OffsetDateTime>,
 }
 
@@ -228,10 +228,10 @@ pub struct OrderSnapshot {
     /// Note.
     pub note: Option<String>,
     /// Created (RFC 3339).
-    #[serde(with = "time::serde::rfc3339::option")]
+    #[serde(with = "crate::clock::utc_rfc3339_option")]
     pub created_at: Option<OffsetDateTime>,
     /// Updated (RFC 3339).
-    #[serde(with = "time::serde::rfc3339::option")]
+    #[serde(with = "crate::clock::utc_rfc3339_option")]
     pub updated_at: Option<OffsetDateTime>,
     /// Deleted in Nhanh.
     pub deleted: bool,
@@ -262,7 +262,7 @@ pub struct HubOrder {
     #[serde(default)]
     pub note: Option<String>,
     /// Created.
-    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[serde(default, with = "crate::clock::utc_rfc3339_option")]
     pub created_at: Option<OffsetDateTime>,
 }
 

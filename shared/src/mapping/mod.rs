@@ -70,7 +70,8 @@ pub fn product_input(p: &Product, group_id: Option<HubId>, parent_id: Option<Hub
         status: if active { "active" } else { "inactive" }.to_owned(),
         group_id,
         parent_id,
-        image: p.image.clone(),
+        // The Hub takes an http(s) URL or null; Nhanh sometimes sends "" for "no image".
+        image: p.image.clone().filter(|u| u.starts_with("http://") || u.starts_with("https://")),
     }
 }
 
@@ -95,10 +96,14 @@ pub fn groups_in_order(tree: &[Category]) -> Vec<&Category> {
 }
 
 /// The customer fields an order may write (R5, R7): name, phone, email, free-text address only.
+/// A walk-in customer without a name is named by the phone, so the Hub (which needs a name on a
+/// new customer) never refuses the customer, and with it the order; [`customer_changes`] never
+/// lets that stand-in overwrite a name the Hub already has.
 pub fn customer_from_order(order: &Order, phone: &Phone) -> CustomerInput {
+    let name = order.customer.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
     CustomerInput {
-        name: order.customer.name.clone(),
-        phone: Some(phone.as_str().to_owned()),
+        name: Some(name.map_or_else(|| phone.as_str().to_owned(), str::to_owned)),
+        phone: phone.for_hub().map(str::to_owned),
         email: order.customer.email.clone(),
         gender: None,
         birthday: None,
@@ -131,8 +136,9 @@ pub fn customer_changes(current: &crate::hub::HubCustomer, wanted: &CustomerInpu
         Some(w) if !w.trim().is_empty() && now.as_deref() != Some(w.as_str()) => Some(w.clone()),
         _ => None,
     };
+    let stand_in_name = wanted.name.is_some() && wanted.name == wanted.phone;
     let changes = CustomerInput {
-        name: differs(&current.name, &wanted.name),
+        name: if stand_in_name { None } else { differs(&current.name, &wanted.name) },
         phone: None,
         email: differs(&current.email, &wanted.email),
         gender: None,
@@ -173,7 +179,9 @@ pub fn order_snapshot(
         customer_id,
         customer: OrderCustomerRef {
             name: order.customer.name.clone(),
-            phone: phone.map(|p| p.as_str().to_owned()).or_else(|| order.customer.mobile.clone()),
+            // Only the normalised phone, never the raw one: the Hub refuses anything but
+            // `0XXXXXXXXX` or null, and such a refusal would lose the order (R5).
+            phone: phone.and_then(Phone::for_hub).map(str::to_owned),
             address: None,
         },
         items,
@@ -260,6 +268,20 @@ mod tests {
     }
 
     #[test]
+    fn snapshot_phone_is_the_hub_form_or_null_never_the_raw_text() {
+        // R5 / issue 9: a walk-in phone such as `12345` once reached the Hub raw and the order was refused.
+        for (raw, want) in [("12345", None), ("02438123456", None), ("+84 912 345 678", Some("0912345678")), ("", None)] {
+            let mut o = order();
+            o.customer.mobile = Some(raw.into());
+            let phone = Phone::parse_for_hub(raw);
+            let s = order_snapshot(&o, None, phone.as_ref(), &[], false, OffsetDateTime::UNIX_EPOCH);
+            assert_eq!(s.customer.phone.as_deref(), want, "{raw:?}");
+            let json = serde_json::to_value(&s).unwrap();
+            assert!(json["customer"]["phone"].is_null() || json["customer"]["phone"] == want.unwrap_or_default(), "{raw:?}");
+        }
+    }
+
+    #[test]
     fn customer_updates_only_what_changed() {
         let current = crate::hub::HubCustomer {
             id: HubId::parse("c1").unwrap(), name: Some("Lan".into()), phone: Some("0912345678".into()), email: None,
@@ -271,6 +293,10 @@ mod tests {
         o.customer.email = Some("lan@example.vn".into());
         let c = customer_changes(&current, &customer_from_order(&o, &phone)).unwrap();
         assert_eq!((c.email.as_deref(), c.name, c.gender), (Some("lan@example.vn"), None, None));
+        o.customer.name = Some("  ".into());
+        let wanted = customer_from_order(&o, &phone);
+        assert_eq!(wanted.name.as_deref(), Some("0912345678"), "a nameless walk-in is named by the phone on create");
+        assert_eq!(customer_changes(&current, &wanted).and_then(|c| c.name), None, "…but never renamed to it");
     }
 
     #[test]

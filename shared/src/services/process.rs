@@ -567,7 +567,8 @@ impl Processor {
                 }
             }
         }
-        let phone = order.customer.mobile.as_deref().and_then(Phone::parse);
+        // R5: an order without a phone the Hub can store syncs without a customer link.
+        let phone = order.customer.mobile.as_deref().and_then(Phone::parse_for_hub);
         let customer_id = match &phone {
             Some(p) => Some(self.resolve_customer(account, &order, p, &record).await?),
             None => None,
