@@ -1,4 +1,4 @@
-.PHONY: run test tools clean bench replay
+.PHONY: run test tools clean bench replay release
 
 ## make run: the local stack (moto, simulators, functions under cargo lambda watch)
 run:
@@ -23,3 +23,7 @@ bench:
 replay:
 	set -a; . .stack/env; set +a; AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 \
 	  cargo run -q -p replay-dead-letters
+
+## make release: every function's Lambda zip (arm64), its size, the local cold start, sam validate --lint
+release:
+	scripts/release.sh

@@ -30,7 +30,7 @@ for short, full in [("Ref", "Ref"), ("GetAtt", "Fn::GetAtt"), ("Sub", "Fn::Sub")
                     ("Join", "Fn::Join"), ("Select", "Fn::Select"), ("Equals", "Fn::Equals"), ("Not", "Fn::Not")]:
     CfnLoader.add_constructor("!" + short, _tag(full))
 
-KEEP = {"AWS::DynamoDB::Table", "AWS::SQS::Queue"}
+KEEP = {"AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::KMS::Key"}
 
 
 def main(template_path, endpoint, stack, overrides):

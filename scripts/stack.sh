@@ -1,34 +1,74 @@
 #!/usr/bin/env bash
-# The local stack: moto (DynamoDB, SQS) with the resources of template.yaml, the Nhanh and Hub
+# The local stack: moto (DynamoDB, SQS, KMS) with the resources of template.yaml, the Nhanh and Hub
 # simulators (only for URLs the environment does not set), and every function under
 # `cargo lambda watch` on the API Gateway paths at http://127.0.0.1:$PORT.
-# Prints a line containing "ready" when requests are accepted; stops all it started on Ctrl-C/TERM.
+#
+# Prints a line containing "ready" when requests are accepted. Before starting, every port it needs
+# is checked: a taken port stops the start with one line naming the port and the variable that
+# moves it (a leftover stack is never reused). Ctrl-C, SIGTERM and SIGHUP stop every process it
+# started (each runs in its own process group; TERM first, KILL after STOP_GRACE_SECS).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
-"$ROOT/scripts/tools.sh"
-export PATH="$ROOT/.tools/venv/bin:$PATH"
 
 PORT="${PORT:-9000}"
 MOTO_PORT="${MOTO_PORT:-4566}"
 NHANH_SIM_PORT="${NHANH_SIM_PORT:-9100}"
 HUB_SIM_PORT="${HUB_SIM_PORT:-9200}"
 BRIDGE_PORT="${BRIDGE_PORT:-9400}"
+STOP_GRACE_SECS="${STOP_GRACE_SECS:-3}"
 STATE="${STACK_DIR:-$ROOT/.stack}"
 LOGS="$STATE/logs"
-mkdir -p "$LOGS"
-rm -f "$STATE/env" "$LOGS"/*.log
+# Given to the functions only (their AWS calls are checked against their policies).
+ACTION_LOG="${AWS_ACTION_LOG:-}"
+unset AWS_ACTION_LOG
 
 PIDS=()
+STOPPING=0
+# Stops every process group started here: TERM, then KILL whatever is left after the grace time.
 cleanup() {
-  trap - INT TERM EXIT
-  for pid in "${PIDS[@]}"; do
-    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  local status=$?
+  [ "$STOPPING" = 1 ] && return
+  STOPPING=1
+  trap '' INT TERM HUP
+  for pid in "${PIDS[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true; done
+  local deadline=$(( $(date +%s) + STOP_GRACE_SECS ))
+  while [ "$(date +%s)" -le "$deadline" ]; do
+    local alive=0
+    for pid in "${PIDS[@]}"; do kill -0 -- "-$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.1
   done
+  for pid in "${PIDS[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  echo "stack: stopped"
+  [ "${#PIDS[@]}" -gt 0 ] && echo "stack: stopped"
+  exit "$status"
 }
-trap cleanup INT TERM EXIT
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+# Runs a command in the background and waits for it, so a signal is handled at once instead of
+# after a long foreground step (bash defers traps until a foreground child ends).
+run() { "$@" & wait $!; }
+
+# Stops the start when a port is already listened on (by a leftover stack or another program).
+port_free() { # port, variable name
+  if ! "$PYTHON" - "$1" <<'PY'
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    sys.exit(1)
+PY
+  then
+    echo "stack: port $1 is already in use (set $2 to another port, or stop what holds it: a leftover stack is not reused)" >&2
+    exit 1
+  fi
+}
 
 start() { # name, command...
   local name="$1"; shift
@@ -36,36 +76,55 @@ start() { # name, command...
   PIDS+=("$!")
 }
 
-wait_http() { # url, seconds
+wait_http() { # url, seconds, name of the process that must stay alive
   for _ in $(seq 1 $(( $2 * 10 ))); do
     if curl -s -o /dev/null "$1"; then return 0; fi
+    if [ -n "${3:-}" ] && ! kill -0 "${PIDS[-1]}" 2>/dev/null; then
+      echo "stack: $3 exited before answering; its log ($LOGS/$3.log) ends with:" >&2
+      tail -n 5 "$LOGS/$3.log" >&2
+      exit 1
+    fi
     sleep 0.1
   done
   echo "stack: $1 did not answer in $2 s" >&2
-  return 1
+  exit 1
 }
+
+run "$ROOT/scripts/tools.sh"
+export PATH="$ROOT/.tools/venv/bin:$PATH"
+PYTHON="$ROOT/.tools/venv/bin/python"
+
+port_free "$PORT" PORT
+port_free "$MOTO_PORT" MOTO_PORT
+port_free "$BRIDGE_PORT" BRIDGE_PORT
+[ -z "${NHANH_API_URL:-}" ] && port_free "$NHANH_SIM_PORT" NHANH_SIM_PORT
+[ -z "${HUB_API_URL:-}" ] && port_free "$HUB_SIM_PORT" HUB_SIM_PORT
+
+mkdir -p "$LOGS"
+rm -f "$STATE/env" "$LOGS"/*.log
+[ -n "$ACTION_LOG" ] && rm -f "$ACTION_LOG"
 
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT"
 
 start moto moto_server -H 127.0.0.1 -p "$MOTO_PORT"
-wait_http "$AWS_ENDPOINT_URL/moto-api/" 30
-RESOURCES="$("$ROOT/.tools/venv/bin/python" scripts/create_resources.py template.yaml "$AWS_ENDPOINT_URL" local \
+wait_http "$AWS_ENDPOINT_URL/moto-api/" 30 moto
+RESOURCES="$("$PYTHON" scripts/create_resources.py template.yaml "$AWS_ENDPOINT_URL" local \
   "QueueVisibilitySecs=${QUEUE_VISIBILITY_SECS:-180}" "MaxReceiveCount=${MAX_RECEIVE_COUNT:-5}")"
 TABLE_NAME="$(echo "$RESOURCES" | sed -n 's/^ConnectorTable=//p')"
 QUEUE_URL="$(echo "$RESOURCES" | sed -n 's/^WorkQueue=//p')"
 DLQ_URL="$(echo "$RESOURCES" | sed -n 's/^DeadLetterQueue=//p')"
 [ -n "$TABLE_NAME" ] && [ -n "$QUEUE_URL" ] || { echo "stack: resources were not created: $RESOURCES" >&2; exit 1; }
+# Secrets are sealed with the template's KMS key in moto (as in AWS), unless a key is given.
+if [ -z "${LOCAL_DATA_KEY:-}" ] && [ -z "${KMS_KEY_ID:-}" ]; then
+  KMS_KEY_ID="$(echo "$RESOURCES" | sed -n 's/^DataKey=//p')"
+fi
 
 echo "stack: building functions and simulators"
-cargo build -q -p connect -p intake -p processor -p reconcile -p replay-dead-letters -p connector-tests --bins
+run cargo build -q -p connect -p intake -p processor -p reconcile -p replay-dead-letters -p connector-tests --bins
 
 export HUB_SERVICE_TOKEN="${HUB_SERVICE_TOKEN:-local-service-token}"
 export HUB_WEBHOOK_SECRET="${HUB_WEBHOOK_SECRET:-local-hub-webhook-secret}"
-if [ -z "${LOCAL_DATA_KEY:-}" ] && [ -z "${KMS_KEY_ID:-}" ]; then
-  [ -f "$STATE/data.key" ] || head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$STATE/data.key"
-  LOCAL_DATA_KEY="$(cat "$STATE/data.key")"
-fi
 DEMO_ACCOUNT="${DEMO_ACCOUNT:-385}"
 DEMO_SESSION="${DEMO_SESSION:-demo-admin-session}"
 if [ -z "${NHANH_API_URL:-}" ]; then
@@ -74,14 +133,14 @@ if [ -z "${NHANH_API_URL:-}" ]; then
   NHANH_SIM_ADDR="127.0.0.1:$NHANH_SIM_PORT" NHANH_SIM_DEMO_APP_ID=1001 NHANH_SIM_DEMO_SECRET=demo-secret-key \
     NHANH_SIM_DEMO_BUSINESS_ID=20001 NHANH_SIM_RETRY_MS="${NHANH_SIM_RETRY_MS:-300000,600000,1800000}" \
     start nhanh-sim target/debug/nhanh-sim
-  wait_http "$NHANH_API_URL/_sim/calls" 30
+  wait_http "$NHANH_API_URL/_sim/calls" 30 nhanh-sim
   NHANH_SIM_URL="$NHANH_API_URL"
 fi
 if [ -z "${HUB_API_URL:-}" ]; then
   HUB_API_URL="http://127.0.0.1:$HUB_SIM_PORT"
   HUB_SIM_ADDR="127.0.0.1:$HUB_SIM_PORT" HUB_SIM_DEMO_SESSION="$DEMO_SESSION" HUB_SIM_DEMO_ACCOUNT="$DEMO_ACCOUNT" \
     start hub-sim target/debug/hub-sim
-  wait_http "$HUB_API_URL/_sim/requests" 30
+  wait_http "$HUB_API_URL/_sim/requests" 30 hub-sim
   HUB_SIM_URL="$HUB_API_URL"
 fi
 PUBLIC_BASE_URL="${PUBLIC_BASE_URL:-http://127.0.0.1:$PORT}"
@@ -92,9 +151,10 @@ for name in TABLE_NAME QUEUE_URL PUBLIC_BASE_URL NHANH_API_URL NHANH_OAUTH_URL H
   value="${!name:-}"
   [ -n "$value" ] && ENV_ARGS+=(--env-var "$name=$value")
 done
+[ -n "$ACTION_LOG" ] && ENV_ARGS+=(--env-var "AWS_ACTION_LOG=$ACTION_LOG")
 ENV_ARGS+=(--env-var "RUST_LOG=${RUST_LOG:-info}")
 start functions cargo lambda watch -A 127.0.0.1 -P "$PORT" "${ENV_ARGS[@]}"
-wait_http "http://127.0.0.1:$PORT/nhanhvn/connections/warmup" 300
+wait_http "http://127.0.0.1:$PORT/nhanhvn/connections/warmup" 300 functions
 # Build and start each function once so the first real request does not wait for it.
 curl -s -o /dev/null -X POST "http://127.0.0.1:$PORT/nhanhvn/hook/0" -d '{}' || true
 curl -s -o /dev/null -X POST "http://127.0.0.1:$PORT/2015-03-31/functions/processor/invocations" -d '{"Records":[]}' || true
@@ -104,6 +164,7 @@ rm -f "$STATE/tap.jsonl"
 QUEUE_URL="$QUEUE_URL" QUEUE_ARN="arn:aws:sqs:us-east-1:123456789012:$QUEUE_NAME" LAMBDA_URL="http://127.0.0.1:$PORT" \
   BRIDGE_ADDR="127.0.0.1:$BRIDGE_PORT" TAP_FILE="$STATE/tap.jsonl" RECONCILE_INTERVAL_SECS="${RECONCILE_INTERVAL_SECS:-60}" \
   start bridge target/debug/queue-bridge
+wait_http "http://127.0.0.1:$BRIDGE_PORT/" 30 bridge
 
 cat >"$STATE/env" <<ENV
 CONNECTOR_URL=http://127.0.0.1:$PORT
@@ -115,6 +176,7 @@ AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL
 TABLE_NAME=$TABLE_NAME
 QUEUE_URL=$QUEUE_URL
 DLQ_URL=$DLQ_URL
+KMS_KEY_ID=${KMS_KEY_ID:-}
 BRIDGE_URL=http://127.0.0.1:$BRIDGE_PORT
 TAP_FILE=$STATE/tap.jsonl
 LOG_DIR=$LOGS
@@ -125,4 +187,13 @@ if [ -n "${HUB_SIM_URL:-}" ] && [ -n "${NHANH_SIM_URL:-}" ]; then
   echo "stack: open http://127.0.0.1:$PORT/nhanhvn/connect/$DEMO_ACCOUNT?session=$DEMO_SESSION to connect"
   echo "stack: demo Nhanh app: App Id 1001, Secret Key demo-secret-key (business 20001)"
 fi
-wait
+# Returns when a signal arrives (the trap then stops everything) or when a process ends.
+while true; do
+  for i in "${!PIDS[@]}"; do
+    if ! kill -0 "${PIDS[$i]}" 2>/dev/null; then
+      echo "stack: a process of the stack ended (see $LOGS); stopping" >&2
+      exit 1
+    fi
+  done
+  sleep 1 & wait $!
+done
