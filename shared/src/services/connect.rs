@@ -334,16 +334,27 @@ impl ConnectService {
 
     /// Disconnects: state `disconnected`, `disconnected_at` set, the R1 claim released, the access
     /// token forgotten. The verify token stays so late webhooks are recognised and dropped (R3).
+    /// The processor may update the connection meanwhile (the initial sync going `active`): a
+    /// conflicting write is read again and retried, so the admin's disconnect is not refused.
     pub async fn disconnect(&self, account: &AccountId) -> Result<Connection, ConnectError> {
-        let conn = self.connections.get(account).await?.filter(|c| c.state.is_connected()).ok_or(ConnectError::NotConnected)?;
-        let business = conn.business_id.ok_or(ConnectError::NotConnected)?;
-        let mut next = conn.clone();
-        next.state = ConnectionState::Disconnected;
-        next.disconnected_at = Some(self.clock.now());
-        next.access_token_sealed = None;
-        let stored = self.connections.put_releasing(&next, business).await?;
-        tracing::info!(account_id = account.as_str(), business_id = business.get(), "disconnected");
-        Ok(stored)
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let conn = self.connections.get(account).await?.filter(|c| c.state.is_connected()).ok_or(ConnectError::NotConnected)?;
+            let business = conn.business_id.ok_or(ConnectError::NotConnected)?;
+            let mut next = conn.clone();
+            next.state = ConnectionState::Disconnected;
+            next.disconnected_at = Some(self.clock.now());
+            next.access_token_sealed = None;
+            match self.connections.put_releasing(&next, business).await {
+                Ok(stored) => {
+                    tracing::info!(account_id = account.as_str(), business_id = business.get(), "disconnected");
+                    return Ok(stored);
+                }
+                Err(StoreError::Conflict) if attempts < 5 => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// The status counters of an account.
