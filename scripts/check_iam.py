@@ -89,9 +89,11 @@ def main(argv):
                 grants = [g for g in grants if g[0] != action]
         functions[binary] = (logical, grants)
     seen, problems = set(), []
+
     for line in open(log_path):
         rec = json.loads(line)
-        key = (rec["function"], rec["action"], tuple(rec["resources"]))
+        needed = tuple(rec.get("iam") or [rec["action"]])
+        key = (rec["function"], rec["action"], needed, tuple(rec["resources"]))
         if key in seen:
             continue
         seen.add(key)
@@ -99,15 +101,16 @@ def main(argv):
             problems.append(f"{rec['function']}: not a function of the template, yet it called {rec['action']}")
             continue
         logical, grants = functions[rec["function"]]
-        if not allowed(grants, rec["action"], rec["resources"]):
-            problems.append(f"{logical} ({rec['function']}): {rec['action']} on {', '.join(rec['resources']) or '*'} "
-                            f"is not allowed by its policy in {template_path}")
+        for action in needed:
+            if not allowed(grants, action, rec["resources"]):
+                problems.append(f"{logical} ({rec['function']}): {action} (for {rec['action']}) on "
+                                f"{', '.join(rec['resources']) or '*'} is not allowed by its policy in {template_path}")
     calls = {}
-    for fn, action, _ in seen:
+    for fn, action, _, _ in seen:
         calls.setdefault(fn, set()).add(action)
     for fn in sorted(calls):
         print(f"iam: {fn}: {' '.join(sorted(calls[fn]))}")
-    for p in problems:
+    for p in sorted(set(problems)):
         print(f"iam: MISSING {p}")
     if not seen:
         print("iam: no AWS call was recorded (is AWS_ACTION_LOG set for the functions?)")

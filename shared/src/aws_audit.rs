@@ -31,7 +31,7 @@ impl ActionLog {
     fn record(&self, request: &HttpRequest) {
         let Some(action) = request.headers().get("x-amz-target").and_then(iam_action) else { return };
         let body: Value = request.body().bytes().and_then(|b| serde_json::from_slice(b).ok()).unwrap_or(Value::Null);
-        let line = json!({"function": self.function, "action": action, "resources": resources(&body)});
+        let line = json!({"function": self.function, "action": action, "iam": iam_actions(&action, &body), "resources": resources(&body)});
         // One short write per line with O_APPEND: lines of concurrent processes do not interleave.
         let written = std::fs::OpenOptions::new()
             .create(true)
@@ -55,6 +55,34 @@ pub fn iam_action(target: &str) -> Option<String> {
         _ => return None,
     };
     Some(format!("{prefix}:{operation}"))
+}
+
+/// The IAM actions a call needs, which are not always its own name: `SendMessageBatch` needs
+/// `sqs:SendMessage`, `TransactWriteItems` the action of each item it carries (`Put` →
+/// `dynamodb:PutItem`, `ConditionCheck` → `dynamodb:ConditionCheckItem`, …).
+pub fn iam_actions(action: &str, body: &Value) -> Vec<String> {
+    let mut out = BTreeSet::new();
+    match action {
+        "dynamodb:TransactWriteItems" | "dynamodb:TransactGetItems" => {
+            for item in body["TransactItems"].as_array().into_iter().flatten() {
+                for op in item.as_object().into_iter().flat_map(|o| o.keys()) {
+                    let name = match op.as_str() {
+                        "Put" => "PutItem",
+                        "Update" => "UpdateItem",
+                        "Delete" => "DeleteItem",
+                        "ConditionCheck" => "ConditionCheckItem",
+                        "Get" => "GetItem",
+                        other => other,
+                    };
+                    out.insert(format!("dynamodb:{name}"));
+                }
+            }
+        }
+        other => {
+            out.insert(other.strip_suffix("Batch").filter(|_| other.starts_with("sqs:")).unwrap_or(other).to_owned());
+        }
+    }
+    out.into_iter().collect()
 }
 
 /// The resources a JSON request body names: `table/<name>`, `table/<name>/index/<index>`,
@@ -144,6 +172,9 @@ mod tests {
         assert_eq!(resources(&batch), vec!["table/t", "table/u"]);
         let tx = json!({"TransactItems": [{"Put": {"TableName": "t"}}, {"ConditionCheck": {"TableName": "t"}}]});
         assert_eq!(resources(&tx), vec!["table/t"]);
+        assert_eq!(iam_actions("dynamodb:TransactWriteItems", &tx), vec!["dynamodb:ConditionCheckItem", "dynamodb:PutItem"]);
+        assert_eq!(iam_actions("sqs:SendMessageBatch", &Value::Null), vec!["sqs:SendMessage"]);
+        assert_eq!(iam_actions("dynamodb:BatchWriteItem", &Value::Null), vec!["dynamodb:BatchWriteItem"]);
         let send = json!({"QueueUrl": "http://127.0.0.1:4566/123456789012/local-work.fifo"});
         assert_eq!(resources(&send), vec!["queue/local-work.fifo"]);
         assert_eq!(resources(&json!({"KeyId": "k-1"})), vec!["key/k-1"]);
