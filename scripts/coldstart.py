@@ -37,6 +37,8 @@ EVENTS = {
 
 
 class Runtime(http.server.BaseHTTPRequestHandler):
+    # Keep-alive as the real Runtime API: the runtime reuses its connection.
+    protocol_version = "HTTP/1.1"
     event = b"{}"
     answered = None
     asked = None
@@ -60,7 +62,8 @@ class Runtime(http.server.BaseHTTPRequestHandler):
                            "Lambda-Runtime-Deadline-Ms": str(int(time.time() * 1000) + 30000),
                            "Lambda-Runtime-Invoked-Function-Arn": "arn:aws:lambda:us-east-1:1:function:f"})
             else:
-                time.sleep(5)  # the measured process is killed meanwhile
+                # The measured process is killed meanwhile; no answer is owed.
+                self.close_connection = True
         else:
             self._send(404, b"")
 
@@ -77,10 +80,17 @@ class Runtime(http.server.BaseHTTPRequestHandler):
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
 
+    def handle_error(self, request, client_address):
+        pass  # the measured process is killed mid-connection on purpose
 
-def once(binary, name, port):
+
+def once(binary, name):
+    """One cold start against a fresh stand-in (so no connection of an earlier run interferes)."""
     Runtime.event = json.dumps(EVENTS[name]).encode()
     Runtime.asked = Runtime.answered = None
+    server = Server(("127.0.0.1", 0), Runtime)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
     env = {"PATH": os.environ.get("PATH", ""), "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{port}",
            "AWS_LAMBDA_FUNCTION_NAME": name, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256", "AWS_LAMBDA_FUNCTION_VERSION": "1",
            "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
@@ -94,22 +104,20 @@ def once(binary, name, port):
         time.sleep(0.0005)
     p.kill()
     _, err = p.communicate()
+    server.shutdown()
+    server.server_close()
     if Runtime.answered is None:
         raise SystemExit(f"{name}: no answer; stderr: {err.decode(errors='replace')[-500:]}")
     return (Runtime.asked - start) * 1000, (Runtime.answered - start) * 1000
 
 
 def main(bin_dir, runs=7):
-    server = Server(("127.0.0.1", 0), Runtime)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    port = server.server_address[1]
     print(f"{'function':<10} {'init ms':>8} {'first answer ms':>16}  (median of {runs}, local, no network)")
     for name in EVENTS:
-        samples = [once(os.path.join(bin_dir, name), name, port) for _ in range(runs)]
+        samples = [once(os.path.join(bin_dir, name), name) for _ in range(runs)]
         init = statistics.median(s[0] for s in samples)
         answer = statistics.median(s[1] for s in samples)
         print(f"{name:<10} {init:>8.1f} {answer:>16.1f}")
-    server.shutdown()
 
 
 if __name__ == "__main__":

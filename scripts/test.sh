@@ -8,8 +8,9 @@ cd "$ROOT"
 export PATH="$ROOT/.tools/venv/bin:$PATH"
 PYTHON="$ROOT/.tools/venv/bin/python"
 
-echo "== cfn-lint template.yaml"
+echo "== cfn-lint template.yaml, sam validate --lint"
 cfn-lint template.yaml
+SAM_CLI_TELEMETRY=0 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "$ROOT/.tools/sam/bin/sam" validate --lint --region us-east-1
 
 echo "== clippy"
 cargo clippy -q --workspace --all-targets -- -D warnings

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the local tools into .tools/ (ignored by git). Idempotent: a second run only checks.
 #   moto[server] (DynamoDB + SQS + CloudFormation emulator), cargo-lambda (watch/invoke),
-#   cfn-lint 1.53.3 (the last version that runs the SAM transform), and Debian's Chromium for the
-#   headless page check.
+#   cfn-lint 1.53.3 (the last version that runs the SAM transform), aws-sam-cli (sam validate
+#   --lint, offline), and Debian's Chromium for the headless page check.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 VENV="$ROOT/.tools/venv"
@@ -12,6 +12,14 @@ if [ ! -f "$STAMP" ]; then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check 'moto[server]==5.2.5' 'cargo-lambda==1.9.2' 'cfn-lint==1.53.3' 'pyyaml>=6'
   touch "$STAMP"
+fi
+# sam-cli in a venv of its own: it bundles a newer cfn-lint than the pinned one above.
+SAM_STAMP="$ROOT/.tools/stamp-sam-v1"
+if [ ! -f "$SAM_STAMP" ]; then
+  echo "tools: installing aws-sam-cli into $ROOT/.tools/sam (for sam validate --lint)"
+  python3 -m venv "$ROOT/.tools/sam"
+  "$ROOT/.tools/sam/bin/pip" install -q --disable-pip-version-check 'aws-sam-cli==1.170.0'
+  touch "$SAM_STAMP"
 fi
 if ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
