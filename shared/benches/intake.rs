@@ -26,7 +26,7 @@ fn bench(c: &mut Criterion) {
             rt.block_on(async {
                 for i in 0..iters {
                     let body = &bodies[(i % 1000) as usize];
-                    let _ = f.service.nhanh_webhook("1", body).await;
+                    let _ = f.service.nhanh_webhook("1", None, body).await;
                 }
             });
             start.elapsed()

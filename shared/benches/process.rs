@@ -16,7 +16,7 @@ fn bench(c: &mut Criterion) {
         .map(|i| {
             let id = 500_000 + i;
             f.nhanh.orders.lock().expect("lock").insert(id, Order {
-                id: NhanhId::new(id).expect("id"), shop_order_id: None, status: "Confirmed".into(), sale_channel: Some(2),
+                id: NhanhId::new(id).expect("id"), shop_order_id: None, status: shared::nhanh::OrderStatus::Confirmed, sale_channel: Some(2),
                 customer: OrderCustomer { name: Some("Nguyễn Văn A".into()), mobile: Some(format!("09123{:05}", i)), email: None, address: Some("12 Lê Lợi".into()) },
                 items: vec![OrderLine { product_id: NhanhId::new(5), code: Some("SP5".into()), name: Some("Áo".into()), quantity: 1.0, price: 250_000, discount: 0 }],
                 money_discount: 0, money_used_points: 0, customer_ship_fee: 30_000, description: None,

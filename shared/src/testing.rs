@@ -67,6 +67,7 @@ pub fn connection(account: &AccountId, app: u64, business: u64, state: Connectio
         permissions: vec![],
         connected_at: Some(now),
         disconnected_at: None,
+        disconnect_reason: None,
         initial_sync: Some(InitialSync { state: InitialSyncState::Done, done: 0, total: Some(0) }),
         version: 0,
     }
@@ -91,7 +92,7 @@ impl IntakeFixture {
 
 /// In-memory Nhanh for processor tests and benchmarks.
 pub mod fakes {
-    use crate::domain::{AppId, HubId, NhanhId};
+    use crate::domain::{ApiVersion, AppId, HubId, NhanhId};
     use crate::hub::*;
     use crate::nhanh::*;
     use crate::secrets::SecretString;
@@ -119,13 +120,19 @@ pub mod fakes {
 
     #[async_trait]
     impl NhanhApi for FakeNhanh {
-        async fn exchange_code(&self, _: AppId, _: &SecretString, _: &str) -> Result<TokenGrant, NhanhError> {
+        fn consent_url(&self, version: ApiVersion, app_id: AppId, return_link: &str) -> String {
+            format!("https://nhanh.example/oauth?version={}&appId={app_id}&returnLink={return_link}", version.as_str())
+        }
+        fn order_window(&self, _: ApiVersion) -> time::Duration {
+            time::Duration::days(10)
+        }
+        async fn exchange_code(&self, _: ApiVersion, _: AppId, _: &SecretString, _: &str) -> Result<TokenGrant, NhanhError> {
             Err(NhanhError::Rejected { code: None, message: "not in the fake".into() })
         }
         async fn products(&self, _: &Credentials, _: &ProductQuery) -> Result<Page<Product>, NhanhError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
             let items: Vec<Product> = self.products.lock().map(|m| m.values().cloned().collect()).unwrap_or_default();
-            Ok(Page { items, page: 1, total_pages: 1 })
+            Ok(Page { items, next: None, total_pages: Some(1) })
         }
         async fn product(&self, _: &Credentials, id: NhanhId) -> Result<Vec<Product>, NhanhError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
@@ -142,24 +149,25 @@ pub mod fakes {
                 OrderFilter::CustomerMobile(m) => all.into_iter().filter(|o| o.customer.mobile.as_deref() == Some(m)).collect(),
                 _ => all,
             };
-            // Pages like Nhanh's: `per_page` orders each, 1-based.
+            // Pages of `per_page` orders; the token is the offset of the next page.
             let per_page = q.per_page.max(1) as usize;
-            let total_pages = found.len().div_ceil(per_page).max(1) as u32;
-            let items = found.into_iter().skip((q.page.max(1) as usize - 1) * per_page).take(per_page).collect();
-            Ok(Page { items, page: q.page, total_pages })
+            let start = q.after.as_ref().and_then(|t| t.as_str().parse::<usize>().ok()).unwrap_or(0);
+            let next = (start + per_page < found.len()).then(|| PageToken((start + per_page).to_string()));
+            let items = found.into_iter().skip(start).take(per_page).collect();
+            Ok(Page { items, next, total_pages: None })
         }
         async fn add_order(&self, _: &Credentials, order: &NewOrder) -> Result<AddedOrder, NhanhError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
             let mut orders = self.orders.lock().map_err(|_| NhanhError::Unavailable("lock".into()))?;
             if orders.values().any(|o| o.shop_order_id.as_deref() == Some(order.id.as_str())) {
-                return Err(NhanhError::Rejected { code: Some("ERR_INVALID_FORM_FIELDS".into()), message: "id already exists".into() });
+                return Err(NhanhError::Duplicate("id already exists".into()));
             }
             let id = 900_000 + self.next.fetch_add(1, Ordering::SeqCst) as u64;
             let nid = NhanhId::new(id).ok_or_else(|| NhanhError::Malformed("id".into()))?;
             orders.insert(id, Order {
                 id: nid,
                 shop_order_id: Some(order.id.clone()),
-                status: "New".into(),
+                status: crate::nhanh::OrderStatus::New,
                 sale_channel: Some(10),
                 customer: OrderCustomer { name: Some(order.customer_name.clone()), mobile: Some(order.customer_mobile.clone()), email: None, address: order.customer_address.clone() },
                 items: order.items.iter().map(|l| OrderLine { product_id: l.nhanh_id, code: l.code.clone(), name: Some(l.name.clone()), quantity: l.quantity, price: l.price, discount: 0 }).collect(),
@@ -172,11 +180,8 @@ pub mod fakes {
             });
             Ok(AddedOrder { nhanh_id: Some(nid) })
         }
-        async fn update_order(&self, _: &Credentials, _: &OrderUpdate) -> Result<(), NhanhError> {
-            Ok(())
-        }
         async fn customers(&self, _: &Credentials, _: &CustomerQuery) -> Result<Page<Customer>, NhanhError> {
-            Ok(Page { items: vec![], page: 1, total_pages: 0 })
+            Ok(Page { items: vec![], next: None, total_pages: None })
         }
         async fn upsert_customers(&self, _: &Credentials, customers: &[NewCustomer]) -> Result<(), NhanhError> {
             self.calls.fetch_add(1, Ordering::SeqCst);

@@ -7,7 +7,7 @@
 use serde_json::json;
 use shared::clock::SystemClock;
 use shared::domain::{AccountId, WorkItem};
-use shared::nhanh::v2::NhanhV2Client;
+use shared::nhanh::NhanhClient;
 use shared::queue::memory::MemoryQueue;
 use shared::services::process::{BatchRecord, Processor};
 use shared::testing::{fakes::FakeHub, intake_fixture};
@@ -33,9 +33,9 @@ async fn main() {
 
     let f = intake_fixture();
     let account = AccountId::parse("bench").expect("account");
-    let nhanh = Arc::new(NhanhV2Client::new(reqwest::Client::new(), &base, Arc::new(SystemClock)));
+    let nhanh = Arc::new(NhanhClient::new(reqwest::Client::new(), &base, &format!("{base}/oauth"), Arc::new(SystemClock)));
     use shared::nhanh::NhanhApi;
-    let grant = nhanh.exchange_code(shared::domain::AppId::new(1).expect("app"), &shared::secrets::SecretString::new("s"), &code).await.expect("token");
+    let grant = nhanh.exchange_code(shared::domain::ApiVersion::V2, shared::domain::AppId::new(1).expect("app"), &shared::secrets::SecretString::new("s"), &code).await.expect("token");
     f.connect("bench", 1, 10, "tok", shared::domain::ConnectionState::Syncing).await;
     {
         use shared::secrets::SecretBox;

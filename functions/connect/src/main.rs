@@ -3,7 +3,7 @@
 
 use lambda_http::{service_fn, Error, Request};
 use shared::hub::client::HubClient;
-use shared::nhanh::v2::NhanhV2Client;
+use shared::nhanh::NhanhClient;
 use shared::services::connect::{ConnectService, Urls};
 use shared::web::connect::{handle, ConnectApp};
 use shared::web::cookie::CookieSigner;
@@ -20,7 +20,7 @@ async fn main() -> Result<(), Error> {
         .queue_url
         .clone()
         .map(|url| Arc::new(shared::queue::sqs::SqsQueue::from_sdk_config(&sdk, url)) as Arc<dyn shared::queue::WorkQueue>);
-    let nhanh = NhanhV2Client::new(NhanhV2Client::default_http()?, &config.nhanh_api_url, clock.clone());
+    let nhanh = NhanhClient::new(shared::nhanh::default_http()?, &config.nhanh_api_url, &config.nhanh_oauth_url, clock.clone());
     let hub = HubClient::new(HubClient::default_http()?, config.require_hub_api_url()?, hub_token.clone(), clock.clone());
     let signer_key = config.cookie_signing_key.clone().unwrap_or_else(|| hub_token.clone());
     let app = ConnectApp {
@@ -34,7 +34,7 @@ async fn main() -> Result<(), Error> {
             hub: Arc::new(hub),
             secrets,
             clock,
-            urls: Urls { public_base_url: public_base_url.clone(), nhanh_oauth_url: config.nhanh_oauth_url.clone() },
+            urls: Urls { public_base_url: public_base_url.clone() },
         },
         signer: CookieSigner::new(&signer_key),
         hub_service_token: hub_token,

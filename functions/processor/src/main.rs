@@ -4,7 +4,8 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use shared::hub::client::HubClient;
-use shared::nhanh::v2::NhanhV2Client;
+use shared::nhanh::gate::CallGate;
+use shared::nhanh::NhanhClient;
 use shared::queue::sqs::SqsQueue;
 use shared::services::process::Processor;
 use std::sync::Arc;
@@ -25,7 +26,12 @@ async fn main() -> Result<(), Error> {
         cursors: store.clone(),
         queue: Arc::new(SqsQueue::from_sdk_config(&sdk, queue_url)),
         // Processor instances run side by side: an ERR_429 one meets must stop the others too (R9).
-        nhanh: Arc::new(NhanhV2Client::new(NhanhV2Client::default_http()?, &config.nhanh_api_url, clock.clone()).with_shared_locks(store)),
+        nhanh: Arc::new(NhanhClient::with_gate(
+            shared::nhanh::default_http()?,
+            &config.nhanh_api_url,
+            &config.nhanh_oauth_url,
+            CallGate::new(clock.clone()).with_shared_locks(store),
+        )),
         hub: Arc::new(HubClient::new(
             HubClient::default_http()?,
             config.require_hub_api_url()?,

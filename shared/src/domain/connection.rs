@@ -176,6 +176,10 @@ pub struct Connection {
     /// End of the last connected period.
     #[serde(with = "time::serde::rfc3339::option", default)]
     pub disconnected_at: Option<OffsetDateTime>,
+    /// Why the last connected period ended, when not by the admin (`app_uninstalled`: the merchant
+    /// removed the app in Nhanh, R15).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disconnect_reason: Option<String>,
     /// Initial sync progress (R10).
     pub initial_sync: Option<InitialSync>,
     /// Optimistic-concurrency version; bumped on every write.
@@ -221,6 +225,7 @@ mod tests {
             permissions: vec![],
             connected_at: Some(now),
             disconnected_at: None,
+        disconnect_reason: None,
             initial_sync: None,
             version: 0,
         }

@@ -3,20 +3,21 @@
 
 use crate::domain::{HubId, Phone};
 use crate::hub::{CustomerInput, HubCustomer, OrderCustomerRef, OrderItem, OrderSnapshot, ProductGroupInput, ProductInput};
-use crate::nhanh::{Category, NewCustomer, Order, Product};
+use crate::nhanh::{Category, NewCustomer, Order, OrderStatus, Product, ProductStatus};
 use time::OffsetDateTime;
 
 /// The Hub status of a Nhanh order status (loyalty-hub-api.md § Orders); anything unknown → `new`.
-pub fn order_status(nhanh: &str) -> &'static str {
+pub fn order_status(nhanh: &OrderStatus) -> &'static str {
+    use OrderStatus as S;
     match nhanh {
-        "New" | "Confirming" | "CustomerConfirming" => "new",
-        "Confirmed" | "Packing" | "Packed" | "ChangeDepot" | "Pickup" => "confirmed",
-        "Shipping" => "shipping",
-        "Success" => "completed",
-        "Failed" => "failed",
-        "Canceled" | "Aborted" | "CarrierCanceled" | "SoldOut" => "cancelled",
-        "Returning" | "Returned" | "ConfirmReturned" => "returned",
-        _ => "new",
+        S::New | S::Confirming | S::CustomerConfirming => "new",
+        S::Confirmed | S::Packing | S::Packed | S::ChangeDepot | S::Pickup => "confirmed",
+        S::Shipping => "shipping",
+        S::Success => "completed",
+        S::Failed => "failed",
+        S::Canceled | S::Aborted | S::CarrierCanceled | S::SoldOut => "cancelled",
+        S::Returning | S::Returned | S::ConfirmReturned => "returned",
+        S::Other(_) => "new",
     }
 }
 
@@ -61,7 +62,7 @@ pub fn order_money(order: &Order) -> (i64, i64, i64, i64) {
 
 /// The Hub product of a Nhanh product. `Inactive` (or a deletion) makes it inactive.
 pub fn product_input(p: &Product, group_id: Option<HubId>, parent_id: Option<HubId>, deleted: bool) -> ProductInput {
-    let active = !deleted && p.status.as_deref() != Some("Inactive");
+    let active = !deleted && p.status != Some(ProductStatus::Inactive);
     ProductInput {
         name: if p.name.is_empty() { p.code.clone().unwrap_or_else(|| p.id.to_string()) } else { p.name.clone() },
         code: p.code.clone(),
@@ -174,7 +175,7 @@ pub fn order_snapshot(
     OrderSnapshot {
         code: order.id.to_string(),
         status: order_status(&order.status).to_owned(),
-        source_status: order.status.clone(),
+        source_status: order.status.name().to_owned(),
         sale_channel: sale_channel(order.sale_channel),
         customer_id,
         customer: OrderCustomerRef {
@@ -213,7 +214,8 @@ mod tests {
             ("Pickingup", "new"), ("", "new"), ("success", "new"),
         ];
         for (nhanh, hub) in table {
-            assert_eq!(order_status(nhanh), hub, "{nhanh}");
+            assert_eq!(order_status(&OrderStatus::from_name(nhanh)), hub, "{nhanh}");
+            assert_eq!(OrderStatus::from_name(nhanh).name(), nhanh, "the v2 name is kept as source_status");
         }
     }
 
@@ -221,7 +223,7 @@ mod tests {
         Order {
             id: NhanhId::new(10).unwrap(),
             shop_order_id: None,
-            status: "Shipping".into(),
+            status: OrderStatus::Shipping,
             sale_channel: Some(42),
             customer: OrderCustomer { name: Some("Lan".into()), mobile: Some("+84 912 345 678".into()), email: None, address: Some("Hà Nội".into()) },
             items: vec![
@@ -312,11 +314,11 @@ mod tests {
 
     #[test]
     fn products_inactive_when_deleted_or_inactive() {
-        let p = Product { id: NhanhId::new(5).unwrap(), parent_id: None, category_id: None, code: Some("A".into()), barcode: None, name: "Áo".into(), price: Some(1), status: Some("Active".into()), image: None, created_at: None };
+        let p = Product { id: NhanhId::new(5).unwrap(), parent_id: None, category_id: None, code: Some("A".into()), barcode: None, name: "Áo".into(), price: Some(1), status: Some(ProductStatus::Active), image: None, created_at: None };
         assert_eq!(product_input(&p, None, None, false).status, "active");
         assert_eq!(product_input(&p, None, None, true).status, "inactive");
         let mut q = p.clone();
-        q.status = Some("Inactive".into());
+        q.status = Some(ProductStatus::Inactive);
         assert_eq!(product_input(&q, None, None, false).status, "inactive");
     }
 }

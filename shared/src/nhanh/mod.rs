@@ -1,16 +1,28 @@
-//! The Nhanh port: version-neutral types and the [`NhanhApi`] trait. The v2 adapter lives in
-//! [`v2`]; a v3 adapter will sit beside it. Nothing outside this module sees a v2 wire shape.
+//! The Nhanh port: version-neutral types, the [`NhanhApi`] trait and [`NhanhClient`], which picks
+//! the adapter of each connection's API version ([`v2`] or [`v3`]). Nothing outside this module
+//! names a version's wire shapes, paths or adapters (`make test` checks it).
 
+pub mod envelope;
+pub mod gate;
+pub mod lenient;
 pub mod model;
 pub mod rate_lock;
 pub mod timefmt;
 pub mod v2;
+pub mod v3;
 
-use crate::domain::{AppId, NhanhId};
+use crate::clock::Clock;
+use crate::domain::{ApiVersion, AppId, BusinessId, NhanhId};
 use crate::secrets::SecretString;
 use async_trait::async_trait;
 pub use model::*;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
 use time::OffsetDateTime;
+
+/// The API version every new connection uses (R15: Nhanh ended v2 on 2026-11-30).
+pub const NEW_CONNECTION_VERSION: ApiVersion = ApiVersion::V3;
 
 /// A failed Nhanh call, classified for retry decisions.
 #[derive(Debug, thiserror::Error)]
@@ -26,7 +38,8 @@ pub enum NhanhError {
         /// When calls may resume.
         unlocked_at: OffsetDateTime,
     },
-    /// `ERR_INVALID_ACCESS_TOKEN`: the connection needs a new consent (R12).
+    /// The token (or its app, business or version) is not valid: the connection needs a new
+    /// consent (R12).
     #[error("Nhanh rejected the access token")]
     InvalidAccessToken,
     /// `ERR_403`: the token lacks the permission for this call (R2).
@@ -35,6 +48,9 @@ pub enum NhanhError {
         /// The API path that was refused.
         path: String,
     },
+    /// `order/add` refused an order id it already has (the first push went through).
+    #[error("Nhanh already has this order: {0}")]
+    Duplicate(String),
     /// Any other refusal (`code: 0`), with Nhanh's error code and messages.
     #[error("Nhanh refused the request ({}): {message}", code.as_deref().unwrap_or("no errorCode"))]
     Rejected {
@@ -55,11 +71,16 @@ impl NhanhError {
     }
 }
 
-/// The calls the connector needs from Nhanh, whatever the API version.
+/// The calls the connector needs from Nhanh, whatever the API version: `creds.api_version` (or
+/// the `version` argument before a connection exists) picks the adapter.
 #[async_trait]
 pub trait NhanhApi: Send + Sync {
+    /// Nhanh's consent page for `app_id`, coming back to `return_link`.
+    fn consent_url(&self, version: ApiVersion, app_id: AppId, return_link: &str) -> String;
+    /// The longest window one order query may span.
+    fn order_window(&self, version: ApiVersion) -> time::Duration;
     /// Exchanges a consent `access_code` for a token (the code is single-use, valid 10 minutes).
-    async fn exchange_code(&self, app_id: AppId, secret_key: &SecretString, access_code: &str)
+    async fn exchange_code(&self, version: ApiVersion, app_id: AppId, secret_key: &SecretString, access_code: &str)
         -> Result<TokenGrant, NhanhError>;
     /// One page of products.
     async fn products(&self, creds: &Credentials, query: &ProductQuery) -> Result<Page<Product>, NhanhError>;
@@ -69,12 +90,130 @@ pub trait NhanhApi: Send + Sync {
     async fn categories(&self, creds: &Credentials) -> Result<Vec<Category>, NhanhError>;
     /// One page of orders.
     async fn orders(&self, creds: &Credentials, query: &OrderQuery) -> Result<Page<Order>, NhanhError>;
-    /// Pushes an order created in the Hub.
+    /// Pushes an order created in the Hub; [`NhanhError::Duplicate`] when Nhanh already has its id.
     async fn add_order(&self, creds: &Credentials, order: &NewOrder) -> Result<AddedOrder, NhanhError>;
-    /// Changes an order's status.
-    async fn update_order(&self, creds: &Credentials, update: &OrderUpdate) -> Result<(), NhanhError>;
     /// One page of customers.
     async fn customers(&self, creds: &Credentials, query: &CustomerQuery) -> Result<Page<Customer>, NhanhError>;
-    /// Creates or updates customers by mobile (at most [`MAX_CUSTOMERS_PER_UPSERT`] per call).
+    /// Creates or updates customers by mobile (the adapter splits long lists).
     async fn upsert_customers(&self, creds: &Credentials, customers: &[NewCustomer]) -> Result<(), NhanhError>;
+}
+
+/// The default HTTP client for Nhanh (short timeouts: Lambda answers must stay fast).
+pub fn default_http() -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder().timeout(StdDuration::from_secs(20)).connect_timeout(StdDuration::from_secs(5)).build()
+}
+
+/// `{oauth_url}?version=…&appId=…&returnLink=…`.
+fn consent_url(oauth_url: &str, version: &str, app_id: AppId, return_link: &str) -> String {
+    let app = app_id.to_string();
+    reqwest::Url::parse_with_params(oauth_url, &[("version", version), ("appId", app.as_str()), ("returnLink", return_link)])
+        .map(String::from)
+        .unwrap_or_else(|_| format!("{oauth_url}?version={version}&appId={app}"))
+}
+
+/// Whether a refusal of `order/add` says the order id exists already. No code is documented for
+/// it, so the flattened, lower-cased text is matched (nhanh-api-v3.md §3.5).
+pub fn is_duplicate_message(message: &str) -> bool {
+    let m = message.to_lowercase();
+    ["apporderid", "trùng", "tồn tại", "duplicate", "already exist"].iter().any(|k| m.contains(k))
+}
+
+/// Every adapter of the process behind one port: each call goes to the adapter of the
+/// connection's API version. Both share one [`gate::CallGate`], so rate-limit locks hold across
+/// versions and, with a lock store, across instances.
+pub struct NhanhClient {
+    v2: v2::NhanhV2Client,
+    v3: v3::NhanhV3Client,
+}
+
+impl NhanhClient {
+    /// Clients for the API at `api_url` and the consent page at `oauth_url`.
+    pub fn new(http: reqwest::Client, api_url: &str, oauth_url: &str, clock: Arc<dyn Clock>) -> Self {
+        Self::with_gate(http, api_url, oauth_url, gate::CallGate::new(clock))
+    }
+
+    /// Clients whose calls go through `gate` (shared locks, lock waits).
+    pub fn with_gate(http: reqwest::Client, api_url: &str, oauth_url: &str, gate: gate::CallGate) -> Self {
+        let gate = Arc::new(gate);
+        Self {
+            v2: v2::NhanhV2Client::with_gate(http.clone(), api_url, oauth_url, gate.clone()),
+            v3: v3::NhanhV3Client::with_gate(http, api_url, oauth_url, gate),
+        }
+    }
+
+    fn pick(&self, version: ApiVersion) -> &dyn NhanhApi {
+        match version {
+            ApiVersion::V2 => &self.v2,
+            ApiVersion::V3 => &self.v3,
+        }
+    }
+}
+
+#[async_trait]
+impl NhanhApi for NhanhClient {
+    fn consent_url(&self, version: ApiVersion, app_id: AppId, return_link: &str) -> String {
+        self.pick(version).consent_url(version, app_id, return_link)
+    }
+    fn order_window(&self, version: ApiVersion) -> time::Duration {
+        self.pick(version).order_window(version)
+    }
+    async fn exchange_code(&self, version: ApiVersion, app_id: AppId, secret_key: &SecretString, access_code: &str)
+        -> Result<TokenGrant, NhanhError> {
+        self.pick(version).exchange_code(version, app_id, secret_key, access_code).await
+    }
+    async fn products(&self, creds: &Credentials, query: &ProductQuery) -> Result<Page<Product>, NhanhError> {
+        self.pick(creds.api_version).products(creds, query).await
+    }
+    async fn product(&self, creds: &Credentials, id: NhanhId) -> Result<Vec<Product>, NhanhError> {
+        self.pick(creds.api_version).product(creds, id).await
+    }
+    async fn categories(&self, creds: &Credentials) -> Result<Vec<Category>, NhanhError> {
+        self.pick(creds.api_version).categories(creds).await
+    }
+    async fn orders(&self, creds: &Credentials, query: &OrderQuery) -> Result<Page<Order>, NhanhError> {
+        self.pick(creds.api_version).orders(creds, query).await
+    }
+    async fn add_order(&self, creds: &Credentials, order: &NewOrder) -> Result<AddedOrder, NhanhError> {
+        self.pick(creds.api_version).add_order(creds, order).await
+    }
+    async fn customers(&self, creds: &Credentials, query: &CustomerQuery) -> Result<Page<Customer>, NhanhError> {
+        self.pick(creds.api_version).customers(creds, query).await
+    }
+    async fn upsert_customers(&self, creds: &Credentials, customers: &[NewCustomer]) -> Result<(), NhanhError> {
+        self.pick(creds.api_version).upsert_customers(creds, customers).await
+    }
+}
+
+/// Reads the event name and the business of a webhook body, before the connection (and so the
+/// version) is known. The same in both versions; v3's `webhooksEnabled` probe has no business.
+pub fn webhook_route(body: &Value) -> Result<WebhookRoute, WebhookError> {
+    if !body.is_object() {
+        return Err(WebhookError("body must be a JSON object".into()));
+    }
+    let event_name = body["event"].as_str().filter(|s| !s.is_empty()).ok_or_else(|| WebhookError("missing field: event".into()))?;
+    let business_id = match &body["businessId"] {
+        Value::Null => None,
+        raw => Some(
+            lenient::int(raw)
+                .and_then(|n| u64::try_from(n).ok())
+                .and_then(BusinessId::new)
+                .ok_or_else(|| WebhookError("invalid field: businessId".into()))?,
+        ),
+    };
+    Ok(WebhookRoute { event_name: event_name.to_owned(), business_id })
+}
+
+/// Decodes a webhook with the adapter of the connection's version. `authorization` is the raw
+/// `Authorization` header (v3 sends the verify token there).
+pub fn decode_webhook(version: ApiVersion, authorization: Option<&str>, body: &Value) -> Result<Webhook, WebhookError> {
+    match version {
+        ApiVersion::V2 => v2::webhook::parse(body),
+        ApiVersion::V3 => v3::webhook::parse(authorization, body),
+    }
+}
+
+/// The page token of a v2 page number carried by a work item queued before page tokens existed
+/// (only v2 connections existed then).
+pub fn legacy_page_token(page: u32) -> Option<PageToken> {
+    (page > 1).then(|| PageToken(page.to_string()))
 }

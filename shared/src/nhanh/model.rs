@@ -4,8 +4,23 @@ use crate::domain::{ApiVersion, AppId, BusinessId, NhanhId};
 use crate::secrets::SecretString;
 use time::OffsetDateTime;
 
-/// Most customers one upsert call takes.
+/// Most customers one upsert call takes, whatever the version (v2 takes 50, v3 100); the adapter
+/// splits larger lists.
 pub const MAX_CUSTOMERS_PER_UPSERT: usize = 50;
+
+/// An opaque position in a Nhanh listing: made by the adapter that answered the page and read back
+/// only by it (v2: a page number; v3: the `paginator.next` it must echo exactly). Work items and
+/// pass continuations carry it as text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct PageToken(pub String);
+
+impl PageToken {
+    /// The token text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
 
 /// What a successful consent exchange grants.
 #[derive(Debug, Clone)]
@@ -33,6 +48,8 @@ pub struct Credentials {
     pub business_id: BusinessId,
     /// Its access token.
     pub access_token: SecretString,
+    /// The API version the token belongs to (picks the adapter).
+    pub api_version: ApiVersion,
 }
 
 /// One page of a list.
@@ -40,10 +57,107 @@ pub struct Credentials {
 pub struct Page<T> {
     /// The records on this page.
     pub items: Vec<T>,
-    /// The page number (1-based).
-    pub page: u32,
-    /// How many pages the query has.
-    pub total_pages: u32,
+    /// Where the next page starts; `None` at the end. A short page may still have a next one.
+    pub next: Option<PageToken>,
+    /// How many pages the query has, when Nhanh says (v2 does, v3 never).
+    pub total_pages: Option<u32>,
+}
+
+/// A product's status, whatever the version's encoding (v2 strings, v3 ints).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProductStatus {
+    /// New (offline store only).
+    New,
+    /// Selling.
+    Active,
+    /// Stopped selling.
+    Inactive,
+    /// Out of stock.
+    OutOfStock,
+    /// Anything else, as Nhanh sent it.
+    Other(String),
+}
+
+impl ProductStatus {
+    /// From the v2 name (`Active`, `Inactive`, `New`, `OutOfStock`); other text is kept.
+    pub fn from_name(name: &str) -> Self {
+        match name {
+            "New" => Self::New,
+            "Active" => Self::Active,
+            "Inactive" => Self::Inactive,
+            "OutOfStock" => Self::OutOfStock,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+}
+
+/// An order's status, whatever the version's encoding: the v2 names (nhanh-api-v2.md §6.1),
+/// onto which v3's integers are mapped (nhanh-api-v3.md §4.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderStatus {
+    /// `New` (54).
+    New,
+    /// `Confirming` (55).
+    Confirming,
+    /// `CustomerConfirming` (57).
+    CustomerConfirming,
+    /// `Confirmed` (56).
+    Confirmed,
+    /// `Packing` (42).
+    Packing,
+    /// `Packed` (40).
+    Packed,
+    /// `ChangeDepot` (73).
+    ChangeDepot,
+    /// `Pickup` (43).
+    Pickup,
+    /// `Shipping` (59).
+    Shipping,
+    /// `Success` (60).
+    Success,
+    /// `Failed` (61).
+    Failed,
+    /// `Canceled` (63).
+    Canceled,
+    /// `Aborted` (64).
+    Aborted,
+    /// `CarrierCanceled` (58).
+    CarrierCanceled,
+    /// `SoldOut` (68).
+    SoldOut,
+    /// `Returning` (71).
+    Returning,
+    /// `Returned` (72).
+    Returned,
+    /// `ConfirmReturned` (74).
+    ConfirmReturned,
+    /// Anything else: the v2 text, or a v3 integer as its decimal text.
+    Other(String),
+}
+
+impl OrderStatus {
+    const NAMED: [(&'static str, Self); 18] = [
+        ("New", Self::New), ("Confirming", Self::Confirming), ("CustomerConfirming", Self::CustomerConfirming),
+        ("Confirmed", Self::Confirmed), ("Packing", Self::Packing), ("Packed", Self::Packed),
+        ("ChangeDepot", Self::ChangeDepot), ("Pickup", Self::Pickup), ("Shipping", Self::Shipping),
+        ("Success", Self::Success), ("Failed", Self::Failed), ("Canceled", Self::Canceled), ("Aborted", Self::Aborted),
+        ("CarrierCanceled", Self::CarrierCanceled), ("SoldOut", Self::SoldOut), ("Returning", Self::Returning),
+        ("Returned", Self::Returned), ("ConfirmReturned", Self::ConfirmReturned),
+    ];
+
+    /// From the v2 name; other text is kept as it is.
+    pub fn from_name(name: &str) -> Self {
+        Self::NAMED.iter().find(|(n, _)| *n == name).map_or_else(|| Self::Other(name.to_owned()), |(_, s)| s.clone())
+    }
+
+    /// The v2 name (the Hub's `source_status`, the same whichever version a connection speaks);
+    /// an unknown status as it came.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Other(text) => text,
+            known => Self::NAMED.iter().find(|(_, s)| s == known).map_or("", |(n, _)| n),
+        }
+    }
 }
 
 /// A product.
@@ -63,8 +177,8 @@ pub struct Product {
     pub name: String,
     /// Retail price in VND.
     pub price: Option<i64>,
-    /// Nhanh's status text (`Active`, `Inactive`, `New`, `OutOfStock`).
-    pub status: Option<String>,
+    /// Nhanh's status, when sent.
+    pub status: Option<ProductStatus>,
     /// Main image URL.
     pub image: Option<String>,
     /// When it was created.
@@ -123,8 +237,8 @@ pub struct Order {
     pub id: NhanhId,
     /// The id the pushing app gave it (the Hub order id for Hub-created orders, R8).
     pub shop_order_id: Option<String>,
-    /// Nhanh's status text, kept as the Hub's `source_status`.
-    pub status: String,
+    /// Nhanh's status (its v2 name is the Hub's `source_status`).
+    pub status: OrderStatus,
     /// The sale channel code.
     pub sale_channel: Option<i64>,
     /// Customer fields.
@@ -163,9 +277,9 @@ pub struct Customer {
 /// A product list query.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProductQuery {
-    /// Page (1-based).
-    pub page: u32,
-    /// Items per page (the v2 adapter caps at 50).
+    /// Where to start (`None`: the first page), as the previous page's [`Page::next`].
+    pub after: Option<PageToken>,
+    /// Items per page (the v2 adapter caps at 50, v3 at 100).
     pub per_page: u32,
     /// Only products changed at or after this instant.
     pub updated_from: Option<OffsetDateTime>,
@@ -178,9 +292,9 @@ pub struct ProductQuery {
 pub enum OrderFilter {
     /// One order by Nhanh id.
     Id(NhanhId),
-    /// Orders changed in a window (v2 allows at most 10 days).
+    /// Orders changed in a window (at most [`crate::nhanh::NhanhApi::order_window`] long).
     UpdatedBetween(OffsetDateTime, OffsetDateTime),
-    /// Orders created in a window of dates (v2 allows at most 10 days).
+    /// Orders created in a window (at most [`crate::nhanh::NhanhApi::order_window`] long).
     CreatedBetween(OffsetDateTime, OffsetDateTime),
     /// Orders of one customer mobile (no date window needed).
     CustomerMobile(String),
@@ -189,8 +303,8 @@ pub enum OrderFilter {
 /// An order list query.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrderQuery {
-    /// Page (1-based).
-    pub page: u32,
+    /// Where to start (`None`: the first page).
+    pub after: Option<PageToken>,
     /// Items per page (the v2 adapter caps at 100).
     pub per_page: u32,
     /// The selection.
@@ -200,8 +314,8 @@ pub struct OrderQuery {
 /// A customer list query.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CustomerQuery {
-    /// Page (1-based).
-    pub page: u32,
+    /// Where to start (`None`: the first page).
+    pub after: Option<PageToken>,
     /// Items per page (the v2 adapter caps at 50).
     pub per_page: u32,
     /// Only this mobile.
@@ -251,15 +365,6 @@ pub struct AddedOrder {
     pub nhanh_id: Option<NhanhId>,
 }
 
-/// A status change sent to Nhanh.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OrderUpdate {
-    /// Nhanh's order id.
-    pub nhanh_id: NhanhId,
-    /// The new Nhanh status text.
-    pub status: String,
-}
-
 /// A customer pushed to Nhanh (upserted by mobile).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewCustomer {
@@ -278,7 +383,8 @@ pub struct NewCustomer {
 }
 
 /// What a webhook is about, independent of the API version's event names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum WebhookKind {
     /// Nhanh switched webhooks on (connectivity test).
     WebhooksEnabled,
@@ -290,6 +396,8 @@ pub enum WebhookKind {
     ProductChanged,
     /// Products were deleted.
     ProductDeleted,
+    /// The merchant removed the app (v3 `appUninstalled`): the connection ends (R15).
+    AppUninstalled,
     /// An event the connector does not sync (inventory, bills, unknown names).
     NotSynced,
 }
@@ -300,22 +408,40 @@ impl WebhookKind {
         match self {
             Self::OrderChanged | Self::OrderDeleted => ("order", "orders"),
             Self::ProductChanged | Self::ProductDeleted => ("product", "products"),
-            Self::WebhooksEnabled | Self::NotSynced => ("other", "other"),
+            Self::WebhooksEnabled | Self::AppUninstalled | Self::NotSynced => ("other", "other"),
         }
     }
 }
 
-/// A webhook's envelope, decoded.
+/// A webhook, decoded by the adapter of the connection's version.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Webhook {
     /// Nhanh's event name, as sent.
     pub event_name: String,
     /// What it is about.
     pub kind: WebhookKind,
-    /// The business it comes from.
-    pub business_id: BusinessId,
-    /// The verify token it carries (compare in constant time, never log); queued copies have none.
-    pub verify_token: Option<SecretString>,
+    /// The business it comes from (v3's `webhooksEnabled` probe names none).
+    pub business_id: Option<BusinessId>,
+    /// Every place the verify token may have travelled (v2: the body; v3: the `Authorization`
+    /// header as is, without `Bearer `, or the body). Compare each in constant time; never log.
+    pub verify_tokens: Vec<SecretString>,
     /// The records it names (one per order/product event; several for a bulk delete).
     pub record_ids: Vec<NhanhId>,
+    /// Something unexpected about the payload, for the logs (e.g. a v2 payload on a v3 connection).
+    pub unexpected: Option<String>,
 }
+
+/// What intake reads before it knows the connection (and so the version): the event name and
+/// the business, when the body names one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookRoute {
+    /// Nhanh's event name.
+    pub event_name: String,
+    /// The business, absent on v3's `webhooksEnabled` probe.
+    pub business_id: Option<BusinessId>,
+}
+
+/// Why a webhook body was refused (one line, safe to return to the sender).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct WebhookError(pub String);

@@ -4,7 +4,7 @@
 use crate::clock::{rfc3339, Clock};
 use crate::domain::{AccountId, AppId, Connection, ConnectionState, InitialSync, InitialSyncState, Stats};
 use crate::hub::{HubApi, HubSession};
-use crate::nhanh::{Credentials, CustomerQuery, NhanhApi, NhanhError, OrderFilter, OrderQuery, ProductQuery};
+use crate::nhanh::{Credentials, CustomerQuery, NhanhApi, NhanhError, OrderFilter, OrderQuery, ProductQuery, NEW_CONNECTION_VERSION};
 use crate::secrets::{random_token, SecretBox, SecretString};
 use crate::store::{ConnectionStore, FailureLog, FailureRecord, PendingAttempt, PendingStore, StatsStore, StoreError};
 use crate::Error;
@@ -67,13 +67,11 @@ impl From<StoreError> for ConnectError {
     }
 }
 
-/// URLs the flow builds.
+/// URLs the flow builds (Nhanh's consent URL is the adapter's).
 #[derive(Debug, Clone)]
 pub struct Urls {
     /// `PUBLIC_BASE_URL`.
     pub public_base_url: String,
-    /// `NHANH_OAUTH_URL`.
-    pub nhanh_oauth_url: String,
 }
 
 impl Urls {
@@ -123,6 +121,37 @@ pub struct ConnectService {
     /// URLs.
     pub urls: Urls,
 }
+
+/// Ends an account's connected period (the admin's disconnect, or `appUninstalled` with its
+/// `reason`): state `disconnected`, `disconnected_at` set, the R1 claim released, the access token
+/// forgotten; the verify token stays so late webhooks are recognised and dropped (R3). The
+/// processor may update the connection meanwhile (the initial sync going `active`): a conflicting
+/// write is read again and retried, so the disconnect is not refused.
+pub async fn end_connection(connections: &dyn ConnectionStore, clock: &dyn Clock, account: &AccountId, reason: Option<&str>)
+    -> Result<Connection, ConnectError> {
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let conn = connections.get(account).await?.filter(|c| c.state.is_connected()).ok_or(ConnectError::NotConnected)?;
+        let business = conn.business_id.ok_or(ConnectError::NotConnected)?;
+        let mut next = conn.clone();
+        next.state = ConnectionState::Disconnected;
+        next.disconnected_at = Some(clock.now());
+        next.disconnect_reason = reason.map(str::to_owned);
+        next.access_token_sealed = None;
+        match connections.put_releasing(&next, business).await {
+            Ok(stored) => {
+                tracing::info!(account_id = account.as_str(), business_id = business.get(), reason = reason.unwrap_or("admin"), "disconnected");
+                return Ok(stored);
+            }
+            Err(StoreError::Conflict) if attempts < 5 => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// The `disconnect_reason` of a connection ended by Nhanh's `appUninstalled` (R15).
+pub const APP_UNINSTALLED: &str = "app_uninstalled";
 
 /// Sealing context of each secret field of an account.
 pub fn seal_context(account: &AccountId, field: &str) -> String {
@@ -179,12 +208,8 @@ impl ConnectService {
         self.pending.put_pending(&attempt).await?;
         tracing::info!(account_id = account.as_str(), app_id = app.get(), "connect attempt started");
         let return_link = self.urls.callback(&app.to_string(), account);
-        let url = reqwest::Url::parse_with_params(
-            &self.urls.nhanh_oauth_url,
-            &[("version", "2.0"), ("appId", &app.to_string()), ("returnLink", &return_link)],
-        )
-        .map_err(|_| ConnectError::Invalid("NHANH_OAUTH_URL is not a URL".into()))?;
-        Ok(url.to_string())
+        // Every consent, a first one or a v2 connection moving on, is for the current version (R15).
+        Ok(self.nhanh.consent_url(NEW_CONNECTION_VERSION, app, &return_link))
     }
 
     /// Completes the consent: exchange, probe, R1, store; returns what the connected page shows.
@@ -199,14 +224,19 @@ impl ConnectService {
         let attempt = self.pending.get_pending(account, app, now).await?.ok_or(ConnectError::NoPendingAttempt)?;
         let secret_context = seal_context(account, "secret_key");
         let secret = self.secrets.open(&attempt.secret_key_sealed, &secret_context).await.map_err(Error::from)?;
-        let grant = match self.nhanh.exchange_code(app, &secret, code).await {
+        let grant = match self.nhanh.exchange_code(NEW_CONNECTION_VERSION, app, &secret, code).await {
             Ok(grant) => grant,
             Err(NhanhError::Rejected { message, .. }) => return Err(ConnectError::CodeRejected(message)),
             Err(NhanhError::Malformed(m)) => return Err(ConnectError::CodeRejected(m)),
             Err(NhanhError::InvalidAccessToken) => return Err(ConnectError::CodeRejected("invalid".into())),
             Err(e) => return Err(Error::from(e).into()),
         };
-        let creds = Credentials { app_id: app, business_id: grant.business_id, access_token: grant.access_token.clone() };
+        let creds = Credentials {
+            app_id: app,
+            business_id: grant.business_id,
+            access_token: grant.access_token.clone(),
+            api_version: grant.api_version,
+        };
         let denied = self.probe(&creds).await?;
         if !denied.is_empty() {
             tracing::warn!(account_id = account.as_str(), business_id = grant.business_id.get(), ?denied, "connect refused: streams not readable");
@@ -262,6 +292,7 @@ impl ConnectService {
             permissions: grant.permissions.clone(),
             connected_at,
             disconnected_at: existing.as_ref().and_then(|c| c.disconnected_at),
+            disconnect_reason: None,
             initial_sync,
             version: existing.as_ref().map_or(0, |c| c.version),
         };
@@ -294,13 +325,13 @@ impl ConnectService {
     async fn probe(&self, creds: &Credentials) -> Result<Vec<&'static str>, ConnectError> {
         let now = self.clock.now();
         let results = [
-            self.nhanh.products(creds, &ProductQuery { page: 1, per_page: 1, ..Default::default() }).await.map(|_| ()),
+            self.nhanh.products(creds, &ProductQuery { per_page: 1, ..Default::default() }).await.map(|_| ()),
             self.nhanh.categories(creds).await.map(|_| ()),
             self.nhanh
-                .orders(creds, &OrderQuery { page: 1, per_page: 1, filter: OrderFilter::CreatedBetween(now - Duration::days(1), now) })
+                .orders(creds, &OrderQuery { after: None, per_page: 1, filter: OrderFilter::CreatedBetween(now - Duration::days(1), now) })
                 .await
                 .map(|_| ()),
-            self.nhanh.customers(creds, &CustomerQuery { page: 1, per_page: 1, mobile: None }).await.map(|_| ()),
+            self.nhanh.customers(creds, &CustomerQuery { after: None, per_page: 1, mobile: None }).await.map(|_| ()),
         ];
         let mut denied = Vec::new();
         for (stream, result) in PROBED_STREAMS.into_iter().zip(results) {
@@ -334,27 +365,8 @@ impl ConnectService {
 
     /// Disconnects: state `disconnected`, `disconnected_at` set, the R1 claim released, the access
     /// token forgotten. The verify token stays so late webhooks are recognised and dropped (R3).
-    /// The processor may update the connection meanwhile (the initial sync going `active`): a
-    /// conflicting write is read again and retried, so the admin's disconnect is not refused.
     pub async fn disconnect(&self, account: &AccountId) -> Result<Connection, ConnectError> {
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let conn = self.connections.get(account).await?.filter(|c| c.state.is_connected()).ok_or(ConnectError::NotConnected)?;
-            let business = conn.business_id.ok_or(ConnectError::NotConnected)?;
-            let mut next = conn.clone();
-            next.state = ConnectionState::Disconnected;
-            next.disconnected_at = Some(self.clock.now());
-            next.access_token_sealed = None;
-            match self.connections.put_releasing(&next, business).await {
-                Ok(stored) => {
-                    tracing::info!(account_id = account.as_str(), business_id = business.get(), "disconnected");
-                    return Ok(stored);
-                }
-                Err(StoreError::Conflict) if attempts < 5 => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
+        end_connection(self.connections.as_ref(), self.clock.as_ref(), account, None).await
     }
 
     /// The status counters of an account.
@@ -400,6 +412,7 @@ impl ConnectService {
             "api_version": conn.api_version,
             "connected_at": ts(conn.connected_at),
             "disconnected_at": ts(conn.disconnected_at),
+            "disconnect_reason": conn.disconnect_reason,
             "token_expires_at": ts(conn.token_expires_at),
             "token_warning": conn.token_warning(now),
             "token_days_left": days_left,

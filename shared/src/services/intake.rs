@@ -2,18 +2,17 @@
 //!
 //! Nhanh webhooks are authenticated by the connection's verify token (constant time, R13); Hub
 //! events by `X-Hub-Signature` (HMAC-SHA256 of the raw body, checked before parsing). Decisions
-//! the documents leave open: a `productDelete` naming several products becomes one message per
-//! product (each in its own record's group); the queued copy of a Nhanh event has its
-//! `webhooksVerifyToken` removed (it is a secret); a Hub event for an account that never
+//! the documents leave open: an event naming several records (a bulk delete) becomes one message
+//! per record (each in its own record's group), carrying facts, not the body (so no secret and no
+//! size limit travels); a Hub event for an account that never
 //! connected is acknowledged and dropped (the Hub must not retry it forever).
 
 use crate::clock::Clock;
 use crate::domain::{AccountId, AppId, ConnectionState, Counter, WorkItem};
-use crate::nhanh::v2::webhook;
-use crate::nhanh::WebhookKind;
+use crate::nhanh::{self, WebhookKind};
 use crate::queue::{QueueMessage, WorkQueue};
 use crate::secrets::{hex, OpenCache, SecretBox, SecretString};
-use crate::services::connect::seal_context;
+use crate::services::connect::{end_connection, seal_context, ConnectError, APP_UNINSTALLED};
 use crate::store::{ConnectionStore, StatsStore};
 use crate::Error;
 use hmac::{Hmac, Mac};
@@ -35,6 +34,8 @@ pub enum Outcome {
     Ignored,
     /// `webhooksEnabled`: the status now shows webhooks as live.
     WebhooksLive,
+    /// `appUninstalled`: the connection ended (R15).
+    Disconnected,
 }
 
 impl Outcome {
@@ -45,6 +46,7 @@ impl Outcome {
             Self::Dropped => "dropped",
             Self::Ignored => "ignored",
             Self::WebhooksLive => "webhooks_live",
+            Self::Disconnected => "disconnected",
         }
     }
 }
@@ -109,26 +111,44 @@ impl IntakeService {
         Ok(self.token_cache.open(self.secrets.as_ref(), sealed, &seal_context(account, "verify_token")).await?)
     }
 
-    /// `POST /nhanhvn/hook/{app_id}`.
-    pub async fn nhanh_webhook(&self, app_raw: &str, body: &[u8]) -> Result<Outcome, IntakeError> {
+    /// `POST /nhanhvn/hook/{app_id}`. The connection is found first (by app and business, or, for
+    /// v3's `webhooksEnabled` probe that names no business, among the app's accounts by its
+    /// token); then the body is decoded by the adapter of the connection's API version and each
+    /// named record is queued as one [`WorkItem::NhanhChange`].
+    pub async fn nhanh_webhook(&self, app_raw: &str, authorization: Option<&str>, body: &[u8]) -> Result<Outcome, IntakeError> {
         if body.len() > MAX_BODY_BYTES {
             return Err(IntakeError::TooLarge);
         }
         let app = AppId::parse(app_raw).map_err(|_| IntakeError::Malformed("app id in the path must be a positive integer".into()))?;
-        let mut event: Value = serde_json::from_slice(body).map_err(|e| IntakeError::Malformed(format!("body is not JSON: {e}")))?;
-        let hook = webhook::parse(&event).map_err(|e| IntakeError::Malformed(e.0))?;
-        let presented = hook.verify_token.clone().ok_or_else(|| IntakeError::Malformed("missing field: webhooksVerifyToken".into()))?;
+        let event: Value = serde_json::from_slice(body).map_err(|e| IntakeError::Malformed(format!("body is not JSON: {e}")))?;
+        let route = nhanh::webhook_route(&event).map_err(|e| IntakeError::Malformed(e.0))?;
         let unknown = || {
-            tracing::warn!(app_id = app.get(), business_id = hook.business_id.get(), event = hook.event_name.as_str(), "webhook refused: unknown app, business or token");
+            tracing::warn!(app_id = app.get(), business_id = route.business_id.map(|b| b.get()), event = route.event_name.as_str(), "webhook refused: unknown app, business or token");
             IntakeError::Unauthorized("unknown app, business or verify token")
         };
-        let account = self.connections.account_for(app, hook.business_id).await.map_err(Error::from)?.ok_or_else(unknown)?;
-        let conn = self.connections.get(&account).await.map_err(Error::from)?;
-        let conn = conn.filter(|c| c.business_id == Some(hook.business_id)).ok_or_else(unknown)?;
-        let sealed = conn.verify_token_sealed.as_deref().ok_or_else(unknown)?;
-        let expected = self.verify_token(&account, sealed).await?;
-        if !expected.ct_eq(presented.expose()) {
-            return Err(unknown());
+        let candidates = match route.business_id {
+            Some(business) => self.connections.account_for(app, business).await.map_err(Error::from)?.into_iter().collect(),
+            None => self.connections.accounts_of_app(app).await.map_err(Error::from)?,
+        };
+        let mut found = None;
+        for account in candidates {
+            let Some(conn) = self.connections.get(&account).await.map_err(Error::from)? else { continue };
+            if conn.app_id != app || (route.business_id.is_some() && conn.business_id != route.business_id) {
+                continue;
+            }
+            let hook = nhanh::decode_webhook(conn.api_version, authorization, &event).map_err(|e| IntakeError::Malformed(e.0))?;
+            let Some(sealed) = conn.verify_token_sealed.as_deref() else { continue };
+            let expected = self.verify_token(&account, sealed).await?;
+            // Every candidate is compared, without an early exit (R13).
+            let matched = hook.verify_tokens.iter().fold(false, |any, t| expected.ct_eq(t.expose()) | any);
+            if matched {
+                found = Some((account, conn, hook));
+                break;
+            }
+        }
+        let (account, conn, hook) = found.ok_or_else(unknown)?;
+        if let Some(unexpected) = &hook.unexpected {
+            tracing::warn!(account_id = account.as_str(), event = hook.event_name.as_str(), unexpected = unexpected.as_str(), "unexpected webhook payload");
         }
         let now = self.clock.now();
         let (entity, stream) = hook.kind.entity_and_stream();
@@ -145,28 +165,35 @@ impl IntakeService {
             log(&Outcome::Dropped);
             return Ok(Outcome::Dropped);
         }
+        if hook.kind == WebhookKind::AppUninstalled {
+            // R15: the merchant removed the app; the connection ends like a disconnect.
+            match end_connection(self.connections.as_ref(), self.clock.as_ref(), &account, Some(APP_UNINSTALLED)).await {
+                Ok(_) | Err(ConnectError::NotConnected) => {}
+                Err(e) => return Err(IntakeError::Unavailable(Error::Invalid(e.to_string()))),
+            }
+            log(&Outcome::Disconnected);
+            return Ok(Outcome::Disconnected);
+        }
         if hook.kind == WebhookKind::NotSynced {
             let stream = if hook.event_name == "inventoryChange" { "products" } else { stream };
             self.stats.count(&account, stream, Counter::Ignored, now).await.map_err(Error::from)?;
             log(&Outcome::Ignored);
             return Ok(Outcome::Ignored);
         }
-        if let Some(obj) = event.as_object_mut() {
-            obj.remove("webhooksVerifyToken");
-        }
-        let single = hook.record_ids.len() == 1;
         let mut messages = Vec::with_capacity(hook.record_ids.len());
         for id in &hook.record_ids {
-            let item = WorkItem::NhanhWebhook {
+            let item = WorkItem::NhanhChange {
                 account_id: account.clone(),
                 api_version: conn.api_version,
                 received_at: now,
-                event: event.clone(),
-                record_id: Some(*id),
+                event: hook.event_name.clone(),
+                change: hook.kind,
+                record_id: *id,
             };
             messages.push(QueueMessage {
                 group_id: format!("{}:{entity}:{id}", account.as_str()),
-                dedup_id: if single { sha256_hex(&[body]) } else { sha256_hex(&[body, b"#", id.to_string().as_bytes()]) },
+                // A redelivered webhook is the same body: the same id per record.
+                dedup_id: sha256_hex(&[body, b"#", id.to_string().as_bytes()]),
                 body: serde_json::to_string(&item).map_err(|e| IntakeError::Malformed(e.to_string()))?,
             });
         }
@@ -282,21 +309,47 @@ mod tests {
         let f = intake_fixture();
         let a = f.connect("acct-a", 1, 10, "tok-a", ConnectionState::Active).await;
         let body = hook(10, "tok-a", "orderAdd", json!({"orderId": 101, "status": "New"}));
-        assert_eq!(f.service.nhanh_webhook("1", &body).await.unwrap(), Outcome::Queued(1));
-        assert_eq!(f.service.nhanh_webhook("1", &body).await.unwrap(), Outcome::Queued(1));
+        assert_eq!(f.service.nhanh_webhook("1", None, &body).await.unwrap(), Outcome::Queued(1));
+        assert_eq!(f.service.nhanh_webhook("1", None, &body).await.unwrap(), Outcome::Queued(1));
         let msgs = f.queue.messages();
         assert_eq!(msgs.len(), 1, "duplicates collapse");
         assert_eq!(msgs[0].group_id, "acct-a:order:101");
-        assert_eq!(msgs[0].dedup_id, sha256_hex(&[&body]));
+        assert_eq!(msgs[0].dedup_id, sha256_hex(&[&body, b"#", b"101"]));
         assert!(!msgs[0].body.contains("tok-a"), "the verify token is not queued");
         let item: WorkItem = serde_json::from_str(&msgs[0].body).unwrap();
         assert_eq!(item.account_id(), &a);
+        assert!(matches!(item, WorkItem::NhanhChange { change: WebhookKind::OrderChanged, .. }), "facts, not the body: {item:?}");
+        assert!(!msgs[0].body.contains("\"status\""), "no body travels");
 
         let del = hook(10, "tok-a", "productDelete", json!([9, 10]));
-        assert_eq!(f.service.nhanh_webhook("1", &del).await.unwrap(), Outcome::Queued(2));
+        assert_eq!(f.service.nhanh_webhook("1", None, &del).await.unwrap(), Outcome::Queued(2));
         let groups: Vec<String> = f.queue.messages().iter().map(|m| m.group_id.clone()).collect();
         assert!(groups.contains(&"acct-a:product:9".to_string()) && groups.contains(&"acct-a:product:10".to_string()));
         assert!(f.store.stats(&a).await.unwrap().streams["orders"].last_event_at.is_some());
+    }
+
+    #[tokio::test]
+    async fn v3_webhooks_carry_the_token_in_the_header_and_the_probe_names_no_business() {
+        let f = intake_fixture();
+        let a = f.connect("acct-3", 7, 70, "tok-3", ConnectionState::Active).await;
+        let mut conn = f.store.get(&a).await.unwrap().unwrap();
+        conn.api_version = crate::domain::ApiVersion::V3;
+        f.store.put(&conn).await.unwrap();
+        let probe = json!({"event": "webhooksEnabled"}).to_string().into_bytes();
+        for header in [Some("tok-3"), Some("Bearer tok-3")] {
+            assert_eq!(f.service.nhanh_webhook("7", header, &probe).await.unwrap(), Outcome::WebhooksLive, "{header:?}");
+        }
+        assert!(matches!(f.service.nhanh_webhook("7", Some("tok-x"), &probe).await, Err(IntakeError::Unauthorized(_))));
+        assert!(matches!(f.service.nhanh_webhook("7", None, &probe).await, Err(IntakeError::Unauthorized(_))));
+        let deleted = json!({"event": "orderDelete", "businessId": 70, "data": [5, 6]}).to_string().into_bytes();
+        assert_eq!(f.service.nhanh_webhook("7", Some("tok-3"), &deleted).await.unwrap(), Outcome::Queued(2));
+        let order = json!({"event": "orderUpdate", "businessId": 70, "webhooksVerifyToken": "tok-3", "data": {"info": {"id": 8, "status": 60}}});
+        assert_eq!(f.service.nhanh_webhook("7", None, order.to_string().as_bytes()).await.unwrap(), Outcome::Queued(1), "the body token is accepted too");
+        let bye = json!({"event": "appUninstalled", "businessId": 70}).to_string().into_bytes();
+        assert_eq!(f.service.nhanh_webhook("7", Some("tok-3"), &bye).await.unwrap(), Outcome::Disconnected);
+        let conn = f.store.get(&a).await.unwrap().unwrap();
+        assert_eq!((conn.state, conn.disconnect_reason.as_deref()), (ConnectionState::Disconnected, Some("app_uninstalled")));
+        assert_eq!(f.service.nhanh_webhook("7", Some("tok-3"), &deleted).await.unwrap(), Outcome::Dropped, "R3 after the uninstall");
     }
 
     #[tokio::test]
@@ -312,14 +365,14 @@ mod tests {
             // A's token under B's business.
             ("1", hook(20, "tok-a", "orderAdd", order.clone())),
         ] {
-            assert!(matches!(f.service.nhanh_webhook(app, &body).await, Err(IntakeError::Unauthorized(_))));
+            assert!(matches!(f.service.nhanh_webhook(app, None, &body).await, Err(IntakeError::Unauthorized(_))));
         }
         for body in [b"not json".to_vec(), b"{}".to_vec(), hook(10, "tok-a", "orderAdd", json!({}))] {
-            assert!(matches!(f.service.nhanh_webhook("1", &body).await, Err(IntakeError::Malformed(_))));
+            assert!(matches!(f.service.nhanh_webhook("1", None, &body).await, Err(IntakeError::Malformed(_))));
         }
-        assert!(matches!(f.service.nhanh_webhook("x", &hook(10, "tok-a", "orderAdd", order.clone())).await, Err(IntakeError::Malformed(_))));
+        assert!(matches!(f.service.nhanh_webhook("x", None, &hook(10, "tok-a", "orderAdd", order.clone())).await, Err(IntakeError::Malformed(_))));
         let big = vec![b' '; MAX_BODY_BYTES + 1];
-        assert!(matches!(f.service.nhanh_webhook("1", &big).await, Err(IntakeError::TooLarge)));
+        assert!(matches!(f.service.nhanh_webhook("1", None, &big).await, Err(IntakeError::TooLarge)));
         assert!(f.queue.messages().is_empty());
     }
 
@@ -327,12 +380,12 @@ mod tests {
     async fn inactive_enabled_and_ignored_are_counted() {
         let f = intake_fixture();
         let a = f.connect("acct-a", 1, 10, "tok-a", ConnectionState::Disconnected).await;
-        let r = f.service.nhanh_webhook("1", &hook(10, "tok-a", "orderAdd", json!({"orderId": 1}))).await.unwrap();
+        let r = f.service.nhanh_webhook("1", None, &hook(10, "tok-a", "orderAdd", json!({"orderId": 1}))).await.unwrap();
         assert_eq!(r, Outcome::Dropped);
         assert_eq!(f.store.stats(&a).await.unwrap().streams["orders"].dropped, 1);
         let b = f.connect("acct-b", 1, 20, "tok-b", ConnectionState::Active).await;
-        assert_eq!(f.service.nhanh_webhook("1", &hook(20, "tok-b", "webhooksEnabled", json!({}))).await.unwrap(), Outcome::WebhooksLive);
-        assert_eq!(f.service.nhanh_webhook("1", &hook(20, "tok-b", "inventoryChange", json!({"5": {"id": 5}}))).await.unwrap(), Outcome::Ignored);
+        assert_eq!(f.service.nhanh_webhook("1", None, &hook(20, "tok-b", "webhooksEnabled", json!({}))).await.unwrap(), Outcome::WebhooksLive);
+        assert_eq!(f.service.nhanh_webhook("1", None, &hook(20, "tok-b", "inventoryChange", json!({"5": {"id": 5}}))).await.unwrap(), Outcome::Ignored);
         let stats = f.store.stats(&b).await.unwrap();
         assert!(stats.webhooks_live);
         assert_eq!(stats.streams["products"].ignored, 1);
@@ -344,7 +397,7 @@ mod tests {
         let f = intake_fixture();
         f.connect("acct-a", 1, 10, "tok-a", ConnectionState::Active).await;
         f.queue.fail.store(true, std::sync::atomic::Ordering::SeqCst);
-        let r = f.service.nhanh_webhook("1", &hook(10, "tok-a", "orderAdd", json!({"orderId": 1}))).await;
+        let r = f.service.nhanh_webhook("1", None, &hook(10, "tok-a", "orderAdd", json!({"orderId": 1}))).await;
         assert!(matches!(r, Err(IntakeError::Unavailable(_))));
     }
 
@@ -377,8 +430,8 @@ mod tests {
             rt.block_on(async {
                 let f = intake_fixture();
                 f.connect("acct-a", 1, 10, "tok-a", ConnectionState::Active).await;
-                let _ = f.service.nhanh_webhook(&app, &body).await;
-                let _ = f.service.nhanh_webhook("1", text.as_bytes()).await;
+                let _ = f.service.nhanh_webhook(&app, None, &body).await;
+                let _ = f.service.nhanh_webhook("1", None, text.as_bytes()).await;
                 let _ = f.service.hub_event(&app, Some(&text), &body).await;
                 let _ = f.service.hub_event("acct-a", Some(&hub_signature(&SecretString::new(HUB_SECRET), text.as_bytes())), text.as_bytes()).await;
             });

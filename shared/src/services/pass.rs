@@ -1,8 +1,8 @@
 //! The scheduled pass (R11), as a processor step.
 //!
 //! A `ReconcileAccount` item starts a due initial sync (see [`super::sync`]), then pulls per stream
-//! what changed since its cursor, with an overlap: Nhanh orders by `updatedDateTime` in windows of
-//! at most 10 days, Nhanh products by `updatedDateTime`, Hub-created customers and orders
+//! what changed since its cursor, with an overlap: Nhanh orders by update time in windows no longer
+//! than the adapter's order window (10 days on v2, 30 on v3), Nhanh products by update time, Hub-created customers and orders
 //! (`origin=hub`). A cursor moves only after every record of its window was applied; nothing
 //! before `connected_at` is pulled (R3), so a disconnected period is never back-filled. Rate limits
 //! end the pass with a retry at the unlock time; finished streams keep their moved cursors. A pass
@@ -10,17 +10,16 @@
 
 use super::process::{Failure, Outcome, Processor};
 use super::sync::{err, PAGE_SIZE};
+use sha2::Digest;
 use crate::domain::{AccountId, Connection, Counter, HubId, InitialSyncState, PassResume, PassStream, WorkItem};
 use crate::hub::HubCustomer;
-use crate::nhanh::{Credentials, OrderFilter, OrderQuery, ProductQuery};
+use crate::nhanh::{self, Credentials, OrderFilter, OrderQuery, PageToken, ProductQuery};
 use crate::queue::QueueMessage;
 use crate::store::Entity;
 use time::{Duration, OffsetDateTime};
 
 /// How far back a pass re-reads before its cursor (`>=`), for late or clock-skewed changes.
 pub const OVERLAP: Duration = Duration::minutes(5);
-/// Nhanh v2 allows at most 10 days per order query.
-const ORDER_WINDOW: Duration = Duration::days(10);
 /// Cursor name of the instant a pass last handed its rest to a continuation (UNIX epoch: none).
 const CONTINUED: &str = "pass_continued";
 /// Cursor name of the last tick held back by a continued pass (it gets a pass when the chain ends).
@@ -31,19 +30,24 @@ const CONTINUATION_GRACE: Duration = Duration::minutes(10);
 /// processor's Lambda timeout is 30 s; a page can take several seconds).
 pub const DEFAULT_PASS_BUDGET: Duration = Duration::seconds(15);
 
-/// What is left to read of one stream: its window and the next page.
-#[derive(Debug, Clone, Copy)]
+/// What is left to read of one stream: its window and where to go on reading it.
+#[derive(Debug, Clone)]
 struct Window {
     from: OffsetDateTime,
-    page: u32,
+    after: Option<PageToken>,
     until: OffsetDateTime,
 }
 
 /// Where a stream stopped because the budget was spent.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Stopped {
     from: OffsetDateTime,
-    page: u32,
+    after: Option<PageToken>,
+}
+
+/// A Hub listing's page number as a token (Hub listings page by number).
+fn hub_page(after: Option<&PageToken>) -> u32 {
+    after.and_then(|t| t.as_str().parse::<u32>().ok()).filter(|p| *p >= 1).unwrap_or(1)
 }
 
 /// One invocation's time for a pass.
@@ -71,7 +75,7 @@ impl Processor {
         }
         let started = self.clock.now();
         let floor = conn.connected_at.unwrap_or(started);
-        if resume.is_some_and(|r| r.from < floor) {
+        if resume.as_ref().is_some_and(|r| r.from < floor) {
             // A continuation from an earlier connected period: nothing of it may be read (R3).
             tracing::info!(account_id = account.as_str(), "continuation of a pass from an earlier connection dropped");
             return Ok(Outcome::Skipped);
@@ -89,18 +93,20 @@ impl Processor {
         // Nhanh filters by whole seconds: a pass reads only seconds already over, so nothing that
         // happens while it runs (a disconnect, say) can fall inside its window; the next pass's
         // overlap reads the rest.
-        let until = resume.map_or(started - Duration::seconds(2), |r| r.until);
+        let until = resume.as_ref().map_or(started - Duration::seconds(2), |r| r.until);
         let mut budget = Budget { deadline: started + self.pass_budget, pages: 0 };
-        let first = resume.and_then(|r| PassStream::ALL.iter().position(|s| *s == r.stream)).unwrap_or(0);
+        let first = resume.as_ref().and_then(|r| PassStream::ALL.iter().position(|s| *s == r.stream)).unwrap_or(0);
         for (i, stream) in PassStream::ALL.into_iter().enumerate().skip(first) {
             if stream == PassStream::NhanhProducts && conn.initial_sync.as_ref().is_some_and(|s| s.state != InitialSyncState::Done) {
                 continue;
             }
-            let (from, page) = match resume.filter(|_| i == first) {
-                Some(r) => (r.from, r.page),
-                None => (self.window_start(conn, stream.as_str(), floor).await?, 1),
+            let (from, after) = match resume.as_ref().filter(|_| i == first) {
+                // A continuation queued before page tokens carries a 1-based page number: a v2
+                // page for Nhanh streams, the Hub's own for Hub streams.
+                Some(r) => (r.from, r.after.clone().or_else(|| r.page.and_then(nhanh::legacy_page_token))),
+                None => (self.window_start(conn, stream.as_str(), floor).await?, None),
             };
-            let window = Window { from, page, until };
+            let window = Window { from, after, until };
             let progress = match stream {
                 PassStream::NhanhOrders => self.sweep_orders(conn, creds, window, &mut budget).await?,
                 PassStream::NhanhProducts => self.sweep_products(conn, creds, window, &mut budget).await?,
@@ -108,7 +114,7 @@ impl Processor {
                 PassStream::HubOrders => self.sweep_hub_orders(conn, creds, window, &mut budget).await?,
             };
             if let Some(stopped) = progress {
-                self.continue_pass(account, PassResume { until, stream, from: stopped.from, page: stopped.page }).await?;
+                self.continue_pass(account, PassResume { until, stream, from: stopped.from, after: stopped.after, page: None }).await?;
                 return Ok(Outcome::Skipped);
             }
         }
@@ -138,22 +144,24 @@ impl Processor {
 
     /// Queues the rest of a pass as a new work item of the account's pass group.
     async fn continue_pass(&self, account: &AccountId, resume: PassResume) -> Result<(), Failure> {
+        // The token is hashed into the deduplication id (SQS allows 128 characters).
+        let position = crate::secrets::hex(&sha2::Sha256::digest(resume.after.as_ref().map_or("", PageToken::as_str).as_bytes()))[..16].to_owned();
+        let (stream, until) = (resume.stream, resume.until);
         let message = QueueMessage {
             group_id: format!("{}:reconcile", account.as_str()),
             dedup_id: format!(
-                "{}:resume:{}:{}:{}:{}",
+                "{}:resume:{}:{}:{}:{position}",
                 account.as_str(),
                 resume.until.unix_timestamp(),
                 resume.stream.as_str(),
                 resume.from.unix_timestamp(),
-                resume.page
             ),
-            body: serde_json::to_string(&WorkItem::ReconcileAccount { account_id: account.clone(), tick: resume.until, resume: Some(resume) })
+            body: serde_json::to_string(&WorkItem::ReconcileAccount { account_id: account.clone(), tick: until, resume: Some(resume) })
                 .unwrap_or_default(),
         };
         self.cursors.set_cursor(account, CONTINUED, self.clock.now()).await.map_err(|e| err("reconcile", e))?;
         self.queue.send(std::slice::from_ref(&message)).await.map_err(|e| err("reconcile", e))?;
-        tracing::info!(account_id = account.as_str(), stream = resume.stream.as_str(), page = resume.page, "scheduled pass continues in a new work item");
+        tracing::info!(account_id = account.as_str(), stream = stream.as_str(), "scheduled pass continues in a new work item");
         Ok(())
     }
 
@@ -167,14 +175,15 @@ impl Processor {
     }
 
     async fn sweep_orders(&self, conn: &Connection, creds: &Credentials, window: Window, budget: &mut Budget) -> Result<Option<Stopped>, Failure> {
-        let Window { mut from, mut page, until } = window;
+        let Window { mut from, mut after, until } = window;
+        let order_window = self.nhanh.order_window(creds.api_version);
         while from < until {
-            let to = (from + ORDER_WINDOW - Duration::seconds(1)).min(until);
+            let to = (from + order_window - Duration::seconds(1)).min(until);
             loop {
                 if budget.spent(self.clock.now()) {
-                    return Ok(Some(Stopped { from, page }));
+                    return Ok(Some(Stopped { from, after }));
                 }
-                let q = OrderQuery { page, per_page: 100, filter: OrderFilter::UpdatedBetween(from, to) };
+                let q = OrderQuery { after: after.clone(), per_page: 100, filter: OrderFilter::UpdatedBetween(from, to) };
                 let found = self.nhanh.orders(creds, &q).await.map_err(|e| err("orders", e))?;
                 for order in found.items {
                     match self.apply_order(conn, order).await {
@@ -184,43 +193,44 @@ impl Processor {
                     }
                 }
                 budget.pages += 1;
-                if page >= found.total_pages {
-                    break;
+                match found.next {
+                    Some(next) => after = Some(next),
+                    None => break,
                 }
-                page += 1;
             }
             self.move_cursor(conn, PassStream::NhanhOrders.as_str(), to).await?;
             from = to;
-            page = 1;
+            after = None;
         }
         Ok(None)
     }
 
     async fn sweep_products(&self, conn: &Connection, creds: &Credentials, window: Window, budget: &mut Budget) -> Result<Option<Stopped>, Failure> {
-        let Window { from, mut page, until } = window;
+        let Window { from, mut after, until } = window;
         // Nothing to read yet when the connection is younger than the pass's window end.
         let mut more = from < until;
         while more {
             if budget.spent(self.clock.now()) {
-                return Ok(Some(Stopped { from, page }));
+                return Ok(Some(Stopped { from, after }));
             }
-            let q = ProductQuery { page, per_page: PAGE_SIZE, updated_from: Some(from), updated_to: Some(until) };
+            let q = ProductQuery { after: after.clone(), per_page: PAGE_SIZE, updated_from: Some(from), updated_to: Some(until) };
             let found = self.nhanh.products(creds, &q).await.map_err(|e| err("products", e))?;
             self.apply_products(conn, found.items).await?;
             budget.pages += 1;
-            more = page < found.total_pages;
-            page += 1;
+            more = found.next.is_some();
+            after = found.next;
         }
         self.move_cursor(conn, PassStream::NhanhProducts.as_str(), until.max(from)).await?;
         Ok(None)
     }
 
     async fn sweep_hub_customers(&self, conn: &Connection, creds: &Credentials, window: Window, budget: &mut Budget) -> Result<Option<Stopped>, Failure> {
-        let Window { from, mut page, until } = window;
+        let Window { from, after, until } = window;
+        let mut page = hub_page(after.as_ref());
         let account = &conn.account_id;
         loop {
             if budget.spent(self.clock.now()) {
-                return Ok(Some(Stopped { from, page }));
+                return Ok(Some(Stopped { from, after: Some(PageToken(page.to_string())) }));
             }
             let found = self.hub.hub_customers(account, from, page, 100).await.map_err(|e| err("customers", e))?;
             // Pushed already (by the Hub's event or an earlier pass): the overlap re-reads it.
@@ -252,10 +262,11 @@ impl Processor {
     }
 
     async fn sweep_hub_orders(&self, conn: &Connection, creds: &Credentials, window: Window, budget: &mut Budget) -> Result<Option<Stopped>, Failure> {
-        let Window { from, mut page, until } = window;
+        let Window { from, after, until } = window;
+        let mut page = hub_page(after.as_ref());
         loop {
             if budget.spent(self.clock.now()) {
-                return Ok(Some(Stopped { from, page }));
+                return Ok(Some(Stopped { from, after: Some(PageToken(page.to_string())) }));
             }
             let found = self.hub.hub_orders(&conn.account_id, from, page, 100).await.map_err(|e| err("orders", e))?;
             for o in &found.items {
@@ -287,7 +298,7 @@ mod pass_tests {
 
     fn order(id: u64, created: OffsetDateTime) -> Order {
         Order {
-            id: crate::domain::NhanhId::new(id).unwrap(), shop_order_id: None, status: "New".into(), sale_channel: None,
+            id: crate::domain::NhanhId::new(id).unwrap(), shop_order_id: None, status: crate::nhanh::OrderStatus::New, sale_channel: None,
             customer: OrderCustomer { name: None, mobile: None, email: None, address: None }, items: vec![],
             money_discount: 0, money_used_points: 0, customer_ship_fee: 0, description: None, created_at: Some(created), updated_at: None,
         }

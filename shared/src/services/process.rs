@@ -15,8 +15,7 @@ use crate::clock::Clock;
 use crate::domain::{AccountId, ApiVersion, Connection, ConnectionState, Counter, HubId, NhanhId, Phone, WorkItem};
 use crate::hub::{CustomerInput, HubApi, HubCustomer, HubError, OrderSnapshot, ProductInput};
 use crate::mapping;
-use crate::nhanh::v2::webhook;
-use crate::nhanh::{Category, Credentials, NewOrder, NewOrderLine, NhanhApi, NhanhError, Order, OrderFilter, OrderQuery, Product, WebhookKind};
+use crate::nhanh::{self, Category, Credentials, NewOrder, NewOrderLine, NhanhApi, NhanhError, Order, OrderFilter, OrderQuery, Product, WebhookKind};
 use crate::secrets::{OpenCache, SecretBox};
 use crate::services::connect::seal_context;
 use crate::queue::WorkQueue;
@@ -248,7 +247,7 @@ impl Processor {
     pub async fn apply(&self, item: &WorkItem) -> Result<Outcome, Failure> {
         let account = item.account_id();
         let stream = match item {
-            WorkItem::NhanhWebhook { .. } => "webhooks",
+            WorkItem::NhanhChange { .. } | WorkItem::NhanhWebhook { .. } => "webhooks",
             WorkItem::HubEvent { .. } => "hub_events",
             WorkItem::ProductGroups { .. } => "product_groups",
             WorkItem::ReconcileAccount { .. } => "reconcile",
@@ -259,17 +258,28 @@ impl Processor {
             Ready::Done(outcome) => return Ok(outcome),
         };
         let result = match item {
-            WorkItem::NhanhWebhook { api_version, received_at, event, record_id, .. } => {
+            WorkItem::NhanhChange { received_at, change, record_id, .. } => {
                 if conn.connected_at.is_some_and(|c| *received_at < c) {
                     // Received in an earlier connected period (R3).
                     return Ok(Outcome::Dropped(stream));
                 }
-                self.nhanh_event(&conn, &creds, *api_version, event, *record_id).await
+                self.nhanh_change(&conn, &creds, *change, *record_id).await
+            }
+            WorkItem::NhanhWebhook { api_version, received_at, event, record_id, .. } => {
+                if conn.connected_at.is_some_and(|c| *received_at < c) {
+                    return Ok(Outcome::Dropped(stream));
+                }
+                self.legacy_nhanh_event(&conn, &creds, *api_version, event, *record_id).await
             }
             WorkItem::HubEvent { event, .. } => self.hub_event(&conn, &creds, event).await,
             WorkItem::ProductGroups { tree, .. } => self.sync_groups(&conn, tree).await,
-            WorkItem::ReconcileAccount { resume, .. } => self.reconcile(&conn, &creds, *resume).await,
-            WorkItem::InitialSyncPage { page, .. } => self.initial_sync_page(&conn, &creds, *page).await,
+            WorkItem::ReconcileAccount { resume, .. } => self.reconcile(&conn, &creds, resume.clone()).await,
+            WorkItem::InitialSyncPage { after, seq, page, .. } => {
+                // An item queued before page tokens carries a v2 page number.
+                let after = after.clone().or_else(|| page.and_then(nhanh::legacy_page_token));
+                let seq = if *seq == 0 { page.unwrap_or(1) } else { *seq };
+                self.initial_sync_page(&conn, &creds, after, seq).await
+            }
         };
         if let Err(Failure::Retry { reauth: true, .. }) = &result {
             self.mark_needs_reauth(account).await;
@@ -301,7 +311,7 @@ impl Processor {
         let business_id = conn.business_id.ok_or_else(|| Error::Invalid("connection without a business".into()))?;
         let sealed = conn.access_token_sealed.as_deref().ok_or_else(|| Error::Invalid("connection without a token".into()))?;
         let access_token = self.tokens.open(self.secrets.as_ref(), sealed, &seal_context(&conn.account_id, "access_token")).await?;
-        Ok(Credentials { app_id: conn.app_id, business_id, access_token })
+        Ok(Credentials { app_id: conn.app_id, business_id, access_token, api_version: conn.api_version })
     }
 
     pub(crate) async fn mark_needs_reauth(&self, account: &AccountId) {
@@ -325,25 +335,29 @@ impl Processor {
         }
     }
 
-    async fn nhanh_event(&self, conn: &Connection, creds: &Credentials, version: ApiVersion, event: &Value, record_id: Option<NhanhId>)
-        -> Result<Outcome, Failure> {
-        if version != ApiVersion::V2 {
-            return Err(Failure::permanent("webhooks", "event:unsupported", "only Nhanh API v2 events are supported"));
+    /// Applies one change Nhanh announced, by re-reading the record (stale or re-ordered
+    /// webhooks end in the current state).
+    async fn nhanh_change(&self, conn: &Connection, creds: &Credentials, change: WebhookKind, id: NhanhId) -> Result<Outcome, Failure> {
+        match change {
+            WebhookKind::ProductChanged => self.sync_product(conn, creds, id).await,
+            WebhookKind::ProductDeleted => self.deactivate_product(conn, id).await,
+            WebhookKind::OrderChanged => self.sync_order(conn, creds, id).await,
+            WebhookKind::OrderDeleted => self.delete_order(conn, id).await,
+            WebhookKind::WebhooksEnabled | WebhookKind::AppUninstalled | WebhookKind::NotSynced => Ok(Outcome::Skipped),
         }
-        let hook = webhook::parse(event).map_err(|e| Failure::permanent("webhooks", "event:malformed", e.0))?;
+    }
+
+    /// A webhook queued with its raw body before [`WorkItem::NhanhChange`] existed.
+    async fn legacy_nhanh_event(&self, conn: &Connection, creds: &Credentials, version: ApiVersion, event: &Value, record_id: Option<NhanhId>)
+        -> Result<Outcome, Failure> {
+        let hook = nhanh::decode_webhook(version, None, event).map_err(|e| Failure::permanent("webhooks", "event:malformed", e.0))?;
         let ids: Vec<NhanhId> = match record_id {
             Some(id) => vec![id],
             None => hook.record_ids.clone(),
         };
         let mut outcome = Outcome::Skipped;
         for id in ids {
-            outcome = match hook.kind {
-                WebhookKind::ProductChanged => self.sync_product(conn, creds, id).await?,
-                WebhookKind::ProductDeleted => self.deactivate_product(conn, id).await?,
-                WebhookKind::OrderChanged => self.sync_order(conn, creds, id).await?,
-                WebhookKind::OrderDeleted => self.delete_order(conn, id).await?,
-                WebhookKind::WebhooksEnabled | WebhookKind::NotSynced => Outcome::Skipped,
-            };
+            outcome = self.nhanh_change(conn, creds, hook.kind, id).await?;
         }
         Ok(outcome)
     }
@@ -536,7 +550,7 @@ impl Processor {
 
     async fn sync_order(&self, conn: &Connection, creds: &Credentials, id: NhanhId) -> Result<Outcome, Failure> {
         let record = format!("order:{id}");
-        let page = attempt!("orders", record, self.nhanh.orders(creds, &OrderQuery { page: 1, per_page: 1, filter: OrderFilter::Id(id) }));
+        let page = attempt!("orders", record, self.nhanh.orders(creds, &OrderQuery { after: None, per_page: 1, filter: OrderFilter::Id(id) }));
         let Some(order) = page.items.into_iter().find(|o| o.id == id) else {
             return Err(Failure::permanent("orders", record, "Nhanh no longer has this order"));
         };
@@ -685,7 +699,8 @@ impl Processor {
                 Some(id) => Some(id),
                 None => self.find_pushed_order(creds, hub_id, &phone, &record).await?,
             },
-            Err(NhanhError::Rejected { message, .. }) if previous.is_some() => {
+            // Nhanh has the id already (a retry after a lost answer, or a redelivery): find it.
+            Err(NhanhError::Duplicate(message)) | Err(NhanhError::Rejected { message, .. }) if previous.is_some() || nhanh::is_duplicate_message(&message) => {
                 let found = self.find_pushed_order(creds, hub_id, &phone, &record).await?;
                 if found.is_none() {
                     return Err(Failure::permanent("orders", record, format!("Nhanh refused the order: {message}")));
@@ -700,16 +715,19 @@ impl Processor {
         Ok(Outcome::Applied("orders"))
     }
 
-    /// Finds the Nhanh order carrying `shopOrderId == hub_id` among the customer's orders.
+    /// Finds the Nhanh order carrying our id (v2 `shopOrderId`, v3 `channel.appOrderId`) among
+    /// the customer's orders (at most 20 pages).
     async fn find_pushed_order(&self, creds: &Credentials, hub_id: &HubId, phone: &Phone, record: &str) -> Result<Option<NhanhId>, Failure> {
-        for page in 1..=20 {
-            let q = OrderQuery { page, per_page: 100, filter: OrderFilter::CustomerMobile(phone.as_str().to_owned()) };
+        let mut after = None;
+        for _ in 0..20 {
+            let q = OrderQuery { after, per_page: 100, filter: OrderFilter::CustomerMobile(phone.as_str().to_owned()) };
             let found = attempt!("orders", record, self.nhanh.orders(creds, &q));
             if let Some(o) = found.items.iter().find(|o| o.shop_order_id.as_deref() == Some(hub_id.as_str())) {
                 return Ok(Some(o.id));
             }
-            if page >= found.total_pages {
-                break;
+            match found.next {
+                Some(next) => after = Some(next),
+                None => break,
             }
         }
         Ok(None)
@@ -726,12 +744,12 @@ mod tests {
     use std::sync::atomic::Ordering;
 
     fn product(id: u64, name: &str, price: i64) -> Product {
-        Product { id: NhanhId::new(id).unwrap(), parent_id: None, category_id: None, code: Some(format!("SP{id}")), barcode: None, name: name.into(), price: Some(price), status: Some("Active".into()), image: None, created_at: None }
+        Product { id: NhanhId::new(id).unwrap(), parent_id: None, category_id: None, code: Some(format!("SP{id}")), barcode: None, name: name.into(), price: Some(price), status: Some(crate::nhanh::ProductStatus::Active), image: None, created_at: None }
     }
 
     fn order(id: u64, status: &str, mobile: &str, created: OffsetDateTime) -> Order {
         Order {
-            id: NhanhId::new(id).unwrap(), shop_order_id: None, status: status.into(), sale_channel: Some(1),
+            id: NhanhId::new(id).unwrap(), shop_order_id: None, status: crate::nhanh::OrderStatus::from_name(status), sale_channel: Some(1),
             customer: OrderCustomer { name: Some("Lan".into()), mobile: Some(mobile.into()), email: None, address: Some("Hà Nội".into()) },
             items: vec![OrderLine { product_id: NhanhId::new(5), code: Some("SP5".into()), name: Some("Áo".into()), quantity: 2.0, price: 100_000, discount: 0 }],
             money_discount: 0, money_used_points: 0, customer_ship_fee: 20_000, description: None, created_at: Some(created), updated_at: None,

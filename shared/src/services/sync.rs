@@ -1,14 +1,15 @@
 //! The initial sync (R10) as processor steps, and the product-page path it shares with the pass.
 //!
-//! The first pass of a connection applies the category tree at once, then queues one
-//! `InitialSyncPage` item per product page of 50, applied through the same code as the pass's
-//! product pages; progress (pages done / total) is on the status, and the connection goes
-//! `syncing` → `active` when the last page is done.
+//! The first pass of a connection applies the category tree at once, then queues the first
+//! `InitialSyncPage` item; each page of 50 products is applied through the same code as the
+//! pass's product pages and queues the next page with Nhanh's page token. Progress (pages done,
+//! and the total when the version tells it) is on the status, and the connection goes `syncing`
+//! → `active` after the last page.
 
 use super::process::{Failure, Outcome, Processor, PRODUCT_SNAPSHOT};
 use crate::domain::{Connection, ConnectionState, Counter, InitialSync, InitialSyncState, WorkItem};
 use crate::mapping;
-use crate::nhanh::{Credentials, Product, ProductQuery};
+use crate::nhanh::{Credentials, PageToken, Product, ProductQuery};
 use crate::queue::QueueMessage;
 use crate::store::{Entity, StoreError};
 use crate::Error;
@@ -86,62 +87,71 @@ impl Processor {
         outcome
     }
 
-    /// Applies the tree, plans the pages, queues one item per page, and marks the sync running.
+    /// Applies the tree, queues the first product page, and marks the sync running. Pages follow
+    /// one another: each page item reads its page and queues the next with Nhanh's page token
+    /// (cursors cannot be known ahead, so pages are not planned up front).
     pub(crate) async fn start_initial_sync(&self, conn: &Connection, creds: &Credentials) -> Result<(), Failure> {
         let account = &conn.account_id;
         let tree = self.nhanh.categories(creds).await.map_err(|e| err("product_groups", e))?;
         self.sync_groups(conn, &tree).await?;
-        let first = self
-            .nhanh
-            .products(creds, &ProductQuery { page: 1, per_page: PAGE_SIZE, ..Default::default() })
-            .await
-            .map_err(|e| err("products", e))?;
-        let total = u64::from(first.total_pages);
         self.stats.reset(account, INITIAL_SYNC).await.map_err(|e| err("products", e))?;
-        let period = conn.connected_at.map_or(0, OffsetDateTime::unix_timestamp);
-        let messages: Vec<QueueMessage> = (1..=first.total_pages)
-            .map(|page| QueueMessage {
-                group_id: format!("{}:initial_sync:{page}", account.as_str()),
-                dedup_id: format!("{}:initial_sync:{period}:{page}", account.as_str()),
-                body: serde_json::to_string(&WorkItem::InitialSyncPage { account_id: account.clone(), page }).unwrap_or_default(),
-            })
-            .collect();
-        self.queue.send(&messages).await.map_err(|e| err("products", e))?;
-        let state = if total == 0 { InitialSyncState::Done } else { InitialSyncState::Running };
+        self.queue_sync_page(conn, None, 1).await?;
         self.update_initial_sync(account, |c| {
             if c.initial_sync.as_ref().is_some_and(|s| s.state == InitialSyncState::Due) {
-                c.initial_sync = Some(InitialSync { state, done: 0, total: Some(total) });
-                if state == InitialSyncState::Done && c.state == ConnectionState::Syncing {
-                    c.state = ConnectionState::Active;
-                }
+                c.initial_sync = Some(InitialSync { state: InitialSyncState::Running, done: 0, total: None });
             }
         })
         .await?;
-        tracing::info!(account_id = account.as_str(), pages = total, "initial sync started");
+        tracing::info!(account_id = account.as_str(), "initial sync started");
         Ok(())
     }
 
-    /// One page of the initial sync.
-    pub(crate) async fn initial_sync_page(&self, conn: &Connection, creds: &Credentials, page: u32) -> Result<Outcome, Failure> {
+    /// Queues page `seq` of the initial sync. The deduplication id names the connected period and
+    /// the page, so a retried page does not start a second chain (within SQS's 5-minute window;
+    /// a page applied twice sends nothing unchanged to the Hub).
+    async fn queue_sync_page(&self, conn: &Connection, after: Option<PageToken>, seq: u32) -> Result<(), Failure> {
+        let account = &conn.account_id;
+        let period = conn.connected_at.map_or(0, OffsetDateTime::unix_timestamp);
+        let message = QueueMessage {
+            group_id: format!("{}:initial_sync", account.as_str()),
+            dedup_id: format!("{}:initial_sync:{period}:{seq}", account.as_str()),
+            body: serde_json::to_string(&WorkItem::InitialSyncPage { account_id: account.clone(), after, seq, page: None }).unwrap_or_default(),
+        };
+        self.queue.send(std::slice::from_ref(&message)).await.map_err(|e| err("products", e))
+    }
+
+    /// One page of the initial sync: applies it, queues the next, and ends the sync after the last.
+    pub(crate) async fn initial_sync_page(&self, conn: &Connection, creds: &Credentials, after: Option<PageToken>, seq: u32)
+        -> Result<Outcome, Failure> {
         let account = &conn.account_id;
         let found = self
             .nhanh
-            .products(creds, &ProductQuery { page, per_page: PAGE_SIZE, ..Default::default() })
+            .products(creds, &ProductQuery { after, per_page: PAGE_SIZE, ..Default::default() })
             .await
             .map_err(|e| err("products", e))?;
         self.apply_products(conn, found.items).await?;
-        let done = self.stats.advance(account, INITIAL_SYNC, u64::from(page), self.clock.now()).await.map_err(|e| err("products", e))?;
-        let total = conn.initial_sync.as_ref().and_then(|s| s.total).unwrap_or(u64::from(found.total_pages));
+        if let Some(next) = found.next.clone() {
+            self.queue_sync_page(conn, Some(next), seq + 1).await?;
+        }
+        let done = self.stats.advance(account, INITIAL_SYNC, u64::from(seq), self.clock.now()).await.map_err(|e| err("products", e))?;
+        let total = found.total_pages.map(u64::from);
         tracing::info!(account_id = account.as_str(), done, total, "initial sync progress");
-        if done >= total {
+        if found.next.is_none() {
             self.update_initial_sync(account, |c| {
-                c.initial_sync = Some(InitialSync { state: InitialSyncState::Done, done, total: Some(total) });
+                c.initial_sync = Some(InitialSync { state: InitialSyncState::Done, done, total: Some(done) });
                 if c.state == ConnectionState::Syncing {
                     c.state = ConnectionState::Active;
                 }
             })
             .await?;
-            tracing::info!(account_id = account.as_str(), total, "initial sync finished");
+            tracing::info!(account_id = account.as_str(), pages = done, "initial sync finished");
+        } else if seq == 1 && total.is_some() {
+            self.update_initial_sync(account, |c| {
+                if let Some(s) = c.initial_sync.as_mut().filter(|s| s.state == InitialSyncState::Running) {
+                    s.total = total;
+                }
+            })
+            .await?;
         }
         Ok(Outcome::Skipped)
     }
@@ -193,7 +203,7 @@ mod tests {
     fn product(id: u64, parent: Option<u64>, name: &str) -> Product {
         Product {
             id: NhanhId::new(id).unwrap(), parent_id: parent.and_then(NhanhId::new), category_id: None, code: Some(format!("SP{id}")),
-            barcode: None, name: name.into(), price: Some(1000), status: Some("Active".into()), image: None, created_at: None,
+            barcode: None, name: name.into(), price: Some(1000), status: Some(crate::nhanh::ProductStatus::Active), image: None, created_at: None,
         }
     }
 
@@ -207,8 +217,8 @@ mod tests {
             f.nhanh.products.lock().unwrap().insert(p.id.get(), p);
         }
         f.hub.lose_answers.store(1, Ordering::SeqCst);
-        assert!(matches!(f.processor.initial_sync_page(&conn, &creds, 1).await, Err(Failure::Retry { .. })));
-        f.processor.initial_sync_page(&conn, &creds, 1).await.unwrap();
+        assert!(matches!(f.processor.initial_sync_page(&conn, &creds, None, 1).await, Err(Failure::Retry { .. })));
+        f.processor.initial_sync_page(&conn, &creds, None, 1).await.unwrap();
         let products = f.hub.all("products");
         assert_eq!(products.len(), 3, "the lost answer's retry found the same record: {products:?}");
         let parent = products.iter().find(|p| p["name"] == "Áo").unwrap();
@@ -216,10 +226,10 @@ mod tests {
         assert_eq!(child["parent_id"], parent["id"]);
 
         let calls = f.hub.calls.load(Ordering::SeqCst);
-        f.processor.initial_sync_page(&conn, &creds, 1).await.unwrap();
+        f.processor.initial_sync_page(&conn, &creds, None, 1).await.unwrap();
         assert_eq!(f.hub.calls.load(Ordering::SeqCst), calls, "an unchanged page sends nothing");
         f.nhanh.products.lock().unwrap().insert(7, product(7, None, "Mũ len"));
-        f.processor.initial_sync_page(&conn, &creds, 1).await.unwrap();
+        f.processor.initial_sync_page(&conn, &creds, None, 1).await.unwrap();
         assert_eq!(f.hub.calls.load(Ordering::SeqCst), calls + 1, "one changed product, one update");
         assert_eq!(f.hub.all("products").iter().filter(|p| p["name"] == "Mũ len").count(), 1);
         let stats = crate::store::StatsStore::stats(f.store.as_ref(), &f.account).await.unwrap();

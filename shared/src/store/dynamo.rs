@@ -295,6 +295,14 @@ impl ConnectionStore for DynamoStore {
                 .table_name(&self.table)
                 .item("PK", s(format!("APP#{}#BIZ#{business}", conn.app_id)))
                 .item("SK", s("ROUTE"))
+                .item("account_id", account.clone())
+                .build(),
+        )?;
+        let app_route = build(
+            Put::builder()
+                .table_name(&self.table)
+                .item("PK", s(format!("APP#{}", conn.app_id)))
+                .item("SK", s(format!("ACCT#{}", conn.account_id.as_str())))
                 .item("account_id", account)
                 .build(),
         )?;
@@ -302,6 +310,7 @@ impl ConnectionStore for DynamoStore {
             TransactWriteItem::builder().put(put).build(),
             TransactWriteItem::builder().put(claim).build(),
             TransactWriteItem::builder().put(route).build(),
+            TransactWriteItem::builder().put(app_route).build(),
         ];
         self.transact(items, &[StoreError::Conflict, StoreError::BusinessTaken]).await?;
         Ok(next)
@@ -327,6 +336,21 @@ impl ConnectionStore for DynamoStore {
     async fn account_for(&self, app: AppId, business: BusinessId) -> Result<Option<AccountId>, StoreError> {
         let item = self.get_item(format!("APP#{app}#BIZ#{business}"), "ROUTE").await?;
         Ok(item.as_ref().and_then(|i| text_attr(i, "account_id")).and_then(|a| AccountId::parse(a).ok()))
+    }
+
+    async fn accounts_of_app(&self, app: AppId) -> Result<Vec<AccountId>, StoreError> {
+        let answer = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :acct)")
+            .expression_attribute_values(":pk", s(format!("APP#{app}")))
+            .expression_attribute_values(":acct", s("ACCT#"))
+            .limit(100)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(answer.items().iter().filter_map(|i| text_attr(i, "account_id")).filter_map(|a| AccountId::parse(a).ok()).collect())
     }
 
     /// A Query of the sparse `connections` index (only connection items carry its key), so the

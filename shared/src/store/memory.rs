@@ -86,6 +86,15 @@ impl ConnectionStore for MemoryStore {
         self.with(|s| Ok(s.routes.get(&(app, business)).cloned()))
     }
 
+    async fn accounts_of_app(&self, app: AppId) -> Result<Vec<AccountId>, StoreError> {
+        self.with(|s| {
+            let mut found: Vec<AccountId> = s.routes.iter().filter(|((a, _), _)| *a == app).map(|(_, acct)| acct.clone()).collect();
+            found.sort();
+            found.dedup();
+            Ok(found)
+        })
+    }
+
     async fn connected_accounts(&self, _cursor: Option<String>) -> Result<(Vec<AccountId>, Option<String>), StoreError> {
         self.with(|s| Ok((s.connections.values().filter(|c| c.state.is_connected()).map(|c| c.account_id.clone()).collect(), None)))
     }

@@ -50,6 +50,9 @@ pub trait ConnectionStore: Send + Sync {
     async fn put_releasing(&self, conn: &Connection, business: BusinessId) -> Result<Connection, StoreError>;
     /// The account webhooks of (app, business) belong to.
     async fn account_for(&self, app: AppId, business: BusinessId) -> Result<Option<AccountId>, StoreError>;
+    /// Every account that ever connected through `app` (v3's `webhooksEnabled` probe names no
+    /// business: intake finds the account whose verify token it carries).
+    async fn accounts_of_app(&self, app: AppId) -> Result<Vec<AccountId>, StoreError>;
     /// One page of the accounts whose connection holds a business (syncing, active, needs_reauth);
     /// pass the returned cursor to get the next page (`None` at the end).
     async fn connected_accounts(&self, cursor: Option<String>) -> Result<(Vec<AccountId>, Option<String>), StoreError>;

@@ -2,7 +2,7 @@
 //! the doc lists alternatives (`id`/`idNhanh`/`productId`, `statusCode`/`status`, keyed or array
 //! collections, top-level or `data.*` token fields) every one is accepted.
 
-use super::lenient::{collection, float, int, text};
+use crate::nhanh::lenient::{collection, float, int, text};
 use crate::domain::{ApiVersion, BusinessId, NhanhId};
 use crate::nhanh::timefmt;
 use crate::nhanh::{Category, Customer, NhanhError, Order, OrderCustomer, OrderLine, Page, Product, TokenGrant};
@@ -10,44 +10,7 @@ use crate::secrets::SecretString;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-/// Checks the envelope: `code: 1` gives `data`; `code: 0` gives the typed error.
-pub fn envelope(body: &Value, path: &str) -> Result<Value, NhanhError> {
-    if int(&body["code"]) == Some(1) {
-        return Ok(body.get("data").cloned().unwrap_or(Value::Null));
-    }
-    let code = text(&body["errorCode"]);
-    match code.as_deref() {
-        Some("ERR_429") | Some("ERR_EXCEEDED_RATE_LIMIT") => {
-            let data = &body["data"];
-            let unlocked_at = int(&data["unlockedAt"])
-                .and_then(timefmt::from_unix)
-                .or_else(|| int(&data["lockedSeconds"]).map(|s| OffsetDateTime::now_utc() + time::Duration::seconds(s)))
-                .unwrap_or_else(|| OffsetDateTime::now_utc() + time::Duration::seconds(30));
-            Err(NhanhError::RateLimited { path: path.to_owned(), unlocked_at })
-        }
-        Some("ERR_INVALID_ACCESS_TOKEN") => Err(NhanhError::InvalidAccessToken),
-        Some("ERR_403") | Some("ERR_PAGE_403") => Err(NhanhError::Forbidden { path: path.to_owned() }),
-        _ => Err(NhanhError::Rejected { code, message: messages(body) }),
-    }
-}
-
-/// Nhanh's `messages` (array, `{field: message}` object or string) or `message`, as one line.
-pub fn messages(body: &Value) -> String {
-    let mut parts = Vec::new();
-    for key in ["messages", "message"] {
-        match &body[key] {
-            Value::String(s) => parts.push(s.clone()),
-            Value::Array(items) => parts.extend(items.iter().filter_map(text)),
-            Value::Object(map) => parts.extend(map.iter().map(|(k, v)| format!("{k}: {}", text(v).unwrap_or_default()))),
-            _ => {}
-        }
-    }
-    if parts.is_empty() {
-        "no message".into()
-    } else {
-        parts.join("; ")
-    }
-}
+pub use crate::nhanh::envelope::{envelope, messages};
 
 /// The token exchange answer: fields at the top level (official) or under `data` (SDK docs).
 pub fn token_grant(body: &Value, now: OffsetDateTime, api_version: ApiVersion) -> Result<TokenGrant, NhanhError> {
@@ -88,12 +51,11 @@ fn first_text(record: &Value, keys: &[&str]) -> Option<String> {
     keys.iter().find_map(|k| text(&record[*k]))
 }
 
-/// One page of a keyed collection under `data[key]`, decoded with `item`.
-pub fn page<T>(data: &Value, key: &str, requested: u32, item: fn(&Value) -> Option<T>) -> Page<T> {
+/// One page of a keyed collection under `data[key]`, decoded with `item`; the caller sets `next`.
+pub fn page<T>(data: &Value, key: &str, item: fn(&Value) -> Option<T>) -> Page<T> {
     let items = collection(&data[key]).into_iter().filter_map(item).collect();
-    let page = int(&data["page"]).or_else(|| int(&data["currentPage"])).and_then(|n| u32::try_from(n).ok());
     let total_pages = int(&data["totalPages"]).and_then(|n| u32::try_from(n).ok()).unwrap_or(0);
-    Page { items, page: page.unwrap_or(requested), total_pages }
+    Page { items, next: None, total_pages: Some(total_pages) }
 }
 
 /// A product from search, detail or a product webhook.
@@ -106,7 +68,7 @@ pub fn product(v: &Value) -> Option<Product> {
         barcode: first_text(v, &["barcode"]),
         name: first_text(v, &["name"]).unwrap_or_default(),
         price: int(&v["price"]),
-        status: first_text(v, &["status"]),
+        status: first_text(v, &["status"]).map(|s| crate::nhanh::ProductStatus::from_name(&s)),
         image: first_text(v, &["image"]),
         created_at: first_text(v, &["createdDateTime"]).and_then(|s| timefmt::parse(&s)),
     })
@@ -151,7 +113,7 @@ pub fn order(v: &Value) -> Option<Order> {
     Some(Order {
         id: first_id(v, &["id", "orderId"])?,
         shop_order_id: first_text(v, &["shopOrderId", "privateId"]),
-        status: first_text(v, &["statusCode", "status"]).unwrap_or_default(),
+        status: crate::nhanh::OrderStatus::from_name(&first_text(v, &["statusCode", "status"]).unwrap_or_default()),
         sale_channel: int(&v["saleChannel"]),
         customer: OrderCustomer {
             name: first_text(v, &["customerName"]),
@@ -240,13 +202,13 @@ mod tests {
             "456":{"idNhanh":"456","parentId":"","categoryId":"12","code":"SP1","barcode":"893","name":"Áo","price":"250000","status":"Active","createdDateTime":"2026-11-01 08:00:00"},
             "457":{"idNhanh":457,"parentId":456,"name":"Áo L","price":260000.0}
         }});
-        let p = page(&data, "products", 1, product);
-        assert_eq!(p.total_pages, 3);
+        let p = page(&data, "products", product);
+        assert_eq!(p.total_pages, Some(3));
         assert_eq!(p.items.len(), 2);
         assert_eq!(p.items[0].price, Some(250_000));
         assert_eq!(p.items[0].parent_id, None);
         assert_eq!(p.items[1].parent_id.map(NhanhId::get), Some(456));
-        let empty = page(&json!({"totalPages":0,"products":[]}), "products", 1, product);
+        let empty = page(&json!({"totalPages":0,"products":[]}), "products", product);
         assert!(empty.items.is_empty());
     }
 
@@ -265,12 +227,12 @@ mod tests {
             "products":[{"productId":"456","productName":"Áo","productCode":"SP1","price":"250000","quantity":"2","discount":"5000"}]});
         let o = order(&index).unwrap();
         assert_eq!(o.id.get(), 10_231_341);
-        assert_eq!(o.status, "Success");
+        assert_eq!(o.status, crate::nhanh::OrderStatus::Success);
         assert_eq!(o.items[0].quantity, 2.0);
         assert_eq!(o.items[0].discount, 5000);
         let hook = json!({"orderId":99,"status":"New","products":[{"id":"456","quantity":1,"price":100}]});
         let o = order(&hook).unwrap();
-        assert_eq!((o.id.get(), o.status.as_str(), o.items[0].product_id.map(NhanhId::get)), (99, "New", Some(456)));
+        assert_eq!((o.id.get(), o.status.name(), o.items[0].product_id.map(NhanhId::get)), (99, "New", Some(456)));
         assert!(order(&json!({"status":"New"})).is_none());
     }
 

@@ -2,129 +2,62 @@
 //! lenient decoding, `code: 0` mapped to typed errors, and `ERR_429` locks honoured.
 
 pub mod decode;
-pub mod lenient;
 pub mod webhook;
 
-use super::rate_lock::RateLocks;
+use super::gate::{read_json, transport_reason, CallGate};
 use super::timefmt;
 use super::*;
 use crate::clock::Clock;
 use crate::domain::ApiVersion;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Path of the v2 token exchange.
 pub const TOKEN_PATH: &str = "/api/oauth/access_token";
+/// v2 allows at most 10 days per order query (nhanh-api-v2.md §3.4).
+pub const ORDER_WINDOW: time::Duration = time::Duration::days(10);
 
-/// The v2 client. One per process; it keeps the rate-limit locks of every business it calls for.
+/// The v2 client. Its page tokens are page numbers (`"2"`), the next one given while a page
+/// is not the last of `totalPages`.
 pub struct NhanhV2Client {
     http: reqwest::Client,
     base_url: String,
-    locks: RateLocks,
-    /// One call at a time per (app, business, URL): a call never races the `ERR_429` of another,
-    /// so no request leaves while that URL is locked.
-    gates: std::sync::Mutex<std::collections::HashMap<super::rate_lock::LockKey, Arc<tokio::sync::Mutex<()>>>>,
-    clock: Arc<dyn Clock>,
-    /// A lock ending within this wait is waited out in place (no call is made meanwhile);
-    /// a longer one is returned as [`NhanhError::RateLimited`] so the work item is retried later.
-    max_lock_wait: time::Duration,
-    /// Locks shared with other instances (checked before every call when set).
-    shared_locks: Option<Arc<dyn crate::store::RateLockStore>>,
+    oauth_url: String,
+    gate: Arc<CallGate>,
 }
 
 impl NhanhV2Client {
-    /// A client for `base_url` (e.g. `https://pos.open.nhanh.vn`).
+    /// A client for `base_url` (e.g. `https://pos.open.nhanh.vn`) with its own gate.
     pub fn new(http: reqwest::Client, base_url: &str, clock: Arc<dyn Clock>) -> Self {
-        Self {
-            http,
-            base_url: base_url.trim_end_matches('/').to_owned(),
-            locks: RateLocks::default(),
-            gates: Default::default(),
-            clock,
-            max_lock_wait: time::Duration::seconds(10),
-            shared_locks: None,
-        }
+        Self::with_gate(http, base_url, crate::config::DEFAULT_NHANH_OAUTH_URL, Arc::new(CallGate::new(clock)))
     }
 
-    /// Shares rate-limit locks with every other instance through `store`: an `ERR_429` met here
-    /// is recorded there, and a lock recorded there is honoured here. Without it, locks hold for
-    /// this process only.
-    pub fn with_shared_locks(mut self, store: Arc<dyn crate::store::RateLockStore>) -> Self {
-        self.shared_locks = Some(store);
-        self
+    /// A client sending its calls through `gate` (shared with the v3 client of the process).
+    pub fn with_gate(http: reqwest::Client, base_url: &str, oauth_url: &str, gate: Arc<CallGate>) -> Self {
+        Self { http, base_url: base_url.trim_end_matches('/').to_owned(), oauth_url: oauth_url.to_owned(), gate }
     }
 
-    /// When the URL of `key` unlocks, from this process's locks and then the shared ones.
-    async fn locked_until(&self, key: &super::rate_lock::LockKey) -> Result<Option<OffsetDateTime>, NhanhError> {
-        let now = self.clock.now();
-        if let Some(until) = self.locks.locked_until(key, now) {
-            return Ok(Some(until));
-        }
-        let Some(shared) = &self.shared_locks else { return Ok(None) };
-        let (app, business, path) = key;
-        let until = shared
-            .locked_until(*app, *business, path, now)
-            .await
-            .map_err(|e| NhanhError::Unavailable(format!("rate-limit locks: {e}")))?;
-        if let Some(until) = until {
-            self.locks.lock(key.clone(), until);
-        }
-        Ok(until)
+    /// Shares rate-limit locks with every other instance (tests build the gate here).
+    pub fn with_shared_locks(self, store: Arc<dyn crate::store::RateLockStore>) -> Self {
+        let gate = CallGate::new(self.gate.clock().clone()).with_shared_locks(store);
+        Self { gate: Arc::new(gate), ..self }
     }
 
-    /// Records a lock here and, when shared, for every instance.
-    async fn record_lock(&self, key: &super::rate_lock::LockKey, until: OffsetDateTime) {
-        self.locks.lock(key.clone(), until);
-        if let Some(shared) = &self.shared_locks {
-            let (app, business, path) = key;
-            if let Err(e) = shared.lock(*app, *business, path, until).await {
-                tracing::warn!(path = path.as_str(), error = %e, "rate-limit lock not shared");
-            }
-        }
-    }
-
-    /// Sets how long a call may wait for a rate-limit lock to end (0 = never wait).
-    pub fn with_max_lock_wait(mut self, wait: time::Duration) -> Self {
-        self.max_lock_wait = wait;
-        self
+    /// Sets how long a call may wait for a rate-limit lock to end (tests build the gate here).
+    pub fn with_max_lock_wait(self, wait: time::Duration) -> Self {
+        let gate = CallGate::new(self.gate.clock().clone()).with_max_lock_wait(wait);
+        Self { gate: Arc::new(gate), ..self }
     }
 
     /// Builds the default HTTP client (short timeouts: Lambda answers must stay fast).
     pub fn default_http() -> Result<reqwest::Client, reqwest::Error> {
-        reqwest::Client::builder().timeout(Duration::from_secs(20)).connect_timeout(Duration::from_secs(5)).build()
+        super::default_http()
     }
 
-    /// Posts one API call and returns the envelope's `data`.
+    /// Posts one API call through the gate and returns the envelope's `data`.
     async fn call(&self, creds: &Credentials, path: &str, data: String) -> Result<Value, NhanhError> {
         let key = (creds.app_id.get(), creds.business_id.get(), path.to_owned());
-        let gate = match self.gates.lock() {
-            Ok(mut gates) => gates.entry(key.clone()).or_default().clone(),
-            Err(_) => Arc::new(tokio::sync::Mutex::new(())),
-        };
-        let _one_at_a_time = gate.lock().await;
-        // A call Nhanh refused with ERR_429 was not carried out, so it is safe to make again once
-        // the lock ends; a lock ending within `max_lock_wait` is waited out in place.
-        for _ in 0..MAX_LOCKED_ATTEMPTS {
-            if let Some(unlocked_at) = self.locked_until(&key).await? {
-                let wait = unlocked_at - self.clock.now();
-                if wait > self.max_lock_wait {
-                    return Err(NhanhError::RateLimited { path: path.to_owned(), unlocked_at });
-                }
-                // Nhanh's unlockedAt has whole seconds: wait a little past it.
-                let pause = wait + time::Duration::milliseconds(50);
-                tokio::time::sleep(std::time::Duration::from_millis(u64::try_from(pause.whole_milliseconds()).unwrap_or(0))).await;
-            }
-            match self.call_once(creds, path, &data).await {
-                Err(NhanhError::RateLimited { unlocked_at, .. }) => {
-                    let unlocked_at = unlocked_at.max(self.clock.now() + time::Duration::seconds(1));
-                    self.record_lock(&key, unlocked_at).await;
-                }
-                other => return other,
-            }
-        }
-        let unlocked_at = self.locks.locked_until(&key, self.clock.now()).unwrap_or_else(|| self.clock.now());
-        Err(NhanhError::RateLimited { path: path.to_owned(), unlocked_at })
+        self.gate.call(key, || self.call_once(creds, path, &data)).await
     }
 
     async fn call_once(&self, creds: &Credentials, path: &str, data: &str) -> Result<Value, NhanhError> {
@@ -146,41 +79,31 @@ impl NhanhV2Client {
     }
 }
 
-/// How many times one call meets an ERR_429 before it is handed back as [`NhanhError::RateLimited`].
-const MAX_LOCKED_ATTEMPTS: usize = 3;
-
-fn transport_reason(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "timeout".into()
-    } else if e.is_connect() {
-        "connection failed".into()
-    } else {
-        "request failed".into()
-    }
+/// The page number a v2 token stands for (absent or unreadable: the first page).
+fn page_of(token: Option<&PageToken>) -> u32 {
+    token.and_then(|t| t.as_str().parse::<u32>().ok()).filter(|p| *p >= 1).unwrap_or(1)
 }
 
-async fn read_json(response: reqwest::Response) -> Result<Value, NhanhError> {
-    let status = response.status();
-    let bytes = response.bytes().await.map_err(|e| NhanhError::Unavailable(transport_reason(&e)))?;
-    if status.is_server_error() || status.as_u16() == 429 {
-        return Err(NhanhError::Unavailable(format!("HTTP {status}")));
-    }
-    serde_json::from_slice(&bytes).map_err(|_| {
-        if status.is_success() {
-            NhanhError::Malformed(format!("HTTP {status} with a body that is not JSON"))
-        } else {
-            NhanhError::Rejected { code: None, message: format!("HTTP {status}") }
-        }
-    })
+/// The token of the page after `page`, unless it was the last.
+fn next_token<T>(page: u32, found: &Page<T>) -> Option<PageToken> {
+    found.total_pages.filter(|total| page < *total).map(|_| PageToken((page + 1).to_string()))
 }
 
-fn page_fields(page: u32, per_page: u32, max: u32) -> (u32, u32) {
-    (page.max(1), per_page.clamp(1, max))
+fn page_fields(token: Option<&PageToken>, per_page: u32, max: u32) -> (u32, u32) {
+    (page_of(token), per_page.clamp(1, max))
 }
 
 #[async_trait]
 impl NhanhApi for NhanhV2Client {
-    async fn exchange_code(&self, app_id: AppId, secret_key: &SecretString, access_code: &str)
+    fn consent_url(&self, _version: ApiVersion, app_id: AppId, return_link: &str) -> String {
+        consent_url(&self.oauth_url, "2.0", app_id, return_link)
+    }
+
+    fn order_window(&self, _version: ApiVersion) -> time::Duration {
+        ORDER_WINDOW
+    }
+
+    async fn exchange_code(&self, _version: ApiVersion, app_id: AppId, secret_key: &SecretString, access_code: &str)
         -> Result<TokenGrant, NhanhError> {
         let form = [
             ("version", "2.0"),
@@ -196,11 +119,11 @@ impl NhanhApi for NhanhV2Client {
             .await
             .map_err(|e| NhanhError::Unavailable(transport_reason(&e)))?;
         let body = read_json(response).await?;
-        decode::token_grant(&body, self.clock.now(), ApiVersion::V2)
+        decode::token_grant(&body, self.gate.clock().now(), ApiVersion::V2)
     }
 
     async fn products(&self, creds: &Credentials, q: &ProductQuery) -> Result<Page<Product>, NhanhError> {
-        let (page, icpp) = page_fields(q.page, q.per_page, 50);
+        let (page, icpp) = page_fields(q.after.as_ref(), q.per_page, 50);
         let mut data = json!({"page": page, "icpp": icpp, "sort": {"id": "asc"}});
         if let Some(from) = q.updated_from {
             data["updatedDateTimeFrom"] = json!(timefmt::datetime(from));
@@ -209,7 +132,9 @@ impl NhanhApi for NhanhV2Client {
             data["updatedDateTimeTo"] = json!(timefmt::datetime(to));
         }
         let body = self.call(creds, "/api/product/search", data.to_string()).await?;
-        Ok(decode::page(&body, "products", page, decode::product))
+        let mut found = decode::page(&body, "products", decode::product);
+        found.next = next_token(page, &found);
+        Ok(found)
     }
 
     /// v2 answers `code: 0` for a product it does not have (deleted): that reads as "gone".
@@ -227,7 +152,7 @@ impl NhanhApi for NhanhV2Client {
     }
 
     async fn orders(&self, creds: &Credentials, q: &OrderQuery) -> Result<Page<Order>, NhanhError> {
-        let (page, icpp) = page_fields(q.page, q.per_page, 100);
+        let (page, icpp) = page_fields(q.after.as_ref(), q.per_page, 100);
         let mut data = json!({"page": page, "icpp": icpp});
         match &q.filter {
             OrderFilter::Id(id) => data["id"] = json!(id.get()),
@@ -242,7 +167,9 @@ impl NhanhApi for NhanhV2Client {
             OrderFilter::CustomerMobile(mobile) => data["customerMobile"] = json!(mobile),
         }
         let body = self.call(creds, "/api/order/index", data.to_string()).await?;
-        Ok(decode::page(&body, "orders", page, decode::order))
+        let mut found = decode::page(&body, "orders", decode::order);
+        found.next = next_token(page, &found);
+        Ok(found)
     }
 
     async fn add_order(&self, creds: &Credentials, order: &NewOrder) -> Result<AddedOrder, NhanhError> {
@@ -275,23 +202,24 @@ impl NhanhApi for NhanhV2Client {
                 data[key] = json!(v);
             }
         }
-        let body = self.call(creds, "/api/order/add", data.to_string()).await?;
-        Ok(AddedOrder { nhanh_id: decode::added_order_id(&body, &order.id) })
-    }
-
-    async fn update_order(&self, creds: &Credentials, update: &OrderUpdate) -> Result<(), NhanhError> {
-        let data = json!({"orderId": update.nhanh_id.get(), "status": update.status});
-        self.call(creds, "/api/order/update", data.to_string()).await.map(|_| ())
+        match self.call(creds, "/api/order/add", data.to_string()).await {
+            Ok(body) => Ok(AddedOrder { nhanh_id: decode::added_order_id(&body, &order.id) }),
+            // v2 refuses a repeated `id`; the caller finds the first one.
+            Err(NhanhError::Rejected { message, .. }) if is_duplicate_message(&message) => Err(NhanhError::Duplicate(message)),
+            Err(e) => Err(e),
+        }
     }
 
     async fn customers(&self, creds: &Credentials, q: &CustomerQuery) -> Result<Page<Customer>, NhanhError> {
-        let (page, icpp) = page_fields(q.page, q.per_page, 50);
+        let (page, icpp) = page_fields(q.after.as_ref(), q.per_page, 50);
         let mut data = json!({"page": page, "icpp": icpp});
         if let Some(mobile) = &q.mobile {
             data["mobile"] = json!(mobile);
         }
         let body = self.call(creds, "/api/customer/search", data.to_string()).await?;
-        Ok(decode::page(&body, "customers", page, decode::customer))
+        let mut found = decode::page(&body, "customers", decode::customer);
+        found.next = next_token(page, &found);
+        Ok(found)
     }
 
     async fn upsert_customers(&self, creds: &Credentials, customers: &[NewCustomer]) -> Result<(), NhanhError> {
@@ -357,8 +285,9 @@ mod tests {
             app_id: AppId::new(1).unwrap(),
             business_id: crate::domain::BusinessId::new(2).unwrap(),
             access_token: SecretString::new("t"),
+            api_version: ApiVersion::V2,
         };
-        let q = OrderQuery { page: 1, per_page: 10, filter: OrderFilter::Id(NhanhId::new(9).unwrap()) };
+        let q = OrderQuery { after: None, per_page: 10, filter: OrderFilter::Id(NhanhId::new(9).unwrap()) };
         for _ in 0..3 {
             match client.orders(&creds, &q).await {
                 Err(NhanhError::RateLimited { unlocked_at, .. }) => assert_eq!(unlocked_at.unix_timestamp(), unlock),
@@ -366,7 +295,7 @@ mod tests {
             }
         }
         assert_eq!(hits.load(Ordering::SeqCst), 1, "no call to a locked URL");
-        let page = client.products(&creds, &ProductQuery { page: 1, per_page: 50, ..Default::default() }).await.unwrap();
+        let page = client.products(&creds, &ProductQuery { per_page: 50, ..Default::default() }).await.unwrap();
         assert_eq!(page.items[0].price, Some(1000), "other URLs still work");
     }
 
@@ -399,8 +328,9 @@ mod tests {
             app_id: AppId::new(1).unwrap(),
             business_id: crate::domain::BusinessId::new(business).unwrap(),
             access_token: SecretString::new("t"),
+            api_version: ApiVersion::V2,
         };
-        let q = ProductQuery { page: 1, per_page: 50, ..Default::default() };
+        let q = ProductQuery { per_page: 50, ..Default::default() };
         assert!(matches!(first.products(&creds(2), &q).await, Err(NhanhError::RateLimited { .. })));
         match second.products(&creds(2), &q).await {
             Err(NhanhError::RateLimited { unlocked_at, .. }) => assert_eq!(unlocked_at.unix_timestamp(), unlock),

@@ -2,16 +2,11 @@
 //! `productDelete` is accepted as an id, an array of ids (or of objects with an id), an object
 //! with `productId`/`id`, an object with `ids`/`productIds`, or an object keyed by id.
 
-use super::lenient::{int, text};
+use crate::nhanh::lenient::{int, text};
 use crate::domain::{BusinessId, NhanhId};
-use crate::nhanh::{Webhook, WebhookKind};
+use crate::nhanh::{Webhook, WebhookError, WebhookKind};
 use crate::secrets::SecretString;
 use serde_json::Value;
-
-/// Why a webhook body was refused (one line, safe to return to the sender).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct WebhookError(pub String);
 
 fn id(v: &Value) -> Option<NhanhId> {
     int(v).and_then(|n| u64::try_from(n).ok()).and_then(NhanhId::new)
@@ -64,7 +59,7 @@ pub fn parse(body: &Value) -> Result<Webhook, WebhookError> {
     let record_ids = match kind {
         WebhookKind::OrderChanged | WebhookKind::OrderDeleted => ids_in(data, &["orderId", "id"]),
         WebhookKind::ProductChanged | WebhookKind::ProductDeleted => ids_in(data, &["productId", "idNhanh", "id"]),
-        WebhookKind::WebhooksEnabled | WebhookKind::NotSynced => Vec::new(),
+        WebhookKind::WebhooksEnabled | WebhookKind::AppUninstalled | WebhookKind::NotSynced => Vec::new(),
     };
     let needs_ids = !matches!(kind, WebhookKind::WebhooksEnabled | WebhookKind::NotSynced);
     if needs_ids && record_ids.is_empty() {
@@ -73,7 +68,14 @@ pub fn parse(body: &Value) -> Result<Webhook, WebhookError> {
     let mut record_ids = record_ids;
     record_ids.sort();
     record_ids.dedup();
-    Ok(Webhook { event_name: event_name.to_owned(), kind, business_id, verify_token, record_ids })
+    Ok(Webhook {
+        event_name: event_name.to_owned(),
+        kind,
+        business_id: Some(business_id),
+        verify_tokens: verify_token.into_iter().collect(),
+        record_ids,
+        unexpected: None,
+    })
 }
 
 #[cfg(test)]
@@ -93,7 +95,7 @@ mod tests {
     #[test]
     fn every_documented_shape() {
         let w = parse(&env("orderAdd", json!({"orderId": "101", "status": "New", "products": [{"id": 5}]}))).unwrap();
-        assert_eq!((w.kind, ids(&w), w.business_id.get()), (WebhookKind::OrderChanged, vec![101], 12345));
+        assert_eq!((w.kind, ids(&w), w.business_id.map(|b| b.get())), (WebhookKind::OrderChanged, vec![101], Some(12345)));
         assert_eq!(ids(&parse(&env("orderUpdate", json!({"orderId": 101, "shopOrderId": "h1", "status": "Confirmed"}))).unwrap()), vec![101]);
         assert_eq!(parse(&env("orderDelete", json!({"orderId": 101}))).unwrap().kind, WebhookKind::OrderDeleted);
         assert_eq!(ids(&parse(&env("orderDelete", json!([101, "102"]))).unwrap()), vec![101, 102]);
@@ -112,7 +114,7 @@ mod tests {
         assert!(parse(&json!([])).is_err());
         assert_eq!(parse(&json!({"businessId": 1, "webhooksVerifyToken": "t"})).unwrap_err().0, "missing field: event");
         assert!(parse(&json!({"event": "orderAdd", "webhooksVerifyToken": "t", "data": {"orderId": 1}})).unwrap_err().0.contains("businessId"));
-        assert!(parse(&json!({"event": "orderAdd", "businessId": 1, "data": {"orderId": 1}})).unwrap().verify_token.is_none());
+        assert!(parse(&json!({"event": "orderAdd", "businessId": 1, "data": {"orderId": 1}})).unwrap().verify_tokens.is_empty());
         assert!(parse(&env("orderAdd", json!({"status": "New"}))).unwrap_err().0.contains("no record id"));
     }
 

@@ -1,4 +1,4 @@
-//! Lenient decoding of Nhanh v2 JSON: numbers as strings, `""`/`null` for missing values, and
+//! Lenient decoding of Nhanh JSON (both API versions): numbers as strings, `""`/`null` for missing values, and
 //! collections keyed by id (`{"123": {...}}`) or given as arrays (`[]` when empty).
 
 use serde::de::{DeserializeOwned, Deserializer};

@@ -1,0 +1,152 @@
+//! The way every Nhanh call goes out, whatever the version: one call at a time per (app,
+//! business, URL), never while that URL is locked by an `ERR_429` (R9), a short lock waited out in
+//! place, and locks shared across processor instances when a [`RateLockStore`] is given.
+
+use super::rate_lock::{LockKey, RateLocks};
+use super::NhanhError;
+use crate::clock::Clock;
+use crate::store::RateLockStore;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use time::OffsetDateTime;
+
+/// How many times one call meets an ERR_429 before it is handed back as [`NhanhError::RateLimited`].
+const MAX_LOCKED_ATTEMPTS: usize = 3;
+
+/// Rate-limit locks and per-URL serialisation, shared by the v2 and v3 adapters of a process.
+pub struct CallGate {
+    locks: RateLocks,
+    /// One call at a time per (app, business, URL): a call never races the `ERR_429` of another,
+    /// so no request leaves while that URL is locked.
+    gates: Mutex<HashMap<LockKey, Arc<tokio::sync::Mutex<()>>>>,
+    clock: Arc<dyn Clock>,
+    /// A lock ending within this wait is waited out in place (no call is made meanwhile); a longer
+    /// one is returned as [`NhanhError::RateLimited`] so the work item is retried later.
+    max_lock_wait: time::Duration,
+    /// Locks shared with other instances (checked before every call when set).
+    shared_locks: Option<Arc<dyn RateLockStore>>,
+}
+
+impl CallGate {
+    /// A gate with process-local locks, waiting out locks of up to 10 s.
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            locks: RateLocks::default(),
+            gates: Mutex::default(),
+            clock,
+            max_lock_wait: time::Duration::seconds(10),
+            shared_locks: None,
+        }
+    }
+
+    /// Shares rate-limit locks with every other instance through `store`.
+    pub fn with_shared_locks(mut self, store: Arc<dyn RateLockStore>) -> Self {
+        self.shared_locks = Some(store);
+        self
+    }
+
+    /// Sets how long a call may wait for a rate-limit lock to end (0 = never wait).
+    pub fn with_max_lock_wait(mut self, wait: time::Duration) -> Self {
+        self.max_lock_wait = wait;
+        self
+    }
+
+    /// The clock the gate reads.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// When the URL of `key` unlocks, from this process's locks and then the shared ones.
+    async fn locked_until(&self, key: &LockKey) -> Result<Option<OffsetDateTime>, NhanhError> {
+        let now = self.clock.now();
+        if let Some(until) = self.locks.locked_until(key, now) {
+            return Ok(Some(until));
+        }
+        let Some(shared) = &self.shared_locks else { return Ok(None) };
+        let (app, business, path) = key;
+        let until = shared
+            .locked_until(*app, *business, path, now)
+            .await
+            .map_err(|e| NhanhError::Unavailable(format!("rate-limit locks: {e}")))?;
+        if let Some(until) = until {
+            self.locks.lock(key.clone(), until);
+        }
+        Ok(until)
+    }
+
+    /// Records a lock here and, when shared, for every instance.
+    async fn record_lock(&self, key: &LockKey, until: OffsetDateTime) {
+        self.locks.lock(key.clone(), until);
+        if let Some(shared) = &self.shared_locks {
+            let (app, business, path) = key;
+            if let Err(e) = shared.lock(*app, *business, path, until).await {
+                tracing::warn!(path = path.as_str(), error = %e, "rate-limit lock not shared");
+            }
+        }
+    }
+
+    /// Makes one call through the gate: `attempt` is called (again after a short lock, as a call
+    /// refused with ERR_429 was not carried out) until it answers something other than a lock.
+    pub async fn call<F, Fut>(&self, key: LockKey, attempt: F) -> Result<Value, NhanhError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<Value, NhanhError>>,
+    {
+        let gate = match self.gates.lock() {
+            Ok(mut gates) => gates.entry(key.clone()).or_default().clone(),
+            Err(_) => Arc::new(tokio::sync::Mutex::new(())),
+        };
+        let _one_at_a_time = gate.lock().await;
+        let path = key.2.clone();
+        for _ in 0..MAX_LOCKED_ATTEMPTS {
+            if let Some(unlocked_at) = self.locked_until(&key).await? {
+                let wait = unlocked_at - self.clock.now();
+                if wait > self.max_lock_wait {
+                    return Err(NhanhError::RateLimited { path, unlocked_at });
+                }
+                // Nhanh's unlockedAt has whole seconds: wait a little past it.
+                let pause = wait + time::Duration::milliseconds(50);
+                tokio::time::sleep(std::time::Duration::from_millis(u64::try_from(pause.whole_milliseconds()).unwrap_or(0))).await;
+            }
+            match attempt().await {
+                Err(NhanhError::RateLimited { unlocked_at, .. }) => {
+                    let unlocked_at = unlocked_at.max(self.clock.now() + time::Duration::seconds(1));
+                    self.record_lock(&key, unlocked_at).await;
+                }
+                other => return other,
+            }
+        }
+        let unlocked_at = self.locks.locked_until(&key, self.clock.now()).unwrap_or_else(|| self.clock.now());
+        Err(NhanhError::RateLimited { path, unlocked_at })
+    }
+}
+
+/// A transport failure in words safe for the logs (no URL, no token).
+pub fn transport_reason(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timeout".into()
+    } else if e.is_connect() {
+        "connection failed".into()
+    } else {
+        "request failed".into()
+    }
+}
+
+/// The JSON body of an answer. 5xx and HTTP 429 are transport failures (retryable); another
+/// non-2xx is read for its JSON body when it has one (Nhanh's `errorCode` still counts).
+pub async fn read_json(response: reqwest::Response) -> Result<Value, NhanhError> {
+    let status = response.status();
+    let bytes = response.bytes().await.map_err(|e| NhanhError::Unavailable(transport_reason(&e)))?;
+    if status.is_server_error() || status.as_u16() == 429 {
+        return Err(NhanhError::Unavailable(format!("HTTP {status}")));
+    }
+    serde_json::from_slice(&bytes).map_err(|_| {
+        if status.is_success() {
+            NhanhError::Malformed(format!("HTTP {status} with a body that is not JSON"))
+        } else {
+            NhanhError::Rejected { code: None, message: format!("HTTP {status}") }
+        }
+    })
+}
