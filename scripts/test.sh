@@ -12,6 +12,9 @@ echo "== cfn-lint template.yaml, sam validate --lint"
 cfn-lint template.yaml
 SAM_CLI_TELEMETRY=0 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "$ROOT/.tools/sam/bin/sam" validate --lint --region us-east-1
 
+echo "== the Nhanh version seam"
+scripts/check_boundaries.sh
+
 echo "== clippy"
 cargo clippy -q --workspace --all-targets -- -D warnings
 

@@ -2,7 +2,7 @@
 //!
 //! Function binaries under `functions/` only wire configuration and adapters and translate events;
 //! everything else lives here. Only the [`lambda`] module knows about `lambda_*` types, and only
-//! [`nhanh::v2`] knows Nhanh API v2 shapes.
+//! the [`nhanh`] module knows a Nhanh API version's shapes (v2 and v3 adapters behind one port).
 
 pub mod aws_audit;
 pub mod clock;

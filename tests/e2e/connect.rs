@@ -1,7 +1,7 @@
 //! The connect flow end to end: happy path, R1, R2, cookies and CSRF, access-code refusals,
 //! permission probes, R4, disconnect/reconnect (R3), and secrets kept out of logs (R13).
 
-use crate::helpers::{csrf_of, element_text, stack, random_u64, TestApp};
+use crate::helpers::{connected_on, csrf_of, element_text, stack, random_u64, Api, TestApp};
 use serde_json::json;
 
 #[tokio::test]
@@ -27,7 +27,9 @@ async fn happy_path_connects_and_reports_status() {
     assert!(status["state"] == "syncing" || status["state"] == "active", "{status}");
     assert_eq!(status["app_id"], json!(app.app_id));
     assert_eq!(status["business_id"], json!(app.business_id));
-    assert_eq!(status["api_version"], "2.0");
+    assert_eq!(status["api_version"], "3.0", "every new connection speaks v3 (R15)");
+    assert_eq!(element_text(&done.body, "api-version").as_deref(), Some("3.0"));
+    assert!(done.body.contains("Webhooks version 3.0"), "the page names the webhook version to pick");
     assert!(status["connected_at"].is_string());
     assert!(status["disconnected_at"].is_null());
     assert!(status["token_expires_at"].as_str().is_some_and(|t| t > "2027-"), "{status}");
@@ -254,4 +256,89 @@ async fn secrets_never_reach_the_logs() {
         assert!(!logs.contains(t.as_str().unwrap()), "access token in a log line");
     }
     assert!(!logs.contains(&app.session), "Hub session token in a log line");
+}
+
+#[tokio::test]
+async fn a_new_connection_talks_only_v3_to_nhanh() {
+    let mut app = TestApp::new().await;
+    app.post_json(&format!("{}/_sim/businesses/{}/products", stack().nhanh, app.business_id), json!({"idNhanh": 4101, "name": "Áo", "price": "1000"})).await;
+    let consent = {
+        let page = app.open_page().await;
+        let act = app.activate(&csrf_of(&page.body), app.app_id, &app.secret.clone()).await;
+        act.location.expect("redirect to Nhanh")
+    };
+    assert!(consent.contains("version=3.0"), "{consent}");
+    let callback = app.consent(&consent).await;
+    assert_eq!(app.get(&callback).await.status, 200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    while app.status().await.1["initial_sync"]["state"] != "done" {
+        assert!(std::time::Instant::now() < deadline, "the initial sync did not finish");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let calls = app.get_json(&format!("{}/_sim/calls?app_id={}", stack().nhanh, app.app_id)).await;
+    let paths: Vec<&str> = calls["calls"].as_array().unwrap().iter().filter_map(|c| c["path"].as_str()).collect();
+    assert!(!paths.is_empty() && paths.iter().all(|p| p.starts_with("/v3.0/")), "{paths:?}");
+}
+
+#[tokio::test]
+async fn connecting_again_moves_a_v2_connection_to_v3_and_keeps_its_period_maps_and_token() {
+    let (mut app, token) = connected_on(Api::V2, Some(true)).await;
+    let (_, before) = app.status().await;
+    assert_eq!(before["api_version"], "2.0");
+    let page = app.get(&app.page_url()).await;
+    assert!(page.body.contains("id=\"version-warning\"") && page.body.contains("Kích hoạt"), "a v2 connection is offered the move");
+    let hub = |app: &TestApp| {
+        let url = format!("{}/_sim/accounts/{}", stack().hub, app.account);
+        let http = app.http.clone();
+        async move { http.get(url).send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+    };
+    let product = |name: &str| json!({"idNhanh": 4201, "name": name, "price": "1000", "status": "Active"});
+    app.post_json(&format!("{}/_sim/businesses/{}/products", stack().nhanh, app.business_id), product("Mũ")).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while hub(&app).await["products"].as_array().map_or(0, Vec::len) != 1 {
+        assert!(std::time::Instant::now() < deadline, "the product never reached the Hub over v2");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+
+    let again = app.connect().await;
+    let (_, after) = app.status().await;
+    assert_eq!(after["api_version"], "3.0", "{after}");
+    assert_eq!(after["connected_at"], before["connected_at"], "R15 keeps the connected period");
+    assert_eq!(element_text(&again.body, "verify-token").as_deref(), Some(token.as_str()), "and the verify token");
+    assert!(!again.body.contains("version-warning"));
+    // The app now sends v3 webhooks; the same Hub product is updated (id maps kept).
+    app.post_json(&format!("{}/_sim/webhooks", stack().nhanh), json!({
+        "app_id": app.app_id, "url": format!("{}/nhanhvn/hook/{}", stack().connector, app.app_id), "verify_token": token, "version": 3})).await;
+    app.post_json(&format!("{}/_sim/businesses/{}/products", stack().nhanh, app.business_id), product("Mũ len")).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let products = hub(&app).await["products"].as_array().cloned().unwrap_or_default();
+        if products.iter().any(|p| p["name"] == "Mũ len") {
+            assert_eq!(products.len(), 1, "{products:?}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the v3 update never reached the Hub: {products:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let calls = app.get_json(&format!("{}/_sim/calls?app_id={}", stack().nhanh, app.app_id)).await;
+    let paths: Vec<&str> = calls["calls"].as_array().unwrap().iter().filter_map(|c| c["path"].as_str()).collect();
+    assert!(paths.iter().any(|p| p.starts_with("/api/")) && paths.last().is_some_and(|p| p.starts_with("/v3.0/")), "{paths:?}");
+}
+
+#[tokio::test]
+async fn app_uninstalled_ends_the_connection_and_the_status_says_why() {
+    let (app, _) = connected_on(Api::V3, Some(true)).await;
+    app.post_json(&format!("{}/_sim/apps/{}/uninstall", stack().nhanh, app.app_id), json!({"business_id": app.business_id})).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (_, status) = app.status().await;
+        if status["state"] == "disconnected" {
+            assert_eq!(status["disconnect_reason"], "app_uninstalled", "{status}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "appUninstalled did not end the connection: {status}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let page = app.get(&app.page_url()).await;
+    assert!(page.body.contains("appUninstalled") && page.body.contains("Kích hoạt"), "{}", page.body);
 }

@@ -259,7 +259,7 @@ fn tapped(prefix: &str) -> Vec<Carried> {
         })
         .filter(|m| m.group_id.starts_with(prefix) && !claimed.contains(&m.message_id))
         // The first scheduled pass and initial sync pages a connection queues for itself.
-        .filter(|m| !m.group_id.ends_with(":reconcile") && !m.group_id.contains(":initial_sync:"))
+        .filter(|m| !m.group_id.ends_with(":reconcile") && !m.group_id.contains(":initial_sync"))
         .collect()
 }
 
@@ -315,6 +315,104 @@ pub async fn connected(webhooks: Option<bool>) -> (TestApp, String) {
     if let Some(enabled) = webhooks {
         app.post_json(&format!("{}/_sim/webhooks", stack().nhanh), serde_json::json!({
             "app_id": app.app_id, "url": format!("{}/nhanhvn/hook/{}", stack().connector, app.app_id), "verify_token": token, "enabled": enabled,
+        })).await;
+    }
+    (app, token)
+}
+
+/// The Nhanh API version a test's connection speaks. New connections made through the page
+/// speak v3 (R15); a v2 connection is one made before v3 existed ([`TestApp::make_legacy_v2`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    V2,
+    V3,
+}
+
+impl Api {
+    /// The simulator path of an endpoint in this version (`product_list`, `order_list`,
+    /// `order_add`, `customer_add`).
+    pub fn path(self, endpoint: &str) -> &'static str {
+        match (self, endpoint) {
+            (Api::V2, "product_list") => "/api/product/search",
+            (Api::V2, "order_list") => "/api/order/index",
+            (Api::V2, "order_add") => "/api/order/add",
+            (Api::V2, "customer_add") => "/api/customer/add",
+            (Api::V3, "product_list") => "/v3.0/product/list",
+            (Api::V3, "order_list") => "/v3.0/order/list",
+            (Api::V3, "order_add") => "/v3.0/order/add",
+            (Api::V3, "customer_add") => "/v3.0/customer/add",
+            _ => panic!("unknown endpoint {endpoint}"),
+        }
+    }
+
+    /// The status JSON's `api_version`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Api::V2 => "2.0",
+            Api::V3 => "3.0",
+        }
+    }
+}
+
+/// The AWS SDK configuration of the stack's moto, for tests that read or seed the store.
+pub async fn aws_sdk() -> aws_config::SdkConfig {
+    for (k, v) in [("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"), ("AWS_REGION", "us-east-1")] {
+        std::env::set_var(k, v);
+    }
+    shared::lambda::aws_sdk_config_for(stack_env().get("AWS_ENDPOINT_URL").map(String::as_str)).await
+}
+
+impl TestApp {
+    /// Turns this (connected) account into a connection made over API v2 before v3 existed: a v2
+    /// token from the simulator's v2 exchange, sealed with the stack's KMS key, `api_version`
+    /// 2.0 in the stored connection. Everything else (routes, claim, verify token) is the flow's.
+    pub async fn make_legacy_v2(&self) {
+        use shared::secrets::SecretBox;
+        use shared::store::ConnectionStore;
+        let consent = format!("{}/oauth?appId={}&returnLink=https%3A%2F%2Flegacy.example%2Fcb", stack().nhanh, self.app_id);
+        let to = self.consent(&consent).await;
+        let code = to.split("accessCode=").nth(1).expect("access code").to_owned();
+        let answer: Value = self
+            .http
+            .post(format!("{}/api/oauth/access_token", stack().nhanh))
+            .form(&[("version", "2.0"), ("appId", &self.app_id.to_string()), ("accessCode", &code), ("secretKey", &self.secret)])
+            .send()
+            .await
+            .expect("v2 exchange")
+            .json()
+            .await
+            .expect("json");
+        let token = answer["accessToken"].as_str().expect("v2 token").to_owned();
+        let sdk = aws_sdk().await;
+        let env = stack_env();
+        let store = shared::store::dynamo::DynamoStore::from_sdk_config(&sdk, env.get("TABLE_NAME").cloned().unwrap_or_default());
+        let secrets = shared::secrets::kms::KmsSecretBox::from_sdk_config(&sdk, env.get("KMS_KEY_ID").cloned().unwrap_or_default());
+        let account = shared::domain::AccountId::parse(&self.account).expect("account");
+        let context = format!("acct/{}/access_token", self.account);
+        let sealed = secrets.seal(&shared::secrets::SecretString::new(token), &context).await.expect("seal");
+        for _ in 0..10 {
+            let mut conn = store.get(&account).await.expect("store").expect("connection");
+            conn.api_version = shared::domain::ApiVersion::V2;
+            conn.access_token_sealed = Some(sealed.clone());
+            if store.put(&conn).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("could not store the v2 connection");
+    }
+}
+
+/// [`connected`] on `api`: a v3 connection through the page, turned into a v2 one when asked.
+pub async fn connected_on(api: Api, webhooks: Option<bool>) -> (TestApp, String) {
+    let (app, token) = connected(None).await;
+    if api == Api::V2 {
+        app.make_legacy_v2().await;
+    }
+    if let Some(enabled) = webhooks {
+        app.post_json(&format!("{}/_sim/webhooks", stack().nhanh), serde_json::json!({
+            "app_id": app.app_id, "url": format!("{}/nhanhvn/hook/{}", stack().connector, app.app_id), "verify_token": token,
+            "enabled": enabled, "version": if api == Api::V2 { 2 } else { 3 },
         })).await;
     }
     (app, token)

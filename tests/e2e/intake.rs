@@ -1,18 +1,23 @@
 //! Intake end to end: real-shaped Nhanh webhooks and Hub events posted to the stack, and the FIFO
 //! queue read back from moto (group id, dedup id, body); every refusal queues nothing.
 
-use crate::helpers::{csrf_of, messages_of, sha256_hex, stack, with_collector_paused, TestApp};
+use crate::helpers::{csrf_of, messages_of, sha256_hex, stack, with_collector_paused, Api, TestApp};
 use serde_json::{json, Value};
 use std::time::Duration;
 
 struct Connected {
     app: TestApp,
     token: String,
+    api: Api,
 }
 
 async fn connected() -> Connected {
-    let (app, token) = crate::helpers::connected(None).await;
-    Connected { app, token }
+    connected_on(Api::V3).await
+}
+
+async fn connected_on(api: Api) -> Connected {
+    let (app, token) = crate::helpers::connected_on(api, None).await;
+    Connected { app, token, api }
 }
 
 impl Connected {
@@ -30,6 +35,25 @@ impl Connected {
     async fn post(&self, body: &Value) -> (u16, Value) {
         self.post_raw(&self.app.app_id.to_string(), body.to_string().into_bytes()).await
     }
+
+    /// An event as Nhanh sends it in the connection's version: v2 with the token in the body,
+    /// v3 with v3 data (ids under `info`, id arrays for deletes) and the token in `Authorization`.
+    fn event(&self, event: &str, v2: Value, v3: Value) -> Value {
+        match self.api {
+            Api::V2 => self.envelope(event, v2),
+            Api::V3 => json!({"event": event, "businessId": self.app.business_id, "data": v3}),
+        }
+    }
+
+    async fn post_event(&self, body: &Value) -> (u16, Value) {
+        let mut request = self.app.http.post(format!("{}/nhanhvn/hook/{}", stack().connector, self.app.app_id)).json(body);
+        if self.api == Api::V3 {
+            request = request.header("authorization", &self.token);
+        }
+        let r = request.send().await.expect("post");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
 }
 
 fn order_add_data(id: u64) -> Value {
@@ -41,52 +65,53 @@ fn order_add_data(id: u64) -> Value {
         "products": [{"id": 5001, "quantity": 1, "price": 250000, "discount": 0, "weight": 300}]})
 }
 
-#[tokio::test]
-async fn every_event_type_lands_in_the_fifo_queue() {
-    let c = connected().await;
+/// Every event, in the shapes of the connection's version, becomes one `nhanh_change` message
+/// per record (facts, not the body: no token, no size limit).
+async fn every_event_type_lands_in_the_fifo_queue(api: Api) {
+    let c = connected_on(api).await;
     let acct = c.app.account.clone();
+    let v3_order = |id: u64, status: u64| json!({"info": {"id": id, "status": status, "createdAt": 1_764_300_000}, "createdBy": {"id": 1, "name": "A"},
+        "shippingAddress": {"id": "20184482", "name": "Nguyễn Văn A", "mobile": "0912345678"}, "products": [{"id": 5001, "quantity": 1, "price": 250000}]});
     let events = vec![
-        (c.envelope("orderAdd", order_add_data(9001)), vec![format!("{acct}:order:9001")]),
-        (c.envelope("orderUpdate", json!({"orderId": 9001, "shopOrderId": "", "status": "Confirmed", "statusDescription": "Đã xác nhận"})), vec![format!("{acct}:order:9001")]),
-        (c.envelope("orderDelete", json!({"orderId": 9002, "shopOrderId": ""})), vec![format!("{acct}:order:9002")]),
-        (c.envelope("productAdd", json!({"productId": 5001, "shopProductId": "", "categoryId": 3, "parentId": null, "code": "SP1", "name": "Áo", "status": "Active", "inventory": {"remain": 1}})), vec![format!("{acct}:product:5001")]),
-        (c.envelope("productUpdate", json!({"productId": 5001, "code": "SP1", "name": "Áo thun"})), vec![format!("{acct}:product:5001")]),
-        (c.envelope("productDelete", json!([5003, 5004])), vec![format!("{acct}:product:5003"), format!("{acct}:product:5004")]),
-        (c.envelope("productDelete", json!({"productId": 5005})), vec![format!("{acct}:product:5005")]),
+        (c.event("orderAdd", order_add_data(9001), v3_order(9001, 54)), vec![(format!("{acct}:order:9001"), "order_changed")]),
+        (c.event("orderUpdate", json!({"orderId": 9001, "shopOrderId": "", "status": "Confirmed", "statusDescription": "Đã xác nhận"}), v3_order(9001, 56)),
+            vec![(format!("{acct}:order:9001"), "order_changed")]),
+        (c.event("orderDelete", json!({"orderId": 9002, "shopOrderId": ""}), json!([9002])), vec![(format!("{acct}:order:9002"), "order_deleted")]),
+        (c.event("productAdd", json!({"productId": 5001, "shopProductId": "", "categoryId": 3, "parentId": null, "code": "SP1", "name": "Áo", "status": "Active", "inventory": {"remain": 1}}),
+            json!({"id": 5001, "code": "SP1", "name": "Áo", "status": "2", "category": {"id": 3}})), vec![(format!("{acct}:product:5001"), "product_changed")]),
+        (c.event("productUpdate", json!({"productId": 5001, "code": "SP1", "name": "Áo thun"}), json!({"id": "5001", "name": "Áo thun"})),
+            vec![(format!("{acct}:product:5001"), "product_changed")]),
+        (c.event("productDelete", json!([5003, 5004]), json!([5003, "5004"])),
+            vec![(format!("{acct}:product:5003"), "product_deleted"), (format!("{acct}:product:5004"), "product_deleted")]),
     ];
     let mut expected = Vec::new();
     for (event, groups) in &events {
-        let (status, answer) = c.post(event).await;
+        let (status, answer) = c.post_event(event).await;
         assert_eq!(status, 200, "{answer}");
         assert_eq!(answer["outcome"], "queued");
         let raw = event.to_string();
-        for g in groups {
-            let dedup = if groups.len() == 1 { sha256_hex(raw.as_bytes()) } else {
-                let id = g.rsplit(':').next().unwrap();
-                sha256_hex(format!("{raw}#{id}").as_bytes())
-            };
-            expected.push((g.clone(), dedup, event.clone()));
+        for (g, change) in groups {
+            let id = g.rsplit(':').next().unwrap();
+            expected.push((g.clone(), sha256_hex(format!("{raw}#{id}").as_bytes()), *change, id.parse::<u64>().unwrap()));
         }
     }
     let got = messages_of(&acct, expected.len(), Duration::from_millis(1500)).await;
     assert_eq!(got.len(), expected.len(), "one message per record");
-    for (group, dedup, event) in expected {
-        let m = got.iter().find(|m| m.dedup_id == dedup).unwrap_or_else(|| panic!("no message with dedup id for {group}"));
-        assert_eq!(m.group_id, group);
+    for (group, dedup, change, id) in expected {
+        let m = got.iter().find(|m| m.dedup_id == dedup && m.group_id == group).unwrap_or_else(|| panic!("no message with dedup id for {group}"));
         let body: Value = serde_json::from_str(&m.body).unwrap();
-        assert_eq!(body["kind"], "nhanh_webhook");
+        assert_eq!((body["kind"].as_str(), body["change"].as_str(), body["record_id"].as_u64()), (Some("nhanh_change"), Some(change), Some(id)), "{body}");
         assert_eq!(body["account_id"], json!(acct));
-        assert_eq!(body["api_version"], "2.0");
+        assert_eq!(body["api_version"], api.name());
         assert!(body["received_at"].is_string());
-        let mut without_token = event.clone();
-        without_token.as_object_mut().unwrap().remove("webhooksVerifyToken");
-        assert_eq!(body["event"], without_token);
-        assert!(!m.body.contains(&c.token), "the verify token never enters the queue");
+        assert!(body.get("data").is_none() && !m.body.contains(&c.token), "no body and never the verify token in the queue");
     }
     let (_, status) = c.app.status().await;
     assert!(status["streams"]["orders"]["last_event_at"].is_string());
     assert!(status["webhooks"]["last_event_at"].is_string());
 }
+
+on_both_versions!(every_event_type_lands_in_the_fifo_queue);
 
 #[tokio::test]
 async fn duplicates_of_one_event_collapse_in_the_queue() {

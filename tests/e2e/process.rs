@@ -1,19 +1,25 @@
 //! The processor end to end: merchant changes in the Nhanh simulator travel as real webhooks
 //! through intake, the FIFO queue and the bridge to the processor, and end as Hub records.
 
-use crate::helpers::{stack, stack_env, TestApp};
+use crate::helpers::{stack, stack_env, Api, TestApp};
 use serde_json::{json, Value};
 use std::time::Duration;
 
 struct Live {
     app: TestApp,
     token: String,
+    api: Api,
 }
 
 /// A connected account whose Nhanh app sends webhooks to the stack.
 async fn live() -> Live {
-    let (app, token) = crate::helpers::connected(Some(true)).await;
-    Live { app, token }
+    live_on(Api::V3).await
+}
+
+/// A connected account on `api` whose Nhanh app sends webhooks (in that version) to the stack.
+async fn live_on(api: Api) -> Live {
+    let (app, token) = crate::helpers::connected_on(api, Some(true)).await;
+    Live { app, token, api }
 }
 
 impl Live {
@@ -40,9 +46,29 @@ impl Live {
         }
     }
 
+    /// Posts a webhook as Nhanh would in the connection's version; `data` is written v2-style
+    /// (`{"orderId": …}`, `{"productId": …}`) and reshaped for v3 (ids under `info`, id arrays for
+    /// deletes, the token in `Authorization`).
     async fn post_hook(&self, event: &str, data: Value) -> u16 {
-        let body = json!({"event": event, "businessId": self.app.business_id, "webhooksVerifyToken": self.token, "data": data});
-        self.app.http.post(format!("{}/nhanhvn/hook/{}", stack().connector, self.app.app_id)).json(&body).send().await.unwrap().status().as_u16()
+        let url = format!("{}/nhanhvn/hook/{}", stack().connector, self.app.app_id);
+        let request = match self.api {
+            Api::V2 => {
+                let body = json!({"event": event, "businessId": self.app.business_id, "webhooksVerifyToken": self.token, "data": data});
+                self.app.http.post(url).json(&body)
+            }
+            Api::V3 => {
+                let data = match event {
+                    "orderDelete" => json!([data["orderId"]]),
+                    "productDelete" => json!([data["productId"]]),
+                    e if e.starts_with("order") => json!({"info": {"id": data["orderId"], "status": 54}}),
+                    e if e.starts_with("product") => json!({"id": data["productId"]}),
+                    _ => data,
+                };
+                let body = json!({"event": event, "businessId": self.app.business_id, "data": data});
+                self.app.http.post(url).header("authorization", &self.token).json(&body)
+            }
+        };
+        request.send().await.unwrap().status().as_u16()
     }
 }
 
@@ -57,9 +83,8 @@ fn items(hub: &Value, kind: &str) -> Vec<Value> {
     hub[kind].as_array().cloned().unwrap_or_default()
 }
 
-#[tokio::test]
-async fn products_and_orders_reach_the_hub_and_the_status_counts_them() {
-    let l = live().await;
+async fn products_and_orders_reach_the_hub_and_the_status_counts_them(api: Api) {
+    let l = live_on(api).await;
     l.merchant("products", json!({"idNhanh": 7001, "name": "Áo", "code": "SP7001", "barcode": "893000", "price": "250000", "status": "Active"})).await;
     let hub = l.hub_until(30, "the product", |h| items(h, "products").len() == 1).await;
     assert_eq!(items(&hub, "products")[0]["price"], 250_000);
@@ -87,9 +112,8 @@ async fn products_and_orders_reach_the_hub_and_the_status_counts_them() {
     assert!(status["streams"]["orders"]["last_applied_at"].is_string());
 }
 
-#[tokio::test]
-async fn a_deleted_product_becomes_inactive_and_a_deleted_order_is_flagged() {
-    let l = live().await;
+async fn a_deleted_product_becomes_inactive_and_a_deleted_order_is_flagged(api: Api) {
+    let l = live_on(api).await;
     l.merchant("products", json!({"idNhanh": 7101, "name": "Mũ", "price": "90000", "status": "Active"})).await;
     l.hub_until(30, "the product", |h| items(h, "products").len() == 1).await;
     let r = l.app.http.delete(format!("{}/_sim/businesses/{}/products/7101", stack().nhanh, l.app.business_id)).send().await.unwrap();
@@ -103,9 +127,8 @@ async fn a_deleted_product_becomes_inactive_and_a_deleted_order_is_flagged() {
     assert_eq!(items(&hub, "orders").len(), 1);
 }
 
-#[tokio::test]
-async fn duplicated_and_reordered_deliveries_end_in_one_record_with_the_final_state() {
-    let l = live().await;
+async fn duplicated_and_reordered_deliveries_end_in_one_record_with_the_final_state(api: Api) {
+    let l = live_on(api).await;
     // The merchant's order exists in its final state; the webhooks arrive late, twice, out of order.
     l.app.post_json(&format!("{}/_sim/webhooks", stack().nhanh), json!({"app_id": l.app.app_id, "url": "http://127.0.0.1:9/off", "verify_token": l.token, "enabled": false})).await;
     l.merchant("orders", order(88_201, "Shipping", "0912000222")).await;
@@ -123,9 +146,8 @@ async fn duplicated_and_reordered_deliveries_end_in_one_record_with_the_final_st
     assert_eq!(items(&hub, "orders").len(), 1);
 }
 
-#[tokio::test]
-async fn one_customer_whatever_the_phone_format() {
-    let l = live().await;
+async fn one_customer_whatever_the_phone_format(api: Api) {
+    let l = live_on(api).await;
     for (i, phone) in ["+84 39 876 5432", "84398765432", "0398765432", "398765432", "01698765432"].iter().enumerate() {
         l.merchant("orders", order(88_300 + i as u64, "New", phone)).await;
     }
@@ -136,12 +158,11 @@ async fn one_customer_whatever_the_phone_format() {
     assert!(items(&hub, "orders").iter().all(|o| o["customer_id"] == customers[0]["id"]));
 }
 
-#[tokio::test]
-async fn orders_without_a_phone_the_hub_can_store_sync_without_a_customer_link() {
+async fn orders_without_a_phone_the_hub_can_store_sync_without_a_customer_link(api: Api) {
     // Issue 9 / R5: a walk-in phone (`12345`), a landline (11 digits, not the Hub's 0XXXXXXXXX)
     // and a nameless walk-in with a valid phone; the Hub simulator refuses every phone that is not
     // 0XXXXXXXXX, as the contract says, so a raw phone would lose the order.
-    let l = live().await;
+    let l = live_on(api).await;
     l.merchant("orders", order(88_401, "Success", "12345")).await;
     l.merchant("orders", order(88_402, "Success", "+84 24 3812 3456")).await;
     let mut nameless = order(88_403, "Success", "0912 000 404");
@@ -161,14 +182,17 @@ async fn orders_without_a_phone_the_hub_can_store_sync_without_a_customer_link()
     assert_eq!(status["streams"]["orders"]["failed"].as_u64().unwrap_or(0), 0, "{status}");
 }
 
-#[tokio::test]
-async fn the_echo_of_a_hub_created_order_updates_it() {
-    let l = live().await;
+async fn the_echo_of_a_hub_created_order_updates_it(api: Api) {
+    let l = live_on(api).await;
     let env = stack_env();
+    // v3's order/add takes only products Nhanh has: the Hub order is for a synced product.
+    l.merchant("products", json!({"idNhanh": 7301, "name": "Quà tặng", "code": "QUA", "price": "50000", "status": "Active"})).await;
+    let hub = l.hub_until(30, "the product", |h| items(h, "products").len() == 1).await;
+    let product_id = items(&hub, "products")[0]["id"].clone();
     l.app.post_json(&format!("{}/_sim/hook", stack().hub), json!({"url": stack().connector, "secret": env.get("HUB_WEBHOOK_SECRET").cloned().unwrap_or_default()})).await;
     let created = l.app.post_json(&format!("{}/_sim/accounts/{}/orders", stack().hub, l.app.account), json!({
         "code": "H-1", "status": "new", "customer": {"name": "Lan", "phone": "0912000333", "address": "Hà Nội"},
-        "items": [{"product_id": null, "code": "QUA", "name": "Quà tặng", "quantity": 1, "price": 50000, "discount": 0}], "total": 50000, "note": "giao nhanh",
+        "items": [{"product_id": product_id, "code": "QUA", "name": "Quà tặng", "quantity": 1, "price": 50000, "discount": 0}], "total": 50000, "note": "giao nhanh",
     })).await;
     let hub_id = created["record"]["id"].as_str().unwrap().to_owned();
     // Pushed to Nhanh once, with the Hub id as the order's id there (shopOrderId).
@@ -191,9 +215,8 @@ async fn the_echo_of_a_hub_created_order_updates_it() {
     assert_eq!(orders[0]["id"], json!(hub_id));
 }
 
-#[tokio::test]
-async fn hub_5xx_and_a_nhanh_rate_limit_delay_but_lose_nothing() {
-    let l = live().await;
+async fn hub_5xx_and_a_nhanh_rate_limit_delay_but_lose_nothing(api: Api) {
+    let l = live_on(api).await;
     l.app.post_json(&format!("{}/_sim/faults", stack().hub), json!([
         {"status": 503, "account": l.app.account}, {"status": 502, "account": l.app.account}, {"status": 429, "retry_after": 2, "account": l.app.account},
     ])).await;
@@ -244,3 +267,13 @@ async fn a_poison_message_dead_letters_and_the_replay_command_brings_it_back() {
     assert!(!printed.contains("replayed 0 "), "the dead letter was there: {printed}");
     l.hub_until(30, "the replayed product", |h| items(h, "products").len() == 1).await;
 }
+
+on_both_versions!(
+    products_and_orders_reach_the_hub_and_the_status_counts_them,
+    a_deleted_product_becomes_inactive_and_a_deleted_order_is_flagged,
+    duplicated_and_reordered_deliveries_end_in_one_record_with_the_final_state,
+    one_customer_whatever_the_phone_format,
+    orders_without_a_phone_the_hub_can_store_sync_without_a_customer_link,
+    the_echo_of_a_hub_created_order_updates_it,
+    hub_5xx_and_a_nhanh_rate_limit_delay_but_lose_nothing,
+);

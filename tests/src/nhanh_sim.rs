@@ -1,7 +1,8 @@
-//! Nhanh Open API v2 simulator (nhanh-api-v2.md §5): consent redirect, single-use 10-minute access
-//! codes, token exchange, the `/api/*` calls with v2 quirks (keyed collections, string numbers,
-//! `code: 0` errors), the per-(app, business, URL) limiter with `ERR_429`, and a webhook sender
-//! with retries.
+//! Nhanh Open API simulator, v2 (nhanh-api-v2.md §5) and v3 ([`v3`], nhanh-api-v3.md §7) over one
+//! store: consent redirect, single-use 10-minute access codes, token exchange per version (tokens
+//! are version-bound: the other version answers `ERR_INVALID_VERSION`), the `/api/*` calls with v2
+//! quirks (keyed collections, string numbers, `code: 0` errors), the per-(app, business, URL)
+//! limiter with `ERR_429`, and a webhook sender with retries in the app's webhook version.
 //!
 //! Control API (JSON): `POST /_sim/apps`, `POST /_sim/clock`, `POST /_sim/codes/age`, `GET /_sim/tokens`, `POST /_sim/limits`,
 //! `POST /_sim/businesses/{id}/{products|orders|customers}` (upsert; sends webhooks),
@@ -22,6 +23,8 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod v3;
+
 /// A registered app.
 #[derive(Debug, Clone, Deserialize)]
 pub struct AppConfig {
@@ -41,9 +44,15 @@ pub struct AppConfig {
     /// Permissions granted.
     #[serde(default)]
     pub permissions: Vec<String>,
-    /// API paths the token may not call (`ERR_403`).
+    /// API paths the token may not call (`ERR_403`); a v2 path denies its v3 twin too.
     #[serde(default)]
     pub denied_paths: Vec<String>,
+    /// v3 `getaccesstoken` answers `depotIds: "All"` instead of `[]`.
+    #[serde(default)]
+    pub depots_all: bool,
+    /// v3 `customer/add` refuses a mobile it has (instead of updating that customer).
+    #[serde(default)]
+    pub customer_add_refuses_duplicates: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -60,6 +69,8 @@ struct Token {
     business_id: u64,
     expires_at: i64,
     denied_paths: HashSet<String>,
+    /// 2 or 3: the API version the token belongs to.
+    version: u8,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -78,6 +89,12 @@ struct WebhookConfig {
     verify_token: String,
     #[serde(default = "yes")]
     enabled: bool,
+    /// The app's webhook version (2 or 3); by default that of the app's newest token.
+    #[serde(default)]
+    version: Option<u8>,
+    /// Where a v3 webhook carries the token: `header` (raw, default), `bearer`, `body` or `both`.
+    #[serde(default)]
+    token_in: Option<String>,
 }
 
 fn yes() -> bool {
@@ -102,6 +119,10 @@ pub struct NhanhSim {
     clock_offset: i64,
     next_id: u64,
     retry_delays_ms: Vec<u64>,
+    /// Token issue order (the newest token of an app picks its default webhook version).
+    issued: u64,
+    /// Calls of v3 list endpoints (some pages are made short while a next one follows).
+    list_calls: u64,
 }
 
 type Shared = Arc<Mutex<NhanhSim>>;
@@ -126,6 +147,8 @@ impl NhanhSim {
             clock_offset: 0,
             next_id: 5_000_000,
             retry_delays_ms,
+            issued: 0,
+            list_calls: 0,
         }
     }
 
@@ -147,6 +170,9 @@ pub fn router(sim: NhanhSim) -> Router {
         .route("/oauth/consent", post(consent_submit))
         .route("/api/oauth/access_token", post(access_token))
         .route("/api/{module}/{action}", post(api))
+        .route("/v3.0/app/getaccesstoken", post(v3::access_token))
+        .route("/v3.0/{module}/{action}", post(v3::api))
+        .route("/_sim/apps/{app}/uninstall", post(v3::ctl_uninstall))
         .route("/_sim/apps", post(ctl_app))
         .route("/_sim/clock", post(ctl_clock))
         .route("/_sim/codes/age", post(ctl_age_codes))
@@ -277,8 +303,10 @@ async fn access_token(State(state): State<Shared>, req: Request) -> Json<Value> 
             business_id: code.business_id,
             expires_at,
             denied_paths: app.denied_paths.iter().cloned().collect(),
+            version: 2,
         },
     );
+    sim.issued += 1;
     sim.businesses.entry(code.business_id).or_default();
     let expired = time::OffsetDateTime::from_unix_timestamp(expires_at + 7 * 3600)
         .ok()
@@ -346,6 +374,9 @@ async fn api(State(state): State<Shared>, Path((module, action)): Path<(String, 
     let Some(token) = token.filter(|t| t.app_id == app_id && t.expires_at > now) else {
         return fail(Some("ERR_INVALID_ACCESS_TOKEN"), json!(["accessToken is invalid"])).into_response();
     };
+    if token.version != 2 {
+        return fail(Some("ERR_INVALID_VERSION"), json!(["this access token belongs to API v3.0"])).into_response();
+    }
     if token.business_id != business_id {
         return fail(Some("ERR_INVALID_BUSINESS_ID"), json!(["businessId is invalid"])).into_response();
     }
@@ -849,14 +880,26 @@ async fn ctl_delete_product(State(state): State<Shared>, Path((id, pid)): Path<(
 }
 
 fn hooks_for(sim: &NhanhSim) -> Vec<WebhookConfig> {
-    sim.webhooks.values().filter(|w| w.enabled).cloned().collect()
+    sim.webhooks
+        .values()
+        .filter(|w| w.enabled)
+        .cloned()
+        .map(|mut w| {
+            if w.version.is_none() {
+                w.version = Some(v3::newest_token_version(sim, w.app_id));
+            }
+            w
+        })
+        .collect()
 }
 
 async fn ctl_webhooks(State(state): State<Shared>, Json(cfg): Json<WebhookConfig>) -> Json<Value> {
-    let businesses: Vec<u64> = {
+    let (businesses, cfg) = {
         let mut sim = state.lock().unwrap_or_else(|e| e.into_inner());
         sim.webhooks.insert(cfg.app_id, cfg.clone());
-        sim.tokens.values().filter(|t| t.app_id == cfg.app_id).map(|t| t.business_id).collect::<HashSet<_>>().into_iter().collect()
+        let cfg = hooks_for(&sim).into_iter().find(|h| h.app_id == cfg.app_id).unwrap_or(cfg);
+        let b: Vec<u64> = sim.tokens.values().filter(|t| t.app_id == cfg.app_id).map(|t| t.business_id).collect::<HashSet<_>>().into_iter().collect();
+        (b, cfg)
     };
     if cfg.enabled {
         for b in businesses {
@@ -882,7 +925,13 @@ fn send_event(state: &Shared, hooks: &[WebhookConfig], business_id: u64, event: 
         if !covered {
             continue;
         }
-        let body = json!({"event": event, "businessId": business_id, "webhooksVerifyToken": hook.verify_token, "data": data});
+        let (body, authorization) = match hook.version {
+            Some(3) => {
+                let shaped = state.lock().map(|s| v3::webhook_data(&s, business_id, event, &data)).unwrap_or(Value::Null);
+                v3::envelope(hook, business_id, event, shaped)
+            }
+            _ => (json!({"event": event, "businessId": business_id, "webhooksVerifyToken": hook.verify_token, "data": data}), None),
+        };
         let url = hook.url.clone();
         let state = state.clone();
         let delays = delays.clone();
@@ -892,8 +941,11 @@ fn send_event(state: &Shared, hooks: &[WebhookConfig], business_id: u64, event: 
                 if attempt > 0 {
                     tokio::time::sleep(Duration::from_millis(delays[attempt - 1])).await;
                 }
-                let status = client
-                    .post(&url)
+                let mut request = client.post(&url);
+                if let Some(auth) = &authorization {
+                    request = request.header(header::AUTHORIZATION.as_str(), auth.as_str());
+                }
+                let status = request
                     .header(header::CONTENT_TYPE.as_str(), "application/json")
                     .body(body.to_string())
                     .timeout(Duration::from_secs(10))

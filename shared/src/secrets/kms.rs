@@ -16,6 +16,11 @@ pub struct KmsSecretBox {
 }
 
 impl KmsSecretBox {
+    /// A box sealing with `key_id`, its client built from the SDK configuration.
+    pub fn from_sdk_config(sdk: &aws_config::SdkConfig, key_id: impl Into<String>) -> Self {
+        Self::new(aws_sdk_kms::Client::new(sdk), key_id.into())
+    }
+
     /// Uses `key_id` (id, ARN or alias) through `client`.
     pub fn new(client: aws_sdk_kms::Client, key_id: String) -> Self {
         Self { client, key_id }

@@ -104,8 +104,12 @@ async fn page(app: &ConnectApp, req: &HttpRequest, account: AccountId) -> Result
     }
     let conn = app.service.connection(&account).await?;
     let notice = conn.as_ref().filter(|c| c.state == ConnectionState::Disconnected).map(|c| {
+        let why = match c.disconnect_reason.as_deref() {
+            Some(crate::services::connect::APP_UNINSTALLED) => " vì ứng dụng đã bị gỡ khỏi Nhanh.vn (appUninstalled)",
+            _ => "",
+        };
         format!(
-            "Đã ngừng kết nối lúc {}. Dữ liệu trong thời gian ngừng kết nối sẽ không được đồng bộ.",
+            "Đã ngừng kết nối lúc {}{why}. Dữ liệu trong thời gian ngừng kết nối sẽ không được đồng bộ.",
             c.disconnected_at.map(rfc3339).unwrap_or_default()
         )
     });
@@ -145,8 +149,10 @@ fn connected(app: &ConnectApp, account: &AccountId, view: &ConnectedView, webhoo
         disconnect_action: &disconnect_action,
         csrf,
         state: c.state.as_str(),
+        api_version: c.api_version.as_str(),
+        outdated_version: c.api_version != crate::nhanh::NEW_CONNECTION_VERSION,
     });
-    if c.state == ConnectionState::NeedsReauth {
+    if c.state == ConnectionState::NeedsReauth || c.api_version != crate::nhanh::NEW_CONNECTION_VERSION {
         let redirect_url = app.service.urls.callback("{app_id}", account);
         let form = pages::form_page(&FormPage {
             account_id: account.as_str(),

@@ -102,6 +102,10 @@ pub struct ConnectedPage<'a> {
     pub csrf: &'a str,
     /// State name.
     pub state: &'a str,
+    /// The Nhanh API version the connection speaks (`2.0`, `3.0`).
+    pub api_version: &'a str,
+    /// Whether it speaks an older version than new connections (a v2 connection may move).
+    pub outdated_version: bool,
 }
 
 /// The connected page: **Đã kết nối**, webhook URL and verify token, **Ngừng kết nối**.
@@ -109,6 +113,11 @@ pub fn connected_page(p: &ConnectedPage<'_>) -> String {
     let mut body = String::new();
     if p.needs_reauth {
         body.push_str("<p class=\"err\" id=\"needs-reauth\">Nhanh.vn đã từ chối mã truy cập: đồng bộ tạm dừng, các thay đổi vẫn được giữ lại. Hãy kết nối lại (nhập App Id và Secret Key rồi bấm Kích hoạt).</p>");
+    }
+    if p.outdated_version {
+        let _ = write!(body, "<p class=\"warn\" id=\"version-warning\">Kết nối này dùng Nhanh API v{} — Nhanh đã ngừng hỗ trợ API v2 từ 30/11/2026. \
+Hãy chuyển sang API v3: nhập lại App Id và Secret Key bên dưới rồi bấm Kích hoạt và đồng ý trên Nhanh.vn. \
+Thời điểm kết nối, dữ liệu đã đồng bộ và verify token được giữ nguyên; trên open.nhanh.vn hãy chọn Webhooks version 3.0.</p>", escape(p.api_version));
     }
     if p.token_warning {
         let _ = write!(body, "<p class=\"warn\" id=\"token-warning\">Mã truy cập Nhanh.vn sẽ hết hạn lúc {}. Hãy kết nối lại trước thời điểm này.</p>", escape(&p.token_expires_at));
@@ -119,13 +128,14 @@ pub fn connected_page(p: &ConnectedPage<'_>) -> String {
 <ul><li>Account Id: <code id=\"account-id\">{account}</code></li>\
 <li>Nhanh Business Id: <code id=\"business-id\">{business}</code></li>\
 <li>App Id: <code id=\"app-id\">{app}</code></li>\
+<li>Nhanh API: <code id=\"api-version\">{version}</code></li>\
 <li>Kết nối lúc: <code id=\"connected-at\">{connected}</code></li>\
 <li>Mã truy cập hết hạn: <code id=\"token-expires-at\">{expires}</code></li>\
 <li>Webhooks: <span id=\"webhooks-live\">{live}</span></li></ul>\
 <h2>Cấu hình webhooks trên open.nhanh.vn</h2>\
 <p>Webhooks callback URL:<br><code id=\"webhook-url\">{webhook}</code></p>\
 <p>Webhooks verify token:<br><code id=\"verify-token\">{verify}</code></p>\
-<p>Chọn các sự kiện: đơn hàng (thêm, sửa, xóa) và sản phẩm (thêm, sửa, xóa), bật \"Enable webhooks\" rồi lưu.</p>\
+<p id=\"webhook-events\">Chọn Webhooks version {version}, các sự kiện: đơn hàng (thêm, sửa, xóa) và sản phẩm (thêm, sửa, xóa), bật \"Enable webhooks\" rồi lưu.</p>\
 <form method=\"post\" action=\"{action}\" id=\"disconnect-form\">\
 <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
 <button type=\"submit\" id=\"disconnect\">Ngừng kết nối</button></form>",
@@ -140,6 +150,7 @@ pub fn connected_page(p: &ConnectedPage<'_>) -> String {
         verify = escape(p.verify_token),
         action = escape(p.disconnect_action),
         csrf = escape(p.csrf),
+        version = escape(p.api_version),
     );
     layout("Đã kết nối Nhanh.vn", &body)
 }

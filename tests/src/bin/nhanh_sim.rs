@@ -1,4 +1,4 @@
-//! Runs the Nhanh v2 simulator. Env: `NHANH_SIM_ADDR` (default 127.0.0.1:9100),
+//! Runs the Nhanh simulator (API v2 and v3). Env: `NHANH_SIM_ADDR` (default 127.0.0.1:9100),
 //! `NHANH_SIM_LIMIT` / `NHANH_SIM_WINDOW_SECS` (default 150 / 30), `NHANH_SIM_RETRY_MS`
 //! (webhook retry delays, default "300000,600000,1800000"), and a demo app from
 //! `NHANH_SIM_DEMO_APP_ID`, `NHANH_SIM_DEMO_SECRET`, `NHANH_SIM_DEMO_BUSINESS_ID`.
@@ -26,6 +26,8 @@ async fn main() -> std::io::Result<()> {
             auto_consent: false,
             permissions: vec!["product".into(), "order".into(), "customer".into()],
             denied_paths: vec![],
+            depots_all: true,
+            customer_add_refuses_duplicates: false,
         });
     }
     println!("nhanh-sim listening on {addr}");
