@@ -153,6 +153,9 @@ for name in TABLE_NAME QUEUE_URL PUBLIC_BASE_URL NHANH_API_URL NHANH_OAUTH_URL H
 done
 [ -n "$ACTION_LOG" ] && ENV_ARGS+=(--env-var "AWS_ACTION_LOG=$ACTION_LOG")
 ENV_ARGS+=(--env-var "RUST_LOG=${RUST_LOG:-info}")
+# STACK_RELOAD=0 (the tests' stack): no hot reload, so a file written meanwhile (a git commit, an
+# editor) cannot restart the functions in the middle of a test's requests.
+[ "${STACK_RELOAD:-1}" = 0 ] && ENV_ARGS+=(--ignore-changes)
 start functions cargo lambda watch -A 127.0.0.1 -P "$PORT" "${ENV_ARGS[@]}"
 wait_http "http://127.0.0.1:$PORT/nhanhvn/connections/warmup" 300 functions
 # Build and start each function once so the first real request does not wait for it.

@@ -28,7 +28,7 @@ cargo build -q -p connect -p intake -p processor -p reconcile -p replay-dead-let
 echo "== end-to-end tests against the local stack"
 export PORT="${TEST_PORT:-9300}" MOTO_PORT="${TEST_MOTO_PORT:-4599}" NHANH_SIM_PORT="${TEST_NHANH_PORT:-9310}" \
        HUB_SIM_PORT="${TEST_HUB_PORT:-9320}" BRIDGE_PORT="${TEST_BRIDGE_PORT:-9330}" \
-       STACK_DIR="$ROOT/.stack/test" NHANH_SIM_RETRY_MS="200,400,800" QUEUE_VISIBILITY_SECS=2 RECONCILE_INTERVAL_SECS=3600 PASS_BUDGET_SECS=1
+       STACK_DIR="$ROOT/.stack/test" STACK_RELOAD=0 NHANH_SIM_RETRY_MS="200,400,800" QUEUE_VISIBILITY_SECS=2 RECONCILE_INTERVAL_SECS=3600 PASS_BUDGET_SECS=1
 unset NHANH_API_URL NHANH_OAUTH_URL HUB_API_URL PUBLIC_BASE_URL
 mkdir -p "$ROOT/.stack"
 cargo test -q -p connector-tests --test e2e --no-run
