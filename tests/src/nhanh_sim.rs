@@ -653,23 +653,29 @@ fn customer_add(b: &mut Business, data: &Value, next_id: &mut u64) -> Result<Val
         let (Some(name), Some(mobile)) = (c["name"].as_str(), c["mobile"].as_str()) else {
             return Err(fail(Some("ERR_INVALID_FORM_FIELDS"), json!({"mobile": "name and mobile are required"})));
         };
-        let existing = b.customers.iter().find(|(_, v)| v["mobile"].as_str() == Some(mobile)).map(|(k, _)| *k);
-        let id = existing.unwrap_or_else(|| {
-            *next_id += 1;
-            *next_id
-        });
-        let mut record = b.customers.get(&id).cloned().unwrap_or_else(|| json!({"id": id.to_string(), "type": "1"}));
-        for key in ["email", "address", "gender", "birthday"] {
-            if !c[key].is_null() {
-                record[key] = c[key].clone();
-            }
-        }
-        record["name"] = json!(name);
-        record["mobile"] = json!(mobile);
-        b.customers.insert(id, record);
+        let id = upsert_customer(b, c, name, mobile, next_id);
         ids.insert(mobile.to_owned(), json!(id));
     }
     Ok(json!({"ids": ids}))
+}
+
+/// The customer of `mobile` created or updated from a `customer/add` item (both versions); its id.
+fn upsert_customer(b: &mut Business, c: &Value, name: &str, mobile: &str, next_id: &mut u64) -> u64 {
+    let existing = b.customers.iter().find(|(_, v)| v["mobile"].as_str() == Some(mobile)).map(|(k, _)| *k);
+    let id = existing.unwrap_or_else(|| {
+        *next_id += 1;
+        *next_id
+    });
+    let mut record = b.customers.get(&id).cloned().unwrap_or_else(|| json!({"id": id.to_string(), "type": "1"}));
+    for key in ["email", "address", "gender", "birthday"] {
+        if !c[key].is_null() {
+            record[key] = c[key].clone();
+        }
+    }
+    record["name"] = json!(name);
+    record["mobile"] = json!(mobile);
+    b.customers.insert(id, record);
+    id
 }
 
 async fn ctl_app(State(state): State<Shared>, Json(app): Json<AppConfig>) -> Json<Value> {

@@ -496,23 +496,10 @@ fn customer_add(b: &mut Business, data: &Value, next_id: &mut u64, refuses_dupli
         if c["type"].as_i64().is_some_and(|t| !(1..=2).contains(&t)) {
             return Err(fail(Some("ERR_INVALID_FORM_FIELDS"), json!({"type": "type must be 1 or 2"})));
         }
-        let existing = b.customers.iter().find(|(_, v)| v["mobile"].as_str() == Some(mobile)).map(|(k, _)| *k);
-        if existing.is_some() && refuses_duplicates {
+        if refuses_duplicates && b.customers.values().any(|v| v["mobile"].as_str() == Some(mobile)) {
             return Err(fail(Some("ERR_INVALID_FORM_FIELDS"), json!({"mobile": format!("mobile {mobile} đã tồn tại")})));
         }
-        let id = existing.unwrap_or_else(|| {
-            *next_id += 1;
-            *next_id
-        });
-        let mut record = b.customers.get(&id).cloned().unwrap_or_else(|| json!({"id": id.to_string(), "type": "1"}));
-        for key in ["email", "address", "gender", "birthday"] {
-            if !c[key].is_null() {
-                record[key] = c[key].clone();
-            }
-        }
-        record["name"] = json!(name);
-        record["mobile"] = json!(mobile);
-        b.customers.insert(id, record);
+        let id = super::upsert_customer(b, c, name, mobile, next_id);
         out.push(json!({"id": id, "mobile": mobile}));
     }
     Ok(json!({"code": 1, "data": out}))
