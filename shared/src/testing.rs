@@ -129,10 +129,15 @@ pub mod fakes {
         async fn exchange_code(&self, _: ApiVersion, _: AppId, _: &SecretString, _: &str) -> Result<TokenGrant, NhanhError> {
             Err(NhanhError::Rejected { code: None, message: "not in the fake".into() })
         }
-        async fn products(&self, _: &Credentials, _: &ProductQuery) -> Result<Page<Product>, NhanhError> {
+        async fn products(&self, _: &Credentials, q: &ProductQuery) -> Result<Page<Product>, NhanhError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
-            let items: Vec<Product> = self.products.lock().map(|m| m.values().cloned().collect()).unwrap_or_default();
-            Ok(Page { items, next: None, total_pages: Some(1) })
+            let all: Vec<Product> = self.products.lock().map(|m| m.values().cloned().collect()).unwrap_or_default();
+            // Pages of `per_page`; the token is the offset of the next page.
+            let per_page = q.per_page.max(1) as usize;
+            let start = q.after.as_ref().and_then(|t| t.as_str().parse::<usize>().ok()).unwrap_or(0);
+            let next = (start + per_page < all.len()).then(|| PageToken((start + per_page).to_string()));
+            let items = all.into_iter().skip(start).take(per_page).collect();
+            Ok(Page { items, next, total_pages: None })
         }
         async fn product(&self, _: &Credentials, id: NhanhId) -> Result<Vec<Product>, NhanhError> {
             self.calls.fetch_add(1, Ordering::SeqCst);

@@ -1,8 +1,9 @@
 //! The initial sync (R10) as processor steps, and the product-page path it shares with the pass.
 //!
 //! The first pass of a connection applies the category tree at once, then queues the first
-//! `InitialSyncPage` item; each page of 50 products is applied through the same code as the
-//! pass's product pages and queues the next page with Nhanh's page token. Progress (pages done,
+//! `InitialSyncPage` item; pages of 50 products are applied through the same code as the pass's
+//! product pages, one after another within an invocation's budget, and the rest continues in a new
+//! item carrying Nhanh's page token. Progress (pages done,
 //! and the total when the version tells it) is on the status, and the connection goes `syncing`
 //! → `active` after the last page.
 
@@ -120,9 +121,40 @@ impl Processor {
         self.queue.send(std::slice::from_ref(&message)).await.map_err(|e| err("products", e))
     }
 
-    /// One page of the initial sync: applies it, queues the next, and ends the sync after the last.
-    pub(crate) async fn initial_sync_page(&self, conn: &Connection, creds: &Credentials, after: Option<PageToken>, seq: u32)
+    /// Pages of the initial sync from `after` on: each is applied, then the next is read in the
+    /// same invocation while its budget ([`Processor::pass_budget`]) lasts, so the pace is the
+    /// rate limiter's and not the queue's; the rest goes on in a new work item. The sync ends after
+    /// the last page. A failure after this invocation applied a page hands the rest to a new item
+    /// (nothing applied is read again); on the first page it is the item's own failure.
+    pub(crate) async fn initial_sync_page(&self, conn: &Connection, creds: &Credentials, mut after: Option<PageToken>, mut seq: u32)
         -> Result<Outcome, Failure> {
+        let account = &conn.account_id;
+        let deadline = self.clock.now() + self.pass_budget;
+        let first = seq;
+        loop {
+            let page = self.sync_one_page(conn, creds, after.clone(), seq).await;
+            let next = match page {
+                Ok(next) => next,
+                Err(Failure::Retry { .. }) if seq > first => {
+                    self.queue_sync_page(conn, after, seq).await?;
+                    return Ok(Outcome::Skipped);
+                }
+                Err(e) => return Err(e),
+            };
+            let Some(next) = next else { return Ok(Outcome::Skipped) };
+            if self.clock.now() >= deadline {
+                self.queue_sync_page(conn, Some(next), seq + 1).await?;
+                tracing::info!(account_id = account.as_str(), next_page = seq + 1, "initial sync continues in a new work item");
+                return Ok(Outcome::Skipped);
+            }
+            after = Some(next);
+            seq += 1;
+        }
+    }
+
+    /// Reads, applies and counts page `seq`; returns where the next page starts (`None`: the sync
+    /// is done, and marked so).
+    async fn sync_one_page(&self, conn: &Connection, creds: &Credentials, after: Option<PageToken>, seq: u32) -> Result<Option<PageToken>, Failure> {
         let account = &conn.account_id;
         let found = self
             .nhanh
@@ -130,9 +162,6 @@ impl Processor {
             .await
             .map_err(|e| err("products", e))?;
         self.apply_products(conn, found.items).await?;
-        if let Some(next) = found.next.clone() {
-            self.queue_sync_page(conn, Some(next), seq + 1).await?;
-        }
         let done = self.stats.advance(account, INITIAL_SYNC, u64::from(seq), self.clock.now()).await.map_err(|e| err("products", e))?;
         let total = found.total_pages.map(u64::from);
         tracing::info!(account_id = account.as_str(), done, total, "initial sync progress");
@@ -153,7 +182,7 @@ impl Processor {
             })
             .await?;
         }
-        Ok(Outcome::Skipped)
+        Ok(found.next)
     }
 
     async fn update_initial_sync(&self, account: &crate::domain::AccountId, change: impl Fn(&mut Connection)) -> Result<(), Failure> {
@@ -234,5 +263,31 @@ mod tests {
         assert_eq!(f.hub.all("products").iter().filter(|p| p["name"] == "Mũ len").count(), 1);
         let stats = crate::store::StatsStore::stats(f.store.as_ref(), &f.account).await.unwrap();
         assert_eq!(stats.streams["products"].applied, 4, "3 created + 1 updated, counted per page");
+    }
+
+    #[tokio::test]
+    async fn pages_follow_one_another_within_the_budget_and_continue_in_a_new_item_after_it() {
+        let mut f = processor_fixture().await;
+        let queue = std::sync::Arc::new(crate::queue::memory::MemoryQueue::default());
+        f.processor.queue = queue.clone();
+        let conn = crate::store::ConnectionStore::get(f.store.as_ref(), &f.account).await.unwrap().unwrap();
+        let creds = f.processor.credentials(&conn).await.unwrap();
+        for id in 1..=120 {
+            f.nhanh.products.lock().unwrap().insert(id, product(id, None, &format!("P{id}")));
+        }
+        // No budget: one page, then the next page is a new work item carrying the token.
+        f.processor.pass_budget = time::Duration::ZERO;
+        f.processor.initial_sync_page(&conn, &creds, None, 1).await.unwrap();
+        assert_eq!(f.hub.all("products").len(), 50);
+        let item: WorkItem = serde_json::from_str(&queue.messages()[0].body).unwrap();
+        let WorkItem::InitialSyncPage { after, seq, .. } = item else { panic!("{item:?}") };
+        assert_eq!((after.as_ref().map(PageToken::as_str), seq), (Some("50"), 2));
+        // A budget: the rest in one invocation, and the sync is done.
+        f.processor.pass_budget = time::Duration::seconds(60);
+        f.processor.initial_sync_page(&conn, &creds, after, seq).await.unwrap();
+        assert_eq!(f.hub.all("products").len(), 120);
+        assert_eq!(queue.messages().len(), 1, "no further item");
+        let conn = crate::store::ConnectionStore::get(f.store.as_ref(), &f.account).await.unwrap().unwrap();
+        assert_eq!(conn.initial_sync.map(|s| (s.state, s.done)), Some((InitialSyncState::Done, 3)));
     }
 }
