@@ -102,9 +102,13 @@ pub mod fakes {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use time::OffsetDateTime;
 
-    /// Nhanh with products, orders and customers in memory.
+    /// Nhanh with products, orders, customers and retail bills in memory.
     #[derive(Default)]
     pub struct FakeNhanh {
+        /// Retail bills by id.
+        pub bills: Mutex<BTreeMap<u64, Bill>>,
+        /// Ids of deleted bills.
+        pub deleted_bills: Mutex<Vec<u64>>,
         /// Products by id.
         pub products: Mutex<BTreeMap<u64, Product>>,
         /// Orders by id.
@@ -187,6 +191,21 @@ pub mod fakes {
         }
         async fn customers(&self, _: &Credentials, _: &CustomerQuery) -> Result<Page<Customer>, NhanhError> {
             Ok(Page { items: vec![], next: None, total_pages: None })
+        }
+        fn bill_window(&self, _: ApiVersion) -> time::Duration {
+            time::Duration::days(10)
+        }
+        async fn retail_bills(&self, _: &Credentials, q: &BillQuery) -> Result<Page<Bill>, NhanhError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let all: Vec<Bill> = self.bills.lock().map(|m| m.values().cloned().collect()).unwrap_or_default();
+            let per_page = q.per_page.max(1) as usize;
+            let start = q.after.as_ref().and_then(|t| t.as_str().parse::<usize>().ok()).unwrap_or(0);
+            let next = (start + per_page < all.len()).then(|| PageToken((start + per_page).to_string()));
+            Ok(Page { items: all.into_iter().skip(start).take(per_page).collect(), next, total_pages: None })
+        }
+        async fn deleted_bills(&self, _: &Credentials, _: &DeletedBillsQuery) -> Result<Page<NhanhId>, NhanhError> {
+            let ids = self.deleted_bills.lock().map(|d| d.iter().filter_map(|i| NhanhId::new(*i)).collect()).unwrap_or_default();
+            Ok(Page { items: ids, next: None, total_pages: None })
         }
         async fn upsert_customers(&self, _: &Credentials, customers: &[NewCustomer]) -> Result<(), NhanhError> {
             self.calls.fetch_add(1, Ordering::SeqCst);

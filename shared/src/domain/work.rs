@@ -95,6 +95,8 @@ pub enum PassStream {
     NhanhOrders,
     /// Nhanh products by their update time.
     NhanhProducts,
+    /// Nhanh retail bills by day (R14).
+    NhanhBills,
     /// Customers created in the Hub (`origin=hub`).
     HubCustomers,
     /// Orders created in the Hub (`origin=hub`).
@@ -103,13 +105,14 @@ pub enum PassStream {
 
 impl PassStream {
     /// Every stream, in pass order.
-    pub const ALL: [Self; 4] = [Self::NhanhOrders, Self::NhanhProducts, Self::HubCustomers, Self::HubOrders];
+    pub const ALL: [Self; 5] = [Self::NhanhOrders, Self::NhanhProducts, Self::NhanhBills, Self::HubCustomers, Self::HubOrders];
 
     /// The stream's cursor name.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::NhanhOrders => "nhanh_orders",
             Self::NhanhProducts => "nhanh_products",
+            Self::NhanhBills => "nhanh_bills",
             Self::HubCustomers => "hub_customers",
             Self::HubOrders => "hub_orders",
         }

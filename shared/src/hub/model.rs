@@ -235,6 +235,10 @@ pub struct OrderSnapshot {
     pub updated_at: Option<OffsetDateTime>,
     /// Deleted in Nhanh.
     pub deleted: bool,
+    /// A retail return: the code of the sale's Hub order (`HD…`) when Nhanh names the sale and
+    /// the Hub holds it; null otherwise (and on every other order).
+    #[serde(default)]
+    pub return_of: Option<String>,
 }
 
 /// An order created in the Hub (`origin=hub` listing).

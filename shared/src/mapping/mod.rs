@@ -3,7 +3,7 @@
 
 use crate::domain::{HubId, Phone};
 use crate::hub::{CustomerInput, HubCustomer, OrderCustomerRef, OrderItem, OrderSnapshot, ProductGroupInput, ProductInput};
-use crate::nhanh::{Category, NewCustomer, Order, OrderStatus, Product, ProductStatus};
+use crate::nhanh::{Bill, BillKind, Category, NewCustomer, Order, OrderCustomer, OrderLine, OrderStatus, Product, ProductStatus};
 use time::OffsetDateTime;
 
 /// The Hub status of a Nhanh order status (loyalty-hub-api.md § Orders); anything unknown → `new`.
@@ -53,11 +53,74 @@ pub fn sale_channel(code: Option<i64>) -> Option<String> {
 /// `shipping_fee` = the fee charged to the customer; `total` = subtotal − discount − points used
 /// + shipping_fee. Deposits and transfers do not change it.
 pub fn order_money(order: &Order) -> (i64, i64, i64, i64) {
-    let subtotal: i64 = order.items.iter().map(|l| (l.price as f64 * l.quantity).round() as i64).sum();
-    let discount: i64 = order.items.iter().map(|l| l.discount).sum::<i64>() + order.money_discount;
-    let shipping_fee = order.customer_ship_fee;
-    let total = subtotal - discount - order.money_used_points + shipping_fee;
+    money(&order.items, order.money_discount, order.money_used_points, order.customer_ship_fee)
+}
+
+/// The money formula of loyalty-hub-api.md over lines, the order-level discount, the points'
+/// money and the shipping fee: `(subtotal, discount, shipping_fee, total)`.
+fn money(items: &[OrderLine], order_discount: i64, points_money: i64, shipping_fee: i64) -> (i64, i64, i64, i64) {
+    let subtotal: i64 = items.iter().map(|l| (l.price as f64 * l.quantity).round() as i64).sum();
+    let discount: i64 = items.iter().map(|l| l.discount).sum::<i64>() + order_discount;
+    let total = subtotal - discount - points_money + shipping_fee;
     (subtotal, discount, shipping_fee, total)
+}
+
+/// The Hub order code of a retail bill: `HD` + the bill id (bills and orders have separate id
+/// spaces in Nhanh).
+pub fn bill_code(bill_id: crate::domain::NhanhId) -> String {
+    format!("HD{bill_id}")
+}
+
+/// The Hub order of a retail bill (loyalty-hub-api.md, "Retail bills"; R14): `code` `HD{id}`,
+/// `sale_channel` `POS`, `completed` for a sale and `returned` for a return (`source_status`
+/// `RetailSale` / `RetailReturn`), no shipping fee, the money formula with the bill discount and
+/// the points' money, and `return_of` as resolved by the caller. Decision: a bill of another type
+/// is shown as a sale.
+pub fn bill_snapshot(
+    bill: &Bill,
+    customer_id: Option<HubId>,
+    phone: Option<&Phone>,
+    product_ids: &[Option<HubId>],
+    return_of: Option<String>,
+    deleted: bool,
+    now: OffsetDateTime,
+) -> OrderSnapshot {
+    let (subtotal, discount, shipping_fee, total) = money(&bill.items, bill.discount, bill.used_points_money, 0);
+    let returned = bill.kind == BillKind::Return;
+    OrderSnapshot {
+        code: bill_code(bill.id),
+        status: if returned { "returned" } else { "completed" }.to_owned(),
+        source_status: if returned { "RetailReturn" } else { "RetailSale" }.to_owned(),
+        sale_channel: Some("POS".to_owned()),
+        customer_id,
+        customer: OrderCustomerRef { name: bill.customer.name.clone(), phone: phone.and_then(Phone::for_hub).map(str::to_owned), address: None },
+        items: order_items(&bill.items, product_ids),
+        subtotal,
+        discount,
+        shipping_fee,
+        total,
+        note: bill.description.clone(),
+        created_at: bill.created_at,
+        // Bills carry no update stamp: the creation time keeps the snapshot the same across passes.
+        updated_at: bill.created_at.or(Some(now)),
+        deleted,
+        return_of: if returned { return_of } else { None },
+    }
+}
+
+fn order_items(lines: &[OrderLine], product_ids: &[Option<HubId>]) -> Vec<OrderItem> {
+    lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| OrderItem {
+            product_id: product_ids.get(i).cloned().flatten(),
+            code: l.code.clone(),
+            name: l.name.clone(),
+            quantity: l.quantity,
+            price: l.price,
+            discount: l.discount,
+        })
+        .collect()
 }
 
 /// The Hub product of a Nhanh product. `Inactive` (or a deletion) makes it inactive.
@@ -100,15 +163,15 @@ pub fn groups_in_order(tree: &[Category]) -> Vec<&Category> {
 /// A walk-in customer without a name is named by the phone, so the Hub (which needs a name on a
 /// new customer) never refuses the customer, and with it the order; [`customer_changes`] never
 /// lets that stand-in overwrite a name the Hub already has.
-pub fn customer_from_order(order: &Order, phone: &Phone) -> CustomerInput {
-    let name = order.customer.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
+pub fn customer_from_order(customer: &OrderCustomer, phone: &Phone) -> CustomerInput {
+    let name = customer.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
     CustomerInput {
         name: Some(name.map_or_else(|| phone.as_str().to_owned(), str::to_owned)),
         phone: phone.for_hub().map(str::to_owned),
-        email: order.customer.email.clone(),
+        email: customer.email.clone(),
         gender: None,
         birthday: None,
-        address: order.customer.address.clone(),
+        address: customer.address.clone(),
     }
 }
 
@@ -159,19 +222,7 @@ pub fn order_snapshot(
     now: OffsetDateTime,
 ) -> OrderSnapshot {
     let (subtotal, discount, shipping_fee, total) = order_money(order);
-    let items = order
-        .items
-        .iter()
-        .enumerate()
-        .map(|(i, l)| OrderItem {
-            product_id: product_ids.get(i).cloned().flatten(),
-            code: l.code.clone(),
-            name: l.name.clone(),
-            quantity: l.quantity,
-            price: l.price,
-            discount: l.discount,
-        })
-        .collect();
+    let items = order_items(&order.items, product_ids);
     OrderSnapshot {
         code: order.id.to_string(),
         status: order_status(&order.status).to_owned(),
@@ -194,6 +245,7 @@ pub fn order_snapshot(
         created_at: order.created_at,
         updated_at: Some(order.updated_at.unwrap_or(now)),
         deleted,
+        return_of: None,
     }
 }
 
@@ -291,12 +343,12 @@ mod tests {
         };
         let phone = Phone::parse("0912345678").unwrap();
         let mut o = order();
-        assert_eq!(customer_changes(&current, &customer_from_order(&o, &phone)), None);
+        assert_eq!(customer_changes(&current, &customer_from_order(&o.customer, &phone)), None);
         o.customer.email = Some("lan@example.vn".into());
-        let c = customer_changes(&current, &customer_from_order(&o, &phone)).unwrap();
+        let c = customer_changes(&current, &customer_from_order(&o.customer, &phone)).unwrap();
         assert_eq!((c.email.as_deref(), c.name, c.gender), (Some("lan@example.vn"), None, None));
         o.customer.name = Some("  ".into());
-        let wanted = customer_from_order(&o, &phone);
+        let wanted = customer_from_order(&o.customer, &phone);
         assert_eq!(wanted.name.as_deref(), Some("0912345678"), "a nameless walk-in is named by the phone on create");
         assert_eq!(customer_changes(&current, &wanted).and_then(|c| c.name), None, "…but never renamed to it");
     }

@@ -96,6 +96,12 @@ pub trait NhanhApi: Send + Sync {
     async fn customers(&self, creds: &Credentials, query: &CustomerQuery) -> Result<Page<Customer>, NhanhError>;
     /// Creates or updates customers by mobile (the adapter splits long lists).
     async fn upsert_customers(&self, creds: &Credentials, customers: &[NewCustomer]) -> Result<(), NhanhError>;
+    /// The longest span of days one retail-bill query may cover.
+    fn bill_window(&self, version: ApiVersion) -> time::Duration;
+    /// One page of retail bills (R14) of a span of days.
+    async fn retail_bills(&self, creds: &Credentials, query: &BillQuery) -> Result<Page<Bill>, NhanhError>;
+    /// One page of the ids of bills deleted in a window (empty where the version has no such list).
+    async fn deleted_bills(&self, creds: &Credentials, query: &DeletedBillsQuery) -> Result<Page<NhanhId>, NhanhError>;
 }
 
 /// The default HTTP client for Nhanh (short timeouts: Lambda answers must stay fast).
@@ -181,6 +187,15 @@ impl NhanhApi for NhanhClient {
     }
     async fn upsert_customers(&self, creds: &Credentials, customers: &[NewCustomer]) -> Result<(), NhanhError> {
         self.pick(creds.api_version).upsert_customers(creds, customers).await
+    }
+    fn bill_window(&self, version: ApiVersion) -> time::Duration {
+        self.pick(version).bill_window(version)
+    }
+    async fn retail_bills(&self, creds: &Credentials, query: &BillQuery) -> Result<Page<Bill>, NhanhError> {
+        self.pick(creds.api_version).retail_bills(creds, query).await
+    }
+    async fn deleted_bills(&self, creds: &Credentials, query: &DeletedBillsQuery) -> Result<Page<NhanhId>, NhanhError> {
+        self.pick(creds.api_version).deleted_bills(creds, query).await
     }
 }
 

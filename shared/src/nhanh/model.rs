@@ -445,3 +445,63 @@ pub struct WebhookRoute {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct WebhookError(pub String);
+
+/// What a retail bill records (v2/v3 bill `type`: 2 export = a sale, 1 import = a return).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BillKind {
+    /// A sale at the till (type 2).
+    Sale,
+    /// Goods brought back (type 1).
+    Return,
+    /// Any other type, as Nhanh sent it.
+    Other(i64),
+}
+
+/// An in-store retail bill (R14).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bill {
+    /// Nhanh's bill id (its own id space, apart from orders).
+    pub id: NhanhId,
+    /// Sale or return.
+    pub kind: BillKind,
+    /// The order this bill moves stock for, when it belongs to one (that order syncs itself).
+    pub order_id: Option<NhanhId>,
+    /// For a return: the sale bill it returns, when Nhanh names it.
+    pub sale_id: Option<NhanhId>,
+    /// The customer on the bill.
+    pub customer: OrderCustomer,
+    /// Lines (a line's `discount` is the whole line's).
+    pub items: Vec<OrderLine>,
+    /// Bill-level discount in VND.
+    pub discount: i64,
+    /// Money value of points used, in VND.
+    pub used_points_money: i64,
+    /// Note.
+    pub description: Option<String>,
+    /// When it was created.
+    pub created_at: Option<OffsetDateTime>,
+}
+
+/// A retail bill list query: the bills of the days `from` to `to` (Vietnam's dates, inclusive).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BillQuery {
+    /// Where to start (`None`: the first page).
+    pub after: Option<PageToken>,
+    /// Items per page.
+    pub per_page: u32,
+    /// First day.
+    pub from: time::Date,
+    /// Last day.
+    pub to: time::Date,
+}
+
+/// A query of the bills deleted in a window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeletedBillsQuery {
+    /// Where to start (`None`: the first page).
+    pub after: Option<PageToken>,
+    /// Deleted at or after.
+    pub from: OffsetDateTime,
+    /// Deleted at or before.
+    pub to: OffsetDateTime,
+}

@@ -4,7 +4,7 @@
 use crate::clock::{rfc3339, Clock};
 use crate::domain::{AccountId, AppId, Connection, ConnectionState, InitialSync, InitialSyncState, Stats};
 use crate::hub::{HubApi, HubSession};
-use crate::nhanh::{Credentials, CustomerQuery, NhanhApi, NhanhError, OrderFilter, OrderQuery, ProductQuery, NEW_CONNECTION_VERSION};
+use crate::nhanh::{BillQuery, Credentials, CustomerQuery, NhanhApi, NhanhError, OrderFilter, OrderQuery, ProductQuery, NEW_CONNECTION_VERSION};
 use crate::secrets::{random_token, SecretBox, SecretString};
 use crate::store::{ConnectionStore, FailureLog, FailureRecord, PendingAttempt, PendingStore, StatsStore, StoreError};
 use crate::Error;
@@ -159,7 +159,7 @@ pub fn seal_context(account: &AccountId, field: &str) -> String {
 }
 
 /// The streams probed after the token exchange (R2), by their names on the status.
-pub const PROBED_STREAMS: [&str; 4] = ["products", "product_groups", "orders", "customers"];
+pub const PROBED_STREAMS: [&str; 5] = ["products", "product_groups", "orders", "customers", "bills"];
 
 impl ConnectService {
     /// Checks a Hub session token: it must be an admin of `account` (R2).
@@ -332,6 +332,10 @@ impl ConnectService {
                 .await
                 .map(|_| ()),
             self.nhanh.customers(creds, &CustomerQuery { after: None, per_page: 1, mobile: None }).await.map(|_| ()),
+            self.nhanh
+                .retail_bills(creds, &BillQuery { after: None, per_page: 1, from: (now - Duration::days(1)).date(), to: now.date() })
+                .await
+                .map(|_| ()),
         ];
         let mut denied = Vec::new();
         for (stream, result) in PROBED_STREAMS.into_iter().zip(results) {

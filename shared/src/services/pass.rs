@@ -32,17 +32,17 @@ pub const DEFAULT_PASS_BUDGET: Duration = Duration::seconds(15);
 
 /// What is left to read of one stream: its window and where to go on reading it.
 #[derive(Debug, Clone)]
-struct Window {
-    from: OffsetDateTime,
-    after: Option<PageToken>,
-    until: OffsetDateTime,
+pub(crate) struct Window {
+    pub(crate) from: OffsetDateTime,
+    pub(crate) after: Option<PageToken>,
+    pub(crate) until: OffsetDateTime,
 }
 
 /// Where a stream stopped because the budget was spent.
 #[derive(Debug, Clone)]
-struct Stopped {
-    from: OffsetDateTime,
-    after: Option<PageToken>,
+pub(crate) struct Stopped {
+    pub(crate) from: OffsetDateTime,
+    pub(crate) after: Option<PageToken>,
 }
 
 /// A Hub listing's page number as a token (Hub listings page by number).
@@ -51,14 +51,14 @@ fn hub_page(after: Option<&PageToken>) -> u32 {
 }
 
 /// One invocation's time for a pass.
-struct Budget {
+pub(crate) struct Budget {
     deadline: OffsetDateTime,
-    pages: u32,
+    pub(crate) pages: u32,
 }
 
 impl Budget {
     /// Spent once the deadline passed, but never before a first page, so every invocation progresses.
-    fn spent(&self, now: OffsetDateTime) -> bool {
+    pub(crate) fn spent(&self, now: OffsetDateTime) -> bool {
         self.pages > 0 && now >= self.deadline
     }
 }
@@ -104,12 +104,14 @@ impl Processor {
                 // A continuation queued before page tokens carries a 1-based page number: a v2
                 // page for Nhanh streams, the Hub's own for Hub streams.
                 Some(r) => (r.from, r.after.clone().or_else(|| r.page.and_then(nhanh::legacy_page_token))),
+                None if stream == PassStream::NhanhBills => (self.bills_window_start(conn, floor).await?, None),
                 None => (self.window_start(conn, stream.as_str(), floor).await?, None),
             };
             let window = Window { from, after, until };
             let progress = match stream {
                 PassStream::NhanhOrders => self.sweep_orders(conn, creds, window, &mut budget).await?,
                 PassStream::NhanhProducts => self.sweep_products(conn, creds, window, &mut budget).await?,
+                PassStream::NhanhBills => self.sweep_bills(conn, creds, window, &mut budget).await?,
                 PassStream::HubCustomers => self.sweep_hub_customers(conn, creds, window, &mut budget).await?,
                 PassStream::HubOrders => self.sweep_hub_orders(conn, creds, window, &mut budget).await?,
             };
@@ -333,18 +335,22 @@ mod pass_tests {
                 assert_eq!(f.processor.apply(&tick(&f.account, f.now)).await.unwrap(), Outcome::Skipped);
                 assert_eq!(f.nhanh.calls.load(std::sync::atomic::Ordering::SeqCst), calls, "no second pass");
             }
+            if matches!(item, WorkItem::ReconcileAccount { resume: None, .. }) {
+                // The follow-up pass runs a minute later (its window ends later than the chain's).
+                f.processor.clock = Arc::new(crate::clock::FixedClock(later + Duration::minutes(1)));
+            }
             f.processor.apply(&item).await.unwrap();
             invocations += 1;
             assert!(invocations < 20, "the pass never ends");
         }
-        // 3 order pages, then one page of products, Hub customers and Hub orders: 6 invocations;
-        // then the same again for the tick held back meanwhile (the fake ignores windows).
+        // 3 order pages, then one page of products, bills, Hub customers and Hub orders: 7
+        // invocations; then the same again for the tick held back meanwhile (the fake ignores windows).
         let follow_up = queue.messages().iter().filter(|m| m.dedup_id.contains(":follow-up:")).count();
         assert_eq!(follow_up, 1, "the held-back tick got one pass after the chain");
-        assert_eq!(invocations, 12);
+        assert_eq!(invocations, 14);
         assert_eq!(f.hub.all("orders").len(), 250, "every order applied once");
         let cursor = crate::store::CursorStore::cursor(f.store.as_ref(), &f.account, "nhanh_orders").await.unwrap();
-        assert_eq!(cursor, Some(later - Duration::seconds(2)), "the window end of the first invocation");
+        assert_eq!(cursor, Some(later + Duration::minutes(1) - Duration::seconds(2)), "the window end of the follow-up pass");
         // The chain is over: the next tick runs a pass of its own.
         let calls = f.nhanh.calls.load(std::sync::atomic::Ordering::SeqCst);
         f.processor.apply(&tick(&f.account, f.now)).await.unwrap();

@@ -155,7 +155,7 @@ pub struct Processor {
 
 /// Scopes of intents.
 const CREATE: &str = "create";
-const SNAPSHOT: &str = "snapshot";
+pub(crate) const SNAPSHOT: &str = "snapshot";
 /// Scope of the last product bodies sent to the Hub.
 pub(crate) const PRODUCT_SNAPSHOT: &str = "snapshot:product";
 const PUSH_ORDER: &str = "push:order";
@@ -518,8 +518,9 @@ impl Processor {
     }
 
     /// Finds, creates or updates the Hub customer of a phone (R5); returns its id.
-    async fn resolve_customer(&self, account: &AccountId, order: &Order, phone: &Phone, record: &str) -> Result<HubId, Failure> {
-        let wanted = mapping::customer_from_order(order, phone);
+    pub(crate) async fn resolve_customer(&self, account: &AccountId, customer: &crate::nhanh::OrderCustomer, phone: &Phone, record: &str)
+        -> Result<HubId, Failure> {
+        let wanted = mapping::customer_from_order(customer, phone);
         let current: Option<HubCustomer> = attempt!("customers", record, self.hub.find_customer_by_phone(account, phone.as_str()));
         if let Some(current) = current {
             if let Some(changes) = mapping::customer_changes(&current, &wanted) {
@@ -584,7 +585,7 @@ impl Processor {
         // R5: an order without a phone the Hub can store syncs without a customer link.
         let phone = order.customer.mobile.as_deref().and_then(Phone::parse_for_hub);
         let customer_id = match &phone {
-            Some(p) => Some(self.resolve_customer(account, &order, p, &record).await?),
+            Some(p) => Some(self.resolve_customer(account, &order.customer, p, &record).await?),
             None => None,
         };
         let mut product_ids = Vec::with_capacity(order.items.len());
@@ -596,17 +597,20 @@ impl Processor {
             product_ids.push(mapped);
         }
         let snapshot = mapping::order_snapshot(&order, customer_id, phone.as_ref(), &product_ids, false, self.clock.now());
-        self.put_order(account, &key, hub_id, &snapshot, &record).await?;
+        self.put_order(account, Entity::Order, &key, hub_id, &snapshot, &record).await?;
         Ok(Outcome::Applied("orders"))
     }
 
-    async fn put_order(&self, account: &AccountId, key: &str, hub_id: Option<HubId>, snapshot: &OrderSnapshot, record: &str) -> Result<(), Failure> {
+    /// Creates (once) or updates the Hub order of a Nhanh order or retail bill (`entity`) and
+    /// records the snapshot sent.
+    pub(crate) async fn put_order(&self, account: &AccountId, entity: Entity, key: &str, hub_id: Option<HubId>, snapshot: &OrderSnapshot, record: &str)
+        -> Result<(), Failure> {
         match hub_id {
             Some(id) => attempt!("orders", record, self.hub.update_order(account, &id, snapshot)),
             None => {
                 let hub = self.hub.clone();
                 let acct = account.clone();
-                let (id, stale) = attempt!("orders", record, self.create_once(account, Entity::Order, key, snapshot, |body: OrderSnapshot, k: String| {
+                let (id, stale) = attempt!("orders", record, self.create_once(account, entity, key, snapshot, |body: OrderSnapshot, k: String| {
                     let hub = hub.clone();
                     let acct = acct.clone();
                     async move { hub.create_order(&acct, &body, &k).await }
@@ -617,7 +621,7 @@ impl Processor {
             }
         }
         let body = serde_json::to_string(snapshot).unwrap_or_default();
-        attempt!("orders", record, self.intents.set_intent(account, &format!("{SNAPSHOT}:order"), key, &body));
+        attempt!("orders", record, self.intents.set_intent(account, &format!("{SNAPSHOT}:{}", entity.as_str()), key, &body));
         Ok(())
     }
 

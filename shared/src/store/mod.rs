@@ -98,6 +98,8 @@ pub enum Entity {
     Customer,
     /// Orders.
     Order,
+    /// Retail bills (R14), whose Hub records are orders coded `HD{id}`.
+    Bill,
 }
 
 impl Entity {
@@ -108,6 +110,7 @@ impl Entity {
             Self::Product => "product",
             Self::Customer => "customer",
             Self::Order => "order",
+            Self::Bill => "bill",
         }
     }
 }

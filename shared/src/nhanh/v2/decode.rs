@@ -144,6 +144,44 @@ pub fn customer(v: &Value) -> Option<Customer> {
     })
 }
 
+/// A retail bill from `bill/search` (nhanh-api-v2.md §3.9). Undocumented in v2 and read when
+/// present: `orderId`, `moneyUsedPoints` (points' money; v2 documents only `usedPoints`, a count).
+pub fn bill(v: &Value) -> Option<crate::nhanh::Bill> {
+    use crate::nhanh::{Bill, BillKind};
+    let items = collection(&v["products"])
+        .into_iter()
+        .map(|l| OrderLine {
+            product_id: first_id(l, &["id", "productId"]),
+            code: first_text(l, &["code", "productCode"]),
+            name: first_text(l, &["name", "productName"]),
+            quantity: float(&l["quantity"]).unwrap_or(0.0),
+            price: int(&l["price"]).unwrap_or(0),
+            discount: int(&l["discount"]).unwrap_or(0),
+        })
+        .collect();
+    Some(Bill {
+        id: first_id(v, &["id"])?,
+        kind: match int(&v["type"]) {
+            Some(2) => BillKind::Sale,
+            Some(1) => BillKind::Return,
+            other => BillKind::Other(other.unwrap_or(0)),
+        },
+        order_id: first_id(v, &["orderId"]),
+        sale_id: first_id(v, &["relatedBillId"]),
+        customer: OrderCustomer {
+            name: first_text(v, &["customerName"]),
+            mobile: first_text(v, &["customerMobile"]),
+            email: None,
+            address: first_text(v, &["customerAddress"]),
+        },
+        items,
+        discount: int(&v["discount"]).unwrap_or(0),
+        used_points_money: int(&v["moneyUsedPoints"]).unwrap_or(0),
+        description: first_text(v, &["description"]),
+        created_at: first_text(v, &["createdDateTime"]).and_then(|s| timefmt::parse(&s)),
+    })
+}
+
 /// Nhanh's id in an `order/add` answer: `data.orderId`, `data.id`, or `data[ourId]` (v1 shape).
 pub fn added_order_id(data: &Value, our_id: &str) -> Option<NhanhId> {
     first_id(data, &["orderId", "id"]).or_else(|| id(&data[our_id]))

@@ -16,6 +16,10 @@ use std::sync::Arc;
 pub const TOKEN_PATH: &str = "/api/oauth/access_token";
 /// v2 allows at most 10 days per order query (nhanh-api-v2.md §3.4).
 pub const ORDER_WINDOW: time::Duration = time::Duration::days(10);
+/// Days per `bill/search` query: undocumented in v2, so the order window's 10 days are kept.
+pub const BILL_WINDOW: time::Duration = time::Duration::days(10);
+/// Bills per page (v1 documented at most 20).
+pub const BILLS_PER_PAGE: u32 = 20;
 
 /// The v2 client. Its page tokens are page numbers (`"2"`), the next one given while a page
 /// is not the last of `totalPages`.
@@ -246,6 +250,27 @@ impl NhanhApi for NhanhV2Client {
             self.call(creds, "/api/customer/add", Value::Array(items).to_string()).await?;
         }
         Ok(())
+    }
+
+    fn bill_window(&self, _version: ApiVersion) -> time::Duration {
+        BILL_WINDOW
+    }
+
+    /// `bill/search` with `mode: 2` (retail) over the days asked.
+    async fn retail_bills(&self, creds: &Credentials, q: &BillQuery) -> Result<Page<Bill>, NhanhError> {
+        let (page, icpp) = page_fields(q.after.as_ref(), q.per_page, BILLS_PER_PAGE);
+        let day = |d: time::Date| d.format(time::macros::format_description!("[year]-[month]-[day]")).unwrap_or_default();
+        let data = json!({"page": page, "icpp": icpp, "mode": 2, "fromDate": day(q.from), "toDate": day(q.to)});
+        let body = self.call(creds, "/api/bill/search", data.to_string()).await?;
+        let key = if body.get("bill").is_some() { "bill" } else { "bills" };
+        let mut found = decode::page(&body, key, decode::bill);
+        found.next = next_token(page, &found);
+        Ok(found)
+    }
+
+    /// v2 has no list of deleted bills.
+    async fn deleted_bills(&self, _creds: &Credentials, _q: &DeletedBillsQuery) -> Result<Page<NhanhId>, NhanhError> {
+        Ok(Page { items: Vec::new(), next: None, total_pages: Some(0) })
     }
 }
 

@@ -226,6 +226,56 @@ pub fn order(v: &Value) -> Option<Order> {
     })
 }
 
+/// A `bill/retail` item (§3.10). Undocumented parts [?]: the sale a return names is read from
+/// `related.billId`, else `related.parentId`; a line's discount is the whole line's, taken from
+/// `price × quantity − amount` when `amount` is sent, else from `discount` × quantity; the bill
+/// discount is `payment.discount` (a number or `{amount}`), the points' money
+/// `payment.usedPoints.amount`.
+pub fn bill(v: &Value) -> Option<crate::nhanh::Bill> {
+    use crate::nhanh::{Bill, BillKind};
+    let items = v["products"]
+        .as_array()
+        .map(|lines| {
+            lines
+                .iter()
+                .map(|l| {
+                    let quantity = float(&l["quantity"]).unwrap_or(0.0);
+                    let price = int(&l["price"]).unwrap_or(0);
+                    let gross = (price as f64 * quantity).round() as i64;
+                    let discount = int(&l["amount"])
+                        .map(|amount| (gross - amount).max(0))
+                        .or_else(|| float(&l["discount"]).map(|d| (d * quantity).round() as i64))
+                        .unwrap_or(0);
+                    OrderLine { product_id: id(&l["id"]).or_else(|| id(&l["productId"])), code: text(&l["code"]), name: text(&l["name"]), quantity, price, discount }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let payment = &v["payment"];
+    let related = &v["related"];
+    Some(Bill {
+        id: id(&v["id"])?,
+        kind: match int(&v["type"]) {
+            Some(2) => BillKind::Sale,
+            Some(1) => BillKind::Return,
+            other => BillKind::Other(other.unwrap_or(0)),
+        },
+        order_id: optional_ref(&v["orderId"]),
+        sale_id: optional_ref(&related["billId"]).or_else(|| optional_ref(&related["parentId"])),
+        customer: OrderCustomer {
+            name: text(&v["customer"]["name"]),
+            mobile: text(&v["customer"]["mobile"]),
+            email: None,
+            address: text(&v["customer"]["address"]),
+        },
+        items,
+        discount: int(&payment["discount"]).or_else(|| int(&payment["discount"]["amount"])).unwrap_or(0),
+        used_points_money: int(&payment["usedPoints"]["amount"]).unwrap_or(0),
+        description: text(&v["description"]),
+        created_at: int(&v["createdAt"]).and_then(timefmt::from_unix),
+    })
+}
+
 /// A `customer/list` item.
 pub fn customer(v: &Value) -> Option<Customer> {
     Some(Customer {

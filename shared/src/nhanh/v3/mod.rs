@@ -24,6 +24,8 @@ use std::sync::Arc;
 pub const TOKEN_PATH: &str = "/v3.0/app/getaccesstoken";
 /// The longest order query window the connector asks for (Nhanh's limit is 31 days).
 pub const ORDER_WINDOW: time::Duration = time::Duration::days(30);
+/// The longest span of days one `bill/retail` query covers (the same 31-day rule).
+pub const BILL_WINDOW: time::Duration = time::Duration::days(30);
 /// Largest page v3 serves.
 pub const MAX_PAGE: u32 = 100;
 /// Most customers one `customer/add` takes.
@@ -222,6 +224,24 @@ impl NhanhApi for NhanhV3Client {
             self.call(creds, "/v3.0/customer/add", &Value::Array(items)).await?;
         }
         Ok(())
+    }
+
+    fn bill_window(&self, _version: ApiVersion) -> time::Duration {
+        BILL_WINDOW
+    }
+
+    async fn retail_bills(&self, creds: &Credentials, q: &BillQuery) -> Result<Page<Bill>, NhanhError> {
+        let day = |d: time::Date| d.format(time::macros::format_description!("[year]-[month]-[day]")).unwrap_or_default();
+        let filters = json!({"fromDate": day(q.from), "toDate": day(q.to)});
+        self.list(creds, "/v3.0/bill/retail", filters, q.per_page, q.after.as_ref(), decode::bill).await
+    }
+
+    async fn deleted_bills(&self, creds: &Credentials, q: &DeletedBillsQuery) -> Result<Page<NhanhId>, NhanhError> {
+        let filters = json!({"createdAtFrom": unix(q.from), "createdAtTo": unix(q.to)});
+        self.list(creds, "/v3.0/bill/deleted", filters, MAX_PAGE, q.after.as_ref(), |v| {
+            crate::nhanh::lenient::int(&v["id"]).and_then(|n| u64::try_from(n).ok()).and_then(NhanhId::new)
+        })
+        .await
     }
 }
 

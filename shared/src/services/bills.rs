@@ -1,0 +1,239 @@
+//! In-store sales (R14): the scheduled pass reads Nhanh's retail bills by day and upserts each as
+//! a Hub order coded `HD{id}`.
+//!
+//! Nhanh sends no webhook for bills and bills carry no update stamp, so every pass re-reads from
+//! the day before its cursor (a one-day overlap) to the day of its window end, in spans no longer
+//! than the adapter's bill window, never before the day of `connected_at`. A bill created before
+//! `connected_at` is dropped (R3); a bill that names an order is that order's stock movement and
+//! is skipped (counted as ignored); a bill whose Hub order already has the same snapshot is not
+//! sent again, so a repeated or unchanged bill never makes a second Hub order nor a write. Deleted
+//! bills (v3 `bill/deleted`) get their last snapshot with `deleted: true`.
+
+use super::pass::{Budget, Stopped, Window};
+use super::process::{Failure, Outcome, Processor, SNAPSHOT};
+use super::sync::err;
+use crate::domain::{Connection, Counter, NhanhId, PassStream, Phone};
+use crate::hub::OrderSnapshot;
+use crate::mapping;
+use crate::nhanh::{timefmt, Bill, BillKind, BillQuery, Credentials, DeletedBillsQuery};
+use crate::store::Entity;
+use time::{Duration, OffsetDateTime};
+
+/// Bills per page read.
+const BILLS_PER_PAGE: u32 = 100;
+/// How far before its cursor the bill stream re-reads (R14: a one-day overlap).
+pub const BILL_OVERLAP: Duration = Duration::days(1);
+
+macro_rules! attempt {
+    ($record:expr, $e:expr) => {
+        $e.await.map_err(|e| super::process::classify("bills", &$record, crate::Error::from(e)))?
+    };
+}
+
+/// The Vietnam date of an instant.
+fn day(t: OffsetDateTime) -> time::Date {
+    t.to_offset(timefmt::VIETNAM).date()
+}
+
+impl Processor {
+    /// Where the bill stream starts: a day before its cursor, never before `connected_at`.
+    pub(crate) async fn bills_window_start(&self, conn: &Connection, floor: OffsetDateTime) -> Result<OffsetDateTime, Failure> {
+        let cursor = self.cursors.cursor(&conn.account_id, PassStream::NhanhBills.as_str()).await.map_err(|e| err("bills", e))?;
+        Ok(cursor.map_or(floor, |c| (c - BILL_OVERLAP).max(floor)))
+    }
+
+    /// The bill stream of a pass: spans of days, page after page, then the deletions of the span.
+    pub(crate) async fn sweep_bills(&self, conn: &Connection, creds: &Credentials, window: Window, budget: &mut Budget) -> Result<Option<Stopped>, Failure> {
+        let Window { mut from, mut after, until } = window;
+        let span = self.nhanh.bill_window(creds.api_version);
+        while from < until {
+            // Whole days: the span ends on the last day it may cover.
+            let to = (from + span - Duration::days(1)).min(until);
+            loop {
+                if budget.spent(self.clock.now()) {
+                    return Ok(Some(Stopped { from, after }));
+                }
+                let q = BillQuery { after: after.clone(), per_page: BILLS_PER_PAGE, from: day(from), to: day(to) };
+                let found = self.nhanh.retail_bills(creds, &q).await.map_err(|e| err("bills", e))?;
+                for bill in found.items {
+                    match self.apply_bill(conn, &bill).await {
+                        Ok(outcome) => self.count(conn, outcome).await,
+                        Err(Failure::Permanent { stream, record, reason }) => self.log_failure(conn, stream, &record, reason).await,
+                        Err(retry) => return Err(retry),
+                    }
+                }
+                budget.pages += 1;
+                match found.next {
+                    Some(next) => after = Some(next),
+                    None => break,
+                }
+            }
+            self.sweep_deleted_bills(conn, creds, from, to).await?;
+            self.cursors.set_cursor(&conn.account_id, PassStream::NhanhBills.as_str(), to).await.map_err(|e| err("bills", e))?;
+            if to >= until {
+                break;
+            }
+            from = to;
+            after = None;
+        }
+        Ok(None)
+    }
+
+    async fn sweep_deleted_bills(&self, conn: &Connection, creds: &Credentials, from: OffsetDateTime, to: OffsetDateTime) -> Result<(), Failure> {
+        let mut after = None;
+        for _ in 0..100 {
+            let found = self.nhanh.deleted_bills(creds, &DeletedBillsQuery { after, from, to }).await.map_err(|e| err("bills", e))?;
+            for id in found.items {
+                match self.delete_bill(conn, id).await {
+                    Ok(outcome) => self.count(conn, outcome).await,
+                    Err(Failure::Permanent { stream, record, reason }) => self.log_failure(conn, stream, &record, reason).await,
+                    Err(retry) => return Err(retry),
+                }
+            }
+            match found.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// Upserts one retail bill as its Hub order (R14, R3, R5, R6, R8).
+    pub(crate) async fn apply_bill(&self, conn: &Connection, bill: &Bill) -> Result<Outcome, Failure> {
+        let account = &conn.account_id;
+        let record = format!("bill:{}", bill.id);
+        if bill.order_id.is_some() {
+            // The stock movement of an order, which syncs as that order.
+            if let Err(e) = self.stats.count(account, "bills", Counter::Ignored, self.clock.now()).await {
+                tracing::warn!(account_id = account.as_str(), error = %e, "counter not updated");
+            }
+            return Ok(Outcome::Skipped);
+        }
+        if let (Some(created), Some(connected)) = (bill.created_at, conn.connected_at) {
+            if created < connected.replace_nanosecond(0).unwrap_or(connected) {
+                return Ok(Outcome::Dropped("bills"));
+            }
+        }
+        let key = bill.id.to_string();
+        let phone = bill.customer.mobile.as_deref().and_then(Phone::parse_for_hub);
+        let mut product_ids = Vec::with_capacity(bill.items.len());
+        for line in &bill.items {
+            let mapped = match line.product_id {
+                Some(p) => attempt!(record, self.maps.hub_id(account, Entity::Product, &p.to_string())),
+                None => None,
+            };
+            product_ids.push(mapped);
+        }
+        // A return names its sale when Nhanh does and the Hub holds it (a sale from before
+        // `connected_at` is not there): `return_of` must name an order of the account.
+        let return_of = match (bill.kind, bill.sale_id) {
+            (BillKind::Return, Some(sale)) => {
+                attempt!(record, self.maps.hub_id(account, Entity::Bill, &sale.to_string())).map(|_| mapping::bill_code(sale))
+            }
+            _ => None,
+        };
+        let hub_id = attempt!(record, self.maps.hub_id(account, Entity::Bill, &key));
+        let scope = format!("{SNAPSHOT}:{}", Entity::Bill.as_str());
+        let customer_id = match &phone {
+            Some(p) if hub_id.is_none() => Some(self.resolve_customer(account, &bill.customer, p, &record).await?),
+            Some(_) => {
+                // Known bill: its customer is the one of the last snapshot (resolved once).
+                let last = attempt!(record, self.intents.intent(account, &scope, &key));
+                match last.and_then(|b| serde_json::from_str::<OrderSnapshot>(&b).ok()).and_then(|s| s.customer_id) {
+                    Some(id) => Some(id),
+                    None => match &phone {
+                        Some(p) => Some(self.resolve_customer(account, &bill.customer, p, &record).await?),
+                        None => None,
+                    },
+                }
+            }
+            None => None,
+        };
+        let snapshot = mapping::bill_snapshot(bill, customer_id, phone.as_ref(), &product_ids, return_of, false, self.clock.now());
+        if hub_id.is_some() {
+            let last = attempt!(record, self.intents.intent(account, &scope, &key));
+            if last.as_deref() == Some(serde_json::to_string(&snapshot).unwrap_or_default().as_str()) {
+                return Ok(Outcome::Skipped);
+            }
+        }
+        self.put_order(account, Entity::Bill, &key, hub_id, &snapshot, &record).await?;
+        Ok(Outcome::Applied("bills"))
+    }
+
+    /// Marks the Hub order of a deleted bill `deleted: true` (its last snapshot otherwise).
+    async fn delete_bill(&self, conn: &Connection, id: NhanhId) -> Result<Outcome, Failure> {
+        let account = &conn.account_id;
+        let record = format!("bill:{id}");
+        let key = id.to_string();
+        let Some(hub_id) = attempt!(record, self.maps.hub_id(account, Entity::Bill, &key)) else {
+            return Ok(Outcome::Skipped);
+        };
+        let scope = format!("{SNAPSHOT}:{}", Entity::Bill.as_str());
+        let last = attempt!(record, self.intents.intent(account, &scope, &key));
+        let Some(mut snapshot) = last.and_then(|b| serde_json::from_str::<OrderSnapshot>(&b).ok()) else {
+            return Err(Failure::permanent("bills", record, "no last snapshot of the bill to mark deleted"));
+        };
+        if snapshot.deleted {
+            return Ok(Outcome::Skipped);
+        }
+        snapshot.deleted = true;
+        self.put_order(account, Entity::Bill, &key, Some(hub_id), &snapshot, &record).await?;
+        Ok(Outcome::Applied("bills"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nhanh::{OrderCustomer, OrderLine};
+    use crate::testing::processor_fixture;
+    use std::sync::atomic::Ordering;
+
+    fn bill(id: u64, kind: BillKind, mobile: &str, created: OffsetDateTime) -> Bill {
+        Bill {
+            id: NhanhId::new(id).unwrap(), kind, order_id: None, sale_id: None,
+            customer: OrderCustomer { name: Some("Lan".into()), mobile: Some(mobile.into()), email: None, address: None },
+            items: vec![OrderLine { product_id: None, code: Some("A".into()), name: Some("Áo".into()), quantity: 2.0, price: 100_000, discount: 10_000 }],
+            discount: 5_000, used_points_money: 3_000, description: None, created_at: Some(created),
+        }
+    }
+
+    #[tokio::test]
+    async fn sales_and_returns_become_hub_orders_once_and_deleted_bills_are_marked() {
+        let f = processor_fixture().await;
+        let conn = crate::store::ConnectionStore::get(f.store.as_ref(), &f.account).await.unwrap().unwrap();
+        let later = f.now + Duration::minutes(5);
+        let sale = bill(501, BillKind::Sale, "+84 912 000 501", later);
+        assert_eq!(f.processor.apply_bill(&conn, &sale).await.unwrap(), Outcome::Applied("bills"));
+        let calls = f.hub.calls.load(Ordering::SeqCst);
+        assert_eq!(f.processor.apply_bill(&conn, &sale).await.unwrap(), Outcome::Skipped, "an unchanged bill is not sent again");
+        assert_eq!(f.hub.calls.load(Ordering::SeqCst), calls);
+        let mut ret = bill(502, BillKind::Return, "0912000501", later);
+        ret.sale_id = NhanhId::new(501);
+        f.processor.apply_bill(&conn, &ret).await.unwrap();
+        let mut orphan = bill(503, BillKind::Return, "12345", later);
+        orphan.sale_id = NhanhId::new(400);
+        f.processor.apply_bill(&conn, &orphan).await.unwrap();
+        let mut of_order = bill(504, BillKind::Sale, "0912000501", later);
+        of_order.order_id = NhanhId::new(77);
+        assert_eq!(f.processor.apply_bill(&conn, &of_order).await.unwrap(), Outcome::Skipped);
+        assert_eq!(f.processor.apply_bill(&conn, &bill(505, BillKind::Sale, "0912000501", f.now - Duration::days(1))).await.unwrap(), Outcome::Dropped("bills"));
+
+        let orders = f.hub.all("orders");
+        let by_code = |c: &str| orders.iter().find(|o| o["code"] == c).cloned().unwrap_or_else(|| panic!("{c}: {orders:?}"));
+        assert_eq!(orders.len(), 3, "{orders:?}");
+        let s = by_code("HD501");
+        assert_eq!((s["status"].as_str(), s["source_status"].as_str(), s["sale_channel"].as_str()), (Some("completed"), Some("RetailSale"), Some("POS")));
+        // 2 × 100 000 − (10 000 + 5 000) − 3 000 points + 0 shipping
+        assert_eq!((s["subtotal"].as_i64(), s["discount"].as_i64(), s["shipping_fee"].as_i64(), s["total"].as_i64()), (Some(200_000), Some(15_000), Some(0), Some(182_000)));
+        assert!(s["return_of"].is_null());
+        let r = by_code("HD502");
+        assert_eq!((r["status"].as_str(), r["return_of"].as_str(), r["customer_id"].clone()), (Some("returned"), Some("HD501"), s["customer_id"].clone()));
+        let o = by_code("HD503");
+        assert!(o["return_of"].is_null() && o["customer_id"].is_null(), "an unknown sale and a walk-in phone: {o}");
+        assert_eq!(f.hub.all("customers").len(), 1, "one customer for both formats of the phone");
+
+        f.processor.delete_bill(&conn, NhanhId::new(501).unwrap()).await.unwrap();
+        assert_eq!(f.hub.all("orders").iter().find(|o| o["code"] == "HD501").unwrap()["deleted"], true);
+    }
+}
