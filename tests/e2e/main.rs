@@ -18,6 +18,7 @@ macro_rules! on_both_versions {
     )+};
 }
 
+mod bills;
 mod browser;
 mod connect;
 mod helpers;

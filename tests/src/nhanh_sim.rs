@@ -23,6 +23,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod bills;
 mod v3;
 
 /// A registered app.
@@ -80,6 +81,8 @@ struct Business {
     orders: BTreeMap<u64, Value>,
     customers: BTreeMap<u64, Value>,
     shop_order_ids: HashMap<String, u64>,
+    /// Retail bills (v2 shape, see [`bills`]).
+    bills: BTreeMap<u64, Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -188,6 +191,9 @@ pub fn router(sim: NhanhSim) -> Router {
         .route("/_sim/businesses/{id}/{kind}", post(ctl_upsert))
         .route("/_sim/businesses/{id}/products/{pid}", delete(ctl_delete_product))
         .route("/_sim/businesses/{id}/products/bulk", post(ctl_bulk_products))
+        .route("/_sim/businesses/{id}/bills", post(bills::ctl_upsert))
+        .route("/_sim/businesses/{id}/bills/bulk", post(bills::ctl_bulk))
+        .route("/_sim/businesses/{id}/bills/{bid}", delete(bills::ctl_delete))
         .with_state(state)
 }
 
@@ -414,6 +420,7 @@ async fn api(State(state): State<Shared>, Path((module, action)): Path<(String, 
             let next = &mut guard.next_id;
             customer_add(business, &data, next)
         }
+        "/api/bill/search" => bills::search(business, &data),
         _ => Err(fail(None, json!(["unknown API"]))),
     };
     // Nhanh sends order webhooks for every order, also those pushed through the API.

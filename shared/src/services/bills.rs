@@ -7,7 +7,9 @@
 //! `connected_at` is dropped (R3); a bill that names an order is that order's stock movement and
 //! is skipped (counted as ignored); a bill whose Hub order already has the same snapshot is not
 //! sent again, so a repeated or unchanged bill never makes a second Hub order nor a write. Deleted
-//! bills (v3 `bill/deleted`) get their last snapshot with `deleted: true`.
+//! bills get their last snapshot with `deleted: true`: from v3's `bill/deleted`, and, in both
+//! versions, a bill the connector holds that a day's complete re-read no longer lists (v2 has no
+//! list of deleted bills; the ids seen per day are kept for this, for the days a pass re-reads).
 
 use super::pass::{Budget, Stopped, Window};
 use super::process::{Failure, Outcome, Processor, SNAPSHOT};
@@ -17,7 +19,11 @@ use crate::hub::OrderSnapshot;
 use crate::mapping;
 use crate::nhanh::{timefmt, Bill, BillKind, BillQuery, Credentials, DeletedBillsQuery};
 use crate::store::Entity;
+use std::collections::{BTreeMap, BTreeSet};
 use time::{Duration, OffsetDateTime};
+
+/// Intent scope of the bill ids seen per day (key: the date).
+const BILLS_OF_DAY: &str = "bills_of_day";
 
 /// Bills per page read.
 const BILLS_PER_PAGE: u32 = 100;
@@ -49,6 +55,8 @@ impl Processor {
         while from < until {
             // Whole days: the span ends on the last day it may cover.
             let to = (from + span - Duration::days(1)).min(until);
+            // Ids held per day, when this invocation reads the span from its first page.
+            let mut seen: Option<BTreeMap<time::Date, BTreeSet<String>>> = after.is_none().then(BTreeMap::new);
             loop {
                 if budget.spent(self.clock.now()) {
                     return Ok(Some(Stopped { from, after }));
@@ -56,7 +64,11 @@ impl Processor {
                 let q = BillQuery { after: after.clone(), per_page: BILLS_PER_PAGE, from: day(from), to: day(to) };
                 let found = self.nhanh.retail_bills(creds, &q).await.map_err(|e| err("bills", e))?;
                 for bill in found.items {
-                    match self.apply_bill(conn, &bill).await {
+                    let applied = self.apply_bill(conn, &bill).await;
+                    if let (Ok(Outcome::Applied(_) | Outcome::Skipped), Some(seen), Some(created), None) = (&applied, seen.as_mut(), bill.created_at, bill.order_id) {
+                        seen.entry(day(created)).or_default().insert(bill.id.to_string());
+                    }
+                    match applied {
                         Ok(outcome) => self.count(conn, outcome).await,
                         Err(Failure::Permanent { stream, record, reason }) => self.log_failure(conn, stream, &record, reason).await,
                         Err(retry) => return Err(retry),
@@ -69,6 +81,9 @@ impl Processor {
                 }
             }
             self.sweep_deleted_bills(conn, creds, from, to).await?;
+            if let Some(seen) = seen {
+                self.bills_gone_from_days(conn, day(from), day(to), seen).await?;
+            }
             self.cursors.set_cursor(&conn.account_id, PassStream::NhanhBills.as_str(), to).await.map_err(|e| err("bills", e))?;
             if to >= until {
                 break;
@@ -77,6 +92,41 @@ impl Processor {
             after = None;
         }
         Ok(None)
+    }
+
+    /// Marks deleted the bills held for a day of `first..=last` that its complete re-read no
+    /// longer lists, then keeps what it lists.
+    async fn bills_gone_from_days(&self, conn: &Connection, first: time::Date, last: time::Date, mut seen: BTreeMap<time::Date, BTreeSet<String>>)
+        -> Result<(), Failure> {
+        let account = &conn.account_id;
+        let mut d = first;
+        while d <= last {
+            let key = d.to_string();
+            let now_seen = seen.remove(&d).unwrap_or_default();
+            let before: BTreeSet<String> = self
+                .intents
+                .intent(account, BILLS_OF_DAY, &key)
+                .await
+                .map_err(|e| err("bills", e))?
+                .and_then(|text| serde_json::from_str(&text).ok())
+                .unwrap_or_default();
+            for gone in before.difference(&now_seen).filter_map(|id| id.parse::<u64>().ok()).filter_map(NhanhId::new) {
+                match self.delete_bill(conn, gone).await {
+                    Ok(outcome) => self.count(conn, outcome).await,
+                    Err(Failure::Permanent { stream, record, reason }) => self.log_failure(conn, stream, &record, reason).await,
+                    Err(retry) => return Err(retry),
+                }
+            }
+            if before != now_seen {
+                let text = serde_json::to_string(&now_seen).unwrap_or_default();
+                self.intents.set_intent(account, BILLS_OF_DAY, &key, &text).await.map_err(|e| err("bills", e))?;
+            }
+            match d.next_day() {
+                Some(next) => d = next,
+                None => break,
+            }
+        }
+        Ok(())
     }
 
     async fn sweep_deleted_bills(&self, conn: &Connection, creds: &Credentials, from: OffsetDateTime, to: OffsetDateTime) -> Result<(), Failure> {

@@ -57,6 +57,7 @@ fn v2_twin(path: &str) -> &'static str {
         "/v3.0/order/add" => "/api/order/add",
         "/v3.0/customer/list" => "/api/customer/search",
         "/v3.0/customer/add" => "/api/customer/add",
+        "/v3.0/bill/retail" | "/v3.0/bill/deleted" => "/api/bill/search",
         _ => "",
     }
 }
@@ -171,6 +172,8 @@ pub(super) async fn api(State(state): State<Shared>, Path((module, action)): Pat
             order_add(business, &data, *next_id, now, app_id)
         }
         "/v3.0/customer/list" => customer_list(business, &data),
+        "/v3.0/bill/retail" => super::bills::retail(business, &data, short),
+        "/v3.0/bill/deleted" => super::bills::deleted(business, &data),
         "/v3.0/customer/add" => {
             let refuses = guard.apps.get(&app_id).is_some_and(|a| a.customer_add_refuses_duplicates);
             customer_add(business, &data, next_id, refuses)
@@ -199,7 +202,7 @@ pub(super) async fn api(State(state): State<Shared>, Path((module, action)): Pat
 
 /// `paginator`: `size` 1–100 (`ERR_INVALID_FORM_FIELDS` otherwise); `next` absent, `""` or the
 /// object this simulator gave (`{"id": <last id>}`), echoed exactly.
-fn paginator(data: &Value, default: i64) -> Result<(usize, u64), Json<Value>> {
+pub(super) fn paginator(data: &Value, default: i64) -> Result<(usize, u64), Json<Value>> {
     let p = &data["paginator"];
     let size = match &p["size"] {
         Value::Null => default,
@@ -216,7 +219,7 @@ fn paginator(data: &Value, default: i64) -> Result<(usize, u64), Json<Value>> {
 
 /// One page of `items` (id order) after `after`: a page may be one short while more follow (when
 /// `short`); `next` names the last id given while anything follows.
-fn page_of(items: Vec<(u64, Value)>, size: usize, after: u64, short: bool) -> Value {
+pub(super) fn page_of(items: Vec<(u64, Value)>, size: usize, after: u64, short: bool) -> Value {
     let rest: Vec<(u64, Value)> = items.into_iter().filter(|(id, _)| *id > after).collect();
     let take = if short && size > 1 && rest.len() > size { size - 1 } else { size };
     let page: Vec<(u64, Value)> = rest.iter().take(take).cloned().collect();
