@@ -132,14 +132,14 @@ if [ -z "${NHANH_API_URL:-}" ]; then
   NHANH_OAUTH_URL="${NHANH_OAUTH_URL:-$NHANH_API_URL/oauth}"
   NHANH_SIM_ADDR="127.0.0.1:$NHANH_SIM_PORT" NHANH_SIM_DEMO_APP_ID=1001 NHANH_SIM_DEMO_SECRET=demo-secret-key \
     NHANH_SIM_DEMO_BUSINESS_ID=20001 NHANH_SIM_RETRY_MS="${NHANH_SIM_RETRY_MS:-300000,600000,1800000}" \
-    start nhanh-sim target/debug/nhanh-sim
+    start nhanh-sim "${CARGO_TARGET_DIR:-target}/debug/nhanh-sim"
   wait_http "$NHANH_API_URL/_sim/calls" 30 nhanh-sim
   NHANH_SIM_URL="$NHANH_API_URL"
 fi
 if [ -z "${HUB_API_URL:-}" ]; then
   HUB_API_URL="http://127.0.0.1:$HUB_SIM_PORT"
   HUB_SIM_ADDR="127.0.0.1:$HUB_SIM_PORT" HUB_SIM_DEMO_SESSION="$DEMO_SESSION" HUB_SIM_DEMO_ACCOUNT="$DEMO_ACCOUNT" \
-    start hub-sim target/debug/hub-sim
+    start hub-sim "${CARGO_TARGET_DIR:-target}/debug/hub-sim"
   wait_http "$HUB_API_URL/_sim/requests" 30 hub-sim
   HUB_SIM_URL="$HUB_API_URL"
 fi
@@ -166,7 +166,7 @@ QUEUE_NAME="${QUEUE_URL##*/}"
 rm -f "$STATE/tap.jsonl"
 QUEUE_URL="$QUEUE_URL" QUEUE_ARN="arn:aws:sqs:us-east-1:123456789012:$QUEUE_NAME" LAMBDA_URL="http://127.0.0.1:$PORT" \
   BRIDGE_ADDR="127.0.0.1:$BRIDGE_PORT" TAP_FILE="$STATE/tap.jsonl" RECONCILE_INTERVAL_SECS="${RECONCILE_INTERVAL_SECS:-60}" \
-  start bridge target/debug/queue-bridge
+  start bridge "${CARGO_TARGET_DIR:-target}/debug/queue-bridge"
 wait_http "http://127.0.0.1:$BRIDGE_PORT/" 30 bridge
 
 cat >"$STATE/env" <<ENV
