@@ -14,12 +14,12 @@
 use super::pass::{Budget, Stopped, Window};
 use super::process::{Failure, Outcome, Processor, SNAPSHOT};
 use super::sync::err;
-use crate::domain::{Connection, Counter, NhanhId, PassStream, Phone};
+use crate::domain::{Connection, Counter, HubId, NhanhId, PassStream, Phone};
 use crate::hub::OrderSnapshot;
 use crate::mapping;
 use crate::nhanh::{timefmt, Bill, BillKind, BillQuery, Credentials, DeletedBillsQuery};
 use crate::store::Entity;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use time::{Duration, OffsetDateTime};
 
 /// Intent scope of the bill ids seen per day (key: the date).
@@ -52,6 +52,7 @@ impl Processor {
     pub(crate) async fn sweep_bills(&self, conn: &Connection, creds: &Credentials, window: Window, budget: &mut Budget) -> Result<Option<Stopped>, Failure> {
         let Window { mut from, mut after, until } = window;
         let span = self.nhanh.bill_window(creds.api_version);
+        let mut customers = HashMap::new();
         while from < until {
             // Whole days: the span ends on the last day it may cover.
             let to = (from + span - Duration::days(1)).min(until);
@@ -64,7 +65,7 @@ impl Processor {
                 let q = BillQuery { after: after.clone(), per_page: BILLS_PER_PAGE, from: day(from), to: day(to) };
                 let found = self.nhanh.retail_bills(creds, &q).await.map_err(|e| err("bills", e))?;
                 for bill in found.items {
-                    let applied = self.apply_bill(conn, &bill).await;
+                    let applied = self.apply_bill_with(conn, &bill, &mut customers).await;
                     if let (Ok(Outcome::Applied(_) | Outcome::Skipped), Some(seen), Some(created), None) = (&applied, seen.as_mut(), bill.created_at, bill.order_id) {
                         seen.entry(day(created)).or_default().insert(bill.id.to_string());
                     }
@@ -149,7 +150,15 @@ impl Processor {
     }
 
     /// Upserts one retail bill as its Hub order (R14, R3, R5, R6, R8).
+    #[cfg(test)]
     pub(crate) async fn apply_bill(&self, conn: &Connection, bill: &Bill) -> Result<Outcome, Failure> {
+        self.apply_bill_with(conn, bill, &mut HashMap::new()).await
+    }
+
+    /// Upserts one retail bill as its Hub order (R14, R3, R5, R6, R8), with the Hub customers
+    /// already resolved in this pass, by phone: a regular customer's many bills cost one lookup
+    /// per pass, not one per bill.
+    async fn apply_bill_with(&self, conn: &Connection, bill: &Bill, customers: &mut HashMap<String, HubId>) -> Result<Outcome, Failure> {
         let account = &conn.account_id;
         let record = format!("bill:{}", bill.id);
         if bill.order_id.is_some() {
@@ -185,18 +194,24 @@ impl Processor {
         let hub_id = attempt!(record, self.maps.hub_id(account, Entity::Bill, &key));
         let scope = format!("{SNAPSHOT}:{}", Entity::Bill.as_str());
         let customer_id = match &phone {
-            Some(p) if hub_id.is_none() => Some(self.resolve_customer(account, &bill.customer, p, &record).await?),
-            Some(_) => {
-                // Known bill: its customer is the one of the last snapshot (resolved once).
-                let last = attempt!(record, self.intents.intent(account, &scope, &key));
-                match last.and_then(|b| serde_json::from_str::<OrderSnapshot>(&b).ok()).and_then(|s| s.customer_id) {
-                    Some(id) => Some(id),
-                    None => match &phone {
-                        Some(p) => Some(self.resolve_customer(account, &bill.customer, p, &record).await?),
+            Some(p) => match customers.get(p.as_str()) {
+                Some(id) => Some(id.clone()),
+                None => {
+                    // A known bill keeps the customer of its last snapshot (resolved once).
+                    let known = match hub_id {
+                        Some(_) => attempt!(record, self.intents.intent(account, &scope, &key))
+                            .and_then(|b| serde_json::from_str::<OrderSnapshot>(&b).ok())
+                            .and_then(|s| s.customer_id),
                         None => None,
-                    },
+                    };
+                    let id = match known {
+                        Some(id) => id,
+                        None => self.resolve_customer(account, &bill.customer, p, &record).await?,
+                    };
+                    customers.insert(p.as_str().to_owned(), id.clone());
+                    Some(id)
                 }
-            }
+            },
             None => None,
         };
         let snapshot = mapping::bill_snapshot(bill, customer_id, phone.as_ref(), &product_ids, return_of, false, self.clock.now());
