@@ -64,17 +64,31 @@ impl Processor {
                 }
                 let q = BillQuery { after: after.clone(), per_page: BILLS_PER_PAGE, from: day(from), to: day(to) };
                 let found = self.nhanh.retail_bills(creds, &q).await.map_err(|e| err("bills", e))?;
+                // Counted once per page (one counter write, not one per bill).
+                let mut counts = [(Counter::Applied, 0u64), (Counter::Dropped, 0u64)];
+                let mut outcome = Ok(());
                 for bill in found.items {
                     let applied = self.apply_bill_with(conn, &bill, &mut customers).await;
                     if let (Ok(Outcome::Applied(_) | Outcome::Skipped), Some(seen), Some(created), None) = (&applied, seen.as_mut(), bill.created_at, bill.order_id) {
                         seen.entry(day(created)).or_default().insert(bill.id.to_string());
                     }
                     match applied {
-                        Ok(outcome) => self.count(conn, outcome).await,
+                        Ok(Outcome::Applied(_)) => counts[0].1 += 1,
+                        Ok(Outcome::Dropped(_)) => counts[1].1 += 1,
+                        Ok(Outcome::Skipped) => {}
                         Err(Failure::Permanent { stream, record, reason }) => self.log_failure(conn, stream, &record, reason).await,
-                        Err(retry) => return Err(retry),
+                        Err(retry) => {
+                            outcome = Err(retry);
+                            break;
+                        }
                     }
                 }
+                for (counter, n) in counts.into_iter().filter(|(_, n)| *n > 0) {
+                    if let Err(e) = self.stats.add(&conn.account_id, "bills", counter, n, self.clock.now()).await {
+                        tracing::warn!(account_id = conn.account_id.as_str(), error = %e, "counter not updated");
+                    }
+                }
+                outcome?;
                 budget.pages += 1;
                 match found.next {
                     Some(next) => after = Some(next),

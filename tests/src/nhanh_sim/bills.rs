@@ -103,7 +103,13 @@ fn v3_item(id: u64, bill: &Value) -> Value {
 /// v3 `bill/retail`: `fromDate`/`toDate` at most 31 days apart, cursor paging.
 pub(super) fn retail(b: &Business, data: &Value, short: bool) -> Result<Value, Json<Value>> {
     let (size, after) = super::v3::paginator(data, 50)?;
-    let items: Vec<(u64, Value)> = in_range(b, &data["filters"], Some(MAX_DAYS))?.into_iter().map(|(id, bill)| (*id, v3_item(*id, bill))).collect();
+    // Only the page and one more are shaped (enough for `page_of` to know a next page follows).
+    let items: Vec<(u64, Value)> = in_range(b, &data["filters"], Some(MAX_DAYS))?
+        .into_iter()
+        .filter(|(id, _)| **id > after)
+        .take(size + 1)
+        .map(|(id, bill)| (*id, v3_item(*id, bill)))
+        .collect();
     Ok(super::v3::page_of(items, size, after, short))
 }
 
