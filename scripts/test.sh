@@ -15,6 +15,9 @@ SAM_CLI_TELEMETRY=0 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "$ROOT/.to
 echo "== the Nhanh version seam"
 scripts/check_boundaries.sh
 
+echo "== rustfmt"
+cargo fmt --all -- --check
+
 echo "== clippy"
 cargo clippy -q --workspace --all-targets -- -D warnings
 

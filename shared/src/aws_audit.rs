@@ -138,7 +138,10 @@ struct AuditedClient {
 
 impl HttpClient for AuditedClient {
     fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
-        SharedHttpConnector::new(AuditedConnector { inner: self.inner.http_connector(settings, components), log: self.log.clone() })
+        SharedHttpConnector::new(AuditedConnector {
+            inner: self.inner.http_connector(settings, components),
+            log: self.log.clone(),
+        })
     }
 }
 
@@ -172,7 +175,10 @@ mod tests {
         assert_eq!(resources(&batch), vec!["table/t", "table/u"]);
         let tx = json!({"TransactItems": [{"Put": {"TableName": "t"}}, {"ConditionCheck": {"TableName": "t"}}]});
         assert_eq!(resources(&tx), vec!["table/t"]);
-        assert_eq!(iam_actions("dynamodb:TransactWriteItems", &tx), vec!["dynamodb:ConditionCheckItem", "dynamodb:PutItem"]);
+        assert_eq!(
+            iam_actions("dynamodb:TransactWriteItems", &tx),
+            vec!["dynamodb:ConditionCheckItem", "dynamodb:PutItem"]
+        );
         assert_eq!(iam_actions("sqs:SendMessageBatch", &Value::Null), vec!["sqs:SendMessage"]);
         assert_eq!(iam_actions("dynamodb:BatchWriteItem", &Value::Null), vec!["dynamodb:BatchWriteItem"]);
         let send = json!({"QueueUrl": "http://127.0.0.1:4566/123456789012/local-work.fifo"});

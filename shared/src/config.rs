@@ -146,7 +146,9 @@ impl Config {
             cookie_signing_key: get("COOKIE_SIGNING_KEY").map(SecretString::new),
             pass_budget_secs: match get("PASS_BUDGET_SECS") {
                 None => 15,
-                Some(v) => v.parse().map_err(|_| ConfigError::Invalid("PASS_BUDGET_SECS", "must be a whole number of seconds"))?,
+                Some(v) => v
+                    .parse()
+                    .map_err(|_| ConfigError::Invalid("PASS_BUDGET_SECS", "must be a whole number of seconds"))?,
             },
         })
     }

@@ -95,7 +95,11 @@ pub async fn process_sqs_batch(
     let mut response = aws_lambda_events::event::sqs::SqsBatchResponse::default();
     for failure in failures {
         if let (Some(not_before), Some(queue)) = (failure.not_before, queue) {
-            let receipt = event.records.iter().find(|r| r.message_id.as_deref() == Some(failure.message_id.as_str())).and_then(|r| r.receipt_handle.clone());
+            let receipt = event
+                .records
+                .iter()
+                .find(|r| r.message_id.as_deref() == Some(failure.message_id.as_str()))
+                .and_then(|r| r.receipt_handle.clone());
             if let Some(receipt) = receipt {
                 let secs = i32::try_from((not_before - now).whole_seconds().clamp(1, 43_200)).unwrap_or(60);
                 if let Err(e) = queue.change_visibility(&receipt, secs).await {

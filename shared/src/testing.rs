@@ -1,7 +1,9 @@
 //! Fixtures shared by unit tests and benchmarks: a connected account over in-memory adapters.
 
 use crate::clock::FixedClock;
-use crate::domain::{AccountId, ApiVersion, AppId, BusinessId, Connection, ConnectionState, InitialSync, InitialSyncState};
+use crate::domain::{
+    AccountId, ApiVersion, AppId, BusinessId, Connection, ConnectionState, InitialSync, InitialSyncState,
+};
 use crate::queue::memory::MemoryQueue;
 use crate::secrets::local::LocalSecretBox;
 use crate::secrets::{SecretBox, SecretString};
@@ -52,7 +54,13 @@ pub fn intake_fixture() -> IntakeFixture {
 /// A connection of `account` to (app, business) in `state`, connected at `now`, never stored
 /// (version 0), with nothing sealed and its initial sync done.
 #[allow(clippy::expect_used)]
-pub fn connection(account: &AccountId, app: u64, business: u64, state: ConnectionState, now: OffsetDateTime) -> Connection {
+pub fn connection(
+    account: &AccountId,
+    app: u64,
+    business: u64,
+    state: ConnectionState,
+    now: OffsetDateTime,
+) -> Connection {
     Connection {
         account_id: account.clone(),
         state,
@@ -75,7 +83,14 @@ pub fn connection(account: &AccountId, app: u64, business: u64, state: Connectio
 
 impl IntakeFixture {
     /// Connects `account` to (app, business) with `verify_token`, in `state`.
-    pub async fn connect(&self, account: &str, app: u64, business: u64, verify_token: &str, state: ConnectionState) -> AccountId {
+    pub async fn connect(
+        &self,
+        account: &str,
+        app: u64,
+        business: u64,
+        verify_token: &str,
+        state: ConnectionState,
+    ) -> AccountId {
         #[allow(clippy::expect_used)]
         let account_id = AccountId::parse(account).expect("valid account");
         let sealed = self
@@ -98,8 +113,8 @@ pub mod fakes {
     use crate::secrets::SecretString;
     use async_trait::async_trait;
     use std::collections::{BTreeMap, HashMap};
-    use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
     use time::OffsetDateTime;
 
     /// Nhanh with products, orders, customers and retail bills in memory.
@@ -130,7 +145,13 @@ pub mod fakes {
         fn order_window(&self, _: ApiVersion) -> time::Duration {
             time::Duration::days(10)
         }
-        async fn exchange_code(&self, _: ApiVersion, _: AppId, _: &SecretString, _: &str) -> Result<TokenGrant, NhanhError> {
+        async fn exchange_code(
+            &self,
+            _: ApiVersion,
+            _: AppId,
+            _: &SecretString,
+            _: &str,
+        ) -> Result<TokenGrant, NhanhError> {
             Err(NhanhError::Rejected { code: None, message: "not in the fake".into() })
         }
         async fn products(&self, _: &Credentials, q: &ProductQuery) -> Result<Page<Product>, NhanhError> {
@@ -155,7 +176,9 @@ pub mod fakes {
             let all = self.orders.lock().map(|m| m.values().cloned().collect::<Vec<_>>()).unwrap_or_default();
             let found: Vec<Order> = match &q.filter {
                 OrderFilter::Id(id) => all.into_iter().filter(|o| o.id == *id).collect(),
-                OrderFilter::CustomerMobile(m) => all.into_iter().filter(|o| o.customer.mobile.as_deref() == Some(m)).collect(),
+                OrderFilter::CustomerMobile(m) => {
+                    all.into_iter().filter(|o| o.customer.mobile.as_deref() == Some(m)).collect()
+                }
                 _ => all,
             };
             // Pages of `per_page` orders; the token is the offset of the next page.
@@ -173,20 +196,39 @@ pub mod fakes {
             }
             let id = 900_000 + self.next.fetch_add(1, Ordering::SeqCst) as u64;
             let nid = NhanhId::new(id).ok_or_else(|| NhanhError::Malformed("id".into()))?;
-            orders.insert(id, Order {
-                id: nid,
-                shop_order_id: Some(order.id.clone()),
-                status: crate::nhanh::OrderStatus::New,
-                sale_channel: Some(10),
-                customer: OrderCustomer { name: Some(order.customer_name.clone()), mobile: Some(order.customer_mobile.clone()), email: None, address: order.customer_address.clone() },
-                items: order.items.iter().map(|l| OrderLine { product_id: l.nhanh_id, code: l.code.clone(), name: Some(l.name.clone()), quantity: l.quantity, price: l.price, discount: 0 }).collect(),
-                money_discount: 0,
-                money_used_points: 0,
-                customer_ship_fee: 0,
-                description: order.description.clone(),
-                created_at: Some(OffsetDateTime::now_utc()),
-                updated_at: None,
-            });
+            orders.insert(
+                id,
+                Order {
+                    id: nid,
+                    shop_order_id: Some(order.id.clone()),
+                    status: crate::nhanh::OrderStatus::New,
+                    sale_channel: Some(10),
+                    customer: OrderCustomer {
+                        name: Some(order.customer_name.clone()),
+                        mobile: Some(order.customer_mobile.clone()),
+                        email: None,
+                        address: order.customer_address.clone(),
+                    },
+                    items: order
+                        .items
+                        .iter()
+                        .map(|l| OrderLine {
+                            product_id: l.nhanh_id,
+                            code: l.code.clone(),
+                            name: Some(l.name.clone()),
+                            quantity: l.quantity,
+                            price: l.price,
+                            discount: 0,
+                        })
+                        .collect(),
+                    money_discount: 0,
+                    money_used_points: 0,
+                    customer_ship_fee: 0,
+                    description: order.description.clone(),
+                    created_at: Some(OffsetDateTime::now_utc()),
+                    updated_at: None,
+                },
+            );
             Ok(AddedOrder { nhanh_id: Some(nid) })
         }
         async fn customers(&self, _: &Credentials, _: &CustomerQuery) -> Result<Page<Customer>, NhanhError> {
@@ -204,14 +246,21 @@ pub mod fakes {
             Ok(Page { items: all.into_iter().skip(start).take(per_page).collect(), next, total_pages: None })
         }
         async fn deleted_bills(&self, _: &Credentials, _: &DeletedBillsQuery) -> Result<Page<NhanhId>, NhanhError> {
-            let ids = self.deleted_bills.lock().map(|d| d.iter().filter_map(|i| NhanhId::new(*i)).collect()).unwrap_or_default();
+            let ids = self
+                .deleted_bills
+                .lock()
+                .map(|d| d.iter().filter_map(|i| NhanhId::new(*i)).collect())
+                .unwrap_or_default();
             Ok(Page { items: ids, next: None, total_pages: None })
         }
         async fn upsert_customers(&self, _: &Credentials, customers: &[NewCustomer]) -> Result<(), NhanhError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
             let refused = self.refused_mobile.lock().map_err(|_| NhanhError::Unavailable("lock".into()))?.clone();
             if customers.iter().any(|c| Some(&c.mobile) == refused.as_ref()) {
-                return Err(NhanhError::Rejected { code: Some("ERR_INVALID_FORM_FIELDS".into()), message: "mobile refused".into() });
+                return Err(NhanhError::Rejected {
+                    code: Some("ERR_INVALID_FORM_FIELDS".into()),
+                    message: "mobile refused".into(),
+                });
             }
             let mut all = self.customers.lock().map_err(|_| NhanhError::Unavailable("lock".into()))?;
             for c in customers {
@@ -237,7 +286,10 @@ pub mod fakes {
     impl FakeHub {
         /// Records of one kind.
         pub fn all(&self, kind: &'static str) -> Vec<serde_json::Value> {
-            self.records.lock().map(|r| r.get(kind).map(|m| m.values().cloned().collect()).unwrap_or_default()).unwrap_or_default()
+            self.records
+                .lock()
+                .map(|r| r.get(kind).map(|m| m.values().cloned().collect()).unwrap_or_default())
+                .unwrap_or_default()
         }
 
         fn create(&self, kind: &'static str, body: serde_json::Value, key: &str) -> Result<HubId, HubError> {
@@ -247,7 +299,11 @@ pub mod fakes {
                 return if seen == text {
                     HubId::parse(&id).map_err(|e| HubError::Malformed(e.to_string()))
                 } else {
-                    Err(HubError::Rejected { status: 409, code: "idempotency_key_reused".into(), message: "reused".into() })
+                    Err(HubError::Rejected {
+                        status: 409,
+                        code: "idempotency_key_reused".into(),
+                        message: "reused".into(),
+                    })
                 };
             }
             let mut records = self.records.lock().map_err(|_| HubError::Unavailable("lock".into()))?;
@@ -273,7 +329,11 @@ pub mod fakes {
             self.calls.fetch_add(1, Ordering::SeqCst);
             let mut records = self.records.lock().map_err(|_| HubError::Unavailable("lock".into()))?;
             let Some(rec) = records.entry(kind).or_default().get_mut(id.as_str()) else {
-                return Err(HubError::Rejected { status: 404, code: "not_found".into(), message: "no such record".into() });
+                return Err(HubError::Rejected {
+                    status: 404,
+                    code: "not_found".into(),
+                    message: "no such record".into(),
+                });
             };
             if let (Some(target), Some(changes)) = (rec.as_object_mut(), body.as_object()) {
                 for (k, v) in changes {
@@ -293,40 +353,106 @@ pub mod fakes {
         async fn current_session(&self, _: &SecretString) -> Result<Option<HubSession>, HubError> {
             Ok(None)
         }
-        async fn create_product_group(&self, _: &crate::domain::AccountId, g: &ProductGroupInput, key: &str) -> Result<HubId, HubError> {
+        async fn create_product_group(
+            &self,
+            _: &crate::domain::AccountId,
+            g: &ProductGroupInput,
+            key: &str,
+        ) -> Result<HubId, HubError> {
             self.create("product_groups", json(g), key)
         }
-        async fn update_product_group(&self, _: &crate::domain::AccountId, id: &HubId, g: &ProductGroupInput) -> Result<(), HubError> {
+        async fn update_product_group(
+            &self,
+            _: &crate::domain::AccountId,
+            id: &HubId,
+            g: &ProductGroupInput,
+        ) -> Result<(), HubError> {
             self.update("product_groups", id, json(g))
         }
-        async fn create_product(&self, _: &crate::domain::AccountId, p: &ProductInput, key: &str) -> Result<HubId, HubError> {
+        async fn create_product(
+            &self,
+            _: &crate::domain::AccountId,
+            p: &ProductInput,
+            key: &str,
+        ) -> Result<HubId, HubError> {
             self.create("products", json(p), key)
         }
-        async fn update_product(&self, _: &crate::domain::AccountId, id: &HubId, p: &ProductInput) -> Result<(), HubError> {
+        async fn update_product(
+            &self,
+            _: &crate::domain::AccountId,
+            id: &HubId,
+            p: &ProductInput,
+        ) -> Result<(), HubError> {
             self.update("products", id, json(p))
         }
-        async fn find_customer_by_phone(&self, _: &crate::domain::AccountId, phone: &str) -> Result<Option<HubCustomer>, HubError> {
+        async fn find_customer_by_phone(
+            &self,
+            _: &crate::domain::AccountId,
+            phone: &str,
+        ) -> Result<Option<HubCustomer>, HubError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
             let found = self.all("customers").into_iter().find(|c| c["phone"].as_str() == Some(phone));
             Ok(found.and_then(|c| serde_json::from_value(c).ok()))
         }
-        async fn hub_customers(&self, _: &crate::domain::AccountId, _: OffsetDateTime, _: u32, _: u32) -> Result<ListPage<HubCustomer>, HubError> {
+        async fn hub_customers(
+            &self,
+            _: &crate::domain::AccountId,
+            _: OffsetDateTime,
+            _: u32,
+            _: u32,
+        ) -> Result<ListPage<HubCustomer>, HubError> {
             Ok(ListPage { items: vec![], has_more: false })
         }
-        async fn create_customer(&self, _: &crate::domain::AccountId, c: &CustomerInput, key: &str) -> Result<HubCustomer, HubError> {
+        async fn create_customer(
+            &self,
+            _: &crate::domain::AccountId,
+            c: &CustomerInput,
+            key: &str,
+        ) -> Result<HubCustomer, HubError> {
             let id = self.create("customers", json(c), key)?;
-            Ok(HubCustomer { id, name: c.name.clone(), phone: c.phone.clone(), email: c.email.clone(), gender: None, birthday: None, address: c.address.clone(), origin: Some("nhanh".into()), created_at: None })
+            Ok(HubCustomer {
+                id,
+                name: c.name.clone(),
+                phone: c.phone.clone(),
+                email: c.email.clone(),
+                gender: None,
+                birthday: None,
+                address: c.address.clone(),
+                origin: Some("nhanh".into()),
+                created_at: None,
+            })
         }
-        async fn update_customer(&self, _: &crate::domain::AccountId, id: &HubId, c: &CustomerInput) -> Result<(), HubError> {
+        async fn update_customer(
+            &self,
+            _: &crate::domain::AccountId,
+            id: &HubId,
+            c: &CustomerInput,
+        ) -> Result<(), HubError> {
             self.update("customers", id, json(c))
         }
-        async fn create_order(&self, _: &crate::domain::AccountId, o: &OrderSnapshot, key: &str) -> Result<HubId, HubError> {
+        async fn create_order(
+            &self,
+            _: &crate::domain::AccountId,
+            o: &OrderSnapshot,
+            key: &str,
+        ) -> Result<HubId, HubError> {
             self.create("orders", json(o), key)
         }
-        async fn update_order(&self, _: &crate::domain::AccountId, id: &HubId, o: &OrderSnapshot) -> Result<(), HubError> {
+        async fn update_order(
+            &self,
+            _: &crate::domain::AccountId,
+            id: &HubId,
+            o: &OrderSnapshot,
+        ) -> Result<(), HubError> {
             self.update("orders", id, json(o))
         }
-        async fn hub_orders(&self, _: &crate::domain::AccountId, _: OffsetDateTime, _: u32, _: u32) -> Result<ListPage<HubOrder>, HubError> {
+        async fn hub_orders(
+            &self,
+            _: &crate::domain::AccountId,
+            _: OffsetDateTime,
+            _: u32,
+            _: u32,
+        ) -> Result<ListPage<HubOrder>, HubError> {
             Ok(ListPage { items: vec![], has_more: false })
         }
     }
@@ -356,7 +482,11 @@ pub async fn processor_fixture() -> ProcessorFixture {
     {
         let mut conn = intake.store.get(&account).await.expect("get").expect("connection");
         conn.access_token_sealed = Some(
-            intake.secrets.seal(&SecretString::new("access"), &seal_context(&account, "access_token")).await.expect("seal"),
+            intake
+                .secrets
+                .seal(&SecretString::new("access"), &seal_context(&account, "access_token"))
+                .await
+                .expect("seal"),
         );
         intake.store.put(&conn).await.expect("put");
     }

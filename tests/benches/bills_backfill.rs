@@ -21,16 +21,27 @@ async fn main() {
 async fn run(version: ApiVersion) {
     let (max, window, bills) = (15usize, 3i64, 5000u64);
     let (base, http) = support::simulator(max, window).await;
-    http.post(format!("{base}/_sim/businesses/10/bills/bulk")).json(&json!({"count": bills, "start_id": 1})).send().await.expect("bulk");
+    http.post(format!("{base}/_sim/businesses/10/bills/bulk"))
+        .json(&json!({"count": bills, "start_id": 1}))
+        .send()
+        .await
+        .expect("bulk");
     // Connected an hour ago: the bills (created just now) are of the connected period.
     let connected = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
-    let b = support::connect(&base, http, version, InitialSyncState::Done, Some(connected), time::Duration::minutes(10)).await;
+    let b =
+        support::connect(&base, http, version, InitialSyncState::Done, Some(connected), time::Duration::minutes(10))
+            .await;
     let (processor, account) = (&b.processor, &b.account);
     // A pass reads only seconds already over.
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     let started = Instant::now();
-    let pass = WorkItem::ReconcileAccount { account_id: account.clone(), tick: time::OffsetDateTime::now_utc(), resume: None };
-    let record = BatchRecord { message_id: "pass".into(), group_id: "bench:reconcile".into(), body: serde_json::to_string(&pass).expect("json") };
+    let pass =
+        WorkItem::ReconcileAccount { account_id: account.clone(), tick: time::OffsetDateTime::now_utc(), resume: None };
+    let record = BatchRecord {
+        message_id: "pass".into(),
+        group_id: "bench:reconcile".into(),
+        body: serde_json::to_string(&pass).expect("json"),
+    };
     assert!(processor.process_batch(&[record]).await.is_empty(), "the pass failed");
     let elapsed = started.elapsed().as_secs_f64();
     let stats = shared::store::StatsStore::stats(b.fixture.store.as_ref(), account).await.expect("stats");

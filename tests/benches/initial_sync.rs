@@ -22,19 +22,40 @@ async fn main() {
 async fn run(version: ApiVersion) {
     let (max, window, products) = (15usize, 3i64, 2000u64);
     let (base, http) = support::simulator(max, window).await;
-    http.post(format!("{base}/_sim/businesses/10/products/bulk")).json(&json!({"count": products, "start_id": 1})).send().await.expect("bulk");
-    let b = support::connect(&base, http, version, InitialSyncState::Due, None, shared::services::pass::DEFAULT_PASS_BUDGET).await;
+    http.post(format!("{base}/_sim/businesses/10/products/bulk"))
+        .json(&json!({"count": products, "start_id": 1}))
+        .send()
+        .await
+        .expect("bulk");
+    let b = support::connect(
+        &base,
+        http,
+        version,
+        InitialSyncState::Due,
+        None,
+        shared::services::pass::DEFAULT_PASS_BUDGET,
+    )
+    .await;
     let (processor, queue, account) = (&b.processor, &b.queue, &b.account);
     let started = Instant::now();
-    let start = WorkItem::ReconcileAccount { account_id: account.clone(), tick: time::OffsetDateTime::now_utc(), resume: None };
-    let record = |m: &str, g: String, item: &WorkItem| BatchRecord { message_id: m.to_owned(), group_id: g, body: serde_json::to_string(item).expect("json") };
+    let start =
+        WorkItem::ReconcileAccount { account_id: account.clone(), tick: time::OffsetDateTime::now_utc(), resume: None };
+    let record = |m: &str, g: String, item: &WorkItem| BatchRecord {
+        message_id: m.to_owned(),
+        group_id: g,
+        body: serde_json::to_string(item).expect("json"),
+    };
     assert!(processor.process_batch(&[record("start", "bench:reconcile".into(), &start)]).await.is_empty());
     // Like the event source mapping: batches of up to 10; each page queues the next one.
     let mut taken = 0;
     let mut pending: Vec<BatchRecord> = Vec::new();
     loop {
         let queued = queue.messages();
-        pending.extend(queued[taken..].iter().enumerate().map(|(i, m)| BatchRecord { message_id: (taken + i).to_string(), group_id: m.group_id.clone(), body: m.body.clone() }));
+        pending.extend(queued[taken..].iter().enumerate().map(|(i, m)| BatchRecord {
+            message_id: (taken + i).to_string(),
+            group_id: m.group_id.clone(),
+            body: m.body.clone(),
+        }));
         taken = queued.len();
         if pending.is_empty() {
             break;

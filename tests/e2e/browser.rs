@@ -21,8 +21,14 @@ async fn connect_page_renders_in_headless_chromium() {
     let out = tokio::task::spawn_blocking(move || {
         Command::new(chromium())
             .args([
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
                 "--disable-dev-shm-usage",
             ])
             .arg(format!("--user-data-dir={}", profile.display()))
@@ -35,6 +41,8 @@ async fn connect_page_renders_in_headless_chromium() {
     let dom = String::from_utf8_lossy(&out.stdout);
     assert!(dom.contains("Kích hoạt"), "page did not render: {dom}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(dom.contains(&format!("<code id=\"account-id\">{}</code>", app.account)));
-    assert!(dom.contains("name=\"app_id\"") && dom.contains("name=\"secret_key\"") && dom.contains("name=\"csrf_token\""));
+    assert!(
+        dom.contains("name=\"app_id\"") && dom.contains("name=\"secret_key\"") && dom.contains("name=\"csrf_token\"")
+    );
     assert!(dom.contains(&format!("/nhanhvn/connect/callback/{{app_id}}/{}", app.account)));
 }

@@ -1,7 +1,7 @@
 //! The connect flow end to end: happy path, R1, R2, cookies and CSRF, access-code refusals,
 //! permission probes, R4, disconnect/reconnect (R3), and secrets kept out of logs (R13).
 
-use crate::helpers::{connected_on, csrf_of, element_text, stack, random_u64, Api, TestApp};
+use crate::helpers::{connected_on, csrf_of, element_text, random_u64, stack, Api, TestApp};
 use serde_json::json;
 
 #[tokio::test]
@@ -36,11 +36,17 @@ async fn happy_path_connects_and_reports_status() {
     assert_eq!(status["token_warning"], false);
     assert_eq!(status["webhooks"]["url"], json!(webhook));
     assert_eq!(status["webhooks"]["live"], false);
-    assert!(["due", "running", "done"].contains(&status["initial_sync"]["state"].as_str().unwrap_or_default()), "{status}");
+    assert!(
+        ["due", "running", "done"].contains(&status["initial_sync"]["state"].as_str().unwrap_or_default()),
+        "{status}"
+    );
     assert_eq!(status["streams"]["orders"]["applied"], 0);
     let text = status.to_string();
     assert!(!text.contains(&app.secret) && !text.contains(&verify), "status never carries a secret");
-    for token in app.get_json(&format!("{}/_sim/tokens?business_id={}", stack().nhanh, app.business_id)).await["tokens"].as_array().unwrap() {
+    for token in app.get_json(&format!("{}/_sim/tokens?business_id={}", stack().nhanh, app.business_id)).await["tokens"]
+        .as_array()
+        .unwrap()
+    {
         assert!(!text.contains(token.as_str().unwrap()));
     }
 
@@ -53,10 +59,16 @@ async fn happy_path_connects_and_reports_status() {
 async fn status_requires_the_service_token_or_the_admin_cookie() {
     let mut app = TestApp::new().await;
     app.connect().await;
-    let anonymous = app.http.get(format!("{}/nhanhvn/connections/{}", stack().connector, app.account)).send().await.unwrap();
+    let anonymous =
+        app.http.get(format!("{}/nhanhvn/connections/{}", stack().connector, app.account)).send().await.unwrap();
     assert_eq!(anonymous.status().as_u16(), 401);
-    let wrong = app.http.get(format!("{}/nhanhvn/connections/{}", stack().connector, app.account))
-        .header("authorization", "TOKEN nope").send().await.unwrap();
+    let wrong = app
+        .http
+        .get(format!("{}/nhanhvn/connections/{}", stack().connector, app.account))
+        .header("authorization", "TOKEN nope")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong.status().as_u16(), 401);
     let by_cookie = app.get(&format!("/nhanhvn/connections/{}", app.account)).await;
     assert_eq!(by_cookie.status, 200);
@@ -81,7 +93,9 @@ async fn second_account_cannot_take_a_connected_business() {
 
     // Once the first account disconnects, the business is free.
     let page = first.get(&first.page_url()).await;
-    let out = first.post_form(&format!("/nhanhvn/connect/{}/disconnect", first.account), &[("csrf_token", &csrf_of(&page.body))]).await;
+    let out = first
+        .post_form(&format!("/nhanhvn/connect/{}/disconnect", first.account), &[("csrf_token", &csrf_of(&page.body))])
+        .await;
     assert_eq!(out.status, 303);
     let (callback, _) = second.start_connect(&second.secret.clone()).await;
     assert_eq!(second.get(&callback).await.status, 200);
@@ -124,7 +138,12 @@ async fn missing_or_forged_cookie_or_csrf_is_refused() {
 
     // Right cookie, wrong or missing CSRF token.
     assert_eq!(app.activate("forged", app.app_id, &app.secret).await.status, 403);
-    assert_eq!(app.post_form(&format!("/nhanhvn/connect/{}", app.account), &[("app_id", "1"), ("secret_key", "x")]).await.status, 403);
+    assert_eq!(
+        app.post_form(&format!("/nhanhvn/connect/{}", app.account), &[("app_id", "1"), ("secret_key", "x")])
+            .await
+            .status,
+        403
+    );
 
     // The callback needs the cookie too.
     let (callback, _) = app.start_connect(&app.secret.clone()).await;
@@ -135,7 +154,9 @@ async fn missing_or_forged_cookie_or_csrf_is_refused() {
     // Disconnect with a wrong CSRF token.
     let mut connected = TestApp::new().await;
     connected.connect().await;
-    let r = connected.post_form(&format!("/nhanhvn/connect/{}/disconnect", connected.account), &[("csrf_token", "nope")]).await;
+    let r = connected
+        .post_form(&format!("/nhanhvn/connect/{}/disconnect", connected.account), &[("csrf_token", "nope")])
+        .await;
     assert_eq!(r.status, 403);
     assert_ne!(connected.status().await.1["state"], "disconnected");
 }
@@ -217,14 +238,18 @@ async fn disconnect_then_reconnect_starts_a_new_period() {
     let first_token = element_text(&first.body, "verify-token").unwrap();
     let connected_at = app.status().await.1["connected_at"].as_str().unwrap().to_owned();
 
-    let out = app.post_form(&format!("/nhanhvn/connect/{}/disconnect", app.account), &[("csrf_token", &csrf_of(&first.body))]).await;
+    let out = app
+        .post_form(&format!("/nhanhvn/connect/{}/disconnect", app.account), &[("csrf_token", &csrf_of(&first.body))])
+        .await;
     assert_eq!(out.status, 303);
     let (_, status) = app.status().await;
     assert_eq!(status["state"], "disconnected");
     assert!(status["disconnected_at"].is_string());
     let page = app.get(&app.page_url()).await;
     assert!(page.body.contains("Kích hoạt") && page.body.contains("Đã ngừng kết nối"));
-    let again = app.post_form(&format!("/nhanhvn/connect/{}/disconnect", app.account), &[("csrf_token", &csrf_of(&page.body))]).await;
+    let again = app
+        .post_form(&format!("/nhanhvn/connect/{}/disconnect", app.account), &[("csrf_token", &csrf_of(&page.body))])
+        .await;
     assert_eq!(again.status, 409, "already disconnected");
 
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
@@ -261,7 +286,11 @@ async fn secrets_never_reach_the_logs() {
 #[tokio::test]
 async fn a_new_connection_talks_only_v3_to_nhanh() {
     let mut app = TestApp::new().await;
-    app.post_json(&format!("{}/_sim/businesses/{}/products", stack().nhanh, app.business_id), json!({"idNhanh": 4101, "name": "Áo", "price": "1000"})).await;
+    app.post_json(
+        &format!("{}/_sim/businesses/{}/products", stack().nhanh, app.business_id),
+        json!({"idNhanh": 4101, "name": "Áo", "price": "1000"}),
+    )
+    .await;
     let consent = {
         let page = app.open_page().await;
         let act = app.activate(&csrf_of(&page.body), app.app_id, &app.secret.clone()).await;
@@ -286,7 +315,10 @@ async fn connecting_again_moves_a_v2_connection_to_v3_and_keeps_its_period_maps_
     let (_, before) = app.status().await;
     assert_eq!(before["api_version"], "2.0");
     let page = app.get(&app.page_url()).await;
-    assert!(page.body.contains("id=\"version-warning\"") && page.body.contains("Kích hoạt"), "a v2 connection is offered the move");
+    assert!(
+        page.body.contains("id=\"version-warning\"") && page.body.contains("Kích hoạt"),
+        "a v2 connection is offered the move"
+    );
     let hub = |app: &TestApp| {
         let url = format!("{}/_sim/accounts/{}", stack().hub, app.account);
         let http = app.http.clone();
@@ -322,13 +354,20 @@ async fn connecting_again_moves_a_v2_connection_to_v3_and_keeps_its_period_maps_
     }
     let calls = app.get_json(&format!("{}/_sim/calls?app_id={}", stack().nhanh, app.app_id)).await;
     let paths: Vec<&str> = calls["calls"].as_array().unwrap().iter().filter_map(|c| c["path"].as_str()).collect();
-    assert!(paths.iter().any(|p| p.starts_with("/api/")) && paths.last().is_some_and(|p| p.starts_with("/v3.0/")), "{paths:?}");
+    assert!(
+        paths.iter().any(|p| p.starts_with("/api/")) && paths.last().is_some_and(|p| p.starts_with("/v3.0/")),
+        "{paths:?}"
+    );
 }
 
 #[tokio::test]
 async fn app_uninstalled_ends_the_connection_and_the_status_says_why() {
     let (app, _) = connected_on(Api::V3, Some(true)).await;
-    app.post_json(&format!("{}/_sim/apps/{}/uninstall", stack().nhanh, app.app_id), json!({"business_id": app.business_id})).await;
+    app.post_json(
+        &format!("{}/_sim/apps/{}/uninstall", stack().nhanh, app.app_id),
+        json!({"business_id": app.business_id}),
+    )
+    .await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let (_, status) = app.status().await;

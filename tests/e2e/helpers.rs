@@ -102,16 +102,24 @@ impl TestApp {
     }
 
     pub async fn register_app(&self, app_id: u64, secret: &str, business_id: u64, denied_paths: &[&str]) {
-        self.post_json(&format!("{}/_sim/apps", stack().nhanh), json!({
-            "app_id": app_id, "secret_key": secret, "business_id": business_id, "auto_consent": true,
-            "permissions": ["product", "order", "customer"], "denied_paths": denied_paths,
-        })).await;
+        self.post_json(
+            &format!("{}/_sim/apps", stack().nhanh),
+            json!({
+                "app_id": app_id, "secret_key": secret, "business_id": business_id, "auto_consent": true,
+                "permissions": ["product", "order", "customer"], "denied_paths": denied_paths,
+            }),
+        )
+        .await;
     }
 
     pub async fn add_session(&self, token: &str, account: &str, role: &str) {
-        self.post_json(&format!("{}/_sim/sessions", stack().hub), json!({
-            "token": token, "account_id": account, "user_id": format!("u-{role}"), "role": role,
-        })).await;
+        self.post_json(
+            &format!("{}/_sim/sessions", stack().hub),
+            json!({
+                "token": token, "account_id": account, "user_id": format!("u-{role}"), "role": role,
+            }),
+        )
+        .await;
     }
 
     pub async fn post_json(&self, url: &str, body: Value) -> Value {
@@ -155,7 +163,11 @@ impl TestApp {
 
     /// GETs a connector path with the cookie.
     pub async fn get(&self, path_or_url: &str) -> Answer {
-        let url = if path_or_url.starts_with("http") { path_or_url.to_owned() } else { format!("{}{path_or_url}", stack().connector) };
+        let url = if path_or_url.starts_with("http") {
+            path_or_url.to_owned()
+        } else {
+            format!("{}{path_or_url}", stack().connector)
+        };
         Self::answer(self.with_cookie(self.http.get(url)).send().await.expect("get")).await
     }
 
@@ -175,7 +187,11 @@ impl TestApp {
 
     /// Submits App Id + Secret Key; returns the answer (a redirect to Nhanh on success).
     pub async fn activate(&self, csrf: &str, app_id: u64, secret: &str) -> Answer {
-        self.post_form(&format!("/nhanhvn/connect/{}", self.account), &[("csrf_token", csrf), ("app_id", &app_id.to_string()), ("secret_key", secret)]).await
+        self.post_form(
+            &format!("/nhanhvn/connect/{}", self.account),
+            &[("csrf_token", csrf), ("app_id", &app_id.to_string()), ("secret_key", secret)],
+        )
+        .await
     }
 
     /// Follows the consent redirect at the Nhanh simulator; returns the callback URL with `accessCode`.
@@ -369,13 +385,19 @@ impl TestApp {
     pub async fn make_legacy_v2(&self) {
         use shared::secrets::SecretBox;
         use shared::store::ConnectionStore;
-        let consent = format!("{}/oauth?appId={}&returnLink=https%3A%2F%2Flegacy.example%2Fcb", stack().nhanh, self.app_id);
+        let consent =
+            format!("{}/oauth?appId={}&returnLink=https%3A%2F%2Flegacy.example%2Fcb", stack().nhanh, self.app_id);
         let to = self.consent(&consent).await;
         let code = to.split("accessCode=").nth(1).expect("access code").to_owned();
         let answer: Value = self
             .http
             .post(format!("{}/api/oauth/access_token", stack().nhanh))
-            .form(&[("version", "2.0"), ("appId", &self.app_id.to_string()), ("accessCode", &code), ("secretKey", &self.secret)])
+            .form(&[
+                ("version", "2.0"),
+                ("appId", &self.app_id.to_string()),
+                ("accessCode", &code),
+                ("secretKey", &self.secret),
+            ])
             .send()
             .await
             .expect("v2 exchange")
@@ -385,8 +407,14 @@ impl TestApp {
         let token = answer["accessToken"].as_str().expect("v2 token").to_owned();
         let sdk = aws_sdk().await;
         let env = stack_env();
-        let store = shared::store::dynamo::DynamoStore::from_sdk_config(&sdk, env.get("TABLE_NAME").cloned().unwrap_or_default());
-        let secrets = shared::secrets::kms::KmsSecretBox::from_sdk_config(&sdk, env.get("KMS_KEY_ID").cloned().unwrap_or_default());
+        let store = shared::store::dynamo::DynamoStore::from_sdk_config(
+            &sdk,
+            env.get("TABLE_NAME").cloned().unwrap_or_default(),
+        );
+        let secrets = shared::secrets::kms::KmsSecretBox::from_sdk_config(
+            &sdk,
+            env.get("KMS_KEY_ID").cloned().unwrap_or_default(),
+        );
         let account = shared::domain::AccountId::parse(&self.account).expect("account");
         let context = format!("acct/{}/access_token", self.account);
         let sealed = secrets.seal(&shared::secrets::SecretString::new(token), &context).await.expect("seal");

@@ -26,8 +26,15 @@ impl Connected {
     }
 
     async fn post_raw(&self, app_id: &str, body: Vec<u8>) -> (u16, Value) {
-        let r = self.app.http.post(format!("{}/nhanhvn/hook/{app_id}", stack().connector))
-            .header("content-type", "application/json").body(body).send().await.expect("post");
+        let r = self
+            .app
+            .http
+            .post(format!("{}/nhanhvn/hook/{app_id}", stack().connector))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("post");
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
@@ -46,7 +53,8 @@ impl Connected {
     }
 
     async fn post_event(&self, body: &Value) -> (u16, Value) {
-        let mut request = self.app.http.post(format!("{}/nhanhvn/hook/{}", stack().connector, self.app.app_id)).json(body);
+        let mut request =
+            self.app.http.post(format!("{}/nhanhvn/hook/{}", stack().connector, self.app.app_id)).json(body);
         if self.api == Api::V3 {
             request = request.header("authorization", &self.token);
         }
@@ -70,8 +78,10 @@ fn order_add_data(id: u64) -> Value {
 async fn every_event_type_lands_in_the_fifo_queue(api: Api) {
     let c = connected_on(api).await;
     let acct = c.app.account.clone();
-    let v3_order = |id: u64, status: u64| json!({"info": {"id": id, "status": status, "createdAt": 1_764_300_000}, "createdBy": {"id": 1, "name": "A"},
-        "shippingAddress": {"id": "20184482", "name": "Nguyễn Văn A", "mobile": "0912345678"}, "products": [{"id": 5001, "quantity": 1, "price": 250000}]});
+    let v3_order = |id: u64, status: u64| {
+        json!({"info": {"id": id, "status": status, "createdAt": 1_764_300_000}, "createdBy": {"id": 1, "name": "A"},
+        "shippingAddress": {"id": "20184482", "name": "Nguyễn Văn A", "mobile": "0912345678"}, "products": [{"id": 5001, "quantity": 1, "price": 250000}]})
+    };
     let events = vec![
         (c.event("orderAdd", order_add_data(9001), v3_order(9001, 54)), vec![(format!("{acct}:order:9001"), "order_changed")]),
         (c.event("orderUpdate", json!({"orderId": 9001, "shopOrderId": "", "status": "Confirmed", "statusDescription": "Đã xác nhận"}), v3_order(9001, 56)),
@@ -92,19 +102,34 @@ async fn every_event_type_lands_in_the_fifo_queue(api: Api) {
         let raw = event.to_string();
         for (g, change) in groups {
             let id = g.rsplit(':').next().unwrap();
-            expected.push((g.clone(), sha256_hex(format!("{raw}#{id}").as_bytes()), *change, id.parse::<u64>().unwrap()));
+            expected.push((
+                g.clone(),
+                sha256_hex(format!("{raw}#{id}").as_bytes()),
+                *change,
+                id.parse::<u64>().unwrap(),
+            ));
         }
     }
     let got = messages_of(&acct, expected.len(), Duration::from_millis(1500)).await;
     assert_eq!(got.len(), expected.len(), "one message per record");
     for (group, dedup, change, id) in expected {
-        let m = got.iter().find(|m| m.dedup_id == dedup && m.group_id == group).unwrap_or_else(|| panic!("no message with dedup id for {group}"));
+        let m = got
+            .iter()
+            .find(|m| m.dedup_id == dedup && m.group_id == group)
+            .unwrap_or_else(|| panic!("no message with dedup id for {group}"));
         let body: Value = serde_json::from_str(&m.body).unwrap();
-        assert_eq!((body["kind"].as_str(), body["change"].as_str(), body["record_id"].as_u64()), (Some("nhanh_change"), Some(change), Some(id)), "{body}");
+        assert_eq!(
+            (body["kind"].as_str(), body["change"].as_str(), body["record_id"].as_u64()),
+            (Some("nhanh_change"), Some(change), Some(id)),
+            "{body}"
+        );
         assert_eq!(body["account_id"], json!(acct));
         assert_eq!(body["api_version"], api.name());
         assert!(body["received_at"].is_string());
-        assert!(body.get("data").is_none() && !m.body.contains(&c.token), "no body and never the verify token in the queue");
+        assert!(
+            body.get("data").is_none() && !m.body.contains(&c.token),
+            "no body and never the verify token in the queue"
+        );
     }
     let (_, status) = c.app.status().await;
     assert!(status["streams"]["orders"]["last_event_at"].is_string());
@@ -188,13 +213,27 @@ async fn inactive_connections_drop_and_count_enabled_and_ignored_events() {
     assert_eq!((status, answer["outcome"].as_str()), (200, Some("ignored")));
 
     // A merchant change through the simulator arrives as a real webhook and is queued.
-    c.app.post_json(&format!("{}/_sim/businesses/{}/products", stack().nhanh, c.app.business_id), json!({"idNhanh": 6100, "name": "Mũ", "price": "90000"})).await;
+    c.app
+        .post_json(
+            &format!("{}/_sim/businesses/{}/products", stack().nhanh, c.app.business_id),
+            json!({"idNhanh": 6100, "name": "Mũ", "price": "90000"}),
+        )
+        .await;
     let got = messages_of(&c.app.account, 1, Duration::from_millis(500)).await;
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].group_id, format!("{}:product:6100", c.app.account));
 
     let page = c.app.get(&c.app.page_url()).await;
-    assert_eq!(c.app.post_form(&format!("/nhanhvn/connect/{}/disconnect", c.app.account), &[("csrf_token", &csrf_of(&page.body))]).await.status, 303);
+    assert_eq!(
+        c.app
+            .post_form(
+                &format!("/nhanhvn/connect/{}/disconnect", c.app.account),
+                &[("csrf_token", &csrf_of(&page.body))]
+            )
+            .await
+            .status,
+        303
+    );
     let (status, answer) = c.post(&c.envelope("orderAdd", order_add_data(4242))).await;
     assert_eq!((status, answer["outcome"].as_str()), (200, Some("dropped")));
     assert!(messages_of(&c.app.account, 0, Duration::from_millis(1000)).await.is_empty());
@@ -204,7 +243,9 @@ async fn inactive_connections_drop_and_count_enabled_and_ignored_events() {
 }
 
 fn sign(body: &str) -> String {
-    let secret = shared::secrets::SecretString::new(crate::helpers::stack_env().get("HUB_WEBHOOK_SECRET").cloned().unwrap_or_default());
+    let secret = shared::secrets::SecretString::new(
+        crate::helpers::stack_env().get("HUB_WEBHOOK_SECRET").cloned().unwrap_or_default(),
+    );
     shared::services::intake::hub_signature(&secret, body.as_bytes())
 }
 
@@ -227,7 +268,11 @@ async fn hub_events_are_signed_and_queued() {
     };
     assert_eq!(post(customer.clone(), None).await.unwrap().status().as_u16(), 401);
     assert_eq!(post(customer.clone(), Some("sha256=deadbeef".into())).await.unwrap().status().as_u16(), 401);
-    assert_eq!(post(customer.clone(), Some(sign(&order))).await.unwrap().status().as_u16(), 401, "signature of another body");
+    assert_eq!(
+        post(customer.clone(), Some(sign(&order))).await.unwrap().status().as_u16(),
+        401,
+        "signature of another body"
+    );
     with_collector_paused(async {
         assert_eq!(post(customer.clone(), Some(sign(&customer))).await.unwrap().status().as_u16(), 200);
         assert_eq!(post(customer.clone(), Some(sign(&customer))).await.unwrap().status().as_u16(), 200);
@@ -237,8 +282,13 @@ async fn hub_events_are_signed_and_queued() {
     let got = messages_of(&acct, 2, Duration::from_millis(1500)).await;
     assert_eq!(got.len(), 2, "the duplicated customer event collapses");
     let groups: Vec<&str> = got.iter().map(|m| m.group_id.as_str()).collect();
-    assert!(groups.contains(&format!("{acct}:hub_customer:c-1").as_str()) && groups.contains(&format!("{acct}:hub_order:8801").as_str()), "{groups:?}");
-    let body: Value = serde_json::from_str(&got.iter().find(|m| m.group_id.contains("hub_order")).unwrap().body).unwrap();
+    assert!(
+        groups.contains(&format!("{acct}:hub_customer:c-1").as_str())
+            && groups.contains(&format!("{acct}:hub_order:8801").as_str()),
+        "{groups:?}"
+    );
+    let body: Value =
+        serde_json::from_str(&got.iter().find(|m| m.group_id.contains("hub_order")).unwrap().body).unwrap();
     assert_eq!(body["kind"], "hub_event");
     assert_eq!(body["event"]["data"]["code"], "H8801");
     assert_eq!(got.iter().find(|m| m.group_id.contains("hub_order")).unwrap().dedup_id, sha256_hex(order.as_bytes()));

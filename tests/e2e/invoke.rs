@@ -10,7 +10,17 @@ async fn sample_status_event_through_cargo_lambda_invoke() {
     let out = tokio::task::spawn_blocking(move || {
         Command::new("cargo")
             .current_dir(&root)
-            .args(["lambda", "invoke", "-A", "127.0.0.1", "-P", &port, "connect", "--data-file", "events/connect-status.json"])
+            .args([
+                "lambda",
+                "invoke",
+                "-A",
+                "127.0.0.1",
+                "-P",
+                &port,
+                "connect",
+                "--data-file",
+                "events/connect-status.json",
+            ])
             .output()
             .expect("cargo lambda on PATH (scripts/tools.sh installs it)")
     })

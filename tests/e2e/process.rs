@@ -89,23 +89,34 @@ async fn products_and_orders_reach_the_hub_and_the_status_counts_them(api: Api) 
     let hub = l.hub_until(30, "the product", |h| items(h, "products").len() == 1).await;
     assert_eq!(items(&hub, "products")[0]["price"], 250_000);
     l.merchant("products", json!({"idNhanh": 7001, "name": "Áo thun", "code": "SP7001", "barcode": "893000", "price": "260000", "status": "Active"})).await;
-    l.hub_until(30, "the product update", |h| items(h, "products").first().is_some_and(|p| p["name"] == "Áo thun")).await;
+    l.hub_until(30, "the product update", |h| items(h, "products").first().is_some_and(|p| p["name"] == "Áo thun"))
+        .await;
 
     l.merchant("orders", order(88_001, "New", "0912345678")).await;
     let hub = l.hub_until(30, "the order", |h| items(h, "orders").len() == 1).await;
     let o = &items(&hub, "orders")[0];
-    assert_eq!((o["status"].as_str(), o["source_status"].as_str(), o["code"].as_str()), (Some("new"), Some("New"), Some("88001")));
+    assert_eq!(
+        (o["status"].as_str(), o["source_status"].as_str(), o["code"].as_str()),
+        (Some("new"), Some("New"), Some("88001"))
+    );
     // 2 × 250 000 − (20 000 + 10 000) − 5 000 + 30 000
-    assert_eq!((o["subtotal"].as_i64(), o["discount"].as_i64(), o["shipping_fee"].as_i64(), o["total"].as_i64()), (Some(500_000), Some(30_000), Some(30_000), Some(495_000)));
+    assert_eq!(
+        (o["subtotal"].as_i64(), o["discount"].as_i64(), o["shipping_fee"].as_i64(), o["total"].as_i64()),
+        (Some(500_000), Some(30_000), Some(30_000), Some(495_000))
+    );
     assert_eq!(o["items"][0]["product_id"], items(&hub, "products")[0]["id"], "items mapped to Hub products");
     let customers = items(&hub, "customers");
     assert_eq!(customers.len(), 1);
-    assert_eq!((customers[0]["phone"].as_str(), customers[0]["address"].as_str()), (Some("0912345678"), Some("12 Lê Lợi, Hà Nội")));
+    assert_eq!(
+        (customers[0]["phone"].as_str(), customers[0]["address"].as_str()),
+        (Some("0912345678"), Some("12 Lê Lợi, Hà Nội"))
+    );
     assert!(customers[0].get("city").is_none() && customers[0].get("province").is_none(), "R7: free text only");
     assert_eq!(o["customer_id"], customers[0]["id"]);
 
     l.merchant("orders", order(88_001, "Success", "0912345678")).await;
-    l.hub_until(30, "the status change", |h| items(h, "orders").first().is_some_and(|o| o["status"] == "completed")).await;
+    l.hub_until(30, "the status change", |h| items(h, "orders").first().is_some_and(|o| o["status"] == "completed"))
+        .await;
     let (_, status) = l.app.status().await;
     assert!(status["streams"]["orders"]["applied"].as_u64() >= Some(2), "{status}");
     assert!(status["streams"]["products"]["applied"].as_u64() >= Some(2));
@@ -116,21 +127,36 @@ async fn a_deleted_product_becomes_inactive_and_a_deleted_order_is_flagged(api: 
     let l = live_on(api).await;
     l.merchant("products", json!({"idNhanh": 7101, "name": "Mũ", "price": "90000", "status": "Active"})).await;
     l.hub_until(30, "the product", |h| items(h, "products").len() == 1).await;
-    let r = l.app.http.delete(format!("{}/_sim/businesses/{}/products/7101", stack().nhanh, l.app.business_id)).send().await.unwrap();
+    let r = l
+        .app
+        .http
+        .delete(format!("{}/_sim/businesses/{}/products/7101", stack().nhanh, l.app.business_id))
+        .send()
+        .await
+        .unwrap();
     assert!(r.status().is_success());
-    l.hub_until(30, "the product to go inactive", |h| items(h, "products").first().is_some_and(|p| p["status"] == "inactive")).await;
+    l.hub_until(30, "the product to go inactive", |h| {
+        items(h, "products").first().is_some_and(|p| p["status"] == "inactive")
+    })
+    .await;
 
     l.merchant("orders", order(88_101, "New", "0912000111")).await;
     l.hub_until(30, "the order", |h| items(h, "orders").len() == 1).await;
     assert_eq!(l.post_hook("orderDelete", json!({"orderId": 88_101, "shopOrderId": ""})).await, 200);
-    let hub = l.hub_until(30, "the deletion", |h| items(h, "orders").first().is_some_and(|o| o["deleted"] == true)).await;
+    let hub =
+        l.hub_until(30, "the deletion", |h| items(h, "orders").first().is_some_and(|o| o["deleted"] == true)).await;
     assert_eq!(items(&hub, "orders").len(), 1);
 }
 
 async fn duplicated_and_reordered_deliveries_end_in_one_record_with_the_final_state(api: Api) {
     let l = live_on(api).await;
     // The merchant's order exists in its final state; the webhooks arrive late, twice, out of order.
-    l.app.post_json(&format!("{}/_sim/webhooks", stack().nhanh), json!({"app_id": l.app.app_id, "url": "http://127.0.0.1:9/off", "verify_token": l.token, "enabled": false})).await;
+    l.app
+        .post_json(
+            &format!("{}/_sim/webhooks", stack().nhanh),
+            json!({"app_id": l.app.app_id, "url": "http://127.0.0.1:9/off", "verify_token": l.token, "enabled": false}),
+        )
+        .await;
     l.merchant("orders", order(88_201, "Shipping", "0912000222")).await;
     for (event, data) in [
         ("orderUpdate", json!({"orderId": 88_201, "status": "Shipping"})),
@@ -177,7 +203,10 @@ async fn orders_without_a_phone_the_hub_can_store_sync_without_a_customer_link(a
     }
     let customers = items(&hub, "customers");
     assert_eq!(customers.len(), 1, "{customers:?}");
-    assert_eq!((customers[0]["phone"].as_str(), customers[0]["name"].as_str()), (Some("0912000404"), Some("0912000404")));
+    assert_eq!(
+        (customers[0]["phone"].as_str(), customers[0]["name"].as_str()),
+        (Some("0912000404"), Some("0912000404"))
+    );
     let (_, status) = l.app.status().await;
     assert_eq!(status["streams"]["orders"]["failed"].as_u64().unwrap_or(0), 0, "{status}");
 }
@@ -186,10 +215,19 @@ async fn the_echo_of_a_hub_created_order_updates_it(api: Api) {
     let l = live_on(api).await;
     let env = stack_env();
     // v3's order/add takes only products Nhanh has: the Hub order is for a synced product.
-    l.merchant("products", json!({"idNhanh": 7301, "name": "Quà tặng", "code": "QUA", "price": "50000", "status": "Active"})).await;
+    l.merchant(
+        "products",
+        json!({"idNhanh": 7301, "name": "Quà tặng", "code": "QUA", "price": "50000", "status": "Active"}),
+    )
+    .await;
     let hub = l.hub_until(30, "the product", |h| items(h, "products").len() == 1).await;
     let product_id = items(&hub, "products")[0]["id"].clone();
-    l.app.post_json(&format!("{}/_sim/hook", stack().hub), json!({"url": stack().connector, "secret": env.get("HUB_WEBHOOK_SECRET").cloned().unwrap_or_default()})).await;
+    l.app
+        .post_json(
+            &format!("{}/_sim/hook", stack().hub),
+            json!({"url": stack().connector, "secret": env.get("HUB_WEBHOOK_SECRET").cloned().unwrap_or_default()}),
+        )
+        .await;
     let created = l.app.post_json(&format!("{}/_sim/accounts/{}/orders", stack().hub, l.app.account), json!({
         "code": "H-1", "status": "new", "customer": {"name": "Lan", "phone": "0912000333", "address": "Hà Nội"},
         "items": [{"product_id": product_id, "code": "QUA", "name": "Quà tặng", "quantity": 1, "price": 50000, "discount": 0}], "total": 50000, "note": "giao nhanh",
@@ -199,7 +237,13 @@ async fn the_echo_of_a_hub_created_order_updates_it(api: Api) {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let nhanh_order = loop {
         let b = l.app.get_json(&format!("{}/_sim/businesses/{}", stack().nhanh, l.app.business_id)).await;
-        let found: Vec<Value> = b["orders"].as_array().cloned().unwrap_or_default().into_iter().filter(|o| o["shopOrderId"] == json!(hub_id)).collect();
+        let found: Vec<Value> = b["orders"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|o| o["shopOrderId"] == json!(hub_id))
+            .collect();
         if !found.is_empty() {
             assert_eq!(found.len(), 1);
             break found[0].clone();
@@ -221,7 +265,12 @@ async fn hub_5xx_and_a_nhanh_rate_limit_delay_but_lose_nothing(api: Api) {
         {"status": 503, "account": l.app.account}, {"status": 502, "account": l.app.account}, {"status": 429, "retry_after": 2, "account": l.app.account},
     ])).await;
     // Two product reads per 4 s for this app.
-    l.app.post_json(&format!("{}/_sim/limits", stack().nhanh), json!({"app_id": l.app.app_id, "max": 2, "window_secs": 4})).await;
+    l.app
+        .post_json(
+            &format!("{}/_sim/limits", stack().nhanh),
+            json!({"app_id": l.app.app_id, "max": 2, "window_secs": 4}),
+        )
+        .await;
     for id in 0..4u64 {
         l.merchant("products", json!({"idNhanh": 7400 + id, "name": format!("Sản phẩm {id}"), "price": "1000"})).await;
     }
@@ -262,7 +311,9 @@ async fn a_poison_message_dead_letters_and_the_replay_command_brings_it_back() {
                 .env("QUEUE_URL", env.get("QUEUE_URL").cloned().unwrap_or_default())
                 .env("DLQ_URL", env.get("DLQ_URL").cloned().unwrap_or_default())
                 .env("AWS_ENDPOINT_URL", env.get("AWS_ENDPOINT_URL").cloned().unwrap_or_default())
-                .env("AWS_ACCESS_KEY_ID", "test").env("AWS_SECRET_ACCESS_KEY", "test").env("AWS_REGION", "us-east-1")
+                .env("AWS_ACCESS_KEY_ID", "test")
+                .env("AWS_SECRET_ACCESS_KEY", "test")
+                .env("AWS_REGION", "us-east-1")
                 .output()
                 .expect("replay-dead-letters")
         })

@@ -37,7 +37,10 @@ async fn id_maps_cursors_and_idempotency_on_dynamodb() {
     let now = OffsetDateTime::now_utc();
     assert!(store.first_time(&key, Duration::hours(1), now).await.unwrap());
     assert!(!store.first_time(&key, Duration::hours(1), now).await.unwrap());
-    assert!(store.first_time(&key, Duration::hours(1), now + Duration::hours(2)).await.unwrap(), "expired records do not block");
+    assert!(
+        store.first_time(&key, Duration::hours(1), now + Duration::hours(2)).await.unwrap(),
+        "expired records do not block"
+    );
 }
 
 /// The page path's batch calls: more keys than one BatchGetItem (100) or BatchWriteItem (25)
@@ -47,14 +50,18 @@ async fn batched_maps_snapshots_and_counters_on_dynamodb() {
     use shared::store::{IntentStore, StatsStore};
     let store = store().await;
     let account = AccountId::parse(&format!("b{}", random_u64() % 1_000_000)).unwrap();
-    let mut pairs: Vec<(String, HubId)> = (1..=130).map(|i| (i.to_string(), HubId::parse(&format!("h{i}")).unwrap())).collect();
+    let mut pairs: Vec<(String, HubId)> =
+        (1..=130).map(|i| (i.to_string(), HubId::parse(&format!("h{i}")).unwrap())).collect();
     pairs.push(("7".into(), HubId::parse("h7").unwrap()));
     store.link_all(&account, Entity::Product, &pairs).await.unwrap();
     let keys: Vec<String> = (1..=140).map(|i| i.to_string()).chain(["7".to_owned()]).collect();
     let found = store.hub_ids(&account, Entity::Product, &keys).await.unwrap();
     assert_eq!(found.len(), 130);
     assert_eq!(found["130"].as_str(), "h130");
-    assert_eq!(store.nhanh_key(&account, Entity::Product, &HubId::parse("h99").unwrap()).await.unwrap().as_deref(), Some("99"));
+    assert_eq!(
+        store.nhanh_key(&account, Entity::Product, &HubId::parse("h99").unwrap()).await.unwrap().as_deref(),
+        Some("99")
+    );
     assert!(store.hub_ids(&account, Entity::Order, &keys).await.unwrap().is_empty(), "entities are separate");
     let hubs: Vec<HubId> = ["h1", "h130", "h999"].iter().map(|h| HubId::parse(h).unwrap()).collect();
     let back = store.nhanh_keys(&account, Entity::Product, &hubs).await.unwrap();
@@ -85,7 +92,8 @@ async fn connected_accounts_are_listed_once_however_many_items_an_account_has() 
     let business = 700_000_000 + random_u64() % 100_000_000;
     let conn = shared::testing::connection(&account, 1, business, ConnectionState::Active, OffsetDateTime::now_utc());
     store.put_claiming(&conn).await.unwrap();
-    let pairs: Vec<(String, HubId)> = (1..=600).map(|i| (i.to_string(), HubId::parse(&format!("h{i}")).unwrap())).collect();
+    let pairs: Vec<(String, HubId)> =
+        (1..=600).map(|i| (i.to_string(), HubId::parse(&format!("h{i}")).unwrap())).collect();
     store.link_all(&account, Entity::Product, &pairs).await.unwrap();
     let (mut cursor, mut seen, mut pages) = (None, 0, 0);
     loop {
@@ -119,8 +127,16 @@ async fn rate_limit_locks_on_dynamodb() {
     store.lock(1, business, "/api/product/search", later).await.unwrap();
     store.lock(1, business, "/api/product/search", sooner).await.unwrap();
     let until = store.locked_until(1, business, "/api/product/search", now).await.unwrap().unwrap();
-    assert_eq!(until.unix_timestamp_nanos() / 1_000_000, later.unix_timestamp_nanos() / 1_000_000, "the later lock wins");
+    assert_eq!(
+        until.unix_timestamp_nanos() / 1_000_000,
+        later.unix_timestamp_nanos() / 1_000_000,
+        "the later lock wins"
+    );
     assert_eq!(store.locked_until(1, business, "/api/order/index", now).await.unwrap(), None, "per URL");
     assert_eq!(store.locked_until(2, business, "/api/product/search", now).await.unwrap(), None, "per app");
-    assert_eq!(store.locked_until(1, business, "/api/product/search", later + Duration::seconds(1)).await.unwrap(), None, "ended");
+    assert_eq!(
+        store.locked_until(1, business, "/api/product/search", later + Duration::seconds(1)).await.unwrap(),
+        None,
+        "ended"
+    );
 }

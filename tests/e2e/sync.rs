@@ -40,13 +40,24 @@ impl Live {
         }
     }
     async fn sweep(&self) {
-        let r = self.app.http.post(format!("{}/2015-03-31/functions/reconcile/invocations", stack().connector)).json(&json!({})).send().await.unwrap();
+        let r = self
+            .app
+            .http
+            .post(format!("{}/2015-03-31/functions/reconcile/invocations", stack().connector))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
         assert!(r.status().is_success(), "reconcile invocation: {}", r.status());
     }
     /// A product in Nhanh that reaches the Hub (by webhook, or by `sweep` when webhooks are off);
     /// returns its Hub id (v3's `order/add` takes only products Nhanh has).
     async fn synced_product(&self, id: u64, name: &str, sweep: bool) -> Value {
-        self.merchant("products", json!({"idNhanh": id, "name": name, "code": format!("SP{id}"), "price": "15000", "status": "Active"})).await;
+        self.merchant(
+            "products",
+            json!({"idNhanh": id, "name": name, "code": format!("SP{id}"), "price": "15000", "status": "Active"}),
+        )
+        .await;
         if sweep {
             tokio::time::sleep(Duration::from_secs(3)).await;
             self.sweep().await;
@@ -64,7 +75,13 @@ impl Live {
     async fn disconnect(&self) {
         let page = self.app.get(&self.app.page_url()).await;
         let csrf = crate::helpers::csrf_of(&page.body);
-        assert_eq!(self.app.post_form(&format!("/nhanhvn/connect/{}/disconnect", self.app.account), &[("csrf_token", &csrf)]).await.status, 303);
+        assert_eq!(
+            self.app
+                .post_form(&format!("/nhanhvn/connect/{}/disconnect", self.app.account), &[("csrf_token", &csrf)])
+                .await
+                .status,
+            303
+        );
     }
 }
 
@@ -82,9 +99,19 @@ async fn hub_created_customer_and_order_reach_nhanh_once(api: Api) {
     let l = live(api, true).await;
     let env = stack_env();
     let gift = l.synced_product(9050, "Quà", false).await;
-    l.app.post_json(&format!("{}/_sim/hook", stack().hub), json!({"url": stack().connector, "secret": env.get("HUB_WEBHOOK_SECRET").cloned().unwrap_or_default()})).await;
+    l.app
+        .post_json(
+            &format!("{}/_sim/hook", stack().hub),
+            json!({"url": stack().connector, "secret": env.get("HUB_WEBHOOK_SECRET").cloned().unwrap_or_default()}),
+        )
+        .await;
     // The first order/add is done by Nhanh but its answer is lost.
-    l.app.post_json(&format!("{}/_sim/faults", stack().nhanh), json!({"path": api.path("order_add"), "kind": "commit_then_500", "app_id": l.app.app_id})).await;
+    l.app
+        .post_json(
+            &format!("{}/_sim/faults", stack().nhanh),
+            json!({"path": api.path("order_add"), "kind": "commit_then_500", "app_id": l.app.app_id}),
+        )
+        .await;
 
     let customer = l.app.post_json(&format!("{}/_sim/accounts/{}/customers", stack().hub, l.app.account), json!({
         "name": "Võ Thị Hoa", "phone": "0912444555", "email": "hoa@example.vn", "gender": "female", "address": "Đà Nẵng"})).await;
@@ -94,19 +121,34 @@ async fn hub_created_customer_and_order_reach_nhanh_once(api: Api) {
     let hub_order_id = order["record"]["id"].as_str().unwrap().to_owned();
     // The Hub sends each event twice.
     for (kind, record) in [("customer.created", &customer["record"]), ("order.created", &order["record"])] {
-        let body = json!({"event": kind, "account_id": l.app.account, "occurred_at": "2026-11-28T12:00:00Z", "data": record}).to_string();
-        let r = l.app.http.post(format!("{}/hub/hook/{}", stack().connector, l.app.account)).header("x-hub-signature", sign(&body)).body(body).send().await.unwrap();
+        let body =
+            json!({"event": kind, "account_id": l.app.account, "occurred_at": "2026-11-28T12:00:00Z", "data": record})
+                .to_string();
+        let r = l
+            .app
+            .http
+            .post(format!("{}/hub/hook/{}", stack().connector, l.app.account))
+            .header("x-hub-signature", sign(&body))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status().as_u16(), 200);
     }
     l.until(40, "the customer and the order in Nhanh, and the echo", |hub, nhanh| {
         items(nhanh, "customers").iter().any(|c| c["mobile"] == "0912444555")
             && items(nhanh, "orders").iter().any(|o| o["shopOrderId"] == json!(hub_order_id))
             && items(hub, "orders").iter().any(|o| o["id"] == json!(hub_order_id) && o["source_status"].is_string())
-    }).await;
+    })
+    .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let nhanh = l.nhanh().await;
     assert_eq!(items(&nhanh, "customers").iter().filter(|c| c["mobile"] == "0912444555").count(), 1);
-    assert_eq!(items(&nhanh, "orders").iter().filter(|o| o["shopOrderId"] == json!(hub_order_id)).count(), 1, "one Nhanh order despite the lost answer");
+    assert_eq!(
+        items(&nhanh, "orders").iter().filter(|o| o["shopOrderId"] == json!(hub_order_id)).count(),
+        1,
+        "one Nhanh order despite the lost answer"
+    );
     let hub = l.hub().await;
     assert_eq!(items(&hub, "orders").len(), 1, "the echo updated the Hub order");
     assert_eq!(items(&hub, "customers").len(), 1, "the echo's customer is the Hub's own customer");
@@ -151,7 +193,10 @@ async fn one_sweep_brings_the_hub_level_with_nhanh_when_webhooks_are_off(api: Ap
     // matters is that no webhook carried it.)
     let deliveries = l.app.get_json(&format!("{}/_sim/webhooks/deliveries", stack().nhanh)).await;
     let app_hook = format!("/nhanhvn/hook/{}", l.app.app_id);
-    assert!(!items(&deliveries, "deliveries").iter().any(|d| d["url"].as_str().is_some_and(|u| u.ends_with(&app_hook))), "no webhooks: {deliveries}");
+    assert!(
+        !items(&deliveries, "deliveries").iter().any(|d| d["url"].as_str().is_some_and(|u| u.ends_with(&app_hook))),
+        "no webhooks: {deliveries}"
+    );
     // The Hub order is for a product the sweep brought over (v3's order/add needs Nhanh products).
     let gift = l.synced_product(9103, "Quà", true).await;
     let hub_order = l.app.post_json(&hub_url("orders"), json!({
@@ -166,7 +211,8 @@ async fn one_sweep_brings_the_hub_level_with_nhanh_when_webhooks_are_off(api: Ap
             && orders.iter().any(|o| o["code"] == "91001" && o["status"] == "completed")
             && items(nhanh, "customers").iter().any(|c| c["mobile"] == "0912555888")
             && items(nhanh, "orders").iter().any(|o| o["shopOrderId"] == hub_order_id)
-    }).await;
+    })
+    .await;
 }
 
 /// The test stack gives a pass 1 s per invocation (`PASS_BUDGET_SECS=1`): a sweep of 250 orders
@@ -180,7 +226,12 @@ async fn a_sweep_longer_than_one_invocation_continues_in_new_work_items(api: Api
     tokio::time::sleep(Duration::from_secs(3)).await;
     l.sweep().await;
     l.until(120, "250 orders in the Hub", |hub, _| items(hub, "orders").len() == 250).await;
-    let continued = l.app.logs().lines().filter(|line| line.contains("scheduled pass continues in a new work item") && line.contains(&l.app.account)).count();
+    let continued = l
+        .app
+        .logs()
+        .lines()
+        .filter(|line| line.contains("scheduled pass continues in a new work item") && line.contains(&l.app.account))
+        .count();
     assert!(continued >= 1, "the pass was continued at least once");
     tokio::time::sleep(Duration::from_secs(3)).await;
     let hub = l.hub().await;
@@ -196,7 +247,8 @@ async fn a_sweep_across_a_disconnected_period_pulls_nothing_from_it(api: Api) {
     l.app.connect().await;
     l.merchant("orders", order(92_002, "New", "0912666888")).await;
     l.sweep().await;
-    l.until(40, "the order of the new period", |hub, _| items(hub, "orders").iter().any(|o| o["code"] == "92002")).await;
+    l.until(40, "the order of the new period", |hub, _| items(hub, "orders").iter().any(|o| o["code"] == "92002"))
+        .await;
     l.sweep().await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let codes: Vec<Value> = items(&l.hub().await, "orders").iter().map(|o| o["code"].clone()).collect();
@@ -212,8 +264,16 @@ async fn a_sweep_across_a_disconnected_period_pulls_nothing_from_it(api: Api) {
 async fn initial_sync_under_a_compressed_limiter_makes_no_call_while_locked() {
     let mut app = TestApp::new().await;
     let (count, max, window) = (2000u64, 15u64, 3u64);
-    app.post_json(&format!("{}/_sim/businesses/{}/products/bulk", stack().nhanh, app.business_id), json!({"count": count, "start_id": 300_000})).await;
-    app.post_json(&format!("{}/_sim/limits", stack().nhanh), json!({"app_id": app.app_id, "max": max, "window_secs": window})).await;
+    app.post_json(
+        &format!("{}/_sim/businesses/{}/products/bulk", stack().nhanh, app.business_id),
+        json!({"count": count, "start_id": 300_000}),
+    )
+    .await;
+    app.post_json(
+        &format!("{}/_sim/limits", stack().nhanh),
+        json!({"app_id": app.app_id, "max": max, "window_secs": window}),
+    )
+    .await;
     let started = Instant::now();
     app.connect().await;
     let deadline = Instant::now() + Duration::from_secs(240);
@@ -233,7 +293,11 @@ async fn initial_sync_under_a_compressed_limiter_makes_no_call_while_locked() {
     assert_eq!(items(&hub, "products").len() as u64, count);
     let calls = app.get_json(&format!("{}/_sim/calls?app_id={}", stack().nhanh, app.app_id)).await;
     assert_eq!(calls["while_locked"], 0, "no call while locked");
-    let searches: Vec<i64> = items(&calls, "calls").iter().filter(|c| c["path"] == Api::V3.path("product_list")).filter_map(|c| c["at"].as_i64()).collect();
+    let searches: Vec<i64> = items(&calls, "calls")
+        .iter()
+        .filter(|c| c["path"] == Api::V3.path("product_list"))
+        .filter_map(|c| c["at"].as_i64())
+        .collect();
     let span = (searches.last().unwrap_or(&0) - searches.first().unwrap_or(&0)).max(1) as f64;
     let rate = searches.len() as f64 / span;
     let line = format!(

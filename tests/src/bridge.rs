@@ -37,8 +37,23 @@ pub struct Bridge {
 
 impl Bridge {
     /// Builds a bridge.
-    pub fn new(queue: SqsQueue, queue_arn: String, lambda_url: String, function: String, tap: Option<std::path::PathBuf>) -> Self {
-        Self { queue, queue_arn, lambda_url, function, tap, paused: AtomicBool::new(false), cycle: Mutex::new(()), http: reqwest::Client::new() }
+    pub fn new(
+        queue: SqsQueue,
+        queue_arn: String,
+        lambda_url: String,
+        function: String,
+        tap: Option<std::path::PathBuf>,
+    ) -> Self {
+        Self {
+            queue,
+            queue_arn,
+            lambda_url,
+            function,
+            tap,
+            paused: AtomicBool::new(false),
+            cycle: Mutex::new(()),
+            http: reqwest::Client::new(),
+        }
     }
 
     fn event(&self, batch: &[Received]) -> Value {
@@ -62,7 +77,8 @@ impl Bridge {
         let Some(path) = &self.tap else { return };
         let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) else { return };
         for m in batch.iter().filter(|m| m.receive_count <= 1) {
-            let line = json!({"group_id": m.group_id, "dedup_id": m.dedup_id, "body": m.body, "message_id": m.message_id});
+            let line =
+                json!({"group_id": m.group_id, "dedup_id": m.dedup_id, "body": m.body, "message_id": m.message_id});
             let _ = writeln!(f, "{line}");
         }
     }
@@ -88,7 +104,10 @@ impl Bridge {
         let answer = self.http.post(&url).json(&self.event(&batch)).send().await;
         let failed: Option<Vec<String>> = match answer {
             Ok(r) if r.status().is_success() => r.json::<Value>().await.ok().map(|v| {
-                v["batchItemFailures"].as_array().map(|a| a.iter().filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned)).collect()).unwrap_or_default()
+                v["batchItemFailures"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned)).collect())
+                    .unwrap_or_default()
             }),
             Ok(r) => {
                 eprintln!("bridge: invocation answered {}", r.status());

@@ -12,12 +12,8 @@ pub async fn fields(req: Request) -> HashMap<String, String> {
         .unwrap_or_default()
         .into_iter()
         .collect();
-    let content_type = req
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
+    let content_type =
+        req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
     if content_type.starts_with("multipart/form-data") {
         if let Ok(mut mp) = Multipart::from_request(req, &()).await {
             while let Ok(Some(field)) = mp.next_field().await {

@@ -168,7 +168,11 @@ pub fn check(kind: &str, record: &Value, partial: bool, records: &dyn Records) -
         "orders" => check_order(&mut c, records),
         _ => {}
     }
-    if c.errors.is_empty() { Ok(()) } else { Err(c.errors) }
+    if c.errors.is_empty() {
+        Ok(())
+    } else {
+        Err(c.errors)
+    }
 }
 
 fn check_order(c: &mut Check<'_>, records: &dyn Records) {
@@ -233,7 +237,9 @@ fn check_order(c: &mut Check<'_>, records: &dyn Records) {
     let discount = c.integer("discount", true);
     let shipping_fee = c.integer("shipping_fee", true);
     let total = c.integer("total", true);
-    if let (true, Some(subtotal), Some(discount), Some(shipping_fee), Some(total)) = (lines_ok, subtotal, discount, shipping_fee, total) {
+    if let (true, Some(subtotal), Some(discount), Some(shipping_fee), Some(total)) =
+        (lines_ok, subtotal, discount, shipping_fee, total)
+    {
         let lines = c.body.get("items").and_then(Value::as_array).map_or(0, Vec::len) as i64;
         // One VND of rounding per line is tolerated (price × fractional quantity).
         if (subtotal - expected_subtotal).abs() > lines {
@@ -271,7 +277,9 @@ mod tests {
     struct Known;
     impl Records for Known {
         fn has(&self, kind: &str, id: &str) -> bool {
-            (kind, id) == ("products", "p1") || (kind, id) == ("customers", "c1") || (kind, id) == ("product_groups", "g1")
+            (kind, id) == ("products", "p1")
+                || (kind, id) == ("customers", "c1")
+                || (kind, id) == ("product_groups", "g1")
         }
         fn has_order_code(&self, code: &str) -> bool {
             code == "HD1"
@@ -321,12 +329,23 @@ mod tests {
 
     #[test]
     fn customers_products_and_groups() {
-        assert!(refused("customers", json!({"name": "Lan", "phone": "0912345678", "gender": "female", "birthday": "1990-02-28"})).is_empty());
+        assert!(refused(
+            "customers",
+            json!({"name": "Lan", "phone": "0912345678", "gender": "female", "birthday": "1990-02-28"})
+        )
+        .is_empty());
         assert_eq!(refused("customers", json!({"name": "Lan", "phone": "+84912345678"})), vec!["phone"]);
-        assert_eq!(refused("customers", json!({"name": "Lan", "phone": "0912345678", "birthday": "1990-02-30"})), vec!["birthday"]);
+        assert_eq!(
+            refused("customers", json!({"name": "Lan", "phone": "0912345678", "birthday": "1990-02-30"})),
+            vec!["birthday"]
+        );
         assert_eq!(refused("customers", json!({"name": "Lan", "phone": "0912345678", "gender": "f"})), vec!["gender"]);
         assert!(check("customers", &json!({"email": "a@b.vn"}), true, &Known).is_ok(), "a PUT may leave the phone out");
-        assert!(refused("products", json!({"name": "Áo", "status": "active", "price": 1000, "group_id": "g1", "image": null})).is_empty());
+        assert!(refused(
+            "products",
+            json!({"name": "Áo", "status": "active", "price": 1000, "group_id": "g1", "image": null})
+        )
+        .is_empty());
         assert_eq!(refused("products", json!({"name": "Áo", "status": "Active"})), vec!["status"]);
         assert_eq!(refused("products", json!({"name": "Áo", "status": "active", "price": "1000"})), vec!["price"]);
         assert_eq!(refused("products", json!({"name": "Áo", "status": "active", "image": ""})), vec!["image"]);

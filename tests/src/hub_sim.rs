@@ -73,7 +73,13 @@ impl HubSim {
 
     /// Adds a user session (used for the demo session of `make run`).
     pub fn add_session(&mut self, token: &str, account_id: &str, user_id: &str, role: &str, ttl_secs: i64) {
-        let s = Session { token: token.into(), account_id: account_id.into(), user_id: user_id.into(), role: role.into(), expires_in_secs: None };
+        let s = Session {
+            token: token.into(),
+            account_id: account_id.into(),
+            user_id: user_id.into(),
+            role: role.into(),
+            expires_in_secs: None,
+        };
         self.sessions.insert(token.into(), (s, unix_now(0) + ttl_secs));
     }
 }
@@ -169,13 +175,20 @@ fn validate(kind: &str, record: &Value, partial: bool, account: Option<&Account>
     })
 }
 
-async fn create(State(state): State<Shared>, Path((account, seg)): Path<(String, String)>, headers: HeaderMap, body: Bytes) -> Response {
+async fn create(
+    State(state): State<Shared>,
+    Path((account, seg)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let mut sim = state.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(r) = gate(&mut sim, &Method::POST, &account, &seg, &headers) {
         return r;
     }
     let Some((kind, one, _)) = resource(&seg) else { return error(404, "not_found", "no such resource") };
-    let Ok(parsed) = serde_json::from_slice::<Value>(&body) else { return error(400, "bad_request", "body is not JSON") };
+    let Ok(parsed) = serde_json::from_slice::<Value>(&body) else {
+        return error(400, "bad_request", "body is not JSON");
+    };
     let record = parsed[one].clone();
     if !record.is_object() {
         return error(400, "bad_request", &format!("body must be {{\"{one}\": {{...}}}}"));
@@ -186,7 +199,8 @@ async fn create(State(state): State<Shared>, Path((account, seg)): Path<(String,
     }
     let body_text = record.to_string();
     if let Some(k) = &key {
-        if let Some((seen_body, answer)) = sim.accounts.entry(account.clone()).or_default().idempotency.get(k).cloned() {
+        if let Some((seen_body, answer)) = sim.accounts.entry(account.clone()).or_default().idempotency.get(k).cloned()
+        {
             if seen_body == body_text {
                 return (StatusCode::OK, Json(answer)).into_response();
             }
@@ -197,14 +211,19 @@ async fn create(State(state): State<Shared>, Path((account, seg)): Path<(String,
         return r;
     }
     if kind == "customers" {
-        let taken = sim.accounts.get(&account).and_then(|a| a.records.get("customers")).is_some_and(|m| m.values().any(|c| c["phone"] == record["phone"]));
+        let taken = sim
+            .accounts
+            .get(&account)
+            .and_then(|a| a.records.get("customers"))
+            .is_some_and(|m| m.values().any(|c| c["phone"] == record["phone"]));
         if taken {
             return error(409, "phone_taken", "a customer with this phone already exists");
         }
     }
     sim.next_id += 1;
     let id = sim.next_id;
-    let now = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+    let now =
+        time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
     let mut stored = record;
     stored["id"] = json!(id.to_string());
     stored["created_at"] = json!(now);
@@ -221,14 +240,21 @@ async fn create(State(state): State<Shared>, Path((account, seg)): Path<(String,
     (StatusCode::CREATED, Json(answer)).into_response()
 }
 
-async fn update(State(state): State<Shared>, Path((account, seg, id)): Path<(String, String, String)>, headers: HeaderMap, body: Bytes) -> Response {
+async fn update(
+    State(state): State<Shared>,
+    Path((account, seg, id)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let mut sim = state.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(r) = gate(&mut sim, &Method::PUT, &account, &format!("{seg}/{id}"), &headers) {
         return r;
     }
     let Some((kind, one, _)) = resource(&seg) else { return error(404, "not_found", "no such resource") };
     let Ok(id) = id.trim_end_matches(".json").parse::<u64>() else { return error(404, "not_found", "no such record") };
-    let Ok(parsed) = serde_json::from_slice::<Value>(&body) else { return error(400, "bad_request", "body is not JSON") };
+    let Ok(parsed) = serde_json::from_slice::<Value>(&body) else {
+        return error(400, "bad_request", "body is not JSON");
+    };
     let Some(changes) = parsed[one].as_object().cloned() else { return error(400, "bad_request", "missing envelope") };
     // Orders, products and groups are sent whole; a customer PUT carries only what changes.
     if let Err(r) = validate(kind, &parsed[one], kind == "customers", sim.accounts.get(&account)) {
@@ -237,13 +263,16 @@ async fn update(State(state): State<Shared>, Path((account, seg, id)): Path<(Str
     let acct = sim.accounts.entry(account).or_default();
     if kind == "customers" {
         if let Some(phone) = changes.get("phone") {
-            let clash = acct.records.get("customers").is_some_and(|m| m.iter().any(|(k, c)| *k != id && &c["phone"] == phone));
+            let clash =
+                acct.records.get("customers").is_some_and(|m| m.iter().any(|(k, c)| *k != id && &c["phone"] == phone));
             if clash {
                 return error(409, "phone_taken", "a customer with this phone already exists");
             }
         }
     }
-    let Some(record) = acct.records.entry(kind).or_default().get_mut(&id) else { return error(404, "not_found", "no such record") };
+    let Some(record) = acct.records.entry(kind).or_default().get_mut(&id) else {
+        return error(404, "not_found", "no such record");
+    };
     if kind == "orders" || kind == "products" || kind == "product_groups" {
         let keep = ["id", "created_at", "origin"].map(|k| (k, record[k].clone()));
         *record = Value::Object(changes);
@@ -255,11 +284,18 @@ async fn update(State(state): State<Shared>, Path((account, seg, id)): Path<(Str
             record[k] = v;
         }
     }
-    record["updated_at"] = json!(time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default());
+    record["updated_at"] = json!(time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default());
     (StatusCode::OK, Json(json!({ one: record.clone() }))).into_response()
 }
 
-async fn list(State(state): State<Shared>, Path((account, seg)): Path<(String, String)>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn list(
+    State(state): State<Shared>,
+    Path((account, seg)): Path<(String, String)>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let mut sim = state.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(r) = gate(&mut sim, &Method::GET, &account, &seg, &headers) {
         return r;
@@ -343,7 +379,12 @@ async fn ctl_account(State(state): State<Shared>, Path(account): Path<String>) -
     let sim = state.lock().unwrap_or_else(|e| e.into_inner());
     let mut out = serde_json::Map::new();
     for kind in ["product_groups", "products", "customers", "orders"] {
-        let items: Vec<Value> = sim.accounts.get(&account).and_then(|a| a.records.get(kind)).map(|m| m.values().cloned().collect()).unwrap_or_default();
+        let items: Vec<Value> = sim
+            .accounts
+            .get(&account)
+            .and_then(|a| a.records.get(kind))
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default();
         out.insert(kind.into(), json!(items));
     }
     Json(Value::Object(out))
@@ -372,12 +413,14 @@ async fn ctl_create_origin_hub(
         let Some((kind, one, _)) = resource(&seg) else { return error(404, "not_found", "no such resource") };
         sim.next_id += 1;
         let id = sim.next_id;
-        let now = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+        let now =
+            time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
         record["id"] = json!(id.to_string());
         record["origin"] = json!("hub");
         record["created_at"] = json!(now);
         sim.accounts.entry(account.clone()).or_default().records.entry(kind).or_default().insert(id, record.clone());
-        let event = json!({"event": format!("{one}.created"), "account_id": account, "occurred_at": now, "data": record});
+        let event =
+            json!({"event": format!("{one}.created"), "account_id": account, "occurred_at": now, "data": record});
         (event, sim.hook.clone().filter(|_| q.hook))
     };
     let record = event["data"].clone();
@@ -386,7 +429,11 @@ async fn ctl_create_origin_hub(
         let signature = sign(&secret, body.as_bytes());
         tokio::spawn(async move {
             let _ = reqwest::Client::new()
-                .post(format!("{}/hub/hook/{}", url.trim_end_matches('/'), event["account_id"].as_str().unwrap_or_default()))
+                .post(format!(
+                    "{}/hub/hook/{}",
+                    url.trim_end_matches('/'),
+                    event["account_id"].as_str().unwrap_or_default()
+                ))
                 .header("content-type", "application/json")
                 .header("x-hub-signature", format!("sha256={signature}"))
                 .body(body)

@@ -332,7 +332,9 @@ fn limiter(sim: &mut NhanhSim, key: (u64, u64, String)) -> Option<Value> {
             // Calling while locked extends the lock (documented behaviour).
             let until = until + 5;
             sim.locks.insert(key, until);
-            return Some(json!({"code":0,"errorCode":"ERR_429","message":"Your app exceeded the API Rate Limit","data":{"lockedSeconds": until - now,"unlockedAt": until}}));
+            return Some(
+                json!({"code":0,"errorCode":"ERR_429","message":"Your app exceeded the API Rate Limit","data":{"lockedSeconds": until - now,"unlockedAt": until}}),
+            );
         }
         sim.locks.remove(&key);
     }
@@ -344,7 +346,9 @@ fn limiter(sim: &mut NhanhSim, key: (u64, u64, String)) -> Option<Value> {
     if calls.len() >= max {
         let until = now + window.max(1);
         sim.locks.insert(key, until);
-        return Some(json!({"code":0,"errorCode":"ERR_429","message":"Your app exceeded the API Rate Limit","data":{"lockedSeconds": window,"unlockedAt": until}}));
+        return Some(
+            json!({"code":0,"errorCode":"ERR_429","message":"Your app exceeded the API Rate Limit","data":{"lockedSeconds": window,"unlockedAt": until}}),
+        );
     }
     calls.push_back(now);
     None
@@ -358,7 +362,8 @@ async fn api(State(state): State<Shared>, Path((module, action)): Path<(String, 
     let app_id = f.get("appId").and_then(|a| a.parse::<u64>().ok()).unwrap_or(0);
     let business_id = f.get("businessId").and_then(|a| a.parse::<u64>().ok()).unwrap_or(0);
     let locked = sim.locks.get(&(app_id, business_id, path.clone())).is_some_and(|u| *u > now);
-    sim.calls.push(json!({"path": path, "app_id": app_id, "business_id": business_id, "at": now, "while_locked": locked}));
+    sim.calls
+        .push(json!({"path": path, "app_id": app_id, "business_id": business_id, "at": now, "while_locked": locked}));
     let mut lose_answer = false;
     let app_fault = sim.faults.get_mut(&format!("{app_id}:{path}")).and_then(VecDeque::pop_front);
     if let Some(fault) = app_fault.or_else(|| sim.faults.get_mut(&path).and_then(VecDeque::pop_front)) {
@@ -408,7 +413,9 @@ async fn api(State(state): State<Shared>, Path((module, action)): Path<(String, 
     let answer = match path.as_str() {
         "/api/product/search" => product_search(business, &data),
         "/api/product/detail" => product_detail(business, &data),
-        "/api/product/category" => Ok(if business.categories.is_null() { json!([]) } else { business.categories.clone() }),
+        "/api/product/category" => {
+            Ok(if business.categories.is_null() { json!([]) } else { business.categories.clone() })
+        }
         "/api/order/index" => order_index(business, &data, now),
         "/api/order/add" => {
             guard.next_id += 1;
@@ -462,7 +469,10 @@ fn page_args(data: &Value, max: i64, default: i64) -> Result<(usize, usize), Jso
     let page = num(&data["page"]).unwrap_or(1).max(1) as usize;
     let icpp = num(&data["icpp"]).unwrap_or(default);
     if icpp > max || icpp < 1 {
-        return Err(fail(Some("ERR_INVALID_FORM_FIELDS"), json!({"icpp": format!("icpp must be between 1 and {max}")})));
+        return Err(fail(
+            Some("ERR_INVALID_FORM_FIELDS"),
+            json!({"icpp": format!("icpp must be between 1 and {max}")}),
+        ));
     }
     Ok((page, icpp as usize))
 }
@@ -476,7 +486,11 @@ fn keyed(items: Vec<(&u64, &Value)>) -> Value {
 
 fn parse_dt(v: &Value) -> Option<i64> {
     let s = v.as_str()?;
-    let dt = time::PrimitiveDateTime::parse(s, time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]")).ok()?;
+    let dt = time::PrimitiveDateTime::parse(
+        s,
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"),
+    )
+    .ok()?;
     Some(dt.assume_offset(time::macros::offset!(+7)).unix_timestamp())
 }
 
@@ -564,18 +578,25 @@ fn vn_datetime(unix: i64) -> String {
 }
 
 fn order_add(b: &mut Business, data: &Value, new_id: u64, now: i64) -> Result<Value, Json<Value>> {
-    let Some(shop_id) = data["id"].as_str().map(str::to_owned).or_else(|| num(&data["id"]).map(|n| n.to_string())) else {
+    let Some(shop_id) = data["id"].as_str().map(str::to_owned).or_else(|| num(&data["id"]).map(|n| n.to_string()))
+    else {
         return Err(fail(Some("ERR_INVALID_FORM_FIELDS"), json!({"id": "id is required"})));
     };
     if data["customerName"].as_str().is_none() || data["customerMobile"].as_str().is_none() {
-        return Err(fail(Some("ERR_INVALID_FORM_FIELDS"), json!({"customerMobile": "customerName and customerMobile are required"})));
+        return Err(fail(
+            Some("ERR_INVALID_FORM_FIELDS"),
+            json!({"customerMobile": "customerName and customerMobile are required"}),
+        ));
     }
     if shop_id.is_empty() || shop_id.chars().count() > 36 {
         return Err(fail(Some("ERR_INVALID_FORM_FIELDS"), json!({"id": "id must be 1 to 36 characters"})));
     }
     if let Some(status) = data["status"].as_str() {
         if !["New", "Confirming", "Confirmed"].contains(&status) {
-            return Err(fail(Some("ERR_INVALID_FORM_FIELDS"), json!({"status": "status must be New, Confirming or Confirmed"})));
+            return Err(fail(
+                Some("ERR_INVALID_FORM_FIELDS"),
+                json!({"status": "status must be New, Confirming or Confirmed"}),
+            ));
         }
     }
     // nhanh-api-v2.md §3.5: productList is required; each line needs id, quantity and price, a
@@ -587,14 +608,23 @@ fn order_add(b: &mut Business, data: &Value, new_id: u64, now: i64) -> Result<Va
         let has_id = l["id"].as_str().is_some_and(|s| !s.is_empty()) || num(&l["id"]).is_some();
         let quantity = l["quantity"].as_f64().or_else(|| l["quantity"].as_str().and_then(|q| q.trim().parse().ok()));
         if !has_id || quantity.is_none_or(|q| q <= 0.0) || num(&l["price"]).is_none() {
-            return Err(fail(Some("ERR_INVALID_FORM_FIELDS"), json!({format!("productList.{i}"): "id, quantity and price are required"})));
+            return Err(fail(
+                Some("ERR_INVALID_FORM_FIELDS"),
+                json!({format!("productList.{i}"): "id, quantity and price are required"}),
+            ));
         }
         let known = num(&l["idNhanh"]).is_some_and(|id| b.products.contains_key(&(id as u64)));
         if !l["idNhanh"].is_null() && !known {
-            return Err(fail(Some("ERR_INVALID_FORM_FIELDS"), json!({format!("productList.{i}.idNhanh"): "product not found"})));
+            return Err(fail(
+                Some("ERR_INVALID_FORM_FIELDS"),
+                json!({format!("productList.{i}.idNhanh"): "product not found"}),
+            ));
         }
         if !known && l["name"].as_str().is_none_or(|n| n.trim().is_empty()) {
-            return Err(fail(Some("ERR_INVALID_FORM_FIELDS"), json!({format!("productList.{i}.name"): "name is required for a new product"})));
+            return Err(fail(
+                Some("ERR_INVALID_FORM_FIELDS"),
+                json!({format!("productList.{i}.name"): "name is required for a new product"}),
+            ));
         }
     }
     if b.shop_order_ids.contains_key(&shop_id) {
@@ -605,8 +635,10 @@ fn order_add(b: &mut Business, data: &Value, new_id: u64, now: i64) -> Result<Va
         .map(|lines| {
             lines
                 .iter()
-                .map(|l| json!({"productId": l["idNhanh"].clone(), "productName": l["name"], "productCode": l["code"],
-                    "price": l["price"].to_string(), "quantity": l["quantity"].to_string(), "discount": "0"}))
+                .map(|l| {
+                    json!({"productId": l["idNhanh"].clone(), "productName": l["name"], "productCode": l["code"],
+                    "price": l["price"].to_string(), "quantity": l["quantity"].to_string(), "discount": "0"})
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -623,7 +655,9 @@ fn order_add(b: &mut Business, data: &Value, new_id: u64, now: i64) -> Result<Va
 }
 
 fn order_update(b: &mut Business, data: &Value, now: i64) -> Result<Value, Json<Value>> {
-    let id = num(&data["orderId"]).map(|n| n as u64).or_else(|| data["id"].as_str().and_then(|s| b.shop_order_ids.get(s).copied()));
+    let id = num(&data["orderId"])
+        .map(|n| n as u64)
+        .or_else(|| data["id"].as_str().and_then(|s| b.shop_order_ids.get(s).copied()));
     let Some(order) = id.and_then(|id| b.orders.get_mut(&id)) else {
         return Err(fail(None, json!(["order not found"])));
     };
@@ -641,7 +675,9 @@ fn customer_search(b: &Business, data: &Value) -> Result<Value, Json<Value>> {
     let matching: Vec<(&u64, &Value)> = b
         .customers
         .iter()
-        .filter(|(id, c)| mobile.is_none_or(|m| c["mobile"].as_str() == Some(m)) && by_id.is_none_or(|i| **id as i64 == i))
+        .filter(|(id, c)| {
+            mobile.is_none_or(|m| c["mobile"].as_str() == Some(m)) && by_id.is_none_or(|i| **id as i64 == i)
+        })
         .collect();
     let total_pages = matching.len().div_ceil(icpp);
     let slice: Vec<(&u64, &Value)> = matching.into_iter().skip((page - 1) * icpp).take(icpp).collect();
@@ -725,7 +761,8 @@ struct TokensQuery {
 /// The access tokens issued for a business (tests check they never reach a log).
 async fn ctl_tokens(State(state): State<Shared>, Query(q): Query<TokensQuery>) -> Json<Value> {
     let sim = state.lock().unwrap_or_else(|e| e.into_inner());
-    let tokens: Vec<&String> = sim.tokens.iter().filter(|(_, t)| t.business_id == q.business_id).map(|(k, _)| k).collect();
+    let tokens: Vec<&String> =
+        sim.tokens.iter().filter(|(_, t)| t.business_id == q.business_id).map(|(k, _)| k).collect();
     Json(json!({"tokens": tokens}))
 }
 
@@ -805,7 +842,9 @@ async fn ctl_business(State(state): State<Shared>, Path(id): Path<u64>) -> Json<
     let sim = state.lock().unwrap_or_else(|e| e.into_inner());
     let b = sim.businesses.get(&id).cloned().unwrap_or_default();
     let vals = |m: &BTreeMap<u64, Value>| m.values().cloned().collect::<Vec<_>>();
-    Json(json!({"products": vals(&b.products), "orders": vals(&b.orders), "customers": vals(&b.customers), "categories": b.categories}))
+    Json(
+        json!({"products": vals(&b.products), "orders": vals(&b.orders), "customers": vals(&b.customers), "categories": b.categories}),
+    )
 }
 
 async fn ctl_categories(State(state): State<Shared>, Path(id): Path<u64>, Json(tree): Json<Value>) -> Json<Value> {
@@ -815,7 +854,11 @@ async fn ctl_categories(State(state): State<Shared>, Path(id): Path<u64>, Json(t
 }
 
 /// Upserts a record as the merchant would, and sends the matching webhook to every enabled app.
-async fn ctl_upsert(State(state): State<Shared>, Path((id, kind)): Path<(u64, String)>, Json(mut record): Json<Value>) -> Response {
+async fn ctl_upsert(
+    State(state): State<Shared>,
+    Path((id, kind)): Path<(u64, String)>,
+    Json(mut record): Json<Value>,
+) -> Response {
     let (event, hooks) = {
         let mut sim = state.lock().unwrap_or_else(|e| e.into_inner());
         let now = sim.now();
@@ -849,7 +892,10 @@ async fn ctl_upsert(State(state): State<Shared>, Path((id, kind)): Path<(u64, St
                 data["status"] = record["statusCode"].clone();
                 Some((add, data))
             }
-            (_, true) => Some((update, json!({"orderId": rid, "shopOrderId": record["shopOrderId"], "status": record["statusCode"]}))),
+            (_, true) => Some((
+                update,
+                json!({"orderId": rid, "shopOrderId": record["shopOrderId"], "status": record["statusCode"]}),
+            )),
         };
         (event, hooks_for(&sim))
     };
@@ -911,7 +957,14 @@ async fn ctl_webhooks(State(state): State<Shared>, Json(cfg): Json<WebhookConfig
         let mut sim = state.lock().unwrap_or_else(|e| e.into_inner());
         sim.webhooks.insert(cfg.app_id, cfg.clone());
         let cfg = hooks_for(&sim).into_iter().find(|h| h.app_id == cfg.app_id).unwrap_or(cfg);
-        let b: Vec<u64> = sim.tokens.values().filter(|t| t.app_id == cfg.app_id).map(|t| t.business_id).collect::<HashSet<_>>().into_iter().collect();
+        let b: Vec<u64> = sim
+            .tokens
+            .values()
+            .filter(|t| t.app_id == cfg.app_id)
+            .map(|t| t.business_id)
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
         (b, cfg)
     };
     if cfg.enabled {
@@ -940,10 +993,14 @@ fn send_event(state: &Shared, hooks: &[WebhookConfig], business_id: u64, event: 
         }
         let (body, authorization) = match hook.version {
             Some(3) => {
-                let shaped = state.lock().map(|s| v3::webhook_data(&s, business_id, event, &data)).unwrap_or(Value::Null);
+                let shaped =
+                    state.lock().map(|s| v3::webhook_data(&s, business_id, event, &data)).unwrap_or(Value::Null);
                 v3::envelope(hook, business_id, event, shaped)
             }
-            _ => (json!({"event": event, "businessId": business_id, "webhooksVerifyToken": hook.verify_token, "data": data}), None),
+            _ => (
+                json!({"event": event, "businessId": business_id, "webhooksVerifyToken": hook.verify_token, "data": data}),
+                None,
+            ),
         };
         let url = hook.url.clone();
         let state = state.clone();
@@ -967,7 +1024,8 @@ fn send_event(state: &Shared, hooks: &[WebhookConfig], business_id: u64, event: 
                     .map(|r| r.status().as_u16())
                     .unwrap_or(0);
                 if let Ok(mut sim) = state.lock() {
-                    sim.deliveries.push(json!({"event": body["event"], "url": url, "attempt": attempt + 1, "status": status}));
+                    sim.deliveries
+                        .push(json!({"event": body["event"], "url": url, "attempt": attempt + 1, "status": status}));
                 }
                 if status == 200 {
                     break;

@@ -16,12 +16,13 @@ async fn main() -> Result<(), Error> {
     let shared::lambda::Bootstrap { config, sdk, clock, store } = boot;
     let hub_token = config.require_hub_service_token()?.clone();
     let public_base_url = config.require_public_base_url()?.to_owned();
-    let queue = config
-        .queue_url
-        .clone()
-        .map(|url| Arc::new(shared::queue::sqs::SqsQueue::from_sdk_config(&sdk, url)) as Arc<dyn shared::queue::WorkQueue>);
-    let nhanh = NhanhClient::new(shared::nhanh::default_http()?, &config.nhanh_api_url, &config.nhanh_oauth_url, clock.clone());
-    let hub = HubClient::new(HubClient::default_http()?, config.require_hub_api_url()?, hub_token.clone(), clock.clone());
+    let queue = config.queue_url.clone().map(|url| {
+        Arc::new(shared::queue::sqs::SqsQueue::from_sdk_config(&sdk, url)) as Arc<dyn shared::queue::WorkQueue>
+    });
+    let nhanh =
+        NhanhClient::new(shared::nhanh::default_http()?, &config.nhanh_api_url, &config.nhanh_oauth_url, clock.clone());
+    let hub =
+        HubClient::new(HubClient::default_http()?, config.require_hub_api_url()?, hub_token.clone(), clock.clone());
     let signer_key = config.cookie_signing_key.clone().unwrap_or_else(|| hub_token.clone());
     let app = ConnectApp {
         service: ConnectService {
@@ -47,4 +48,3 @@ async fn main() -> Result<(), Error> {
     }))
     .await
 }
-

@@ -11,7 +11,8 @@ use std::sync::Arc;
 async fn main() -> Result<(), Error> {
     let shared::lambda::Bootstrap { config, sdk, clock, store, .. } = shared::lambda::bootstrap().await?;
     let queue_url = config.require_queue_url()?.to_owned();
-    let scheduler = Scheduler { connections: store, queue: Arc::new(SqsQueue::from_sdk_config(&sdk, queue_url)), clock };
+    let scheduler =
+        Scheduler { connections: store, queue: Arc::new(SqsQueue::from_sdk_config(&sdk, queue_url)), clock };
     let scheduler = &scheduler;
     lambda_runtime::run(service_fn(move |_event: LambdaEvent<Value>| async move {
         let queued = scheduler.tick().await?;

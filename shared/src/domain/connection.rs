@@ -194,9 +194,7 @@ impl Connection {
     /// Whether the token expires within [`Self::TOKEN_WARNING_DAYS`] of `now` (or already has).
     pub fn token_warning(&self, now: OffsetDateTime) -> bool {
         self.state.is_connected()
-            && self
-                .token_expires_at
-                .is_some_and(|exp| exp - now <= time::Duration::days(Self::TOKEN_WARNING_DAYS))
+            && self.token_expires_at.is_some_and(|exp| exp - now <= time::Duration::days(Self::TOKEN_WARNING_DAYS))
     }
 
     /// Whether the initial sync is due or running (R4 freezes App Id and Secret Key then).
@@ -225,7 +223,7 @@ mod tests {
             permissions: vec![],
             connected_at: Some(now),
             disconnected_at: None,
-        disconnect_reason: None,
+            disconnect_reason: None,
             initial_sync: None,
             version: 0,
         }

@@ -5,7 +5,9 @@ pub mod ids;
 pub mod phone;
 pub mod work;
 
-pub use connection::{ApiVersion, Connection, ConnectionState, Counter, InitialSync, InitialSyncState, Stats, StreamCounters, Streams};
+pub use connection::{
+    ApiVersion, Connection, ConnectionState, Counter, InitialSync, InitialSyncState, Stats, StreamCounters, Streams,
+};
 pub use ids::{AccountId, AppId, BusinessId, HubId, NhanhId};
 pub use phone::Phone;
 pub use work::{PassResume, PassStream, WorkItem};

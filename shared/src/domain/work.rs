@@ -105,7 +105,8 @@ pub enum PassStream {
 
 impl PassStream {
     /// Every stream, in pass order.
-    pub const ALL: [Self; 5] = [Self::NhanhOrders, Self::NhanhProducts, Self::NhanhBills, Self::HubCustomers, Self::HubOrders];
+    pub const ALL: [Self; 5] =
+        [Self::NhanhOrders, Self::NhanhProducts, Self::NhanhBills, Self::HubCustomers, Self::HubOrders];
 
     /// The stream's cursor name.
     pub fn as_str(self) -> &'static str {
@@ -173,7 +174,12 @@ mod tests {
         }
         let old_hook = r#"{"kind":"nhanh_webhook","account_id":"a1","api_version":"2.0","received_at":"2026-12-01T00:00:00Z","event":{"event":"orderAdd","businessId":1,"data":{"orderId":5}}}"#;
         assert!(matches!(serde_json::from_str::<WorkItem>(old_hook).unwrap(), WorkItem::NhanhWebhook { .. }));
-        let legacy_field_not_written = WorkItem::InitialSyncPage { account_id: AccountId::parse("a1").unwrap(), after: None, seq: 1, page: Some(4) };
+        let legacy_field_not_written = WorkItem::InitialSyncPage {
+            account_id: AccountId::parse("a1").unwrap(),
+            after: None,
+            seq: 1,
+            page: Some(4),
+        };
         assert!(!serde_json::to_string(&legacy_field_not_written).unwrap().contains("\"page\""));
     }
 }

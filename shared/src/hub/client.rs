@@ -113,10 +113,8 @@ impl HubClient {
         body: &B,
         key: &str,
     ) -> Result<T, HubError> {
-        let req = self
-            .request(Method::POST, account, path)
-            .header("Idempotency-Key", key)
-            .json(&json!({ envelope: body }));
+        let req =
+            self.request(Method::POST, account, path).header("Idempotency-Key", key).json(&json!({ envelope: body }));
         let answer = self.send(account.as_str(), req).await?;
         T::deserialize(&answer[envelope]).map_err(|e| HubError::Malformed(format!("{envelope}: {e}")))
     }
@@ -141,7 +139,8 @@ impl HubClient {
     ) -> Result<ListPage<T>, HubError> {
         let req = self.request(Method::GET, account, path).query(query);
         let answer = self.send(account.as_str(), req).await?;
-        let items = Vec::<T>::deserialize(&answer[envelope]).map_err(|e| HubError::Malformed(format!("{envelope}: {e}")))?;
+        let items =
+            Vec::<T>::deserialize(&answer[envelope]).map_err(|e| HubError::Malformed(format!("{envelope}: {e}")))?;
         Ok(ListPage { items, has_more: answer["has_more"].as_bool().unwrap_or(false) })
     }
 }
@@ -178,13 +177,21 @@ impl HubApi for HubClient {
         }
     }
 
-    async fn create_product_group(&self, account: &AccountId, group: &ProductGroupInput, key: &str)
-        -> Result<HubId, HubError> {
+    async fn create_product_group(
+        &self,
+        account: &AccountId,
+        group: &ProductGroupInput,
+        key: &str,
+    ) -> Result<HubId, HubError> {
         self.create::<_, Created>(account, "product_groups.json", "product_group", group, key).await.map(|c| c.id)
     }
 
-    async fn update_product_group(&self, account: &AccountId, id: &HubId, group: &ProductGroupInput)
-        -> Result<(), HubError> {
+    async fn update_product_group(
+        &self,
+        account: &AccountId,
+        id: &HubId,
+        group: &ProductGroupInput,
+    ) -> Result<(), HubError> {
         self.replace(account, &format!("product_groups/{}.json", id.as_str()), "product_group", group).await
     }
 
@@ -202,13 +209,22 @@ impl HubApi for HubClient {
         Ok(page.items.into_iter().next())
     }
 
-    async fn hub_customers(&self, account: &AccountId, created_from: OffsetDateTime, page: u32, limit: u32)
-        -> Result<ListPage<HubCustomer>, HubError> {
+    async fn hub_customers(
+        &self,
+        account: &AccountId,
+        created_from: OffsetDateTime,
+        page: u32,
+        limit: u32,
+    ) -> Result<ListPage<HubCustomer>, HubError> {
         self.list(account, "customers.json", "customers", &origin_query(created_from, page, limit)).await
     }
 
-    async fn create_customer(&self, account: &AccountId, customer: &CustomerInput, key: &str)
-        -> Result<HubCustomer, HubError> {
+    async fn create_customer(
+        &self,
+        account: &AccountId,
+        customer: &CustomerInput,
+        key: &str,
+    ) -> Result<HubCustomer, HubError> {
         self.create(account, "customers.json", "customer", customer, key).await
     }
 
@@ -224,8 +240,13 @@ impl HubApi for HubClient {
         self.replace(account, &format!("orders/{}.json", id.as_str()), "order", order).await
     }
 
-    async fn hub_orders(&self, account: &AccountId, created_from: OffsetDateTime, page: u32, limit: u32)
-        -> Result<ListPage<HubOrder>, HubError> {
+    async fn hub_orders(
+        &self,
+        account: &AccountId,
+        created_from: OffsetDateTime,
+        page: u32,
+        limit: u32,
+    ) -> Result<ListPage<HubOrder>, HubError> {
         self.list(account, "orders.json", "orders", &origin_query(created_from, page, limit)).await
     }
 }
@@ -277,7 +298,8 @@ mod tests {
 
     #[tokio::test]
     async fn retry_after_is_honoured_without_calling() {
-        let (base, hits) = server(vec![(429, Some("30"), json!({"error": {"code": "rate_limited", "message": "slow down"}}))]).await;
+        let (base, hits) =
+            server(vec![(429, Some("30"), json!({"error": {"code": "rate_limited", "message": "slow down"}}))]).await;
         let hub = client(&base);
         let acct = AccountId::parse("385").unwrap();
         let first = hub.create_customer(&acct, &input(), "k1").await.unwrap_err();

@@ -56,32 +56,62 @@ pub trait HubApi: Send + Sync {
     /// Who holds a Hub user session token; `None` when the Hub does not accept it (401).
     async fn current_session(&self, session_token: &SecretString) -> Result<Option<HubSession>, HubError>;
     /// Creates a product group.
-    async fn create_product_group(&self, account: &AccountId, group: &ProductGroupInput, idempotency_key: &str)
-        -> Result<HubId, HubError>;
+    async fn create_product_group(
+        &self,
+        account: &AccountId,
+        group: &ProductGroupInput,
+        idempotency_key: &str,
+    ) -> Result<HubId, HubError>;
     /// Replaces a product group.
-    async fn update_product_group(&self, account: &AccountId, id: &HubId, group: &ProductGroupInput)
-        -> Result<(), HubError>;
+    async fn update_product_group(
+        &self,
+        account: &AccountId,
+        id: &HubId,
+        group: &ProductGroupInput,
+    ) -> Result<(), HubError>;
     /// Creates a product.
-    async fn create_product(&self, account: &AccountId, product: &ProductInput, idempotency_key: &str)
-        -> Result<HubId, HubError>;
+    async fn create_product(
+        &self,
+        account: &AccountId,
+        product: &ProductInput,
+        idempotency_key: &str,
+    ) -> Result<HubId, HubError>;
     /// Replaces a product.
     async fn update_product(&self, account: &AccountId, id: &HubId, product: &ProductInput) -> Result<(), HubError>;
     /// The customer owning a normalised phone, if any.
     async fn find_customer_by_phone(&self, account: &AccountId, phone: &str) -> Result<Option<HubCustomer>, HubError>;
     /// Customers created in the Hub itself since `created_from`.
-    async fn hub_customers(&self, account: &AccountId, created_from: OffsetDateTime, page: u32, limit: u32)
-        -> Result<ListPage<HubCustomer>, HubError>;
+    async fn hub_customers(
+        &self,
+        account: &AccountId,
+        created_from: OffsetDateTime,
+        page: u32,
+        limit: u32,
+    ) -> Result<ListPage<HubCustomer>, HubError>;
     /// Creates a customer.
-    async fn create_customer(&self, account: &AccountId, customer: &CustomerInput, idempotency_key: &str)
-        -> Result<HubCustomer, HubError>;
+    async fn create_customer(
+        &self,
+        account: &AccountId,
+        customer: &CustomerInput,
+        idempotency_key: &str,
+    ) -> Result<HubCustomer, HubError>;
     /// Updates a customer (present fields overwrite, absent stay).
     async fn update_customer(&self, account: &AccountId, id: &HubId, customer: &CustomerInput) -> Result<(), HubError>;
     /// Creates an order from a full snapshot.
-    async fn create_order(&self, account: &AccountId, order: &OrderSnapshot, idempotency_key: &str)
-        -> Result<HubId, HubError>;
+    async fn create_order(
+        &self,
+        account: &AccountId,
+        order: &OrderSnapshot,
+        idempotency_key: &str,
+    ) -> Result<HubId, HubError>;
     /// Replaces an order with a full snapshot.
     async fn update_order(&self, account: &AccountId, id: &HubId, order: &OrderSnapshot) -> Result<(), HubError>;
     /// Orders created in the Hub itself since `created_from`.
-    async fn hub_orders(&self, account: &AccountId, created_from: OffsetDateTime, page: u32, limit: u32)
-        -> Result<ListPage<HubOrder>, HubError>;
+    async fn hub_orders(
+        &self,
+        account: &AccountId,
+        created_from: OffsetDateTime,
+        page: u32,
+        limit: u32,
+    ) -> Result<ListPage<HubOrder>, HubError>;
 }

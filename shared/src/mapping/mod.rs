@@ -2,8 +2,12 @@
 //! No I/O: callers resolve ids through the id maps and pass them in.
 
 use crate::domain::{HubId, Phone};
-use crate::hub::{CustomerInput, HubCustomer, OrderCustomerRef, OrderItem, OrderSnapshot, ProductGroupInput, ProductInput};
-use crate::nhanh::{Bill, BillKind, Category, NewCustomer, Order, OrderCustomer, OrderLine, OrderStatus, Product, ProductStatus};
+use crate::hub::{
+    CustomerInput, HubCustomer, OrderCustomerRef, OrderItem, OrderSnapshot, ProductGroupInput, ProductInput,
+};
+use crate::nhanh::{
+    Bill, BillKind, Category, NewCustomer, Order, OrderCustomer, OrderLine, OrderStatus, Product, ProductStatus,
+};
 use time::OffsetDateTime;
 
 /// The Hub status of a Nhanh order status (loyalty-hub-api.md § Orders); anything unknown → `new`.
@@ -93,7 +97,11 @@ pub fn bill_snapshot(
         source_status: if returned { "RetailReturn" } else { "RetailSale" }.to_owned(),
         sale_channel: Some("POS".to_owned()),
         customer_id,
-        customer: OrderCustomerRef { name: bill.customer.name.clone(), phone: phone.and_then(Phone::for_hub).map(str::to_owned), address: None },
+        customer: OrderCustomerRef {
+            name: bill.customer.name.clone(),
+            phone: phone.and_then(Phone::for_hub).map(str::to_owned),
+            address: None,
+        },
         items: order_items(&bill.items, product_ids),
         subtotal,
         discount,
@@ -258,12 +266,27 @@ mod tests {
     #[test]
     fn status_map_follows_the_contract() {
         let table = [
-            ("New", "new"), ("Confirming", "new"), ("CustomerConfirming", "new"),
-            ("Confirmed", "confirmed"), ("Packing", "confirmed"), ("Packed", "confirmed"), ("ChangeDepot", "confirmed"), ("Pickup", "confirmed"),
-            ("Shipping", "shipping"), ("Success", "completed"), ("Failed", "failed"),
-            ("Canceled", "cancelled"), ("Aborted", "cancelled"), ("CarrierCanceled", "cancelled"), ("SoldOut", "cancelled"),
-            ("Returning", "returned"), ("Returned", "returned"), ("ConfirmReturned", "returned"),
-            ("Pickingup", "new"), ("", "new"), ("success", "new"),
+            ("New", "new"),
+            ("Confirming", "new"),
+            ("CustomerConfirming", "new"),
+            ("Confirmed", "confirmed"),
+            ("Packing", "confirmed"),
+            ("Packed", "confirmed"),
+            ("ChangeDepot", "confirmed"),
+            ("Pickup", "confirmed"),
+            ("Shipping", "shipping"),
+            ("Success", "completed"),
+            ("Failed", "failed"),
+            ("Canceled", "cancelled"),
+            ("Aborted", "cancelled"),
+            ("CarrierCanceled", "cancelled"),
+            ("SoldOut", "cancelled"),
+            ("Returning", "returned"),
+            ("Returned", "returned"),
+            ("ConfirmReturned", "returned"),
+            ("Pickingup", "new"),
+            ("", "new"),
+            ("success", "new"),
         ];
         for (nhanh, hub) in table {
             assert_eq!(order_status(&OrderStatus::from_name(nhanh)), hub, "{nhanh}");
@@ -277,10 +300,29 @@ mod tests {
             shop_order_id: None,
             status: OrderStatus::Shipping,
             sale_channel: Some(42),
-            customer: OrderCustomer { name: Some("Lan".into()), mobile: Some("+84 912 345 678".into()), email: None, address: Some("Hà Nội".into()) },
+            customer: OrderCustomer {
+                name: Some("Lan".into()),
+                mobile: Some("+84 912 345 678".into()),
+                email: None,
+                address: Some("Hà Nội".into()),
+            },
             items: vec![
-                OrderLine { product_id: NhanhId::new(1), code: Some("A".into()), name: Some("Áo".into()), quantity: 2.0, price: 100_000, discount: 10_000 },
-                OrderLine { product_id: NhanhId::new(2), code: None, name: Some("Gạo".into()), quantity: 1.5, price: 20_001, discount: 0 },
+                OrderLine {
+                    product_id: NhanhId::new(1),
+                    code: Some("A".into()),
+                    name: Some("Áo".into()),
+                    quantity: 2.0,
+                    price: 100_000,
+                    discount: 10_000,
+                },
+                OrderLine {
+                    product_id: NhanhId::new(2),
+                    code: None,
+                    name: Some("Gạo".into()),
+                    quantity: 1.5,
+                    price: 20_001,
+                    discount: 0,
+                },
             ],
             money_discount: 5_000,
             money_used_points: 3_000,
@@ -307,7 +349,14 @@ mod tests {
     fn snapshot_carries_source_status_and_normalised_phone() {
         let o = order();
         let phone = Phone::parse(o.customer.mobile.as_deref().unwrap()).unwrap();
-        let s = order_snapshot(&o, HubId::parse("c1").ok(), Some(&phone), &[HubId::parse("p1").ok(), None], true, OffsetDateTime::UNIX_EPOCH);
+        let s = order_snapshot(
+            &o,
+            HubId::parse("c1").ok(),
+            Some(&phone),
+            &[HubId::parse("p1").ok(), None],
+            true,
+            OffsetDateTime::UNIX_EPOCH,
+        );
         assert_eq!((s.status.as_str(), s.source_status.as_str()), ("shipping", "Shipping"));
         assert_eq!(s.sale_channel.as_deref(), Some("Shopee"));
         assert_eq!(s.customer.phone.as_deref(), Some("0912345678"));
@@ -316,7 +365,23 @@ mod tests {
         assert!(s.deleted);
         assert_eq!(s.code, "10");
         let json = serde_json::to_value(&s).unwrap();
-        for key in ["code", "status", "source_status", "sale_channel", "customer_id", "customer", "items", "subtotal", "discount", "shipping_fee", "total", "note", "created_at", "updated_at", "deleted"] {
+        for key in [
+            "code",
+            "status",
+            "source_status",
+            "sale_channel",
+            "customer_id",
+            "customer",
+            "items",
+            "subtotal",
+            "discount",
+            "shipping_fee",
+            "total",
+            "note",
+            "created_at",
+            "updated_at",
+            "deleted",
+        ] {
             assert!(json.get(key).is_some(), "{key}");
         }
     }
@@ -324,22 +389,33 @@ mod tests {
     #[test]
     fn snapshot_phone_is_the_hub_form_or_null_never_the_raw_text() {
         // R5 / issue 9: a walk-in phone such as `12345` once reached the Hub raw and the order was refused.
-        for (raw, want) in [("12345", None), ("02438123456", None), ("+84 912 345 678", Some("0912345678")), ("", None)] {
+        for (raw, want) in [("12345", None), ("02438123456", None), ("+84 912 345 678", Some("0912345678")), ("", None)]
+        {
             let mut o = order();
             o.customer.mobile = Some(raw.into());
             let phone = Phone::parse_for_hub(raw);
             let s = order_snapshot(&o, None, phone.as_ref(), &[], false, OffsetDateTime::UNIX_EPOCH);
             assert_eq!(s.customer.phone.as_deref(), want, "{raw:?}");
             let json = serde_json::to_value(&s).unwrap();
-            assert!(json["customer"]["phone"].is_null() || json["customer"]["phone"] == want.unwrap_or_default(), "{raw:?}");
+            assert!(
+                json["customer"]["phone"].is_null() || json["customer"]["phone"] == want.unwrap_or_default(),
+                "{raw:?}"
+            );
         }
     }
 
     #[test]
     fn customer_updates_only_what_changed() {
         let current = crate::hub::HubCustomer {
-            id: HubId::parse("c1").unwrap(), name: Some("Lan".into()), phone: Some("0912345678".into()), email: None,
-            gender: Some("female".into()), birthday: None, address: Some("Hà Nội".into()), origin: Some("hub".into()), created_at: None,
+            id: HubId::parse("c1").unwrap(),
+            name: Some("Lan".into()),
+            phone: Some("0912345678".into()),
+            email: None,
+            gender: Some("female".into()),
+            birthday: None,
+            address: Some("Hà Nội".into()),
+            origin: Some("hub".into()),
+            created_at: None,
         };
         let phone = Phone::parse("0912345678").unwrap();
         let mut o = order();
@@ -355,10 +431,29 @@ mod tests {
 
     #[test]
     fn groups_parents_first() {
-        let leaf = Category { id: NhanhId::new(3).unwrap(), parent_id: NhanhId::new(2), code: None, name: "c".into(), children: vec![] };
-        let mid = Category { id: NhanhId::new(2).unwrap(), parent_id: NhanhId::new(1), code: None, name: "b".into(), children: vec![leaf] };
-        let root = Category { id: NhanhId::new(1).unwrap(), parent_id: None, code: None, name: "a".into(), children: vec![mid] };
-        let other = Category { id: NhanhId::new(4).unwrap(), parent_id: None, code: None, name: "d".into(), children: vec![] };
+        let leaf = Category {
+            id: NhanhId::new(3).unwrap(),
+            parent_id: NhanhId::new(2),
+            code: None,
+            name: "c".into(),
+            children: vec![],
+        };
+        let mid = Category {
+            id: NhanhId::new(2).unwrap(),
+            parent_id: NhanhId::new(1),
+            code: None,
+            name: "b".into(),
+            children: vec![leaf],
+        };
+        let root = Category {
+            id: NhanhId::new(1).unwrap(),
+            parent_id: None,
+            code: None,
+            name: "a".into(),
+            children: vec![mid],
+        };
+        let other =
+            Category { id: NhanhId::new(4).unwrap(), parent_id: None, code: None, name: "d".into(), children: vec![] };
         let tree = [root, other];
         let order: Vec<u64> = groups_in_order(&tree).iter().map(|c| c.id.get()).collect();
         assert_eq!(order, vec![1, 4, 2, 3]);
@@ -366,7 +461,18 @@ mod tests {
 
     #[test]
     fn products_inactive_when_deleted_or_inactive() {
-        let p = Product { id: NhanhId::new(5).unwrap(), parent_id: None, category_id: None, code: Some("A".into()), barcode: None, name: "Áo".into(), price: Some(1), status: Some(ProductStatus::Active), image: None, created_at: None };
+        let p = Product {
+            id: NhanhId::new(5).unwrap(),
+            parent_id: None,
+            category_id: None,
+            code: Some("A".into()),
+            barcode: None,
+            name: "Áo".into(),
+            price: Some(1),
+            status: Some(ProductStatus::Active),
+            image: None,
+            created_at: None,
+        };
         assert_eq!(product_input(&p, None, None, false).status, "active");
         assert_eq!(product_input(&p, None, None, true).status, "inactive");
         let mut q = p.clone();

@@ -28,7 +28,10 @@ pub fn envelope(body: &Value, path: &str) -> Result<Value, NhanhError> {
         }
         // The token, the app or the business is no longer valid for this version: a new consent
         // is needed (R12; nhanh-api-v3.md §2.4).
-        Some("ERR_INVALID_ACCESS_TOKEN") | Some("ERR_INVALID_VERSION") | Some("ERR_INVALID_APP_ID") | Some("ERR_INVALID_BUSINESS_ID") => {
+        Some("ERR_INVALID_ACCESS_TOKEN")
+        | Some("ERR_INVALID_VERSION")
+        | Some("ERR_INVALID_APP_ID")
+        | Some("ERR_INVALID_BUSINESS_ID") => {
             if code.as_deref() == Some("ERR_INVALID_VERSION") {
                 tracing::warn!(path, "Nhanh refused the token's API version (ERR_INVALID_VERSION)");
             }
@@ -36,9 +39,9 @@ pub fn envelope(body: &Value, path: &str) -> Result<Value, NhanhError> {
         }
         Some("ERR_403") | Some("ERR_PAGE_403") => Err(NhanhError::Forbidden { path: path.to_owned() }),
         // The merchant switched Open API off: nothing is lost, the work waits (and retries).
-        Some("ERR_BUSINESS_NOT_ENABLE_API") => {
-            Err(NhanhError::Unavailable("the merchant switched Nhanh's Open API off (ERR_BUSINESS_NOT_ENABLE_API)".into()))
-        }
+        Some("ERR_BUSINESS_NOT_ENABLE_API") => Err(NhanhError::Unavailable(
+            "the merchant switched Nhanh's Open API off (ERR_BUSINESS_NOT_ENABLE_API)".into(),
+        )),
         _ => Err(NhanhError::Rejected { code, message: messages(body) }),
     }
 }
@@ -51,7 +54,9 @@ pub fn messages(body: &Value) -> String {
         match &body[key] {
             Value::String(s) if !s.trim().is_empty() => parts.push(s.trim().to_owned()),
             Value::Array(items) => parts.extend(items.iter().filter_map(|i| text(i).or_else(|| text(&i["message"])))),
-            Value::Object(map) => parts.extend(map.iter().map(|(k, v)| format!("{k}: {}", text(v).unwrap_or_default()))),
+            Value::Object(map) => {
+                parts.extend(map.iter().map(|(k, v)| format!("{k}: {}", text(v).unwrap_or_default())))
+            }
             _ => {}
         }
     }
@@ -72,7 +77,10 @@ mod tests {
         let cases = [
             (json!({"code": 0, "messages": "bad"}), "bad"),
             (json!({"code": 0, "messages": ["a", "b"]}), "a; b"),
-            (json!({"code": 0, "messages": [{"code": "X", "message": "appOrderId đã tồn tại"}]}), "appOrderId đã tồn tại"),
+            (
+                json!({"code": 0, "messages": [{"code": "X", "message": "appOrderId đã tồn tại"}]}),
+                "appOrderId đã tồn tại",
+            ),
             (json!({"code": 0, "messages": {"customer.mobile": "is required"}}), "customer.mobile: is required"),
             (json!({"code": 0, "messages": "one", "message": "two"}), "one; two"),
             (json!({"code": 0}), "no message"),
@@ -84,8 +92,12 @@ mod tests {
 
     #[test]
     fn version_app_and_business_refusals_ask_for_a_new_consent() {
-        for code in ["ERR_INVALID_ACCESS_TOKEN", "ERR_INVALID_VERSION", "ERR_INVALID_APP_ID", "ERR_INVALID_BUSINESS_ID"] {
-            assert!(matches!(envelope(&json!({"code": 0, "errorCode": code}), "/p"), Err(NhanhError::InvalidAccessToken)), "{code}");
+        for code in ["ERR_INVALID_ACCESS_TOKEN", "ERR_INVALID_VERSION", "ERR_INVALID_APP_ID", "ERR_INVALID_BUSINESS_ID"]
+        {
+            assert!(
+                matches!(envelope(&json!({"code": 0, "errorCode": code}), "/p"), Err(NhanhError::InvalidAccessToken)),
+                "{code}"
+            );
         }
         let limited = json!({"code": 0, "errorCode": "ERR_EXCEEDED_RATE_LIMIT"});
         assert!(matches!(envelope(&limited, "/p"), Err(NhanhError::RateLimited { .. })));

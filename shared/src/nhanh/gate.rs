@@ -108,7 +108,10 @@ impl CallGate {
                 }
                 // Nhanh's unlockedAt has whole seconds: wait a little past it.
                 let pause = wait + time::Duration::milliseconds(50);
-                tokio::time::sleep(std::time::Duration::from_millis(u64::try_from(pause.whole_milliseconds()).unwrap_or(0))).await;
+                tokio::time::sleep(std::time::Duration::from_millis(
+                    u64::try_from(pause.whole_milliseconds()).unwrap_or(0),
+                ))
+                .await;
             }
             match attempt().await {
                 Err(NhanhError::RateLimited { unlocked_at, .. }) => {

@@ -80,8 +80,13 @@ pub trait NhanhApi: Send + Sync {
     /// The longest window one order query may span.
     fn order_window(&self, version: ApiVersion) -> time::Duration;
     /// Exchanges a consent `access_code` for a token (the code is single-use, valid 10 minutes).
-    async fn exchange_code(&self, version: ApiVersion, app_id: AppId, secret_key: &SecretString, access_code: &str)
-        -> Result<TokenGrant, NhanhError>;
+    async fn exchange_code(
+        &self,
+        version: ApiVersion,
+        app_id: AppId,
+        secret_key: &SecretString,
+        access_code: &str,
+    ) -> Result<TokenGrant, NhanhError>;
     /// One page of products.
     async fn products(&self, creds: &Credentials, query: &ProductQuery) -> Result<Page<Product>, NhanhError>;
     /// A product and, for a parent, its variants; empty when Nhanh no longer has it.
@@ -112,9 +117,12 @@ pub fn default_http() -> Result<reqwest::Client, reqwest::Error> {
 /// `{oauth_url}?version=…&appId=…&returnLink=…`.
 fn consent_url(oauth_url: &str, version: &str, app_id: AppId, return_link: &str) -> String {
     let app = app_id.to_string();
-    reqwest::Url::parse_with_params(oauth_url, &[("version", version), ("appId", app.as_str()), ("returnLink", return_link)])
-        .map(String::from)
-        .unwrap_or_else(|_| format!("{oauth_url}?version={version}&appId={app}"))
+    reqwest::Url::parse_with_params(
+        oauth_url,
+        &[("version", version), ("appId", app.as_str()), ("returnLink", return_link)],
+    )
+    .map(String::from)
+    .unwrap_or_else(|_| format!("{oauth_url}?version={version}&appId={app}"))
 }
 
 /// Whether a refusal of `order/add` says the order id exists already. No code is documented for
@@ -163,8 +171,13 @@ impl NhanhApi for NhanhClient {
     fn order_window(&self, version: ApiVersion) -> time::Duration {
         self.pick(version).order_window(version)
     }
-    async fn exchange_code(&self, version: ApiVersion, app_id: AppId, secret_key: &SecretString, access_code: &str)
-        -> Result<TokenGrant, NhanhError> {
+    async fn exchange_code(
+        &self,
+        version: ApiVersion,
+        app_id: AppId,
+        secret_key: &SecretString,
+        access_code: &str,
+    ) -> Result<TokenGrant, NhanhError> {
         self.pick(version).exchange_code(version, app_id, secret_key, access_code).await
     }
     async fn products(&self, creds: &Credentials, query: &ProductQuery) -> Result<Page<Product>, NhanhError> {
@@ -205,7 +218,8 @@ pub fn webhook_route(body: &Value) -> Result<WebhookRoute, WebhookError> {
     if !body.is_object() {
         return Err(WebhookError("body must be a JSON object".into()));
     }
-    let event_name = body["event"].as_str().filter(|s| !s.is_empty()).ok_or_else(|| WebhookError("missing field: event".into()))?;
+    let event_name =
+        body["event"].as_str().filter(|s| !s.is_empty()).ok_or_else(|| WebhookError("missing field: event".into()))?;
     let business_id = match &body["businessId"] {
         Value::Null => None,
         raw => Some(

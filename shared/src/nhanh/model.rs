@@ -137,12 +137,24 @@ pub enum OrderStatus {
 
 impl OrderStatus {
     const NAMED: [(&'static str, Self); 18] = [
-        ("New", Self::New), ("Confirming", Self::Confirming), ("CustomerConfirming", Self::CustomerConfirming),
-        ("Confirmed", Self::Confirmed), ("Packing", Self::Packing), ("Packed", Self::Packed),
-        ("ChangeDepot", Self::ChangeDepot), ("Pickup", Self::Pickup), ("Shipping", Self::Shipping),
-        ("Success", Self::Success), ("Failed", Self::Failed), ("Canceled", Self::Canceled), ("Aborted", Self::Aborted),
-        ("CarrierCanceled", Self::CarrierCanceled), ("SoldOut", Self::SoldOut), ("Returning", Self::Returning),
-        ("Returned", Self::Returned), ("ConfirmReturned", Self::ConfirmReturned),
+        ("New", Self::New),
+        ("Confirming", Self::Confirming),
+        ("CustomerConfirming", Self::CustomerConfirming),
+        ("Confirmed", Self::Confirmed),
+        ("Packing", Self::Packing),
+        ("Packed", Self::Packed),
+        ("ChangeDepot", Self::ChangeDepot),
+        ("Pickup", Self::Pickup),
+        ("Shipping", Self::Shipping),
+        ("Success", Self::Success),
+        ("Failed", Self::Failed),
+        ("Canceled", Self::Canceled),
+        ("Aborted", Self::Aborted),
+        ("CarrierCanceled", Self::CarrierCanceled),
+        ("SoldOut", Self::SoldOut),
+        ("Returning", Self::Returning),
+        ("Returned", Self::Returned),
+        ("ConfirmReturned", Self::ConfirmReturned),
     ];
 
     /// From the v2 name; other text is kept as it is.

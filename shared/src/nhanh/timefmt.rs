@@ -10,7 +10,8 @@ pub const VIETNAM: UtcOffset = offset!(+7);
 /// Parses `Y-m-d H:i:s` or `Y-m-d` (local Vietnam time), or a Unix timestamp in text.
 pub fn parse(raw: &str) -> Option<OffsetDateTime> {
     let raw = raw.trim();
-    if let Ok(dt) = PrimitiveDateTime::parse(raw, format_description!("[year]-[month]-[day] [hour]:[minute]:[second]")) {
+    if let Ok(dt) = PrimitiveDateTime::parse(raw, format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"))
+    {
         return Some(dt.assume_offset(VIETNAM));
     }
     if let Ok(d) = Date::parse(raw, format_description!("[year]-[month]-[day]")) {

@@ -34,7 +34,10 @@ impl SecretBox for LocalSecretBox {
         let nonce_bytes = random_bytes::<12>();
         let ct = self
             .cipher
-            .encrypt(Nonce::from_slice(&nonce_bytes), Payload { msg: plain.expose().as_bytes(), aad: context.as_bytes() })
+            .encrypt(
+                Nonce::from_slice(&nonce_bytes),
+                Payload { msg: plain.expose().as_bytes(), aad: context.as_bytes() },
+            )
             .map_err(|_| SecretError::Corrupt("encryption failed"))?;
         let mut out = nonce_bytes.to_vec();
         out.extend_from_slice(&ct);

@@ -77,7 +77,12 @@ pub struct OpenCache {
 
 impl OpenCache {
     /// Opens `sealed` with `context` through `secrets`, or returns the value opened before.
-    pub async fn open(&self, secrets: &dyn SecretBox, sealed: &str, context: &str) -> Result<SecretString, SecretError> {
+    pub async fn open(
+        &self,
+        secrets: &dyn SecretBox,
+        sealed: &str,
+        context: &str,
+    ) -> Result<SecretString, SecretError> {
         if let Some(t) = self.opened.lock().ok().and_then(|c| c.get(sealed).cloned()) {
             return Ok(t);
         }

@@ -43,13 +43,27 @@ fn day(t: OffsetDateTime) -> time::Date {
 
 impl Processor {
     /// Where the bill stream starts: a day before its cursor, never before `connected_at`.
-    pub(crate) async fn bills_window_start(&self, conn: &Connection, floor: OffsetDateTime) -> Result<OffsetDateTime, Failure> {
-        let cursor = self.cursors.cursor(&conn.account_id, PassStream::NhanhBills.as_str()).await.map_err(|e| err("bills", e))?;
+    pub(crate) async fn bills_window_start(
+        &self,
+        conn: &Connection,
+        floor: OffsetDateTime,
+    ) -> Result<OffsetDateTime, Failure> {
+        let cursor = self
+            .cursors
+            .cursor(&conn.account_id, PassStream::NhanhBills.as_str())
+            .await
+            .map_err(|e| err("bills", e))?;
         Ok(cursor.map_or(floor, |c| (c - BILL_OVERLAP).max(floor)))
     }
 
     /// The bill stream of a pass: spans of days, page after page, then the deletions of the span.
-    pub(crate) async fn sweep_bills(&self, conn: &Connection, creds: &Credentials, window: Window, budget: &mut Budget) -> Result<Option<Stopped>, Failure> {
+    pub(crate) async fn sweep_bills(
+        &self,
+        conn: &Connection,
+        creds: &Credentials,
+        window: Window,
+        budget: &mut Budget,
+    ) -> Result<Option<Stopped>, Failure> {
         let Window { mut from, mut after, until } = window;
         let span = self.nhanh.bill_window(creds.api_version);
         let mut customers = HashMap::new();
@@ -69,14 +83,18 @@ impl Processor {
                 let mut outcome = Ok(());
                 for bill in found.items {
                     let applied = self.apply_bill_with(conn, &bill, &mut customers).await;
-                    if let (Ok(Outcome::Applied(_) | Outcome::Skipped), Some(seen), Some(created), None) = (&applied, seen.as_mut(), bill.created_at, bill.order_id) {
+                    if let (Ok(Outcome::Applied(_) | Outcome::Skipped), Some(seen), Some(created), None) =
+                        (&applied, seen.as_mut(), bill.created_at, bill.order_id)
+                    {
                         seen.entry(day(created)).or_default().insert(bill.id.to_string());
                     }
                     match applied {
                         Ok(Outcome::Applied(_)) => counts[0].1 += 1,
                         Ok(Outcome::Dropped(_)) => counts[1].1 += 1,
                         Ok(Outcome::Skipped) => {}
-                        Err(Failure::Permanent { stream, record, reason }) => self.log_failure(conn, stream, &record, reason).await,
+                        Err(Failure::Permanent { stream, record, reason }) => {
+                            self.log_failure(conn, stream, &record, reason).await
+                        }
                         Err(retry) => {
                             outcome = Err(retry);
                             break;
@@ -99,7 +117,10 @@ impl Processor {
             if let Some(seen) = seen {
                 self.bills_gone_from_days(conn, day(from), day(to), seen).await?;
             }
-            self.cursors.set_cursor(&conn.account_id, PassStream::NhanhBills.as_str(), to).await.map_err(|e| err("bills", e))?;
+            self.cursors
+                .set_cursor(&conn.account_id, PassStream::NhanhBills.as_str(), to)
+                .await
+                .map_err(|e| err("bills", e))?;
             if to >= until {
                 break;
             }
@@ -111,8 +132,13 @@ impl Processor {
 
     /// Marks deleted the bills held for a day of `first..=last` that its complete re-read no
     /// longer lists, then keeps what it lists.
-    async fn bills_gone_from_days(&self, conn: &Connection, first: time::Date, last: time::Date, mut seen: BTreeMap<time::Date, BTreeSet<String>>)
-        -> Result<(), Failure> {
+    async fn bills_gone_from_days(
+        &self,
+        conn: &Connection,
+        first: time::Date,
+        last: time::Date,
+        mut seen: BTreeMap<time::Date, BTreeSet<String>>,
+    ) -> Result<(), Failure> {
         let account = &conn.account_id;
         let mut d = first;
         while d <= last {
@@ -128,7 +154,9 @@ impl Processor {
             for gone in before.difference(&now_seen).filter_map(|id| id.parse::<u64>().ok()).filter_map(NhanhId::new) {
                 match self.delete_bill(conn, gone).await {
                     Ok(outcome) => self.count(conn, outcome).await,
-                    Err(Failure::Permanent { stream, record, reason }) => self.log_failure(conn, stream, &record, reason).await,
+                    Err(Failure::Permanent { stream, record, reason }) => {
+                        self.log_failure(conn, stream, &record, reason).await
+                    }
                     Err(retry) => return Err(retry),
                 }
             }
@@ -144,14 +172,26 @@ impl Processor {
         Ok(())
     }
 
-    async fn sweep_deleted_bills(&self, conn: &Connection, creds: &Credentials, from: OffsetDateTime, to: OffsetDateTime) -> Result<(), Failure> {
+    async fn sweep_deleted_bills(
+        &self,
+        conn: &Connection,
+        creds: &Credentials,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<(), Failure> {
         let mut after = None;
         for _ in 0..100 {
-            let found = self.nhanh.deleted_bills(creds, &DeletedBillsQuery { after, from, to }).await.map_err(|e| err("bills", e))?;
+            let found = self
+                .nhanh
+                .deleted_bills(creds, &DeletedBillsQuery { after, from, to })
+                .await
+                .map_err(|e| err("bills", e))?;
             for id in found.items {
                 match self.delete_bill(conn, id).await {
                     Ok(outcome) => self.count(conn, outcome).await,
-                    Err(Failure::Permanent { stream, record, reason }) => self.log_failure(conn, stream, &record, reason).await,
+                    Err(Failure::Permanent { stream, record, reason }) => {
+                        self.log_failure(conn, stream, &record, reason).await
+                    }
                     Err(retry) => return Err(retry),
                 }
             }
@@ -172,7 +212,12 @@ impl Processor {
     /// Upserts one retail bill as its Hub order (R14, R3, R5, R6, R8), with the Hub customers
     /// already resolved in this pass, by phone: a regular customer's many bills cost one lookup
     /// per pass, not one per bill.
-    async fn apply_bill_with(&self, conn: &Connection, bill: &Bill, customers: &mut HashMap<String, HubId>) -> Result<Outcome, Failure> {
+    async fn apply_bill_with(
+        &self,
+        conn: &Connection,
+        bill: &Bill,
+        customers: &mut HashMap<String, HubId>,
+    ) -> Result<Outcome, Failure> {
         let account = &conn.account_id;
         let record = format!("bill:{}", bill.id);
         if bill.order_id.is_some() {
@@ -201,7 +246,8 @@ impl Processor {
         // `connected_at` is not there): `return_of` must name an order of the account.
         let return_of = match (bill.kind, bill.sale_id) {
             (BillKind::Return, Some(sale)) => {
-                attempt!(record, self.maps.hub_id(account, Entity::Bill, &sale.to_string())).map(|_| mapping::bill_code(sale))
+                attempt!(record, self.maps.hub_id(account, Entity::Bill, &sale.to_string()))
+                    .map(|_| mapping::bill_code(sale))
             }
             _ => None,
         };
@@ -228,7 +274,8 @@ impl Processor {
             },
             None => None,
         };
-        let snapshot = mapping::bill_snapshot(bill, customer_id, phone.as_ref(), &product_ids, return_of, false, self.clock.now());
+        let snapshot =
+            mapping::bill_snapshot(bill, customer_id, phone.as_ref(), &product_ids, return_of, false, self.clock.now());
         if hub_id.is_some() {
             let last = attempt!(record, self.intents.intent(account, &scope, &key));
             if last.as_deref() == Some(serde_json::to_string(&snapshot).unwrap_or_default().as_str()) {
@@ -270,10 +317,28 @@ mod tests {
 
     fn bill(id: u64, kind: BillKind, mobile: &str, created: OffsetDateTime) -> Bill {
         Bill {
-            id: NhanhId::new(id).unwrap(), kind, order_id: None, sale_id: None,
-            customer: OrderCustomer { name: Some("Lan".into()), mobile: Some(mobile.into()), email: None, address: None },
-            items: vec![OrderLine { product_id: None, code: Some("A".into()), name: Some("Áo".into()), quantity: 2.0, price: 100_000, discount: 10_000 }],
-            discount: 5_000, used_points_money: 3_000, description: None, created_at: Some(created),
+            id: NhanhId::new(id).unwrap(),
+            kind,
+            order_id: None,
+            sale_id: None,
+            customer: OrderCustomer {
+                name: Some("Lan".into()),
+                mobile: Some(mobile.into()),
+                email: None,
+                address: None,
+            },
+            items: vec![OrderLine {
+                product_id: None,
+                code: Some("A".into()),
+                name: Some("Áo".into()),
+                quantity: 2.0,
+                price: 100_000,
+                discount: 10_000,
+            }],
+            discount: 5_000,
+            used_points_money: 3_000,
+            description: None,
+            created_at: Some(created),
         }
     }
 
@@ -285,7 +350,11 @@ mod tests {
         let sale = bill(501, BillKind::Sale, "+84 912 000 501", later);
         assert_eq!(f.processor.apply_bill(&conn, &sale).await.unwrap(), Outcome::Applied("bills"));
         let calls = f.hub.calls.load(Ordering::SeqCst);
-        assert_eq!(f.processor.apply_bill(&conn, &sale).await.unwrap(), Outcome::Skipped, "an unchanged bill is not sent again");
+        assert_eq!(
+            f.processor.apply_bill(&conn, &sale).await.unwrap(),
+            Outcome::Skipped,
+            "an unchanged bill is not sent again"
+        );
         assert_eq!(f.hub.calls.load(Ordering::SeqCst), calls);
         let mut ret = bill(502, BillKind::Return, "0912000501", later);
         ret.sale_id = NhanhId::new(501);
@@ -296,18 +365,34 @@ mod tests {
         let mut of_order = bill(504, BillKind::Sale, "0912000501", later);
         of_order.order_id = NhanhId::new(77);
         assert_eq!(f.processor.apply_bill(&conn, &of_order).await.unwrap(), Outcome::Skipped);
-        assert_eq!(f.processor.apply_bill(&conn, &bill(505, BillKind::Sale, "0912000501", f.now - Duration::days(1))).await.unwrap(), Outcome::Dropped("bills"));
+        assert_eq!(
+            f.processor
+                .apply_bill(&conn, &bill(505, BillKind::Sale, "0912000501", f.now - Duration::days(1)))
+                .await
+                .unwrap(),
+            Outcome::Dropped("bills")
+        );
 
         let orders = f.hub.all("orders");
-        let by_code = |c: &str| orders.iter().find(|o| o["code"] == c).cloned().unwrap_or_else(|| panic!("{c}: {orders:?}"));
+        let by_code =
+            |c: &str| orders.iter().find(|o| o["code"] == c).cloned().unwrap_or_else(|| panic!("{c}: {orders:?}"));
         assert_eq!(orders.len(), 3, "{orders:?}");
         let s = by_code("HD501");
-        assert_eq!((s["status"].as_str(), s["source_status"].as_str(), s["sale_channel"].as_str()), (Some("completed"), Some("RetailSale"), Some("POS")));
+        assert_eq!(
+            (s["status"].as_str(), s["source_status"].as_str(), s["sale_channel"].as_str()),
+            (Some("completed"), Some("RetailSale"), Some("POS"))
+        );
         // 2 × 100 000 − (10 000 + 5 000) − 3 000 points + 0 shipping
-        assert_eq!((s["subtotal"].as_i64(), s["discount"].as_i64(), s["shipping_fee"].as_i64(), s["total"].as_i64()), (Some(200_000), Some(15_000), Some(0), Some(182_000)));
+        assert_eq!(
+            (s["subtotal"].as_i64(), s["discount"].as_i64(), s["shipping_fee"].as_i64(), s["total"].as_i64()),
+            (Some(200_000), Some(15_000), Some(0), Some(182_000))
+        );
         assert!(s["return_of"].is_null());
         let r = by_code("HD502");
-        assert_eq!((r["status"].as_str(), r["return_of"].as_str(), r["customer_id"].clone()), (Some("returned"), Some("HD501"), s["customer_id"].clone()));
+        assert_eq!(
+            (r["status"].as_str(), r["return_of"].as_str(), r["customer_id"].clone()),
+            (Some("returned"), Some("HD501"), s["customer_id"].clone())
+        );
         let o = by_code("HD503");
         assert!(o["return_of"].is_null() && o["customer_id"].is_null(), "an unknown sale and a walk-in phone: {o}");
         assert_eq!(f.hub.all("customers").len(), 1, "one customer for both formats of the phone");

@@ -4,7 +4,10 @@
 use crate::clock::{rfc3339, Clock};
 use crate::domain::{AccountId, AppId, Connection, ConnectionState, InitialSync, InitialSyncState, Stats};
 use crate::hub::{HubApi, HubSession};
-use crate::nhanh::{BillQuery, Credentials, CustomerQuery, NhanhApi, NhanhError, OrderFilter, OrderQuery, ProductQuery, NEW_CONNECTION_VERSION};
+use crate::nhanh::{
+    BillQuery, Credentials, CustomerQuery, NhanhApi, NhanhError, OrderFilter, OrderQuery, ProductQuery,
+    NEW_CONNECTION_VERSION,
+};
 use crate::secrets::{random_token, SecretBox, SecretString};
 use crate::store::{ConnectionStore, FailureLog, FailureRecord, PendingAttempt, PendingStore, StatsStore, StoreError};
 use crate::Error;
@@ -127,12 +130,17 @@ pub struct ConnectService {
 /// forgotten; the verify token stays so late webhooks are recognised and dropped (R3). The
 /// processor may update the connection meanwhile (the initial sync going `active`): a conflicting
 /// write is read again and retried, so the disconnect is not refused.
-pub async fn end_connection(connections: &dyn ConnectionStore, clock: &dyn Clock, account: &AccountId, reason: Option<&str>)
-    -> Result<Connection, ConnectError> {
+pub async fn end_connection(
+    connections: &dyn ConnectionStore,
+    clock: &dyn Clock,
+    account: &AccountId,
+    reason: Option<&str>,
+) -> Result<Connection, ConnectError> {
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let conn = connections.get(account).await?.filter(|c| c.state.is_connected()).ok_or(ConnectError::NotConnected)?;
+        let conn =
+            connections.get(account).await?.filter(|c| c.state.is_connected()).ok_or(ConnectError::NotConnected)?;
         let business = conn.business_id.ok_or(ConnectError::NotConnected)?;
         let mut next = conn.clone();
         next.state = ConnectionState::Disconnected;
@@ -141,7 +149,12 @@ pub async fn end_connection(connections: &dyn ConnectionStore, clock: &dyn Clock
         next.access_token_sealed = None;
         match connections.put_releasing(&next, business).await {
             Ok(stored) => {
-                tracing::info!(account_id = account.as_str(), business_id = business.get(), reason = reason.unwrap_or("admin"), "disconnected");
+                tracing::info!(
+                    account_id = account.as_str(),
+                    business_id = business.get(),
+                    reason = reason.unwrap_or("admin"),
+                    "disconnected"
+                );
                 return Ok(stored);
             }
             Err(StoreError::Conflict) if attempts < 5 => continue,
@@ -164,7 +177,8 @@ pub const PROBED_STREAMS: [&str; 5] = ["products", "product_groups", "orders", "
 impl ConnectService {
     /// Checks a Hub session token: it must be an admin of `account` (R2).
     pub async fn admin_session(&self, account: &AccountId, token: &SecretString) -> Result<HubSession, ConnectError> {
-        let session = self.hub.current_session(token).await.map_err(Error::from)?.ok_or(ConnectError::SessionInvalid)?;
+        let session =
+            self.hub.current_session(token).await.map_err(Error::from)?.ok_or(ConnectError::SessionInvalid)?;
         if session.expires_at.is_some_and(|exp| exp <= self.clock.now()) {
             return Err(ConnectError::SessionInvalid);
         }
@@ -175,9 +189,15 @@ impl ConnectService {
     }
 
     /// Stores a pending attempt and returns Nhanh's consent URL.
-    pub async fn begin(&self, account: &AccountId, user_id: &str, app_raw: &str, secret_raw: &str)
-        -> Result<String, ConnectError> {
-        let app = AppId::parse(app_raw).map_err(|_| ConnectError::Invalid("App Id phải là một số nguyên dương.".into()))?;
+    pub async fn begin(
+        &self,
+        account: &AccountId,
+        user_id: &str,
+        app_raw: &str,
+        secret_raw: &str,
+    ) -> Result<String, ConnectError> {
+        let app =
+            AppId::parse(app_raw).map_err(|_| ConnectError::Invalid("App Id phải là một số nguyên dương.".into()))?;
         let secret = secret_raw.trim();
         if secret.is_empty() || secret.len() > MAX_SECRET_LEN || secret.chars().any(char::is_control) {
             return Err(ConnectError::Invalid("Secret Key không hợp lệ.".into()));
@@ -213,9 +233,14 @@ impl ConnectService {
     }
 
     /// Completes the consent: exchange, probe, R1, store; returns what the connected page shows.
-    pub async fn complete(&self, account: &AccountId, app_raw: &str, access_code: &str)
-        -> Result<ConnectedView, ConnectError> {
-        let app = AppId::parse(app_raw).map_err(|_| ConnectError::Invalid("App Id trong đường dẫn không hợp lệ.".into()))?;
+    pub async fn complete(
+        &self,
+        account: &AccountId,
+        app_raw: &str,
+        access_code: &str,
+    ) -> Result<ConnectedView, ConnectError> {
+        let app =
+            AppId::parse(app_raw).map_err(|_| ConnectError::Invalid("App Id trong đường dẫn không hợp lệ.".into()))?;
         let code = access_code.trim();
         if code.is_empty() || code.len() > 1024 {
             return Err(ConnectError::Invalid("Thiếu accessCode từ Nhanh.vn.".into()));
@@ -239,7 +264,12 @@ impl ConnectService {
         };
         let denied = self.probe(&creds).await?;
         if !denied.is_empty() {
-            tracing::warn!(account_id = account.as_str(), business_id = grant.business_id.get(), ?denied, "connect refused: streams not readable");
+            tracing::warn!(
+                account_id = account.as_str(),
+                business_id = grant.business_id.get(),
+                ?denied,
+                "connect refused: streams not readable"
+            );
             return Err(ConnectError::StreamsDenied(denied));
         }
 
@@ -299,7 +329,8 @@ impl ConnectService {
         let stored = self.connections.put_claiming(&conn).await?;
         self.pending.delete_pending(account, app).await?;
         if let Some(queue) = &self.queue {
-            let item = crate::domain::WorkItem::ReconcileAccount { account_id: account.clone(), tick: now, resume: None };
+            let item =
+                crate::domain::WorkItem::ReconcileAccount { account_id: account.clone(), tick: now, resume: None };
             let message = crate::queue::QueueMessage {
                 group_id: format!("{}:reconcile", account.as_str()),
                 dedup_id: format!("{}:connected:{}", account.as_str(), now.unix_timestamp()),
@@ -328,12 +359,22 @@ impl ConnectService {
             self.nhanh.products(creds, &ProductQuery { per_page: 1, ..Default::default() }).await.map(|_| ()),
             self.nhanh.categories(creds).await.map(|_| ()),
             self.nhanh
-                .orders(creds, &OrderQuery { after: None, per_page: 1, filter: OrderFilter::CreatedBetween(now - Duration::days(1), now) })
+                .orders(
+                    creds,
+                    &OrderQuery {
+                        after: None,
+                        per_page: 1,
+                        filter: OrderFilter::CreatedBetween(now - Duration::days(1), now),
+                    },
+                )
                 .await
                 .map(|_| ()),
             self.nhanh.customers(creds, &CustomerQuery { after: None, per_page: 1, mobile: None }).await.map(|_| ()),
             self.nhanh
-                .retail_bills(creds, &BillQuery { after: None, per_page: 1, from: (now - Duration::days(1)).date(), to: now.date() })
+                .retail_bills(
+                    creds,
+                    &BillQuery { after: None, per_page: 1, from: (now - Duration::days(1)).date(), to: now.date() },
+                )
                 .await
                 .map(|_| ()),
         ];

@@ -21,8 +21,12 @@ impl Processor {
     /// each call in one batch. Returns one result per customer, in order. When Nhanh refuses a
     /// whole call for good, its customers are sent again one by one, so one bad customer does not
     /// fail the others.
-    pub(crate) async fn push_customers(&self, conn: &Connection, creds: &Credentials, customers: &[HubCustomer])
-        -> Vec<Result<Outcome, Failure>> {
+    pub(crate) async fn push_customers(
+        &self,
+        conn: &Connection,
+        creds: &Credentials,
+        customers: &[HubCustomer],
+    ) -> Vec<Result<Outcome, Failure>> {
         let mut results: Vec<Result<Outcome, Failure>> = Vec::with_capacity(customers.len());
         let mut ready: Vec<(usize, NewCustomer)> = Vec::new();
         for (i, c) in customers.iter().enumerate() {
@@ -58,7 +62,9 @@ impl Processor {
             }
             for (i, _) in chunk {
                 results[*i] = Err(match failure.clone() {
-                    Failure::Permanent { stream, reason, .. } => Failure::Permanent { stream, record: record_of(&customers[*i].id), reason },
+                    Failure::Permanent { stream, reason, .. } => {
+                        Failure::Permanent { stream, record: record_of(&customers[*i].id), reason }
+                    }
                     retry => retry,
                 });
             }
@@ -66,11 +72,17 @@ impl Processor {
         results
     }
 
-    async fn upsert_and_link(&self, conn: &Connection, creds: &Credentials, customers: &[HubCustomer], chunk: &[(usize, NewCustomer)])
-        -> Result<(), Error> {
+    async fn upsert_and_link(
+        &self,
+        conn: &Connection,
+        creds: &Credentials,
+        customers: &[HubCustomer],
+        chunk: &[(usize, NewCustomer)],
+    ) -> Result<(), Error> {
         let body: Vec<NewCustomer> = chunk.iter().map(|(_, c)| c.clone()).collect();
         self.nhanh.upsert_customers(creds, &body).await?;
-        let pairs: Vec<(String, HubId)> = chunk.iter().map(|(i, c)| (format!("P{}", c.mobile), customers[*i].id.clone())).collect();
+        let pairs: Vec<(String, HubId)> =
+            chunk.iter().map(|(i, c)| (format!("P{}", c.mobile), customers[*i].id.clone())).collect();
         self.maps.link_all(&conn.account_id, Entity::Customer, &pairs).await?;
         Ok(())
     }
@@ -138,10 +150,15 @@ mod tests {
 
     fn created(f: &crate::testing::ProcessorFixture, id: &str, phone: &str, origin: &str) -> BatchRecord {
         let item = WorkItem::HubEvent {
-            account_id: f.account.clone(), received_at: f.now,
+            account_id: f.account.clone(),
+            received_at: f.now,
             event: json!({"event": "customer.created", "account_id": "acct", "data": {"id": id, "name": "Lan", "phone": phone, "origin": origin, "created_at": "not a time"}}),
         };
-        BatchRecord { message_id: format!("m-{id}"), group_id: format!("acct:customer:{id}"), body: serde_json::to_string(&item).unwrap() }
+        BatchRecord {
+            message_id: format!("m-{id}"),
+            group_id: format!("acct:customer:{id}"),
+            body: serde_json::to_string(&item).unwrap(),
+        }
     }
 
     #[tokio::test]
@@ -168,7 +185,11 @@ mod tests {
     async fn one_refused_customer_does_not_fail_the_others_of_its_call() {
         let f = processor_fixture().await;
         *f.nhanh.refused_mobile.lock().unwrap() = Some("0987654321".into());
-        let batch = [created(&f, "c1", "0912345678", "hub"), created(&f, "c2", "0987654321", "hub"), created(&f, "c3", "0398765432", "hub")];
+        let batch = [
+            created(&f, "c1", "0912345678", "hub"),
+            created(&f, "c2", "0987654321", "hub"),
+            created(&f, "c3", "0398765432", "hub"),
+        ];
         assert!(f.processor.process_batch(&batch).await.is_empty(), "a refusal is permanent: logged, not retried");
         assert_eq!(f.nhanh.calls.load(Ordering::SeqCst), 4, "the whole call, then one by one");
         assert_eq!(f.nhanh.customers.lock().unwrap().len(), 2);

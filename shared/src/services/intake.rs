@@ -115,19 +115,33 @@ impl IntakeService {
     /// v3's `webhooksEnabled` probe that names no business, among the app's accounts by its
     /// token); then the body is decoded by the adapter of the connection's API version and each
     /// named record is queued as one [`WorkItem::NhanhChange`].
-    pub async fn nhanh_webhook(&self, app_raw: &str, authorization: Option<&str>, body: &[u8]) -> Result<Outcome, IntakeError> {
+    pub async fn nhanh_webhook(
+        &self,
+        app_raw: &str,
+        authorization: Option<&str>,
+        body: &[u8],
+    ) -> Result<Outcome, IntakeError> {
         if body.len() > MAX_BODY_BYTES {
             return Err(IntakeError::TooLarge);
         }
-        let app = AppId::parse(app_raw).map_err(|_| IntakeError::Malformed("app id in the path must be a positive integer".into()))?;
-        let event: Value = serde_json::from_slice(body).map_err(|e| IntakeError::Malformed(format!("body is not JSON: {e}")))?;
+        let app = AppId::parse(app_raw)
+            .map_err(|_| IntakeError::Malformed("app id in the path must be a positive integer".into()))?;
+        let event: Value =
+            serde_json::from_slice(body).map_err(|e| IntakeError::Malformed(format!("body is not JSON: {e}")))?;
         let route = nhanh::webhook_route(&event).map_err(|e| IntakeError::Malformed(e.0))?;
         let unknown = || {
-            tracing::warn!(app_id = app.get(), business_id = route.business_id.map(|b| b.get()), event = route.event_name.as_str(), "webhook refused: unknown app, business or token");
+            tracing::warn!(
+                app_id = app.get(),
+                business_id = route.business_id.map(|b| b.get()),
+                event = route.event_name.as_str(),
+                "webhook refused: unknown app, business or token"
+            );
             IntakeError::Unauthorized("unknown app, business or verify token")
         };
         let candidates = match route.business_id {
-            Some(business) => self.connections.account_for(app, business).await.map_err(Error::from)?.into_iter().collect(),
+            Some(business) => {
+                self.connections.account_for(app, business).await.map_err(Error::from)?.into_iter().collect()
+            }
             None => self.connections.accounts_of_app(app).await.map_err(Error::from)?,
         };
         let mut found = None;
@@ -136,7 +150,8 @@ impl IntakeService {
             if conn.app_id != app || (route.business_id.is_some() && conn.business_id != route.business_id) {
                 continue;
             }
-            let hook = nhanh::decode_webhook(conn.api_version, authorization, &event).map_err(|e| IntakeError::Malformed(e.0))?;
+            let hook = nhanh::decode_webhook(conn.api_version, authorization, &event)
+                .map_err(|e| IntakeError::Malformed(e.0))?;
             let Some(sealed) = conn.verify_token_sealed.as_deref() else { continue };
             let expected = self.verify_token(&account, sealed).await?;
             // Every candidate is compared, without an early exit (R13).
@@ -148,7 +163,12 @@ impl IntakeService {
         }
         let (account, conn, hook) = found.ok_or_else(unknown)?;
         if let Some(unexpected) = &hook.unexpected {
-            tracing::warn!(account_id = account.as_str(), event = hook.event_name.as_str(), unexpected = unexpected.as_str(), "unexpected webhook payload");
+            tracing::warn!(
+                account_id = account.as_str(),
+                event = hook.event_name.as_str(),
+                unexpected = unexpected.as_str(),
+                "unexpected webhook payload"
+            );
         }
         let now = self.clock.now();
         let (entity, stream) = hook.kind.entity_and_stream();
@@ -167,7 +187,8 @@ impl IntakeService {
         }
         if hook.kind == WebhookKind::AppUninstalled {
             // R15: the merchant removed the app; the connection ends like a disconnect.
-            match end_connection(self.connections.as_ref(), self.clock.as_ref(), &account, Some(APP_UNINSTALLED)).await {
+            match end_connection(self.connections.as_ref(), self.clock.as_ref(), &account, Some(APP_UNINSTALLED)).await
+            {
                 Ok(_) | Err(ConnectError::NotConnected) => {}
                 Err(e) => return Err(IntakeError::Unavailable(Error::Invalid(e.to_string()))),
             }
@@ -208,17 +229,25 @@ impl IntakeService {
     }
 
     /// `POST /hub/hook/{account_id}` with `X-Hub-Signature: sha256=<hex>`.
-    pub async fn hub_event(&self, account_raw: &str, signature: Option<&str>, body: &[u8]) -> Result<Outcome, IntakeError> {
+    pub async fn hub_event(
+        &self,
+        account_raw: &str,
+        signature: Option<&str>,
+        body: &[u8],
+    ) -> Result<Outcome, IntakeError> {
         if body.len() > MAX_BODY_BYTES {
             return Err(IntakeError::TooLarge);
         }
-        let account = AccountId::parse(account_raw).map_err(|_| IntakeError::Malformed("account id in the path is not valid".into()))?;
+        let account = AccountId::parse(account_raw)
+            .map_err(|_| IntakeError::Malformed("account id in the path is not valid".into()))?;
         if !self.signature_ok(signature, body) {
             tracing::warn!(account_id = account.as_str(), "hub event refused: missing or wrong signature");
             return Err(IntakeError::Unauthorized("missing or wrong X-Hub-Signature"));
         }
-        let event: Value = serde_json::from_slice(body).map_err(|e| IntakeError::Malformed(format!("body is not JSON: {e}")))?;
-        let name = event["event"].as_str().ok_or_else(|| IntakeError::Malformed("missing field: event".into()))?.to_owned();
+        let event: Value =
+            serde_json::from_slice(body).map_err(|e| IntakeError::Malformed(format!("body is not JSON: {e}")))?;
+        let name =
+            event["event"].as_str().ok_or_else(|| IntakeError::Malformed("missing field: event".into()))?.to_owned();
         let name = name.as_str();
         let body_account = match &event["account_id"] {
             Value::String(s) => Some(s.clone()),
@@ -243,12 +272,20 @@ impl IntakeService {
         };
         let now = self.clock.now();
         let conn = self.connections.get(&account).await.map_err(Error::from)?;
-        let active = conn.as_ref().is_some_and(|c| matches!(c.state, ConnectionState::Syncing | ConnectionState::Active | ConnectionState::NeedsReauth));
+        let active = conn.as_ref().is_some_and(|c| {
+            matches!(c.state, ConnectionState::Syncing | ConnectionState::Active | ConnectionState::NeedsReauth)
+        });
         if !active {
             if conn.is_some() {
                 self.stats.count(&account, stream, Counter::Dropped, now).await.map_err(Error::from)?;
             }
-            tracing::info!(account_id = account.as_str(), event = name, id = id.as_str(), outcome = "dropped", "hub event");
+            tracing::info!(
+                account_id = account.as_str(),
+                event = name,
+                id = id.as_str(),
+                outcome = "dropped",
+                "hub event"
+            );
             return Ok(Outcome::Dropped);
         }
         let item = WorkItem::HubEvent { account_id: account.clone(), received_at: now, event };
@@ -268,7 +305,9 @@ impl IntakeService {
     fn signature_ok(&self, header: Option<&str>, body: &[u8]) -> bool {
         let Some(hex_sig) = header.and_then(|h| h.trim().strip_prefix("sha256=")) else { return false };
         let Some(sig) = decode_hex(hex_sig) else { return false };
-        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(self.hub_webhook_secret.expose().as_bytes()) else { return false };
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(self.hub_webhook_secret.expose().as_bytes()) else {
+            return false;
+        };
         mac.update(body);
         mac.verify_slice(&sig).is_ok()
     }
@@ -301,7 +340,9 @@ mod tests {
     use serde_json::json;
 
     fn hook(business: u64, token: &str, event: &str, data: Value) -> Vec<u8> {
-        json!({"event": event, "businessId": business, "webhooksVerifyToken": token, "data": data}).to_string().into_bytes()
+        json!({"event": event, "businessId": business, "webhooksVerifyToken": token, "data": data})
+            .to_string()
+            .into_bytes()
     }
 
     #[tokio::test]
@@ -318,7 +359,10 @@ mod tests {
         assert!(!msgs[0].body.contains("tok-a"), "the verify token is not queued");
         let item: WorkItem = serde_json::from_str(&msgs[0].body).unwrap();
         assert_eq!(item.account_id(), &a);
-        assert!(matches!(item, WorkItem::NhanhChange { change: WebhookKind::OrderChanged, .. }), "facts, not the body: {item:?}");
+        assert!(
+            matches!(item, WorkItem::NhanhChange { change: WebhookKind::OrderChanged, .. }),
+            "facts, not the body: {item:?}"
+        );
         assert!(!msgs[0].body.contains("\"status\""), "no body travels");
 
         let del = hook(10, "tok-a", "productDelete", json!([9, 10]));
@@ -337,19 +381,34 @@ mod tests {
         f.store.put(&conn).await.unwrap();
         let probe = json!({"event": "webhooksEnabled"}).to_string().into_bytes();
         for header in [Some("tok-3"), Some("Bearer tok-3")] {
-            assert_eq!(f.service.nhanh_webhook("7", header, &probe).await.unwrap(), Outcome::WebhooksLive, "{header:?}");
+            assert_eq!(
+                f.service.nhanh_webhook("7", header, &probe).await.unwrap(),
+                Outcome::WebhooksLive,
+                "{header:?}"
+            );
         }
         assert!(matches!(f.service.nhanh_webhook("7", Some("tok-x"), &probe).await, Err(IntakeError::Unauthorized(_))));
         assert!(matches!(f.service.nhanh_webhook("7", None, &probe).await, Err(IntakeError::Unauthorized(_))));
         let deleted = json!({"event": "orderDelete", "businessId": 70, "data": [5, 6]}).to_string().into_bytes();
         assert_eq!(f.service.nhanh_webhook("7", Some("tok-3"), &deleted).await.unwrap(), Outcome::Queued(2));
         let order = json!({"event": "orderUpdate", "businessId": 70, "webhooksVerifyToken": "tok-3", "data": {"info": {"id": 8, "status": 60}}});
-        assert_eq!(f.service.nhanh_webhook("7", None, order.to_string().as_bytes()).await.unwrap(), Outcome::Queued(1), "the body token is accepted too");
+        assert_eq!(
+            f.service.nhanh_webhook("7", None, order.to_string().as_bytes()).await.unwrap(),
+            Outcome::Queued(1),
+            "the body token is accepted too"
+        );
         let bye = json!({"event": "appUninstalled", "businessId": 70}).to_string().into_bytes();
         assert_eq!(f.service.nhanh_webhook("7", Some("tok-3"), &bye).await.unwrap(), Outcome::Disconnected);
         let conn = f.store.get(&a).await.unwrap().unwrap();
-        assert_eq!((conn.state, conn.disconnect_reason.as_deref()), (ConnectionState::Disconnected, Some("app_uninstalled")));
-        assert_eq!(f.service.nhanh_webhook("7", Some("tok-3"), &deleted).await.unwrap(), Outcome::Dropped, "R3 after the uninstall");
+        assert_eq!(
+            (conn.state, conn.disconnect_reason.as_deref()),
+            (ConnectionState::Disconnected, Some("app_uninstalled"))
+        );
+        assert_eq!(
+            f.service.nhanh_webhook("7", Some("tok-3"), &deleted).await.unwrap(),
+            Outcome::Dropped,
+            "R3 after the uninstall"
+        );
     }
 
     #[tokio::test]
@@ -370,7 +429,10 @@ mod tests {
         for body in [b"not json".to_vec(), b"{}".to_vec(), hook(10, "tok-a", "orderAdd", json!({}))] {
             assert!(matches!(f.service.nhanh_webhook("1", None, &body).await, Err(IntakeError::Malformed(_))));
         }
-        assert!(matches!(f.service.nhanh_webhook("x", None, &hook(10, "tok-a", "orderAdd", order.clone())).await, Err(IntakeError::Malformed(_))));
+        assert!(matches!(
+            f.service.nhanh_webhook("x", None, &hook(10, "tok-a", "orderAdd", order.clone())).await,
+            Err(IntakeError::Malformed(_))
+        ));
         let big = vec![b' '; MAX_BODY_BYTES + 1];
         assert!(matches!(f.service.nhanh_webhook("1", None, &big).await, Err(IntakeError::TooLarge)));
         assert!(f.queue.messages().is_empty());
@@ -380,12 +442,22 @@ mod tests {
     async fn inactive_enabled_and_ignored_are_counted() {
         let f = intake_fixture();
         let a = f.connect("acct-a", 1, 10, "tok-a", ConnectionState::Disconnected).await;
-        let r = f.service.nhanh_webhook("1", None, &hook(10, "tok-a", "orderAdd", json!({"orderId": 1}))).await.unwrap();
+        let r =
+            f.service.nhanh_webhook("1", None, &hook(10, "tok-a", "orderAdd", json!({"orderId": 1}))).await.unwrap();
         assert_eq!(r, Outcome::Dropped);
         assert_eq!(f.store.stats(&a).await.unwrap().streams["orders"].dropped, 1);
         let b = f.connect("acct-b", 1, 20, "tok-b", ConnectionState::Active).await;
-        assert_eq!(f.service.nhanh_webhook("1", None, &hook(20, "tok-b", "webhooksEnabled", json!({}))).await.unwrap(), Outcome::WebhooksLive);
-        assert_eq!(f.service.nhanh_webhook("1", None, &hook(20, "tok-b", "inventoryChange", json!({"5": {"id": 5}}))).await.unwrap(), Outcome::Ignored);
+        assert_eq!(
+            f.service.nhanh_webhook("1", None, &hook(20, "tok-b", "webhooksEnabled", json!({}))).await.unwrap(),
+            Outcome::WebhooksLive
+        );
+        assert_eq!(
+            f.service
+                .nhanh_webhook("1", None, &hook(20, "tok-b", "inventoryChange", json!({"5": {"id": 5}})))
+                .await
+                .unwrap(),
+            Outcome::Ignored
+        );
         let stats = f.store.stats(&b).await.unwrap();
         assert!(stats.webhooks_live);
         assert_eq!(stats.streams["products"].ignored, 1);
@@ -407,15 +479,29 @@ mod tests {
         f.connect("acct-a", 1, 10, "tok-a", ConnectionState::Active).await;
         f.connect("acct-d", 1, 30, "tok-d", ConnectionState::Disconnected).await;
         let secret = SecretString::new(HUB_SECRET);
-        let body = json!({"event": "customer.created", "account_id": "acct-a", "data": {"id": "c1", "phone": "0912345678"}}).to_string();
+        let body =
+            json!({"event": "customer.created", "account_id": "acct-a", "data": {"id": "c1", "phone": "0912345678"}})
+                .to_string();
         let sig = hub_signature(&secret, body.as_bytes());
-        assert!(matches!(f.service.hub_event("acct-a", None, body.as_bytes()).await, Err(IntakeError::Unauthorized(_))));
-        assert!(matches!(f.service.hub_event("acct-a", Some("sha256=00"), body.as_bytes()).await, Err(IntakeError::Unauthorized(_))));
+        assert!(matches!(
+            f.service.hub_event("acct-a", None, body.as_bytes()).await,
+            Err(IntakeError::Unauthorized(_))
+        ));
+        assert!(matches!(
+            f.service.hub_event("acct-a", Some("sha256=00"), body.as_bytes()).await,
+            Err(IntakeError::Unauthorized(_))
+        ));
         let tampered = body.replace("c1", "c2");
-        assert!(matches!(f.service.hub_event("acct-a", Some(&sig), tampered.as_bytes()).await, Err(IntakeError::Unauthorized(_))));
+        assert!(matches!(
+            f.service.hub_event("acct-a", Some(&sig), tampered.as_bytes()).await,
+            Err(IntakeError::Unauthorized(_))
+        ));
         assert_eq!(f.service.hub_event("acct-a", Some(&sig), body.as_bytes()).await.unwrap(), Outcome::Queued(1));
         assert_eq!(f.queue.messages()[0].group_id, "acct-a:hub_customer:c1");
-        assert!(matches!(f.service.hub_event("acct-b", Some(&sig), body.as_bytes()).await, Err(IntakeError::Malformed(_))), "account in body differs");
+        assert!(
+            matches!(f.service.hub_event("acct-b", Some(&sig), body.as_bytes()).await, Err(IntakeError::Malformed(_))),
+            "account in body differs"
+        );
         let inactive = json!({"event": "order.created", "account_id": "acct-d", "data": {"id": 5}}).to_string();
         let sig = hub_signature(&secret, inactive.as_bytes());
         assert_eq!(f.service.hub_event("acct-d", Some(&sig), inactive.as_bytes()).await.unwrap(), Outcome::Dropped);

@@ -10,12 +10,12 @@
 
 use super::process::{Failure, Outcome, Processor};
 use super::sync::{err, PAGE_SIZE};
-use sha2::Digest;
 use crate::domain::{AccountId, Connection, Counter, HubId, InitialSyncState, PassResume, PassStream, WorkItem};
 use crate::hub::HubCustomer;
 use crate::nhanh::{self, Credentials, OrderFilter, OrderQuery, PageToken, ProductQuery};
 use crate::queue::QueueMessage;
 use crate::store::Entity;
+use sha2::Digest;
 use time::{Duration, OffsetDateTime};
 
 /// How far back a pass re-reads before its cursor (`>=`), for late or clock-skewed changes.
@@ -63,12 +63,16 @@ impl Budget {
     }
 }
 
-
 impl Processor {
     /// The scheduled pass of one account, or its continuation after `resume`. Reads stream after
     /// stream until done; once the invocation's budget is spent (after at least one page), it
     /// queues a continuation with the same window and acknowledges this item.
-    pub(crate) async fn reconcile(&self, conn: &Connection, creds: &Credentials, resume: Option<PassResume>) -> Result<Outcome, Failure> {
+    pub(crate) async fn reconcile(
+        &self,
+        conn: &Connection,
+        creds: &Credentials,
+        resume: Option<PassResume>,
+    ) -> Result<Outcome, Failure> {
         let account = &conn.account_id;
         if conn.initial_sync.as_ref().is_some_and(|s| s.state == InitialSyncState::Due) {
             self.start_initial_sync(conn, creds).await?;
@@ -86,7 +90,10 @@ impl Processor {
             let continued = self.cursors.cursor(account, CONTINUED).await.map_err(|e| err("reconcile", e))?;
             if continued.is_some_and(|at| at > started - CONTINUATION_GRACE && at >= floor) {
                 self.cursors.set_cursor(account, WANTED, started).await.map_err(|e| err("reconcile", e))?;
-                tracing::info!(account_id = account.as_str(), "a continued pass is under way; this tick's pass follows it");
+                tracing::info!(
+                    account_id = account.as_str(),
+                    "a continued pass is under way; this tick's pass follows it"
+                );
                 return Ok(Outcome::Skipped);
             }
         }
@@ -97,7 +104,9 @@ impl Processor {
         let mut budget = Budget { deadline: started + self.pass_budget, pages: 0 };
         let first = resume.as_ref().and_then(|r| PassStream::ALL.iter().position(|s| *s == r.stream)).unwrap_or(0);
         for (i, stream) in PassStream::ALL.into_iter().enumerate().skip(first) {
-            if stream == PassStream::NhanhProducts && conn.initial_sync.as_ref().is_some_and(|s| s.state != InitialSyncState::Done) {
+            if stream == PassStream::NhanhProducts
+                && conn.initial_sync.as_ref().is_some_and(|s| s.state != InitialSyncState::Done)
+            {
                 continue;
             }
             let (from, after) = match resume.as_ref().filter(|_| i == first) {
@@ -116,7 +125,11 @@ impl Processor {
                 PassStream::HubOrders => self.sweep_hub_orders(conn, creds, window, &mut budget).await?,
             };
             if let Some(stopped) = progress {
-                self.continue_pass(account, PassResume { until, stream, from: stopped.from, after: stopped.after, page: None }).await?;
+                self.continue_pass(
+                    account,
+                    PassResume { until, stream, from: stopped.from, after: stopped.after, page: None },
+                )
+                .await?;
                 return Ok(Outcome::Skipped);
             }
         }
@@ -124,9 +137,15 @@ impl Processor {
             let wanted = self.cursors.cursor(account, WANTED).await.map_err(|e| err("reconcile", e))?;
             if wanted.is_some_and(|at| at > until) {
                 self.follow_up_pass(account, started).await?;
-                self.cursors.set_cursor(account, WANTED, OffsetDateTime::UNIX_EPOCH).await.map_err(|e| err("reconcile", e))?;
+                self.cursors
+                    .set_cursor(account, WANTED, OffsetDateTime::UNIX_EPOCH)
+                    .await
+                    .map_err(|e| err("reconcile", e))?;
             }
-            self.cursors.set_cursor(account, CONTINUED, OffsetDateTime::UNIX_EPOCH).await.map_err(|e| err("reconcile", e))?;
+            self.cursors
+                .set_cursor(account, CONTINUED, OffsetDateTime::UNIX_EPOCH)
+                .await
+                .map_err(|e| err("reconcile", e))?;
         }
         tracing::info!(account_id = account.as_str(), pages = budget.pages, "scheduled pass done");
         Ok(Outcome::Skipped)
@@ -137,7 +156,12 @@ impl Processor {
         let message = QueueMessage {
             group_id: format!("{}:reconcile", account.as_str()),
             dedup_id: format!("{}:follow-up:{}", account.as_str(), at.unix_timestamp_nanos()),
-            body: serde_json::to_string(&WorkItem::ReconcileAccount { account_id: account.clone(), tick: at, resume: None }).unwrap_or_default(),
+            body: serde_json::to_string(&WorkItem::ReconcileAccount {
+                account_id: account.clone(),
+                tick: at,
+                resume: None,
+            })
+            .unwrap_or_default(),
         };
         self.queue.send(std::slice::from_ref(&message)).await.map_err(|e| err("reconcile", e))?;
         tracing::info!(account_id = account.as_str(), "a pass follows the continued one for the ticks it held back");
@@ -147,7 +171,10 @@ impl Processor {
     /// Queues the rest of a pass as a new work item of the account's pass group.
     async fn continue_pass(&self, account: &AccountId, resume: PassResume) -> Result<(), Failure> {
         // The token is hashed into the deduplication id (SQS allows 128 characters).
-        let position = crate::secrets::hex(&sha2::Sha256::digest(resume.after.as_ref().map_or("", PageToken::as_str).as_bytes()))[..16].to_owned();
+        let position =
+            crate::secrets::hex(&sha2::Sha256::digest(resume.after.as_ref().map_or("", PageToken::as_str).as_bytes()))
+                [..16]
+                .to_owned();
         let (stream, until) = (resume.stream, resume.until);
         let message = QueueMessage {
             group_id: format!("{}:reconcile", account.as_str()),
@@ -158,16 +185,29 @@ impl Processor {
                 resume.stream.as_str(),
                 resume.from.unix_timestamp(),
             ),
-            body: serde_json::to_string(&WorkItem::ReconcileAccount { account_id: account.clone(), tick: until, resume: Some(resume) })
-                .unwrap_or_default(),
+            body: serde_json::to_string(&WorkItem::ReconcileAccount {
+                account_id: account.clone(),
+                tick: until,
+                resume: Some(resume),
+            })
+            .unwrap_or_default(),
         };
         self.cursors.set_cursor(account, CONTINUED, self.clock.now()).await.map_err(|e| err("reconcile", e))?;
         self.queue.send(std::slice::from_ref(&message)).await.map_err(|e| err("reconcile", e))?;
-        tracing::info!(account_id = account.as_str(), stream = stream.as_str(), "scheduled pass continues in a new work item");
+        tracing::info!(
+            account_id = account.as_str(),
+            stream = stream.as_str(),
+            "scheduled pass continues in a new work item"
+        );
         Ok(())
     }
 
-    async fn window_start(&self, conn: &Connection, stream: &str, floor: OffsetDateTime) -> Result<OffsetDateTime, Failure> {
+    async fn window_start(
+        &self,
+        conn: &Connection,
+        stream: &str,
+        floor: OffsetDateTime,
+    ) -> Result<OffsetDateTime, Failure> {
         let cursor = self.cursors.cursor(&conn.account_id, stream).await.map_err(|e| err("reconcile", e))?;
         Ok(cursor.map_or(floor, |c| (c - OVERLAP).max(floor)))
     }
@@ -176,7 +216,13 @@ impl Processor {
         self.cursors.set_cursor(&conn.account_id, stream, to).await.map_err(|e| err("reconcile", e))
     }
 
-    async fn sweep_orders(&self, conn: &Connection, creds: &Credentials, window: Window, budget: &mut Budget) -> Result<Option<Stopped>, Failure> {
+    async fn sweep_orders(
+        &self,
+        conn: &Connection,
+        creds: &Credentials,
+        window: Window,
+        budget: &mut Budget,
+    ) -> Result<Option<Stopped>, Failure> {
         let Window { mut from, mut after, until } = window;
         let order_window = self.nhanh.order_window(creds.api_version);
         while from < until {
@@ -185,12 +231,15 @@ impl Processor {
                 if budget.spent(self.clock.now()) {
                     return Ok(Some(Stopped { from, after }));
                 }
-                let q = OrderQuery { after: after.clone(), per_page: 100, filter: OrderFilter::UpdatedBetween(from, to) };
+                let q =
+                    OrderQuery { after: after.clone(), per_page: 100, filter: OrderFilter::UpdatedBetween(from, to) };
                 let found = self.nhanh.orders(creds, &q).await.map_err(|e| err("orders", e))?;
                 for order in found.items {
                     match self.apply_order(conn, order).await {
                         Ok(outcome) => self.count(conn, outcome).await,
-                        Err(Failure::Permanent { stream, record, reason }) => self.log_failure(conn, stream, &record, reason).await,
+                        Err(Failure::Permanent { stream, record, reason }) => {
+                            self.log_failure(conn, stream, &record, reason).await
+                        }
                         Err(retry) => return Err(retry),
                     }
                 }
@@ -207,7 +256,13 @@ impl Processor {
         Ok(None)
     }
 
-    async fn sweep_products(&self, conn: &Connection, creds: &Credentials, window: Window, budget: &mut Budget) -> Result<Option<Stopped>, Failure> {
+    async fn sweep_products(
+        &self,
+        conn: &Connection,
+        creds: &Credentials,
+        window: Window,
+        budget: &mut Budget,
+    ) -> Result<Option<Stopped>, Failure> {
         let Window { from, mut after, until } = window;
         // Nothing to read yet when the connection is younger than the pass's window end.
         let mut more = from < until;
@@ -215,7 +270,12 @@ impl Processor {
             if budget.spent(self.clock.now()) {
                 return Ok(Some(Stopped { from, after }));
             }
-            let q = ProductQuery { after: after.clone(), per_page: PAGE_SIZE, updated_from: Some(from), updated_to: Some(until) };
+            let q = ProductQuery {
+                after: after.clone(),
+                per_page: PAGE_SIZE,
+                updated_from: Some(from),
+                updated_to: Some(until),
+            };
             let found = self.nhanh.products(creds, &q).await.map_err(|e| err("products", e))?;
             self.apply_products(conn, found.items).await?;
             budget.pages += 1;
@@ -226,7 +286,13 @@ impl Processor {
         Ok(None)
     }
 
-    async fn sweep_hub_customers(&self, conn: &Connection, creds: &Credentials, window: Window, budget: &mut Budget) -> Result<Option<Stopped>, Failure> {
+    async fn sweep_hub_customers(
+        &self,
+        conn: &Connection,
+        creds: &Credentials,
+        window: Window,
+        budget: &mut Budget,
+    ) -> Result<Option<Stopped>, Failure> {
         let Window { from, after, until } = window;
         let mut page = hub_page(after.as_ref());
         let account = &conn.account_id;
@@ -237,19 +303,23 @@ impl Processor {
             let found = self.hub.hub_customers(account, from, page, 100).await.map_err(|e| err("customers", e))?;
             // Pushed already (by the Hub's event or an earlier pass): the overlap re-reads it.
             let ids: Vec<HubId> = found.items.iter().map(|c| c.id.clone()).collect();
-            let pushed = self.maps.nhanh_keys(account, Entity::Customer, &ids).await.map_err(|e| err("customers", e))?;
+            let pushed =
+                self.maps.nhanh_keys(account, Entity::Customer, &ids).await.map_err(|e| err("customers", e))?;
             let pending: Vec<HubCustomer> = found.items.into_iter().filter(|c| !pushed.contains_key(&c.id)).collect();
             let mut applied = 0;
             for result in self.push_customers(conn, creds, &pending).await {
                 match result {
                     Ok(Outcome::Applied(_)) => applied += 1,
                     Ok(_) => {}
-                    Err(Failure::Permanent { stream, record, reason }) => self.log_failure(conn, stream, &record, reason).await,
+                    Err(Failure::Permanent { stream, record, reason }) => {
+                        self.log_failure(conn, stream, &record, reason).await
+                    }
                     Err(retry) => return Err(retry),
                 }
             }
             if applied > 0 {
-                if let Err(e) = self.stats.add(account, "customers", Counter::Applied, applied, self.clock.now()).await {
+                if let Err(e) = self.stats.add(account, "customers", Counter::Applied, applied, self.clock.now()).await
+                {
                     tracing::warn!(account_id = account.as_str(), error = %e, "counter not updated");
                 }
             }
@@ -263,7 +333,13 @@ impl Processor {
         Ok(None)
     }
 
-    async fn sweep_hub_orders(&self, conn: &Connection, creds: &Credentials, window: Window, budget: &mut Budget) -> Result<Option<Stopped>, Failure> {
+    async fn sweep_hub_orders(
+        &self,
+        conn: &Connection,
+        creds: &Credentials,
+        window: Window,
+        budget: &mut Budget,
+    ) -> Result<Option<Stopped>, Failure> {
         let Window { from, after, until } = window;
         let mut page = hub_page(after.as_ref());
         loop {
@@ -275,7 +351,9 @@ impl Processor {
                 let data = serde_json::to_value(o).unwrap_or_default();
                 match self.push_order(conn, creds, &o.id, &data).await {
                     Ok(outcome) => self.count(conn, outcome).await,
-                    Err(Failure::Permanent { stream, record, reason }) => self.log_failure(conn, stream, &record, reason).await,
+                    Err(Failure::Permanent { stream, record, reason }) => {
+                        self.log_failure(conn, stream, &record, reason).await
+                    }
                     Err(retry) => return Err(retry),
                 }
             }
@@ -300,9 +378,18 @@ mod pass_tests {
 
     fn order(id: u64, created: OffsetDateTime) -> Order {
         Order {
-            id: crate::domain::NhanhId::new(id).unwrap(), shop_order_id: None, status: crate::nhanh::OrderStatus::New, sale_channel: None,
-            customer: OrderCustomer { name: None, mobile: None, email: None, address: None }, items: vec![],
-            money_discount: 0, money_used_points: 0, customer_ship_fee: 0, description: None, created_at: Some(created), updated_at: None,
+            id: crate::domain::NhanhId::new(id).unwrap(),
+            shop_order_id: None,
+            status: crate::nhanh::OrderStatus::New,
+            sale_channel: None,
+            customer: OrderCustomer { name: None, mobile: None, email: None, address: None },
+            items: vec![],
+            money_discount: 0,
+            money_used_points: 0,
+            customer_ship_fee: 0,
+            description: None,
+            created_at: Some(created),
+            updated_at: None,
         }
     }
 
@@ -350,7 +437,11 @@ mod pass_tests {
         assert_eq!(invocations, 14);
         assert_eq!(f.hub.all("orders").len(), 250, "every order applied once");
         let cursor = crate::store::CursorStore::cursor(f.store.as_ref(), &f.account, "nhanh_orders").await.unwrap();
-        assert_eq!(cursor, Some(later + Duration::minutes(1) - Duration::seconds(2)), "the window end of the follow-up pass");
+        assert_eq!(
+            cursor,
+            Some(later + Duration::minutes(1) - Duration::seconds(2)),
+            "the window end of the follow-up pass"
+        );
         // The chain is over: the next tick runs a pass of its own.
         let calls = f.nhanh.calls.load(std::sync::atomic::Ordering::SeqCst);
         f.processor.apply(&tick(&f.account, f.now)).await.unwrap();
@@ -366,7 +457,10 @@ mod pass_tests {
         f.processor.pass_budget = Duration::ZERO;
         f.processor.apply(&tick(&f.account, f.now)).await.unwrap();
         let continuation: WorkItem = serde_json::from_str(&queue.messages()[0].body).unwrap();
-        assert!(matches!(continuation, WorkItem::ReconcileAccount { resume: Some(PassResume { stream: PassStream::HubOrders, .. }), .. }));
+        assert!(matches!(
+            continuation,
+            WorkItem::ReconcileAccount { resume: Some(PassResume { stream: PassStream::HubOrders, .. }), .. }
+        ));
         f.processor.apply(&continuation).await.unwrap();
         assert_eq!(queue.messages().len(), 1, "done: nothing more queued");
         let marker = crate::store::CursorStore::cursor(f.store.as_ref(), &f.account, CONTINUED).await.unwrap();

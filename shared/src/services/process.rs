@@ -15,11 +15,16 @@ use crate::clock::Clock;
 use crate::domain::{AccountId, ApiVersion, Connection, ConnectionState, Counter, HubId, NhanhId, Phone, WorkItem};
 use crate::hub::{CustomerInput, HubApi, HubCustomer, HubError, OrderSnapshot, ProductInput};
 use crate::mapping;
-use crate::nhanh::{self, Category, Credentials, NewOrder, NewOrderLine, NhanhApi, NhanhError, Order, OrderFilter, OrderQuery, Product, WebhookKind};
+use crate::nhanh::{
+    self, Category, Credentials, NewOrder, NewOrderLine, NhanhApi, NhanhError, Order, OrderFilter, OrderQuery, Product,
+    WebhookKind,
+};
+use crate::queue::WorkQueue;
 use crate::secrets::{OpenCache, SecretBox};
 use crate::services::connect::seal_context;
-use crate::queue::WorkQueue;
-use crate::store::{ConnectionStore, CursorStore, Entity, FailureLog, FailureRecord, IdMapStore, IntentStore, StatsStore, StoreError};
+use crate::store::{
+    ConnectionStore, CursorStore, Entity, FailureLog, FailureRecord, IdMapStore, IntentStore, StatsStore, StoreError,
+};
 use crate::Error;
 use serde_json::Value;
 use std::sync::Arc;
@@ -92,7 +97,10 @@ pub(crate) fn classify(stream: &'static str, record: &str, e: Error) -> Failure 
         Error::Hub(HubError::RateLimited { until }) => Some(*until),
         _ => None,
     };
-    if e.is_retryable() || matches!(e, Error::Nhanh(NhanhError::InvalidAccessToken)) || matches!(e, Error::Hub(HubError::Unauthorized)) {
+    if e.is_retryable()
+        || matches!(e, Error::Nhanh(NhanhError::InvalidAccessToken))
+        || matches!(e, Error::Hub(HubError::Unauthorized))
+    {
         let reauth = matches!(e, Error::Nhanh(NhanhError::InvalidAccessToken));
         Failure::Retry { reason: e.to_string(), not_before, reauth }
     } else {
@@ -211,8 +219,12 @@ impl Processor {
     }
 
     /// Counts or logs what applying a record did; `Err(not_before)` means "report it failed".
-    pub(crate) async fn settle(&self, record: &BatchRecord, account: &AccountId, result: Result<Outcome, Failure>)
-        -> Result<(), Option<OffsetDateTime>> {
+    pub(crate) async fn settle(
+        &self,
+        record: &BatchRecord,
+        account: &AccountId,
+        result: Result<Outcome, Failure>,
+    ) -> Result<(), Option<OffsetDateTime>> {
         let now = self.clock.now();
         match result {
             Ok(outcome) => {
@@ -228,11 +240,24 @@ impl Processor {
                 Ok(())
             }
             Err(Failure::Retry { reason, not_before, .. }) => {
-                tracing::warn!(account_id = account.as_str(), message_id = record.message_id.as_str(), group_id = record.group_id.as_str(), reason = reason.as_str(), "work item will be retried");
+                tracing::warn!(
+                    account_id = account.as_str(),
+                    message_id = record.message_id.as_str(),
+                    group_id = record.group_id.as_str(),
+                    reason = reason.as_str(),
+                    "work item will be retried"
+                );
                 Err(not_before)
             }
             Err(Failure::Permanent { stream, record: id, reason }) => {
-                tracing::error!(account_id = account.as_str(), message_id = record.message_id.as_str(), group_id = record.group_id.as_str(), record = id.as_str(), reason = reason.as_str(), "work item failed permanently");
+                tracing::error!(
+                    account_id = account.as_str(),
+                    message_id = record.message_id.as_str(),
+                    group_id = record.group_id.as_str(),
+                    record = id.as_str(),
+                    reason = reason.as_str(),
+                    "work item failed permanently"
+                );
                 let (entity, rec) = id.split_once(':').unwrap_or(("unknown", id.as_str()));
                 let failure = FailureRecord { at: now, entity: entity.to_owned(), record: rec.to_owned(), reason };
                 // If the log itself is unavailable, retry rather than lose the reason.
@@ -253,10 +278,11 @@ impl Processor {
             WorkItem::ReconcileAccount { .. } => "reconcile",
             WorkItem::InitialSyncPage { .. } => "products",
         };
-        let (conn, creds) = match self.prepare(account, stream, matches!(item, WorkItem::ReconcileAccount { .. })).await? {
-            Ready::Go(conn, creds) => (conn, creds),
-            Ready::Done(outcome) => return Ok(outcome),
-        };
+        let (conn, creds) =
+            match self.prepare(account, stream, matches!(item, WorkItem::ReconcileAccount { .. })).await? {
+                Ready::Go(conn, creds) => (conn, creds),
+                Ready::Done(outcome) => return Ok(outcome),
+            };
         let result = match item {
             WorkItem::NhanhChange { received_at, change, record_id, .. } => {
                 if conn.connected_at.is_some_and(|c| *received_at < c) {
@@ -290,8 +316,14 @@ impl Processor {
     /// The account's connection and credentials, or what to answer without applying anything:
     /// dropped when not connected (R3); while it needs a new consent, kept for later (R12), or
     /// skipped when `skip_if_reauth` (a scheduled pass: the next tick comes anyway).
-    pub(crate) async fn prepare(&self, account: &AccountId, stream: &'static str, skip_if_reauth: bool) -> Result<Ready, Failure> {
-        let Some(conn) = self.connections.get(account).await.map_err(|e| classify(stream, "connection", e.into()))? else {
+    pub(crate) async fn prepare(
+        &self,
+        account: &AccountId,
+        stream: &'static str,
+        skip_if_reauth: bool,
+    ) -> Result<Ready, Failure> {
+        let Some(conn) = self.connections.get(account).await.map_err(|e| classify(stream, "connection", e.into()))?
+        else {
             return Ok(Ready::Done(Outcome::Dropped(stream)));
         };
         if !conn.state.is_connected() {
@@ -301,7 +333,11 @@ impl Processor {
             if skip_if_reauth {
                 return Ok(Ready::Done(Outcome::Skipped));
             }
-            return Err(Failure::Retry { reason: "connection needs a new consent (R12); kept".into(), not_before: None, reauth: false });
+            return Err(Failure::Retry {
+                reason: "connection needs a new consent (R12); kept".into(),
+                not_before: None,
+                reauth: false,
+            });
         }
         let creds = self.credentials(&conn).await.map_err(|e| classify(stream, "connection", e))?;
         Ok(Ready::Go(Box::new(conn), creds))
@@ -309,8 +345,10 @@ impl Processor {
 
     pub(crate) async fn credentials(&self, conn: &Connection) -> Result<Credentials, Error> {
         let business_id = conn.business_id.ok_or_else(|| Error::Invalid("connection without a business".into()))?;
-        let sealed = conn.access_token_sealed.as_deref().ok_or_else(|| Error::Invalid("connection without a token".into()))?;
-        let access_token = self.tokens.open(self.secrets.as_ref(), sealed, &seal_context(&conn.account_id, "access_token")).await?;
+        let sealed =
+            conn.access_token_sealed.as_deref().ok_or_else(|| Error::Invalid("connection without a token".into()))?;
+        let access_token =
+            self.tokens.open(self.secrets.as_ref(), sealed, &seal_context(&conn.account_id, "access_token")).await?;
         Ok(Credentials { app_id: conn.app_id, business_id, access_token, api_version: conn.api_version })
     }
 
@@ -323,7 +361,10 @@ impl Processor {
             conn.state = ConnectionState::NeedsReauth;
             match self.connections.put(&conn).await {
                 Ok(_) => {
-                    tracing::warn!(account_id = account.as_str(), "Nhanh rejected the access token: connection needs a new consent");
+                    tracing::warn!(
+                        account_id = account.as_str(),
+                        "Nhanh rejected the access token: connection needs a new consent"
+                    );
                     return;
                 }
                 Err(StoreError::Conflict) => continue,
@@ -337,7 +378,13 @@ impl Processor {
 
     /// Applies one change Nhanh announced, by re-reading the record (stale or re-ordered
     /// webhooks end in the current state).
-    async fn nhanh_change(&self, conn: &Connection, creds: &Credentials, change: WebhookKind, id: NhanhId) -> Result<Outcome, Failure> {
+    async fn nhanh_change(
+        &self,
+        conn: &Connection,
+        creds: &Credentials,
+        change: WebhookKind,
+        id: NhanhId,
+    ) -> Result<Outcome, Failure> {
         match change {
             WebhookKind::ProductChanged => self.sync_product(conn, creds, id).await,
             WebhookKind::ProductDeleted => self.deactivate_product(conn, id).await,
@@ -348,9 +395,16 @@ impl Processor {
     }
 
     /// A webhook queued with its raw body before [`WorkItem::NhanhChange`] existed.
-    async fn legacy_nhanh_event(&self, conn: &Connection, creds: &Credentials, version: ApiVersion, event: &Value, record_id: Option<NhanhId>)
-        -> Result<Outcome, Failure> {
-        let hook = nhanh::decode_webhook(version, None, event).map_err(|e| Failure::permanent("webhooks", "event:malformed", e.0))?;
+    async fn legacy_nhanh_event(
+        &self,
+        conn: &Connection,
+        creds: &Credentials,
+        version: ApiVersion,
+        event: &Value,
+        record_id: Option<NhanhId>,
+    ) -> Result<Outcome, Failure> {
+        let hook = nhanh::decode_webhook(version, None, event)
+            .map_err(|e| Failure::permanent("webhooks", "event:malformed", e.0))?;
         let ids: Vec<NhanhId> = match record_id {
             Some(id) => vec![id],
             None => hook.record_ids.clone(),
@@ -413,7 +467,9 @@ impl Processor {
             None => None,
         };
         let parent = match p.parent_id {
-            Some(parent) => attempt!("products", record, self.maps.hub_id(account, Entity::Product, &parent.to_string())),
+            Some(parent) => {
+                attempt!("products", record, self.maps.hub_id(account, Entity::Product, &parent.to_string()))
+            }
             None => None,
         };
         let input = mapping::product_input(p, group, parent, deleted);
@@ -435,7 +491,12 @@ impl Processor {
     }
 
     /// Creates a new Hub product (repeat-safe); returns its id, the map is linked by the caller.
-    pub(crate) async fn create_product(&self, account: &AccountId, key: &str, input: &ProductInput) -> Result<HubId, Error> {
+    pub(crate) async fn create_product(
+        &self,
+        account: &AccountId,
+        key: &str,
+        input: &ProductInput,
+    ) -> Result<HubId, Error> {
         let hub = self.hub.clone();
         let acct = account.clone();
         let (id, stale) = self
@@ -458,7 +519,11 @@ impl Processor {
             return self.deactivate_product(conn, id).await;
         };
         if let Some(parent_id) = product.parent_id {
-            let mapped = attempt!("products", record, self.maps.hub_id(&conn.account_id, Entity::Product, &parent_id.to_string()));
+            let mapped = attempt!(
+                "products",
+                record,
+                self.maps.hub_id(&conn.account_id, Entity::Product, &parent_id.to_string())
+            );
             if mapped.is_none() {
                 let parents = attempt!("products", record, self.nhanh.product(creds, parent_id));
                 if let Some(parent) = parents.iter().find(|p| p.id == parent_id) {
@@ -493,7 +558,9 @@ impl Processor {
         for c in mapping::groups_in_order(tree) {
             let record = format!("product_group:{}", c.id);
             let parent = match c.parent_id {
-                Some(p) => attempt!("product_groups", record, self.maps.hub_id(account, Entity::ProductGroup, &p.to_string())),
+                Some(p) => {
+                    attempt!("product_groups", record, self.maps.hub_id(account, Entity::ProductGroup, &p.to_string()))
+                }
                 None => None,
             };
             let input = mapping::group_input(c, parent);
@@ -503,11 +570,21 @@ impl Processor {
                 None => {
                     let hub = self.hub.clone();
                     let acct = account.clone();
-                    let (id, stale) = attempt!("product_groups", record, self.create_once(account, Entity::ProductGroup, &key, &input, |body: crate::hub::ProductGroupInput, k: String| {
-                        let hub = hub.clone();
-                        let acct = acct.clone();
-                        async move { hub.create_product_group(&acct, &body, &k).await }
-                    }));
+                    let (id, stale) = attempt!(
+                        "product_groups",
+                        record,
+                        self.create_once(
+                            account,
+                            Entity::ProductGroup,
+                            &key,
+                            &input,
+                            |body: crate::hub::ProductGroupInput, k: String| {
+                                let hub = hub.clone();
+                                let acct = acct.clone();
+                                async move { hub.create_product_group(&acct, &body, &k).await }
+                            }
+                        )
+                    );
                     if stale {
                         attempt!("product_groups", record, self.hub.update_product_group(account, &id, &input));
                     }
@@ -518,10 +595,16 @@ impl Processor {
     }
 
     /// Finds, creates or updates the Hub customer of a phone (R5); returns its id.
-    pub(crate) async fn resolve_customer(&self, account: &AccountId, customer: &crate::nhanh::OrderCustomer, phone: &Phone, record: &str)
-        -> Result<HubId, Failure> {
+    pub(crate) async fn resolve_customer(
+        &self,
+        account: &AccountId,
+        customer: &crate::nhanh::OrderCustomer,
+        phone: &Phone,
+        record: &str,
+    ) -> Result<HubId, Failure> {
         let wanted = mapping::customer_from_order(customer, phone);
-        let current: Option<HubCustomer> = attempt!("customers", record, self.hub.find_customer_by_phone(account, phone.as_str()));
+        let current: Option<HubCustomer> =
+            attempt!("customers", record, self.hub.find_customer_by_phone(account, phone.as_str()));
         if let Some(current) = current {
             if let Some(changes) = mapping::customer_changes(&current, &wanted) {
                 attempt!("customers", record, self.hub.update_customer(account, &current.id, &changes));
@@ -543,7 +626,13 @@ impl Processor {
             // Created meanwhile by someone else (or by the Hub itself): one phone, one customer.
             Err(Error::Hub(e)) if e.has_status(409) => {
                 let again = attempt!("customers", record, self.hub.find_customer_by_phone(account, phone.as_str()));
-                again.map(|c| c.id).ok_or_else(|| Failure::permanent("customers", record.to_owned(), "the Hub says the phone is taken but finds no customer"))
+                again.map(|c| c.id).ok_or_else(|| {
+                    Failure::permanent(
+                        "customers",
+                        record.to_owned(),
+                        "the Hub says the phone is taken but finds no customer",
+                    )
+                })
             }
             Err(e) => Err(classify("customers", record, e)),
         }
@@ -551,7 +640,11 @@ impl Processor {
 
     async fn sync_order(&self, conn: &Connection, creds: &Credentials, id: NhanhId) -> Result<Outcome, Failure> {
         let record = format!("order:{id}");
-        let page = attempt!("orders", record, self.nhanh.orders(creds, &OrderQuery { after: None, per_page: 1, filter: OrderFilter::Id(id) }));
+        let page = attempt!(
+            "orders",
+            record,
+            self.nhanh.orders(creds, &OrderQuery { after: None, per_page: 1, filter: OrderFilter::Id(id) })
+        );
         let Some(order) = page.items.into_iter().find(|o| o.id == id) else {
             return Err(Failure::permanent("orders", record, "Nhanh no longer has this order"));
         };
@@ -596,32 +689,48 @@ impl Processor {
             };
             product_ids.push(mapped);
         }
-        let snapshot = mapping::order_snapshot(&order, customer_id, phone.as_ref(), &product_ids, false, self.clock.now());
+        let snapshot =
+            mapping::order_snapshot(&order, customer_id, phone.as_ref(), &product_ids, false, self.clock.now());
         self.put_order(account, Entity::Order, &key, hub_id, &snapshot, &record).await?;
         Ok(Outcome::Applied("orders"))
     }
 
     /// Creates (once) or updates the Hub order of a Nhanh order or retail bill (`entity`) and
     /// records the snapshot sent.
-    pub(crate) async fn put_order(&self, account: &AccountId, entity: Entity, key: &str, hub_id: Option<HubId>, snapshot: &OrderSnapshot, record: &str)
-        -> Result<(), Failure> {
+    pub(crate) async fn put_order(
+        &self,
+        account: &AccountId,
+        entity: Entity,
+        key: &str,
+        hub_id: Option<HubId>,
+        snapshot: &OrderSnapshot,
+        record: &str,
+    ) -> Result<(), Failure> {
         match hub_id {
             Some(id) => attempt!("orders", record, self.hub.update_order(account, &id, snapshot)),
             None => {
                 let hub = self.hub.clone();
                 let acct = account.clone();
-                let (id, stale) = attempt!("orders", record, self.create_once(account, entity, key, snapshot, |body: OrderSnapshot, k: String| {
-                    let hub = hub.clone();
-                    let acct = acct.clone();
-                    async move { hub.create_order(&acct, &body, &k).await }
-                }));
+                let (id, stale) = attempt!(
+                    "orders",
+                    record,
+                    self.create_once(account, entity, key, snapshot, |body: OrderSnapshot, k: String| {
+                        let hub = hub.clone();
+                        let acct = acct.clone();
+                        async move { hub.create_order(&acct, &body, &k).await }
+                    })
+                );
                 if stale {
                     attempt!("orders", record, self.hub.update_order(account, &id, snapshot));
                 }
             }
         }
         let body = serde_json::to_string(snapshot).unwrap_or_default();
-        attempt!("orders", record, self.intents.set_intent(account, &format!("{SNAPSHOT}:{}", entity.as_str()), key, &body));
+        attempt!(
+            "orders",
+            record,
+            self.intents.set_intent(account, &format!("{SNAPSHOT}:{}", entity.as_str()), key, &body)
+        );
         Ok(())
     }
 
@@ -637,7 +746,8 @@ impl Processor {
             return Err(Failure::permanent("orders", record, "no last snapshot of the order to mark deleted"));
         };
         snapshot["deleted"] = Value::Bool(true);
-        let body: OrderSnapshot = serde_json::from_value(snapshot).map_err(|e| Failure::permanent("orders", record.clone(), e.to_string()))?;
+        let body: OrderSnapshot = serde_json::from_value(snapshot)
+            .map_err(|e| Failure::permanent("orders", record.clone(), e.to_string()))?;
         attempt!("orders", record, self.hub.update_order(account, &hub_id, &body));
         let text = serde_json::to_string(&body).unwrap_or_default();
         attempt!("orders", record, self.intents.set_intent(account, &format!("{SNAPSHOT}:order"), &key, &text));
@@ -650,7 +760,10 @@ impl Processor {
         match (event["event"].as_str(), hub_id) {
             (Some("customer.created"), Some(id)) => {
                 let customer = HubCustomer::from_event_data(id, data);
-                self.push_customers(conn, creds, std::slice::from_ref(&customer)).await.pop().unwrap_or(Ok(Outcome::Skipped))
+                self.push_customers(conn, creds, std::slice::from_ref(&customer))
+                    .await
+                    .pop()
+                    .unwrap_or(Ok(Outcome::Skipped))
             }
             (Some("order.created"), Some(id)) => self.push_order(conn, creds, &id, data).await,
             (Some(_), None) => Err(Failure::permanent("hub_events", "event:malformed", "Hub event without data.id")),
@@ -658,7 +771,13 @@ impl Processor {
         }
     }
 
-    pub(crate) async fn push_order(&self, conn: &Connection, creds: &Credentials, hub_id: &HubId, data: &Value) -> Result<Outcome, Failure> {
+    pub(crate) async fn push_order(
+        &self,
+        conn: &Connection,
+        creds: &Credentials,
+        hub_id: &HubId,
+        data: &Value,
+    ) -> Result<Outcome, Failure> {
         let account = &conn.account_id;
         let record = format!("order:{}", hub_id.as_str());
         if attempt!("orders", record, self.maps.nhanh_key(account, Entity::Order, hub_id)).is_some() {
@@ -666,13 +785,21 @@ impl Processor {
         }
         let customer = &data["customer"];
         let Some(phone) = customer["phone"].as_str().and_then(Phone::parse) else {
-            return Err(Failure::permanent("orders", record, "the order's customer has no valid Vietnamese phone (Nhanh requires one)"));
+            return Err(Failure::permanent(
+                "orders",
+                record,
+                "the order's customer has no valid Vietnamese phone (Nhanh requires one)",
+            ));
         };
         let mut items = Vec::new();
         for (i, line) in data["items"].as_array().map(Vec::as_slice).unwrap_or_default().iter().enumerate() {
-            let product = line["product_id"].as_str().map(str::to_owned).or_else(|| line["product_id"].as_u64().map(|n| n.to_string()));
+            let product = line["product_id"]
+                .as_str()
+                .map(str::to_owned)
+                .or_else(|| line["product_id"].as_u64().map(|n| n.to_string()));
             let nhanh_id = match product.as_deref().and_then(|p| HubId::parse(p).ok()) {
-                Some(h) => attempt!("orders", record, self.maps.nhanh_key(account, Entity::Product, &h)).and_then(|k| NhanhId::parse(&k).ok()),
+                Some(h) => attempt!("orders", record, self.maps.nhanh_key(account, Entity::Product, &h))
+                    .and_then(|k| NhanhId::parse(&k).ok()),
                 None => None,
             };
             let text = |k: &str| line[k].as_str().map(str::to_owned).filter(|s| !s.trim().is_empty());
@@ -704,7 +831,9 @@ impl Processor {
                 None => self.find_pushed_order(creds, hub_id, &phone, &record).await?,
             },
             // Nhanh has the id already (a retry after a lost answer, or a redelivery): find it.
-            Err(NhanhError::Duplicate(message)) | Err(NhanhError::Rejected { message, .. }) if previous.is_some() || nhanh::is_duplicate_message(&message) => {
+            Err(NhanhError::Duplicate(message)) | Err(NhanhError::Rejected { message, .. })
+                if previous.is_some() || nhanh::is_duplicate_message(&message) =>
+            {
                 let found = self.find_pushed_order(creds, hub_id, &phone, &record).await?;
                 if found.is_none() {
                     return Err(Failure::permanent("orders", record, format!("Nhanh refused the order: {message}")));
@@ -721,7 +850,13 @@ impl Processor {
 
     /// Finds the Nhanh order carrying our id (v2 `shopOrderId`, v3 `channel.appOrderId`) among
     /// the customer's orders (at most 20 pages).
-    async fn find_pushed_order(&self, creds: &Credentials, hub_id: &HubId, phone: &Phone, record: &str) -> Result<Option<NhanhId>, Failure> {
+    async fn find_pushed_order(
+        &self,
+        creds: &Credentials,
+        hub_id: &HubId,
+        phone: &Phone,
+        record: &str,
+    ) -> Result<Option<NhanhId>, Failure> {
         let mut after = None;
         for _ in 0..20 {
             let q = OrderQuery { after, per_page: 100, filter: OrderFilter::CustomerMobile(phone.as_str().to_owned()) };
@@ -748,34 +883,79 @@ mod tests {
     use std::sync::atomic::Ordering;
 
     fn product(id: u64, name: &str, price: i64) -> Product {
-        Product { id: NhanhId::new(id).unwrap(), parent_id: None, category_id: None, code: Some(format!("SP{id}")), barcode: None, name: name.into(), price: Some(price), status: Some(crate::nhanh::ProductStatus::Active), image: None, created_at: None }
+        Product {
+            id: NhanhId::new(id).unwrap(),
+            parent_id: None,
+            category_id: None,
+            code: Some(format!("SP{id}")),
+            barcode: None,
+            name: name.into(),
+            price: Some(price),
+            status: Some(crate::nhanh::ProductStatus::Active),
+            image: None,
+            created_at: None,
+        }
     }
 
     fn order(id: u64, status: &str, mobile: &str, created: OffsetDateTime) -> Order {
         Order {
-            id: NhanhId::new(id).unwrap(), shop_order_id: None, status: crate::nhanh::OrderStatus::from_name(status), sale_channel: Some(1),
-            customer: OrderCustomer { name: Some("Lan".into()), mobile: Some(mobile.into()), email: None, address: Some("Hà Nội".into()) },
-            items: vec![OrderLine { product_id: NhanhId::new(5), code: Some("SP5".into()), name: Some("Áo".into()), quantity: 2.0, price: 100_000, discount: 0 }],
-            money_discount: 0, money_used_points: 0, customer_ship_fee: 20_000, description: None, created_at: Some(created), updated_at: None,
+            id: NhanhId::new(id).unwrap(),
+            shop_order_id: None,
+            status: crate::nhanh::OrderStatus::from_name(status),
+            sale_channel: Some(1),
+            customer: OrderCustomer {
+                name: Some("Lan".into()),
+                mobile: Some(mobile.into()),
+                email: None,
+                address: Some("Hà Nội".into()),
+            },
+            items: vec![OrderLine {
+                product_id: NhanhId::new(5),
+                code: Some("SP5".into()),
+                name: Some("Áo".into()),
+                quantity: 2.0,
+                price: 100_000,
+                discount: 0,
+            }],
+            money_discount: 0,
+            money_used_points: 0,
+            customer_ship_fee: 20_000,
+            description: None,
+            created_at: Some(created),
+            updated_at: None,
         }
     }
 
     fn hook(account: &AccountId, now: OffsetDateTime, event: &str, data: Value) -> BatchRecord {
         let item = WorkItem::NhanhWebhook {
-            account_id: account.clone(), api_version: ApiVersion::V2, received_at: now,
-            event: json!({"event": event, "businessId": 10, "data": data}), record_id: None,
+            account_id: account.clone(),
+            api_version: ApiVersion::V2,
+            received_at: now,
+            event: json!({"event": event, "businessId": 10, "data": data}),
+            record_id: None,
         };
-        BatchRecord { message_id: format!("m-{event}-{data}"), group_id: "g".into(), body: serde_json::to_string(&item).unwrap() }
+        BatchRecord {
+            message_id: format!("m-{event}-{data}"),
+            group_id: "g".into(),
+            body: serde_json::to_string(&item).unwrap(),
+        }
     }
 
     #[tokio::test]
     async fn product_add_update_delete_end_as_one_inactive_record() {
         let f = processor_fixture().await;
         f.nhanh.products.lock().unwrap().insert(5, product(5, "Áo", 100_000));
-        assert!(f.processor.process_batch(&[hook(&f.account, f.now, "productAdd", json!({"productId": 5}))]).await.is_empty());
+        assert!(f
+            .processor
+            .process_batch(&[hook(&f.account, f.now, "productAdd", json!({"productId": 5}))])
+            .await
+            .is_empty());
         f.nhanh.products.lock().unwrap().insert(5, product(5, "Áo thun", 120_000));
         // Duplicate and re-ordered deliveries: both re-read the current product.
-        let batch = [hook(&f.account, f.now, "productUpdate", json!({"productId": 5})), hook(&f.account, f.now, "productAdd", json!({"productId": 5}))];
+        let batch = [
+            hook(&f.account, f.now, "productUpdate", json!({"productId": 5})),
+            hook(&f.account, f.now, "productAdd", json!({"productId": 5})),
+        ];
         assert!(f.processor.process_batch(&batch).await.is_empty());
         let products = f.hub.all("products");
         assert_eq!(products.len(), 1);
@@ -794,7 +974,11 @@ mod tests {
         let first = f.processor.process_batch(&[hook(&f.account, f.now, "productAdd", json!({"productId": 5}))]).await;
         assert_eq!(first.len(), 1, "retryable");
         f.nhanh.products.lock().unwrap().insert(5, product(5, "Áo mới", 90_000));
-        assert!(f.processor.process_batch(&[hook(&f.account, f.now, "productAdd", json!({"productId": 5}))]).await.is_empty());
+        assert!(f
+            .processor
+            .process_batch(&[hook(&f.account, f.now, "productAdd", json!({"productId": 5}))])
+            .await
+            .is_empty());
         let products = f.hub.all("products");
         assert_eq!(products.len(), 1, "same Idempotency-Key and body → same record");
         assert_eq!(products[0]["name"], "Áo mới", "then brought to the final state");
@@ -804,9 +988,12 @@ mod tests {
     async fn orders_resolve_one_customer_across_phone_formats() {
         let f = processor_fixture().await;
         let later = f.now + time::Duration::minutes(1);
-        for (i, phone) in ["+84 398 765 432", "84398765432", "0398765432", "398765432", "01698765432"].iter().enumerate() {
+        for (i, phone) in
+            ["+84 398 765 432", "84398765432", "0398765432", "398765432", "01698765432"].iter().enumerate()
+        {
             f.nhanh.orders.lock().unwrap().insert(100 + i as u64, order(100 + i as u64, "New", phone, later));
-            let failed = f.processor.process_batch(&[hook(&f.account, f.now, "orderAdd", json!({"orderId": 100 + i}))]).await;
+            let failed =
+                f.processor.process_batch(&[hook(&f.account, f.now, "orderAdd", json!({"orderId": 100 + i}))]).await;
             assert!(failed.is_empty());
         }
         let customers = f.hub.all("customers");
@@ -822,8 +1009,16 @@ mod tests {
     async fn orders_before_connecting_are_dropped_and_missing_ones_fail_permanently() {
         let f = processor_fixture().await;
         f.nhanh.orders.lock().unwrap().insert(7, order(7, "New", "0912345678", f.now - time::Duration::days(1)));
-        assert!(f.processor.process_batch(&[hook(&f.account, f.now, "orderUpdate", json!({"orderId": 7}))]).await.is_empty());
-        assert!(f.processor.process_batch(&[hook(&f.account, f.now, "orderAdd", json!({"orderId": 8}))]).await.is_empty());
+        assert!(f
+            .processor
+            .process_batch(&[hook(&f.account, f.now, "orderUpdate", json!({"orderId": 7}))])
+            .await
+            .is_empty());
+        assert!(f
+            .processor
+            .process_batch(&[hook(&f.account, f.now, "orderAdd", json!({"orderId": 8}))])
+            .await
+            .is_empty());
         assert!(f.hub.all("orders").is_empty());
         let stats = f.store.stats(&f.account).await.unwrap();
         assert_eq!((stats.streams["orders"].dropped, stats.streams["orders"].failed), (1, 1));
@@ -835,19 +1030,34 @@ mod tests {
     async fn hub_order_pushed_then_echoed_updates_the_same_hub_order() {
         let f = processor_fixture().await;
         let created = WorkItem::HubEvent {
-            account_id: f.account.clone(), received_at: f.now,
+            account_id: f.account.clone(),
+            received_at: f.now,
             event: json!({"event": "order.created", "account_id": "acct", "data": {"id": "h-1", "customer": {"name": "Lan", "phone": "0912345678", "address": "HN"},
                 "items": [{"product_id": null, "code": "X", "name": "Quà", "quantity": 1, "price": 50000, "discount": 0}], "total": 50000}}),
         };
         // The Hub order exists in the Hub already (the Hub created it).
-        f.hub.records.lock().unwrap().entry("orders").or_default().insert("h-1".into(), json!({"id": "h-1", "origin": "hub"}));
-        let rec = BatchRecord { message_id: "m1".into(), group_id: "g".into(), body: serde_json::to_string(&created).unwrap() };
+        f.hub
+            .records
+            .lock()
+            .unwrap()
+            .entry("orders")
+            .or_default()
+            .insert("h-1".into(), json!({"id": "h-1", "origin": "hub"}));
+        let rec = BatchRecord {
+            message_id: "m1".into(),
+            group_id: "g".into(),
+            body: serde_json::to_string(&created).unwrap(),
+        };
         assert!(f.processor.process_batch(std::slice::from_ref(&rec)).await.is_empty());
         assert!(f.processor.process_batch(std::slice::from_ref(&rec)).await.is_empty(), "a duplicate event is skipped");
         let nhanh_orders: Vec<Order> = f.nhanh.orders.lock().unwrap().values().cloned().collect();
         assert_eq!(nhanh_orders.len(), 1);
         let echo_id = nhanh_orders[0].id.get();
-        assert!(f.processor.process_batch(&[hook(&f.account, f.now, "orderAdd", json!({"orderId": echo_id}))]).await.is_empty());
+        assert!(f
+            .processor
+            .process_batch(&[hook(&f.account, f.now, "orderAdd", json!({"orderId": echo_id}))])
+            .await
+            .is_empty());
         let orders = f.hub.all("orders");
         assert_eq!(orders.len(), 1, "the echo updated, not duplicated");
         assert_eq!(orders[0]["code"], echo_id.to_string());
@@ -874,12 +1084,22 @@ mod tests {
     #[tokio::test]
     async fn hub_customers_are_pushed_unless_they_came_from_nhanh() {
         let f = processor_fixture().await;
-        let item = |origin: &str, id: &str, phone: &str| BatchRecord {
+        let item = |origin: &str, id: &str, phone: &str| {
+            BatchRecord {
             message_id: id.into(), group_id: "g".into(),
             body: serde_json::to_string(&WorkItem::HubEvent { account_id: f.account.clone(), received_at: f.now,
                 event: json!({"event": "customer.created", "data": {"id": id, "name": "Lan", "phone": phone, "origin": origin}}) }).unwrap(),
+        }
         };
-        assert!(f.processor.process_batch(&[item("hub", "c1", "+84912345678"), item("nhanh", "c2", "0987654321"), item("hub", "c3", "12")]).await.is_empty());
+        assert!(f
+            .processor
+            .process_batch(&[
+                item("hub", "c1", "+84912345678"),
+                item("nhanh", "c2", "0987654321"),
+                item("hub", "c3", "12")
+            ])
+            .await
+            .is_empty());
         let pushed = f.nhanh.customers.lock().unwrap().clone();
         assert_eq!(pushed.keys().collect::<Vec<_>>(), vec!["0912345678"]);
         assert_eq!(f.store.stats(&f.account).await.unwrap().streams["customers"].failed, 1, "invalid phone recorded");
@@ -888,12 +1108,31 @@ mod tests {
     #[tokio::test]
     async fn the_category_tree_becomes_groups_parents_first_and_products_link_to_them() {
         let f = processor_fixture().await;
-        let leaf = Category { id: NhanhId::new(2).unwrap(), parent_id: NhanhId::new(1), code: Some("AT".into()), name: "Áo thun".into(), children: vec![] };
-        let root = Category { id: NhanhId::new(1).unwrap(), parent_id: None, code: Some("A".into()), name: "Áo".into(), children: vec![leaf] };
+        let leaf = Category {
+            id: NhanhId::new(2).unwrap(),
+            parent_id: NhanhId::new(1),
+            code: Some("AT".into()),
+            name: "Áo thun".into(),
+            children: vec![],
+        };
+        let root = Category {
+            id: NhanhId::new(1).unwrap(),
+            parent_id: None,
+            code: Some("A".into()),
+            name: "Áo".into(),
+            children: vec![leaf],
+        };
         let item = WorkItem::ProductGroups { account_id: f.account.clone(), tree: vec![root] };
-        let rec = BatchRecord { message_id: "g1".into(), group_id: "acct:groups".into(), body: serde_json::to_string(&item).unwrap() };
+        let rec = BatchRecord {
+            message_id: "g1".into(),
+            group_id: "acct:groups".into(),
+            body: serde_json::to_string(&item).unwrap(),
+        };
         assert!(f.processor.process_batch(std::slice::from_ref(&rec)).await.is_empty());
-        assert!(f.processor.process_batch(std::slice::from_ref(&rec)).await.is_empty(), "again: updates, no duplicates");
+        assert!(
+            f.processor.process_batch(std::slice::from_ref(&rec)).await.is_empty(),
+            "again: updates, no duplicates"
+        );
         let groups = f.hub.all("product_groups");
         assert_eq!(groups.len(), 2);
         let root_id = groups.iter().find(|g| g["name"] == "Áo").unwrap()["id"].clone();
@@ -902,7 +1141,11 @@ mod tests {
         let mut p = product(5, "Áo polo", 1);
         p.category_id = NhanhId::new(2);
         f.nhanh.products.lock().unwrap().insert(5, p);
-        assert!(f.processor.process_batch(&[hook(&f.account, f.now, "productAdd", json!({"productId": 5}))]).await.is_empty());
+        assert!(f
+            .processor
+            .process_batch(&[hook(&f.account, f.now, "productAdd", json!({"productId": 5}))])
+            .await
+            .is_empty());
         assert_eq!(f.hub.all("products")[0]["group_id"], leaf_group["id"]);
     }
 
@@ -913,7 +1156,11 @@ mod tests {
         conn.state = ConnectionState::Disconnected;
         f.store.put(&conn).await.unwrap();
         f.nhanh.products.lock().unwrap().insert(5, product(5, "Áo", 1));
-        assert!(f.processor.process_batch(&[hook(&f.account, f.now, "productAdd", json!({"productId": 5}))]).await.is_empty());
+        assert!(f
+            .processor
+            .process_batch(&[hook(&f.account, f.now, "productAdd", json!({"productId": 5}))])
+            .await
+            .is_empty());
         assert!(f.hub.all("products").is_empty());
         assert_eq!(f.nhanh.calls.load(Ordering::SeqCst), 0);
     }

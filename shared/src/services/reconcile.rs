@@ -33,7 +33,12 @@ impl Scheduler {
                 .map(|a| QueueMessage {
                     group_id: format!("{}:reconcile", a.as_str()),
                     dedup_id: format!("{}:reconcile:{minute}", a.as_str()),
-                    body: serde_json::to_string(&WorkItem::ReconcileAccount { account_id: a.clone(), tick, resume: None }).unwrap_or_default(),
+                    body: serde_json::to_string(&WorkItem::ReconcileAccount {
+                        account_id: a.clone(),
+                        tick,
+                        resume: None,
+                    })
+                    .unwrap_or_default(),
                 })
                 .collect();
             self.queue.send(&messages).await.map_err(Error::Queue)?;

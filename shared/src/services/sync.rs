@@ -43,7 +43,9 @@ impl Processor {
         let mut known = self.maps.hub_ids(account, Entity::Product, &wanted).await.map_err(|e| err("products", e))?;
         let groups = match categories.is_empty() {
             true => HashMap::new(),
-            false => self.maps.hub_ids(account, Entity::ProductGroup, &categories).await.map_err(|e| err("products", e))?,
+            false => {
+                self.maps.hub_ids(account, Entity::ProductGroup, &categories).await.map_err(|e| err("products", e))?
+            }
         };
         let last = self.intents.intents(account, PRODUCT_SNAPSHOT, &own).await.map_err(|e| err("products", e))?;
         let (mut links, mut snapshots, mut outcome) = (Vec::new(), Vec::new(), Ok(()));
@@ -67,7 +69,9 @@ impl Processor {
                     snapshots.push((key, body));
                 }
                 Err(e) => match super::process::classify("products", &format!("product:{key}"), e) {
-                    Failure::Permanent { stream, record, reason } => self.log_failure(conn, stream, &record, reason).await,
+                    Failure::Permanent { stream, record, reason } => {
+                        self.log_failure(conn, stream, &record, reason).await
+                    }
                     retry => {
                         outcome = Err(retry);
                         break;
@@ -80,7 +84,8 @@ impl Processor {
         }
         if !snapshots.is_empty() {
             self.intents.set_intents(account, PRODUCT_SNAPSHOT, &snapshots).await.map_err(|e| err("products", e))?;
-            let counted = self.stats.add(account, "products", Counter::Applied, snapshots.len() as u64, self.clock.now()).await;
+            let counted =
+                self.stats.add(account, "products", Counter::Applied, snapshots.len() as u64, self.clock.now()).await;
             if let Err(e) = counted {
                 tracing::warn!(account_id = account.as_str(), error = %e, "counter not updated");
             }
@@ -116,7 +121,13 @@ impl Processor {
         let message = QueueMessage {
             group_id: format!("{}:initial_sync", account.as_str()),
             dedup_id: format!("{}:initial_sync:{period}:{seq}", account.as_str()),
-            body: serde_json::to_string(&WorkItem::InitialSyncPage { account_id: account.clone(), after, seq, page: None }).unwrap_or_default(),
+            body: serde_json::to_string(&WorkItem::InitialSyncPage {
+                account_id: account.clone(),
+                after,
+                seq,
+                page: None,
+            })
+            .unwrap_or_default(),
         };
         self.queue.send(std::slice::from_ref(&message)).await.map_err(|e| err("products", e))
     }
@@ -126,8 +137,13 @@ impl Processor {
     /// rate limiter's and not the queue's; the rest goes on in a new work item. The sync ends after
     /// the last page. A failure after this invocation applied a page hands the rest to a new item
     /// (nothing applied is read again); on the first page it is the item's own failure.
-    pub(crate) async fn initial_sync_page(&self, conn: &Connection, creds: &Credentials, mut after: Option<PageToken>, mut seq: u32)
-        -> Result<Outcome, Failure> {
+    pub(crate) async fn initial_sync_page(
+        &self,
+        conn: &Connection,
+        creds: &Credentials,
+        mut after: Option<PageToken>,
+        mut seq: u32,
+    ) -> Result<Outcome, Failure> {
         let account = &conn.account_id;
         let deadline = self.clock.now() + self.pass_budget;
         let first = seq;
@@ -144,7 +160,11 @@ impl Processor {
             let Some(next) = next else { return Ok(Outcome::Skipped) };
             if self.clock.now() >= deadline {
                 self.queue_sync_page(conn, Some(next), seq + 1).await?;
-                tracing::info!(account_id = account.as_str(), next_page = seq + 1, "initial sync continues in a new work item");
+                tracing::info!(
+                    account_id = account.as_str(),
+                    next_page = seq + 1,
+                    "initial sync continues in a new work item"
+                );
                 return Ok(Outcome::Skipped);
             }
             after = Some(next);
@@ -154,7 +174,13 @@ impl Processor {
 
     /// Reads, applies and counts page `seq`; returns where the next page starts (`None`: the sync
     /// is done, and marked so).
-    async fn sync_one_page(&self, conn: &Connection, creds: &Credentials, after: Option<PageToken>, seq: u32) -> Result<Option<PageToken>, Failure> {
+    async fn sync_one_page(
+        &self,
+        conn: &Connection,
+        creds: &Credentials,
+        after: Option<PageToken>,
+        seq: u32,
+    ) -> Result<Option<PageToken>, Failure> {
         let account = &conn.account_id;
         let found = self
             .nhanh
@@ -162,7 +188,11 @@ impl Processor {
             .await
             .map_err(|e| err("products", e))?;
         self.apply_products(conn, found.items).await?;
-        let done = self.stats.advance(account, INITIAL_SYNC, u64::from(seq), self.clock.now()).await.map_err(|e| err("products", e))?;
+        let done = self
+            .stats
+            .advance(account, INITIAL_SYNC, u64::from(seq), self.clock.now())
+            .await
+            .map_err(|e| err("products", e))?;
         let total = found.total_pages.map(u64::from);
         tracing::info!(account_id = account.as_str(), done, total, "initial sync progress");
         if found.next.is_none() {
@@ -185,9 +215,15 @@ impl Processor {
         Ok(found.next)
     }
 
-    async fn update_initial_sync(&self, account: &crate::domain::AccountId, change: impl Fn(&mut Connection)) -> Result<(), Failure> {
+    async fn update_initial_sync(
+        &self,
+        account: &crate::domain::AccountId,
+        change: impl Fn(&mut Connection),
+    ) -> Result<(), Failure> {
         for _ in 0..5 {
-            let Some(mut c) = self.connections.get(account).await.map_err(|e| err("products", e))? else { return Ok(()) };
+            let Some(mut c) = self.connections.get(account).await.map_err(|e| err("products", e))? else {
+                return Ok(());
+            };
             change(&mut c);
             match self.connections.put(&c).await {
                 Ok(_) => return Ok(()),
@@ -202,8 +238,12 @@ impl Processor {
     pub(crate) async fn count(&self, conn: &Connection, outcome: Outcome) {
         let now = self.clock.now();
         let r = match outcome {
-            Outcome::Applied(stream) => self.stats.count(&conn.account_id, stream, crate::domain::Counter::Applied, now).await,
-            Outcome::Dropped(stream) => self.stats.count(&conn.account_id, stream, crate::domain::Counter::Dropped, now).await,
+            Outcome::Applied(stream) => {
+                self.stats.count(&conn.account_id, stream, crate::domain::Counter::Applied, now).await
+            }
+            Outcome::Dropped(stream) => {
+                self.stats.count(&conn.account_id, stream, crate::domain::Counter::Dropped, now).await
+            }
             Outcome::Skipped => Ok(()),
         };
         if let Err(e) = r {
@@ -215,8 +255,14 @@ impl Processor {
     pub(crate) async fn log_failure(&self, conn: &Connection, stream: &'static str, record: &str, reason: String) {
         let now = self.clock.now();
         let (entity, rec) = record.split_once(':').unwrap_or(("unknown", record));
-        tracing::error!(account_id = conn.account_id.as_str(), record, reason = reason.as_str(), "record failed permanently");
-        let failure = crate::store::FailureRecord { at: now, entity: entity.to_owned(), record: rec.to_owned(), reason };
+        tracing::error!(
+            account_id = conn.account_id.as_str(),
+            record,
+            reason = reason.as_str(),
+            "record failed permanently"
+        );
+        let failure =
+            crate::store::FailureRecord { at: now, entity: entity.to_owned(), record: rec.to_owned(), reason };
         let _ = self.failures.record_failure(&conn.account_id, &failure).await;
         let _ = self.stats.count(&conn.account_id, stream, crate::domain::Counter::Failed, now).await;
     }
@@ -231,8 +277,16 @@ mod tests {
 
     fn product(id: u64, parent: Option<u64>, name: &str) -> Product {
         Product {
-            id: NhanhId::new(id).unwrap(), parent_id: parent.and_then(NhanhId::new), category_id: None, code: Some(format!("SP{id}")),
-            barcode: None, name: name.into(), price: Some(1000), status: Some(crate::nhanh::ProductStatus::Active), image: None, created_at: None,
+            id: NhanhId::new(id).unwrap(),
+            parent_id: parent.and_then(NhanhId::new),
+            category_id: None,
+            code: Some(format!("SP{id}")),
+            barcode: None,
+            name: name.into(),
+            price: Some(1000),
+            status: Some(crate::nhanh::ProductStatus::Active),
+            image: None,
+            created_at: None,
         }
     }
 

@@ -21,7 +21,9 @@
 use super::*;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, Put, PutRequest, TransactWriteItem, WriteRequest};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, KeysAndAttributes, Put, PutRequest, TransactWriteItem, WriteRequest,
+};
 use aws_sdk_dynamodb::Client;
 use std::collections::HashMap;
 
@@ -104,10 +106,8 @@ impl DynamoStore {
             Ok(_) => Ok(()),
             Err(SdkError::ServiceError(e)) => match e.into_err() {
                 TransactWriteItemsError::TransactionCanceledException(t) => {
-                    let failed = t
-                        .cancellation_reasons()
-                        .iter()
-                        .position(|r| r.code() == Some("ConditionalCheckFailed"));
+                    let failed =
+                        t.cancellation_reasons().iter().position(|r| r.code() == Some("ConditionalCheckFailed"));
                     match failed.and_then(|i| reasons.get(i)) {
                         Some(StoreError::BusinessTaken) => Err(StoreError::BusinessTaken),
                         Some(_) => Err(StoreError::Conflict),
@@ -128,18 +128,16 @@ impl DynamoStore {
         unique.sort();
         unique.dedup();
         for chunk in unique.chunks(BATCH_GET_MAX) {
-            let keys: Vec<Item> =
-                chunk.iter().map(|sk| HashMap::from([("PK".to_owned(), s(pk)), ("SK".to_owned(), s(sk.as_str()))])).collect();
-            let mut request = Some(build(KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build())?);
+            let keys: Vec<Item> = chunk
+                .iter()
+                .map(|sk| HashMap::from([("PK".to_owned(), s(pk)), ("SK".to_owned(), s(sk.as_str()))]))
+                .collect();
+            let mut request =
+                Some(build(KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build())?);
             let mut attempt = 0u32;
             while let Some(keys) = request.take() {
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, keys)
-                    .send()
-                    .await
-                    .map_err(unavailable)?;
+                let out =
+                    self.client.batch_get_item().request_items(&self.table, keys).send().await.map_err(unavailable)?;
                 for item in out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
                     if let Some(sk) = text_attr(&item, "SK").map(str::to_owned) {
                         found.insert(sk, item);
@@ -156,7 +154,12 @@ impl DynamoStore {
     }
 
     /// [`DynamoStore::batch_get`] of the sort keys `{prefix}{key}`; answers by `key`.
-    async fn batch_get_under(&self, pk: &str, prefix: &str, keys: impl Iterator<Item = String>) -> Result<HashMap<String, Item>, StoreError> {
+    async fn batch_get_under(
+        &self,
+        pk: &str,
+        prefix: &str,
+        keys: impl Iterator<Item = String>,
+    ) -> Result<HashMap<String, Item>, StoreError> {
         let sort_keys: Vec<String> = keys.map(|k| format!("{prefix}{k}")).collect();
         let items = self.batch_get(pk, &sort_keys).await?;
         Ok(items.into_iter().filter_map(|(sk, item)| Some((sk.strip_prefix(prefix)?.to_owned(), item))).collect())
@@ -180,7 +183,11 @@ impl DynamoStore {
         for chunk in unique.chunks(BATCH_WRITE_MAX) {
             let mut pending: Vec<WriteRequest> = Vec::with_capacity(chunk.len());
             for item in chunk {
-                pending.push(WriteRequest::builder().put_request(build(PutRequest::builder().set_item(Some(item.clone())).build())?).build());
+                pending.push(
+                    WriteRequest::builder()
+                        .put_request(build(PutRequest::builder().set_item(Some(item.clone())).build())?)
+                        .build(),
+                );
             }
             let mut attempt = 0u32;
             while !pending.is_empty() {
@@ -350,7 +357,12 @@ impl ConnectionStore for DynamoStore {
             .send()
             .await
             .map_err(unavailable)?;
-        Ok(answer.items().iter().filter_map(|i| text_attr(i, "account_id")).filter_map(|a| AccountId::parse(a).ok()).collect())
+        Ok(answer
+            .items()
+            .iter()
+            .filter_map(|i| text_attr(i, "account_id"))
+            .filter_map(|a| AccountId::parse(a).ok())
+            .collect())
     }
 
     /// A Query of the sparse `connections` index (only connection items carry its key), so the
@@ -417,8 +429,12 @@ impl PendingStore for DynamoStore {
         Ok(())
     }
 
-    async fn get_pending(&self, account: &AccountId, app: AppId, now: OffsetDateTime)
-        -> Result<Option<PendingAttempt>, StoreError> {
+    async fn get_pending(
+        &self,
+        account: &AccountId,
+        app: AppId,
+        now: OffsetDateTime,
+    ) -> Result<Option<PendingAttempt>, StoreError> {
         let Some(item) = self.get_item(pending_pk(account, app), "PENDING").await? else { return Ok(None) };
         if !alive(&item, now) {
             return Ok(None);
@@ -476,8 +492,12 @@ impl IdMapStore for DynamoStore {
         Ok(())
     }
 
-    async fn hub_ids(&self, account: &AccountId, entity: Entity, nhanh_keys: &[String])
-        -> Result<HashMap<String, HubId>, StoreError> {
+    async fn hub_ids(
+        &self,
+        account: &AccountId,
+        entity: Entity,
+        nhanh_keys: &[String],
+    ) -> Result<HashMap<String, HubId>, StoreError> {
         let prefix = format!("MAP#{}#N#", entity.as_str());
         let items = self.batch_get_under(&account_pk(account), &prefix, nhanh_keys.iter().cloned()).await?;
         Ok(items
@@ -486,9 +506,15 @@ impl IdMapStore for DynamoStore {
             .collect())
     }
 
-    async fn nhanh_keys(&self, account: &AccountId, entity: Entity, hubs: &[HubId]) -> Result<HashMap<HubId, String>, StoreError> {
+    async fn nhanh_keys(
+        &self,
+        account: &AccountId,
+        entity: Entity,
+        hubs: &[HubId],
+    ) -> Result<HashMap<HubId, String>, StoreError> {
         let prefix = format!("MAP#{}#H#", entity.as_str());
-        let items = self.batch_get_under(&account_pk(account), &prefix, hubs.iter().map(|h| h.as_str().to_owned())).await?;
+        let items =
+            self.batch_get_under(&account_pk(account), &prefix, hubs.iter().map(|h| h.as_str().to_owned())).await?;
         Ok(items
             .into_iter()
             .filter_map(|(hub, item)| Some((HubId::parse(&hub).ok()?, text_attr(&item, "target")?.to_owned())))
@@ -498,14 +524,18 @@ impl IdMapStore for DynamoStore {
     /// Two batch writes in order: all Hub → Nhanh entries, then all Nhanh → Hub entries.
     async fn link_all(&self, account: &AccountId, entity: Entity, pairs: &[(String, HubId)]) -> Result<(), StoreError> {
         let pk = account_pk(account);
-        let entry = |sk: String, target: &str| HashMap::from([
-            ("PK".to_owned(), s(pk.as_str())),
-            ("SK".to_owned(), s(sk)),
-            ("target".to_owned(), s(target)),
-        ]);
-        let reverse = pairs.iter().map(|(key, hub)| entry(format!("MAP#{}#H#{}", entity.as_str(), hub.as_str()), key)).collect();
+        let entry = |sk: String, target: &str| {
+            HashMap::from([
+                ("PK".to_owned(), s(pk.as_str())),
+                ("SK".to_owned(), s(sk)),
+                ("target".to_owned(), s(target)),
+            ])
+        };
+        let reverse =
+            pairs.iter().map(|(key, hub)| entry(format!("MAP#{}#H#{}", entity.as_str(), hub.as_str()), key)).collect();
         self.batch_put(reverse).await?;
-        let forward = pairs.iter().map(|(key, hub)| entry(format!("MAP#{}#N#{key}", entity.as_str()), hub.as_str())).collect();
+        let forward =
+            pairs.iter().map(|(key, hub)| entry(format!("MAP#{}#N#{key}", entity.as_str()), hub.as_str())).collect();
         self.batch_put(forward).await
     }
 }
@@ -582,8 +612,14 @@ fn count_of(item: &Item, name: &str) -> u64 {
 
 #[async_trait]
 impl StatsStore for DynamoStore {
-    async fn add(&self, account: &AccountId, stream: &str, counter: Counter, amount: u64, at: OffsetDateTime)
-        -> Result<(), StoreError> {
+    async fn add(
+        &self,
+        account: &AccountId,
+        stream: &str,
+        counter: Counter,
+        amount: u64,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
         let (expression, stamp) = match counter {
             Counter::Applied => ("ADD applied :n SET last_applied_at = :at", true),
             Counter::Failed => ("ADD failed :n", false),
@@ -608,7 +644,13 @@ impl StatsStore for DynamoStore {
         Ok(())
     }
 
-    async fn advance(&self, account: &AccountId, stream: &str, member: u64, at: OffsetDateTime) -> Result<u64, StoreError> {
+    async fn advance(
+        &self,
+        account: &AccountId,
+        stream: &str,
+        member: u64,
+        at: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
         let out = self
             .client
             .update_item()
@@ -755,20 +797,32 @@ impl IntentStore for DynamoStore {
         Ok(())
     }
 
-    async fn intents(&self, account: &AccountId, scope: &str, keys: &[String]) -> Result<HashMap<String, String>, StoreError> {
+    async fn intents(
+        &self,
+        account: &AccountId,
+        scope: &str,
+        keys: &[String],
+    ) -> Result<HashMap<String, String>, StoreError> {
         let items = self.batch_get_under(&account_pk(account), &format!("INT#{scope}#"), keys.iter().cloned()).await?;
         Ok(items.into_iter().filter_map(|(key, item)| Some((key, text_attr(&item, "body")?.to_owned()))).collect())
     }
 
-    async fn set_intents(&self, account: &AccountId, scope: &str, entries: &[(String, String)]) -> Result<(), StoreError> {
+    async fn set_intents(
+        &self,
+        account: &AccountId,
+        scope: &str,
+        entries: &[(String, String)],
+    ) -> Result<(), StoreError> {
         let pk = account_pk(account);
         let items = entries
             .iter()
-            .map(|(key, body)| HashMap::from([
-                ("PK".to_owned(), s(pk.as_str())),
-                ("SK".to_owned(), s(format!("INT#{scope}#{key}"))),
-                ("body".to_owned(), s(body.as_str())),
-            ]))
+            .map(|(key, body)| {
+                HashMap::from([
+                    ("PK".to_owned(), s(pk.as_str())),
+                    ("SK".to_owned(), s(format!("INT#{scope}#{key}"))),
+                    ("body".to_owned(), s(body.as_str())),
+                ])
+            })
             .collect();
         self.batch_put(items).await
     }
@@ -802,8 +856,13 @@ impl IntentStore for DynamoStore {
 
 #[async_trait]
 impl RateLockStore for DynamoStore {
-    async fn locked_until(&self, app: u64, business: u64, path: &str, now: OffsetDateTime)
-        -> Result<Option<OffsetDateTime>, StoreError> {
+    async fn locked_until(
+        &self,
+        app: u64,
+        business: u64,
+        path: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<OffsetDateTime>, StoreError> {
         let Some(item) = self.get_item(format!("LOCK#{app}#{business}"), path).await? else { return Ok(None) };
         let until = item
             .get("until")
@@ -834,7 +893,11 @@ impl RateLockStore for DynamoStore {
             Err(e) => {
                 let e = e.into_service_error();
                 // A later lock is recorded already: it wins.
-                if e.is_conditional_check_failed_exception() { Ok(()) } else { Err(unavailable(e)) }
+                if e.is_conditional_check_failed_exception() {
+                    Ok(())
+                } else {
+                    Err(unavailable(e))
+                }
             }
         }
     }

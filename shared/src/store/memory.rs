@@ -88,15 +88,24 @@ impl ConnectionStore for MemoryStore {
 
     async fn accounts_of_app(&self, app: AppId) -> Result<Vec<AccountId>, StoreError> {
         self.with(|s| {
-            let mut found: Vec<AccountId> = s.routes.iter().filter(|((a, _), _)| *a == app).map(|(_, acct)| acct.clone()).collect();
+            let mut found: Vec<AccountId> =
+                s.routes.iter().filter(|((a, _), _)| *a == app).map(|(_, acct)| acct.clone()).collect();
             found.sort();
             found.dedup();
             Ok(found)
         })
     }
 
-    async fn connected_accounts(&self, _cursor: Option<String>) -> Result<(Vec<AccountId>, Option<String>), StoreError> {
-        self.with(|s| Ok((s.connections.values().filter(|c| c.state.is_connected()).map(|c| c.account_id.clone()).collect(), None)))
+    async fn connected_accounts(
+        &self,
+        _cursor: Option<String>,
+    ) -> Result<(Vec<AccountId>, Option<String>), StoreError> {
+        self.with(|s| {
+            Ok((
+                s.connections.values().filter(|c| c.state.is_connected()).map(|c| c.account_id.clone()).collect(),
+                None,
+            ))
+        })
     }
 }
 
@@ -109,8 +118,12 @@ impl PendingStore for MemoryStore {
         })
     }
 
-    async fn get_pending(&self, account: &AccountId, app: AppId, now: OffsetDateTime)
-        -> Result<Option<PendingAttempt>, StoreError> {
+    async fn get_pending(
+        &self,
+        account: &AccountId,
+        app: AppId,
+        now: OffsetDateTime,
+    ) -> Result<Option<PendingAttempt>, StoreError> {
         self.with(|s| Ok(s.pending.get(&(account.clone(), app)).filter(|p| p.expires_at > now).cloned()))
     }
 
@@ -172,8 +185,14 @@ impl IdempotencyStore for MemoryStore {
 
 #[async_trait]
 impl StatsStore for MemoryStore {
-    async fn add(&self, account: &AccountId, stream: &str, counter: Counter, amount: u64, at: OffsetDateTime)
-        -> Result<(), StoreError> {
+    async fn add(
+        &self,
+        account: &AccountId,
+        stream: &str,
+        counter: Counter,
+        amount: u64,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
         self.with(|s| {
             let c = s.stats.entry(account.clone()).or_default().streams.entry(stream.to_owned()).or_default();
             match counter {
@@ -207,7 +226,13 @@ impl StatsStore for MemoryStore {
         self.with(|s| Ok(s.stats.get(account).cloned().unwrap_or_default()))
     }
 
-    async fn advance(&self, account: &AccountId, stream: &str, member: u64, at: OffsetDateTime) -> Result<u64, StoreError> {
+    async fn advance(
+        &self,
+        account: &AccountId,
+        stream: &str,
+        member: u64,
+        at: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
         self.with(|s| {
             let members = s.progress.entry((account.clone(), stream.to_owned())).or_default();
             members.insert(member);
@@ -238,7 +263,9 @@ impl FailureLog for MemoryStore {
     }
 
     async fn recent_failures(&self, account: &AccountId, limit: usize) -> Result<Vec<FailureRecord>, StoreError> {
-        self.with(|s| Ok(s.failures.get(account).map(|v| v.iter().rev().take(limit).cloned().collect()).unwrap_or_default()))
+        self.with(|s| {
+            Ok(s.failures.get(account).map(|v| v.iter().rev().take(limit).cloned().collect()).unwrap_or_default())
+        })
     }
 }
 
@@ -249,7 +276,12 @@ impl IntentStore for MemoryStore {
     }
 
     async fn put_intent(&self, account: &AccountId, scope: &str, key: &str, body: &str) -> Result<String, StoreError> {
-        self.with(|s| Ok(s.intents.entry((account.clone(), scope.to_owned(), key.to_owned())).or_insert_with(|| body.to_owned()).clone()))
+        self.with(|s| {
+            Ok(s.intents
+                .entry((account.clone(), scope.to_owned(), key.to_owned()))
+                .or_insert_with(|| body.to_owned())
+                .clone())
+        })
     }
 
     async fn set_intent(&self, account: &AccountId, scope: &str, key: &str, body: &str) -> Result<(), StoreError> {
@@ -262,8 +294,13 @@ impl IntentStore for MemoryStore {
 
 #[async_trait]
 impl RateLockStore for MemoryStore {
-    async fn locked_until(&self, app: u64, business: u64, path: &str, now: OffsetDateTime)
-        -> Result<Option<OffsetDateTime>, StoreError> {
+    async fn locked_until(
+        &self,
+        app: u64,
+        business: u64,
+        path: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<OffsetDateTime>, StoreError> {
         self.with(|s| Ok(s.rate_locks.get(&(app, business, path.to_owned())).copied().filter(|until| *until > now)))
     }
 
@@ -293,7 +330,10 @@ mod tests {
         assert_eq!(a.version, 1);
         assert!(matches!(store.put_claiming(&conn("b", 7)).await, Err(StoreError::BusinessTaken)));
         assert!(matches!(store.put(&conn("a", 7)).await, Err(StoreError::Conflict)), "stale version");
-        assert_eq!(store.account_for(AppId::new(1).unwrap(), BusinessId::new(7).unwrap()).await.unwrap(), Some(a.account_id.clone()));
+        assert_eq!(
+            store.account_for(AppId::new(1).unwrap(), BusinessId::new(7).unwrap()).await.unwrap(),
+            Some(a.account_id.clone())
+        );
         store.put_releasing(&a, BusinessId::new(7).unwrap()).await.unwrap();
         assert!(store.put_claiming(&conn("b", 7)).await.is_ok(), "released business can be claimed");
     }

@@ -80,8 +80,12 @@ pub trait PendingStore: Send + Sync {
     /// Stores (or replaces) an attempt.
     async fn put_pending(&self, attempt: &PendingAttempt) -> Result<(), StoreError>;
     /// The attempt, unless absent or expired at `now`.
-    async fn get_pending(&self, account: &AccountId, app: AppId, now: OffsetDateTime)
-        -> Result<Option<PendingAttempt>, StoreError>;
+    async fn get_pending(
+        &self,
+        account: &AccountId,
+        app: AppId,
+        now: OffsetDateTime,
+    ) -> Result<Option<PendingAttempt>, StoreError>;
     /// Removes the attempt.
     async fn delete_pending(&self, account: &AccountId, app: AppId) -> Result<(), StoreError>;
 }
@@ -125,8 +129,12 @@ pub trait IdMapStore: Send + Sync {
     /// Records the pair in both directions (the Nhanh → Hub entry last, so it implies the other).
     async fn link(&self, account: &AccountId, entity: Entity, nhanh_key: &str, hub: &HubId) -> Result<(), StoreError>;
     /// The Hub ids mapped to several Nhanh keys (keys without a map are absent from the answer).
-    async fn hub_ids(&self, account: &AccountId, entity: Entity, nhanh_keys: &[String])
-        -> Result<HashMap<String, HubId>, StoreError> {
+    async fn hub_ids(
+        &self,
+        account: &AccountId,
+        entity: Entity,
+        nhanh_keys: &[String],
+    ) -> Result<HashMap<String, HubId>, StoreError> {
         let mut found = HashMap::new();
         for key in nhanh_keys {
             if let Some(id) = self.hub_id(account, entity, key).await? {
@@ -136,7 +144,12 @@ pub trait IdMapStore: Send + Sync {
         Ok(found)
     }
     /// The Nhanh keys mapped to several Hub ids (ids without a map are absent from the answer).
-    async fn nhanh_keys(&self, account: &AccountId, entity: Entity, hubs: &[HubId]) -> Result<HashMap<HubId, String>, StoreError> {
+    async fn nhanh_keys(
+        &self,
+        account: &AccountId,
+        entity: Entity,
+        hubs: &[HubId],
+    ) -> Result<HashMap<HubId, String>, StoreError> {
         let mut found = HashMap::new();
         for hub in hubs {
             if let Some(key) = self.nhanh_key(account, entity, hub).await? {
@@ -175,20 +188,37 @@ pub trait IdempotencyStore: Send + Sync {
 #[async_trait]
 pub trait StatsStore: Send + Sync {
     /// Adds one to `counter` of `stream` and moves its timestamp to `at`.
-    async fn count(&self, account: &AccountId, stream: &str, counter: Counter, at: OffsetDateTime)
-        -> Result<(), StoreError> {
+    async fn count(
+        &self,
+        account: &AccountId,
+        stream: &str,
+        counter: Counter,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
         self.add(account, stream, counter, 1, at).await
     }
     /// Adds `amount` to `counter` of `stream` (one write for a whole page) and moves its timestamp.
-    async fn add(&self, account: &AccountId, stream: &str, counter: Counter, amount: u64, at: OffsetDateTime)
-        -> Result<(), StoreError>;
+    async fn add(
+        &self,
+        account: &AccountId,
+        stream: &str,
+        counter: Counter,
+        amount: u64,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
     /// Records that Nhanh confirmed webhooks (`webhooksEnabled`).
     async fn set_webhooks_live(&self, account: &AccountId, at: OffsetDateTime) -> Result<(), StoreError>;
     /// All counters of an account.
     async fn stats(&self, account: &AccountId) -> Result<Stats, StoreError>;
     /// Marks `member` (e.g. a page number) done on `stream` and returns how many distinct members
     /// are done; marking one twice counts once (progress survives retries).
-    async fn advance(&self, account: &AccountId, stream: &str, member: u64, at: OffsetDateTime) -> Result<u64, StoreError>;
+    async fn advance(
+        &self,
+        account: &AccountId,
+        stream: &str,
+        member: u64,
+        at: OffsetDateTime,
+    ) -> Result<u64, StoreError>;
     /// Sets the `applied` counter of `stream` to zero (a new initial sync).
     async fn reset(&self, account: &AccountId, stream: &str) -> Result<(), StoreError>;
 }
@@ -227,7 +257,12 @@ pub trait IntentStore: Send + Sync {
     /// Records the body for (`scope`, `key`), replacing any (last snapshots sent to the Hub).
     async fn set_intent(&self, account: &AccountId, scope: &str, key: &str, body: &str) -> Result<(), StoreError>;
     /// The bodies recorded for several keys of one scope (keys without one are absent).
-    async fn intents(&self, account: &AccountId, scope: &str, keys: &[String]) -> Result<HashMap<String, String>, StoreError> {
+    async fn intents(
+        &self,
+        account: &AccountId,
+        scope: &str,
+        keys: &[String],
+    ) -> Result<HashMap<String, String>, StoreError> {
         let mut found = HashMap::new();
         for key in keys {
             if let Some(body) = self.intent(account, scope, key).await? {
@@ -237,7 +272,12 @@ pub trait IntentStore: Send + Sync {
         Ok(found)
     }
     /// Like [`IntentStore::set_intent`] for several (key, body) pairs of one scope.
-    async fn set_intents(&self, account: &AccountId, scope: &str, entries: &[(String, String)]) -> Result<(), StoreError> {
+    async fn set_intents(
+        &self,
+        account: &AccountId,
+        scope: &str,
+        entries: &[(String, String)],
+    ) -> Result<(), StoreError> {
         for (key, body) in entries {
             self.set_intent(account, scope, key, body).await?;
         }
@@ -250,8 +290,13 @@ pub trait IntentStore: Send + Sync {
 #[async_trait]
 pub trait RateLockStore: Send + Sync {
     /// When the URL unlocks, if it is locked at `now`.
-    async fn locked_until(&self, app: u64, business: u64, path: &str, now: OffsetDateTime)
-        -> Result<Option<OffsetDateTime>, StoreError>;
+    async fn locked_until(
+        &self,
+        app: u64,
+        business: u64,
+        path: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<OffsetDateTime>, StoreError>;
     /// Records a lock until `until` (the later of two locks wins).
     async fn lock(&self, app: u64, business: u64, path: &str, until: OffsetDateTime) -> Result<(), StoreError>;
 }

@@ -37,9 +37,21 @@ pub async fn handle(app: &ConnectApp, req: &HttpRequest) -> HttpResponse {
         }
         ("GET", ["nhanhvn", "connections", account]) => return status(app, req, account).await,
         (_, ["nhanhvn", "connect", ..]) | (_, ["nhanhvn", "connections", _]) => {
-            return HttpResponse::html(405, pages::message_page("Không hỗ trợ", "Phương thức này không được hỗ trợ.", "Mở trang kết nối từ Loyalty Hub."))
+            return HttpResponse::html(
+                405,
+                pages::message_page(
+                    "Không hỗ trợ",
+                    "Phương thức này không được hỗ trợ.",
+                    "Mở trang kết nối từ Loyalty Hub.",
+                ),
+            )
         }
-        _ => return HttpResponse::html(404, pages::message_page("Không tìm thấy", "Không có trang này.", "Mở trang kết nối từ Loyalty Hub.")),
+        _ => {
+            return HttpResponse::html(
+                404,
+                pages::message_page("Không tìm thấy", "Không có trang này.", "Mở trang kết nối từ Loyalty Hub."),
+            )
+        }
     };
     result.unwrap_or_else(|e| error_page(&e))
 }
@@ -49,7 +61,8 @@ where
     F: FnOnce(AccountId) -> Fut,
     Fut: std::future::Future<Output = Result<HttpResponse, ConnectError>>,
 {
-    let account = AccountId::parse(raw).map_err(|_| ConnectError::Invalid("Account Id trong đường dẫn không hợp lệ.".into()))?;
+    let account =
+        AccountId::parse(raw).map_err(|_| ConnectError::Invalid("Account Id trong đường dẫn không hợp lệ.".into()))?;
     f(account).await
 }
 
@@ -64,8 +77,11 @@ fn admin_cookie(app: &ConnectApp, req: &HttpRequest, account: &AccountId) -> Res
     Ok(cookie)
 }
 
-fn checked_form(app: &ConnectApp, req: &HttpRequest, account: &AccountId)
-    -> Result<(AdminCookie, Vec<(String, String)>), ConnectError> {
+fn checked_form(
+    app: &ConnectApp,
+    req: &HttpRequest,
+    account: &AccountId,
+) -> Result<(AdminCookie, Vec<(String, String)>), ConnectError> {
     let cookie = admin_cookie(app, req, account)?;
     let form = req.form();
     let csrf = form_value(&form, &["csrf_token", "csrf"]).unwrap_or_default();
@@ -116,7 +132,13 @@ async fn page(app: &ConnectApp, req: &HttpRequest, account: AccountId) -> Result
     Ok(form(app, &account, &csrf, conn.map(|c| c.app_id.to_string()), notice))
 }
 
-fn form(app: &ConnectApp, account: &AccountId, csrf: &str, app_id: Option<String>, notice: Option<String>) -> HttpResponse {
+fn form(
+    app: &ConnectApp,
+    account: &AccountId,
+    csrf: &str,
+    app_id: Option<String>,
+    notice: Option<String>,
+) -> HttpResponse {
     let redirect_url = app.service.urls.callback("{app_id}", account);
     HttpResponse::html(
         200,
@@ -131,7 +153,13 @@ fn form(app: &ConnectApp, account: &AccountId, csrf: &str, app_id: Option<String
     )
 }
 
-fn connected(app: &ConnectApp, account: &AccountId, view: &ConnectedView, webhooks_live: bool, csrf: &str) -> HttpResponse {
+fn connected(
+    app: &ConnectApp,
+    account: &AccountId,
+    view: &ConnectedView,
+    webhooks_live: bool,
+    csrf: &str,
+) -> HttpResponse {
     let c = &view.connection;
     let now = app.service.clock.now();
     let disconnect_action = format!("{}/disconnect", page_path(account));
@@ -177,7 +205,12 @@ async fn activate(app: &ConnectApp, req: &HttpRequest, account: AccountId) -> Re
     Ok(HttpResponse::redirect(&url))
 }
 
-async fn callback(app: &ConnectApp, req: &HttpRequest, account: AccountId, app_id: &str) -> Result<HttpResponse, ConnectError> {
+async fn callback(
+    app: &ConnectApp,
+    req: &HttpRequest,
+    account: AccountId,
+    app_id: &str,
+) -> Result<HttpResponse, ConnectError> {
     let cookie = admin_cookie(app, req, &account)?;
     let code = req.query("accessCode").unwrap_or_default();
     let view = app.service.complete(&account, app_id, code).await?;
@@ -192,7 +225,9 @@ async fn disconnect(app: &ConnectApp, req: &HttpRequest, account: AccountId) -> 
 }
 
 async fn status(app: &ConnectApp, req: &HttpRequest, raw_account: &str) -> HttpResponse {
-    let err = |status: u16, code: &str, message: &str| HttpResponse::json(status, &json!({"error": {"code": code, "message": message}}));
+    let err = |status: u16, code: &str, message: &str| {
+        HttpResponse::json(status, &json!({"error": {"code": code, "message": message}}))
+    };
     let Ok(account) = AccountId::parse(raw_account) else {
         return err(400, "bad_request", "invalid account id");
     };
@@ -212,7 +247,9 @@ async fn status(app: &ConnectApp, req: &HttpRequest, raw_account: &str) -> HttpR
         Err(e) => Err(e),
     };
     match found {
-        Ok(Some((conn, stats, failures))) => HttpResponse::json(200, &app.service.status_json(&conn, &stats, &failures)),
+        Ok(Some((conn, stats, failures))) => {
+            HttpResponse::json(200, &app.service.status_json(&conn, &stats, &failures))
+        }
         Ok(None) => err(404, "not_found", "this account has never connected a Nhanh business"),
         Err(e) => {
             tracing::error!(account_id = account.as_str(), error = %e, "status read failed");

@@ -61,7 +61,10 @@ impl HttpResponse {
                 ("cache-control".into(), "no-store".into()),
                 ("x-frame-options".into(), "DENY".into()),
                 ("referrer-policy".into(), "no-referrer".into()),
-                ("content-security-policy".into(), "default-src 'none'; style-src 'unsafe-inline'; form-action *".into()),
+                (
+                    "content-security-policy".into(),
+                    "default-src 'none'; style-src 'unsafe-inline'; form-action *".into(),
+                ),
             ],
             body,
         }

@@ -8,8 +8,12 @@ use serde_json::json;
 pub async fn handle(service: &IntakeService, req: &HttpRequest) -> HttpResponse {
     let segments: Vec<&str> = req.path.trim_matches('/').split('/').collect();
     let result = match (req.method.as_str(), segments.as_slice()) {
-        ("POST", ["nhanhvn", "hook", app_id]) => service.nhanh_webhook(app_id, req.header("authorization"), &req.body).await,
-        ("POST", ["hub", "hook", account]) => service.hub_event(account, req.header("x-hub-signature"), &req.body).await,
+        ("POST", ["nhanhvn", "hook", app_id]) => {
+            service.nhanh_webhook(app_id, req.header("authorization"), &req.body).await
+        }
+        ("POST", ["hub", "hook", account]) => {
+            service.hub_event(account, req.header("x-hub-signature"), &req.body).await
+        }
         (_, ["nhanhvn", "hook", _]) | (_, ["hub", "hook", _]) => return error(405, "method_not_allowed", "use POST"),
         _ => return error(404, "not_found", "no such route"),
     };

@@ -157,10 +157,7 @@ Thời điểm kết nối, dữ liệu đã đồng bộ và verify token đư�
 
 /// A refusal or error page: what happened and what to do.
 pub fn message_page(title: &str, what: &str, todo: &str) -> String {
-    layout(
-        title,
-        &format!("<p class=\"err\" id=\"error\">{}</p><p id=\"todo\">{}</p>", escape(what), escape(todo)),
-    )
+    layout(title, &format!("<p class=\"err\" id=\"error\">{}</p><p id=\"todo\">{}</p>", escape(what), escape(todo)))
 }
 
 #[cfg(test)]

@@ -35,23 +35,51 @@ pub async fn simulator(max: usize, window: i64) -> (String, reqwest::Client) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, sims::nhanh_sim::router(sims::nhanh_sim::NhanhSim::new(max, window, vec![]))).await });
+    tokio::spawn(async move {
+        axum::serve(listener, sims::nhanh_sim::router(sims::nhanh_sim::NhanhSim::new(max, window, vec![]))).await
+    });
     let http = reqwest::Client::new();
-    http.post(format!("{base}/_sim/apps")).json(&json!({"app_id": 1, "secret_key": "s", "business_id": 10, "auto_consent": true})).send().await.expect("app");
+    http.post(format!("{base}/_sim/apps"))
+        .json(&json!({"app_id": 1, "secret_key": "s", "business_id": 10, "auto_consent": true}))
+        .send()
+        .await
+        .expect("app");
     (base, http)
 }
 
 /// A connection of account `bench` on `version` (its token from the real consent and exchange),
 /// with its initial sync in `sync` and, when given, `connected_at`; and a processor for it.
-pub async fn connect(base: &str, http: reqwest::Client, version: ApiVersion, sync: InitialSyncState, connected_at: Option<time::OffsetDateTime>, pass_budget: time::Duration) -> Bench {
-    let consent = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client")
-        .get(format!("{base}/oauth?appId=1&returnLink=https://x/cb")).send().await.expect("consent");
+pub async fn connect(
+    base: &str,
+    http: reqwest::Client,
+    version: ApiVersion,
+    sync: InitialSyncState,
+    connected_at: Option<time::OffsetDateTime>,
+    pass_budget: time::Duration,
+) -> Bench {
+    let consent = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .get(format!("{base}/oauth?appId=1&returnLink=https://x/cb"))
+        .send()
+        .await
+        .expect("consent");
     let location = consent.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let code = location.split("accessCode=").nth(1).unwrap_or_default().to_owned();
     let fixture = intake_fixture();
     let account = AccountId::parse("bench").expect("account");
-    let nhanh = Arc::new(NhanhClient::new(reqwest::Client::new(), base, &format!("{base}/oauth"), Arc::new(SystemClock)));
-    let grant = nhanh.exchange_code(version, shared::domain::AppId::new(1).expect("app"), &shared::secrets::SecretString::new("s"), &code).await.expect("token");
+    let nhanh =
+        Arc::new(NhanhClient::new(reqwest::Client::new(), base, &format!("{base}/oauth"), Arc::new(SystemClock)));
+    let grant = nhanh
+        .exchange_code(
+            version,
+            shared::domain::AppId::new(1).expect("app"),
+            &shared::secrets::SecretString::new("s"),
+            &code,
+        )
+        .await
+        .expect("token");
     fixture.connect("bench", 1, 10, "tok", shared::domain::ConnectionState::Syncing).await;
     {
         use shared::secrets::SecretBox;
@@ -70,9 +98,18 @@ pub async fn connect(base: &str, http: reqwest::Client, version: ApiVersion, syn
     let queue = Arc::new(MemoryQueue::default());
     let store = fixture.store.clone();
     let processor = Processor {
-        connections: store.clone(), maps: store.clone(), intents: store.clone(), stats: store.clone(),
-        failures: store.clone(), cursors: store, queue: queue.clone(),
-        nhanh, hub: Arc::new(FakeHub::default()), secrets: fixture.secrets.clone(), clock: Arc::new(SystemClock), tokens: Default::default(),
+        connections: store.clone(),
+        maps: store.clone(),
+        intents: store.clone(),
+        stats: store.clone(),
+        failures: store.clone(),
+        cursors: store,
+        queue: queue.clone(),
+        nhanh,
+        hub: Arc::new(FakeHub::default()),
+        secrets: fixture.secrets.clone(),
+        clock: Arc::new(SystemClock),
+        tokens: Default::default(),
         pass_budget,
     };
     Bench { base: base.to_owned(), http, account, fixture, queue, processor }
@@ -80,7 +117,8 @@ pub async fn connect(base: &str, http: reqwest::Client, version: ApiVersion, syn
 
 /// The simulator's calls of `path` and how many were made while locked.
 pub async fn calls(b: &Bench, path: &str) -> (usize, serde_json::Value) {
-    let calls: serde_json::Value = b.http.get(format!("{}/_sim/calls?app_id=1", b.base)).send().await.expect("calls").json().await.expect("json");
+    let calls: serde_json::Value =
+        b.http.get(format!("{}/_sim/calls?app_id=1", b.base)).send().await.expect("calls").json().await.expect("json");
     let n = calls["calls"].as_array().map_or(0, |l| l.iter().filter(|c| c["path"] == path).count());
     (n, calls["while_locked"].clone())
 }

@@ -15,7 +15,8 @@ async fn main() -> std::io::Result<()> {
     let addr = env("NHANH_SIM_ADDR", "127.0.0.1:9100");
     let limit = env("NHANH_SIM_LIMIT", "150").parse().unwrap_or(150);
     let window = env("NHANH_SIM_WINDOW_SECS", "30").parse().unwrap_or(30);
-    let delays = env("NHANH_SIM_RETRY_MS", "300000,600000,1800000").split(',').filter_map(|d| d.trim().parse().ok()).collect();
+    let delays =
+        env("NHANH_SIM_RETRY_MS", "300000,600000,1800000").split(',').filter_map(|d| d.trim().parse().ok()).collect();
     let mut sim = NhanhSim::new(limit, window, delays);
     if let (Ok(app), Ok(secret)) = (std::env::var("NHANH_SIM_DEMO_APP_ID"), std::env::var("NHANH_SIM_DEMO_SECRET")) {
         sim.add_app(AppConfig {

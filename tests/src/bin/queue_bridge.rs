@@ -19,7 +19,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     ));
     let addr = std::env::var("BRIDGE_ADDR").unwrap_or_else(|_| "127.0.0.1:9400".into());
     // Bind before polling: a taken port stops the bridge instead of leaving it half started.
-    let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|e| format!("bridge: cannot listen on {addr}: {e}"))?;
+    let listener =
+        tokio::net::TcpListener::bind(&addr).await.map_err(|e| format!("bridge: cannot listen on {addr}: {e}"))?;
     let ctl = control(bridge.clone());
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, ctl).await {

@@ -40,16 +40,25 @@ fn stored(id: u64, b: &Value, now: i64) -> Value {
 }
 
 /// Bills of the dates `fromDate`–`toDate` (both required here), not deleted, id order.
-fn in_range<'a>(b: &'a Business, data: &Value, max_days: Option<i64>) -> Result<Vec<(&'a u64, &'a Value)>, Json<Value>> {
+fn in_range<'a>(
+    b: &'a Business,
+    data: &Value,
+    max_days: Option<i64>,
+) -> Result<Vec<(&'a u64, &'a Value)>, Json<Value>> {
     let (Some(from), Some(to)) = (date_of(&data["fromDate"]), date_of(&data["toDate"])) else {
-        return Err(fail(Some("ERR_INVALID_FORM_FIELDS"), json!({"fromDate": "fromDate and toDate (yyyy-mm-dd) are required"})));
+        return Err(fail(
+            Some("ERR_INVALID_FORM_FIELDS"),
+            json!({"fromDate": "fromDate and toDate (yyyy-mm-dd) are required"}),
+        ));
     };
     if max_days.is_some_and(|m| (to - from).whole_days() + 1 > m) || to < from {
         return Err(fail(Some("ERR_INVALID_FORM_FIELDS"), json!({"toDate": "the date range must not exceed 31 days"})));
     }
     Ok(b.bills
         .iter()
-        .filter(|(_, bill)| bill["_deleted"] != json!(true) && date_of(&bill["date"]).is_some_and(|d| d >= from && d <= to))
+        .filter(|(_, bill)| {
+            bill["_deleted"] != json!(true) && date_of(&bill["date"]).is_some_and(|d| d >= from && d <= to)
+        })
         .collect())
 }
 
@@ -63,7 +72,9 @@ pub(super) fn search(b: &Business, data: &Value) -> Result<Value, Json<Value>> {
     let total_pages = matching.len().div_ceil(icpp);
     let slice: Vec<(&u64, &Value)> = matching.into_iter().skip((page - 1) * icpp).take(icpp).collect();
     let keyed: Map<String, Value> = slice.into_iter().map(|(k, v)| (k.to_string(), strip(v))).collect();
-    Ok(json!({"totalPages": total_pages, "page": page, "bill": if keyed.is_empty() { json!([]) } else { Value::Object(keyed) }}))
+    Ok(
+        json!({"totalPages": total_pages, "page": page, "bill": if keyed.is_empty() { json!([]) } else { Value::Object(keyed) }}),
+    )
 }
 
 fn strip(v: &Value) -> Value {
@@ -119,14 +130,18 @@ pub(super) fn deleted(b: &Business, data: &Value) -> Result<Value, Json<Value>> 
     let f = &data["filters"];
     let (from, to) = (num(&f["createdAtFrom"]), num(&f["createdAtTo"]));
     if matches!((from, to), (Some(a), Some(b)) if b - a > MAX_DAYS * 86_400) {
-        return Err(fail(Some("ERR_INVALID_FORM_FIELDS"), json!({"filters": "the date range must not exceed 31 days"})));
+        return Err(fail(
+            Some("ERR_INVALID_FORM_FIELDS"),
+            json!({"filters": "the date range must not exceed 31 days"}),
+        ));
     }
     let items: Vec<(u64, Value)> = b
         .bills
         .iter()
         .filter_map(|(id, bill)| {
             let at = num(&bill["_deletedAt"])?;
-            (from.is_none_or(|f| at >= f) && to.is_none_or(|t| at <= t)).then(|| (*id, json!({"id": id, "createdAt": at, "createdById": 1})))
+            (from.is_none_or(|f| at >= f) && to.is_none_or(|t| at <= t))
+                .then(|| (*id, json!({"id": id, "createdAt": at, "createdById": 1})))
         })
         .collect();
     Ok(super::v3::page_of(items, size, after, false))
@@ -149,7 +164,11 @@ pub(super) struct BulkBills {
 }
 
 /// `POST /_sim/businesses/{id}/bills/bulk`: `count` sales of today, each one line.
-pub(super) async fn ctl_bulk(State(state): State<Shared>, Path(id): Path<u64>, Json(b): Json<BulkBills>) -> Json<Value> {
+pub(super) async fn ctl_bulk(
+    State(state): State<Shared>,
+    Path(id): Path<u64>,
+    Json(b): Json<BulkBills>,
+) -> Json<Value> {
     let mut sim = state.lock().unwrap_or_else(|e| e.into_inner());
     let now = sim.now();
     let business = sim.businesses.entry(id).or_default();

@@ -26,9 +26,24 @@ const SUPERSEDED_GRACE_SECS: i64 = 15 * 60;
 
 /// v2 order status names → v3 ints (§4.1).
 const ORDER_STATUSES: [(&str, i64); 18] = [
-    ("New", 54), ("Confirming", 55), ("CustomerConfirming", 57), ("Confirmed", 56), ("Packing", 42), ("Packed", 40),
-    ("ChangeDepot", 73), ("Pickup", 43), ("Shipping", 59), ("Success", 60), ("Failed", 61), ("Canceled", 63),
-    ("Aborted", 64), ("CarrierCanceled", 58), ("SoldOut", 68), ("Returning", 71), ("Returned", 72), ("ConfirmReturned", 74),
+    ("New", 54),
+    ("Confirming", 55),
+    ("CustomerConfirming", 57),
+    ("Confirmed", 56),
+    ("Packing", 42),
+    ("Packed", 40),
+    ("ChangeDepot", 73),
+    ("Pickup", 43),
+    ("Shipping", 59),
+    ("Success", 60),
+    ("Failed", 61),
+    ("Canceled", 63),
+    ("Aborted", 64),
+    ("CarrierCanceled", 58),
+    ("SoldOut", 68),
+    ("Returning", 71),
+    ("Returned", 72),
+    ("ConfirmReturned", 74),
 ];
 
 fn order_status_int(name: &str) -> Value {
@@ -79,7 +94,8 @@ pub(super) struct AppQuery {
 pub(super) async fn access_token(State(state): State<Shared>, Query(q): Query<AppQuery>, body: Bytes) -> Json<Value> {
     let mut sim = state.lock().unwrap_or_else(|e| e.into_inner());
     let now = sim.now();
-    let Some(app) = q.app_id.as_deref().and_then(|a| a.parse::<u64>().ok()).and_then(|a| sim.apps.get(&a).cloned()) else {
+    let Some(app) = q.app_id.as_deref().and_then(|a| a.parse::<u64>().ok()).and_then(|a| sim.apps.get(&a).cloned())
+    else {
         return fail(Some("ERR_INVALID_APP_ID"), json!("appId is invalid"));
     };
     let Ok(f) = serde_json::from_slice::<Value>(&body) else {
@@ -99,35 +115,54 @@ pub(super) async fn access_token(State(state): State<Shared>, Query(q): Query<Ap
         c.used = true;
     }
     // One live v3 token per app + business: the previous one lives 15 more minutes.
-    for t in sim.tokens.values_mut().filter(|t| t.version == 3 && t.app_id == app.app_id && t.business_id == code.business_id) {
+    for t in sim
+        .tokens
+        .values_mut()
+        .filter(|t| t.version == 3 && t.app_id == app.app_id && t.business_id == code.business_id)
+    {
         t.expires_at = t.expires_at.min(now + SUPERSEDED_GRACE_SECS);
     }
     let token = format!("{}{}", random_text(80), random_text(20));
     let expires_at = now + 365 * 86_400;
     sim.tokens.insert(
         token.clone(),
-        Token { app_id: app.app_id, business_id: code.business_id, expires_at, denied_paths: app.denied_paths.iter().cloned().collect(), version: 3 },
+        Token {
+            app_id: app.app_id,
+            business_id: code.business_id,
+            expires_at,
+            denied_paths: app.denied_paths.iter().cloned().collect(),
+            version: 3,
+        },
     );
     sim.issued += 1;
     sim.businesses.entry(code.business_id).or_default();
     let depots = if app.depots_all { json!("All") } else { json!([]) };
-    Json(json!({"code": 1, "data": {"accessToken": token, "version": "3.0", "expiredAt": expires_at, "businessId": code.business_id,
-        "depotIds": depots, "pageIds": [], "permissions": app.permissions}}))
+    Json(
+        json!({"code": 1, "data": {"accessToken": token, "version": "3.0", "expiredAt": expires_at, "businessId": code.business_id,
+        "depotIds": depots, "pageIds": [], "permissions": app.permissions}}),
+    )
 }
 
 /// `POST /v3.0/{module}/{action}?appId=&businessId=`, `Authorization: <token>`, JSON body.
-pub(super) async fn api(State(state): State<Shared>, Path((module, action)): Path<(String, String)>, Query(q): Query<AppQuery>, headers: HeaderMap, body: Bytes)
-    -> Response {
+pub(super) async fn api(
+    State(state): State<Shared>,
+    Path((module, action)): Path<(String, String)>,
+    Query(q): Query<AppQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let path = format!("/v3.0/{module}/{action}");
     let mut sim = state.lock().unwrap_or_else(|e| e.into_inner());
     let now = sim.now();
     let app_id = q.app_id.as_deref().and_then(|a| a.parse::<u64>().ok()).unwrap_or(0);
     let business_id = q.business_id.as_deref().and_then(|a| a.parse::<u64>().ok()).unwrap_or(0);
     let locked = sim.locks.get(&(app_id, business_id, path.clone())).is_some_and(|u| *u > now);
-    sim.calls.push(json!({"path": path, "app_id": app_id, "business_id": business_id, "at": now, "while_locked": locked}));
+    sim.calls
+        .push(json!({"path": path, "app_id": app_id, "business_id": business_id, "at": now, "while_locked": locked}));
     let mut lose_answer = false;
     let app_fault = sim.faults.get_mut(&format!("{app_id}:{path}")).and_then(std::collections::VecDeque::pop_front);
-    if let Some(fault) = app_fault.or_else(|| sim.faults.get_mut(&path).and_then(std::collections::VecDeque::pop_front)) {
+    if let Some(fault) = app_fault.or_else(|| sim.faults.get_mut(&path).and_then(std::collections::VecDeque::pop_front))
+    {
         match fault.as_str() {
             "commit_then_500" => lose_answer = true,
             "http500" => return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "simulated failure").into_response(),
@@ -185,7 +220,8 @@ pub(super) async fn api(State(state): State<Shared>, Path((module, action)): Pat
         _ => None,
     };
     let hooks = super::hooks_for(&sim);
-    let event = created.and_then(|id| sim.businesses.get(&business_id)?.orders.get(&(id as u64)).cloned().map(|o| (id, o)));
+    let event =
+        created.and_then(|id| sim.businesses.get(&business_id)?.orders.get(&(id as u64)).cloned().map(|o| (id, o)));
     drop(sim);
     if let Some((id, mut order)) = event {
         order["orderId"] = json!(id);
@@ -206,12 +242,17 @@ pub(super) fn paginator(data: &Value, default: i64) -> Result<(usize, u64), Json
     let p = &data["paginator"];
     let size = match &p["size"] {
         Value::Null => default,
-        v => v.as_i64().filter(|s| (1..=MAX_SIZE).contains(s)).ok_or_else(|| fail(Some("ERR_INVALID_FORM_FIELDS"), json!({"paginator.size": "size must be 1 to 100"})))?,
+        v => v
+            .as_i64()
+            .filter(|s| (1..=MAX_SIZE).contains(s))
+            .ok_or_else(|| fail(Some("ERR_INVALID_FORM_FIELDS"), json!({"paginator.size": "size must be 1 to 100"})))?,
     };
     let after = match &p["next"] {
         Value::Null => 0,
         Value::String(s) if s.is_empty() => 0,
-        Value::Object(o) if o.len() == 1 => o.get("id").and_then(Value::as_u64).ok_or_else(|| fail(Some("ERR_INVALID_FORM_FIELDS"), json!({"paginator.next": "paginator.next is invalid"})))?,
+        Value::Object(o) if o.len() == 1 => o.get("id").and_then(Value::as_u64).ok_or_else(|| {
+            fail(Some("ERR_INVALID_FORM_FIELDS"), json!({"paginator.next": "paginator.next is invalid"}))
+        })?,
         _ => return Err(fail(Some("ERR_INVALID_FORM_FIELDS"), json!({"paginator.next": "paginator.next is invalid"}))),
     };
     Ok((size as usize, after))
@@ -371,7 +412,10 @@ fn order_list(b: &Business, data: &Value, now: i64, short: bool) -> Result<Value
     let updated = range("updatedAtFrom", "updatedAtTo");
     let too_long = |(a, b): (Option<i64>, Option<i64>)| matches!((a, b), (Some(a), Some(b)) if b - a > MAX_WINDOW_SECS);
     if too_long(created) || too_long(updated) {
-        return Err(fail(Some("ERR_INVALID_FORM_FIELDS"), json!({"filters": "the date range must not exceed 31 days"})));
+        return Err(fail(
+            Some("ERR_INVALID_FORM_FIELDS"),
+            json!({"filters": "the date range must not exceed 31 days"}),
+        ));
     }
     // Ids and a phone lift the date rule; without any range the last 31 days by creation.
     let lifted = ids.is_some() || mobile.is_some();
@@ -415,29 +459,52 @@ fn order_add(b: &mut Business, data: &Value, new_id: u64, now: i64, app_id: u64)
     if !data.is_object() {
         return Err(fail(Some("ERR_INVALID_DATA"), json!("order must be an object")));
     }
-    let Some(app_order_id) = data["channel"]["appOrderId"].as_str().filter(|s| !s.is_empty() && s.chars().count() <= 36).map(str::to_owned) else {
-        return Err(fail(Some("ERR_INVALID_FORM_FIELDS"), json!({"channel.appOrderId": "channel.appOrderId is required"})));
+    let Some(app_order_id) =
+        data["channel"]["appOrderId"].as_str().filter(|s| !s.is_empty() && s.chars().count() <= 36).map(str::to_owned)
+    else {
+        return Err(fail(
+            Some("ERR_INVALID_FORM_FIELDS"),
+            json!({"channel.appOrderId": "channel.appOrderId is required"}),
+        ));
     };
     if let Some(status) = data["info"]["status"].as_i64() {
         if ![54, 55, 56, 57].contains(&status) {
-            return Err(fail(Some("ERR_INVALID_FORM_FIELDS"), json!({"info.status": "status must be 54, 55, 56 or 57"})));
+            return Err(fail(
+                Some("ERR_INVALID_FORM_FIELDS"),
+                json!({"info.status": "status must be 54, 55, 56 or 57"}),
+            ));
         }
     }
     let address = &data["shippingAddress"];
-    let (Some(name), Some(mobile)) = (address["name"].as_str().filter(|s| !s.trim().is_empty()), address["mobile"].as_str().filter(|s| !s.trim().is_empty())) else {
-        return Err(fail(Some("ERR_INVALID_FORM_FIELDS"), json!({"shippingAddress.mobile": "shippingAddress.name and shippingAddress.mobile are required"})));
+    let (Some(name), Some(mobile)) = (
+        address["name"].as_str().filter(|s| !s.trim().is_empty()),
+        address["mobile"].as_str().filter(|s| !s.trim().is_empty()),
+    ) else {
+        return Err(fail(
+            Some("ERR_INVALID_FORM_FIELDS"),
+            json!({"shippingAddress.mobile": "shippingAddress.name and shippingAddress.mobile are required"}),
+        ));
     };
     let Some(lines) = data["products"].as_array().filter(|l| !l.is_empty() && l.len() <= 500) else {
-        return Err(fail(Some("ERR_INVALID_FORM_FIELDS"), json!({"products": "products is required (1 to 500 lines)"})));
+        return Err(fail(
+            Some("ERR_INVALID_FORM_FIELDS"),
+            json!({"products": "products is required (1 to 500 lines)"}),
+        ));
     };
     let mut stored_lines = Vec::new();
     for (i, l) in lines.iter().enumerate() {
         let id = num(&l["id"]).map(|n| n as u64);
         let Some(product) = id.and_then(|id| b.products.get(&id).filter(|p| p["_deleted"] != json!(true))) else {
-            return Err(fail(Some("ERR_INVALID_FORM_FIELDS"), json!({format!("products.{i}.id"): "product does not exist"})));
+            return Err(fail(
+                Some("ERR_INVALID_FORM_FIELDS"),
+                json!({format!("products.{i}.id"): "product does not exist"}),
+            ));
         };
         let (Some(price), Some(quantity)) = (num(&l["price"]), l["quantity"].as_f64().filter(|q| *q > 0.0)) else {
-            return Err(fail(Some("ERR_INVALID_FORM_FIELDS"), json!({format!("products.{i}"): "price and quantity are required"})));
+            return Err(fail(
+                Some("ERR_INVALID_FORM_FIELDS"),
+                json!({format!("products.{i}"): "price and quantity are required"}),
+            ));
         };
         stored_lines.push(json!({"productId": id.map(|n| n.to_string()), "productName": product["name"], "productCode": product["code"],
             "price": price.to_string(), "quantity": quantity.to_string(), "discount": num(&l["discount"]).unwrap_or(0).to_string()}));
@@ -460,7 +527,9 @@ fn order_add(b: &mut Business, data: &Value, new_id: u64, now: i64, app_id: u64)
     });
     b.orders.insert(new_id, order);
     b.shop_order_ids.insert(key, new_id);
-    Ok(json!({"code": 1, "data": {"id": new_id, "trackingUrl": null}, "warning": ["orderPrivateId is deprected, you should use appOrderId"]}))
+    Ok(
+        json!({"code": 1, "data": {"id": new_id, "trackingUrl": null}, "warning": ["orderPrivateId is deprected, you should use appOrderId"]}),
+    )
 }
 
 fn customer_item(id: u64, c: &Value) -> Value {
@@ -476,7 +545,9 @@ fn customer_list(b: &Business, data: &Value) -> Result<Value, Json<Value>> {
     let items: Vec<(u64, Value)> = b
         .customers
         .iter()
-        .filter(|(id, c)| mobile.is_none_or(|m| c["mobile"].as_str() == Some(m)) && ids.as_ref().is_none_or(|l| l.contains(id)))
+        .filter(|(id, c)| {
+            mobile.is_none_or(|m| c["mobile"].as_str() == Some(m)) && ids.as_ref().is_none_or(|l| l.contains(id))
+        })
         .map(|(id, c)| (*id, customer_item(*id, c)))
         .collect();
     Ok(page_of(items, size, after, false))
@@ -484,7 +555,12 @@ fn customer_list(b: &Business, data: &Value) -> Result<Value, Json<Value>> {
 
 /// `customer/add`: a bare array of at most 100 with `name` and `mobile`; a known mobile is
 /// updated, or refused when the app is set to refuse duplicates.
-fn customer_add(b: &mut Business, data: &Value, next_id: &mut u64, refuses_duplicates: bool) -> Result<Value, Json<Value>> {
+fn customer_add(
+    b: &mut Business,
+    data: &Value,
+    next_id: &mut u64,
+    refuses_duplicates: bool,
+) -> Result<Value, Json<Value>> {
     let Some(list) = data.as_array() else {
         return Err(fail(Some("ERR_INVALID_DATA"), json!("the body must be an array of customers")));
     };
@@ -500,7 +576,10 @@ fn customer_add(b: &mut Business, data: &Value, next_id: &mut u64, refuses_dupli
             return Err(fail(Some("ERR_INVALID_FORM_FIELDS"), json!({"type": "type must be 1 or 2"})));
         }
         if refuses_duplicates && b.customers.values().any(|v| v["mobile"].as_str() == Some(mobile)) {
-            return Err(fail(Some("ERR_INVALID_FORM_FIELDS"), json!({"mobile": format!("mobile {mobile} đã tồn tại")})));
+            return Err(fail(
+                Some("ERR_INVALID_FORM_FIELDS"),
+                json!({"mobile": format!("mobile {mobile} đã tồn tại")}),
+            ));
         }
         let id = super::upsert_customer(b, c, name, mobile, next_id);
         out.push(json!({"id": id, "mobile": mobile}));
@@ -514,7 +593,8 @@ pub(super) fn webhook_data(sim: &NhanhSim, business: u64, event: &str, v2: &Valu
     match event {
         "orderAdd" | "orderUpdate" => {
             let id = num(&v2["orderId"]).unwrap_or(0) as u64;
-            b.and_then(|b| b.orders.get(&id)).map_or_else(|| json!({"info": {"id": id}}), |o| order_webhook_shape(id, o))
+            b.and_then(|b| b.orders.get(&id))
+                .map_or_else(|| json!({"info": {"id": id}}), |o| order_webhook_shape(id, o))
         }
         "productAdd" | "productUpdate" => {
             let id = num(&v2["productId"]).unwrap_or(0) as u64;
@@ -530,8 +610,17 @@ pub(super) fn webhook_data(sim: &NhanhSim, business: u64, event: &str, v2: &Valu
 }
 
 /// A v3 webhook body and its `Authorization` header, the token placed as the app chose.
-pub(super) fn envelope(hook: &super::WebhookConfig, business: u64, event: &str, data: Value) -> (Value, Option<String>) {
-    let mut body = if event == "webhooksEnabled" { json!({"event": event}) } else { json!({"event": event, "businessId": business, "data": data}) };
+pub(super) fn envelope(
+    hook: &super::WebhookConfig,
+    business: u64,
+    event: &str,
+    data: Value,
+) -> (Value, Option<String>) {
+    let mut body = if event == "webhooksEnabled" {
+        json!({"event": event})
+    } else {
+        json!({"event": event, "businessId": business, "data": data})
+    };
     if event == "appUninstalled" {
         body = json!({"event": event, "businessId": business});
     }
@@ -556,7 +645,11 @@ pub(super) struct UninstallBody {
 }
 
 /// The merchant removes the app: `appUninstalled` is sent and the app's tokens die.
-pub(super) async fn ctl_uninstall(State(state): State<Shared>, Path(app): Path<u64>, Json(b): Json<UninstallBody>) -> Json<Value> {
+pub(super) async fn ctl_uninstall(
+    State(state): State<Shared>,
+    Path(app): Path<u64>,
+    Json(b): Json<UninstallBody>,
+) -> Json<Value> {
     let hooks: Vec<super::WebhookConfig> = {
         let sim = state.lock().unwrap_or_else(|e| e.into_inner());
         super::hooks_for(&sim).into_iter().filter(|h| h.app_id == app).collect()
@@ -568,4 +661,3 @@ pub(super) async fn ctl_uninstall(State(state): State<Shared>, Path(app): Path<u
     sim.tokens.retain(|_, t| !(t.app_id == app && t.business_id == b.business_id));
     Json(json!({"ok": true}))
 }
-

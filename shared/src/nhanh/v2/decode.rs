@@ -2,8 +2,8 @@
 //! the doc lists alternatives (`id`/`idNhanh`/`productId`, `statusCode`/`status`, keyed or array
 //! collections, top-level or `data.*` token fields) every one is accepted.
 
-use crate::nhanh::lenient::{collection, float, int, text};
 use crate::domain::{ApiVersion, BusinessId, NhanhId};
+use crate::nhanh::lenient::{collection, float, int, text};
 use crate::nhanh::timefmt;
 use crate::nhanh::{Category, Customer, NhanhError, Order, OrderCustomer, OrderLine, Page, Product, TokenGrant};
 use crate::secrets::SecretString;
@@ -17,7 +17,11 @@ pub fn token_grant(body: &Value, now: OffsetDateTime, api_version: ApiVersion) -
     envelope(body, super::TOKEN_PATH)?;
     let field = |name: &str| {
         let top = &body[name];
-        if top.is_null() { &body["data"][name] } else { top }
+        if top.is_null() {
+            &body["data"][name]
+        } else {
+            top
+        }
     };
     let access_token = text(field("accessToken")).ok_or_else(|| NhanhError::Malformed("no accessToken".into()))?;
     let business_id = int(field("businessId"))
@@ -30,13 +34,21 @@ pub fn token_grant(body: &Value, now: OffsetDateTime, api_version: ApiVersion) -
         .or_else(|| int(field("expiresIn")).map(|s| now + time::Duration::seconds(s)))
         // Documented lifetime when the answer omits it.
         .unwrap_or(now + time::Duration::days(365));
-    let depot_ids = collection(field("depotIds")).into_iter().filter_map(int).filter_map(|n| u64::try_from(n).ok()).collect();
+    let depot_ids =
+        collection(field("depotIds")).into_iter().filter_map(int).filter_map(|n| u64::try_from(n).ok()).collect();
     let permissions = match field("permissions") {
         Value::Array(items) => items.clone(),
         Value::Object(map) => map.values().cloned().collect(),
         _ => Vec::new(),
     };
-    Ok(TokenGrant { access_token: SecretString::new(access_token), business_id, expires_at, depot_ids, permissions, api_version })
+    Ok(TokenGrant {
+        access_token: SecretString::new(access_token),
+        business_id,
+        expires_at,
+        depot_ids,
+        permissions,
+        api_version,
+    })
 }
 
 fn id(v: &Value) -> Option<NhanhId> {
@@ -203,7 +215,10 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(envelope(&json!({"code":0,"errorCode":"ERR_403"}), "/p"), Err(NhanhError::Forbidden { .. })));
-        assert!(matches!(envelope(&json!({"code":"0","errorCode":"ERR_INVALID_ACCESS_TOKEN"}), "/p"), Err(NhanhError::InvalidAccessToken)));
+        assert!(matches!(
+            envelope(&json!({"code":"0","errorCode":"ERR_INVALID_ACCESS_TOKEN"}), "/p"),
+            Err(NhanhError::InvalidAccessToken)
+        ));
         match envelope(&json!({"code":0,"errorCode":"ERR_INVALID_FORM_FIELDS","messages":{"id":"required"}}), "/p") {
             Err(NhanhError::Rejected { code, message }) => {
                 assert_eq!(code.as_deref(), Some("ERR_INVALID_FORM_FIELDS"));

@@ -107,8 +107,13 @@ impl NhanhApi for NhanhV2Client {
         ORDER_WINDOW
     }
 
-    async fn exchange_code(&self, _version: ApiVersion, app_id: AppId, secret_key: &SecretString, access_code: &str)
-        -> Result<TokenGrant, NhanhError> {
+    async fn exchange_code(
+        &self,
+        _version: ApiVersion,
+        app_id: AppId,
+        secret_key: &SecretString,
+        access_code: &str,
+    ) -> Result<TokenGrant, NhanhError> {
         let form = [
             ("version", "2.0"),
             ("appId", &app_id.to_string()),
@@ -209,7 +214,9 @@ impl NhanhApi for NhanhV2Client {
         match self.call(creds, "/api/order/add", data.to_string()).await {
             Ok(body) => Ok(AddedOrder { nhanh_id: decode::added_order_id(&body, &order.id) }),
             // v2 refuses a repeated `id`; the caller finds the first one.
-            Err(NhanhError::Rejected { message, .. }) if is_duplicate_message(&message) => Err(NhanhError::Duplicate(message)),
+            Err(NhanhError::Rejected { message, .. }) if is_duplicate_message(&message) => {
+                Err(NhanhError::Duplicate(message))
+            }
             Err(e) => Err(e),
         }
     }
@@ -259,7 +266,8 @@ impl NhanhApi for NhanhV2Client {
     /// `bill/search` with `mode: 2` (retail) over the days asked.
     async fn retail_bills(&self, creds: &Credentials, q: &BillQuery) -> Result<Page<Bill>, NhanhError> {
         let (page, icpp) = page_fields(q.after.as_ref(), q.per_page, BILLS_PER_PAGE);
-        let day = |d: time::Date| d.format(time::macros::format_description!("[year]-[month]-[day]")).unwrap_or_default();
+        let day =
+            |d: time::Date| d.format(time::macros::format_description!("[year]-[month]-[day]")).unwrap_or_default();
         let data = json!({"page": page, "icpp": icpp, "mode": 2, "fromDate": day(q.from), "toDate": day(q.to)});
         let body = self.call(creds, "/api/bill/search", data.to_string()).await?;
         let key = if body.get("bill").is_some() { "bill" } else { "bills" };

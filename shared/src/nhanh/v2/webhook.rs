@@ -2,8 +2,8 @@
 //! `productDelete` is accepted as an id, an array of ids (or of objects with an id), an object
 //! with `productId`/`id`, an object with `ids`/`productIds`, or an object keyed by id.
 
-use crate::nhanh::lenient::{int, text};
 use crate::domain::{BusinessId, NhanhId};
+use crate::nhanh::lenient::{int, text};
 use crate::nhanh::{Webhook, WebhookError, WebhookKind};
 use crate::secrets::SecretString;
 use serde_json::Value;
@@ -41,7 +41,8 @@ pub fn parse(body: &Value) -> Result<Webhook, WebhookError> {
     if !body.is_object() {
         return Err(WebhookError("body must be a JSON object".into()));
     }
-    let event_name = body["event"].as_str().filter(|s| !s.is_empty()).ok_or_else(|| WebhookError("missing field: event".into()))?;
+    let event_name =
+        body["event"].as_str().filter(|s| !s.is_empty()).ok_or_else(|| WebhookError("missing field: event".into()))?;
     let business_id = int(&body["businessId"])
         .and_then(|n| u64::try_from(n).ok())
         .and_then(BusinessId::new)
@@ -95,26 +96,48 @@ mod tests {
     #[test]
     fn every_documented_shape() {
         let w = parse(&env("orderAdd", json!({"orderId": "101", "status": "New", "products": [{"id": 5}]}))).unwrap();
-        assert_eq!((w.kind, ids(&w), w.business_id.map(|b| b.get())), (WebhookKind::OrderChanged, vec![101], Some(12345)));
-        assert_eq!(ids(&parse(&env("orderUpdate", json!({"orderId": 101, "shopOrderId": "h1", "status": "Confirmed"}))).unwrap()), vec![101]);
+        assert_eq!(
+            (w.kind, ids(&w), w.business_id.map(|b| b.get())),
+            (WebhookKind::OrderChanged, vec![101], Some(12345))
+        );
+        assert_eq!(
+            ids(&parse(&env("orderUpdate", json!({"orderId": 101, "shopOrderId": "h1", "status": "Confirmed"})))
+                .unwrap()),
+            vec![101]
+        );
         assert_eq!(parse(&env("orderDelete", json!({"orderId": 101}))).unwrap().kind, WebhookKind::OrderDeleted);
         assert_eq!(ids(&parse(&env("orderDelete", json!([101, "102"]))).unwrap()), vec![101, 102]);
         assert_eq!(ids(&parse(&env("productAdd", json!({"productId": 7, "name": "A"}))).unwrap()), vec![7]);
         assert_eq!(ids(&parse(&env("productUpdate", json!({"idNhanh": "8"}))).unwrap()), vec![8]);
-        for data in [json!([9, 10]), json!({"productIds": [9, 10]}), json!({"ids": ["9", "10"]}), json!({"9": {}, "10": {}}), json!([{"id": 9}, {"productId": 10}])] {
+        for data in [
+            json!([9, 10]),
+            json!({"productIds": [9, 10]}),
+            json!({"ids": ["9", "10"]}),
+            json!({"9": {}, "10": {}}),
+            json!([{"id": 9}, {"productId": 10}]),
+        ] {
             assert_eq!(ids(&parse(&env("productDelete", data.clone())).unwrap()), vec![9, 10], "{data}");
         }
         assert_eq!(ids(&parse(&env("productDelete", json!({"productId": 9}))).unwrap()), vec![9]);
         assert_eq!(parse(&env("webhooksEnabled", Value::Null)).unwrap().kind, WebhookKind::WebhooksEnabled);
-        assert_eq!(parse(&env("inventoryChange", json!({"5": {"id": 5, "available": 1}}))).unwrap().kind, WebhookKind::NotSynced);
+        assert_eq!(
+            parse(&env("inventoryChange", json!({"5": {"id": 5, "available": 1}}))).unwrap().kind,
+            WebhookKind::NotSynced
+        );
     }
 
     #[test]
     fn refusals_name_the_problem() {
         assert!(parse(&json!([])).is_err());
         assert_eq!(parse(&json!({"businessId": 1, "webhooksVerifyToken": "t"})).unwrap_err().0, "missing field: event");
-        assert!(parse(&json!({"event": "orderAdd", "webhooksVerifyToken": "t", "data": {"orderId": 1}})).unwrap_err().0.contains("businessId"));
-        assert!(parse(&json!({"event": "orderAdd", "businessId": 1, "data": {"orderId": 1}})).unwrap().verify_tokens.is_empty());
+        assert!(parse(&json!({"event": "orderAdd", "webhooksVerifyToken": "t", "data": {"orderId": 1}}))
+            .unwrap_err()
+            .0
+            .contains("businessId"));
+        assert!(parse(&json!({"event": "orderAdd", "businessId": 1, "data": {"orderId": 1}}))
+            .unwrap()
+            .verify_tokens
+            .is_empty());
         assert!(parse(&env("orderAdd", json!({"status": "New"}))).unwrap_err().0.contains("no record id"));
     }
 
@@ -128,7 +151,8 @@ mod tests {
         leaf.prop_recursive(3, 24, 6, |inner| {
             prop_oneof![
                 prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
-                prop::collection::hash_map("[a-zA-Z0-9]{0,10}", inner, 0..5).prop_map(|m| Value::Object(m.into_iter().collect())),
+                prop::collection::hash_map("[a-zA-Z0-9]{0,10}", inner, 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
             ]
         })
     }

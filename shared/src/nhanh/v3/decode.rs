@@ -4,7 +4,10 @@
 
 use crate::domain::{ApiVersion, BusinessId, NhanhId};
 use crate::nhanh::lenient::{float, int, text};
-use crate::nhanh::{timefmt, Category, Customer, NhanhError, Order, OrderCustomer, OrderLine, OrderStatus, Page, PageToken, Product, ProductStatus, TokenGrant};
+use crate::nhanh::{
+    timefmt, Category, Customer, NhanhError, Order, OrderCustomer, OrderLine, OrderStatus, Page, PageToken, Product,
+    ProductStatus, TokenGrant,
+};
 use crate::secrets::SecretString;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -40,7 +43,14 @@ pub fn token_grant(data: &Value, now: OffsetDateTime) -> Result<TokenGrant, Nhan
         Value::Null => Vec::new(),
         other => vec![other.clone()],
     };
-    Ok(TokenGrant { access_token: SecretString::new(access_token), business_id, expires_at, depot_ids, permissions, api_version: ApiVersion::V3 })
+    Ok(TokenGrant {
+        access_token: SecretString::new(access_token),
+        business_id,
+        expires_at,
+        depot_ids,
+        permissions,
+        api_version: ApiVersion::V3,
+    })
 }
 
 /// Whether a `paginator.next` means "more": present, not null, not `""`, `{}` or `[]`, and not the
@@ -115,7 +125,13 @@ pub fn category_tree(items: &[Value]) -> Vec<Category> {
         .iter()
         .filter_map(|v| {
             Some((
-                Category { id: id(&v["id"])?, parent_id: None, code: text(&v["code"]), name: text(&v["name"]).unwrap_or_default(), children: vec![] },
+                Category {
+                    id: id(&v["id"])?,
+                    parent_id: None,
+                    code: text(&v["code"]),
+                    name: text(&v["name"]).unwrap_or_default(),
+                    children: vec![],
+                },
                 optional_ref(&v["parentId"]),
             ))
         })
@@ -181,13 +197,16 @@ pub fn order_status(v: &Value) -> OrderStatus {
 fn order_line(l: &Value) -> OrderLine {
     let quantity = float(&l["quantity"]).unwrap_or(0.0);
     let price = int(&l["priceAfterVAT"]).or_else(|| int(&l["price"])).unwrap_or(0);
-    let discount = int(&l["discountAmount"])
-        .or_else(|| float(&l["discount"]).map(|d| (d * quantity).round() as i64))
-        .unwrap_or(0);
+    let discount =
+        int(&l["discountAmount"]).or_else(|| float(&l["discount"]).map(|d| (d * quantity).round() as i64)).unwrap_or(0);
     if let Some(total) = int(&l["totalAmount"]) {
         let ours = (price as f64 * quantity).round() as i64 - discount;
         if (total - ours).abs() > 1 {
-            tracing::info!(line_total = total, computed = ours, "order line total differs from price × quantity − discount");
+            tracing::info!(
+                line_total = total,
+                computed = ours,
+                "order line total differs from price × quantity − discount"
+            );
         }
     }
     OrderLine {
@@ -246,7 +265,14 @@ pub fn bill(v: &Value) -> Option<crate::nhanh::Bill> {
                         .map(|amount| (gross - amount).max(0))
                         .or_else(|| float(&l["discount"]).map(|d| (d * quantity).round() as i64))
                         .unwrap_or(0);
-                    OrderLine { product_id: id(&l["id"]).or_else(|| id(&l["productId"])), code: text(&l["code"]), name: text(&l["name"]), quantity, price, discount }
+                    OrderLine {
+                        product_id: id(&l["id"]).or_else(|| id(&l["productId"])),
+                        code: text(&l["code"]),
+                        name: text(&l["name"]),
+                        quantity,
+                        price,
+                        discount,
+                    }
                 })
                 .collect()
         })
@@ -289,9 +315,9 @@ pub fn customer(v: &Value) -> Option<Customer> {
 
 /// Nhanh's id in an `order/add` answer: `data.id`, else `data.orderId`, else a one-element list.
 pub fn added_order_id(data: &Value) -> Option<NhanhId> {
-    id(&data["id"]).or_else(|| id(&data["orderId"])).or_else(|| {
-        data.as_array().filter(|l| l.len() == 1).and_then(|l| id(&l[0]).or_else(|| id(&l[0]["id"])))
-    })
+    id(&data["id"])
+        .or_else(|| id(&data["orderId"]))
+        .or_else(|| data.as_array().filter(|l| l.len() == 1).and_then(|l| id(&l[0]).or_else(|| id(&l[0]["id"]))))
 }
 
 #[cfg(test)]
@@ -302,10 +328,15 @@ mod tests {
     #[test]
     fn token_grant_reads_data_and_every_depot_shape() {
         let now = OffsetDateTime::now_utc();
-        for (depots, want) in [(json!("All"), vec![]), (json!([]), vec![]), (json!([31010, "31011"]), vec![31010, 31011])] {
+        for (depots, want) in
+            [(json!("All"), vec![]), (json!([]), vec![]), (json!([31010, "31011"]), vec![31010, 31011])]
+        {
             let data = json!({"accessToken": "x".repeat(128), "version": "3.0", "expiredAt": 1785603599, "businessId": 110668, "depotIds": depots, "permissions": []});
             let g = token_grant(&data, now).unwrap();
-            assert_eq!((g.business_id.get(), g.expires_at.unix_timestamp(), g.depot_ids, g.api_version), (110668, 1785603599, want, ApiVersion::V3));
+            assert_eq!(
+                (g.business_id.get(), g.expires_at.unix_timestamp(), g.depot_ids, g.api_version),
+                (110668, 1785603599, want, ApiVersion::V3)
+            );
         }
         assert!(token_grant(&json!({"businessId": 1}), now).is_err());
     }
@@ -320,20 +351,33 @@ mod tests {
         }
         assert_eq!(page(&json!({"data": []}), None, product).next, None);
         let sent = json!({"id": 100});
-        assert_eq!(page(&json!({"data": [], "paginator": {"next": {"id": 100}}}), Some(&sent), product).next, None, "loop guard");
+        assert_eq!(
+            page(&json!({"data": [], "paginator": {"next": {"id": 100}}}), Some(&sent), product).next,
+            None,
+            "loop guard"
+        );
     }
 
     #[test]
     fn list_items_map_to_neutral_records() {
-        let p = product(&json!({"id": 1231281071, "parentId": 0, "categoryId": 12, "code": "SP1", "name": "Áo", "status": 3,
-            "prices": {"retail": 189000.4}, "images": {"avatar": "https://x/a.jpg"}, "createdAt": 1759450000})).unwrap();
-        assert_eq!((p.parent_id, p.category_id.map(NhanhId::get), p.price, p.status), (None, Some(12), Some(189000), Some(ProductStatus::Inactive)));
+        let p = product(
+            &json!({"id": 1231281071, "parentId": 0, "categoryId": 12, "code": "SP1", "name": "Áo", "status": 3,
+            "prices": {"retail": 189000.4}, "images": {"avatar": "https://x/a.jpg"}, "createdAt": 1759450000}),
+        )
+        .unwrap();
+        assert_eq!(
+            (p.parent_id, p.category_id.map(NhanhId::get), p.price, p.status),
+            (None, Some(12), Some(189000), Some(ProductStatus::Inactive))
+        );
         let o = order(&json!({"info": {"id": 14903497, "status": 74, "createdAt": 1759421000, "updatedAt": 1759421500, "description": "x"},
             "channel": {"appOrderId": "h-1", "saleChannel": 10}, "shippingAddress": {"name": "Cường", "mobile": "0928937476", "address": "170 La Thành"},
             "products": [{"productId": 5, "quantity": 2, "price": 189000, "discount": 4500, "totalAmount": 369000},
                          {"productId": 6, "quantity": 1, "price": 100, "priceAfterVAT": 110, "discountAmount": 10}],
             "carrier": {"customerShipFee": "30000"}, "payment": {"discount": {"amount": 5000}, "usedPoints": {"amount": 2000}}})).unwrap();
-        assert_eq!((o.status.name(), o.shop_order_id.as_deref(), o.customer_ship_fee, o.money_discount, o.money_used_points), ("ConfirmReturned", Some("h-1"), 30000, 5000, 2000));
+        assert_eq!(
+            (o.status.name(), o.shop_order_id.as_deref(), o.customer_ship_fee, o.money_discount, o.money_used_points),
+            ("ConfirmReturned", Some("h-1"), 30000, 5000, 2000)
+        );
         assert_eq!((o.items[0].discount, o.items[1].price, o.items[1].discount), (9000, 110, 10));
         assert_eq!(order_status(&json!(99)), OrderStatus::Other("99".into()));
         assert_eq!(order_status(&json!(60)).name(), "Success");
@@ -341,8 +385,13 @@ mod tests {
 
     #[test]
     fn the_flat_category_list_becomes_a_tree_with_orphans_as_roots() {
-        let items = [json!({"id": 3, "parentId": 0, "name": "Thời trang"}), json!({"id": 12, "parentId": 3, "name": "Áo"}),
-                     json!({"id": 13, "parentId": 12, "name": "Áo thun"}), json!({"id": 20, "parentId": 999, "name": "Lạc"}), json!({"id": 21, "parentId": 21, "name": "Tự"})];
+        let items = [
+            json!({"id": 3, "parentId": 0, "name": "Thời trang"}),
+            json!({"id": 12, "parentId": 3, "name": "Áo"}),
+            json!({"id": 13, "parentId": 12, "name": "Áo thun"}),
+            json!({"id": 20, "parentId": 999, "name": "Lạc"}),
+            json!({"id": 21, "parentId": 21, "name": "Tự"}),
+        ];
         let tree = category_tree(&items);
         let roots: Vec<u64> = tree.iter().map(|c| c.id.get()).collect();
         assert_eq!(roots, vec![3, 20, 21]);

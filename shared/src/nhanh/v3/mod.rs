@@ -67,9 +67,17 @@ impl NhanhV3Client {
     }
 
     /// A list call with `filters` and a paginator of `size`, continuing after `token`.
-    async fn list<T>(&self, creds: &Credentials, path: &str, filters: Value, size: u32, token: Option<&PageToken>, item: fn(&Value) -> Option<T>)
-        -> Result<Page<T>, NhanhError> {
-        let sent: Option<Value> = token.map(|t| serde_json::from_str(t.as_str()).unwrap_or_else(|_| Value::String(t.as_str().to_owned())));
+    async fn list<T>(
+        &self,
+        creds: &Credentials,
+        path: &str,
+        filters: Value,
+        size: u32,
+        token: Option<&PageToken>,
+        item: fn(&Value) -> Option<T>,
+    ) -> Result<Page<T>, NhanhError> {
+        let sent: Option<Value> =
+            token.map(|t| serde_json::from_str(t.as_str()).unwrap_or_else(|_| Value::String(t.as_str().to_owned())));
         let mut paginator = json!({"size": size.clamp(1, MAX_PAGE), "sort": {"id": "asc"}});
         if let Some(next) = &sent {
             paginator["next"] = next.clone();
@@ -79,7 +87,13 @@ impl NhanhV3Client {
     }
 
     /// Every page of a list (bounded), for small lookups.
-    async fn all<T>(&self, creds: &Credentials, path: &str, filters: Value, item: fn(&Value) -> Option<T>) -> Result<Vec<T>, NhanhError> {
+    async fn all<T>(
+        &self,
+        creds: &Credentials,
+        path: &str,
+        filters: Value,
+        item: fn(&Value) -> Option<T>,
+    ) -> Result<Vec<T>, NhanhError> {
         let mut out = Vec::new();
         let mut token = None;
         for _ in 0..100 {
@@ -108,8 +122,13 @@ impl NhanhApi for NhanhV3Client {
         ORDER_WINDOW
     }
 
-    async fn exchange_code(&self, _version: ApiVersion, app_id: AppId, secret_key: &SecretString, access_code: &str)
-        -> Result<TokenGrant, NhanhError> {
+    async fn exchange_code(
+        &self,
+        _version: ApiVersion,
+        app_id: AppId,
+        secret_key: &SecretString,
+        access_code: &str,
+    ) -> Result<TokenGrant, NhanhError> {
         let response = self
             .http
             .post(format!("{}{TOKEN_PATH}", self.base_url))
@@ -163,7 +182,10 @@ impl NhanhApi for NhanhV3Client {
             let Some(nhanh_id) = l.nhanh_id else {
                 return Err(NhanhError::Rejected {
                     code: None,
-                    message: format!("product {} is not in Nhanh (API v3 needs an existing product on every line)", l.id),
+                    message: format!(
+                        "product {} is not in Nhanh (API v3 needs an existing product on every line)",
+                        l.id
+                    ),
                 });
             };
             lines.push(json!({"id": nhanh_id.get(), "price": l.price, "quantity": l.quantity}));
@@ -179,10 +201,13 @@ impl NhanhApi for NhanhV3Client {
         if let Some(d) = &order.description {
             info["description"] = json!(d);
         }
-        let body = json!({"info": info, "channel": {"appOrderId": order.id}, "shippingAddress": address, "products": lines});
+        let body =
+            json!({"info": info, "channel": {"appOrderId": order.id}, "shippingAddress": address, "products": lines});
         match self.call(creds, "/v3.0/order/add", &body).await {
             Ok(answer) => Ok(AddedOrder { nhanh_id: decode::added_order_id(&answer["data"]) }),
-            Err(NhanhError::Rejected { message, .. }) if is_duplicate_message(&message) => Err(NhanhError::Duplicate(message)),
+            Err(NhanhError::Rejected { message, .. }) if is_duplicate_message(&message) => {
+                Err(NhanhError::Duplicate(message))
+            }
             Err(e) => Err(e),
         }
     }
@@ -200,7 +225,8 @@ impl NhanhApi for NhanhV3Client {
     async fn upsert_customers(&self, creds: &Credentials, customers: &[NewCustomer]) -> Result<(), NhanhError> {
         let mut missing = Vec::new();
         for c in customers {
-            let found = self.list(creds, "/v3.0/customer/list", json!({"mobile": c.mobile}), 1, None, decode::customer).await?;
+            let found =
+                self.list(creds, "/v3.0/customer/list", json!({"mobile": c.mobile}), 1, None, decode::customer).await?;
             if !found.items.iter().any(|f| f.mobile.as_deref() == Some(c.mobile.as_str())) {
                 missing.push(c);
             }
@@ -231,7 +257,8 @@ impl NhanhApi for NhanhV3Client {
     }
 
     async fn retail_bills(&self, creds: &Credentials, q: &BillQuery) -> Result<Page<Bill>, NhanhError> {
-        let day = |d: time::Date| d.format(time::macros::format_description!("[year]-[month]-[day]")).unwrap_or_default();
+        let day =
+            |d: time::Date| d.format(time::macros::format_description!("[year]-[month]-[day]")).unwrap_or_default();
         let filters = json!({"fromDate": day(q.from), "toDate": day(q.to)});
         self.list(creds, "/v3.0/bill/retail", filters, q.per_page, q.after.as_ref(), decode::bill).await
     }
@@ -261,21 +288,32 @@ mod tests {
     async fn host() -> (String, Seen) {
         let seen: Seen = Arc::default();
         let record = |path: &'static str| {
-            move |State(seen): State<Seen>, Query(q): Query<HashMap<String, String>>, headers: HeaderMap, body: axum::body::Bytes| async move {
+            move |State(seen): State<Seen>,
+                  Query(q): Query<HashMap<String, String>>,
+                  headers: HeaderMap,
+                  body: axum::body::Bytes| async move {
                 let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
                 let auth = headers.get("authorization").and_then(|h| h.to_str().ok()).map(str::to_owned);
                 seen.lock().unwrap().push((path.to_owned(), q, auth, body.clone()));
                 let answer = match path {
                     "product/list" => match body["paginator"]["next"].clone() {
-                        Value::Null => json!({"code": 1, "paginator": {"next": {"id": "92220"}}, "data": [{"id": 1, "name": "A", "status": 2}]}),
+                        Value::Null => {
+                            json!({"code": 1, "paginator": {"next": {"id": "92220"}}, "data": [{"id": 1, "name": "A", "status": 2}]})
+                        }
                         _ => json!({"code": 1, "data": [{"id": 2, "name": "B", "status": 3}]}),
                     },
                     "order/add" => match body["channel"]["appOrderId"].as_str() {
-                        Some("dup") => json!({"code": 0, "errorCode": "ERR_INVALID_FORM_FIELDS", "messages": {"channel.appOrderId": "appOrderId đã tồn tại"}}),
+                        Some("dup") => {
+                            json!({"code": 0, "errorCode": "ERR_INVALID_FORM_FIELDS", "messages": {"channel.appOrderId": "appOrderId đã tồn tại"}})
+                        }
                         _ => json!({"code": 1, "data": {"id": 14903497}}),
                     },
-                    "customer/list" => json!({"code": 1, "data": if body["filters"]["mobile"] == "0912000001" { json!([{"id": 1, "mobile": "0912000001"}]) } else { json!([]) }}),
-                    _ => json!({"code": 1, "data": {"accessToken": "t".repeat(128), "businessId": 9, "expiredAt": 1785603599, "depotIds": "All"}}),
+                    "customer/list" => {
+                        json!({"code": 1, "data": if body["filters"]["mobile"] == "0912000001" { json!([{"id": 1, "mobile": "0912000001"}]) } else { json!([]) }})
+                    }
+                    _ => {
+                        json!({"code": 1, "data": {"accessToken": "t".repeat(128), "businessId": 9, "expiredAt": 1785603599, "depotIds": "All"}})
+                    }
                 };
                 axum::Json(answer)
             }
@@ -294,7 +332,12 @@ mod tests {
     }
 
     fn client(base: &str) -> NhanhV3Client {
-        NhanhV3Client::with_gate(reqwest::Client::new(), base, "https://nhanh.vn/oauth", Arc::new(CallGate::new(Arc::new(SystemClock))))
+        NhanhV3Client::with_gate(
+            reqwest::Client::new(),
+            base,
+            "https://nhanh.vn/oauth",
+            Arc::new(CallGate::new(Arc::new(SystemClock))),
+        )
     }
 
     fn creds() -> Credentials {
@@ -313,11 +356,17 @@ mod tests {
         let c = client(&base);
         let first = c.products(&creds(), &ProductQuery { per_page: 50, ..Default::default() }).await.unwrap();
         let next = first.next.clone().expect("a next page");
-        let second = c.products(&creds(), &ProductQuery { after: Some(next), per_page: 50, ..Default::default() }).await.unwrap();
+        let second = c
+            .products(&creds(), &ProductQuery { after: Some(next), per_page: 50, ..Default::default() })
+            .await
+            .unwrap();
         assert_eq!((second.items[0].status.clone(), second.next), (Some(ProductStatus::Inactive), None));
         let seen = seen.lock().unwrap();
         let (_, query, auth, body) = &seen[1];
-        assert_eq!((query["appId"].as_str(), query["businessId"].as_str(), auth.as_deref()), ("7", "9", Some("raw-token")));
+        assert_eq!(
+            (query["appId"].as_str(), query["businessId"].as_str(), auth.as_deref()),
+            ("7", "9", Some("raw-token"))
+        );
         assert_eq!(body["paginator"]["next"], json!({"id": "92220"}), "echoed as the same object");
         assert!(seen[0].3["paginator"].get("next").is_none(), "no next on the first page");
     }
@@ -328,18 +377,35 @@ mod tests {
         let (base, seen) = host().await;
         let c = client(&base);
         let mut order = NewOrder {
-            id: "hub-1".into(), customer_name: "Lan".into(), customer_mobile: "0912345678".into(), customer_email: None,
-            customer_address: Some("Hà Nội".into()), description: None,
-            items: vec![NewOrderLine { id: "p1".into(), nhanh_id: NhanhId::new(5), name: "Áo".into(), code: None, price: 1000, quantity: 2.0 }],
+            id: "hub-1".into(),
+            customer_name: "Lan".into(),
+            customer_mobile: "0912345678".into(),
+            customer_email: None,
+            customer_address: Some("Hà Nội".into()),
+            description: None,
+            items: vec![NewOrderLine {
+                id: "p1".into(),
+                nhanh_id: NhanhId::new(5),
+                name: "Áo".into(),
+                code: None,
+                price: 1000,
+                quantity: 2.0,
+            }],
         };
         assert_eq!(c.add_order(&creds(), &order).await.unwrap().nhanh_id.map(NhanhId::get), Some(14903497));
         let body = seen.lock().unwrap()[0].3.clone();
-        assert_eq!((body["channel"]["appOrderId"].as_str(), body["products"][0]["id"].as_u64()), (Some("hub-1"), Some(5)));
+        assert_eq!(
+            (body["channel"]["appOrderId"].as_str(), body["products"][0]["id"].as_u64()),
+            (Some("hub-1"), Some(5))
+        );
         assert_eq!(body["shippingAddress"]["mobile"], "0912345678");
         order.id = "dup".into();
         assert!(matches!(c.add_order(&creds(), &order).await, Err(NhanhError::Duplicate(_))));
         order.items[0].nhanh_id = None;
-        assert!(matches!(c.add_order(&creds(), &order).await, Err(NhanhError::Rejected { .. })), "no line without a Nhanh product");
+        assert!(
+            matches!(c.add_order(&creds(), &order).await, Err(NhanhError::Rejected { .. })),
+            "no line without a Nhanh product"
+        );
     }
 
     #[tokio::test]
@@ -347,16 +413,33 @@ mod tests {
         crate::telemetry::install_crypto_provider();
         let (base, seen) = host().await;
         let c = client(&base);
-        let customer = |mobile: &str| NewCustomer { name: "Lan".into(), mobile: mobile.into(), email: None, address: None, gender: Some(2), birthday: None };
+        let customer = |mobile: &str| NewCustomer {
+            name: "Lan".into(),
+            mobile: mobile.into(),
+            email: None,
+            address: None,
+            gender: Some(2),
+            birthday: None,
+        };
         c.upsert_customers(&creds(), &[customer("0912000001"), customer("0912000002")]).await.unwrap();
-        let grant = c.exchange_code(ApiVersion::V3, AppId::new(7).unwrap(), &SecretString::new("s"), "code").await.unwrap();
+        let grant =
+            c.exchange_code(ApiVersion::V3, AppId::new(7).unwrap(), &SecretString::new("s"), "code").await.unwrap();
         assert_eq!((grant.business_id.get(), grant.depot_ids.len()), (9, 0));
         let seen = seen.lock().unwrap();
         let added: Vec<&Value> = seen.iter().filter(|s| s.0 == "customer/add").map(|s| &s.3).collect();
         assert_eq!(added.len(), 1);
-        assert_eq!(added[0], &json!([{"name": "Lan", "mobile": "0912000002", "type": 1, "gender": 2}]), "a bare array of the missing one");
+        assert_eq!(
+            added[0],
+            &json!([{"name": "Lan", "mobile": "0912000002", "type": 1, "gender": 2}]),
+            "a bare array of the missing one"
+        );
         let exchange = seen.iter().find(|s| s.0 == "getaccesstoken").unwrap();
-        assert_eq!((exchange.1.get("appId").map(String::as_str), exchange.3["accessCode"].as_str(), exchange.2.as_deref()), (Some("7"), Some("code"), None));
-        assert!(c.consent_url(ApiVersion::V3, AppId::new(7).unwrap(), "https://c/cb").contains("version=3.0&appId=7&returnLink=https%3A%2F%2Fc%2Fcb"));
+        assert_eq!(
+            (exchange.1.get("appId").map(String::as_str), exchange.3["accessCode"].as_str(), exchange.2.as_deref()),
+            (Some("7"), Some("code"), None)
+        );
+        assert!(c
+            .consent_url(ApiVersion::V3, AppId::new(7).unwrap(), "https://c/cb")
+            .contains("version=3.0&appId=7&returnLink=https%3A%2F%2Fc%2Fcb"));
     }
 }

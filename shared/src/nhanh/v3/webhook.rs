@@ -78,7 +78,13 @@ pub fn parse(authorization: Option<&str>, body: &Value) -> Result<Webhook, Webho
         WebhookKind::OrderDeleted | WebhookKind::ProductDeleted => id_list(data),
         WebhookKind::WebhooksEnabled | WebhookKind::AppUninstalled | WebhookKind::NotSynced => Vec::new(),
     };
-    let needs_ids = matches!(kind, WebhookKind::OrderChanged | WebhookKind::OrderDeleted | WebhookKind::ProductChanged | WebhookKind::ProductDeleted);
+    let needs_ids = matches!(
+        kind,
+        WebhookKind::OrderChanged
+            | WebhookKind::OrderDeleted
+            | WebhookKind::ProductChanged
+            | WebhookKind::ProductDeleted
+    );
     if needs_ids && record_ids.is_empty() {
         return Err(WebhookError(format!("{event}: data names no record id")));
     }
@@ -94,7 +100,8 @@ pub fn parse(authorization: Option<&str>, body: &Value) -> Result<Webhook, Webho
         business_id: route.business_id,
         verify_tokens: token_candidates(authorization, body),
         record_ids,
-        unexpected: v2_shaped.then(|| "a v2-shaped webhook on a v3 connection (check the app's webhook version)".to_owned()),
+        unexpected: v2_shaped
+            .then(|| "a v2-shaped webhook on a v3 connection (check the app's webhook version)".to_owned()),
     })
 }
 
@@ -116,11 +123,17 @@ mod tests {
     fn every_documented_event() {
         let order = json!({"event": "orderUpdate", "businessId": 64692, "data": {"info": {"id": 14903497, "status": 59}, "shippingAddress": {"id": "20184482"}}});
         let w = parse(Some("tok"), &order).unwrap();
-        assert_eq!((w.kind, ids(&w), w.business_id.map(|b| b.get()), w.unexpected.is_none()), (WebhookKind::OrderChanged, vec![14903497], Some(64692), true));
+        assert_eq!(
+            (w.kind, ids(&w), w.business_id.map(|b| b.get()), w.unexpected.is_none()),
+            (WebhookKind::OrderChanged, vec![14903497], Some(64692), true)
+        );
         let partial = json!({"event": "orderPartialReturn", "businessId": 1, "data": {"info": {"id": 20}, "originalOrder": {"id": 10, "channel": {"appOrderId": "h"}}}});
         assert_eq!(ids(&parse(None, &partial).unwrap()), vec![10, 20]);
         let deleted = json!({"event": "orderDelete", "businessId": 1, "data": [12345, "12346"]});
-        assert_eq!((parse(None, &deleted).unwrap().kind, ids(&parse(None, &deleted).unwrap())), (WebhookKind::OrderDeleted, vec![12345, 12346]));
+        assert_eq!(
+            (parse(None, &deleted).unwrap().kind, ids(&parse(None, &deleted).unwrap())),
+            (WebhookKind::OrderDeleted, vec![12345, 12346])
+        );
         let product = json!({"event": "productAdd", "businessId": 1, "data": {"id": 1231281071, "status": "2", "category": {"id": 12}}});
         assert_eq!(ids(&parse(None, &product).unwrap()), vec![1231281071]);
         let gone = json!({"event": "productDelete", "businessId": 1, "data": [100, 101]});
@@ -147,8 +160,14 @@ mod tests {
 
     #[test]
     fn refusals_and_v2_payloads() {
-        assert!(parse(None, &json!({"event": "orderAdd", "businessId": 1, "data": {}})).unwrap_err().0.contains("no record id"));
-        assert!(parse(None, &json!({"event": "orderAdd", "data": {"info": {"id": 1}}})).unwrap_err().0.contains("businessId"));
+        assert!(parse(None, &json!({"event": "orderAdd", "businessId": 1, "data": {}}))
+            .unwrap_err()
+            .0
+            .contains("no record id"));
+        assert!(parse(None, &json!({"event": "orderAdd", "data": {"info": {"id": 1}}}))
+            .unwrap_err()
+            .0
+            .contains("businessId"));
         let v2 = json!({"event": "orderAdd", "businessId": 1, "webhooksVerifyToken": "t", "data": {"orderId": "101", "status": "New"}});
         let w = parse(None, &v2).unwrap();
         assert_eq!(ids(&w), vec![101]);
