@@ -1,6 +1,9 @@
 //! The intake path per Nhanh webhook: parse, find the connection, verify the token (cached after
 //! the first open), build the FIFO message, send it to an in-memory queue. Prints time per event.
 
+// A benchmark harness: a failed setup should stop it loudly.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::json;
 use shared::domain::ConnectionState;

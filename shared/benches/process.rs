@@ -1,6 +1,9 @@
 //! CPU time of the processor per Nhanh order event with in-memory adapters (fake Nhanh and Hub,
 //! memory stores): re-read the order, resolve the customer by phone, map, update the Hub order.
 
+// A benchmark harness: a failed setup should stop it loudly.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::json;
 use shared::domain::{ApiVersion, NhanhId, WorkItem};

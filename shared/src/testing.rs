@@ -1,5 +1,8 @@
 //! Fixtures shared by unit tests and benchmarks: a connected account over in-memory adapters.
 
+// Fixtures: a failure here is a broken test setup, so panicking is what is wanted.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use crate::clock::FixedClock;
 use crate::domain::{
     AccountId, ApiVersion, AppId, BusinessId, Connection, ConnectionState, InitialSync, InitialSyncState,
