@@ -122,8 +122,6 @@ pub struct NhanhSim {
     clock_offset: i64,
     next_id: u64,
     retry_delays_ms: Vec<u64>,
-    /// Token issue order (the newest token of an app picks its default webhook version).
-    issued: u64,
     /// Calls of v3 list endpoints (some pages are made short while a next one follows).
     list_calls: u64,
 }
@@ -150,7 +148,6 @@ impl NhanhSim {
             clock_offset: 0,
             next_id: 5_000_000,
             retry_delays_ms,
-            issued: 0,
             list_calls: 0,
         }
     }
@@ -300,20 +297,7 @@ async fn access_token(State(state): State<Shared>, req: Request) -> Json<Value> 
     if let Some(c) = sim.codes.get_mut(&code_text) {
         c.used = true;
     }
-    let token = format!("{}{}", random_text(64), random_text(8));
-    let expires_at = now + 365 * 86_400;
-    sim.tokens.insert(
-        token.clone(),
-        Token {
-            app_id: app.app_id,
-            business_id: code.business_id,
-            expires_at,
-            denied_paths: app.denied_paths.iter().cloned().collect(),
-            version: 2,
-        },
-    );
-    sim.issued += 1;
-    sim.businesses.entry(code.business_id).or_default();
+    let (token, expires_at) = mint_token(&mut sim, &app, code.business_id, 2);
     let expired = time::OffsetDateTime::from_unix_timestamp(expires_at + 7 * 3600)
         .ok()
         .and_then(|t| t.format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]")).ok())
@@ -354,6 +338,40 @@ fn limiter(sim: &mut NhanhSim, key: (u64, u64, String)) -> Option<Value> {
     None
 }
 
+/// Logs a call (with whether its URL was locked) and plays the next injected fault for it, in
+/// both versions: `Err` is the answer to give instead; `Ok(true)`: do the work, lose the answer.
+#[allow(clippy::result_large_err)]
+fn record_call(sim: &mut NhanhSim, app_id: u64, business_id: u64, path: &str) -> Result<bool, Response> {
+    let now = sim.now();
+    let locked = sim.locks.get(&(app_id, business_id, path.to_owned())).is_some_and(|u| *u > now);
+    sim.calls
+        .push(json!({"path": path, "app_id": app_id, "business_id": business_id, "at": now, "while_locked": locked}));
+    let app_fault = sim.faults.get_mut(&format!("{app_id}:{path}")).and_then(VecDeque::pop_front);
+    let Some(fault) = app_fault.or_else(|| sim.faults.get_mut(path).and_then(VecDeque::pop_front)) else {
+        return Ok(false);
+    };
+    match fault.as_str() {
+        // Nhanh does the work, the answer is lost on the way back.
+        "commit_then_500" => Ok(true),
+        "http500" => Err((StatusCode::INTERNAL_SERVER_ERROR, "simulated failure").into_response()),
+        "garbage" => Err((StatusCode::OK, "<html>oops</html>").into_response()),
+        other => Err(fail(Some(other), json!([format!("simulated {other}")])).into_response()),
+    }
+}
+
+/// Mints an access token of `version` for (app, business), valid a year; returns it and its expiry.
+fn mint_token(sim: &mut NhanhSim, app: &AppConfig, business_id: u64, version: u8) -> (String, i64) {
+    let token = match version {
+        2 => format!("{}{}", random_text(64), random_text(8)),
+        _ => format!("{}{}", random_text(80), random_text(20)),
+    };
+    let expires_at = sim.now() + 365 * 86_400;
+    let denied_paths = app.denied_paths.iter().cloned().collect();
+    sim.tokens.insert(token.clone(), Token { app_id: app.app_id, business_id, expires_at, denied_paths, version });
+    sim.businesses.entry(business_id).or_default();
+    (token, expires_at)
+}
+
 async fn api(State(state): State<Shared>, Path((module, action)): Path<(String, String)>, req: Request) -> Response {
     let path = format!("/api/{module}/{action}");
     let f = fields(req).await;
@@ -361,20 +379,10 @@ async fn api(State(state): State<Shared>, Path((module, action)): Path<(String, 
     let now = sim.now();
     let app_id = f.get("appId").and_then(|a| a.parse::<u64>().ok()).unwrap_or(0);
     let business_id = f.get("businessId").and_then(|a| a.parse::<u64>().ok()).unwrap_or(0);
-    let locked = sim.locks.get(&(app_id, business_id, path.clone())).is_some_and(|u| *u > now);
-    sim.calls
-        .push(json!({"path": path, "app_id": app_id, "business_id": business_id, "at": now, "while_locked": locked}));
-    let mut lose_answer = false;
-    let app_fault = sim.faults.get_mut(&format!("{app_id}:{path}")).and_then(VecDeque::pop_front);
-    if let Some(fault) = app_fault.or_else(|| sim.faults.get_mut(&path).and_then(VecDeque::pop_front)) {
-        match fault.as_str() {
-            // Nhanh does the work, the answer is lost on the way back.
-            "commit_then_500" => lose_answer = true,
-            "http500" => return (StatusCode::INTERNAL_SERVER_ERROR, "simulated failure").into_response(),
-            "garbage" => return (StatusCode::OK, "<html>oops</html>").into_response(),
-            other => return fail(Some(other), json!([format!("simulated {other}")])).into_response(),
-        }
-    }
+    let lose_answer = match record_call(&mut sim, app_id, business_id, &path) {
+        Ok(lose) => lose,
+        Err(answer) => return answer,
+    };
     if f.get("version").map(String::as_str) != Some("2.0") {
         return fail(Some("ERR_INVALID_VERSION"), json!(["version must be 2.0"])).into_response();
     }

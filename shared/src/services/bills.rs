@@ -117,10 +117,7 @@ impl Processor {
             if let Some(seen) = seen {
                 self.bills_gone_from_days(conn, day(from), day(to), seen).await?;
             }
-            self.cursors
-                .set_cursor(&conn.account_id, PassStream::NhanhBills.as_str(), to)
-                .await
-                .map_err(|e| err("bills", e))?;
+            self.move_cursor(conn, PassStream::NhanhBills.as_str(), to).await?;
             if to >= until {
                 break;
             }
@@ -252,18 +249,23 @@ impl Processor {
             _ => None,
         };
         let hub_id = attempt!(record, self.maps.hub_id(account, Entity::Bill, &key));
-        let scope = format!("{SNAPSHOT}:{}", Entity::Bill.as_str());
+        // The last snapshot sent, read once: it names a known bill's customer and tells whether
+        // anything changed.
+        let last = match hub_id {
+            Some(_) => {
+                attempt!(record, self.intents.intent(account, &format!("{SNAPSHOT}:{}", Entity::Bill.as_str()), &key))
+            }
+            None => None,
+        };
         let customer_id = match &phone {
             Some(p) => match customers.get(p.as_str()) {
                 Some(id) => Some(id.clone()),
                 None => {
                     // A known bill keeps the customer of its last snapshot (resolved once).
-                    let known = match hub_id {
-                        Some(_) => attempt!(record, self.intents.intent(account, &scope, &key))
-                            .and_then(|b| serde_json::from_str::<OrderSnapshot>(&b).ok())
-                            .and_then(|s| s.customer_id),
-                        None => None,
-                    };
+                    let known = last
+                        .as_deref()
+                        .and_then(|b| serde_json::from_str::<OrderSnapshot>(b).ok())
+                        .and_then(|s| s.customer_id);
                     let id = match known {
                         Some(id) => id,
                         None => self.resolve_customer(account, &bill.customer, p, &record).await?,
@@ -276,11 +278,8 @@ impl Processor {
         };
         let snapshot =
             mapping::bill_snapshot(bill, customer_id, phone.as_ref(), &product_ids, return_of, false, self.clock.now());
-        if hub_id.is_some() {
-            let last = attempt!(record, self.intents.intent(account, &scope, &key));
-            if last.as_deref() == Some(serde_json::to_string(&snapshot).unwrap_or_default().as_str()) {
-                return Ok(Outcome::Skipped);
-            }
+        if last.as_deref().is_some_and(|l| serde_json::to_string(&snapshot).is_ok_and(|now| now == l)) {
+            return Ok(Outcome::Skipped);
         }
         self.put_order(account, Entity::Bill, &key, hub_id, &snapshot, &record).await?;
         Ok(Outcome::Applied("bills"))

@@ -212,7 +212,7 @@ impl Processor {
         Ok(cursor.map_or(floor, |c| (c - OVERLAP).max(floor)))
     }
 
-    async fn move_cursor(&self, conn: &Connection, stream: &str, to: OffsetDateTime) -> Result<(), Failure> {
+    pub(crate) async fn move_cursor(&self, conn: &Connection, stream: &str, to: OffsetDateTime) -> Result<(), Failure> {
         self.cursors.set_cursor(&conn.account_id, stream, to).await.map_err(|e| err("reconcile", e))
     }
 

@@ -8,7 +8,7 @@
 //! `messages` as a map, a string or a list in turn), `customer/add` as a bare array of at most 100,
 //! `depotIds: "All"`, a `warning` now and then, and webhooks in the v3 webhook shapes.
 
-use super::{fail, limiter, num, parse_dt, random_text, send_event, Business, NhanhSim, Shared, Token};
+use super::{fail, limiter, num, parse_dt, send_event, Business, NhanhSim, Shared};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
@@ -122,20 +122,7 @@ pub(super) async fn access_token(State(state): State<Shared>, Query(q): Query<Ap
     {
         t.expires_at = t.expires_at.min(now + SUPERSEDED_GRACE_SECS);
     }
-    let token = format!("{}{}", random_text(80), random_text(20));
-    let expires_at = now + 365 * 86_400;
-    sim.tokens.insert(
-        token.clone(),
-        Token {
-            app_id: app.app_id,
-            business_id: code.business_id,
-            expires_at,
-            denied_paths: app.denied_paths.iter().cloned().collect(),
-            version: 3,
-        },
-    );
-    sim.issued += 1;
-    sim.businesses.entry(code.business_id).or_default();
+    let (token, expires_at) = super::mint_token(&mut sim, &app, code.business_id, 3);
     let depots = if app.depots_all { json!("All") } else { json!([]) };
     Json(
         json!({"code": 1, "data": {"accessToken": token, "version": "3.0", "expiredAt": expires_at, "businessId": code.business_id,
@@ -156,20 +143,10 @@ pub(super) async fn api(
     let now = sim.now();
     let app_id = q.app_id.as_deref().and_then(|a| a.parse::<u64>().ok()).unwrap_or(0);
     let business_id = q.business_id.as_deref().and_then(|a| a.parse::<u64>().ok()).unwrap_or(0);
-    let locked = sim.locks.get(&(app_id, business_id, path.clone())).is_some_and(|u| *u > now);
-    sim.calls
-        .push(json!({"path": path, "app_id": app_id, "business_id": business_id, "at": now, "while_locked": locked}));
-    let mut lose_answer = false;
-    let app_fault = sim.faults.get_mut(&format!("{app_id}:{path}")).and_then(std::collections::VecDeque::pop_front);
-    if let Some(fault) = app_fault.or_else(|| sim.faults.get_mut(&path).and_then(std::collections::VecDeque::pop_front))
-    {
-        match fault.as_str() {
-            "commit_then_500" => lose_answer = true,
-            "http500" => return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "simulated failure").into_response(),
-            "garbage" => return (axum::http::StatusCode::OK, "<html>oops</html>").into_response(),
-            other => return fail(Some(other), json!(format!("simulated {other}"))).into_response(),
-        }
-    }
+    let lose_answer = match super::record_call(&mut sim, app_id, business_id, &path) {
+        Ok(lose) => lose,
+        Err(answer) => return answer,
+    };
     if !sim.apps.contains_key(&app_id) {
         return fail(Some("ERR_INVALID_APP_ID"), json!("appId is invalid")).into_response();
     }
