@@ -9,8 +9,8 @@ use crate::domain::{
 };
 use crate::queue::memory::MemoryQueue;
 use crate::secrets::local::LocalSecretBox;
+use crate::secrets::{seal_context, SealedField};
 use crate::secrets::{SecretBox, SecretString};
-use crate::services::connect::seal_context;
 use crate::services::intake::IntakeService;
 use crate::store::memory::MemoryStore;
 use crate::store::ConnectionStore;
@@ -98,7 +98,7 @@ impl IntakeFixture {
         let account_id = AccountId::parse(account).expect("valid account");
         let sealed = self
             .secrets
-            .seal(&SecretString::new(verify_token), &seal_context(&account_id, "verify_token"))
+            .seal(&SecretString::new(verify_token), &seal_context(&account_id, SealedField::VerifyToken))
             .await
             .expect("seal");
         let mut conn = connection(&account_id, app, business, state, self.now);
@@ -487,7 +487,7 @@ pub async fn processor_fixture() -> ProcessorFixture {
         conn.access_token_sealed = Some(
             intake
                 .secrets
-                .seal(&SecretString::new("access"), &seal_context(&account, "access_token"))
+                .seal(&SecretString::new("access"), &seal_context(&account, SealedField::AccessToken))
                 .await
                 .expect("seal"),
         );
@@ -508,7 +508,7 @@ pub async fn processor_fixture() -> ProcessorFixture {
         secrets: intake.secrets.clone(),
         clock: Arc::new(FixedClock(intake.now)),
         tokens: Default::default(),
-        pass_budget: crate::services::pass::DEFAULT_PASS_BUDGET,
+        pass_budget: crate::services::process::DEFAULT_PASS_BUDGET,
     };
     ProcessorFixture { store: intake.store, nhanh, hub, processor, account, now: intake.now }
 }

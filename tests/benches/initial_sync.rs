@@ -33,7 +33,7 @@ async fn run(version: ApiVersion) {
         version,
         InitialSyncState::Due,
         None,
-        shared::services::pass::DEFAULT_PASS_BUDGET,
+        shared::services::process::DEFAULT_PASS_BUDGET,
     )
     .await;
     let (processor, queue, account) = (&b.processor, &b.queue, &b.account);

@@ -75,8 +75,8 @@ async fn batched_maps_snapshots_and_counters_on_dynamodb() {
     assert_eq!(store.intent(&account, "snapshot:product", "60").await.unwrap().as_deref(), Some("{\"n\":60}"));
 
     let now = OffsetDateTime::now_utc();
-    store.add(&account, "products", shared::domain::Counter::Applied, 50, now).await.unwrap();
-    store.count(&account, "products", shared::domain::Counter::Applied, now).await.unwrap();
+    store.add(&account, shared::domain::Stream::Products, shared::domain::Counter::Applied, 50, now).await.unwrap();
+    store.count(&account, shared::domain::Stream::Products, shared::domain::Counter::Applied, now).await.unwrap();
     assert_eq!(store.stats(&account).await.unwrap().streams["products"].applied, 51);
 }
 

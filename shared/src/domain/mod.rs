@@ -3,6 +3,7 @@
 pub mod connection;
 pub mod ids;
 pub mod phone;
+pub mod stream;
 pub mod work;
 
 pub use connection::{
@@ -10,7 +11,8 @@ pub use connection::{
 };
 pub use ids::{AccountId, AppId, BusinessId, HubId, NhanhId};
 pub use phone::Phone;
-pub use work::{PassResume, PassStream, WorkItem};
+pub use stream::Stream;
+pub use work::{Origin, PassResume, PassStream, WorkItem};
 
 /// A value from outside did not parse; the message says which and why (safe to show to a user).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,7 +1,9 @@
 //! Work items: what travels through the queue from intake (and, later, the sweep) to the processor.
 
 use super::{AccountId, ApiVersion};
+use crate::queue::QueueMessage;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 /// One unit of work, serialised as the queue message body (`kind` tags the variant).
@@ -78,13 +80,6 @@ pub enum WorkItem {
         #[serde(default, skip_serializing)]
         page: Option<u32>,
     },
-    /// Nhanh's whole product category tree, to create or update the Hub's groups (R10).
-    ProductGroups {
-        /// The account it belongs to.
-        account_id: AccountId,
-        /// The tree.
-        tree: Vec<crate::nhanh::Category>,
-    },
 }
 
 /// The streams of a scheduled pass, in the order it reads them (each has its own cursor).
@@ -141,6 +136,24 @@ pub struct PassResume {
     pub page: Option<u32>,
 }
 
+/// Where a work item comes from; it decides the item's deduplication id, so that what SQS
+/// collapses within its 5-minute window is exactly "the same work twice".
+#[derive(Debug, Clone, Copy)]
+pub enum Origin<'a> {
+    /// A webhook or Hub event body: a redelivery of the same body is the same work (for a body
+    /// naming several records, per record).
+    Received(&'a [u8]),
+    /// The schedule's tick: one pass per account per minute, however often the tick is retried.
+    Schedule,
+    /// The connect flow, at this instant: the first pass of a new connected period.
+    Connected(OffsetDateTime),
+    /// A pass queued at this instant for the ticks a continued pass held back.
+    FollowUp(OffsetDateTime),
+    /// Made from the item's own content alone (a pass continuation), or, for an initial sync
+    /// page, its page within the connected period that began at this instant.
+    Content(Option<OffsetDateTime>),
+}
+
 impl WorkItem {
     /// The account the item belongs to.
     pub fn account_id(&self) -> &AccountId {
@@ -148,11 +161,85 @@ impl WorkItem {
             Self::NhanhChange { account_id, .. }
             | Self::NhanhWebhook { account_id, .. }
             | Self::HubEvent { account_id, .. }
-            | Self::ProductGroups { account_id, .. }
             | Self::ReconcileAccount { account_id, .. }
             | Self::InitialSyncPage { account_id, .. } => account_id,
         }
     }
+
+    /// The FIFO message group: the changes of one record stay in order
+    /// (`{account}:{entity}:{id}`); an account's passes and its initial sync each form one group.
+    pub fn group_id(&self) -> String {
+        let account = self.account_id().as_str();
+        match self {
+            Self::NhanhChange { change, record_id, .. } => {
+                format!("{account}:{}:{record_id}", change.entity_and_stream().0)
+            }
+            Self::NhanhWebhook { record_id, event, .. } => {
+                let id = record_id.map_or_else(|| event["data"].to_string(), |r| r.to_string());
+                format!("{account}:legacy:{id}")
+            }
+            Self::HubEvent { event, .. } => {
+                let entity = if event["event"] == "customer.created" { "hub_customer" } else { "hub_order" };
+                let id = match &event["data"]["id"] {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                format!("{account}:{entity}:{id}")
+            }
+            Self::ReconcileAccount { .. } => format!("{account}:reconcile"),
+            Self::InitialSyncPage { .. } => format!("{account}:initial_sync"),
+        }
+    }
+
+    /// The deduplication id of this item from `origin` (at most 128 characters, as SQS allows).
+    pub fn dedup_id(&self, origin: Origin<'_>) -> String {
+        let account = self.account_id().as_str();
+        match (origin, self) {
+            (Origin::Received(body), Self::NhanhChange { record_id, .. }) => {
+                sha256_hex(&[body, b"#", record_id.to_string().as_bytes()])
+            }
+            (Origin::Received(body), _) => sha256_hex(&[body]),
+            (Origin::Schedule, Self::ReconcileAccount { tick, .. }) => {
+                format!("{account}:reconcile:{}", tick.unix_timestamp() / 60)
+            }
+            (Origin::Connected(at), _) => format!("{account}:connected:{}", at.unix_timestamp()),
+            (Origin::FollowUp(at), _) => format!("{account}:follow-up:{}", at.unix_timestamp_nanos()),
+            (_, Self::ReconcileAccount { resume: Some(resume), .. }) => {
+                // The page token is hashed: it may be long.
+                let position = sha256_hex(&[resume.after.as_ref().map_or("", |a| a.as_str()).as_bytes()]);
+                format!(
+                    "{account}:resume:{}:{}:{}:{}",
+                    resume.until.unix_timestamp(),
+                    resume.stream.as_str(),
+                    resume.from.unix_timestamp(),
+                    &position[..16]
+                )
+            }
+            (Origin::Content(period), Self::InitialSyncPage { seq, .. }) => {
+                format!("{account}:initial_sync:{}:{seq}", period.map_or(0, OffsetDateTime::unix_timestamp))
+            }
+            // Nothing else is queued from its content: the whole body identifies it.
+            (_, item) => sha256_hex(&[serde_json::to_string(item).unwrap_or_default().as_bytes()]),
+        }
+    }
+
+    /// The queue message of this item: its group, its deduplication id from `origin`, its body.
+    pub fn to_message(&self, origin: Origin<'_>) -> Result<QueueMessage, serde_json::Error> {
+        Ok(QueueMessage {
+            group_id: self.group_id(),
+            dedup_id: self.dedup_id(origin),
+            body: serde_json::to_string(self)?,
+        })
+    }
+}
+
+/// Lower-case hex SHA-256 of the concatenated parts.
+pub fn sha256_hex(parts: &[&[u8]]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p);
+    }
+    crate::secrets::hex(&h.finalize())
 }
 
 #[cfg(test)]

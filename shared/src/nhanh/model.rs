@@ -1,6 +1,6 @@
 //! Version-neutral Nhanh records and queries, as the rest of the connector sees them.
 
-use crate::domain::{ApiVersion, AppId, BusinessId, NhanhId};
+use crate::domain::{ApiVersion, AppId, BusinessId, NhanhId, Stream};
 use crate::secrets::SecretString;
 use time::OffsetDateTime;
 
@@ -416,11 +416,11 @@ pub enum WebhookKind {
 
 impl WebhookKind {
     /// The entity name used in queue group ids and the stream name on the status.
-    pub fn entity_and_stream(self) -> (&'static str, &'static str) {
+    pub fn entity_and_stream(self) -> (&'static str, Stream) {
         match self {
-            Self::OrderChanged | Self::OrderDeleted => ("order", "orders"),
-            Self::ProductChanged | Self::ProductDeleted => ("product", "products"),
-            Self::WebhooksEnabled | Self::AppUninstalled | Self::NotSynced => ("other", "other"),
+            Self::OrderChanged | Self::OrderDeleted => ("order", Stream::Orders),
+            Self::ProductChanged | Self::ProductDeleted => ("product", Stream::Products),
+            Self::WebhooksEnabled | Self::AppUninstalled | Self::NotSynced => ("other", Stream::Webhooks),
         }
     }
 }

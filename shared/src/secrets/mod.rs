@@ -97,6 +97,33 @@ impl OpenCache {
     }
 }
 
+/// The secret fields of a connection, each sealed under its own context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealedField {
+    /// The app's Secret Key the merchant entered.
+    SecretKey,
+    /// Nhanh's access token.
+    AccessToken,
+    /// The webhook verify token.
+    VerifyToken,
+}
+
+impl SealedField {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::SecretKey => "secret_key",
+            Self::AccessToken => "access_token",
+            Self::VerifyToken => "verify_token",
+        }
+    }
+}
+
+/// The sealing context (additional authenticated data) of a secret field of an account: a sealed
+/// value moved to another account or field does not open.
+pub fn seal_context(account: &crate::domain::AccountId, field: SealedField) -> String {
+    format!("acct/{}/{}", account.as_str(), field.as_str())
+}
+
 /// Fills a buffer from the OS random source.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut buf = [0u8; N];

@@ -8,7 +8,7 @@ use crate::nhanh::{
     BillQuery, Credentials, CustomerQuery, NhanhApi, NhanhError, OrderFilter, OrderQuery, ProductQuery,
     NEW_CONNECTION_VERSION,
 };
-use crate::secrets::{random_token, SecretBox, SecretString};
+use crate::secrets::{random_token, seal_context, SealedField, SecretBox, SecretString};
 use crate::store::{ConnectionStore, FailureLog, FailureRecord, PendingAttempt, PendingStore, StatsStore, StoreError};
 use crate::Error;
 use serde_json::{json, Value};
@@ -166,11 +166,6 @@ pub async fn end_connection(
 /// The `disconnect_reason` of a connection ended by Nhanh's `appUninstalled` (R15).
 pub const APP_UNINSTALLED: &str = "app_uninstalled";
 
-/// Sealing context of each secret field of an account.
-pub fn seal_context(account: &AccountId, field: &str) -> String {
-    format!("acct/{}/{field}", account.as_str())
-}
-
 /// The streams probed after the token exchange (R2), by their names on the status.
 pub const PROBED_STREAMS: [&str; 5] = ["products", "product_groups", "orders", "customers", "bills"];
 
@@ -203,7 +198,7 @@ impl ConnectService {
             return Err(ConnectError::Invalid("Secret Key không hợp lệ.".into()));
         }
         let secret = SecretString::new(secret);
-        let context = seal_context(account, "secret_key");
+        let context = seal_context(account, SealedField::SecretKey);
         if let Some(existing) = self.connections.get(account).await? {
             if existing.initial_sync_running() {
                 let same_secret = self
@@ -247,7 +242,7 @@ impl ConnectService {
         }
         let now = self.clock.now();
         let attempt = self.pending.get_pending(account, app, now).await?.ok_or(ConnectError::NoPendingAttempt)?;
-        let secret_context = seal_context(account, "secret_key");
+        let secret_context = seal_context(account, SealedField::SecretKey);
         let secret = self.secrets.open(&attempt.secret_key_sealed, &secret_context).await.map_err(Error::from)?;
         let grant = match self.nhanh.exchange_code(NEW_CONNECTION_VERSION, app, &secret, code).await {
             Ok(grant) => grant,
@@ -280,7 +275,7 @@ impl ConnectService {
                 return Err(ConnectError::OtherBusinessConnected);
             }
         }
-        let verify_context = seal_context(account, "verify_token");
+        let verify_context = seal_context(account, SealedField::VerifyToken);
         let (verify_sealed, verify_token) = match continuing.and_then(|c| c.verify_token_sealed.clone()) {
             Some(sealed) => {
                 let token = self.secrets.open(&sealed, &verify_context).await.map_err(Error::from)?;
@@ -293,7 +288,7 @@ impl ConnectService {
         };
         let access_sealed = self
             .secrets
-            .seal(&grant.access_token, &seal_context(account, "access_token"))
+            .seal(&grant.access_token, &seal_context(account, SealedField::AccessToken))
             .await
             .map_err(Error::from)?;
         let (state, connected_at, initial_sync) = match continuing {
@@ -331,13 +326,12 @@ impl ConnectService {
         if let Some(queue) = &self.queue {
             let item =
                 crate::domain::WorkItem::ReconcileAccount { account_id: account.clone(), tick: now, resume: None };
-            let message = crate::queue::QueueMessage {
-                group_id: format!("{}:reconcile", account.as_str()),
-                dedup_id: format!("{}:connected:{}", account.as_str(), now.unix_timestamp()),
-                body: serde_json::to_string(&item).unwrap_or_default(),
-            };
             // Best effort: the schedule starts it otherwise.
-            if let Err(e) = queue.send(std::slice::from_ref(&message)).await {
+            let sent = match item.to_message(crate::domain::Origin::Connected(now)) {
+                Ok(message) => queue.send(std::slice::from_ref(&message)).await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            if let Err(e) = sent {
                 tracing::warn!(account_id = account.as_str(), error = %e, "first pass not queued; the schedule will start the initial sync");
             }
         }
@@ -399,7 +393,7 @@ impl ConnectService {
         };
         let Some(sealed) = conn.verify_token_sealed.as_deref() else { return Ok(None) };
         let verify_token =
-            self.secrets.open(sealed, &seal_context(account, "verify_token")).await.map_err(Error::from)?;
+            self.secrets.open(sealed, &seal_context(account, SealedField::VerifyToken)).await.map_err(Error::from)?;
         Ok(Some(ConnectedView { webhook_url: self.urls.webhook(conn.app_id), verify_token, connection: conn }))
     }
 
@@ -429,10 +423,9 @@ impl ConnectService {
         let now = self.clock.now();
         let ts = |t: Option<OffsetDateTime>| t.map(rfc3339);
         let last_event_at = stats.streams.values().filter_map(|s| s.last_event_at).max();
-        let names = PROBED_STREAMS
-            .iter()
-            .copied()
-            .chain(stats.streams.keys().map(String::as_str).filter(|k| *k != crate::services::sync::INITIAL_SYNC));
+        let names = PROBED_STREAMS.iter().copied().chain(
+            stats.streams.keys().map(String::as_str).filter(|k| *k != crate::domain::Stream::InitialSync.as_str()),
+        );
         let streams: serde_json::Map<String, Value> = names
             .map(|name| {
                 let c = stats.streams.get(name).cloned().unwrap_or_default();
@@ -443,7 +436,7 @@ impl ConnectService {
                 (name.to_owned(), v)
             })
             .collect();
-        let pages_done = stats.streams.get(crate::services::sync::INITIAL_SYNC).map_or(0, |c| c.applied);
+        let pages_done = stats.streams.get(crate::domain::Stream::InitialSync.as_str()).map_or(0, |c| c.applied);
         let initial_sync = conn.initial_sync.as_ref().map(|s| {
             let done = if s.state == InitialSyncState::Running { pages_done } else { s.done.max(pages_done) };
             json!({"state": s.state, "done": done, "total": s.total, "unit": "pages"})

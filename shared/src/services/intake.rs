@@ -8,16 +8,16 @@
 //! connected is acknowledged and dropped (the Hub must not retry it forever).
 
 use crate::clock::Clock;
-use crate::domain::{AccountId, AppId, ConnectionState, Counter, WorkItem};
+use crate::domain::{AccountId, AppId, ConnectionState, Counter, Origin, Stream, WorkItem};
 use crate::nhanh::{self, WebhookKind};
-use crate::queue::{QueueMessage, WorkQueue};
-use crate::secrets::{hex, OpenCache, SecretBox, SecretString};
-use crate::services::connect::{end_connection, seal_context, ConnectError, APP_UNINSTALLED};
+use crate::queue::WorkQueue;
+use crate::secrets::{hex, seal_context, OpenCache, SealedField, SecretBox, SecretString};
+use crate::services::connect::{end_connection, ConnectError, APP_UNINSTALLED};
 use crate::store::{ConnectionStore, StatsStore};
 use crate::Error;
 use hmac::{Hmac, Mac};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use std::sync::Arc;
 
 /// Largest body accepted (SQS's message limit).
@@ -86,14 +86,6 @@ pub struct IntakeService {
     token_cache: OpenCache,
 }
 
-fn sha256_hex(parts: &[&[u8]]) -> String {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update(p);
-    }
-    hex(&h.finalize())
-}
-
 impl IntakeService {
     /// Builds the service.
     pub fn new(
@@ -108,7 +100,10 @@ impl IntakeService {
     }
 
     async fn verify_token(&self, account: &AccountId, sealed: &str) -> Result<SecretString, Error> {
-        Ok(self.token_cache.open(self.secrets.as_ref(), sealed, &seal_context(account, "verify_token")).await?)
+        Ok(self
+            .token_cache
+            .open(self.secrets.as_ref(), sealed, &seal_context(account, SealedField::VerifyToken))
+            .await?)
     }
 
     /// `POST /nhanhvn/hook/{app_id}`. The connection is found first (by app and business, or, for
@@ -171,7 +166,7 @@ impl IntakeService {
             );
         }
         let now = self.clock.now();
-        let (entity, stream) = hook.kind.entity_and_stream();
+        let stream = hook.kind.entity_and_stream().1;
         let log = |outcome: &Outcome| {
             tracing::info!(account_id = account.as_str(), app_id = app.get(), event = hook.event_name.as_str(), ids = ?hook.record_ids.iter().map(|i| i.get()).collect::<Vec<_>>(), outcome = outcome.as_str(), "nhanh webhook");
         };
@@ -196,7 +191,7 @@ impl IntakeService {
             return Ok(Outcome::Disconnected);
         }
         if hook.kind == WebhookKind::NotSynced {
-            let stream = if hook.event_name == "inventoryChange" { "products" } else { stream };
+            let stream = if hook.event_name == "inventoryChange" { Stream::Products } else { stream };
             self.stats.count(&account, stream, Counter::Ignored, now).await.map_err(Error::from)?;
             log(&Outcome::Ignored);
             return Ok(Outcome::Ignored);
@@ -211,12 +206,8 @@ impl IntakeService {
                 change: hook.kind,
                 record_id: *id,
             };
-            messages.push(QueueMessage {
-                group_id: format!("{}:{entity}:{id}", account.as_str()),
-                // A redelivered webhook is the same body: the same id per record.
-                dedup_id: sha256_hex(&[body, b"#", id.to_string().as_bytes()]),
-                body: serde_json::to_string(&item).map_err(|e| IntakeError::Malformed(e.to_string()))?,
-            });
+            // A redelivered webhook is the same body: the same deduplication id per record.
+            messages.push(item.to_message(Origin::Received(body)).map_err(|e| IntakeError::Malformed(e.to_string()))?);
         }
         self.queue.send(&messages).await.map_err(|e| IntakeError::Unavailable(Error::Queue(e)))?;
         // Counting is best effort: the event is already durable.
@@ -257,9 +248,9 @@ impl IntakeService {
         if body_account.is_some_and(|a| a != account.as_str()) {
             return Err(IntakeError::Malformed("account_id in the body differs from the path".into()));
         }
-        let (entity, stream) = match name {
-            "customer.created" => ("hub_customer", "customers"),
-            "order.created" => ("hub_order", "orders"),
+        let stream = match name {
+            "customer.created" => Stream::Customers,
+            "order.created" => Stream::Orders,
             _ => {
                 tracing::info!(account_id = account.as_str(), event = name, outcome = "ignored", "hub event");
                 return Ok(Outcome::Ignored);
@@ -289,11 +280,7 @@ impl IntakeService {
             return Ok(Outcome::Dropped);
         }
         let item = WorkItem::HubEvent { account_id: account.clone(), received_at: now, event };
-        let message = QueueMessage {
-            group_id: format!("{}:{entity}:{id}", account.as_str()),
-            dedup_id: sha256_hex(&[body]),
-            body: serde_json::to_string(&item).map_err(|e| IntakeError::Malformed(e.to_string()))?,
-        };
+        let message = item.to_message(Origin::Received(body)).map_err(|e| IntakeError::Malformed(e.to_string()))?;
         self.queue.send(std::slice::from_ref(&message)).await.map_err(|e| IntakeError::Unavailable(Error::Queue(e)))?;
         if let Err(e) = self.stats.count(&account, stream, Counter::Received, now).await {
             tracing::warn!(account_id = account.as_str(), error = %e, "could not move last_event_at");
@@ -355,7 +342,7 @@ mod tests {
         let msgs = f.queue.messages();
         assert_eq!(msgs.len(), 1, "duplicates collapse");
         assert_eq!(msgs[0].group_id, "acct-a:order:101");
-        assert_eq!(msgs[0].dedup_id, sha256_hex(&[&body, b"#", b"101"]));
+        assert_eq!(msgs[0].dedup_id, crate::domain::work::sha256_hex(&[&body[..], b"#", b"101"]));
         assert!(!msgs[0].body.contains("tok-a"), "the verify token is not queued");
         let item: WorkItem = serde_json::from_str(&msgs[0].body).unwrap();
         assert_eq!(item.account_id(), &a);

@@ -2,7 +2,7 @@
 //! work item per account, so each account's pass runs in its own message group.
 
 use crate::clock::Clock;
-use crate::domain::WorkItem;
+use crate::domain::{Origin, WorkItem};
 use crate::queue::{QueueMessage, WorkQueue};
 use crate::store::ConnectionStore;
 use crate::Error;
@@ -23,24 +23,18 @@ impl Scheduler {
     /// (deduplication id per account and minute).
     pub async fn tick(&self) -> Result<usize, Error> {
         let tick = self.clock.now();
-        let minute = tick.unix_timestamp() / 60;
         let mut cursor = None;
         let mut queued = 0;
         loop {
             let (accounts, next) = self.connections.connected_accounts(cursor).await?;
-            let messages: Vec<QueueMessage> = accounts
+            let messages = accounts
                 .iter()
-                .map(|a| QueueMessage {
-                    group_id: format!("{}:reconcile", a.as_str()),
-                    dedup_id: format!("{}:reconcile:{minute}", a.as_str()),
-                    body: serde_json::to_string(&WorkItem::ReconcileAccount {
-                        account_id: a.clone(),
-                        tick,
-                        resume: None,
-                    })
-                    .unwrap_or_default(),
+                .map(|a| {
+                    WorkItem::ReconcileAccount { account_id: a.clone(), tick, resume: None }
+                        .to_message(Origin::Schedule)
                 })
-                .collect();
+                .collect::<Result<Vec<QueueMessage>, _>>()
+                .map_err(|e| Error::Invalid(e.to_string()))?;
             self.queue.send(&messages).await.map_err(Error::Queue)?;
             queued += messages.len();
             match next {

@@ -615,7 +615,7 @@ impl StatsStore for DynamoStore {
     async fn add(
         &self,
         account: &AccountId,
-        stream: &str,
+        stream: Stream,
         counter: Counter,
         amount: u64,
         at: OffsetDateTime,
@@ -647,7 +647,7 @@ impl StatsStore for DynamoStore {
     async fn advance(
         &self,
         account: &AccountId,
-        stream: &str,
+        stream: Stream,
         member: u64,
         at: OffsetDateTime,
     ) -> Result<u64, StoreError> {
@@ -667,7 +667,7 @@ impl StatsStore for DynamoStore {
         Ok(out.attributes.as_ref().map(members_of).unwrap_or(0))
     }
 
-    async fn reset(&self, account: &AccountId, stream: &str) -> Result<(), StoreError> {
+    async fn reset(&self, account: &AccountId, stream: Stream) -> Result<(), StoreError> {
         self.client
             .delete_item()
             .table_name(&self.table)

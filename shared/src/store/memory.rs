@@ -188,13 +188,13 @@ impl StatsStore for MemoryStore {
     async fn add(
         &self,
         account: &AccountId,
-        stream: &str,
+        stream: Stream,
         counter: Counter,
         amount: u64,
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
         self.with(|s| {
-            let c = s.stats.entry(account.clone()).or_default().streams.entry(stream.to_owned()).or_default();
+            let c = s.stats.entry(account.clone()).or_default().streams.entry(stream.as_str().to_owned()).or_default();
             match counter {
                 Counter::Applied => {
                     c.applied += amount;
@@ -229,25 +229,25 @@ impl StatsStore for MemoryStore {
     async fn advance(
         &self,
         account: &AccountId,
-        stream: &str,
+        stream: Stream,
         member: u64,
         at: OffsetDateTime,
     ) -> Result<u64, StoreError> {
         self.with(|s| {
-            let members = s.progress.entry((account.clone(), stream.to_owned())).or_default();
+            let members = s.progress.entry((account.clone(), stream.as_str().to_owned())).or_default();
             members.insert(member);
             let done = members.len() as u64;
-            let c = s.stats.entry(account.clone()).or_default().streams.entry(stream.to_owned()).or_default();
+            let c = s.stats.entry(account.clone()).or_default().streams.entry(stream.as_str().to_owned()).or_default();
             c.applied = done;
             c.last_applied_at = Some(at);
             Ok(done)
         })
     }
 
-    async fn reset(&self, account: &AccountId, stream: &str) -> Result<(), StoreError> {
+    async fn reset(&self, account: &AccountId, stream: Stream) -> Result<(), StoreError> {
         self.with(|s| {
-            s.stats.entry(account.clone()).or_default().streams.remove(stream);
-            s.progress.remove(&(account.clone(), stream.to_owned()));
+            s.stats.entry(account.clone()).or_default().streams.remove(stream.as_str());
+            s.progress.remove(&(account.clone(), stream.as_str().to_owned()));
             Ok(())
         })
     }

@@ -4,7 +4,7 @@
 pub mod dynamo;
 pub mod memory;
 
-use crate::domain::{AccountId, AppId, BusinessId, Connection, Counter, HubId, Stats};
+use crate::domain::{AccountId, AppId, BusinessId, Connection, Counter, HubId, Stats, Stream};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -191,7 +191,7 @@ pub trait StatsStore: Send + Sync {
     async fn count(
         &self,
         account: &AccountId,
-        stream: &str,
+        stream: Stream,
         counter: Counter,
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
@@ -201,7 +201,7 @@ pub trait StatsStore: Send + Sync {
     async fn add(
         &self,
         account: &AccountId,
-        stream: &str,
+        stream: Stream,
         counter: Counter,
         amount: u64,
         at: OffsetDateTime,
@@ -215,12 +215,12 @@ pub trait StatsStore: Send + Sync {
     async fn advance(
         &self,
         account: &AccountId,
-        stream: &str,
+        stream: Stream,
         member: u64,
         at: OffsetDateTime,
     ) -> Result<u64, StoreError>;
     /// Sets the `applied` counter of `stream` to zero (a new initial sync).
-    async fn reset(&self, account: &AccountId, stream: &str) -> Result<(), StoreError>;
+    async fn reset(&self, account: &AccountId, stream: Stream) -> Result<(), StoreError>;
 }
 
 /// A permanent failure of one record, kept on the connection's error log (shown on the status).

@@ -85,7 +85,7 @@ pub async fn connect(
         use shared::secrets::SecretBox;
         use shared::store::ConnectionStore;
         let mut conn = fixture.store.get(&account).await.expect("get").expect("conn");
-        let context = shared::services::connect::seal_context(&account, "access_token");
+        let context = shared::secrets::seal_context(&account, shared::secrets::SealedField::AccessToken);
         conn.access_token_sealed = Some(fixture.secrets.seal(&grant.access_token, &context).await.expect("seal"));
         conn.initial_sync = Some(InitialSync { state: sync, done: 0, total: None });
         if sync == InitialSyncState::Done {

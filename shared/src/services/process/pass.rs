@@ -8,14 +8,17 @@
 //! end the pass with a retry at the unlock time; finished streams keep their moved cursors. A pass
 //! that outlasts its invocation's budget continues in a new work item with the same window.
 
-use super::process::{Failure, Outcome, Processor};
-use super::sync::{err, PAGE_SIZE};
-use crate::domain::{AccountId, Connection, Counter, HubId, InitialSyncState, PassResume, PassStream, WorkItem};
+use super::initial_sync::PAGE_SIZE;
+use super::outcome::{err, Failure, Outcome};
+use super::Processor;
+use crate::domain::Stream;
+use crate::domain::{
+    AccountId, Connection, Counter, HubId, InitialSyncState, Origin, PassResume, PassStream, WorkItem,
+};
 use crate::hub::HubCustomer;
 use crate::nhanh::{self, Credentials, OrderFilter, OrderQuery, PageToken, ProductQuery};
-use crate::queue::QueueMessage;
 use crate::store::Entity;
-use sha2::Digest;
+use crate::Error;
 use time::{Duration, OffsetDateTime};
 
 /// How far back a pass re-reads before its cursor (`>=`), for late or clock-skewed changes.
@@ -58,7 +61,7 @@ pub(crate) struct Budget {
 
 impl Budget {
     /// Spent once the deadline passed, but never before a first page, so every invocation progresses.
-    pub(crate) fn spent(&self, now: OffsetDateTime) -> bool {
+    pub(super) fn spent(&self, now: OffsetDateTime) -> bool {
         self.pages > 0 && now >= self.deadline
     }
 }
@@ -67,7 +70,7 @@ impl Processor {
     /// The scheduled pass of one account, or its continuation after `resume`. Reads stream after
     /// stream until done; once the invocation's budget is spent (after at least one page), it
     /// queues a continuation with the same window and acknowledges this item.
-    pub(crate) async fn reconcile(
+    pub(super) async fn reconcile(
         &self,
         conn: &Connection,
         creds: &Credentials,
@@ -87,9 +90,9 @@ impl Processor {
         if resume.is_none() {
             // A continuation of this connected period under way: leave it the work, and ask for a
             // pass right after it (its window ends before this tick).
-            let continued = self.cursors.cursor(account, CONTINUED).await.map_err(|e| err("reconcile", e))?;
+            let continued = self.cursors.cursor(account, CONTINUED).await.map_err(|e| err(Stream::Reconcile, e))?;
             if continued.is_some_and(|at| at > started - CONTINUATION_GRACE && at >= floor) {
-                self.cursors.set_cursor(account, WANTED, started).await.map_err(|e| err("reconcile", e))?;
+                self.cursors.set_cursor(account, WANTED, started).await.map_err(|e| err(Stream::Reconcile, e))?;
                 tracing::info!(
                     account_id = account.as_str(),
                     "a continued pass is under way; this tick's pass follows it"
@@ -114,7 +117,7 @@ impl Processor {
                 // page for Nhanh streams, the Hub's own for Hub streams.
                 Some(r) => (r.from, r.after.clone().or_else(|| r.page.and_then(nhanh::legacy_page_token))),
                 None if stream == PassStream::NhanhBills => (self.bills_window_start(conn, floor).await?, None),
-                None => (self.window_start(conn, stream.as_str(), floor).await?, None),
+                None => (self.window_start(conn, stream, floor).await?, None),
             };
             let window = Window { from, after, until };
             let progress = match stream {
@@ -134,66 +137,42 @@ impl Processor {
             }
         }
         if resume.is_some() {
-            let wanted = self.cursors.cursor(account, WANTED).await.map_err(|e| err("reconcile", e))?;
+            let wanted = self.cursors.cursor(account, WANTED).await.map_err(|e| err(Stream::Reconcile, e))?;
             if wanted.is_some_and(|at| at > until) {
                 self.follow_up_pass(account, started).await?;
                 self.cursors
                     .set_cursor(account, WANTED, OffsetDateTime::UNIX_EPOCH)
                     .await
-                    .map_err(|e| err("reconcile", e))?;
+                    .map_err(|e| err(Stream::Reconcile, e))?;
             }
             self.cursors
                 .set_cursor(account, CONTINUED, OffsetDateTime::UNIX_EPOCH)
                 .await
-                .map_err(|e| err("reconcile", e))?;
+                .map_err(|e| err(Stream::Reconcile, e))?;
         }
         tracing::info!(account_id = account.as_str(), pages = budget.pages, "scheduled pass done");
         Ok(Outcome::Skipped)
     }
 
     /// Queues a fresh pass for the ticks that came while a continued pass ran.
-    async fn follow_up_pass(&self, account: &AccountId, at: OffsetDateTime) -> Result<(), Failure> {
-        let message = QueueMessage {
-            group_id: format!("{}:reconcile", account.as_str()),
-            dedup_id: format!("{}:follow-up:{}", account.as_str(), at.unix_timestamp_nanos()),
-            body: serde_json::to_string(&WorkItem::ReconcileAccount {
-                account_id: account.clone(),
-                tick: at,
-                resume: None,
-            })
-            .unwrap_or_default(),
-        };
-        self.queue.send(std::slice::from_ref(&message)).await.map_err(|e| err("reconcile", e))?;
+    pub(super) async fn follow_up_pass(&self, account: &AccountId, at: OffsetDateTime) -> Result<(), Failure> {
+        let item = WorkItem::ReconcileAccount { account_id: account.clone(), tick: at, resume: None };
+        let message =
+            item.to_message(Origin::FollowUp(at)).map_err(|e| err(Stream::Reconcile, Error::Invalid(e.to_string())))?;
+        self.queue.send(std::slice::from_ref(&message)).await.map_err(|e| err(Stream::Reconcile, e))?;
         tracing::info!(account_id = account.as_str(), "a pass follows the continued one for the ticks it held back");
         Ok(())
     }
 
     /// Queues the rest of a pass as a new work item of the account's pass group.
-    async fn continue_pass(&self, account: &AccountId, resume: PassResume) -> Result<(), Failure> {
-        // The token is hashed into the deduplication id (SQS allows 128 characters).
-        let position =
-            crate::secrets::hex(&sha2::Sha256::digest(resume.after.as_ref().map_or("", PageToken::as_str).as_bytes()))
-                [..16]
-                .to_owned();
+    pub(super) async fn continue_pass(&self, account: &AccountId, resume: PassResume) -> Result<(), Failure> {
         let (stream, until) = (resume.stream, resume.until);
-        let message = QueueMessage {
-            group_id: format!("{}:reconcile", account.as_str()),
-            dedup_id: format!(
-                "{}:resume:{}:{}:{}:{position}",
-                account.as_str(),
-                resume.until.unix_timestamp(),
-                resume.stream.as_str(),
-                resume.from.unix_timestamp(),
-            ),
-            body: serde_json::to_string(&WorkItem::ReconcileAccount {
-                account_id: account.clone(),
-                tick: until,
-                resume: Some(resume),
-            })
-            .unwrap_or_default(),
-        };
-        self.cursors.set_cursor(account, CONTINUED, self.clock.now()).await.map_err(|e| err("reconcile", e))?;
-        self.queue.send(std::slice::from_ref(&message)).await.map_err(|e| err("reconcile", e))?;
+        let item = WorkItem::ReconcileAccount { account_id: account.clone(), tick: until, resume: Some(resume) };
+        let message = item
+            .to_message(Origin::Content(None))
+            .map_err(|e| err(Stream::Reconcile, Error::Invalid(e.to_string())))?;
+        self.cursors.set_cursor(account, CONTINUED, self.clock.now()).await.map_err(|e| err(Stream::Reconcile, e))?;
+        self.queue.send(std::slice::from_ref(&message)).await.map_err(|e| err(Stream::Reconcile, e))?;
         tracing::info!(
             account_id = account.as_str(),
             stream = stream.as_str(),
@@ -202,21 +181,27 @@ impl Processor {
         Ok(())
     }
 
-    async fn window_start(
+    pub(super) async fn window_start(
         &self,
         conn: &Connection,
-        stream: &str,
+        stream: PassStream,
         floor: OffsetDateTime,
     ) -> Result<OffsetDateTime, Failure> {
-        let cursor = self.cursors.cursor(&conn.account_id, stream).await.map_err(|e| err("reconcile", e))?;
+        let cursor =
+            self.cursors.cursor(&conn.account_id, stream.as_str()).await.map_err(|e| err(Stream::Reconcile, e))?;
         Ok(cursor.map_or(floor, |c| (c - OVERLAP).max(floor)))
     }
 
-    pub(crate) async fn move_cursor(&self, conn: &Connection, stream: &str, to: OffsetDateTime) -> Result<(), Failure> {
-        self.cursors.set_cursor(&conn.account_id, stream, to).await.map_err(|e| err("reconcile", e))
+    pub(super) async fn move_cursor(
+        &self,
+        conn: &Connection,
+        stream: PassStream,
+        to: OffsetDateTime,
+    ) -> Result<(), Failure> {
+        self.cursors.set_cursor(&conn.account_id, stream.as_str(), to).await.map_err(|e| err(Stream::Reconcile, e))
     }
 
-    async fn sweep_orders(
+    pub(super) async fn sweep_orders(
         &self,
         conn: &Connection,
         creds: &Credentials,
@@ -233,7 +218,7 @@ impl Processor {
                 }
                 let q =
                     OrderQuery { after: after.clone(), per_page: 100, filter: OrderFilter::UpdatedBetween(from, to) };
-                let found = self.nhanh.orders(creds, &q).await.map_err(|e| err("orders", e))?;
+                let found = self.nhanh.orders(creds, &q).await.map_err(|e| err(Stream::Orders, e))?;
                 for order in found.items {
                     match self.apply_order(conn, order).await {
                         Ok(outcome) => self.count(conn, outcome).await,
@@ -249,14 +234,14 @@ impl Processor {
                     None => break,
                 }
             }
-            self.move_cursor(conn, PassStream::NhanhOrders.as_str(), to).await?;
+            self.move_cursor(conn, PassStream::NhanhOrders, to).await?;
             from = to;
             after = None;
         }
         Ok(None)
     }
 
-    async fn sweep_products(
+    pub(super) async fn sweep_products(
         &self,
         conn: &Connection,
         creds: &Credentials,
@@ -276,17 +261,17 @@ impl Processor {
                 updated_from: Some(from),
                 updated_to: Some(until),
             };
-            let found = self.nhanh.products(creds, &q).await.map_err(|e| err("products", e))?;
+            let found = self.nhanh.products(creds, &q).await.map_err(|e| err(Stream::Products, e))?;
             self.apply_products(conn, found.items).await?;
             budget.pages += 1;
             more = found.next.is_some();
             after = found.next;
         }
-        self.move_cursor(conn, PassStream::NhanhProducts.as_str(), until.max(from)).await?;
+        self.move_cursor(conn, PassStream::NhanhProducts, until.max(from)).await?;
         Ok(None)
     }
 
-    async fn sweep_hub_customers(
+    pub(super) async fn sweep_hub_customers(
         &self,
         conn: &Connection,
         creds: &Credentials,
@@ -300,11 +285,12 @@ impl Processor {
             if budget.spent(self.clock.now()) {
                 return Ok(Some(Stopped { from, after: Some(PageToken(page.to_string())) }));
             }
-            let found = self.hub.hub_customers(account, from, page, 100).await.map_err(|e| err("customers", e))?;
+            let found =
+                self.hub.hub_customers(account, from, page, 100).await.map_err(|e| err(Stream::Customers, e))?;
             // Pushed already (by the Hub's event or an earlier pass): the overlap re-reads it.
             let ids: Vec<HubId> = found.items.iter().map(|c| c.id.clone()).collect();
             let pushed =
-                self.maps.nhanh_keys(account, Entity::Customer, &ids).await.map_err(|e| err("customers", e))?;
+                self.maps.nhanh_keys(account, Entity::Customer, &ids).await.map_err(|e| err(Stream::Customers, e))?;
             let pending: Vec<HubCustomer> = found.items.into_iter().filter(|c| !pushed.contains_key(&c.id)).collect();
             let mut applied = 0;
             for result in self.push_customers(conn, creds, &pending).await {
@@ -318,7 +304,8 @@ impl Processor {
                 }
             }
             if applied > 0 {
-                if let Err(e) = self.stats.add(account, "customers", Counter::Applied, applied, self.clock.now()).await
+                if let Err(e) =
+                    self.stats.add(account, Stream::Customers, Counter::Applied, applied, self.clock.now()).await
                 {
                     tracing::warn!(account_id = account.as_str(), error = %e, "counter not updated");
                 }
@@ -329,11 +316,11 @@ impl Processor {
             }
             page += 1;
         }
-        self.move_cursor(conn, PassStream::HubCustomers.as_str(), until).await?;
+        self.move_cursor(conn, PassStream::HubCustomers, until).await?;
         Ok(None)
     }
 
-    async fn sweep_hub_orders(
+    pub(super) async fn sweep_hub_orders(
         &self,
         conn: &Connection,
         creds: &Credentials,
@@ -346,7 +333,8 @@ impl Processor {
             if budget.spent(self.clock.now()) {
                 return Ok(Some(Stopped { from, after: Some(PageToken(page.to_string())) }));
             }
-            let found = self.hub.hub_orders(&conn.account_id, from, page, 100).await.map_err(|e| err("orders", e))?;
+            let found =
+                self.hub.hub_orders(&conn.account_id, from, page, 100).await.map_err(|e| err(Stream::Orders, e))?;
             for o in &found.items {
                 let data = serde_json::to_value(o).unwrap_or_default();
                 match self.push_order(conn, creds, &o.id, &data).await {
@@ -363,7 +351,7 @@ impl Processor {
             }
             page += 1;
         }
-        self.move_cursor(conn, PassStream::HubOrders.as_str(), until).await?;
+        self.move_cursor(conn, PassStream::HubOrders, until).await?;
         Ok(None)
     }
 }

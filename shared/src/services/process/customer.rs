@@ -2,26 +2,73 @@
 //! upserts by mobile and takes up to 50 a call. Several pending customers of one account share a
 //! call: those of one SQS batch (the first records of their message groups) and those of one
 //! sweep page. A customer that came from Nhanh is never pushed back.
+//! Nhanh → Hub customers are resolved by phone from orders and bills (R5).
 
-use super::process::{classify, event_record_id, BatchRecord, Failure, Outcome, Processor, Ready};
+use super::outcome::{classify, event_record_id, BatchRecord, Failure, Outcome};
+use super::{Processor, Ready};
+use crate::domain::Stream;
 use crate::domain::{AccountId, Connection, HubId, Phone, WorkItem};
-use crate::hub::HubCustomer;
+use crate::hub::{CustomerInput, HubCustomer};
 use crate::mapping;
 use crate::nhanh::{Credentials, NewCustomer, MAX_CUSTOMERS_PER_UPSERT};
 use crate::store::Entity;
 use crate::Error;
 use std::collections::HashMap;
 use time::OffsetDateTime;
-
 /// How a record of a batch was settled: `Err(not_before)` means "report it failed".
 pub(crate) type Settled = Result<(), Option<OffsetDateTime>>;
 
 impl Processor {
+    /// Finds, creates or updates the Hub customer of a phone (R5); returns its id.
+    pub(super) async fn resolve_customer(
+        &self,
+        account: &AccountId,
+        customer: &crate::nhanh::OrderCustomer,
+        phone: &Phone,
+        record: &str,
+    ) -> Result<HubId, Failure> {
+        let wanted = mapping::customer_from_order(customer, phone);
+        let current: Option<HubCustomer> =
+            attempt!(Stream::Customers, record, self.hub.find_customer_by_phone(account, phone.as_str()));
+        if let Some(current) = current {
+            if let Some(changes) = mapping::customer_changes(&current, &wanted) {
+                attempt!(Stream::Customers, record, self.hub.update_customer(account, &current.id, &changes));
+            }
+            return Ok(current.id);
+        }
+        let key = format!("P{}", phone.as_str());
+        let hub = self.hub.clone();
+        let acct = account.clone();
+        let created = self
+            .create_once(account, Entity::Customer, &key, &wanted, |body: CustomerInput, k: String| {
+                let hub = hub.clone();
+                let acct = acct.clone();
+                async move { hub.create_customer(&acct, &body, &k).await.map(|c| c.id) }
+            })
+            .await;
+        match created {
+            Ok((id, _)) => Ok(id),
+            // Created meanwhile by someone else (or by the Hub itself): one phone, one customer.
+            Err(Error::Hub(e)) if e.has_status(409) => {
+                let again =
+                    attempt!(Stream::Customers, record, self.hub.find_customer_by_phone(account, phone.as_str()));
+                again.map(|c| c.id).ok_or_else(|| {
+                    Failure::permanent(
+                        Stream::Customers,
+                        record.to_owned(),
+                        "the Hub says the phone is taken but finds no customer",
+                    )
+                })
+            }
+            Err(e) => Err(classify(Stream::Customers, record, e)),
+        }
+    }
+
     /// Pushes Hub-created customers to Nhanh, up to 50 per `customer/add`, and links the maps of
     /// each call in one batch. Returns one result per customer, in order. When Nhanh refuses a
     /// whole call for good, its customers are sent again one by one, so one bad customer does not
     /// fail the others.
-    pub(crate) async fn push_customers(
+    pub(super) async fn push_customers(
         &self,
         conn: &Connection,
         creds: &Credentials,
@@ -38,10 +85,10 @@ impl Processor {
             match c.phone.as_deref().and_then(Phone::parse) {
                 Some(phone) => {
                     ready.push((i, mapping::nhanh_customer(c, &phone)));
-                    results.push(Ok(Outcome::Applied("customers")));
+                    results.push(Ok(Outcome::Applied(Stream::Customers)));
                 }
                 None => results.push(Err(Failure::permanent(
-                    "customers",
+                    Stream::Customers,
                     record_of(&c.id),
                     "the customer has no valid Vietnamese phone (R6)",
                 ))),
@@ -50,12 +97,12 @@ impl Processor {
         for chunk in ready.chunks(MAX_CUSTOMERS_PER_UPSERT) {
             let failure = match self.upsert_and_link(conn, creds, customers, chunk).await {
                 Ok(()) => continue,
-                Err(e) => classify("customers", "", e),
+                Err(e) => classify(Stream::Customers, "", e),
             };
             if matches!(failure, Failure::Permanent { .. }) && chunk.len() > 1 {
                 for one in chunk {
                     if let Err(e) = self.upsert_and_link(conn, creds, customers, std::slice::from_ref(one)).await {
-                        results[one.0] = Err(classify("customers", &record_of(&customers[one.0].id), e));
+                        results[one.0] = Err(classify(Stream::Customers, &record_of(&customers[one.0].id), e));
                     }
                 }
                 continue;
@@ -72,7 +119,7 @@ impl Processor {
         results
     }
 
-    async fn upsert_and_link(
+    pub(super) async fn upsert_and_link(
         &self,
         conn: &Connection,
         creds: &Credentials,
@@ -90,7 +137,7 @@ impl Processor {
     /// Pushes together, per account, the Hub `customer.created` events that head their message
     /// groups in this batch (two or more of one account; one alone takes the ordinary path).
     /// Returns how each was settled, by message id.
-    pub(crate) async fn push_customer_heads(&self, groups: &[(&str, Vec<&BatchRecord>)]) -> HashMap<String, Settled> {
+    pub(super) async fn push_customer_heads(&self, groups: &[(&str, Vec<&BatchRecord>)]) -> HashMap<String, Settled> {
         let mut by_account: Vec<(AccountId, Vec<(&BatchRecord, HubCustomer)>)> = Vec::new();
         for head in groups.iter().filter_map(|(_, list)| list.first()) {
             let Some((account, customer)) = customer_created(head) else { continue };
@@ -101,7 +148,7 @@ impl Processor {
         }
         let mut settled = HashMap::new();
         for (account, items) in by_account.into_iter().filter(|(_, items)| items.len() > 1) {
-            let results: Vec<Result<Outcome, Failure>> = match self.prepare(&account, "hub_events", false).await {
+            let results: Vec<Result<Outcome, Failure>> = match self.prepare(&account, Stream::HubEvents, false).await {
                 Ok(Ready::Go(conn, creds)) => {
                     let customers: Vec<HubCustomer> = items.iter().map(|(_, c)| c.clone()).collect();
                     let results = self.push_customers(&conn, &creds, &customers).await;

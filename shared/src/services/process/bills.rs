@@ -11,9 +11,10 @@
 //! versions, a bill the connector holds that a day's complete re-read no longer lists (v2 has no
 //! list of deleted bills; the ids seen per day are kept for this, for the days a pass re-reads).
 
+use super::outcome::{err, Failure, Outcome};
 use super::pass::{Budget, Stopped, Window};
-use super::process::{Failure, Outcome, Processor, SNAPSHOT};
-use super::sync::err;
+use super::{Processor, SNAPSHOT};
+use crate::domain::Stream;
 use crate::domain::{Connection, Counter, HubId, NhanhId, PassStream, Phone};
 use crate::hub::OrderSnapshot;
 use crate::mapping;
@@ -32,7 +33,7 @@ pub const BILL_OVERLAP: Duration = Duration::days(1);
 
 macro_rules! attempt {
     ($record:expr, $e:expr) => {
-        $e.await.map_err(|e| super::process::classify("bills", &$record, crate::Error::from(e)))?
+        $e.await.map_err(|e| super::outcome::classify(Stream::Bills, &$record, crate::Error::from(e)))?
     };
 }
 
@@ -43,7 +44,7 @@ fn day(t: OffsetDateTime) -> time::Date {
 
 impl Processor {
     /// Where the bill stream starts: a day before its cursor, never before `connected_at`.
-    pub(crate) async fn bills_window_start(
+    pub(super) async fn bills_window_start(
         &self,
         conn: &Connection,
         floor: OffsetDateTime,
@@ -52,12 +53,12 @@ impl Processor {
             .cursors
             .cursor(&conn.account_id, PassStream::NhanhBills.as_str())
             .await
-            .map_err(|e| err("bills", e))?;
+            .map_err(|e| err(Stream::Bills, e))?;
         Ok(cursor.map_or(floor, |c| (c - BILL_OVERLAP).max(floor)))
     }
 
     /// The bill stream of a pass: spans of days, page after page, then the deletions of the span.
-    pub(crate) async fn sweep_bills(
+    pub(super) async fn sweep_bills(
         &self,
         conn: &Connection,
         creds: &Credentials,
@@ -77,7 +78,7 @@ impl Processor {
                     return Ok(Some(Stopped { from, after }));
                 }
                 let q = BillQuery { after: after.clone(), per_page: BILLS_PER_PAGE, from: day(from), to: day(to) };
-                let found = self.nhanh.retail_bills(creds, &q).await.map_err(|e| err("bills", e))?;
+                let found = self.nhanh.retail_bills(creds, &q).await.map_err(|e| err(Stream::Bills, e))?;
                 // Counted once per page (one counter write, not one per bill).
                 let mut counts = [(Counter::Applied, 0u64), (Counter::Dropped, 0u64)];
                 let mut outcome = Ok(());
@@ -102,7 +103,8 @@ impl Processor {
                     }
                 }
                 for (counter, n) in counts.into_iter().filter(|(_, n)| *n > 0) {
-                    if let Err(e) = self.stats.add(&conn.account_id, "bills", counter, n, self.clock.now()).await {
+                    if let Err(e) = self.stats.add(&conn.account_id, Stream::Bills, counter, n, self.clock.now()).await
+                    {
                         tracing::warn!(account_id = conn.account_id.as_str(), error = %e, "counter not updated");
                     }
                 }
@@ -117,7 +119,7 @@ impl Processor {
             if let Some(seen) = seen {
                 self.bills_gone_from_days(conn, day(from), day(to), seen).await?;
             }
-            self.move_cursor(conn, PassStream::NhanhBills.as_str(), to).await?;
+            self.move_cursor(conn, PassStream::NhanhBills, to).await?;
             if to >= until {
                 break;
             }
@@ -129,7 +131,7 @@ impl Processor {
 
     /// Marks deleted the bills held for a day of `first..=last` that its complete re-read no
     /// longer lists, then keeps what it lists.
-    async fn bills_gone_from_days(
+    pub(super) async fn bills_gone_from_days(
         &self,
         conn: &Connection,
         first: time::Date,
@@ -145,7 +147,7 @@ impl Processor {
                 .intents
                 .intent(account, BILLS_OF_DAY, &key)
                 .await
-                .map_err(|e| err("bills", e))?
+                .map_err(|e| err(Stream::Bills, e))?
                 .and_then(|text| serde_json::from_str(&text).ok())
                 .unwrap_or_default();
             for gone in before.difference(&now_seen).filter_map(|id| id.parse::<u64>().ok()).filter_map(NhanhId::new) {
@@ -159,7 +161,7 @@ impl Processor {
             }
             if before != now_seen {
                 let text = serde_json::to_string(&now_seen).unwrap_or_default();
-                self.intents.set_intent(account, BILLS_OF_DAY, &key, &text).await.map_err(|e| err("bills", e))?;
+                self.intents.set_intent(account, BILLS_OF_DAY, &key, &text).await.map_err(|e| err(Stream::Bills, e))?;
             }
             match d.next_day() {
                 Some(next) => d = next,
@@ -169,7 +171,7 @@ impl Processor {
         Ok(())
     }
 
-    async fn sweep_deleted_bills(
+    pub(super) async fn sweep_deleted_bills(
         &self,
         conn: &Connection,
         creds: &Credentials,
@@ -182,7 +184,7 @@ impl Processor {
                 .nhanh
                 .deleted_bills(creds, &DeletedBillsQuery { after, from, to })
                 .await
-                .map_err(|e| err("bills", e))?;
+                .map_err(|e| err(Stream::Bills, e))?;
             for id in found.items {
                 match self.delete_bill(conn, id).await {
                     Ok(outcome) => self.count(conn, outcome).await,
@@ -202,14 +204,14 @@ impl Processor {
 
     /// Upserts one retail bill as its Hub order (R14, R3, R5, R6, R8).
     #[cfg(test)]
-    pub(crate) async fn apply_bill(&self, conn: &Connection, bill: &Bill) -> Result<Outcome, Failure> {
+    pub(super) async fn apply_bill(&self, conn: &Connection, bill: &Bill) -> Result<Outcome, Failure> {
         self.apply_bill_with(conn, bill, &mut HashMap::new()).await
     }
 
     /// Upserts one retail bill as its Hub order (R14, R3, R5, R6, R8), with the Hub customers
     /// already resolved in this pass, by phone: a regular customer's many bills cost one lookup
     /// per pass, not one per bill.
-    async fn apply_bill_with(
+    pub(super) async fn apply_bill_with(
         &self,
         conn: &Connection,
         bill: &Bill,
@@ -219,14 +221,14 @@ impl Processor {
         let record = format!("bill:{}", bill.id);
         if bill.order_id.is_some() {
             // The stock movement of an order, which syncs as that order.
-            if let Err(e) = self.stats.count(account, "bills", Counter::Ignored, self.clock.now()).await {
+            if let Err(e) = self.stats.count(account, Stream::Bills, Counter::Ignored, self.clock.now()).await {
                 tracing::warn!(account_id = account.as_str(), error = %e, "counter not updated");
             }
             return Ok(Outcome::Skipped);
         }
         if let (Some(created), Some(connected)) = (bill.created_at, conn.connected_at) {
             if created < connected.replace_nanosecond(0).unwrap_or(connected) {
-                return Ok(Outcome::Dropped("bills"));
+                return Ok(Outcome::Dropped(Stream::Bills));
             }
         }
         let key = bill.id.to_string();
@@ -282,11 +284,11 @@ impl Processor {
             return Ok(Outcome::Skipped);
         }
         self.put_order(account, Entity::Bill, &key, hub_id, &snapshot, &record).await?;
-        Ok(Outcome::Applied("bills"))
+        Ok(Outcome::Applied(Stream::Bills))
     }
 
     /// Marks the Hub order of a deleted bill `deleted: true` (its last snapshot otherwise).
-    async fn delete_bill(&self, conn: &Connection, id: NhanhId) -> Result<Outcome, Failure> {
+    pub(super) async fn delete_bill(&self, conn: &Connection, id: NhanhId) -> Result<Outcome, Failure> {
         let account = &conn.account_id;
         let record = format!("bill:{id}");
         let key = id.to_string();
@@ -296,14 +298,14 @@ impl Processor {
         let scope = format!("{SNAPSHOT}:{}", Entity::Bill.as_str());
         let last = attempt!(record, self.intents.intent(account, &scope, &key));
         let Some(mut snapshot) = last.and_then(|b| serde_json::from_str::<OrderSnapshot>(&b).ok()) else {
-            return Err(Failure::permanent("bills", record, "no last snapshot of the bill to mark deleted"));
+            return Err(Failure::permanent(Stream::Bills, record, "no last snapshot of the bill to mark deleted"));
         };
         if snapshot.deleted {
             return Ok(Outcome::Skipped);
         }
         snapshot.deleted = true;
         self.put_order(account, Entity::Bill, &key, Some(hub_id), &snapshot, &record).await?;
-        Ok(Outcome::Applied("bills"))
+        Ok(Outcome::Applied(Stream::Bills))
     }
 }
 
@@ -347,7 +349,7 @@ mod tests {
         let conn = crate::store::ConnectionStore::get(f.store.as_ref(), &f.account).await.unwrap().unwrap();
         let later = f.now + Duration::minutes(5);
         let sale = bill(501, BillKind::Sale, "+84 912 000 501", later);
-        assert_eq!(f.processor.apply_bill(&conn, &sale).await.unwrap(), Outcome::Applied("bills"));
+        assert_eq!(f.processor.apply_bill(&conn, &sale).await.unwrap(), Outcome::Applied(Stream::Bills));
         let calls = f.hub.calls.load(Ordering::SeqCst);
         assert_eq!(
             f.processor.apply_bill(&conn, &sale).await.unwrap(),
@@ -369,7 +371,7 @@ mod tests {
                 .apply_bill(&conn, &bill(505, BillKind::Sale, "0912000501", f.now - Duration::days(1)))
                 .await
                 .unwrap(),
-            Outcome::Dropped("bills")
+            Outcome::Dropped(Stream::Bills)
         );
 
         let orders = f.hub.all("orders");

@@ -7,100 +7,26 @@
 //! and the total when the version tells it) is on the status, and the connection goes `syncing`
 //! → `active` after the last page.
 
-use super::process::{Failure, Outcome, Processor, PRODUCT_SNAPSHOT};
-use crate::domain::{Connection, ConnectionState, Counter, InitialSync, InitialSyncState, WorkItem};
-use crate::mapping;
-use crate::nhanh::{Credentials, PageToken, Product, ProductQuery};
-use crate::queue::QueueMessage;
-use crate::store::{Entity, StoreError};
+use super::outcome::{err, Failure, Outcome};
+use super::Processor;
+use crate::domain::Stream;
+use crate::domain::{Connection, ConnectionState, InitialSync, InitialSyncState, Origin, WorkItem};
+use crate::nhanh::{Credentials, PageToken, ProductQuery};
+use crate::store::StoreError;
 use crate::Error;
-use std::collections::HashMap;
-use time::OffsetDateTime;
 
 /// Products per initial sync page.
 pub const PAGE_SIZE: u32 = 50;
-/// The progress stream of the initial sync.
-pub const INITIAL_SYNC: &str = "initial_sync";
-
-/// Classifies a failure met while reading or applying a stream of a pass or sync.
-pub(crate) fn err(stream: &'static str, e: impl Into<Error>) -> Failure {
-    super::process::classify(stream, "sweep", e.into())
-}
 
 impl Processor {
-    /// Applies a page of products, parents first, with batched store calls: one read of the
-    /// page's maps and one of its last snapshots, a create intent only per new product, then one
-    /// write of the new links, one of the snapshots and one counter update. A product whose body
-    /// equals its last snapshot is not sent again. What was applied before a retryable failure is
-    /// still recorded, so the retry redoes less.
-    pub(crate) async fn apply_products(&self, conn: &Connection, mut products: Vec<Product>) -> Result<(), Failure> {
-        let account = &conn.account_id;
-        products.sort_by_key(|p| p.parent_id.is_some());
-        let own: Vec<String> = products.iter().map(|p| p.id.to_string()).collect();
-        let mut wanted = own.clone();
-        wanted.extend(products.iter().filter_map(|p| p.parent_id).map(|id| id.to_string()));
-        let categories: Vec<String> = products.iter().filter_map(|p| p.category_id).map(|c| c.to_string()).collect();
-        let mut known = self.maps.hub_ids(account, Entity::Product, &wanted).await.map_err(|e| err("products", e))?;
-        let groups = match categories.is_empty() {
-            true => HashMap::new(),
-            false => {
-                self.maps.hub_ids(account, Entity::ProductGroup, &categories).await.map_err(|e| err("products", e))?
-            }
-        };
-        let last = self.intents.intents(account, PRODUCT_SNAPSHOT, &own).await.map_err(|e| err("products", e))?;
-        let (mut links, mut snapshots, mut outcome) = (Vec::new(), Vec::new(), Ok(()));
-        for p in &products {
-            let key = p.id.to_string();
-            let group = p.category_id.and_then(|c| groups.get(&c.to_string())).cloned();
-            let parent = p.parent_id.and_then(|id| known.get(&id.to_string())).cloned();
-            let input = mapping::product_input(p, group, parent, false);
-            let body = serde_json::to_string(&input).unwrap_or_default();
-            let sent = match known.get(&key) {
-                Some(_) if last.get(&key) == Some(&body) => continue,
-                Some(id) => self.hub.update_product(account, id, &input).await.map(|()| None).map_err(Error::from),
-                None => self.create_product(account, &key, &input).await.map(Some),
-            };
-            match sent {
-                Ok(created) => {
-                    if let Some(id) = created {
-                        known.insert(key.clone(), id.clone());
-                        links.push((key.clone(), id));
-                    }
-                    snapshots.push((key, body));
-                }
-                Err(e) => match super::process::classify("products", &format!("product:{key}"), e) {
-                    Failure::Permanent { stream, record, reason } => {
-                        self.log_failure(conn, stream, &record, reason).await
-                    }
-                    retry => {
-                        outcome = Err(retry);
-                        break;
-                    }
-                },
-            }
-        }
-        if !links.is_empty() {
-            self.maps.link_all(account, Entity::Product, &links).await.map_err(|e| err("products", e))?;
-        }
-        if !snapshots.is_empty() {
-            self.intents.set_intents(account, PRODUCT_SNAPSHOT, &snapshots).await.map_err(|e| err("products", e))?;
-            let counted =
-                self.stats.add(account, "products", Counter::Applied, snapshots.len() as u64, self.clock.now()).await;
-            if let Err(e) = counted {
-                tracing::warn!(account_id = account.as_str(), error = %e, "counter not updated");
-            }
-        }
-        outcome
-    }
-
     /// Applies the tree, queues the first product page, and marks the sync running. Pages follow
     /// one another: each page item reads its page and queues the next with Nhanh's page token
     /// (cursors cannot be known ahead, so pages are not planned up front).
-    pub(crate) async fn start_initial_sync(&self, conn: &Connection, creds: &Credentials) -> Result<(), Failure> {
+    pub(super) async fn start_initial_sync(&self, conn: &Connection, creds: &Credentials) -> Result<(), Failure> {
         let account = &conn.account_id;
-        let tree = self.nhanh.categories(creds).await.map_err(|e| err("product_groups", e))?;
+        let tree = self.nhanh.categories(creds).await.map_err(|e| err(Stream::ProductGroups, e))?;
         self.sync_groups(conn, &tree).await?;
-        self.stats.reset(account, INITIAL_SYNC).await.map_err(|e| err("products", e))?;
+        self.stats.reset(account, Stream::InitialSync).await.map_err(|e| err(Stream::Products, e))?;
         self.queue_sync_page(conn, None, 1).await?;
         self.update_initial_sync(account, |c| {
             if c.initial_sync.as_ref().is_some_and(|s| s.state == InitialSyncState::Due) {
@@ -115,21 +41,18 @@ impl Processor {
     /// Queues page `seq` of the initial sync. The deduplication id names the connected period and
     /// the page, so a retried page does not start a second chain (within SQS's 5-minute window;
     /// a page applied twice sends nothing unchanged to the Hub).
-    async fn queue_sync_page(&self, conn: &Connection, after: Option<PageToken>, seq: u32) -> Result<(), Failure> {
+    pub(super) async fn queue_sync_page(
+        &self,
+        conn: &Connection,
+        after: Option<PageToken>,
+        seq: u32,
+    ) -> Result<(), Failure> {
         let account = &conn.account_id;
-        let period = conn.connected_at.map_or(0, OffsetDateTime::unix_timestamp);
-        let message = QueueMessage {
-            group_id: format!("{}:initial_sync", account.as_str()),
-            dedup_id: format!("{}:initial_sync:{period}:{seq}", account.as_str()),
-            body: serde_json::to_string(&WorkItem::InitialSyncPage {
-                account_id: account.clone(),
-                after,
-                seq,
-                page: None,
-            })
-            .unwrap_or_default(),
-        };
-        self.queue.send(std::slice::from_ref(&message)).await.map_err(|e| err("products", e))
+        let item = WorkItem::InitialSyncPage { account_id: account.clone(), after, seq, page: None };
+        let message = item
+            .to_message(Origin::Content(conn.connected_at))
+            .map_err(|e| err(Stream::Products, Error::Invalid(e.to_string())))?;
+        self.queue.send(std::slice::from_ref(&message)).await.map_err(|e| err(Stream::Products, e))
     }
 
     /// Pages of the initial sync from `after` on: each is applied, then the next is read in the
@@ -137,7 +60,7 @@ impl Processor {
     /// rate limiter's and not the queue's; the rest goes on in a new work item. The sync ends after
     /// the last page. A failure after this invocation applied a page hands the rest to a new item
     /// (nothing applied is read again); on the first page it is the item's own failure.
-    pub(crate) async fn initial_sync_page(
+    pub(super) async fn initial_sync_page(
         &self,
         conn: &Connection,
         creds: &Credentials,
@@ -174,7 +97,7 @@ impl Processor {
 
     /// Reads, applies and counts page `seq`; returns where the next page starts (`None`: the sync
     /// is done, and marked so).
-    async fn sync_one_page(
+    pub(super) async fn sync_one_page(
         &self,
         conn: &Connection,
         creds: &Credentials,
@@ -186,13 +109,13 @@ impl Processor {
             .nhanh
             .products(creds, &ProductQuery { after, per_page: PAGE_SIZE, ..Default::default() })
             .await
-            .map_err(|e| err("products", e))?;
+            .map_err(|e| err(Stream::Products, e))?;
         self.apply_products(conn, found.items).await?;
         let done = self
             .stats
-            .advance(account, INITIAL_SYNC, u64::from(seq), self.clock.now())
+            .advance(account, Stream::InitialSync, u64::from(seq), self.clock.now())
             .await
-            .map_err(|e| err("products", e))?;
+            .map_err(|e| err(Stream::Products, e))?;
         let total = found.total_pages.map(u64::from);
         tracing::info!(account_id = account.as_str(), done, total, "initial sync progress");
         if found.next.is_none() {
@@ -215,56 +138,23 @@ impl Processor {
         Ok(found.next)
     }
 
-    async fn update_initial_sync(
+    pub(super) async fn update_initial_sync(
         &self,
         account: &crate::domain::AccountId,
         change: impl Fn(&mut Connection),
     ) -> Result<(), Failure> {
         for _ in 0..5 {
-            let Some(mut c) = self.connections.get(account).await.map_err(|e| err("products", e))? else {
+            let Some(mut c) = self.connections.get(account).await.map_err(|e| err(Stream::Products, e))? else {
                 return Ok(());
             };
             change(&mut c);
             match self.connections.put(&c).await {
                 Ok(_) => return Ok(()),
                 Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(err("products", e)),
+                Err(e) => return Err(err(Stream::Products, e)),
             }
         }
         Err(Failure::Retry { reason: "connection kept changing".into(), not_before: None, reauth: false })
-    }
-
-    /// A page-level count (best effort).
-    pub(crate) async fn count(&self, conn: &Connection, outcome: Outcome) {
-        let now = self.clock.now();
-        let r = match outcome {
-            Outcome::Applied(stream) => {
-                self.stats.count(&conn.account_id, stream, crate::domain::Counter::Applied, now).await
-            }
-            Outcome::Dropped(stream) => {
-                self.stats.count(&conn.account_id, stream, crate::domain::Counter::Dropped, now).await
-            }
-            Outcome::Skipped => Ok(()),
-        };
-        if let Err(e) = r {
-            tracing::warn!(account_id = conn.account_id.as_str(), error = %e, "counter not updated");
-        }
-    }
-
-    /// Records a permanent failure met inside a pass and counts it.
-    pub(crate) async fn log_failure(&self, conn: &Connection, stream: &'static str, record: &str, reason: String) {
-        let now = self.clock.now();
-        let (entity, rec) = record.split_once(':').unwrap_or(("unknown", record));
-        tracing::error!(
-            account_id = conn.account_id.as_str(),
-            record,
-            reason = reason.as_str(),
-            "record failed permanently"
-        );
-        let failure =
-            crate::store::FailureRecord { at: now, entity: entity.to_owned(), record: rec.to_owned(), reason };
-        let _ = self.failures.record_failure(&conn.account_id, &failure).await;
-        let _ = self.stats.count(&conn.account_id, stream, crate::domain::Counter::Failed, now).await;
     }
 }
 
@@ -272,6 +162,7 @@ impl Processor {
 mod tests {
     use super::*;
     use crate::domain::NhanhId;
+    use crate::nhanh::Product;
     use crate::testing::processor_fixture;
     use std::sync::atomic::Ordering;
 

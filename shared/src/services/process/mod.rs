@@ -1,0 +1,380 @@
+//! The processor: applies work items to the other side (rules R3, R5–R9).
+//!
+//! Nhanh → Hub: products (always re-read with `product/detail`, so stale or re-ordered webhooks
+//! end in the current state), orders (re-read with `order/index` by id; customer matched by
+//! normalised phone; full snapshot), deletions, and the category tree. Hub → Nhanh: customers
+//! (`customer/add`) and orders (`order/add` with the Hub id, echoes recognised by `shopOrderId`).
+//!
+//! No duplicates: every Hub create carries the Idempotency-Key `{account}:{entity}:{nhanh id}`
+//! and the exact body recorded (an intent) before the call, so a retry after a lost answer
+//! resends the same request and gets the same record; the id map is written only after the Hub
+//! answered. A push to Nhanh records its intent before `order/add`, so an echo (or a refusal of a
+//! repeated id) is linked to the same Hub order.
+
+/// Awaits a port call of a record, turning its error into the record's [`Failure`] (`?`).
+macro_rules! attempt {
+    ($stream:expr, $record:expr, $e:expr) => {
+        $e.await.map_err(|e| $crate::services::process::outcome::classify($stream, &$record, $crate::Error::from(e)))?
+    };
+}
+
+mod bills;
+mod create;
+mod customer;
+mod group;
+mod hub_event;
+mod initial_sync;
+mod order;
+mod outcome;
+mod pass;
+mod product;
+#[cfg(test)]
+mod tests;
+
+pub use bills::BILL_OVERLAP;
+pub use initial_sync::PAGE_SIZE;
+pub use outcome::{BatchRecord, Failure, Outcome, RecordFailure};
+pub use pass::{DEFAULT_PASS_BUDGET, OVERLAP};
+
+use crate::clock::Clock;
+use crate::domain::Stream;
+use crate::domain::{AccountId, ApiVersion, Connection, ConnectionState, Counter, NhanhId, WorkItem};
+use crate::hub::HubApi;
+use crate::nhanh::{self, Credentials, NhanhApi, WebhookKind};
+use crate::queue::WorkQueue;
+use crate::secrets::{seal_context, SealedField};
+use crate::secrets::{OpenCache, SecretBox};
+use crate::store::{
+    ConnectionStore, CursorStore, FailureLog, FailureRecord, IdMapStore, IntentStore, StatsStore, StoreError,
+};
+use crate::Error;
+use outcome::classify;
+use serde_json::Value;
+use std::sync::Arc;
+use time::OffsetDateTime;
+
+/// What [`Processor::prepare`] found.
+pub(crate) enum Ready {
+    /// Connected: apply with these.
+    Go(Box<Connection>, Credentials),
+    /// Nothing to apply; answer this.
+    Done(Outcome),
+}
+
+/// The processor's ports.
+pub struct Processor {
+    /// Connections.
+    pub connections: Arc<dyn ConnectionStore>,
+    /// Id maps.
+    pub maps: Arc<dyn IdMapStore>,
+    /// Create intents and last snapshots.
+    pub intents: Arc<dyn IntentStore>,
+    /// Status counters.
+    pub stats: Arc<dyn StatsStore>,
+    /// Error log.
+    pub failures: Arc<dyn FailureLog>,
+    /// Sweep cursors.
+    pub cursors: Arc<dyn CursorStore>,
+    /// The work queue (initial sync pages).
+    pub queue: Arc<dyn WorkQueue>,
+    /// Nhanh.
+    pub nhanh: Arc<dyn NhanhApi>,
+    /// The Hub.
+    pub hub: Arc<dyn HubApi>,
+    /// Opens access tokens.
+    pub secrets: Arc<dyn SecretBox>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Opened access tokens.
+    pub tokens: OpenCache,
+    /// How long one invocation works on a scheduled pass before it continues in a new work item.
+    pub pass_budget: time::Duration,
+}
+
+/// Scopes of intents.
+pub(crate) const SNAPSHOT: &str = "snapshot";
+/// Scope of the last product bodies sent to the Hub.
+pub(crate) const PRODUCT_SNAPSHOT: &str = "snapshot:product";
+const PUSH_ORDER: &str = "push:order";
+
+impl Processor {
+    /// Applies a batch the way the SQS event source mapping expects: records of one message group
+    /// in order, groups concurrently; once a record of a group fails, the group's later records
+    /// are reported failed too, so FIFO order holds. Returns the failures to report.
+    pub async fn process_batch(&self, records: &[BatchRecord]) -> Vec<RecordFailure> {
+        let mut groups: Vec<(&str, Vec<&BatchRecord>)> = Vec::new();
+        for r in records {
+            match groups.iter_mut().find(|(g, _)| *g == r.group_id) {
+                Some((_, list)) => list.push(r),
+                None => groups.push((&r.group_id, vec![r])),
+            }
+        }
+        let settled = self.push_customer_heads(&groups).await;
+        let settled = &settled;
+        let runs = groups.into_iter().map(|(_, list)| async move {
+            let mut failed = Vec::new();
+            let mut broken = false;
+            for r in list {
+                if broken {
+                    failed.push(RecordFailure { message_id: r.message_id.clone(), not_before: None });
+                    continue;
+                }
+                let result = match settled.get(&r.message_id) {
+                    Some(done) => *done,
+                    None => self.process_record(r).await,
+                };
+                if let Err(not_before) = result {
+                    broken = true;
+                    failed.push(RecordFailure { message_id: r.message_id.clone(), not_before });
+                }
+            }
+            failed
+        });
+        futures::future::join_all(runs).await.into_iter().flatten().collect()
+    }
+
+    /// Applies one record; `Err(not_before)` means "report it failed".
+    pub async fn process_record(&self, record: &BatchRecord) -> Result<(), Option<OffsetDateTime>> {
+        let item: WorkItem = match serde_json::from_str(&record.body) {
+            Ok(item) => item,
+            Err(e) => {
+                tracing::error!(message_id = record.message_id.as_str(), group_id = record.group_id.as_str(), error = %e, "undecodable work item acknowledged");
+                return Ok(());
+            }
+        };
+        let account = item.account_id().clone();
+        let result = self.apply(&item).await;
+        self.settle(record, &account, result).await
+    }
+
+    /// Counts or logs what applying a record did; `Err(not_before)` means "report it failed".
+    pub(super) async fn settle(
+        &self,
+        record: &BatchRecord,
+        account: &AccountId,
+        result: Result<Outcome, Failure>,
+    ) -> Result<(), Option<OffsetDateTime>> {
+        let now = self.clock.now();
+        match result {
+            Ok(outcome) => {
+                tracing::info!(account_id = account.as_str(), message_id = record.message_id.as_str(), group_id = record.group_id.as_str(), outcome = ?outcome, "work item applied");
+                let counted = match outcome {
+                    Outcome::Applied(stream) => self.stats.count(account, stream, Counter::Applied, now).await,
+                    Outcome::Dropped(stream) => self.stats.count(account, stream, Counter::Dropped, now).await,
+                    Outcome::Skipped => Ok(()),
+                };
+                if let Err(e) = counted {
+                    tracing::warn!(account_id = account.as_str(), error = %e, "counter not updated");
+                }
+                Ok(())
+            }
+            Err(Failure::Retry { reason, not_before, .. }) => {
+                tracing::warn!(
+                    account_id = account.as_str(),
+                    message_id = record.message_id.as_str(),
+                    group_id = record.group_id.as_str(),
+                    reason = reason.as_str(),
+                    "work item will be retried"
+                );
+                Err(not_before)
+            }
+            Err(Failure::Permanent { stream, record: id, reason }) => {
+                tracing::error!(
+                    account_id = account.as_str(),
+                    message_id = record.message_id.as_str(),
+                    group_id = record.group_id.as_str(),
+                    record = id.as_str(),
+                    reason = reason.as_str(),
+                    "work item failed permanently"
+                );
+                let (entity, rec) = id.split_once(':').unwrap_or(("unknown", id.as_str()));
+                let failure = FailureRecord { at: now, entity: entity.to_owned(), record: rec.to_owned(), reason };
+                // If the log itself is unavailable, retry rather than lose the reason.
+                self.failures.record_failure(account, &failure).await.map_err(|_| None)?;
+                let _ = self.stats.count(account, stream, Counter::Failed, now).await;
+                Ok(())
+            }
+        }
+    }
+
+    /// Applies one work item.
+    pub async fn apply(&self, item: &WorkItem) -> Result<Outcome, Failure> {
+        let account = item.account_id();
+        let stream = match item {
+            WorkItem::NhanhChange { .. } | WorkItem::NhanhWebhook { .. } => Stream::Webhooks,
+            WorkItem::HubEvent { .. } => Stream::HubEvents,
+            WorkItem::ReconcileAccount { .. } => Stream::Reconcile,
+            WorkItem::InitialSyncPage { .. } => Stream::Products,
+        };
+        let (conn, creds) =
+            match self.prepare(account, stream, matches!(item, WorkItem::ReconcileAccount { .. })).await? {
+                Ready::Go(conn, creds) => (conn, creds),
+                Ready::Done(outcome) => return Ok(outcome),
+            };
+        let result = match item {
+            WorkItem::NhanhChange { received_at, change, record_id, .. } => {
+                if conn.connected_at.is_some_and(|c| *received_at < c) {
+                    // Received in an earlier connected period (R3).
+                    return Ok(Outcome::Dropped(stream));
+                }
+                self.nhanh_change(&conn, &creds, *change, *record_id).await
+            }
+            WorkItem::NhanhWebhook { api_version, received_at, event, record_id, .. } => {
+                if conn.connected_at.is_some_and(|c| *received_at < c) {
+                    return Ok(Outcome::Dropped(stream));
+                }
+                self.legacy_nhanh_event(&conn, &creds, *api_version, event, *record_id).await
+            }
+            WorkItem::HubEvent { event, .. } => self.hub_event(&conn, &creds, event).await,
+            WorkItem::ReconcileAccount { resume, .. } => self.reconcile(&conn, &creds, resume.clone()).await,
+            WorkItem::InitialSyncPage { after, seq, page, .. } => {
+                // An item queued before page tokens carries a v2 page number.
+                let after = after.clone().or_else(|| page.and_then(nhanh::legacy_page_token));
+                let seq = if *seq == 0 { page.unwrap_or(1) } else { *seq };
+                self.initial_sync_page(&conn, &creds, after, seq).await
+            }
+        };
+        if let Err(Failure::Retry { reauth: true, .. }) = &result {
+            self.mark_needs_reauth(account).await;
+        }
+        result
+    }
+
+    /// The account's connection and credentials, or what to answer without applying anything:
+    /// dropped when not connected (R3); while it needs a new consent, kept for later (R12), or
+    /// skipped when `skip_if_reauth` (a scheduled pass: the next tick comes anyway).
+    pub(super) async fn prepare(
+        &self,
+        account: &AccountId,
+        stream: Stream,
+        skip_if_reauth: bool,
+    ) -> Result<Ready, Failure> {
+        let Some(conn) = self.connections.get(account).await.map_err(|e| classify(stream, "connection", e.into()))?
+        else {
+            return Ok(Ready::Done(Outcome::Dropped(stream)));
+        };
+        if !conn.state.is_connected() {
+            return Ok(Ready::Done(Outcome::Dropped(stream)));
+        }
+        if conn.state == ConnectionState::NeedsReauth {
+            if skip_if_reauth {
+                return Ok(Ready::Done(Outcome::Skipped));
+            }
+            return Err(Failure::Retry {
+                reason: "connection needs a new consent (R12); kept".into(),
+                not_before: None,
+                reauth: false,
+            });
+        }
+        let creds = self.credentials(&conn).await.map_err(|e| classify(stream, "connection", e))?;
+        Ok(Ready::Go(Box::new(conn), creds))
+    }
+
+    pub(super) async fn credentials(&self, conn: &Connection) -> Result<Credentials, Error> {
+        let business_id = conn.business_id.ok_or_else(|| Error::Invalid("connection without a business".into()))?;
+        let sealed =
+            conn.access_token_sealed.as_deref().ok_or_else(|| Error::Invalid("connection without a token".into()))?;
+        let access_token = self
+            .tokens
+            .open(self.secrets.as_ref(), sealed, &seal_context(&conn.account_id, SealedField::AccessToken))
+            .await?;
+        Ok(Credentials { app_id: conn.app_id, business_id, access_token, api_version: conn.api_version })
+    }
+
+    pub(super) async fn mark_needs_reauth(&self, account: &AccountId) {
+        for _ in 0..3 {
+            let Ok(Some(mut conn)) = self.connections.get(account).await else { return };
+            if !conn.state.is_connected() || conn.state == ConnectionState::NeedsReauth {
+                return;
+            }
+            conn.state = ConnectionState::NeedsReauth;
+            match self.connections.put(&conn).await {
+                Ok(_) => {
+                    tracing::warn!(
+                        account_id = account.as_str(),
+                        "Nhanh rejected the access token: connection needs a new consent"
+                    );
+                    return;
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(e) => {
+                    tracing::error!(account_id = account.as_str(), error = %e, "could not mark needs_reauth");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Applies one change Nhanh announced, by re-reading the record (stale or re-ordered
+    /// webhooks end in the current state).
+    pub(super) async fn nhanh_change(
+        &self,
+        conn: &Connection,
+        creds: &Credentials,
+        change: WebhookKind,
+        id: NhanhId,
+    ) -> Result<Outcome, Failure> {
+        match change {
+            WebhookKind::ProductChanged => self.sync_product(conn, creds, id).await,
+            WebhookKind::ProductDeleted => self.deactivate_product(conn, id).await,
+            WebhookKind::OrderChanged => self.sync_order(conn, creds, id).await,
+            WebhookKind::OrderDeleted => self.delete_order(conn, id).await,
+            WebhookKind::WebhooksEnabled | WebhookKind::AppUninstalled | WebhookKind::NotSynced => Ok(Outcome::Skipped),
+        }
+    }
+
+    /// A webhook queued with its raw body before [`WorkItem::NhanhChange`] existed.
+    pub(super) async fn legacy_nhanh_event(
+        &self,
+        conn: &Connection,
+        creds: &Credentials,
+        version: ApiVersion,
+        event: &Value,
+        record_id: Option<NhanhId>,
+    ) -> Result<Outcome, Failure> {
+        let hook = nhanh::decode_webhook(version, None, event)
+            .map_err(|e| Failure::permanent(Stream::Webhooks, "event:malformed", e.0))?;
+        let ids: Vec<NhanhId> = match record_id {
+            Some(id) => vec![id],
+            None => hook.record_ids.clone(),
+        };
+        let mut outcome = Outcome::Skipped;
+        for id in ids {
+            outcome = self.nhanh_change(conn, creds, hook.kind, id).await?;
+        }
+        Ok(outcome)
+    }
+
+    /// A page-level count (best effort).
+    pub(super) async fn count(&self, conn: &Connection, outcome: Outcome) {
+        let now = self.clock.now();
+        let r = match outcome {
+            Outcome::Applied(stream) => {
+                self.stats.count(&conn.account_id, stream, crate::domain::Counter::Applied, now).await
+            }
+            Outcome::Dropped(stream) => {
+                self.stats.count(&conn.account_id, stream, crate::domain::Counter::Dropped, now).await
+            }
+            Outcome::Skipped => Ok(()),
+        };
+        if let Err(e) = r {
+            tracing::warn!(account_id = conn.account_id.as_str(), error = %e, "counter not updated");
+        }
+    }
+
+    /// Records a permanent failure met inside a pass and counts it.
+    pub(super) async fn log_failure(&self, conn: &Connection, stream: Stream, record: &str, reason: String) {
+        let now = self.clock.now();
+        let (entity, rec) = record.split_once(':').unwrap_or(("unknown", record));
+        tracing::error!(
+            account_id = conn.account_id.as_str(),
+            record,
+            reason = reason.as_str(),
+            "record failed permanently"
+        );
+        let failure =
+            crate::store::FailureRecord { at: now, entity: entity.to_owned(), record: rec.to_owned(), reason };
+        let _ = self.failures.record_failure(&conn.account_id, &failure).await;
+        let _ = self.stats.count(&conn.account_id, stream, crate::domain::Counter::Failed, now).await;
+    }
+}

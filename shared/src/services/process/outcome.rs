@@ -1,0 +1,100 @@
+//! What applying a work item did, and why it failed: the leaf types of the processor.
+
+use crate::domain::{HubId, Stream};
+use crate::hub::HubError;
+use crate::nhanh::NhanhError;
+use crate::Error;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+/// One queue record of a batch.
+#[derive(Debug, Clone)]
+pub struct BatchRecord {
+    /// The SQS message id (reported back when it fails).
+    pub message_id: String,
+    /// `MessageGroupId`.
+    pub group_id: String,
+    /// The body (a serialised [`WorkItem`]).
+    pub body: String,
+}
+
+/// A record to report in `batchItemFailures`, and when it may be retried (rate limits).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordFailure {
+    /// The SQS message id.
+    pub message_id: String,
+    /// No retry before this instant (Nhanh's `unlockedAt`, the Hub's `Retry-After`).
+    pub not_before: Option<OffsetDateTime>,
+}
+
+/// What applying one item did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Changes applied to the other side, counted on this stream.
+    Applied(Stream),
+    /// Dropped by rule (R3), counted on this stream.
+    Dropped(Stream),
+    /// Nothing to do (already done, or nothing the connector syncs).
+    Skipped,
+}
+
+/// Why an item was not applied.
+#[derive(Debug, Clone)]
+pub enum Failure {
+    /// Try again later (nothing lost).
+    Retry {
+        /// For the logs.
+        reason: String,
+        /// Not before this instant.
+        not_before: Option<OffsetDateTime>,
+        /// Nhanh refused the access token: the connection needs a new consent (R12).
+        reauth: bool,
+    },
+    /// Will never succeed as it is: recorded on the error log and acknowledged.
+    Permanent {
+        /// The stream to count it on.
+        stream: Stream,
+        /// Entity and record id for the error log.
+        record: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Failure {
+    pub(super) fn permanent(stream: Stream, record: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::Permanent { stream, record: record.into(), reason: reason.into() }
+    }
+}
+
+/// Classifies a lower-level error for a record of `stream`.
+pub(crate) fn classify(stream: Stream, record: &str, e: Error) -> Failure {
+    let not_before = match &e {
+        Error::Nhanh(NhanhError::RateLimited { unlocked_at, .. }) => Some(*unlocked_at),
+        Error::Hub(HubError::RateLimited { until }) => Some(*until),
+        _ => None,
+    };
+    if e.is_retryable()
+        || matches!(e, Error::Nhanh(NhanhError::InvalidAccessToken))
+        || matches!(e, Error::Hub(HubError::Unauthorized))
+    {
+        let reauth = matches!(e, Error::Nhanh(NhanhError::InvalidAccessToken));
+        Failure::Retry { reason: e.to_string(), not_before, reauth }
+    } else {
+        Failure::permanent(stream, record, e.to_string())
+    }
+}
+
+/// The Hub id in a Hub event's `data.id` (text or number).
+pub(crate) fn event_record_id(data: &Value) -> Option<HubId> {
+    match &data["id"] {
+        Value::String(s) => HubId::parse(s).ok(),
+        Value::Number(n) => HubId::parse(&n.to_string()).ok(),
+        _ => None,
+    }
+}
+
+/// Classifies a failure met while reading or applying a stream of a pass or sync.
+pub(crate) fn err(stream: Stream, e: impl Into<Error>) -> Failure {
+    classify(stream, "sweep", e.into())
+}
