@@ -1,8 +1,8 @@
 //! The connect use cases: check the admin (R2), start the consent, complete it (exchange, probe
 //! the streams, R1 claim, store), disconnect (R3), and the status for the Hub.
 
-use crate::clock::{rfc3339, Clock};
-use crate::domain::{AccountId, AppId, Connection, ConnectionState, InitialSync, InitialSyncState, Stats};
+use crate::clock::Clock;
+use crate::domain::{AccountId, AppId, Connection, ConnectionState, InitialSync, InitialSyncState, Stats, Stream};
 use crate::hub::{HubApi, HubSession};
 use crate::nhanh::{
     BillQuery, Credentials, CustomerQuery, NhanhApi, NhanhError, OrderFilter, OrderQuery, ProductQuery,
@@ -10,10 +10,10 @@ use crate::nhanh::{
 };
 use crate::secrets::{random_token, seal_context, SealedField, SecretBox, SecretString};
 use crate::store::{ConnectionStore, FailureLog, FailureRecord, PendingAttempt, PendingStore, StatsStore, StoreError};
+use crate::services::status::Status;
 use crate::Error;
-use serde_json::{json, Value};
 use std::sync::Arc;
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 
 /// How long a started attempt waits for Nhanh's redirect (the access code's own lifetime).
 pub const PENDING_TTL: Duration = Duration::minutes(10);
@@ -167,7 +167,8 @@ pub async fn end_connection(
 pub const APP_UNINSTALLED: &str = "app_uninstalled";
 
 /// The streams probed after the token exchange (R2), by their names on the status.
-pub const PROBED_STREAMS: [&str; 5] = ["products", "product_groups", "orders", "customers", "bills"];
+pub const PROBED_STREAMS: [Stream; 5] =
+    [Stream::Products, Stream::ProductGroups, Stream::Orders, Stream::Customers, Stream::Bills];
 
 impl ConnectService {
     /// Checks a Hub session token: it must be an admin of `account` (R2).
@@ -376,7 +377,7 @@ impl ConnectService {
         for (stream, result) in PROBED_STREAMS.into_iter().zip(results) {
             match result {
                 Ok(()) => {}
-                Err(NhanhError::Forbidden { .. }) => denied.push(stream),
+                Err(NhanhError::Forbidden { .. }) => denied.push(stream.as_str()),
                 Err(NhanhError::InvalidAccessToken) => {
                     return Err(ConnectError::CodeRejected("Nhanh rejected the new access token".into()))
                 }
@@ -418,50 +419,13 @@ impl ConnectService {
         Ok(self.failures.recent_failures(account, 20).await?)
     }
 
-    /// The status JSON for the Hub. Never contains a secret.
-    pub fn status_json(&self, conn: &Connection, stats: &Stats, failures: &[FailureRecord]) -> Value {
-        let now = self.clock.now();
-        let ts = |t: Option<OffsetDateTime>| t.map(rfc3339);
-        let last_event_at = stats.streams.values().filter_map(|s| s.last_event_at).max();
-        let names = PROBED_STREAMS.iter().copied().chain(
-            stats.streams.keys().map(String::as_str).filter(|k| *k != crate::domain::Stream::InitialSync.as_str()),
-        );
-        let streams: serde_json::Map<String, Value> = names
-            .map(|name| {
-                let c = stats.streams.get(name).cloned().unwrap_or_default();
-                let v = json!({
-                    "applied": c.applied, "dropped": c.dropped, "failed": c.failed, "ignored": c.ignored,
-                    "last_applied_at": ts(c.last_applied_at), "last_event_at": ts(c.last_event_at),
-                });
-                (name.to_owned(), v)
-            })
-            .collect();
-        let pages_done = stats.streams.get(crate::domain::Stream::InitialSync.as_str()).map_or(0, |c| c.applied);
-        let initial_sync = conn.initial_sync.as_ref().map(|s| {
-            let done = if s.state == InitialSyncState::Running { pages_done } else { s.done.max(pages_done) };
-            json!({"state": s.state, "done": done, "total": s.total, "unit": "pages"})
-        });
-        let days_left = conn.token_expires_at.map(|exp| (exp - now).whole_days());
-        json!({
-            "account_id": conn.account_id,
-            "state": conn.state,
-            "app_id": conn.app_id,
-            "business_id": conn.business_id,
-            "api_version": conn.api_version,
-            "connected_at": ts(conn.connected_at),
-            "disconnected_at": ts(conn.disconnected_at),
-            "disconnect_reason": conn.disconnect_reason,
-            "token_expires_at": ts(conn.token_expires_at),
-            "token_warning": conn.token_warning(now),
-            "token_days_left": days_left,
-            "webhooks": {
-                "url": self.urls.webhook(conn.app_id),
-                "live": stats.webhooks_live,
-                "last_event_at": ts(last_event_at),
-            },
-            "initial_sync": initial_sync,
-            "streams": streams,
-            "recent_failures": failures,
-        })
+    /// The status of the account's connection (`None`: it never connected), read from the
+    /// connection, its counters and its error log: the one source of the status JSON and the page.
+    pub async fn status(&self, account: &AccountId) -> Result<Option<Status>, ConnectError> {
+        let Some(conn) = self.connections.get(account).await? else { return Ok(None) };
+        let (stats, failures) =
+            futures::future::try_join(self.stats.stats(account), self.failures.recent_failures(account, 20)).await?;
+        let url = self.urls.webhook(conn.app_id);
+        Ok(Some(Status::build(&conn, &stats, failures, url, self.clock.now())))
     }
 }

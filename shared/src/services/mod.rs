@@ -4,3 +4,4 @@ pub mod connect;
 pub mod intake;
 pub mod process;
 pub mod reconcile;
+pub mod status;

@@ -238,18 +238,8 @@ async fn status(app: &ConnectApp, req: &HttpRequest, raw_account: &str) -> HttpR
     if !by_token && admin_cookie(app, req, &account).is_err() {
         return err(401, "unauthorized", "a Hub service token or an admin session is required");
     }
-    let found = match app.service.connection(&account).await {
-        Ok(Some(conn)) => match (app.service.stats(&account).await, app.service.recent_failures(&account).await) {
-            (Ok(stats), Ok(failures)) => Ok(Some((conn, stats, failures))),
-            (Err(e), _) | (_, Err(e)) => Err(e),
-        },
-        Ok(None) => Ok(None),
-        Err(e) => Err(e),
-    };
-    match found {
-        Ok(Some((conn, stats, failures))) => {
-            HttpResponse::json(200, &app.service.status_json(&conn, &stats, &failures))
-        }
+    match app.service.status(&account).await {
+        Ok(Some(status)) => HttpResponse::json(200, &status),
         Ok(None) => err(404, "not_found", "this account has never connected a Nhanh business"),
         Err(e) => {
             tracing::error!(account_id = account.as_str(), error = %e, "status read failed");

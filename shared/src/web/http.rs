@@ -70,14 +70,15 @@ impl HttpResponse {
         }
     }
     /// A JSON document.
-    pub fn json(status: u16, value: &serde_json::Value) -> Self {
+    pub fn json(status: u16, value: &impl serde::Serialize) -> Self {
         Self {
             status,
             headers: vec![
                 ("content-type".into(), "application/json".into()),
                 ("cache-control".into(), "no-store".into()),
             ],
-            body: value.to_string(),
+            // Serialising our own documents cannot fail (string keys only).
+            body: serde_json::to_string(value).unwrap_or_default(),
         }
     }
     /// A `303 See Other` redirect.

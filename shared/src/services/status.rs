@@ -1,0 +1,155 @@
+//! The connection's status document, built in one place for the Hub's status JSON and for the
+//! merchant's page. It never contains a secret.
+
+use crate::clock::utc_rfc3339_option;
+use crate::domain::{
+    AccountId, ApiVersion, AppId, BusinessId, Connection, ConnectionState, InitialSyncState, Stats, Stream,
+    StreamCounters,
+};
+use crate::store::FailureRecord;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use time::OffsetDateTime;
+
+/// What the status shows of a connection.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    /// The Hub account.
+    pub account_id: AccountId,
+    /// The connection's state.
+    pub state: ConnectionState,
+    /// The Nhanh app.
+    pub app_id: AppId,
+    /// The Nhanh business.
+    pub business_id: Option<BusinessId>,
+    /// The API version the connection speaks.
+    pub api_version: ApiVersion,
+    /// When the connected period began.
+    #[serde(with = "utc_rfc3339_option")]
+    pub connected_at: Option<OffsetDateTime>,
+    /// When it ended, if it did.
+    #[serde(with = "utc_rfc3339_option")]
+    pub disconnected_at: Option<OffsetDateTime>,
+    /// Why it ended, when not by the admin (`app_uninstalled`).
+    pub disconnect_reason: Option<String>,
+    /// When Nhanh's access token expires (R12).
+    #[serde(with = "utc_rfc3339_option")]
+    pub token_expires_at: Option<OffsetDateTime>,
+    /// Whether the token expires within 30 days (R12).
+    pub token_warning: bool,
+    /// Whole days until the token expires.
+    pub token_days_left: Option<i64>,
+    /// Webhook delivery.
+    pub webhooks: WebhookStatus,
+    /// The initial sync, once one started.
+    pub initial_sync: Option<InitialSyncStatus>,
+    /// Counters per stream: every record stream, and any other stream counted.
+    pub streams: BTreeMap<&'static str, StreamStatus>,
+    /// The most recent permanent failures, newest first.
+    pub recent_failures: Vec<FailureRecord>,
+}
+
+/// Webhook delivery of a connection.
+#[derive(Debug, Clone, Serialize)]
+pub struct WebhookStatus {
+    /// The URL to paste on Nhanh.
+    pub url: String,
+    /// Whether Nhanh confirmed webhooks (`webhooksEnabled`).
+    pub live: bool,
+    /// The last event of any stream.
+    #[serde(with = "utc_rfc3339_option")]
+    pub last_event_at: Option<OffsetDateTime>,
+}
+
+/// Progress of the initial sync.
+#[derive(Debug, Clone, Serialize)]
+pub struct InitialSyncStatus {
+    /// Running or done.
+    pub state: InitialSyncState,
+    /// Units done.
+    pub done: u64,
+    /// Units in all, when the API version tells it.
+    pub total: Option<u64>,
+    /// What `done` and `total` count.
+    pub unit: &'static str,
+}
+
+/// The counters of one stream.
+#[derive(Debug, Clone, Serialize)]
+pub struct StreamStatus {
+    /// Changes applied to the other side.
+    pub applied: u64,
+    /// Events dropped by rule (R3).
+    pub dropped: u64,
+    /// Changes that failed permanently.
+    pub failed: u64,
+    /// Events of kinds the connector does not sync.
+    pub ignored: u64,
+    /// When the last change was applied.
+    #[serde(with = "utc_rfc3339_option")]
+    pub last_applied_at: Option<OffsetDateTime>,
+    /// When the last event arrived.
+    #[serde(with = "utc_rfc3339_option")]
+    pub last_event_at: Option<OffsetDateTime>,
+}
+
+impl From<&StreamCounters> for StreamStatus {
+    fn from(c: &StreamCounters) -> Self {
+        Self {
+            applied: c.applied,
+            dropped: c.dropped,
+            failed: c.failed,
+            ignored: c.ignored,
+            last_applied_at: c.last_applied_at,
+            last_event_at: c.last_event_at,
+        }
+    }
+}
+
+impl Status {
+    /// Builds the status of `conn` from its counters and error log, at `now`.
+    pub fn build(
+        conn: &Connection,
+        stats: &Stats,
+        failures: Vec<FailureRecord>,
+        webhook_url: String,
+        now: OffsetDateTime,
+    ) -> Self {
+        let counters = |s: Stream| stats.streams.get(s.as_str()).cloned().unwrap_or_default();
+        let mut streams: BTreeMap<&'static str, StreamStatus> =
+            Stream::RECORDS.iter().map(|s| (s.as_str(), StreamStatus::from(&counters(*s)))).collect();
+        for s in [Stream::Webhooks, Stream::HubEvents, Stream::Reconcile] {
+            if stats.streams.contains_key(s.as_str()) {
+                streams.insert(s.as_str(), StreamStatus::from(&counters(s)));
+            }
+        }
+        let pages_done = counters(Stream::InitialSync).applied;
+        let initial_sync = conn.initial_sync.as_ref().map(|s| InitialSyncStatus {
+            state: s.state,
+            done: if s.state == InitialSyncState::Running { pages_done } else { s.done.max(pages_done) },
+            total: s.total,
+            unit: "pages",
+        });
+        Self {
+            account_id: conn.account_id.clone(),
+            state: conn.state,
+            app_id: conn.app_id,
+            business_id: conn.business_id,
+            api_version: conn.api_version,
+            connected_at: conn.connected_at,
+            disconnected_at: conn.disconnected_at,
+            disconnect_reason: conn.disconnect_reason.clone(),
+            token_expires_at: conn.token_expires_at,
+            token_warning: conn.token_warning(now),
+            token_days_left: conn.token_expires_at.map(|exp| (exp - now).whole_days()),
+            webhooks: WebhookStatus {
+                url: webhook_url,
+                live: stats.webhooks_live,
+                last_event_at: stats.streams.values().filter_map(|s| s.last_event_at).max(),
+            },
+            initial_sync,
+            streams,
+            recent_failures: failures,
+        }
+    }
+}
