@@ -4,7 +4,7 @@
 use crate::helpers::{random_u64, stack_env};
 use shared::domain::{AccountId, HubId};
 use shared::store::dynamo::DynamoStore;
-use shared::store::{CursorStore, Entity, IdMapStore, IdempotencyStore};
+use shared::store::{CursorStore, Entity, IdMapStore};
 use time::{Duration, OffsetDateTime};
 
 async fn store() -> DynamoStore {
@@ -32,15 +32,6 @@ async fn id_maps_cursors_and_idempotency_on_dynamodb() {
     assert_eq!(store.cursor(&account, "orders").await.unwrap(), None);
     store.set_cursor(&account, "orders", at).await.unwrap();
     assert_eq!(store.cursor(&account, "orders").await.unwrap(), Some(at));
-
-    let key = format!("{}:evt:1", account.as_str());
-    let now = OffsetDateTime::now_utc();
-    assert!(store.first_time(&key, Duration::hours(1), now).await.unwrap());
-    assert!(!store.first_time(&key, Duration::hours(1), now).await.unwrap());
-    assert!(
-        store.first_time(&key, Duration::hours(1), now + Duration::hours(2)).await.unwrap(),
-        "expired records do not block"
-    );
 }
 
 /// The page path's batch calls: more keys than one BatchGetItem (100) or BatchWriteItem (25)

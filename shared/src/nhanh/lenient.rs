@@ -1,8 +1,6 @@
 //! Lenient decoding of Nhanh JSON (both API versions): numbers as strings, `""`/`null` for missing values, and
 //! collections keyed by id (`{"123": {...}}`) or given as arrays (`[]` when empty).
 
-use serde::de::{DeserializeOwned, Deserializer};
-use serde::Deserialize;
 use serde_json::Value;
 
 /// Reads an integer from a number or numeric text; `""`, `null` and junk give `None`.
@@ -43,34 +41,6 @@ pub fn collection(v: &Value) -> Vec<&Value> {
         Value::Array(items) => items.iter().collect(),
         _ => Vec::new(),
     }
-}
-
-/// A `deserialize_with` helper for optional integers.
-pub fn de_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    Ok(int(&Value::deserialize(d)?))
-}
-
-/// A `deserialize_with` helper for optional text.
-pub fn de_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(text(&Value::deserialize(d)?))
-}
-
-/// A `deserialize_with` helper for optional floats.
-pub fn de_float<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
-    Ok(float(&Value::deserialize(d)?))
-}
-
-/// A `deserialize_with` helper for keyed-or-array collections; items that do not decode are skipped
-/// (and reported by the caller through the count it expected).
-pub fn de_collection<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Vec<T>, D::Error> {
-    let v = Value::deserialize(d)?;
-    Ok(collection(&v).into_iter().filter_map(|item| T::deserialize(item).ok()).collect())
-}
-
-/// A `deserialize_with` helper for a list of integers given as numbers or text.
-pub fn de_int_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u64>, D::Error> {
-    let v = Value::deserialize(d)?;
-    Ok(collection(&v).into_iter().filter_map(int).filter_map(|n| u64::try_from(n).ok()).collect())
 }
 
 #[cfg(test)]

@@ -9,8 +9,8 @@ use crate::nhanh::{
     NEW_CONNECTION_VERSION,
 };
 use crate::secrets::{random_token, seal_context, SealedField, SecretBox, SecretString};
-use crate::store::{ConnectionStore, FailureLog, FailureRecord, PendingAttempt, PendingStore, StatsStore, StoreError};
 use crate::services::status::Status;
+use crate::store::{ConnectionStore, FailureLog, FailureRecord, PendingAttempt, PendingStore, StatsStore, StoreError};
 use crate::Error;
 use std::sync::Arc;
 use time::Duration;

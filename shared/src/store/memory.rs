@@ -12,7 +12,6 @@ struct State {
     pending: HashMap<(AccountId, AppId), PendingAttempt>,
     maps: HashMap<(AccountId, Entity, String), String>,
     cursors: HashMap<(AccountId, String), OffsetDateTime>,
-    idempotency: HashMap<String, OffsetDateTime>,
     stats: HashMap<AccountId, Stats>,
     failures: HashMap<AccountId, Vec<FailureRecord>>,
     intents: HashMap<(AccountId, String, String), String>,
@@ -166,19 +165,6 @@ impl CursorStore for MemoryStore {
         self.with(|s| {
             s.cursors.insert((account.clone(), stream.to_owned()), at);
             Ok(())
-        })
-    }
-}
-
-#[async_trait]
-impl IdempotencyStore for MemoryStore {
-    async fn first_time(&self, key: &str, ttl: time::Duration, now: OffsetDateTime) -> Result<bool, StoreError> {
-        self.with(|s| match s.idempotency.get(key) {
-            Some(expires) if *expires > now => Ok(false),
-            _ => {
-                s.idempotency.insert(key.to_owned(), now + ttl);
-                Ok(true)
-            }
         })
     }
 }
@@ -339,12 +325,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn idempotency_and_maps() {
+    async fn maps_link_both_ways() {
         let store = MemoryStore::default();
-        let now = OffsetDateTime::now_utc();
-        assert!(store.first_time("k", time::Duration::hours(1), now).await.unwrap());
-        assert!(!store.first_time("k", time::Duration::hours(1), now).await.unwrap());
-        assert!(store.first_time("k", time::Duration::hours(1), now + time::Duration::hours(2)).await.unwrap());
         let acct = AccountId::parse("a").unwrap();
         let hub = HubId::parse("h1").unwrap();
         store.link(&acct, Entity::Product, "5", &hub).await.unwrap();

@@ -177,13 +177,6 @@ pub trait CursorStore: Send + Sync {
     async fn set_cursor(&self, account: &AccountId, stream: &str, at: OffsetDateTime) -> Result<(), StoreError>;
 }
 
-/// Idempotency records with a time to live.
-#[async_trait]
-pub trait IdempotencyStore: Send + Sync {
-    /// Records `key`; `true` the first time, `false` if it was recorded and has not expired.
-    async fn first_time(&self, key: &str, ttl: time::Duration, now: OffsetDateTime) -> Result<bool, StoreError>;
-}
-
 /// Status counters and webhook liveness, updated atomically (no read-modify-write).
 #[async_trait]
 pub trait StatsStore: Send + Sync {

@@ -1,0 +1,196 @@
+//! The connection, its R1 claim, its webhook route and the pending connect attempts.
+
+use super::codec::*;
+use super::keys::*;
+use super::*;
+
+#[async_trait]
+impl ConnectionStore for DynamoStore {
+    async fn get(&self, account: &AccountId) -> Result<Option<Connection>, StoreError> {
+        let Some(item) = self.get_item(account_pk(account), CONNECTION_SK).await? else { return Ok(None) };
+        let data = text_attr(&item, "data").ok_or_else(|| StoreError::Corrupt("connection without data".into()))?;
+        serde_json::from_str(data).map(Some).map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
+    async fn put(&self, conn: &Connection) -> Result<Connection, StoreError> {
+        let (put, next) = self.connection_put(conn)?;
+        let mut request = self.client.put_item().table_name(&self.table).set_item(Some(put.item().clone()));
+        request = request.set_condition_expression(put.condition_expression().map(str::to_owned));
+        request = request.set_expression_attribute_values(put.expression_attribute_values().cloned());
+        match request.send().await {
+            Ok(_) => Ok(next),
+            Err(e) => {
+                let e = e.into_service_error();
+                if e.is_conditional_check_failed_exception() {
+                    Err(StoreError::Conflict)
+                } else {
+                    Err(unavailable(e))
+                }
+            }
+        }
+    }
+
+    async fn put_claiming(&self, conn: &Connection) -> Result<Connection, StoreError> {
+        let business = conn.business_id.ok_or_else(|| StoreError::Corrupt("claim without a business".into()))?;
+        let (put, next) = self.connection_put(conn)?;
+        let account = s(conn.account_id.as_str());
+        let claim = build(
+            Put::builder()
+                .table_name(&self.table)
+                .item("PK", s(claim_pk(business)))
+                .item("SK", s(CLAIM_SK))
+                .item("account_id", account.clone())
+                .condition_expression("attribute_not_exists(PK) OR account_id = :a")
+                .expression_attribute_values(":a", account.clone())
+                .build(),
+        )?;
+        let route = build(
+            Put::builder()
+                .table_name(&self.table)
+                .item("PK", s(route_pk(conn.app_id, business)))
+                .item("SK", s(ROUTE_SK))
+                .item("account_id", account.clone())
+                .build(),
+        )?;
+        let app_route = build(
+            Put::builder()
+                .table_name(&self.table)
+                .item("PK", s(app_pk(conn.app_id)))
+                .item("SK", s(account_pk(&conn.account_id)))
+                .item("account_id", account)
+                .build(),
+        )?;
+        let items = vec![
+            TransactWriteItem::builder().put(put).build(),
+            TransactWriteItem::builder().put(claim).build(),
+            TransactWriteItem::builder().put(route).build(),
+            TransactWriteItem::builder().put(app_route).build(),
+        ];
+        self.transact(items, &[StoreError::Conflict, StoreError::BusinessTaken]).await?;
+        Ok(next)
+    }
+
+    async fn put_releasing(&self, conn: &Connection, business: BusinessId) -> Result<Connection, StoreError> {
+        let (put, next) = self.connection_put(conn)?;
+        let release = build(
+            Delete::builder()
+                .table_name(&self.table)
+                .key("PK", s(claim_pk(business)))
+                .key("SK", s(CLAIM_SK))
+                .condition_expression("attribute_not_exists(PK) OR account_id = :a")
+                .expression_attribute_values(":a", s(conn.account_id.as_str()))
+                .build(),
+        )?;
+        let items =
+            vec![TransactWriteItem::builder().put(put).build(), TransactWriteItem::builder().delete(release).build()];
+        self.transact(items, &[StoreError::Conflict, StoreError::Conflict]).await?;
+        Ok(next)
+    }
+
+    async fn account_for(&self, app: AppId, business: BusinessId) -> Result<Option<AccountId>, StoreError> {
+        let item = self.get_item(route_pk(app, business), ROUTE_SK).await?;
+        Ok(item.as_ref().and_then(|i| text_attr(i, "account_id")).and_then(|a| AccountId::parse(a).ok()))
+    }
+
+    async fn accounts_of_app(&self, app: AppId) -> Result<Vec<AccountId>, StoreError> {
+        let answer = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :acct)")
+            .expression_attribute_values(":pk", s(app_pk(app)))
+            .expression_attribute_values(":acct", s("ACCT#"))
+            .limit(100)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(answer
+            .items()
+            .iter()
+            .filter_map(|i| text_attr(i, "account_id"))
+            .filter_map(|a| AccountId::parse(a).ok())
+            .collect())
+    }
+
+    /// A Query of the sparse `connections` index (only connection items carry its key), so the
+    /// cost follows the number of accounts, not the size of the table. The cursor is the last
+    /// account's `PK`: index items are one per account, and their table `SK` is always `CONN`.
+    async fn connected_accounts(&self, cursor: Option<String>) -> Result<(Vec<AccountId>, Option<String>), StoreError> {
+        let mut request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(CONNECTIONS_INDEX)
+            .key_condition_expression("#list = :conn")
+            .filter_expression("#st IN (:s1, :s2, :s3)")
+            .expression_attribute_names("#list", CONNECTIONS_INDEX_KEY)
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_values(":conn", s(CONNECTION_SK))
+            .expression_attribute_values(":s1", s("syncing"))
+            .expression_attribute_values(":s2", s("active"))
+            .expression_attribute_values(":s3", s("needs_reauth"))
+            .limit(500);
+        if let Some(pk) = cursor {
+            request = request
+                .exclusive_start_key(CONNECTIONS_INDEX_KEY, s(CONNECTION_SK))
+                .exclusive_start_key("PK", s(pk))
+                .exclusive_start_key("SK", s(CONNECTION_SK));
+        }
+        let out = request.send().await.map_err(unavailable)?;
+        let accounts = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i| text_attr(i, "PK"))
+            .filter_map(|pk| pk.strip_prefix(ACCOUNT_PREFIX))
+            .filter_map(|a| AccountId::parse(a).ok())
+            .collect();
+        let next = out.last_evaluated_key.as_ref().and_then(|k| text_attr(k, "PK")).map(str::to_owned);
+        Ok((accounts, next))
+    }
+}
+
+#[async_trait]
+impl PendingStore for DynamoStore {
+    async fn put_pending(&self, attempt: &PendingAttempt) -> Result<(), StoreError> {
+        let data = serde_json::to_string(attempt).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("PK", s(pending_pk(&attempt.account_id, attempt.app_id)))
+            .item("SK", s(PENDING_SK))
+            .item("data", s(data))
+            .item(TTL_ATTRIBUTE, n(attempt.expires_at.unix_timestamp()))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn get_pending(
+        &self,
+        account: &AccountId,
+        app: AppId,
+        now: OffsetDateTime,
+    ) -> Result<Option<PendingAttempt>, StoreError> {
+        let Some(item) = self.get_item(pending_pk(account, app), PENDING_SK).await? else { return Ok(None) };
+        if !alive(&item, now) {
+            return Ok(None);
+        }
+        let data = text_attr(&item, "data").ok_or_else(|| StoreError::Corrupt("pending without data".into()))?;
+        let attempt: PendingAttempt = serde_json::from_str(data).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok((attempt.expires_at > now).then_some(attempt))
+    }
+
+    async fn delete_pending(&self, account: &AccountId, app: AppId) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("PK", s(pending_pk(account, app)))
+            .key("SK", s(PENDING_SK))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}

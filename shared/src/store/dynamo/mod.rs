@@ -1,0 +1,228 @@
+//! DynamoDB adapter of every store port: one table, the tenant in the key. The key formats are
+//! in [`keys`], the attribute codecs in [`codec`], one adapter per group of ports in the other
+//! modules.
+//!
+//! Items with a lifetime carry `ttl_epoch` (the table's TTL attribute); reads also check it, since
+//! DynamoDB deletes expired items only eventually.
+
+mod codec;
+mod connections;
+mod keys;
+mod rate_lock;
+mod records;
+mod stats;
+
+pub use codec::TTL_ATTRIBUTE;
+
+use super::*;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, KeysAndAttributes, Put, PutRequest, TransactWriteItem, WriteRequest,
+};
+use aws_sdk_dynamodb::Client;
+use codec::{n, s, text_attr, Item};
+use keys::*;
+use std::collections::HashMap;
+
+/// The DynamoDB store.
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    /// Uses `table` through `client`.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    /// Uses `table` with a client built from the SDK configuration.
+    pub fn from_sdk_config(sdk: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        Self::new(Client::new(sdk), table)
+    }
+
+    async fn get_item(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("PK", s(pk))
+            .key("SK", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.item)
+    }
+
+    fn connection_put(&self, conn: &Connection) -> Result<(Put, Connection), StoreError> {
+        let mut next = conn.clone();
+        next.version += 1;
+        let data = serde_json::to_string(&next).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut builder = Put::builder()
+            .table_name(&self.table)
+            .item("PK", s(account_pk(&conn.account_id)))
+            .item("SK", s(CONNECTION_SK))
+            .item("data", s(data))
+            .item("state", s(next.state.as_str()))
+            .item(CONNECTIONS_INDEX_KEY, s(CONNECTION_SK))
+            .item("version", n(next.version));
+        builder = if conn.version == 0 {
+            builder.condition_expression("attribute_not_exists(PK)")
+        } else {
+            builder.condition_expression("version = :v").expression_attribute_values(":v", n(conn.version))
+        };
+        let put = builder.build().map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok((put, next))
+    }
+
+    /// A transaction, retried a few times when DynamoDB (or the emulator) fails transiently;
+    /// condition failures are answered at once.
+    async fn transact(&self, items: Vec<TransactWriteItem>, reasons: &[StoreError]) -> Result<(), StoreError> {
+        let mut attempt = 0;
+        loop {
+            match self.transact_once(items.clone(), reasons).await {
+                Err(StoreError::Unavailable(e)) if attempt < TRANSACT_ATTEMPTS => {
+                    attempt += 1;
+                    tracing::debug!(attempt, error = e.as_str(), "transaction retried");
+                    tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn transact_once(&self, items: Vec<TransactWriteItem>, reasons: &[StoreError]) -> Result<(), StoreError> {
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) => match e.into_err() {
+                TransactWriteItemsError::TransactionCanceledException(t) => {
+                    let failed =
+                        t.cancellation_reasons().iter().position(|r| r.code() == Some("ConditionalCheckFailed"));
+                    match failed.and_then(|i| reasons.get(i)) {
+                        Some(StoreError::BusinessTaken) => Err(StoreError::BusinessTaken),
+                        Some(_) => Err(StoreError::Conflict),
+                        None => Err(StoreError::Unavailable("transaction cancelled".into())),
+                    }
+                }
+                other => Err(StoreError::Unavailable(DisplayErrorContext(other).to_string())),
+            },
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// Reads several items of one partition with BatchGetItem (≤ 100 keys a call, unprocessed
+    /// keys asked again); answers by sort key.
+    async fn batch_get(&self, pk: &str, sort_keys: &[String]) -> Result<HashMap<String, Item>, StoreError> {
+        let mut found = HashMap::new();
+        let mut unique: Vec<&String> = sort_keys.iter().collect();
+        unique.sort();
+        unique.dedup();
+        for chunk in unique.chunks(BATCH_GET_MAX) {
+            let keys: Vec<Item> = chunk
+                .iter()
+                .map(|sk| HashMap::from([("PK".to_owned(), s(pk)), ("SK".to_owned(), s(sk.as_str()))]))
+                .collect();
+            let mut request =
+                Some(build(KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build())?);
+            let mut attempt = 0u32;
+            while let Some(keys) = request.take() {
+                let out =
+                    self.client.batch_get_item().request_items(&self.table, keys).send().await.map_err(unavailable)?;
+                for item in out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
+                    if let Some(sk) = text_attr(&item, "SK").map(str::to_owned) {
+                        found.insert(sk, item);
+                    }
+                }
+                request = out.unprocessed_keys.unwrap_or_default().remove(&self.table).filter(|k| !k.keys().is_empty());
+                if request.is_some() {
+                    attempt += 1;
+                    backoff(attempt).await?;
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// [`DynamoStore::batch_get`] of the sort keys `{prefix}{key}`; answers by `key`.
+    async fn batch_get_under(
+        &self,
+        pk: &str,
+        prefix: &str,
+        keys: impl Iterator<Item = String>,
+    ) -> Result<HashMap<String, Item>, StoreError> {
+        let sort_keys: Vec<String> = keys.map(|k| format!("{prefix}{k}")).collect();
+        let items = self.batch_get(pk, &sort_keys).await?;
+        Ok(items.into_iter().filter_map(|(sk, item)| Some((sk.strip_prefix(prefix)?.to_owned(), item))).collect())
+    }
+
+    /// Writes items with BatchWriteItem (≤ 25 a call, unprocessed items sent again), in the given
+    /// order of calls; a later item with the same key as an earlier one replaces it.
+    async fn batch_put(&self, items: Vec<Item>) -> Result<(), StoreError> {
+        let mut unique: Vec<Item> = Vec::with_capacity(items.len());
+        let mut seen: HashMap<(Option<String>, Option<String>), usize> = HashMap::new();
+        for item in items {
+            let key = (text_attr(&item, "PK").map(str::to_owned), text_attr(&item, "SK").map(str::to_owned));
+            match seen.get(&key) {
+                Some(&at) => unique[at] = item,
+                None => {
+                    seen.insert(key, unique.len());
+                    unique.push(item);
+                }
+            }
+        }
+        for chunk in unique.chunks(BATCH_WRITE_MAX) {
+            let mut pending: Vec<WriteRequest> = Vec::with_capacity(chunk.len());
+            for item in chunk {
+                pending.push(
+                    WriteRequest::builder()
+                        .put_request(build(PutRequest::builder().set_item(Some(item.clone())).build())?)
+                        .build(),
+                );
+            }
+            let mut attempt = 0u32;
+            while !pending.is_empty() {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, std::mem::take(&mut pending))
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                pending = out.unprocessed_items.unwrap_or_default().remove(&self.table).unwrap_or_default();
+                if !pending.is_empty() {
+                    attempt += 1;
+                    backoff(attempt).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Retries of a transaction that failed transiently (25 ms doubling: about 3 s in all).
+const TRANSACT_ATTEMPTS: u32 = 6;
+/// Keys per BatchGetItem call (DynamoDB's limit).
+const BATCH_GET_MAX: usize = 100;
+/// Items per BatchWriteItem call (DynamoDB's limit).
+const BATCH_WRITE_MAX: usize = 25;
+
+/// Waits before asking again for what a batch call left unprocessed (throttling); gives up after
+/// a few attempts, as retryable.
+async fn backoff(attempt: u32) -> Result<(), StoreError> {
+    if attempt > 6 {
+        return Err(StoreError::Unavailable("batch left items unprocessed".into()));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+    Ok(())
+}
+
+fn unavailable<E: std::error::Error + 'static>(e: E) -> StoreError {
+    StoreError::Unavailable(DisplayErrorContext(e).to_string())
+}
+
+fn build<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
+    r.map_err(|e| StoreError::Corrupt(e.to_string()))
+}
