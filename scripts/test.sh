@@ -12,14 +12,18 @@ echo "== cfn-lint template.yaml, sam validate --lint"
 cfn-lint template.yaml
 SAM_CLI_TELEMETRY=0 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "$ROOT/.tools/sam/bin/sam" validate --lint --region us-east-1
 
-echo "== the Nhanh version seam"
+echo "== the Nhanh version seam, the module graph, file sizes"
 scripts/check_boundaries.sh
+python3 scripts/check_modules.py
+python3 scripts/check_file_sizes.py
 
 echo "== rustfmt"
 cargo fmt --all -- --check
 
 echo "== clippy"
 cargo clippy -q --workspace --all-targets -- -D warnings
+# The benchmarks need the fixtures feature (kept out of production builds).
+cargo clippy -q -p nhanhvn-shared -p connector-tests --benches --features shared/testing,connector-tests/testing -- -D warnings
 
 echo "== unit tests"
 cargo test -q --workspace --lib --bins

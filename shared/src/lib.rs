@@ -18,6 +18,8 @@ pub mod secrets;
 pub mod services;
 pub mod store;
 pub mod telemetry;
+/// Fixtures over the in-memory fakes, for unit tests and benchmarks; not in production builds.
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod web;
 

@@ -81,7 +81,24 @@ async fn connected_accounts_are_listed_once_however_many_items_an_account_has() 
     let store = store().await;
     let account = AccountId::parse(&format!("l{}", random_u64() % 1_000_000)).unwrap();
     let business = 700_000_000 + random_u64() % 100_000_000;
-    let conn = shared::testing::connection(&account, 1, business, ConnectionState::Active, OffsetDateTime::now_utc());
+    let conn = shared::domain::Connection {
+        account_id: account.clone(),
+        state: ConnectionState::Active,
+        app_id: shared::domain::AppId::new(1).unwrap(),
+        business_id: shared::domain::BusinessId::new(business),
+        api_version: shared::domain::ApiVersion::V3,
+        secret_key_sealed: String::new(),
+        access_token_sealed: None,
+        verify_token_sealed: None,
+        token_expires_at: None,
+        depot_ids: vec![],
+        permissions: vec![],
+        connected_at: Some(OffsetDateTime::now_utc()),
+        disconnected_at: None,
+        disconnect_reason: None,
+        initial_sync: None,
+        version: 0,
+    };
     store.put_claiming(&conn).await.unwrap();
     let pairs: Vec<(String, HubId)> =
         (1..=600).map(|i| (i.to_string(), HubId::parse(&format!("h{i}")).unwrap())).collect();

@@ -4,8 +4,10 @@
 
 pub mod envelope;
 pub mod gate;
+pub mod hook;
 pub mod lenient;
 pub mod model;
+pub mod query;
 pub mod rate_lock;
 pub mod timefmt;
 pub mod v2;
@@ -15,7 +17,9 @@ use crate::clock::Clock;
 use crate::domain::{ApiVersion, AppId, BusinessId, NhanhId};
 use crate::secrets::SecretString;
 use async_trait::async_trait;
+pub use hook::*;
 pub use model::*;
+pub use query::*;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;

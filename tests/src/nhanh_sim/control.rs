@@ -128,7 +128,11 @@ pub(super) async fn ctl_business(State(state): State<Shared>, Path(id): Path<u64
     )
 }
 
-pub(super) async fn ctl_categories(State(state): State<Shared>, Path(id): Path<u64>, Json(tree): Json<Value>) -> Json<Value> {
+pub(super) async fn ctl_categories(
+    State(state): State<Shared>,
+    Path(id): Path<u64>,
+    Json(tree): Json<Value>,
+) -> Json<Value> {
     let mut sim = state.lock().unwrap_or_else(|e| e.into_inner());
     sim.businesses.entry(id).or_default().categories = tree;
     Json(json!({"ok": true}))
@@ -193,7 +197,11 @@ pub(super) struct BulkBody {
 }
 
 /// Seeds a catalogue without webhooks (initial sync tests).
-pub(super) async fn ctl_bulk_products(State(state): State<Shared>, Path(id): Path<u64>, Json(b): Json<BulkBody>) -> Json<Value> {
+pub(super) async fn ctl_bulk_products(
+    State(state): State<Shared>,
+    Path(id): Path<u64>,
+    Json(b): Json<BulkBody>,
+) -> Json<Value> {
     let mut sim = state.lock().unwrap_or_else(|e| e.into_inner());
     let now = sim.now();
     let business = sim.businesses.entry(id).or_default();

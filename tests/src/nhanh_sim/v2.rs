@@ -2,7 +2,11 @@
 
 use super::*;
 
-pub(super) async fn api(State(state): State<Shared>, Path((module, action)): Path<(String, String)>, req: Request) -> Response {
+pub(super) async fn api(
+    State(state): State<Shared>,
+    Path((module, action)): Path<(String, String)>,
+    req: Request,
+) -> Response {
     let path = format!("/api/{module}/{action}");
     let f = fields(req).await;
     let mut sim = state.lock().unwrap_or_else(|e| e.into_inner());

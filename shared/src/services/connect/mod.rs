@@ -2,18 +2,21 @@
 //! the streams, R1 claim, store), disconnect (R3), and the status for the Hub.
 
 use crate::clock::Clock;
-use crate::domain::{AccountId, AppId, Connection, ConnectionState, InitialSync, InitialSyncState, Stats, Stream};
+use crate::domain::{AccountId, AppId, Connection, ConnectionState, InitialSync, InitialSyncState, Stats};
 use crate::hub::{HubApi, HubSession};
-use crate::nhanh::{
-    BillQuery, Credentials, CustomerQuery, NhanhApi, NhanhError, OrderFilter, OrderQuery, ProductQuery,
-    NEW_CONNECTION_VERSION,
-};
+use crate::nhanh::{Credentials, NhanhApi, NhanhError, NEW_CONNECTION_VERSION};
 use crate::secrets::{random_token, seal_context, SealedField, SecretBox, SecretString};
 use crate::services::status::Status;
 use crate::store::{ConnectionStore, FailureLog, FailureRecord, PendingAttempt, PendingStore, StatsStore, StoreError};
 use crate::Error;
 use std::sync::Arc;
 use time::Duration;
+
+mod end;
+mod probe;
+
+pub use end::{end_connection, APP_UNINSTALLED};
+pub use probe::PROBED_STREAMS;
 
 /// How long a started attempt waits for Nhanh's redirect (the access code's own lifetime).
 pub const PENDING_TTL: Duration = Duration::minutes(10);
@@ -124,51 +127,6 @@ pub struct ConnectService {
     /// URLs.
     pub urls: Urls,
 }
-
-/// Ends an account's connected period (the admin's disconnect, or `appUninstalled` with its
-/// `reason`): state `disconnected`, `disconnected_at` set, the R1 claim released, the access token
-/// forgotten; the verify token stays so late webhooks are recognised and dropped (R3). The
-/// processor may update the connection meanwhile (the initial sync going `active`): a conflicting
-/// write is read again and retried, so the disconnect is not refused.
-pub async fn end_connection(
-    connections: &dyn ConnectionStore,
-    clock: &dyn Clock,
-    account: &AccountId,
-    reason: Option<&str>,
-) -> Result<Connection, ConnectError> {
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        let conn =
-            connections.get(account).await?.filter(|c| c.state.is_connected()).ok_or(ConnectError::NotConnected)?;
-        let business = conn.business_id.ok_or(ConnectError::NotConnected)?;
-        let mut next = conn.clone();
-        next.state = ConnectionState::Disconnected;
-        next.disconnected_at = Some(clock.now());
-        next.disconnect_reason = reason.map(str::to_owned);
-        next.access_token_sealed = None;
-        match connections.put_releasing(&next, business).await {
-            Ok(stored) => {
-                tracing::info!(
-                    account_id = account.as_str(),
-                    business_id = business.get(),
-                    reason = reason.unwrap_or("admin"),
-                    "disconnected"
-                );
-                return Ok(stored);
-            }
-            Err(StoreError::Conflict) if attempts < 5 => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
-/// The `disconnect_reason` of a connection ended by Nhanh's `appUninstalled` (R15).
-pub const APP_UNINSTALLED: &str = "app_uninstalled";
-
-/// The streams probed after the token exchange (R2), by their names on the status.
-pub const PROBED_STREAMS: [Stream; 5] =
-    [Stream::Products, Stream::ProductGroups, Stream::Orders, Stream::Customers, Stream::Bills];
 
 impl ConnectService {
     /// Checks a Hub session token: it must be an admin of `account` (R2).
@@ -345,46 +303,6 @@ impl ConnectService {
             "connected"
         );
         Ok(ConnectedView { webhook_url: self.urls.webhook(app), verify_token, connection: stored })
-    }
-
-    /// Reads one small page of each stream; returns the streams answering `ERR_403`.
-    async fn probe(&self, creds: &Credentials) -> Result<Vec<&'static str>, ConnectError> {
-        let now = self.clock.now();
-        let results = [
-            self.nhanh.products(creds, &ProductQuery { per_page: 1, ..Default::default() }).await.map(|_| ()),
-            self.nhanh.categories(creds).await.map(|_| ()),
-            self.nhanh
-                .orders(
-                    creds,
-                    &OrderQuery {
-                        after: None,
-                        per_page: 1,
-                        filter: OrderFilter::CreatedBetween(now - Duration::days(1), now),
-                    },
-                )
-                .await
-                .map(|_| ()),
-            self.nhanh.customers(creds, &CustomerQuery { after: None, per_page: 1, mobile: None }).await.map(|_| ()),
-            self.nhanh
-                .retail_bills(
-                    creds,
-                    &BillQuery { after: None, per_page: 1, from: (now - Duration::days(1)).date(), to: now.date() },
-                )
-                .await
-                .map(|_| ()),
-        ];
-        let mut denied = Vec::new();
-        for (stream, result) in PROBED_STREAMS.into_iter().zip(results) {
-            match result {
-                Ok(()) => {}
-                Err(NhanhError::Forbidden { .. }) => denied.push(stream.as_str()),
-                Err(NhanhError::InvalidAccessToken) => {
-                    return Err(ConnectError::CodeRejected("Nhanh rejected the new access token".into()))
-                }
-                Err(e) => return Err(Error::from(e).into()),
-            }
-        }
-        Ok(denied)
     }
 
     /// The connected page of an account, if it is connected.
