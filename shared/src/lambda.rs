@@ -30,6 +30,20 @@ pub fn to_request(req: &Request) -> HttpRequest {
     }
 }
 
+/// Runs `handle` inside one span per HTTP request (method, path, the Lambda request id), so every
+/// log line of the request carries them without repeating them.
+pub async fn in_request_span<F: std::future::Future>(req: &Request, handle: F) -> F::Output {
+    use tracing::Instrument;
+    let request_id = req.lambda_context_ref().map(|c| c.request_id.clone()).unwrap_or_default();
+    let span = tracing::info_span!(
+        "http_request",
+        method = req.method().as_str(),
+        path = req.uri().path(),
+        request_id = request_id.as_str()
+    );
+    handle.instrument(span).await
+}
+
 /// Converts a response for Lambda.
 pub fn to_response(resp: HttpResponse) -> Result<Response<Body>, lambda_http::Error> {
     let mut builder = Response::builder().status(resp.status);
@@ -74,11 +88,13 @@ pub fn secret_box(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Arc<dy
 
 /// Runs a batch of the SQS event source mapping through the processor and builds the partial
 /// batch response. A failure with a `not_before` (a rate limit) has its visibility moved to that
-/// instant, so it is not retried while locked.
+/// instant, so it is not retried while locked. Passes and initial sync pages stop before the
+/// invocation's `deadline` (milliseconds since the epoch, as the runtime gives it).
 pub async fn process_sqs_batch(
     processor: &crate::services::process::Processor,
-    queue: Option<&crate::queue::sqs::SqsQueue>,
+    queue: Option<&dyn crate::queue::RetryDelay>,
     event: aws_lambda_events::event::sqs::SqsEvent,
+    deadline_ms: Option<u64>,
 ) -> aws_lambda_events::event::sqs::SqsBatchResponse {
     use crate::services::process::BatchRecord;
     let records: Vec<BatchRecord> = event
@@ -90,7 +106,10 @@ pub async fn process_sqs_batch(
             body: r.body.clone().unwrap_or_default(),
         })
         .collect();
-    let failures = processor.process_batch(&records).await;
+    let deadline = deadline_ms
+        .and_then(|ms| i128::from(ms).checked_mul(1_000_000))
+        .and_then(|nanos| time::OffsetDateTime::from_unix_timestamp_nanos(nanos).ok());
+    let failures = crate::services::process::within_deadline(deadline, processor.process_batch(&records)).await;
     let now = processor.clock.now();
     let mut response = aws_lambda_events::event::sqs::SqsBatchResponse::default();
     for failure in failures {
@@ -102,7 +121,7 @@ pub async fn process_sqs_batch(
                 .and_then(|r| r.receipt_handle.clone());
             if let Some(receipt) = receipt {
                 let secs = i32::try_from((not_before - now).whole_seconds().clamp(1, 43_200)).unwrap_or(60);
-                if let Err(e) = queue.change_visibility(&receipt, secs).await {
+                if let Err(e) = queue.delay(&receipt, secs).await {
                     tracing::warn!(message_id = failure.message_id.as_str(), error = %e, "could not delay the retry");
                 }
             }

@@ -43,7 +43,7 @@ async fn main() -> Result<(), Error> {
     };
     let app = &app;
     lambda_http::run(service_fn(move |req: Request| async move {
-        let response = handle(app, &shared::lambda::to_request(&req)).await;
+        let response = shared::lambda::in_request_span(&req, handle(app, &shared::lambda::to_request(&req))).await;
         shared::lambda::to_response(response)
     }))
     .await

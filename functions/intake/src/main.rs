@@ -23,7 +23,8 @@ async fn main() -> Result<(), Error> {
     );
     let service = &service;
     lambda_http::run(service_fn(move |req: Request| async move {
-        let response = shared::web::intake::handle(service, &shared::lambda::to_request(&req)).await;
+        let request = shared::lambda::to_request(&req);
+        let response = shared::lambda::in_request_span(&req, shared::web::intake::handle(service, &request)).await;
         shared::lambda::to_response(response)
     }))
     .await

@@ -43,9 +43,12 @@ async fn main() -> Result<(), Error> {
         tokens: Default::default(),
         pass_budget: config.pass_budget(),
     };
-    let (processor, queue) = (&processor, queue.as_ref());
+    let (processor, queue) = (&processor, queue.as_ref().map(|q| q as &dyn shared::queue::RetryDelay));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<SqsBatchResponse, Error>(shared::lambda::process_sqs_batch(processor, queue, event.payload).await)
+        let deadline = Some(event.context.deadline);
+        Ok::<SqsBatchResponse, Error>(
+            shared::lambda::process_sqs_batch(processor, queue, event.payload, deadline).await,
+        )
     }))
     .await
 }

@@ -166,6 +166,17 @@ impl WorkItem {
         }
     }
 
+    /// The item's kind, as its `kind` tag (for the logs).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::NhanhChange { .. } => "nhanh_change",
+            Self::NhanhWebhook { .. } => "nhanh_webhook",
+            Self::HubEvent { .. } => "hub_event",
+            Self::ReconcileAccount { .. } => "reconcile_account",
+            Self::InitialSyncPage { .. } => "initial_sync_page",
+        }
+    }
+
     /// The FIFO message group: the changes of one record stay in order
     /// (`{account}:{entity}:{id}`); an account's passes and its initial sync each form one group.
     pub fn group_id(&self) -> String {

@@ -61,16 +61,14 @@ impl HubClient {
         if let Some(until) = self.blocked_until(scope) {
             return Err(HubError::RateLimited { until });
         }
-        let response = request.send().await.map_err(|e| {
-            HubError::Unavailable(if e.is_timeout() { "timeout".into() } else { "request failed".into() })
-        })?;
+        let response = request.send().await.map_err(|e| HubError::Unavailable(crate::telemetry::http_failure(e)))?;
         let status = response.status();
         let retry_after = response
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<i64>().ok());
-        let bytes = response.bytes().await.map_err(|_| HubError::Unavailable("body read failed".into()))?;
+        let bytes = response.bytes().await.map_err(|e| HubError::Unavailable(crate::telemetry::http_failure(e)))?;
         let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         match status {
             s if s.is_success() => Ok(body),

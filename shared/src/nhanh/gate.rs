@@ -126,22 +126,17 @@ impl CallGate {
     }
 }
 
-/// A transport failure in words safe for the logs (no URL, no token).
-pub fn transport_reason(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "timeout".into()
-    } else if e.is_connect() {
-        "connection failed".into()
-    } else {
-        "request failed".into()
-    }
+/// A transport failure in words safe for the logs: its kind and whole chain of causes, without
+/// the URL (and so without anything a URL could carry).
+pub fn transport_reason(e: reqwest::Error) -> String {
+    crate::telemetry::http_failure(e)
 }
 
 /// The JSON body of an answer. 5xx and HTTP 429 are transport failures (retryable); another
 /// non-2xx is read for its JSON body when it has one (Nhanh's `errorCode` still counts).
 pub async fn read_json(response: reqwest::Response) -> Result<Value, NhanhError> {
     let status = response.status();
-    let bytes = response.bytes().await.map_err(|e| NhanhError::Unavailable(transport_reason(&e)))?;
+    let bytes = response.bytes().await.map_err(|e| NhanhError::Unavailable(transport_reason(e)))?;
     if status.is_server_error() || status.as_u16() == 429 {
         return Err(NhanhError::Unavailable(format!("HTTP {status}")));
     }

@@ -1,6 +1,6 @@
 //! An in-memory FIFO queue with deduplication, for unit tests and benchmarks.
 
-use super::{QueueError, QueueMessage, WorkQueue};
+use super::{QueueError, QueueMessage, RetryDelay, WorkQueue};
 use async_trait::async_trait;
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -9,6 +9,7 @@ use std::sync::Mutex;
 #[derive(Default)]
 pub struct MemoryQueue {
     inner: Mutex<(Vec<QueueMessage>, HashSet<String>)>,
+    delays: Mutex<Vec<(String, i32)>>,
     /// When set, every send fails (tests of "accepted means queued").
     pub fail: std::sync::atomic::AtomicBool,
 }
@@ -18,12 +19,25 @@ impl MemoryQueue {
     pub fn messages(&self) -> Vec<QueueMessage> {
         self.inner.lock().map(|g| g.0.clone()).unwrap_or_default()
     }
+    /// The delays asked through [`RetryDelay`]: (receipt handle, seconds).
+    pub fn delays(&self) -> Vec<(String, i32)> {
+        self.delays.lock().map(|g| g.clone()).unwrap_or_default()
+    }
     /// Forgets everything (benchmarks).
     pub fn clear(&self) {
         if let Ok(mut g) = self.inner.lock() {
             g.0.clear();
             g.1.clear();
         }
+    }
+}
+
+#[async_trait]
+impl RetryDelay for MemoryQueue {
+    async fn delay(&self, receipt_handle: &str, secs: i32) -> Result<(), QueueError> {
+        let mut g = self.delays.lock().map_err(|_| QueueError::Unavailable("poisoned".into()))?;
+        g.push((receipt_handle.to_owned(), secs.clamp(0, 43_200)));
+        Ok(())
     }
 }
 

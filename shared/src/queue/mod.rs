@@ -31,6 +31,15 @@ pub enum QueueError {
     Refused(String),
 }
 
+/// Delays the next delivery of a received message (a record that failed with a known
+/// `not_before`, such as a rate limit, is not retried while locked).
+#[async_trait]
+pub trait RetryDelay: Send + Sync {
+    /// Makes the message of `receipt_handle` visible again after `secs` seconds (clamped to SQS's
+    /// 0..=43 200).
+    async fn delay(&self, receipt_handle: &str, secs: i32) -> Result<(), QueueError>;
+}
+
 /// Sends work items.
 #[async_trait]
 pub trait WorkQueue: Send + Sync {

@@ -126,6 +126,13 @@ impl SqsQueue {
 }
 
 #[async_trait]
+impl super::RetryDelay for SqsQueue {
+    async fn delay(&self, receipt_handle: &str, secs: i32) -> Result<(), QueueError> {
+        self.change_visibility(receipt_handle, secs).await
+    }
+}
+
+#[async_trait]
 impl WorkQueue for SqsQueue {
     async fn send(&self, messages: &[QueueMessage]) -> Result<(), QueueError> {
         for m in messages {

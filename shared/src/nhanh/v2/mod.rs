@@ -77,7 +77,7 @@ impl NhanhV2Client {
             .multipart(form)
             .send()
             .await
-            .map_err(|e| NhanhError::Unavailable(transport_reason(&e)))?;
+            .map_err(|e| NhanhError::Unavailable(transport_reason(e)))?;
         let body = read_json(response).await?;
         decode::envelope(&body, path)
     }
@@ -126,7 +126,7 @@ impl NhanhApi for NhanhV2Client {
             .form(&form)
             .send()
             .await
-            .map_err(|e| NhanhError::Unavailable(transport_reason(&e)))?;
+            .map_err(|e| NhanhError::Unavailable(transport_reason(e)))?;
         let body = read_json(response).await?;
         decode::token_grant(&body, self.gate.clock().now(), ApiVersion::V2)
     }

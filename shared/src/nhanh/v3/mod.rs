@@ -60,7 +60,7 @@ impl NhanhV3Client {
             .json(body)
             .send()
             .await
-            .map_err(|e| NhanhError::Unavailable(transport_reason(&e)))?;
+            .map_err(|e| NhanhError::Unavailable(transport_reason(e)))?;
         let answer = read_json(response).await?;
         envelope::envelope(&answer, path)?;
         Ok(answer)
@@ -136,7 +136,7 @@ impl NhanhApi for NhanhV3Client {
             .json(&json!({"accessCode": access_code, "secretKey": secret_key.expose()}))
             .send()
             .await
-            .map_err(|e| NhanhError::Unavailable(transport_reason(&e)))?;
+            .map_err(|e| NhanhError::Unavailable(transport_reason(e)))?;
         let answer = read_json(response).await?;
         let data = envelope::envelope(&answer, TOKEN_PATH)?;
         decode::token_grant(&data, self.gate.clock().now())

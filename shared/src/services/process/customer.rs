@@ -162,7 +162,11 @@ impl Processor {
             };
             tracing::info!(account_id = account.as_str(), customers = items.len(), "Hub customers pushed together");
             for ((record, _), result) in items.iter().zip(results) {
-                settled.insert(record.message_id.clone(), self.settle(record, &account, result).await);
+                let span = super::record_span(record);
+                span.record("account_id", account.as_str());
+                span.record("kind", "hub_event");
+                let done = tracing::Instrument::instrument(self.settle(&account, result), span).await;
+                settled.insert(record.message_id.clone(), done);
             }
         }
         settled

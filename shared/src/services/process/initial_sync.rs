@@ -68,7 +68,7 @@ impl Processor {
         mut seq: u32,
     ) -> Result<Outcome, Failure> {
         let account = &conn.account_id;
-        let deadline = self.clock.now() + self.pass_budget;
+        let deadline = self.work_until(self.clock.now());
         let first = seq;
         loop {
             let page = self.sync_one_page(conn, creds, after.clone(), seq).await;

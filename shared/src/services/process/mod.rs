@@ -91,6 +91,36 @@ pub struct Processor {
     pub pass_budget: time::Duration,
 }
 
+tokio::task_local! {
+    /// The instant the current invocation must have answered by (the Lambda deadline).
+    static INVOCATION_DEADLINE: OffsetDateTime;
+}
+
+/// Time kept back from the invocation's deadline for settling the batch and answering.
+pub const DEADLINE_MARGIN: time::Duration = time::Duration::seconds(5);
+
+/// Runs `work` under the invocation's `deadline`: a pass or an initial sync in it stops, and
+/// continues in a new work item, before the deadline (less [`DEADLINE_MARGIN`]) or after
+/// [`Processor::pass_budget`], whichever comes first.
+pub async fn within_deadline<F: std::future::Future>(deadline: Option<OffsetDateTime>, work: F) -> F::Output {
+    match deadline {
+        Some(d) => INVOCATION_DEADLINE.scope(d, work).await,
+        None => work.await,
+    }
+}
+
+/// The span of one queue record: every log line while it is applied names its message, group,
+/// account and kind (the last two are filled once the body is decoded).
+pub(super) fn record_span(record: &BatchRecord) -> tracing::Span {
+    tracing::info_span!(
+        "record",
+        message_id = record.message_id.as_str(),
+        group_id = record.group_id.as_str(),
+        account_id = tracing::field::Empty,
+        kind = tracing::field::Empty
+    )
+}
+
 /// Scopes of intents.
 pub(crate) const SNAPSHOT: &str = "snapshot";
 /// Scope of the last product bodies sent to the Hub.
@@ -112,6 +142,7 @@ impl Processor {
         let settled = self.push_customer_heads(&groups).await;
         let settled = &settled;
         let runs = groups.into_iter().map(|(_, list)| async move {
+            use tracing::Instrument;
             let mut failed = Vec::new();
             let mut broken = false;
             for r in list {
@@ -119,9 +150,10 @@ impl Processor {
                     failed.push(RecordFailure { message_id: r.message_id.clone(), not_before: None });
                     continue;
                 }
+                let span = record_span(r);
                 let result = match settled.get(&r.message_id) {
                     Some(done) => *done,
-                    None => self.process_record(r).await,
+                    None => self.process_record(r).instrument(span).await,
                 };
                 if let Err(not_before) = result {
                     broken = true;
@@ -138,55 +170,51 @@ impl Processor {
         let item: WorkItem = match serde_json::from_str(&record.body) {
             Ok(item) => item,
             Err(e) => {
-                tracing::error!(message_id = record.message_id.as_str(), group_id = record.group_id.as_str(), error = %e, "undecodable work item acknowledged");
+                tracing::error!(error = %e, "undecodable work item acknowledged");
                 return Ok(());
             }
         };
         let account = item.account_id().clone();
+        let span = tracing::Span::current();
+        span.record("account_id", account.as_str());
+        span.record("kind", item.kind());
         let result = self.apply(&item).await;
-        self.settle(record, &account, result).await
+        self.settle(&account, result).await
+    }
+
+    /// When a pass or an initial sync that starts now must stop: after the pass budget, and
+    /// before the invocation's deadline.
+    pub(super) fn work_until(&self, now: OffsetDateTime) -> OffsetDateTime {
+        let budget = now + self.pass_budget;
+        INVOCATION_DEADLINE.try_with(|d| budget.min(*d - DEADLINE_MARGIN)).unwrap_or(budget)
     }
 
     /// Counts or logs what applying a record did; `Err(not_before)` means "report it failed".
     pub(super) async fn settle(
         &self,
-        record: &BatchRecord,
         account: &AccountId,
         result: Result<Outcome, Failure>,
     ) -> Result<(), Option<OffsetDateTime>> {
         let now = self.clock.now();
         match result {
             Ok(outcome) => {
-                tracing::info!(account_id = account.as_str(), message_id = record.message_id.as_str(), group_id = record.group_id.as_str(), outcome = ?outcome, "work item applied");
+                tracing::info!(outcome = ?outcome, "work item applied");
                 let counted = match outcome {
                     Outcome::Applied(stream) => self.stats.count(account, stream, Counter::Applied, now).await,
                     Outcome::Dropped(stream) => self.stats.count(account, stream, Counter::Dropped, now).await,
                     Outcome::Skipped => Ok(()),
                 };
                 if let Err(e) = counted {
-                    tracing::warn!(account_id = account.as_str(), error = %e, "counter not updated");
+                    tracing::warn!(error = %e, "counter not updated");
                 }
                 Ok(())
             }
             Err(Failure::Retry { reason, not_before, .. }) => {
-                tracing::warn!(
-                    account_id = account.as_str(),
-                    message_id = record.message_id.as_str(),
-                    group_id = record.group_id.as_str(),
-                    reason = reason.as_str(),
-                    "work item will be retried"
-                );
+                tracing::warn!(reason = reason.as_str(), "work item will be retried");
                 Err(not_before)
             }
             Err(Failure::Permanent { stream, record: id, reason }) => {
-                tracing::error!(
-                    account_id = account.as_str(),
-                    message_id = record.message_id.as_str(),
-                    group_id = record.group_id.as_str(),
-                    record = id.as_str(),
-                    reason = reason.as_str(),
-                    "work item failed permanently"
-                );
+                tracing::error!(record = id.as_str(), reason = reason.as_str(), "work item failed permanently");
                 let (entity, rec) = id.split_once(':').unwrap_or(("unknown", id.as_str()));
                 let failure = FailureRecord { at: now, entity: entity.to_owned(), record: rec.to_owned(), reason };
                 // If the log itself is unavailable, retry rather than lose the reason.

@@ -104,7 +104,7 @@ impl Processor {
         // happens while it runs (a disconnect, say) can fall inside its window; the next pass's
         // overlap reads the rest.
         let until = resume.as_ref().map_or(started - Duration::seconds(2), |r| r.until);
-        let mut budget = Budget { deadline: started + self.pass_budget, pages: 0 };
+        let mut budget = Budget { deadline: self.work_until(started), pages: 0 };
         let first = resume.as_ref().and_then(|r| PassStream::ALL.iter().position(|s| *s == r.stream)).unwrap_or(0);
         for (i, stream) in PassStream::ALL.into_iter().enumerate().skip(first) {
             if stream == PassStream::NhanhProducts
