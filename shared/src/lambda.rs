@@ -68,7 +68,20 @@ pub async fn aws_sdk_config_for(endpoint: Option<&str>) -> aws_config::SdkConfig
         .build_https();
     // Local stack only: records each call for the IAM check when AWS_ACTION_LOG is set.
     let http = crate::aws_audit::wrap_from_env(http);
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http);
+    // Set explicitly rather than inherited from the SDK's defaults: standard mode (throttling and
+    // 5xx retried with jittered backoff), 3 attempts, and timeouts well inside a Lambda invocation.
+    let retry = aws_config::retry::RetryConfig::standard()
+        .with_max_attempts(3)
+        .with_initial_backoff(std::time::Duration::from_millis(50));
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(3))
+        .operation_attempt_timeout(std::time::Duration::from_secs(10))
+        .operation_timeout(std::time::Duration::from_secs(25))
+        .build();
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(http)
+        .retry_config(retry)
+        .timeout_config(timeouts);
     if let Some(endpoint) = endpoint {
         loader = loader.endpoint_url(endpoint);
     }

@@ -14,6 +14,7 @@ pub mod lambda;
 pub mod mapping;
 pub mod nhanh;
 pub mod queue;
+pub mod retry;
 pub mod secrets;
 pub mod services;
 pub mod store;

@@ -15,6 +15,7 @@ mod stats;
 pub use codec::TTL_ATTRIBUTE;
 
 use super::*;
+use crate::retry::{retry, Backoff};
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
@@ -81,17 +82,8 @@ impl DynamoStore {
     /// A transaction, retried a few times when DynamoDB (or the emulator) fails transiently;
     /// condition failures are answered at once.
     async fn transact(&self, items: Vec<TransactWriteItem>, reasons: &[StoreError]) -> Result<(), StoreError> {
-        let mut attempt = 0;
-        loop {
-            match self.transact_once(items.clone(), reasons).await {
-                Err(StoreError::Unavailable(e)) if attempt < TRANSACT_ATTEMPTS => {
-                    attempt += 1;
-                    tracing::debug!(attempt, error = e.as_str(), "transaction retried");
-                    tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
-                }
-                other => return other,
-            }
-        }
+        let transient = |e: &StoreError| matches!(e, StoreError::Unavailable(_));
+        retry(backoff(), transient, || self.transact_once(items.clone(), reasons)).await
     }
 
     async fn transact_once(&self, items: Vec<TransactWriteItem>, reasons: &[StoreError]) -> Result<(), StoreError> {
@@ -127,7 +119,7 @@ impl DynamoStore {
                 .collect();
             let mut request =
                 Some(build(KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build())?);
-            let mut attempt = 0u32;
+            let mut waits = backoff();
             while let Some(keys) = request.take() {
                 let out =
                     self.client.batch_get_item().request_items(&self.table, keys).send().await.map_err(unavailable)?;
@@ -137,9 +129,8 @@ impl DynamoStore {
                     }
                 }
                 request = out.unprocessed_keys.unwrap_or_default().remove(&self.table).filter(|k| !k.keys().is_empty());
-                if request.is_some() {
-                    attempt += 1;
-                    backoff(attempt).await?;
+                if request.is_some() && !waits.wait().await {
+                    return Err(StoreError::Unavailable("batch left keys unprocessed".into()));
                 }
             }
         }
@@ -182,7 +173,7 @@ impl DynamoStore {
                         .build(),
                 );
             }
-            let mut attempt = 0u32;
+            let mut waits = backoff();
             while !pending.is_empty() {
                 let out = self
                     .client
@@ -192,9 +183,8 @@ impl DynamoStore {
                     .await
                     .map_err(unavailable)?;
                 pending = out.unprocessed_items.unwrap_or_default().remove(&self.table).unwrap_or_default();
-                if !pending.is_empty() {
-                    attempt += 1;
-                    backoff(attempt).await?;
+                if !pending.is_empty() && !waits.wait().await {
+                    return Err(StoreError::Unavailable("batch left items unprocessed".into()));
                 }
             }
         }
@@ -202,21 +192,15 @@ impl DynamoStore {
     }
 }
 
-/// Retries of a transaction that failed transiently (25 ms doubling: about 3 s in all).
-const TRANSACT_ATTEMPTS: u32 = 6;
 /// Keys per BatchGetItem call (DynamoDB's limit).
 const BATCH_GET_MAX: usize = 100;
 /// Items per BatchWriteItem call (DynamoDB's limit).
 const BATCH_WRITE_MAX: usize = 25;
 
-/// Waits before asking again for what a batch call left unprocessed (throttling); gives up after
-/// a few attempts, as retryable.
-async fn backoff(attempt: u32) -> Result<(), StoreError> {
-    if attempt > 6 {
-        return Err(StoreError::Unavailable("batch left items unprocessed".into()));
-    }
-    tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
-    Ok(())
+/// The waits before a transaction cancelled transiently, or what a batch call left unprocessed
+/// (throttling), is asked again: six, from 25 ms doubling, with jitter (at most about 3 s).
+fn backoff() -> Backoff {
+    Backoff::new(std::time::Duration::from_millis(25), 6)
 }
 
 fn unavailable<E: std::error::Error + 'static>(e: E) -> StoreError {
