@@ -42,6 +42,12 @@ pub fn stack() -> &'static Stack {
     })
 }
 
+/// Now, as the Hub writes `occurred_at` (the connector refuses stale Hub events).
+pub fn now_rfc3339() -> String {
+    shared::clock::rfc3339(time::OffsetDateTime::now_utc())
+}
+
+/// A random number (ids, phones, businesses).
 pub fn random_u64() -> u64 {
     let mut b = [0u8; 8];
     getrandom::fill(&mut b).expect("random");

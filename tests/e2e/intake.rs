@@ -254,9 +254,9 @@ async fn hub_events_are_signed_and_queued() {
     let c = connected().await;
     let acct = c.app.account.clone();
     let url = format!("{}/hub/hook/{acct}", stack().connector);
-    let customer = json!({"event": "customer.created", "account_id": acct, "occurred_at": "2026-11-28T10:00:00Z",
+    let customer = json!({"event": "customer.created", "account_id": acct, "occurred_at": crate::helpers::now_rfc3339(),
         "data": {"id": "c-1", "name": "Lan", "phone": "0912345678", "email": null, "gender": "female", "birthday": null, "address": "Hà Nội", "origin": "hub"}}).to_string();
-    let order = json!({"event": "order.created", "account_id": acct, "occurred_at": "2026-11-28T10:01:00Z",
+    let order = json!({"event": "order.created", "account_id": acct, "occurred_at": crate::helpers::now_rfc3339(),
         "data": {"id": 8801, "code": "H8801", "status": "new", "customer": {"name": "Lan", "phone": "0912345678", "address": "Hà Nội"},
             "items": [{"product_id": null, "code": "SP1", "name": "Áo", "quantity": 1, "price": 250000, "discount": 0}], "total": 250000, "note": null}}).to_string();
     let post = |body: String, sig: Option<String>| {

@@ -122,7 +122,7 @@ async fn hub_created_customer_and_order_reach_nhanh_once(api: Api) {
     // The Hub sends each event twice.
     for (kind, record) in [("customer.created", &customer["record"]), ("order.created", &order["record"])] {
         let body =
-            json!({"event": kind, "account_id": l.app.account, "occurred_at": "2026-11-28T12:00:00Z", "data": record})
+            json!({"event": kind, "account_id": l.app.account, "occurred_at": crate::helpers::now_rfc3339(), "data": record})
                 .to_string();
         let r = l
             .app
@@ -162,7 +162,7 @@ async fn hub_customers_pending_together_share_customer_add_calls(api: Api) {
     crate::helpers::with_collector_paused(async {
         for (i, phone) in phones.iter().enumerate() {
             let record = json!({"id": format!("hc-{}-{i}", l.app.account), "name": format!("Khách {i}"), "phone": phone, "origin": "hub"});
-            let body = json!({"event": "customer.created", "account_id": l.app.account, "occurred_at": "2026-11-28T12:00:00Z", "data": record}).to_string();
+            let body = json!({"event": "customer.created", "account_id": l.app.account, "occurred_at": crate::helpers::now_rfc3339(), "data": record}).to_string();
             let r = l.app.http.post(format!("{}/hub/hook/{}", stack().connector, l.app.account)).header("x-hub-signature", sign(&body)).body(body).send().await.unwrap();
             assert_eq!(r.status().as_u16(), 200);
         }

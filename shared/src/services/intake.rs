@@ -19,9 +19,17 @@ use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 use std::sync::Arc;
+use time::OffsetDateTime;
 
 /// Largest body accepted (SQS's message limit).
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// The oldest Hub event accepted, by its signed `occurred_at`. Decision (the contract is silent):
+/// one hour, longer than svix's five minutes, so the Hub's own retries of a failed delivery still
+/// land; an event refused as stale is not lost, as the scheduled pass lists Hub-created records.
+pub const HUB_EVENT_MAX_AGE: time::Duration = time::Duration::hours(1);
+/// How far ahead of the connector's clock a Hub event's `occurred_at` may be (clock skew).
+pub const HUB_EVENT_MAX_SKEW: time::Duration = time::Duration::minutes(5);
 
 /// What happened to an accepted event (all answered with 200).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -248,6 +256,7 @@ impl IntakeService {
         if body_account.is_some_and(|a| a != account.as_str()) {
             return Err(IntakeError::Malformed("account_id in the body differs from the path".into()));
         }
+        self.check_fresh(&event)?;
         let stream = match name {
             "customer.created" => Stream::Customers,
             "order.created" => Stream::Orders,
@@ -287,6 +296,25 @@ impl IntakeService {
         }
         tracing::info!(account_id = account.as_str(), event = name, id = id.as_str(), outcome = "queued", "hub event");
         Ok(Outcome::Queued(1))
+    }
+
+    /// Refuses a signed Hub event whose `occurred_at` is missing, unreadable, older than
+    /// [`HUB_EVENT_MAX_AGE`] or further ahead than [`HUB_EVENT_MAX_SKEW`], as svix's webhook
+    /// verification checks its signed timestamp: `occurred_at` is inside the signed body, so a
+    /// captured event cannot be replayed later. Within the window a replay is harmless: SQS drops
+    /// the same body for 5 minutes, and applying a Hub event twice finds it already linked.
+    fn check_fresh(&self, event: &Value) -> Result<(), IntakeError> {
+        let raw =
+            event["occurred_at"].as_str().ok_or_else(|| IntakeError::Malformed("missing field: occurred_at".into()))?;
+        let at = OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
+            .map_err(|_| IntakeError::Malformed("occurred_at is not an ISO-8601 time".into()))?;
+        let now = self.clock.now();
+        if at < now - HUB_EVENT_MAX_AGE || at > now + HUB_EVENT_MAX_SKEW {
+            return Err(IntakeError::Unauthorized(
+                "occurred_at is outside the accepted window (stale or replayed event)",
+            ));
+        }
+        Ok(())
     }
 
     fn signature_ok(&self, header: Option<&str>, body: &[u8]) -> bool {
@@ -466,9 +494,10 @@ mod tests {
         f.connect("acct-a", 1, 10, "tok-a", ConnectionState::Active).await;
         f.connect("acct-d", 1, 30, "tok-d", ConnectionState::Disconnected).await;
         let secret = SecretString::new(HUB_SECRET);
-        let body =
-            json!({"event": "customer.created", "account_id": "acct-a", "data": {"id": "c1", "phone": "0912345678"}})
-                .to_string();
+        let now = crate::clock::rfc3339(f.service.clock.now());
+        let body = json!({"event": "customer.created", "account_id": "acct-a", "occurred_at": now,
+            "data": {"id": "c1", "phone": "0912345678"}})
+        .to_string();
         let sig = hub_signature(&secret, body.as_bytes());
         assert!(matches!(
             f.service.hub_event("acct-a", None, body.as_bytes()).await,
@@ -489,10 +518,38 @@ mod tests {
             matches!(f.service.hub_event("acct-b", Some(&sig), body.as_bytes()).await, Err(IntakeError::Malformed(_))),
             "account in body differs"
         );
-        let inactive = json!({"event": "order.created", "account_id": "acct-d", "data": {"id": 5}}).to_string();
+        let inactive = json!({"event": "order.created", "account_id": "acct-d", "occurred_at": now, "data": {"id": 5}})
+            .to_string();
         let sig = hub_signature(&secret, inactive.as_bytes());
         assert_eq!(f.service.hub_event("acct-d", Some(&sig), inactive.as_bytes()).await.unwrap(), Outcome::Dropped);
         assert_eq!(f.queue.messages().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn stale_or_replayed_hub_events_are_refused_and_queue_nothing() {
+        let f = intake_fixture();
+        f.connect("acct-a", 1, 10, "tok-a", ConnectionState::Active).await;
+        let secret = SecretString::new(HUB_SECRET);
+        let now = f.service.clock.now();
+        let event = |at: Option<OffsetDateTime>| {
+            let mut e = json!({"event": "customer.created", "account_id": "acct-a", "data": {"id": "c9"}});
+            if let Some(at) = at {
+                e["occurred_at"] = json!(crate::clock::rfc3339(at));
+            }
+            e.to_string()
+        };
+        let send = |body: String| {
+            let sig = hub_signature(&secret, body.as_bytes());
+            let service = &f.service;
+            async move { service.hub_event("acct-a", Some(&sig), body.as_bytes()).await }
+        };
+        let replayed = send(event(Some(now - HUB_EVENT_MAX_AGE - time::Duration::seconds(1)))).await;
+        assert!(matches!(replayed, Err(IntakeError::Unauthorized(_))), "{replayed:?}");
+        let ahead = send(event(Some(now + HUB_EVENT_MAX_SKEW + time::Duration::seconds(1)))).await;
+        assert!(matches!(ahead, Err(IntakeError::Unauthorized(_))), "{ahead:?}");
+        assert!(matches!(send(event(None)).await, Err(IntakeError::Malformed(_))));
+        assert!(f.queue.messages().is_empty());
+        assert_eq!(send(event(Some(now - time::Duration::minutes(59)))).await.unwrap(), Outcome::Queued(1));
     }
 
     proptest! {
