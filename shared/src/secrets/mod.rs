@@ -11,31 +11,48 @@ use async_trait::async_trait;
 use std::fmt;
 use subtle::ConstantTimeEq;
 
-/// A secret string. `Debug` and `Display` print `[redacted]`; read it with [`SecretString::expose`].
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct SecretString(String);
+/// A secret string, held by `secrecy` (its memory is zeroed when dropped). `Debug` and `Display`
+/// print `[redacted]`; read it with [`SecretString::expose`]. Equality is constant-time.
+#[derive(Clone)]
+pub struct SecretString(secrecy::SecretString);
 
 impl SecretString {
     /// Wraps a secret.
     pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
+        Self(secrecy::SecretString::from(value.into()))
     }
     /// The secret itself: call only where it leaves the process on purpose (a request to Nhanh).
     pub fn expose(&self) -> &str {
-        &self.0
+        use secrecy::ExposeSecret;
+        self.0.expose_secret()
     }
     /// Constant-time comparison with a candidate (R13). The SHA-256 digests are compared, so not
     /// even the secret's length shows in the time taken.
     pub fn ct_eq(&self, candidate: &str) -> bool {
         use sha2::Digest;
-        let (ours, theirs) = (sha2::Sha256::digest(self.0.as_bytes()), sha2::Sha256::digest(candidate.as_bytes()));
+        let ours = sha2::Sha256::digest(self.expose().as_bytes());
+        let theirs = sha2::Sha256::digest(candidate.as_bytes());
         ours.as_slice().ct_eq(theirs.as_slice()).into()
     }
     /// Whether the secret is empty.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.expose().is_empty()
     }
 }
+
+impl Default for SecretString {
+    fn default() -> Self {
+        Self::new(String::new())
+    }
+}
+
+impl PartialEq for SecretString {
+    fn eq(&self, other: &Self) -> bool {
+        self.ct_eq(other.expose())
+    }
+}
+
+impl Eq for SecretString {}
 
 impl fmt::Debug for SecretString {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
