@@ -144,6 +144,60 @@ pub async fn process_sqs_batch(
     response
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::memory::MemoryQueue;
+    use crate::testing::processor_fixture;
+
+    /// `events/processor-sqs-batch.json` (the sample `cargo lambda invoke` uses), made the
+    /// fixture's: its account, received after it connected.
+    fn sample_batch(account: &str, received_at: time::OffsetDateTime) -> aws_lambda_events::event::sqs::SqsEvent {
+        let text = include_str!("../../events/processor-sqs-batch.json")
+            .replace(r#"\"account_id\":\"385\""#, &format!(r#"\"account_id\":\"{account}\""#))
+            .replace("2026-12-02T06:00:0", &crate::clock::rfc3339(received_at)[..18]);
+        serde_json::from_str(&text).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_batch_reports_a_rate_limited_record_and_its_group_and_delays_it_until_the_unlock() {
+        let f = processor_fixture().await;
+        let product = crate::nhanh::Product {
+            id: crate::domain::NhanhId::new(5).unwrap(),
+            parent_id: None,
+            category_id: None,
+            code: Some("SP5".into()),
+            barcode: None,
+            name: "Áo".into(),
+            price: Some(100_000),
+            status: Some(crate::nhanh::ProductStatus::Active),
+            image: None,
+            created_at: None,
+        };
+        f.nhanh.products.lock().unwrap().insert(5, product);
+        *f.nhanh.orders_locked_until.lock().unwrap() = Some(f.now + time::Duration::seconds(30));
+        let queue = MemoryQueue::default();
+        let event = sample_batch(f.account.as_str(), f.now);
+        let deadline = Some(u64::try_from((f.now + time::Duration::minutes(1)).unix_timestamp() * 1000).unwrap());
+        let response = process_sqs_batch(&f.processor, Some(&queue), event, deadline).await;
+        let failed: Vec<&str> =
+            response.batch_item_failures.iter().map(|b| b.item_identifier.as_str()).collect();
+        assert_eq!(failed, ["m-order-9", "m-order-9-later"], "the order is held, its group's later record too");
+        assert_eq!(queue.delays(), [("rh-order-9".to_owned(), 30)], "retried when Nhanh unlocks, not before");
+        assert_eq!(f.hub.all("products").len(), 1, "the product's group went on");
+    }
+
+    #[tokio::test]
+    async fn an_undecodable_record_is_acknowledged_and_the_batch_goes_on() {
+        let f = processor_fixture().await;
+        let mut event = sample_batch(f.account.as_str(), f.now);
+        event.records[0].body = Some("{not json".into());
+        event.records.truncate(1);
+        let response = process_sqs_batch(&f.processor, None, event, None).await;
+        assert!(response.batch_item_failures.is_empty());
+    }
+}
+
 /// What every function's `main` starts from: logging, configuration, the AWS SDK, the clock and
 /// the DynamoDB store, built once per cold start.
 pub struct Bootstrap {

@@ -135,6 +135,8 @@ pub mod fakes {
         pub customers: Mutex<BTreeMap<String, NewCustomer>>,
         /// `customer/add` refuses (for good) any call carrying this mobile.
         pub refused_mobile: Mutex<Option<String>>,
+        /// When set, order listings answer `ERR_429` locked until this instant.
+        pub orders_locked_until: Mutex<Option<OffsetDateTime>>,
         /// Calls made.
         pub calls: AtomicUsize,
         next: AtomicUsize,
@@ -176,6 +178,9 @@ pub mod fakes {
         }
         async fn orders(&self, _: &Credentials, q: &OrderQuery) -> Result<Page<Order>, NhanhError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
+            if let Some(unlocked_at) = self.orders_locked_until.lock().ok().and_then(|l| *l) {
+                return Err(NhanhError::RateLimited { path: "/v3.0/order/list".into(), unlocked_at });
+            }
             let all = self.orders.lock().map(|m| m.values().cloned().collect::<Vec<_>>()).unwrap_or_default();
             let found: Vec<Order> = match &q.filter {
                 OrderFilter::Id(id) => all.into_iter().filter(|o| o.id == *id).collect(),

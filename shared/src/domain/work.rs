@@ -280,4 +280,107 @@ mod tests {
         };
         assert!(!serde_json::to_string(&legacy_field_not_written).unwrap().contains("\"page\""));
     }
+
+    /// The queue's wire format, one golden document per kind: a change here breaks messages in
+    /// flight during a deploy, so it must be deliberate (and read back by the old forms above).
+    #[test]
+    fn every_work_item_has_its_golden_json_group_and_dedup_id() {
+        use crate::domain::{NhanhId, PassStream};
+        use crate::nhanh::{PageToken, WebhookKind};
+        let account = AccountId::parse("a1").unwrap();
+        let at = OffsetDateTime::from_unix_timestamp(1_796_000_000).unwrap();
+        let body = br#"{"event":"orderUpdate"}"#;
+        let cases: Vec<(WorkItem, Origin<'_>, &str, &str, &str)> = vec![
+            (
+                WorkItem::NhanhChange {
+                    account_id: account.clone(),
+                    api_version: ApiVersion::V3,
+                    received_at: at,
+                    event: "orderUpdate".into(),
+                    change: WebhookKind::OrderChanged,
+                    record_id: NhanhId::new(77).unwrap(),
+                },
+                Origin::Received(body),
+                r#"{"kind":"nhanh_change","account_id":"a1","api_version":"3.0","received_at":"2026-11-30T00:53:20Z","event":"orderUpdate","change":"order_changed","record_id":77}"#,
+                "a1:order:77",
+                "",
+            ),
+            (
+                WorkItem::HubEvent {
+                    account_id: account.clone(),
+                    received_at: at,
+                    event: serde_json::json!({"event": "customer.created", "data": {"id": "c9"}}),
+                },
+                Origin::Received(body),
+                r#"{"kind":"hub_event","account_id":"a1","received_at":"2026-11-30T00:53:20Z","event":{"data":{"id":"c9"},"event":"customer.created"}}"#,
+                "a1:hub_customer:c9",
+                "",
+            ),
+            (
+                WorkItem::ReconcileAccount { account_id: account.clone(), tick: at, resume: None },
+                Origin::Schedule,
+                r#"{"kind":"reconcile_account","account_id":"a1","tick":"2026-11-30T00:53:20Z"}"#,
+                "a1:reconcile",
+                "a1:reconcile:29933333",
+            ),
+            (
+                WorkItem::ReconcileAccount {
+                    account_id: account.clone(),
+                    tick: at,
+                    resume: Some(PassResume {
+                        until: at,
+                        stream: PassStream::NhanhBills,
+                        from: at - time::Duration::days(1),
+                        after: Some(PageToken("p2".into())),
+                        page: None,
+                    }),
+                },
+                Origin::Content(None),
+                r#"{"kind":"reconcile_account","account_id":"a1","tick":"2026-11-30T00:53:20Z","resume":{"until":"2026-11-30T00:53:20Z","stream":"nhanh_bills","from":"2026-11-29T00:53:20Z","after":"p2"}}"#,
+                "a1:reconcile",
+                "a1:resume:1796000000:nhanh_bills:1795913600:",
+            ),
+            (
+                WorkItem::InitialSyncPage {
+                    account_id: account.clone(),
+                    after: Some(PageToken("t3".into())),
+                    seq: 3,
+                    page: None,
+                },
+                Origin::Content(Some(at)),
+                r#"{"kind":"initial_sync_page","account_id":"a1","after":"t3","seq":3}"#,
+                "a1:initial_sync",
+                "a1:initial_sync:1796000000:3",
+            ),
+        ];
+        for (item, origin, json, group, dedup_prefix) in cases {
+            let message = item.to_message(origin).unwrap();
+            assert_eq!(message.body, json, "{}", item.kind());
+            assert_eq!(serde_json::from_str::<WorkItem>(json).unwrap(), item, "reads back");
+            assert_eq!(message.group_id, group);
+            if dedup_prefix.is_empty() {
+                // Received: the SHA-256 of the body (and record), so a redelivery is the same message.
+                assert!(message.dedup_id.len() == 64 && message.dedup_id.bytes().all(|b| b.is_ascii_hexdigit()));
+            } else {
+                assert!(message.dedup_id.starts_with(dedup_prefix), "{} {}", item.kind(), message.dedup_id);
+            }
+            assert!(message.dedup_id.len() <= 128 && message.group_id.len() <= 128);
+        }
+        let connected = WorkItem::ReconcileAccount { account_id: account.clone(), tick: at, resume: None };
+        assert_eq!(connected.dedup_id(Origin::Connected(at)), "a1:connected:1796000000");
+        assert_ne!(connected.dedup_id(Origin::FollowUp(at)), connected.dedup_id(Origin::Schedule));
+        let change = |id| WorkItem::NhanhChange {
+            account_id: account.clone(),
+            api_version: ApiVersion::V2,
+            received_at: at,
+            event: "productDelete".into(),
+            change: WebhookKind::ProductDeleted,
+            record_id: NhanhId::new(id).unwrap(),
+        };
+        assert_ne!(
+            change(1).dedup_id(Origin::Received(body)),
+            change(2).dedup_id(Origin::Received(body)),
+            "one body naming two records queues two messages"
+        );
+    }
 }
