@@ -144,6 +144,36 @@ pub async fn process_sqs_batch(
     response
 }
 
+/// What every function's `main` starts from: logging, configuration, the AWS SDK, the clock and
+/// the DynamoDB store, built once per cold start.
+pub struct Bootstrap {
+    /// Configuration from the environment.
+    pub config: Config,
+    /// The AWS SDK configuration.
+    pub sdk: aws_config::SdkConfig,
+    /// The system clock.
+    pub clock: Arc<dyn crate::clock::Clock>,
+    /// The DynamoDB store (every store port).
+    pub store: Arc<crate::store::dynamo::DynamoStore>,
+}
+
+impl Bootstrap {
+    /// The secret box (KMS or the local key), for functions that seal or open secrets.
+    pub fn secrets(&self) -> Result<Arc<dyn SecretBox>, lambda_http::Error> {
+        Ok(secret_box(&self.config, &self.sdk)?)
+    }
+}
+
+/// Initialises logging and TLS, reads the configuration and builds the shared adapters.
+pub async fn bootstrap() -> Result<Bootstrap, lambda_http::Error> {
+    crate::telemetry::init();
+    crate::telemetry::install_crypto_provider();
+    let config = Config::from_env()?;
+    let sdk = aws_sdk_config(&config).await;
+    let store = Arc::new(crate::store::dynamo::DynamoStore::from_sdk_config(&sdk, config.table_name.clone()));
+    Ok(Bootstrap { clock: Arc::new(crate::clock::SystemClock), store, config, sdk })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,34 +226,4 @@ mod tests {
         let response = process_sqs_batch(&f.processor, None, event, None).await;
         assert!(response.batch_item_failures.is_empty());
     }
-}
-
-/// What every function's `main` starts from: logging, configuration, the AWS SDK, the clock and
-/// the DynamoDB store, built once per cold start.
-pub struct Bootstrap {
-    /// Configuration from the environment.
-    pub config: Config,
-    /// The AWS SDK configuration.
-    pub sdk: aws_config::SdkConfig,
-    /// The system clock.
-    pub clock: Arc<dyn crate::clock::Clock>,
-    /// The DynamoDB store (every store port).
-    pub store: Arc<crate::store::dynamo::DynamoStore>,
-}
-
-impl Bootstrap {
-    /// The secret box (KMS or the local key), for functions that seal or open secrets.
-    pub fn secrets(&self) -> Result<Arc<dyn SecretBox>, lambda_http::Error> {
-        Ok(secret_box(&self.config, &self.sdk)?)
-    }
-}
-
-/// Initialises logging and TLS, reads the configuration and builds the shared adapters.
-pub async fn bootstrap() -> Result<Bootstrap, lambda_http::Error> {
-    crate::telemetry::init();
-    crate::telemetry::install_crypto_provider();
-    let config = Config::from_env()?;
-    let sdk = aws_sdk_config(&config).await;
-    let store = Arc::new(crate::store::dynamo::DynamoStore::from_sdk_config(&sdk, config.table_name.clone()));
-    Ok(Bootstrap { clock: Arc::new(crate::clock::SystemClock), store, config, sdk })
 }

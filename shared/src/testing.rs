@@ -135,6 +135,8 @@ pub mod fakes {
         pub customers: Mutex<BTreeMap<String, NewCustomer>>,
         /// `customer/add` refuses (for good) any call carrying this mobile.
         pub refused_mobile: Mutex<Option<String>>,
+        /// The grant `exchange_code` answers (none: it refuses the code).
+        pub grant: Mutex<Option<TokenGrant>>,
         /// When set, order listings answer `ERR_429` locked until this instant.
         pub orders_locked_until: Mutex<Option<OffsetDateTime>>,
         /// Calls made.
@@ -157,7 +159,11 @@ pub mod fakes {
             _: &SecretString,
             _: &str,
         ) -> Result<TokenGrant, NhanhError> {
-            Err(NhanhError::Rejected { code: None, message: "not in the fake".into() })
+            self.grant
+                .lock()
+                .ok()
+                .and_then(|g| g.clone())
+                .ok_or_else(|| NhanhError::Rejected { code: None, message: "access code refused".into() })
         }
         async fn products(&self, _: &Credentials, q: &ProductQuery) -> Result<Page<Product>, NhanhError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
@@ -289,6 +295,8 @@ pub mod fakes {
         /// Calls made.
         pub calls: AtomicUsize,
         next: AtomicUsize,
+        /// Admin sessions by token.
+        pub sessions: Mutex<HashMap<String, HubSession>>,
     }
 
     impl FakeHub {
@@ -358,8 +366,8 @@ pub mod fakes {
 
     #[async_trait]
     impl HubApi for FakeHub {
-        async fn current_session(&self, _: &SecretString) -> Result<Option<HubSession>, HubError> {
-            Ok(None)
+        async fn current_session(&self, token: &SecretString) -> Result<Option<HubSession>, HubError> {
+            Ok(self.sessions.lock().ok().and_then(|s| s.get(token.expose()).cloned()))
         }
         async fn create_product_group(
             &self,

@@ -2,6 +2,8 @@
 //! connect function's routes. [`crate::lambda`] converts to and from `lambda_http`.
 
 pub mod connect;
+#[cfg(test)]
+mod connect_tests;
 pub mod cookie;
 pub mod http;
 pub mod intake;

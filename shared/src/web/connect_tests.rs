@@ -1,0 +1,235 @@
+//! The connect routes and service in-process, over the in-memory stores and the fake Nhanh and
+//! Hub: the rules the end-to-end suite checks on the full stack (R1, R4, admin only, CSRF, the
+//! signed cookie, the status's two ways in), in milliseconds.
+
+use super::connect::{handle, ConnectApp};
+use super::cookie::{CookieSigner, COOKIE_NAME};
+use super::http::{HttpRequest, HttpResponse};
+use crate::domain::{AccountId, ApiVersion, BusinessId, ConnectionState};
+use crate::hub::HubSession;
+use crate::nhanh::TokenGrant;
+use crate::queue::memory::MemoryQueue;
+use crate::secrets::local::LocalSecretBox;
+use crate::secrets::SecretString;
+use crate::services::connect::{ConnectService, Urls};
+use crate::store::memory::MemoryStore;
+use crate::store::ConnectionStore;
+use crate::testing::fakes::{FakeHub, FakeNhanh};
+use crate::clock::FixedClock;
+use crate::testing::TEST_KEY_HEX;
+use std::sync::Arc;
+use time::OffsetDateTime;
+
+const SERVICE_TOKEN: &str = "hub-service-token";
+const SECRET_KEY: &str = "app-secret-key-value";
+
+struct World {
+    app: ConnectApp,
+    nhanh: Arc<FakeNhanh>,
+    hub: Arc<FakeHub>,
+    store: Arc<MemoryStore>,
+    queue: Arc<MemoryQueue>,
+}
+
+fn world() -> World {
+    let now = OffsetDateTime::from_unix_timestamp(1_795_850_000).unwrap();
+    let (store, nhanh, hub, queue) = (
+        Arc::new(MemoryStore::default()),
+        Arc::new(FakeNhanh::default()),
+        Arc::new(FakeHub::default()),
+        Arc::new(MemoryQueue::default()),
+    );
+    let service = ConnectService {
+        connections: store.clone(),
+        pending: store.clone(),
+        stats: store.clone(),
+        failures: store.clone(),
+        queue: Some(queue.clone()),
+        nhanh: nhanh.clone(),
+        hub: hub.clone(),
+        secrets: Arc::new(LocalSecretBox::from_key_text(TEST_KEY_HEX).unwrap()),
+        clock: Arc::new(FixedClock(now)),
+        urls: Urls { public_base_url: "https://connector.example".into() },
+    };
+    let app = ConnectApp {
+        service,
+        signer: CookieSigner::new(&SecretString::new("cookie-secret")),
+        hub_service_token: SecretString::new(SERVICE_TOKEN),
+        secure_cookies: true,
+    };
+    World { app, nhanh, hub, store, queue }
+}
+
+impl World {
+    fn session(&self, token: &str, account: &str, role: &str) {
+        let session = HubSession {
+            account_id: AccountId::parse(account).unwrap(),
+            user_id: format!("u-{token}"),
+            role: role.into(),
+            expires_at: None,
+        };
+        self.hub.sessions.lock().unwrap().insert(token.into(), session);
+    }
+
+    fn grant(&self, business: u64) {
+        *self.nhanh.grant.lock().unwrap() = Some(TokenGrant {
+            access_token: SecretString::new(format!("access-{business}")),
+            business_id: BusinessId::new(business).unwrap(),
+            expires_at: OffsetDateTime::from_unix_timestamp(1_827_000_000).unwrap(),
+            depot_ids: vec![],
+            permissions: vec![],
+            api_version: ApiVersion::V3,
+        });
+    }
+
+    async fn send(&self, method: &str, path: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> HttpResponse {
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
+        let mut headers = vec![];
+        if let Some(c) = cookie {
+            headers.push(("cookie".to_owned(), format!("{COOKIE_NAME}={c}")));
+        }
+        let body = serde_urlencoded::to_string(form).unwrap().into_bytes();
+        if !form.is_empty() {
+            headers.push(("content-type".to_owned(), "application/x-www-form-urlencoded".to_owned()));
+        }
+        let request = HttpRequest {
+            method: method.into(),
+            path: path.into(),
+            query: serde_urlencoded::from_str(query).unwrap(),
+            headers,
+            body,
+        };
+        handle(&self.app, &request).await
+    }
+
+    /// Opens the page with a Hub session: the signed cookie, and the page's CSRF token.
+    async fn admin(&self, account: &str, token: &str) -> (String, String) {
+        let landed = self.send("GET", &format!("/nhanhvn/connect/{account}?session={token}"), None, &[]).await;
+        assert_eq!(landed.status, 303, "{}", landed.body);
+        let set = header(&landed, "set-cookie").unwrap();
+        assert!(set.contains("HttpOnly") && set.contains("Secure") && set.contains("SameSite=Lax"), "{set}");
+        let cookie = set.split(';').next().unwrap().split_once('=').unwrap().1.to_owned();
+        let page = self.send("GET", &format!("/nhanhvn/connect/{account}"), Some(&cookie), &[]).await;
+        assert_eq!(page.status, 200);
+        (cookie, csrf_of(&page.body))
+    }
+
+    /// Activates and completes the callback; the answer of the callback.
+    async fn connect(&self, account: &str, cookie: &str, csrf: &str, app_id: &str) -> HttpResponse {
+        let form = [("csrf_token", csrf), ("app_id", app_id), ("secret_key", SECRET_KEY)];
+        let started = self.send("POST", &format!("/nhanhvn/connect/{account}"), Some(cookie), &form).await;
+        if started.status != 303 {
+            return started;
+        }
+        assert!(header(&started, "location").unwrap().contains(&format!("appId={app_id}")));
+        self.send("GET", &format!("/nhanhvn/connect/callback/{app_id}/{account}?accessCode=c1"), Some(cookie), &[])
+            .await
+    }
+}
+
+fn header<'a>(r: &'a HttpResponse, name: &str) -> Option<&'a str> {
+    r.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+}
+
+fn csrf_of(html: &str) -> String {
+    let at = html.find("name=\"csrf_token\"").expect("a CSRF field");
+    let value = &html[at..];
+    let start = value.find("value=\"").unwrap() + 7;
+    value[start..].split('"').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn an_admin_connects_and_the_page_and_status_never_show_the_secret_key() {
+    let w = world();
+    w.session("t-admin", "385", "admin");
+    w.grant(88_001);
+    let (cookie, csrf) = w.admin("385", "t-admin").await;
+    let connected = w.connect("385", &cookie, &csrf, "7001").await;
+    assert_eq!(connected.status, 200, "{}", connected.body);
+    assert!(connected.body.contains("https://connector.example/nhanhvn/hook/7001"));
+    let conn = w.store.get(&AccountId::parse("385").unwrap()).await.unwrap().unwrap();
+    assert_eq!((conn.state, conn.api_version), (ConnectionState::Syncing, ApiVersion::V3));
+    assert_eq!(w.queue.messages().len(), 1, "the first pass is queued");
+    let by_token = HttpRequest {
+        method: "GET".into(),
+        path: "/nhanhvn/connections/385".into(),
+        query: vec![],
+        headers: vec![("authorization".into(), format!("TOKEN {SERVICE_TOKEN}"))],
+        body: vec![],
+    };
+    let status = handle(&w.app, &by_token).await;
+    assert_eq!(status.status, 200);
+    let json: serde_json::Value = serde_json::from_str(&status.body).unwrap();
+    assert_eq!(json["business_id"], 88_001);
+    for body in [&connected.body, &status.body] {
+        assert!(!body.contains(SECRET_KEY) && !body.contains("access-88001"), "no secret leaves");
+    }
+    let anonymous = w.send("GET", "/nhanhvn/connections/385", None, &[]).await;
+    assert_eq!(anonymous.status, 401);
+    let by_cookie = w.send("GET", "/nhanhvn/connections/385", Some(&cookie), &[]).await;
+    assert_eq!(by_cookie.status, 200);
+}
+
+#[tokio::test]
+async fn only_an_admin_with_the_cookie_and_the_form_token_may_act() {
+    let w = world();
+    w.session("t-staff", "385", "staff");
+    w.session("t-other", "386", "admin");
+    w.grant(88_001);
+    let staff = w.send("GET", "/nhanhvn/connect/385?session=t-staff", None, &[]).await;
+    assert_eq!(staff.status, 403, "staff may not connect");
+    let wrong_account = w.send("GET", "/nhanhvn/connect/385?session=t-other", None, &[]).await;
+    assert!(matches!(wrong_account.status, 401 | 403), "another account's admin");
+    let unknown = w.send("GET", "/nhanhvn/connect/385?session=nope", None, &[]).await;
+    assert_eq!(unknown.status, 401);
+    w.session("t-admin", "385", "admin");
+    let (cookie, csrf) = w.admin("385", "t-admin").await;
+    let forged = w.connect("385", &cookie, "forged", "7001").await;
+    assert_eq!(forged.status, 403, "CSRF");
+    let no_cookie = w.connect("385", "", &csrf, "7001").await;
+    assert_eq!(no_cookie.status, 401);
+    let (other_cookie, other_csrf) = {
+        w.session("t-b", "386", "admin");
+        w.admin("386", "t-b").await
+    };
+    assert_eq!(w.connect("385", &other_cookie, &other_csrf, "7001").await.status, 401, "a cookie is per account");
+    let callback_forged = w.send("GET", "/nhanhvn/connect/callback/7001/385?accessCode=c1", Some(&cookie), &[]).await;
+    assert_eq!(callback_forged.status, 400, "a callback without a pending attempt");
+    assert!(w.store.get(&AccountId::parse("385").unwrap()).await.unwrap().is_none(), "nothing written");
+}
+
+#[tokio::test]
+async fn one_business_one_account_and_details_frozen_during_the_initial_sync() {
+    let w = world();
+    w.grant(88_002);
+    w.session("t-a", "385", "admin");
+    w.session("t-b", "386", "admin");
+    let (cookie_a, csrf_a) = w.admin("385", "t-a").await;
+    assert_eq!(w.connect("385", &cookie_a, &csrf_a, "7001").await.status, 200);
+    // R1: the same business for another account.
+    let (cookie_b, csrf_b) = w.admin("386", "t-b").await;
+    let taken = w.connect("386", &cookie_b, &csrf_b, "7001").await;
+    assert_eq!(taken.status, 409, "{}", taken.body);
+    assert!(w.store.get(&AccountId::parse("386").unwrap()).await.unwrap().is_none());
+    // R4: while the initial sync runs, another App Id or Secret Key is refused.
+    let (cookie_a, csrf_a) = w.admin("385", "t-a").await;
+    let form = [("csrf_token", csrf_a.as_str()), ("app_id", "7002"), ("secret_key", "another-secret-key")];
+    let frozen = w.send("POST", "/nhanhvn/connect/385", Some(&cookie_a), &form).await;
+    assert_eq!(frozen.status, 409, "{}", frozen.body);
+    // A disconnect needs the form token too, and then frees the business.
+    let refused = w.send("POST", "/nhanhvn/connect/385/disconnect", Some(&cookie_a), &[("csrf_token", "x")]).await;
+    assert_eq!(refused.status, 403);
+    let done = w.send("POST", "/nhanhvn/connect/385/disconnect", Some(&cookie_a), &[("csrf_token", &csrf_a)]).await;
+    assert_eq!(done.status, 303);
+    let (cookie_b, csrf_b) = w.admin("386", "t-b").await;
+    assert_eq!(w.connect("386", &cookie_b, &csrf_b, "7001").await.status, 200, "the business is free again");
+}
+
+#[tokio::test]
+async fn bad_paths_get_a_clear_4xx() {
+    let w = world();
+    assert_eq!(w.send("GET", "/nhanhvn/connect/..%2f..", None, &[]).await.status, 400);
+    assert_eq!(w.send("GET", "/nhanhvn/connections/a%20b", None, &[]).await.status, 400);
+    assert_eq!(w.send("DELETE", "/nhanhvn/connect/385", None, &[]).await.status, 405);
+    assert_eq!(w.send("GET", "/elsewhere", None, &[]).await.status, 404);
+}
