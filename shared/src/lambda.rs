@@ -210,8 +210,7 @@ mod tests {
         let event = sample_batch(f.account.as_str(), f.now);
         let deadline = Some(u64::try_from((f.now + time::Duration::minutes(1)).unix_timestamp() * 1000).unwrap());
         let response = process_sqs_batch(&f.processor, Some(&queue), event, deadline).await;
-        let failed: Vec<&str> =
-            response.batch_item_failures.iter().map(|b| b.item_identifier.as_str()).collect();
+        let failed: Vec<&str> = response.batch_item_failures.iter().map(|b| b.item_identifier.as_str()).collect();
         assert_eq!(failed, ["m-order-9", "m-order-9-later"], "the order is held, its group's later record too");
         assert_eq!(queue.delays(), [("rh-order-9".to_owned(), 30)], "retried when Nhanh unlocks, not before");
         assert_eq!(f.hub.all("products").len(), 1, "the product's group went on");

@@ -5,6 +5,7 @@
 use super::connect::{handle, ConnectApp};
 use super::cookie::{CookieSigner, COOKIE_NAME};
 use super::http::{HttpRequest, HttpResponse};
+use crate::clock::FixedClock;
 use crate::domain::{AccountId, ApiVersion, BusinessId, ConnectionState};
 use crate::hub::HubSession;
 use crate::nhanh::TokenGrant;
@@ -15,7 +16,6 @@ use crate::services::connect::{ConnectService, Urls};
 use crate::store::memory::MemoryStore;
 use crate::store::ConnectionStore;
 use crate::testing::fakes::{FakeHub, FakeNhanh};
-use crate::clock::FixedClock;
 use crate::testing::TEST_KEY_HEX;
 use std::sync::Arc;
 use time::OffsetDateTime;

@@ -11,6 +11,8 @@ mod keys;
 mod rate_lock;
 mod records;
 mod stats;
+#[cfg(test)]
+mod tests;
 
 pub use codec::TTL_ATTRIBUTE;
 
