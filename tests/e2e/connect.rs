@@ -268,7 +268,12 @@ async fn secrets_never_reach_the_logs() {
     let mut failing = TestApp::new().await;
     let (callback, _) = failing.start_connect("wrong-secret-value-123").await;
     failing.get(&callback).await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // The positive signal: the failed attempt's own log lines are there.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !app.logs().contains(&failing.account) {
+        assert!(std::time::Instant::now() < deadline, "the failed attempt was never logged");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 
     let logs = app.logs();
     assert!(logs.contains(&app.account), "the stack's logs are readable and carry account ids");
