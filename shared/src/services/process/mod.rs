@@ -21,6 +21,7 @@ macro_rules! attempt {
 mod bills;
 mod create;
 mod customer;
+mod deadline;
 mod group;
 mod hub_event;
 mod initial_sync;
@@ -32,6 +33,7 @@ mod product;
 mod tests;
 
 pub use bills::BILL_OVERLAP;
+pub use deadline::{within_deadline, DEADLINE_MARGIN};
 pub use initial_sync::PAGE_SIZE;
 pub use outcome::{BatchRecord, Failure, Outcome, RecordFailure};
 pub use pass::{DEFAULT_PASS_BUDGET, OVERLAP};
@@ -89,24 +91,6 @@ pub struct Processor {
     pub tokens: OpenCache,
     /// How long one invocation works on a scheduled pass before it continues in a new work item.
     pub pass_budget: time::Duration,
-}
-
-tokio::task_local! {
-    /// The instant the current invocation must have answered by (the Lambda deadline).
-    static INVOCATION_DEADLINE: OffsetDateTime;
-}
-
-/// Time kept back from the invocation's deadline for settling the batch and answering.
-pub const DEADLINE_MARGIN: time::Duration = time::Duration::seconds(5);
-
-/// Runs `work` under the invocation's `deadline`: a pass or an initial sync in it stops, and
-/// continues in a new work item, before the deadline (less [`DEADLINE_MARGIN`]) or after
-/// [`Processor::pass_budget`], whichever comes first.
-pub async fn within_deadline<F: std::future::Future>(deadline: Option<OffsetDateTime>, work: F) -> F::Output {
-    match deadline {
-        Some(d) => INVOCATION_DEADLINE.scope(d, work).await,
-        None => work.await,
-    }
 }
 
 /// The span of one queue record: every log line while it is applied names its message, group,
@@ -180,13 +164,6 @@ impl Processor {
         span.record("kind", item.kind());
         let result = self.apply(&item).await;
         self.settle(&account, result).await
-    }
-
-    /// When a pass or an initial sync that starts now must stop: after the pass budget, and
-    /// before the invocation's deadline.
-    pub(super) fn work_until(&self, now: OffsetDateTime) -> OffsetDateTime {
-        let budget = now + self.pass_budget;
-        INVOCATION_DEADLINE.try_with(|d| budget.min(*d - DEADLINE_MARGIN)).unwrap_or(budget)
     }
 
     /// Counts or logs what applying a record did; `Err(not_before)` means "report it failed".
