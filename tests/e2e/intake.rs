@@ -295,7 +295,9 @@ async fn hub_events_are_signed_and_queued() {
 
     let page = c.app.get(&c.app.page_url()).await;
     c.app.post_form(&format!("/nhanhvn/connect/{acct}/disconnect"), &[("csrf_token", &csrf_of(&page.body))]).await;
-    let late = json!({"event": "order.created", "account_id": acct, "data": {"id": 8802}}).to_string();
+    let late = json!({"event": "order.created", "account_id": acct, "occurred_at": crate::helpers::now_rfc3339(),
+        "data": {"id": 8802}})
+    .to_string();
     let r = post(late.clone(), Some(sign(&late))).await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["outcome"], "dropped");
