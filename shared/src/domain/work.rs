@@ -147,7 +147,9 @@ pub enum Origin<'a> {
     Schedule,
     /// The connect flow, at this instant: the first pass of a new connected period.
     Connected(OffsetDateTime),
-    /// A pass queued at this instant for the ticks a continued pass held back.
+    /// Queued by the connector at this instant on its own initiative (a pass for the ticks a
+    /// continued pass held back, the merchant's **Thử lại** or **Đồng bộ lại ngay**): unique per
+    /// kind and record.
     FollowUp(OffsetDateTime),
     /// Made from the item's own content alone (a pass continuation), or, for an initial sync
     /// page, its page within the connected period that began at this instant.
@@ -214,7 +216,10 @@ impl WorkItem {
                 format!("{account}:reconcile:{}", tick.unix_timestamp() / 60)
             }
             (Origin::Connected(at), _) => format!("{account}:connected:{}", at.unix_timestamp()),
-            (Origin::FollowUp(at), _) => format!("{account}:follow-up:{}", at.unix_timestamp_nanos()),
+            (Origin::FollowUp(at), Self::NhanhChange { record_id, .. }) => {
+                format!("{account}:follow-up:{}:{record_id}:{}", self.kind(), at.unix_timestamp_nanos())
+            }
+            (Origin::FollowUp(at), _) => format!("{account}:follow-up:{}:{}", self.kind(), at.unix_timestamp_nanos()),
             (_, Self::ReconcileAccount { resume: Some(resume), .. }) => {
                 // The page token is hashed: it may be long.
                 let position = sha256_hex(&[resume.after.as_ref().map_or("", |a| a.as_str()).as_bytes()]);

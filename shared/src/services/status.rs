@@ -72,6 +72,9 @@ pub struct InitialSyncStatus {
     pub total: Option<u64>,
     /// What `done` and `total` count.
     pub unit: &'static str,
+    /// Seconds left at the rate so far (since the connected period began), while it runs and
+    /// the total is known.
+    pub eta_secs: Option<u64>,
 }
 
 /// The counters of one stream.
@@ -124,11 +127,17 @@ impl Status {
             }
         }
         let pages_done = counters(Stream::InitialSync).applied;
-        let initial_sync = conn.initial_sync.as_ref().map(|s| InitialSyncStatus {
-            state: s.state,
-            done: if s.state == InitialSyncState::Running { pages_done } else { s.done.max(pages_done) },
-            total: s.total,
-            unit: "pages",
+        let initial_sync = conn.initial_sync.as_ref().map(|s| {
+            let running = s.state == InitialSyncState::Running;
+            let done = if running { pages_done } else { s.done.max(pages_done) };
+            let elapsed = conn.connected_at.map(|c| (now - c).whole_seconds()).and_then(|e| u64::try_from(e).ok());
+            let eta_secs = match (running, s.total, elapsed) {
+                (true, Some(total), Some(elapsed)) if done > 0 && total > done => {
+                    Some(elapsed.saturating_mul(total - done) / done)
+                }
+                _ => None,
+            };
+            InitialSyncStatus { state: s.state, done, total: s.total, unit: "pages", eta_secs }
         });
         Self {
             account_id: conn.account_id.clone(),

@@ -4,10 +4,9 @@
 use super::cookie::{AdminCookie, CookieSigner, COOKIE_NAME, MAX_AGE_SECS};
 use super::http::{form_value, HttpRequest, HttpResponse};
 use super::pages::{self, ConnectedPage, FormPage};
-use crate::clock::rfc3339;
 use crate::domain::{AccountId, ConnectionState};
 use crate::secrets::SecretString;
-use crate::services::connect::{ConnectError, ConnectService, ConnectedView};
+use crate::services::connect::{ActionOutcome, ConnectError, ConnectService, ConnectedView};
 use serde_json::json;
 
 /// Everything the connect routes need.
@@ -35,6 +34,8 @@ pub async fn handle(app: &ConnectApp, req: &HttpRequest) -> HttpResponse {
         ("POST", ["nhanhvn", "connect", account, "disconnect"]) => {
             with_account(account, |a| disconnect(app, req, a)).await
         }
+        ("POST", ["nhanhvn", "connect", account, "retry"]) => with_account(account, |a| retry(app, req, a)).await,
+        ("POST", ["nhanhvn", "connect", account, "sync"]) => with_account(account, |a| sync_now(app, req, a)).await,
         ("GET", ["nhanhvn", "connections", account]) => return status(app, req, account).await,
         (_, ["nhanhvn", "connect", ..]) | (_, ["nhanhvn", "connections", _]) => {
             return HttpResponse::html(
@@ -115,8 +116,7 @@ async fn page(app: &ConnectApp, req: &HttpRequest, account: AccountId) -> Result
     let cookie = admin_cookie(app, req, &account)?;
     let csrf = app.signer.csrf_token(&cookie);
     if let Some(view) = app.service.connected_view(&account).await? {
-        let stats = app.service.stats(&account).await?;
-        return Ok(connected(app, &account, &view, stats.webhooks_live, &csrf));
+        return connected(app, &account, &view, &csrf, action_notice(req.query("done"))).await;
     }
     let conn = app.service.connection(&account).await?;
     let notice = conn.as_ref().filter(|c| c.state == ConnectionState::Disconnected).map(|c| {
@@ -126,7 +126,7 @@ async fn page(app: &ConnectApp, req: &HttpRequest, account: AccountId) -> Result
         };
         format!(
             "Đã ngừng kết nối lúc {}{why}. Dữ liệu trong thời gian ngừng kết nối sẽ không được đồng bộ.",
-            c.disconnected_at.map(rfc3339).unwrap_or_default()
+            c.disconnected_at.map(super::format::vn_time).unwrap_or_default()
         )
     });
     Ok(form(app, &account, &csrf, conn.map(|c| c.app_id.to_string()), notice))
@@ -153,48 +153,71 @@ fn form(
     )
 }
 
-fn connected(
+/// The connected page, from the same [`crate::services::status::Status`] as the status JSON.
+async fn connected(
     app: &ConnectApp,
     account: &AccountId,
     view: &ConnectedView,
-    webhooks_live: bool,
     csrf: &str,
-) -> HttpResponse {
+    notice: Option<&str>,
+) -> Result<HttpResponse, ConnectError> {
+    let status = app.service.status(account).await?.ok_or(ConnectError::NotConnected)?;
     let c = &view.connection;
-    let now = app.service.clock.now();
-    let disconnect_action = format!("{}/disconnect", page_path(account));
-    let mut html = pages::connected_page(&ConnectedPage {
-        account_id: account.as_str(),
-        business_id: c.business_id.map(|b| b.to_string()).unwrap_or_default(),
-        app_id: c.app_id.to_string(),
-        connected_at: c.connected_at.map(rfc3339).unwrap_or_default(),
-        token_expires_at: c.token_expires_at.map(rfc3339).unwrap_or_default(),
-        token_warning: c.token_warning(now),
-        needs_reauth: c.state == ConnectionState::NeedsReauth,
-        webhooks_live,
-        webhook_url: &view.webhook_url,
-        verify_token: view.verify_token.expose(),
-        disconnect_action: &disconnect_action,
-        csrf,
-        state: c.state.as_str(),
-        api_version: c.api_version.as_str(),
-        outdated_version: c.api_version != crate::nhanh::NEW_CONNECTION_VERSION,
-    });
-    if c.state == ConnectionState::NeedsReauth || c.api_version != crate::nhanh::NEW_CONNECTION_VERSION {
-        let redirect_url = app.service.urls.callback("{app_id}", account);
-        let form = pages::form_page(&FormPage {
+    let path = page_path(account);
+    let redirect_url = app.service.urls.callback("{app_id}", account);
+    let reconnect = (c.state == ConnectionState::NeedsReauth || c.api_version != crate::nhanh::NEW_CONNECTION_VERSION)
+        .then(|| FormPage {
             account_id: account.as_str(),
             redirect_url: &redirect_url,
-            action: &page_path(account),
+            action: &path,
             csrf,
             app_id: Some(c.app_id.to_string()),
             notice: None,
         });
-        if let (Some(start), Some(end)) = (form.find("<form"), form.find("</form>")) {
-            html = html.replace("</body>", &format!("<h2>Kết nối lại</h2>{}</body>", &form[start..end + 7]));
-        }
+    let html = pages::connected_page(&ConnectedPage {
+        status: &status,
+        verify_token: view.verify_token.expose(),
+        csrf,
+        path: &path,
+        reconnect,
+        notice,
+        now: app.service.clock.now(),
+    });
+    Ok(HttpResponse::html(200, html))
+}
+
+/// The notices an action redirects to (`?done=…`), by name: no text travels in the URL.
+fn action_notice(done: Option<&str>) -> Option<&'static str> {
+    match done? {
+        "retry" => Some("Đã đưa bản ghi vào hàng đợi để đồng bộ lại."),
+        "sync" => Some("Đã bắt đầu đồng bộ lại. Trang tự cập nhật khi có tiến triển."),
+        "too-soon" => Some("Vừa đồng bộ lại cách đây ít phút; hãy thử lại sau."),
+        _ => None,
     }
-    HttpResponse::html(200, html)
+}
+
+/// The **Thử lại** form of a failure.
+#[derive(serde::Deserialize)]
+struct RetryForm {
+    entity: String,
+    record: String,
+}
+
+async fn retry(app: &ConnectApp, req: &HttpRequest, account: AccountId) -> Result<HttpResponse, ConnectError> {
+    checked_form(app, req, &account)?;
+    let form: RetryForm = serde_urlencoded::from_bytes(&req.body)
+        .map_err(|_| ConnectError::Invalid("Thiếu bản ghi cần thử lại.".into()))?;
+    app.service.retry_failure(&account, &form.entity, &form.record).await?;
+    Ok(HttpResponse::redirect(&format!("{}?done=retry", page_path(&account))))
+}
+
+async fn sync_now(app: &ConnectApp, req: &HttpRequest, account: AccountId) -> Result<HttpResponse, ConnectError> {
+    checked_form(app, req, &account)?;
+    let done = match app.service.pass_now(&account).await? {
+        ActionOutcome::Queued => "sync",
+        ActionOutcome::TooSoon => "too-soon",
+    };
+    Ok(HttpResponse::redirect(&format!("{}?done={done}", page_path(&account))))
 }
 
 async fn activate(app: &ConnectApp, req: &HttpRequest, account: AccountId) -> Result<HttpResponse, ConnectError> {
@@ -214,8 +237,7 @@ async fn callback(
     let cookie = admin_cookie(app, req, &account)?;
     let code = req.query("accessCode").unwrap_or_default();
     let view = app.service.complete(&account, app_id, code).await?;
-    let stats = app.service.stats(&account).await?;
-    Ok(connected(app, &account, &view, stats.webhooks_live, &app.signer.csrf_token(&cookie)))
+    connected(app, &account, &view, &app.signer.csrf_token(&cookie), None).await
 }
 
 async fn disconnect(app: &ConnectApp, req: &HttpRequest, account: AccountId) -> Result<HttpResponse, ConnectError> {

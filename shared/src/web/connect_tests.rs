@@ -44,6 +44,7 @@ fn world() -> World {
         pending: store.clone(),
         stats: store.clone(),
         failures: store.clone(),
+        cursors: store.clone(),
         queue: Some(queue.clone()),
         nhanh: nhanh.clone(),
         hub: hub.clone(),
@@ -232,4 +233,68 @@ async fn bad_paths_get_a_clear_4xx() {
     assert_eq!(w.send("GET", "/nhanhvn/connections/a%20b", None, &[]).await.status, 400);
     assert_eq!(w.send("DELETE", "/nhanhvn/connect/385", None, &[]).await.status, 405);
     assert_eq!(w.send("GET", "/elsewhere", None, &[]).await.status, 404);
+}
+
+#[tokio::test]
+async fn the_page_shows_progress_streams_and_failures_and_its_actions_queue_work() {
+    use crate::store::{FailureLog, FailureRecord, StatsStore};
+    let w = world();
+    w.session("t-admin", "385", "admin");
+    w.grant(88_003);
+    let (cookie, csrf) = w.admin("385", "t-admin").await;
+    assert_eq!(w.connect("385", &cookie, &csrf, "7001").await.status, 200);
+    let account = AccountId::parse("385").unwrap();
+    let now = w.app.service.clock.now();
+    let reason = "Hub refused the request (422 validation_failed): customer.phone";
+    let failure = FailureRecord { at: now, entity: "order".into(), record: "5001".into(), reason: reason.into() };
+    w.store.record_failure(&account, &failure).await.unwrap();
+    w.store.add(&account, crate::domain::Stream::Orders, crate::domain::Counter::Applied, 7, now).await.unwrap();
+    let page = w.send("GET", "/nhanhvn/connect/385", Some(&cookie), &[]).await;
+    assert_eq!(page.status, 200);
+    for wanted in [
+        "id=\"initial-sync-bar\"",
+        "id=\"stream-orders\"",
+        "Loyalty Hub từ chối dữ liệu",
+        "Thử lại",
+        "Đồng bộ lại ngay",
+        "vừa xong",
+        "<meta http-equiv=\"refresh\"",
+        "<code>appUninstalled</code>",
+    ] {
+        assert!(page.body.contains(wanted), "{wanted} missing");
+    }
+    assert!(page.body.contains("<td class=\"n applied\">7</td>"), "the orders count");
+    assert!(!page.body.contains(SECRET_KEY) && !page.body.contains("access-88003"));
+    let before = w.queue.messages().len();
+    let retried = w
+        .send(
+            "POST",
+            "/nhanhvn/connect/385/retry",
+            Some(&cookie),
+            &[("csrf_token", &csrf), ("entity", "order"), ("record", "5001")],
+        )
+        .await;
+    assert_eq!(retried.status, 303);
+    let queued = w.queue.messages();
+    assert_eq!(queued.len(), before + 1);
+    assert!(
+        queued[before].body.contains("\"change\":\"order_changed\"")
+            && queued[before].body.contains("\"record_id\":5001")
+    );
+    let forged = w
+        .send(
+            "POST",
+            "/nhanhvn/connect/385/retry",
+            Some(&cookie),
+            &[("csrf_token", "x"), ("entity", "order"), ("record", "1")],
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+    let first = w.send("POST", "/nhanhvn/connect/385/sync", Some(&cookie), &[("csrf_token", &csrf)]).await;
+    assert_eq!(header(&first, "location"), Some("/nhanhvn/connect/385?done=sync"));
+    let again = w.send("POST", "/nhanhvn/connect/385/sync", Some(&cookie), &[("csrf_token", &csrf)]).await;
+    assert_eq!(header(&again, "location"), Some("/nhanhvn/connect/385?done=too-soon"), "rate-limited");
+    assert_eq!(w.queue.messages().len(), before + 2, "one pass queued, not two");
+    let notice = w.send("GET", "/nhanhvn/connect/385?done=too-soon", Some(&cookie), &[]).await;
+    assert!(notice.body.contains("Vừa đồng bộ lại"));
 }

@@ -5,6 +5,7 @@ pub mod connect;
 #[cfg(test)]
 mod connect_tests;
 pub mod cookie;
+pub mod format;
 pub mod http;
 pub mod intake;
 pub mod pages;

@@ -1,35 +1,47 @@
-//! The connect pages: plain HTML forms, Vietnamese, no JavaScript.
+//! The connect pages, server-rendered in Vietnamese with `maud` (every value is escaped by
+//! construction), usable without JavaScript: the activation form, the connected page (built from
+//! the one [`Status`] the status JSON also serialises) and the refusal page.
 
-use std::fmt::Write;
+use super::format::{relative_vi, vn_time};
+use crate::domain::Stream;
+use crate::services::status::{Status, StreamStatus};
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+use time::OffsetDateTime;
 
-/// Escapes text for HTML content and attribute values.
+/// Escapes text for HTML content and attribute values (for the rare text built outside `maud`).
 pub fn escape(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    for c in raw.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    html! { (raw) }.into_string()
 }
 
-fn layout(title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html>\n<html lang=\"vi\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<title>{title} · Kết nối Nhanh.vn</title>\
-<style>body{{font-family:system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem;line-height:1.5}}\
-code{{background:#f3f3f3;padding:.1rem .3rem;word-break:break-all}}label{{display:block;margin-top:.8rem}}\
-input[type=text],input[type=password]{{width:100%;padding:.4rem}}button{{margin-top:1rem;padding:.5rem 1rem}}\
-.warn{{background:#fff4e5;padding:.6rem}}.err{{background:#fdecea;padding:.6rem}}</style></head>\
-<body><h1>{title}</h1>\n{body}\n</body></html>\n",
-        title = escape(title)
-    )
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;line-height:1.5}\
+code{background:#f3f3f3;padding:.1rem .3rem;word-break:break-all}label{display:block;margin-top:.8rem}\
+input[type=text],input[type=password]{width:100%;padding:.4rem;box-sizing:border-box}button{margin-top:.6rem;padding:.5rem 1rem}\
+.warn{background:#fff4e5;padding:.6rem}.err{background:#fdecea;padding:.6rem}.ok{background:#e8f5e9;padding:.6rem}\
+table{border-collapse:collapse;width:100%;font-size:.95rem}th,td{text-align:left;padding:.3rem;border-bottom:1px solid #ddd}\
+td.n{text-align:right}progress{width:100%;height:1.2rem}.row{display:flex;gap:.5rem;flex-wrap:wrap;align-items:center}\
+.actions form{display:inline-block;margin-right:.5rem}details{font-size:.9rem;color:#555}\
+@media(max-width:36rem){th:nth-child(4),td:nth-child(4),th:nth-child(5),td:nth-child(5){display:none}}";
+
+/// Copies the text of `data-copy`'s element; without JavaScript the text stays selectable.
+const COPY_SCRIPT: &str = "document.querySelectorAll('button[data-copy]').forEach(function(b){b.hidden=false;\
+b.addEventListener('click',function(){var t=document.getElementById(b.dataset.copy).textContent;\
+if(navigator.clipboard){navigator.clipboard.writeText(t).then(function(){b.textContent='Đã sao chép';});}});});";
+
+fn layout(title: &str, refresh_secs: Option<u32>, body: Markup) -> String {
+    html! {
+        (DOCTYPE)
+        html lang="vi" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                @if let Some(secs) = refresh_secs { meta http-equiv="refresh" content=(secs); }
+                title { (title) " · Kết nối Nhanh.vn" }
+                style { (PreEscaped(STYLE)) }
+            }
+            body { h1 { (title) } (body) }
+        }
+    }
+    .into_string()
 }
 
 /// What the activation form shows.
@@ -48,116 +60,277 @@ pub struct FormPage<'a> {
     pub notice: Option<String>,
 }
 
+fn activation_form(p: &FormPage<'_>) -> Markup {
+    html! {
+        form method="post" action=(p.action) id="connect-form" {
+            input type="hidden" name="csrf_token" value=(p.csrf);
+            label for="app_id" { "App Id" }
+            input type="text" id="app_id" name="app_id" inputmode="numeric" required value=(p.app_id.as_deref().unwrap_or_default());
+            label for="secret_key" { "Secret Key" }
+            input type="password" id="secret_key" name="secret_key" required autocomplete="off";
+            button type="submit" id="activate" { "Kích hoạt" }
+        }
+    }
+}
+
 /// The page with the activation form (App Id, Secret Key, **Kích hoạt**).
 pub fn form_page(p: &FormPage<'_>) -> String {
-    let mut body = String::new();
-    if let Some(notice) = &p.notice {
-        let _ = write!(body, "<p class=\"warn\" id=\"notice\">{}</p>", escape(notice));
-    }
-    let _ = write!(
-        body,
-        "<p>Tài khoản Loyalty Hub (Account Id): <code id=\"account-id\">{account}</code></p>\
-<p>1. Trên <a href=\"https://open.nhanh.vn\">open.nhanh.vn</a>, tạo ứng dụng với Redirect URL:<br>\
-<code id=\"redirect-url\">{redirect}</code><br>(thay <code>{{app_id}}</code> bằng App Id của ứng dụng).</p>\
-<p>2. Nhập App Id và Secret Key của ứng dụng rồi bấm <b>Kích hoạt</b>. Bạn sẽ được chuyển sang Nhanh.vn để cấp quyền.</p>\
-<form method=\"post\" action=\"{action}\" id=\"connect-form\">\
-<input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
-<label for=\"app_id\">App Id</label><input type=\"text\" id=\"app_id\" name=\"app_id\" inputmode=\"numeric\" required value=\"{app}\">\
-<label for=\"secret_key\">Secret Key</label><input type=\"password\" id=\"secret_key\" name=\"secret_key\" required autocomplete=\"off\">\
-<button type=\"submit\" id=\"activate\">Kích hoạt</button></form>",
-        account = escape(p.account_id),
-        redirect = escape(p.redirect_url),
-        action = escape(p.action),
-        csrf = escape(p.csrf),
-        app = escape(p.app_id.as_deref().unwrap_or_default()),
-    );
-    layout("Kết nối Nhanh.vn", &body)
+    let body = html! {
+        @if let Some(notice) = &p.notice { p.warn id="notice" { (notice) } }
+        p { "Tài khoản Loyalty Hub (Account Id): " code id="account-id" { (p.account_id) } }
+        p {
+            "1. Trên " a href="https://open.nhanh.vn" { "open.nhanh.vn" } ", tạo ứng dụng với Redirect URL:" br;
+            code id="redirect-url" { (p.redirect_url) } br;
+            "(thay " code { "{app_id}" } " bằng App Id của ứng dụng)."
+        }
+        p { "2. Nhập App Id và Secret Key của ứng dụng rồi bấm " b { "Kích hoạt" } ". Bạn sẽ được chuyển sang Nhanh.vn để cấp quyền." }
+        (activation_form(p))
+    };
+    layout("Kết nối Nhanh.vn", None, body)
 }
 
-/// What the connected page shows.
+/// What the connected page shows besides the [`Status`].
 pub struct ConnectedPage<'a> {
-    /// The Hub account.
-    pub account_id: &'a str,
-    /// The Nhanh business.
-    pub business_id: String,
-    /// The app.
-    pub app_id: String,
-    /// Start of the connected period.
-    pub connected_at: String,
-    /// Token expiry.
-    pub token_expires_at: String,
-    /// Whether the token expires within 30 days.
-    pub token_warning: bool,
-    /// Whether the connection needs a new consent.
-    pub needs_reauth: bool,
-    /// Whether Nhanh confirmed webhooks.
-    pub webhooks_live: bool,
-    /// The webhook callback URL.
-    pub webhook_url: &'a str,
-    /// The verify token.
+    /// The status (the same document as the status JSON).
+    pub status: &'a Status,
+    /// The verify token to paste on Nhanh.
     pub verify_token: &'a str,
-    /// Where the disconnect form posts.
-    pub disconnect_action: &'a str,
-    /// CSRF token.
+    /// CSRF token of every form.
     pub csrf: &'a str,
-    /// State name.
-    pub state: &'a str,
-    /// The Nhanh API version the connection speaks (`2.0`, `3.0`).
-    pub api_version: &'a str,
-    /// Whether it speaks an older version than new connections (a v2 connection may move).
-    pub outdated_version: bool,
+    /// The page's path (`/nhanhvn/connect/{account}`); actions post under it.
+    pub path: &'a str,
+    /// The activation form, when a new consent is the thing to do (R12) or the connection may
+    /// move to a newer API version.
+    pub reconnect: Option<FormPage<'a>>,
+    /// A notice after an action (re-queued, pass started, …).
+    pub notice: Option<&'a str>,
+    /// Now.
+    pub now: OffsetDateTime,
 }
 
-/// The connected page: **Đã kết nối**, webhook URL and verify token, **Ngừng kết nối**.
+/// Events to tick on open.nhanh.vn for the connection's API version.
+fn webhook_events(api_version: &str) -> &'static [&'static str] {
+    if api_version.starts_with('2') {
+        &["orderAdd", "orderUpdate", "orderDelete", "productAdd", "productUpdate", "productDelete"]
+    } else {
+        &["orderAdd", "orderUpdate", "orderDelete", "productAdd", "productUpdate", "productDelete", "appUninstalled"]
+    }
+}
+
+fn stream_name(stream: &str) -> &'static str {
+    match stream {
+        "product_groups" => "Nhóm sản phẩm",
+        "products" => "Sản phẩm",
+        "orders" => "Đơn hàng",
+        "customers" => "Khách hàng",
+        "bills" => "Hóa đơn bán lẻ",
+        "webhooks" => "Webhooks",
+        "hub_events" => "Sự kiện Loyalty Hub",
+        "reconcile" => "Đồng bộ định kỳ",
+        _ => "Khác",
+    }
+}
+
+/// How long events may arrive with nothing applied before the page warns of a lag.
+pub const LAG_WARNING: time::Duration = time::Duration::minutes(10);
+
+fn lagging(s: &StreamStatus, now: OffsetDateTime) -> bool {
+    match (s.last_event_at, s.last_applied_at) {
+        (Some(event), applied) => {
+            now - event < time::Duration::days(1) && applied.is_none_or(|a| event - a > LAG_WARNING)
+        }
+        (None, _) => false,
+    }
+}
+
+/// A failure's reason in words a merchant understands; the technical text stays folded away.
+pub fn failure_reason_vi(reason: &str) -> &'static str {
+    let r = reason.to_ascii_lowercase();
+    if r.contains("(422") || r.contains("validation") {
+        "Loyalty Hub từ chối dữ liệu của bản ghi này (không hợp lệ)."
+    } else if r.contains("(409") {
+        "Loyalty Hub báo bản ghi bị trùng."
+    } else if r.contains("no longer has") {
+        "Nhanh.vn không còn bản ghi này."
+    } else if r.contains("phone") {
+        "Khách hàng không có số điện thoại Việt Nam hợp lệ."
+    } else if r.contains("nhanh refused") {
+        "Nhanh.vn từ chối bản ghi này."
+    } else if r.contains("snapshot") {
+        "Bản ghi chưa từng được đồng bộ nên không thể cập nhật."
+    } else {
+        "Không đồng bộ được bản ghi này."
+    }
+}
+
+fn when(t: Option<OffsetDateTime>, now: OffsetDateTime) -> Markup {
+    html! {
+        @match t {
+            Some(t) => time datetime=(crate::clock::rfc3339(t)) title=(vn_time(t)) { (relative_vi(t, now)) },
+            None => "—",
+        }
+    }
+}
+
+fn copyable(id: &str, text: &str) -> Markup {
+    html! {
+        div.row {
+            code id=(id) { (text) }
+            button type="button" data-copy=(id) hidden { "Sao chép" }
+        }
+    }
+}
+
+fn action(path: &str, csrf: &str, id: &str, label: &str, fields: &[(&str, &str)]) -> Markup {
+    html! {
+        form method="post" action=(path) id=(format!("{id}-form")) {
+            input type="hidden" name="csrf_token" value=(csrf);
+            @for (name, value) in fields { input type="hidden" name=(name) value=(value); }
+            button type="submit" id=(id) { (label) }
+        }
+    }
+}
+
+/// The connected page: state, initial sync progress, streams, webhooks, failures with **Thử lại**,
+/// the actions, token expiry. It refreshes itself while work runs.
 pub fn connected_page(p: &ConnectedPage<'_>) -> String {
-    let mut body = String::new();
-    if p.needs_reauth {
-        body.push_str("<p class=\"err\" id=\"needs-reauth\">Nhanh.vn đã từ chối mã truy cập: đồng bộ tạm dừng, các thay đổi vẫn được giữ lại. Hãy kết nối lại (nhập App Id và Secret Key rồi bấm Kích hoạt).</p>");
+    let s = p.status;
+    let now = p.now;
+    // Due (queued, not started yet) or running: the initial sync is not over.
+    let sync_running = s.initial_sync.as_ref().is_some_and(|i| i.state != crate::domain::InitialSyncState::Done);
+    let lag = Stream::RECORDS.iter().filter_map(|r| s.streams.get(r.as_str())).any(|st| lagging(st, now));
+    let needs_reauth = s.state == crate::domain::ConnectionState::NeedsReauth;
+    let outdated = s.api_version != crate::nhanh::NEW_CONNECTION_VERSION;
+    let body = html! {
+        @if let Some(notice) = p.notice { p.ok id="notice" { (notice) } }
+        @if needs_reauth {
+            p.err id="needs-reauth" {
+                "Nhanh.vn đã từ chối mã truy cập: đồng bộ tạm dừng, các thay đổi vẫn được giữ lại. "
+                b { "Việc cần làm: kết nối lại" } " (nhập App Id và Secret Key bên dưới rồi bấm Kích hoạt)."
+            }
+        }
+        @if outdated {
+            p.warn id="version-warning" {
+                "Kết nối này dùng Nhanh API v" (s.api_version.as_str()) " — Nhanh đã ngừng hỗ trợ API v2 từ 30/11/2026. "
+                "Hãy chuyển sang API v3: nhập lại App Id và Secret Key bên dưới rồi bấm Kích hoạt và đồng ý trên Nhanh.vn. "
+                "Thời điểm kết nối, dữ liệu đã đồng bộ và verify token được giữ nguyên; trên open.nhanh.vn hãy chọn Webhooks version 3.0."
+            }
+        }
+        @if let (Some(days), Some(expires)) = (s.token_days_left, s.token_expires_at) {
+            @if s.token_warning {
+                p.warn id="token-warning" {
+                    "Mã truy cập Nhanh.vn sẽ hết hạn lúc " (vn_time(expires)) " (còn " (days.max(0)) " ngày). "
+                    b { "Hãy kết nối lại trước thời điểm này." }
+                }
+            }
+        }
+        p id="status" { b { "Đã kết nối" } " (trạng thái: " code id="state" { (s.state.as_str()) } ")" }
+        ul {
+            li { "Account Id: " code id="account-id" { (s.account_id.as_str()) } }
+            li { "Nhanh Business Id: " code id="business-id" { (s.business_id.map(|b| b.to_string()).unwrap_or_default()) } }
+            li { "App Id: " code id="app-id" { (s.app_id.to_string()) } }
+            li { "Nhanh API: " code id="api-version" { (s.api_version.as_str()) } }
+            li { "Kết nối lúc: " span id="connected-at" { (s.connected_at.map(vn_time).unwrap_or_default()) } }
+            li {
+                "Mã truy cập hết hạn: " span id="token-expires-at" { (s.token_expires_at.map(vn_time).unwrap_or_default()) }
+                @if let Some(days) = s.token_days_left { " (" span id="token-days-left" { (days.max(0)) } " ngày nữa)" }
+            }
+        }
+        @if let Some(sync) = &s.initial_sync {
+            h2 { "Đồng bộ lần đầu" }
+            @let percent = sync.total.filter(|t| *t > 0).map(|t| sync.done.min(t) * 100 / t).or((!sync_running).then_some(100));
+            div id="initial-sync" data-state=(if sync_running { "running" } else { "done" }) {
+                @match (percent, sync.total) {
+                    (Some(pc), _) => progress id="initial-sync-bar" max="100" value=(pc) { (pc) "%" },
+                    (None, _) => progress id="initial-sync-bar" max="100" {},
+                }
+                p {
+                    span id="initial-sync-done" { (sync.done) }
+                    @if let Some(total) = sync.total { " / " span id="initial-sync-total" { (total) } }
+                    " " (if sync.unit == "products" { "sản phẩm" } else { "trang" })
+                    @if let Some(pc) = percent { " — " span id="initial-sync-percent" { (pc) "%" } }
+                    @if let Some(eta) = sync.eta_secs.filter(|_| sync_running) { " — còn khoảng " span id="initial-sync-eta" { (eta_vi(eta)) } }
+                    @if !sync_running { " — " b { "đã xong" } }
+                }
+            }
+        }
+        h2 { "Đồng bộ theo loại dữ liệu" }
+        @if lag { p.warn id="lag-warning" { "Có sự kiện mới nhưng chưa được áp dụng hơn 10 phút. Đồng bộ có thể đang chậm hoặc gặp lỗi." } }
+        table id="streams" {
+            thead { tr { th { "Loại" } th { "Đã đồng bộ" } th { "Lỗi" } th { "Bỏ qua" } th { "Không đồng bộ" } th { "Sự kiện gần nhất" } th { "Áp dụng gần nhất" } } }
+            tbody {
+                @for (name, st) in &s.streams {
+                    tr id=(format!("stream-{name}")) {
+                        td { (stream_name(name)) @if lagging(st, now) { " ⚠" } }
+                        td.n.applied { (st.applied) }
+                        td.n.failed { (st.failed) }
+                        td.n.dropped { (st.dropped) }
+                        td.n.ignored { (st.ignored) }
+                        td { (when(st.last_event_at, now)) }
+                        td { (when(st.last_applied_at, now)) }
+                    }
+                }
+            }
+        }
+        h2 { "Webhooks" }
+        p id="webhooks" {
+            "Trạng thái: "
+            @if s.webhooks.live { b id="webhooks-live" { "đang hoạt động" } } @else { b id="webhooks-live" { "chưa nhận được sự kiện bật webhooks" } }
+            " · sự kiện gần nhất: " (when(s.webhooks.last_event_at, now))
+        }
+        p { "Webhooks callback URL:" }
+        (copyable("webhook-url", &s.webhooks.url))
+        p { "Webhooks verify token:" }
+        (copyable("verify-token", p.verify_token))
+        p id="webhook-events" {
+            "Trên open.nhanh.vn chọn Webhooks version " (s.api_version.as_str()) ", bật \"Enable webhooks\" và chọn các sự kiện: "
+            @for (i, e) in webhook_events(s.api_version.as_str()).iter().enumerate() { @if i > 0 { ", " } code { (e) } }
+            "."
+        }
+        h2 { "Lỗi gần đây" }
+        @if s.recent_failures.is_empty() { p id="no-failures" { "Không có lỗi." } }
+        @else {
+            table id="failures" {
+                thead { tr { th { "Bản ghi" } th { "Lý do" } th { "Lúc" } th {} } }
+                tbody {
+                    @for f in &s.recent_failures {
+                        tr.failure data-record=(format!("{}:{}", f.entity, f.record)) {
+                            td { (f.entity) " " code { (f.record) } }
+                            td { (failure_reason_vi(&f.reason)) details { summary { "Chi tiết" } (f.reason) } }
+                            td { (when(Some(f.at), now)) }
+                            td { (action(&format!("{}/retry", p.path), p.csrf, "retry", "Thử lại", &[("entity", &f.entity), ("record", &f.record)])) }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Thao tác" }
+        div.actions {
+            (action(&format!("{}/sync", p.path), p.csrf, "sync-now", "Đồng bộ lại ngay", &[]))
+            (action(&format!("{}/disconnect", p.path), p.csrf, "disconnect", "Ngừng kết nối", &[]))
+        }
+        @if let Some(form) = &p.reconnect {
+            h2 { "Kết nối lại" }
+            (activation_form(form))
+        }
+        script { (PreEscaped(COPY_SCRIPT)) }
+    };
+    let refresh = (sync_running || lag).then_some(10);
+    layout("Đã kết nối Nhanh.vn", refresh, body)
+}
+
+/// A duration left in words (`2 phút`, `1 giờ 5 phút`).
+fn eta_vi(secs: u64) -> String {
+    match secs {
+        0..=59 => "dưới 1 phút".into(),
+        60..=3599 => format!("{} phút", secs.div_ceil(60)),
+        _ => format!("{} giờ {} phút", secs / 3600, (secs % 3600) / 60),
     }
-    if p.outdated_version {
-        let _ = write!(body, "<p class=\"warn\" id=\"version-warning\">Kết nối này dùng Nhanh API v{} — Nhanh đã ngừng hỗ trợ API v2 từ 30/11/2026. \
-Hãy chuyển sang API v3: nhập lại App Id và Secret Key bên dưới rồi bấm Kích hoạt và đồng ý trên Nhanh.vn. \
-Thời điểm kết nối, dữ liệu đã đồng bộ và verify token được giữ nguyên; trên open.nhanh.vn hãy chọn Webhooks version 3.0.</p>", escape(p.api_version));
-    }
-    if p.token_warning {
-        let _ = write!(body, "<p class=\"warn\" id=\"token-warning\">Mã truy cập Nhanh.vn sẽ hết hạn lúc {}. Hãy kết nối lại trước thời điểm này.</p>", escape(&p.token_expires_at));
-    }
-    let _ = write!(
-        body,
-        "<p id=\"status\"><b>Đã kết nối</b> (trạng thái: <code id=\"state\">{state}</code>)</p>\
-<ul><li>Account Id: <code id=\"account-id\">{account}</code></li>\
-<li>Nhanh Business Id: <code id=\"business-id\">{business}</code></li>\
-<li>App Id: <code id=\"app-id\">{app}</code></li>\
-<li>Nhanh API: <code id=\"api-version\">{version}</code></li>\
-<li>Kết nối lúc: <code id=\"connected-at\">{connected}</code></li>\
-<li>Mã truy cập hết hạn: <code id=\"token-expires-at\">{expires}</code></li>\
-<li>Webhooks: <span id=\"webhooks-live\">{live}</span></li></ul>\
-<h2>Cấu hình webhooks trên open.nhanh.vn</h2>\
-<p>Webhooks callback URL:<br><code id=\"webhook-url\">{webhook}</code></p>\
-<p>Webhooks verify token:<br><code id=\"verify-token\">{verify}</code></p>\
-<p id=\"webhook-events\">Chọn Webhooks version {version}, các sự kiện: đơn hàng (thêm, sửa, xóa) và sản phẩm (thêm, sửa, xóa), bật \"Enable webhooks\" rồi lưu.</p>\
-<form method=\"post\" action=\"{action}\" id=\"disconnect-form\">\
-<input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
-<button type=\"submit\" id=\"disconnect\">Ngừng kết nối</button></form>",
-        state = escape(p.state),
-        account = escape(p.account_id),
-        business = escape(&p.business_id),
-        app = escape(&p.app_id),
-        connected = escape(&p.connected_at),
-        expires = escape(&p.token_expires_at),
-        live = if p.webhooks_live { "đang hoạt động" } else { "chưa nhận được sự kiện bật webhooks" },
-        webhook = escape(p.webhook_url),
-        verify = escape(p.verify_token),
-        action = escape(p.disconnect_action),
-        csrf = escape(p.csrf),
-        version = escape(p.api_version),
-    );
-    layout("Đã kết nối Nhanh.vn", &body)
 }
 
 /// A refusal or error page: what happened and what to do.
 pub fn message_page(title: &str, what: &str, todo: &str) -> String {
-    layout(title, &format!("<p class=\"err\" id=\"error\">{}</p><p id=\"todo\">{}</p>", escape(what), escape(todo)))
+    layout(title, None, html! { p.err id="error" { (what) } p id="todo" { (todo) } })
 }
 
 #[cfg(test)]
@@ -166,8 +339,25 @@ mod tests {
 
     #[test]
     fn escapes_everything_from_outside() {
-        assert_eq!(escape("<a href=\"x\">'&"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;");
+        assert_eq!(escape("<a href=\"x\">'&"), "&lt;a href=&quot;x&quot;&gt;'&amp;");
         let page = message_page("t", "<script>", "x");
         assert!(!page.contains("<script>"));
+        let form = form_page(&FormPage {
+            account_id: "a\"><script>",
+            redirect_url: "r",
+            action: "/x",
+            csrf: "c",
+            app_id: Some("\"onfocus=".into()),
+            notice: None,
+        });
+        assert!(!form.contains("<script>") && !form.contains("\"onfocus="));
+    }
+
+    #[test]
+    fn reasons_read_in_vietnamese() {
+        assert!(failure_reason_vi("Hub refused the request (422 validation_failed): phone").contains("Loyalty Hub"));
+        assert!(failure_reason_vi("Nhanh no longer has this order").contains("Nhanh.vn không còn"));
+        assert_eq!(eta_vi(61), "2 phút");
+        assert_eq!(eta_vi(3_700), "1 giờ 1 phút");
     }
 }

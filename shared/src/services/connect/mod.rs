@@ -12,9 +12,11 @@ use crate::Error;
 use std::sync::Arc;
 use time::Duration;
 
+mod actions;
 mod end;
 mod probe;
 
+pub use actions::{ActionOutcome, PASS_NOW_INTERVAL};
 pub use end::{end_connection, APP_UNINSTALLED};
 pub use probe::PROBED_STREAMS;
 
@@ -116,6 +118,8 @@ pub struct ConnectService {
     /// The work queue: a new connection queues its first scheduled pass at once, which starts
     /// the initial sync (R10) without waiting for the next tick. `None` leaves it to the schedule.
     pub queue: Option<Arc<dyn crate::queue::WorkQueue>>,
+    /// Cursors (when the merchant last ran a pass by hand).
+    pub cursors: Arc<dyn crate::store::CursorStore>,
     /// Nhanh.
     pub nhanh: Arc<dyn NhanhApi>,
     /// The Hub.

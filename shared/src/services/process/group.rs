@@ -2,16 +2,19 @@
 
 use super::outcome::{Failure, Outcome};
 use super::Processor;
-use crate::domain::Connection;
 use crate::domain::Stream;
+use crate::domain::{Connection, Counter};
 use crate::mapping;
 use crate::nhanh::Category;
 use crate::store::Entity;
 
 impl Processor {
+    /// Creates or updates every group of the tree, parents first, and counts each one applied on
+    /// the status (one counter write), so `product_groups.applied` is what reached the Hub.
     pub(super) async fn sync_groups(&self, conn: &Connection, tree: &[Category]) -> Result<Outcome, Failure> {
         let account = &conn.account_id;
-        for c in mapping::groups_in_order(tree) {
+        let groups = mapping::groups_in_order(tree);
+        for c in &groups {
             let record = format!("product_group:{}", c.id);
             let parent = match c.parent_id {
                 Some(p) => {
@@ -53,6 +56,12 @@ impl Processor {
                 }
             }
         }
-        Ok(Outcome::Applied(Stream::ProductGroups))
+        let applied = u64::try_from(groups.len()).unwrap_or(u64::MAX);
+        if let Err(e) =
+            self.stats.add(account, Stream::ProductGroups, Counter::Applied, applied, self.clock.now()).await
+        {
+            tracing::warn!(error = %e, "product group counter not updated");
+        }
+        Ok(Outcome::Skipped)
     }
 }
