@@ -126,10 +126,10 @@ impl Status {
                 streams.insert(s.as_str(), StreamStatus::from(&counters(s)));
             }
         }
-        let pages_done = counters(Stream::InitialSync).applied;
+        let products_done = counters(Stream::InitialSync).applied;
         let initial_sync = conn.initial_sync.as_ref().map(|s| {
             let running = s.state == InitialSyncState::Running;
-            let done = if running { pages_done } else { s.done.max(pages_done) };
+            let done = if running { products_done } else { s.done.max(products_done) };
             let elapsed = conn.connected_at.map(|c| (now - c).whole_seconds()).and_then(|e| u64::try_from(e).ok());
             let eta_secs = match (running, s.total, elapsed) {
                 (true, Some(total), Some(elapsed)) if done > 0 && total > done => {
@@ -137,7 +137,7 @@ impl Status {
                 }
                 _ => None,
             };
-            InitialSyncStatus { state: s.state, done, total: s.total, unit: "pages", eta_secs }
+            InitialSyncStatus { state: s.state, done, total: s.total, unit: "products", eta_secs }
         });
         Self {
             account_id: conn.account_id.clone(),

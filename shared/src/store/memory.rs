@@ -216,12 +216,12 @@ impl StatsStore for MemoryStore {
         &self,
         account: &AccountId,
         stream: Stream,
-        member: u64,
+        new_members: &[u64],
         at: OffsetDateTime,
     ) -> Result<u64, StoreError> {
         self.with(|s| {
             let members = s.progress.entry((account.clone(), stream.as_str().to_owned())).or_default();
-            members.insert(member);
+            members.extend(new_members.iter().copied());
             let done = members.len() as u64;
             let c = s.stats.entry(account.clone()).or_default().streams.entry(stream.as_str().to_owned()).or_default();
             c.applied = done;

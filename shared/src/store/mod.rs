@@ -203,13 +203,13 @@ pub trait StatsStore: Send + Sync {
     async fn set_webhooks_live(&self, account: &AccountId, at: OffsetDateTime) -> Result<(), StoreError>;
     /// All counters of an account.
     async fn stats(&self, account: &AccountId) -> Result<Stats, StoreError>;
-    /// Marks `member` (e.g. a page number) done on `stream` and returns how many distinct members
-    /// are done; marking one twice counts once (progress survives retries).
+    /// Marks `members` (e.g. the product ids of a page) done on `stream` and returns how many
+    /// distinct members are done; marking one twice counts once (progress survives retries).
     async fn advance(
         &self,
         account: &AccountId,
         stream: Stream,
-        member: u64,
+        members: &[u64],
         at: OffsetDateTime,
     ) -> Result<u64, StoreError>;
     /// Sets the `applied` counter of `stream` to zero (a new initial sync).

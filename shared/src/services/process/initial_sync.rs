@@ -110,13 +110,18 @@ impl Processor {
             .products(creds, &ProductQuery { after, per_page: PAGE_SIZE, ..Default::default() })
             .await
             .map_err(|e| err(Stream::Products, e))?;
+        // Progress counts products (not pages): the ids of the page, each counted once.
+        let ids: Vec<u64> = found.items.iter().map(|p| p.id.get()).collect();
         self.apply_products(conn, found.items).await?;
         let done = self
             .stats
-            .advance(account, Stream::InitialSync, u64::from(seq), self.clock.now())
+            .advance(account, Stream::InitialSync, &ids, self.clock.now())
             .await
             .map_err(|e| err(Stream::Products, e))?;
-        let total = found.total_pages.map(u64::from);
+        // Decision: v2 tells the pages in all, so the total is at most that many full pages (an
+        // estimate until the last page, then the exact count); v3 tells no total (§9): none
+        // until done.
+        let total = found.total_pages.map(|pages| u64::from(pages) * u64::from(PAGE_SIZE));
         tracing::info!(account_id = account.as_str(), done, total, "initial sync progress");
         if found.next.is_none() {
             self.update_initial_sync(account, |c| {
@@ -126,7 +131,7 @@ impl Processor {
                 }
             })
             .await?;
-            tracing::info!(account_id = account.as_str(), pages = done, "initial sync finished");
+            tracing::info!(account_id = account.as_str(), products = done, "initial sync finished");
         } else if seq == 1 && total.is_some() {
             self.update_initial_sync(account, |c| {
                 if let Some(s) = c.initial_sync.as_mut().filter(|s| s.state == InitialSyncState::Running) {
@@ -233,6 +238,6 @@ mod tests {
         assert_eq!(f.hub.all("products").len(), 120);
         assert_eq!(queue.messages().len(), 1, "no further item");
         let conn = crate::store::ConnectionStore::get(f.store.as_ref(), &f.account).await.unwrap().unwrap();
-        assert_eq!(conn.initial_sync.map(|s| (s.state, s.done)), Some((InitialSyncState::Done, 3)));
+        assert_eq!(conn.initial_sync.map(|s| (s.state, s.done)), Some((InitialSyncState::Done, 120)), "products");
     }
 }

@@ -42,9 +42,14 @@ impl StatsStore for DynamoStore {
         &self,
         account: &AccountId,
         stream: Stream,
-        member: u64,
+        members: &[u64],
         at: OffsetDateTime,
     ) -> Result<u64, StoreError> {
+        if members.is_empty() {
+            // DynamoDB refuses an empty set: nothing to add, read the count.
+            let item = self.get_item(account_pk(account), &stat_sk(stream)).await?;
+            return Ok(item.as_ref().map(members_of).unwrap_or(0));
+        }
         let out = self
             .client
             .update_item()
@@ -52,7 +57,7 @@ impl StatsStore for DynamoStore {
             .key("PK", s(account_pk(account)))
             .key("SK", s(stat_sk(stream)))
             .update_expression("ADD members :m SET last_applied_at = :at")
-            .expression_attribute_values(":m", AttributeValue::Ns(vec![member.to_string()]))
+            .expression_attribute_values(":m", AttributeValue::Ns(members.iter().map(u64::to_string).collect()))
             .expression_attribute_values(":at", n(at.unix_timestamp()))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
             .send()
