@@ -70,7 +70,7 @@ where
 fn admin_cookie(app: &ConnectApp, req: &HttpRequest, account: &AccountId) -> Result<AdminCookie, ConnectError> {
     let cookie = req
         .cookie(COOKIE_NAME)
-        .and_then(|v| app.signer.verify(v, app.service.clock.now()))
+        .and_then(|v| app.signer.verify(&v, app.service.clock.now()))
         .ok_or(ConnectError::SessionInvalid)?;
     if &cookie.account_id != account {
         return Err(ConnectError::SessionInvalid);
@@ -106,12 +106,15 @@ async fn page(app: &ConnectApp, req: &HttpRequest, account: AccountId) -> Result
         }
         let value = app.signer.issue(&account, &session.user_id, expires_at);
         let max_age = (expires_at - now).whole_seconds().max(1);
-        let secure = if app.secure_cookies { "; Secure" } else { "" };
         tracing::info!(account_id = account.as_str(), user_id = session.user_id.as_str(), "admin session accepted");
-        return Ok(HttpResponse::redirect(&page_path(&account)).with_header(
-            "set-cookie",
-            format!("{COOKIE_NAME}={value}; Path=/nhanhvn; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"),
-        ));
+        let cookie = cookie::Cookie::build((COOKIE_NAME, value))
+            .path("/nhanhvn")
+            .http_only(true)
+            .same_site(cookie::SameSite::Lax)
+            .max_age(time::Duration::seconds(max_age))
+            .secure(app.secure_cookies)
+            .build();
+        return Ok(HttpResponse::redirect(&page_path(&account)).with_header("set-cookie", cookie.to_string()));
     }
     let cookie = admin_cookie(app, req, &account)?;
     let csrf = app.signer.csrf_token(&cookie);
@@ -220,11 +223,20 @@ async fn sync_now(app: &ConnectApp, req: &HttpRequest, account: AccountId) -> Re
     Ok(HttpResponse::redirect(&format!("{}?done={done}", page_path(&account))))
 }
 
+/// The activation form (the camelCase names Nhanh's own pages use are accepted too).
+#[derive(serde::Deserialize)]
+struct ActivateForm {
+    #[serde(default, alias = "appId")]
+    app_id: String,
+    #[serde(default, alias = "secretKey")]
+    secret_key: String,
+}
+
 async fn activate(app: &ConnectApp, req: &HttpRequest, account: AccountId) -> Result<HttpResponse, ConnectError> {
-    let (cookie, form) = checked_form(app, req, &account)?;
-    let app_id = form_value(&form, &["app_id", "appId"]).unwrap_or_default();
-    let secret = form_value(&form, &["secret_key", "secretKey"]).unwrap_or_default();
-    let url = app.service.begin(&account, &cookie.user_id, app_id, secret).await?;
+    let (cookie, _) = checked_form(app, req, &account)?;
+    let form: ActivateForm = serde_urlencoded::from_bytes(&req.body)
+        .map_err(|_| ConnectError::Invalid("Biểu mẫu không đọc được.".into()))?;
+    let url = app.service.begin(&account, &cookie.user_id, &form.app_id, &form.secret_key).await?;
     Ok(HttpResponse::redirect(&url))
 }
 

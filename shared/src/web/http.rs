@@ -24,15 +24,16 @@ impl HttpRequest {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
-    /// The value of cookie `name` from every `cookie` header.
-    pub fn cookie(&self, name: &str) -> Option<&str> {
+    /// The value of cookie `name` from every `cookie` header (parsed by the `cookie` crate;
+    /// malformed pairs are skipped).
+    pub fn cookie(&self, name: &str) -> Option<String> {
         self.headers
             .iter()
             .filter(|(k, _)| k == "cookie")
-            .flat_map(|(_, v)| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v)
+            .flat_map(|(_, v)| cookie::Cookie::split_parse(v.as_str()))
+            .filter_map(Result::ok)
+            .find(|c| c.name() == name)
+            .map(|c| c.value().to_owned())
     }
     /// The body parsed as `application/x-www-form-urlencoded`.
     pub fn form(&self) -> Vec<(String, String)> {
