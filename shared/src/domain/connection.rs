@@ -112,6 +112,8 @@ pub struct Stats {
     pub streams: Streams,
     /// Whether Nhanh confirmed webhooks (`webhooksEnabled`).
     pub webhooks_live: bool,
+    /// When the last `webhooksEnabled` arrived.
+    pub webhooks_enabled_at: Option<OffsetDateTime>,
 }
 
 /// A counter of a stream.

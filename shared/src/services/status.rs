@@ -59,6 +59,9 @@ pub struct WebhookStatus {
     /// The last event of any stream.
     #[serde(with = "utc_rfc3339_option")]
     pub last_event_at: Option<OffsetDateTime>,
+    /// When Nhanh last sent `webhooksEnabled`.
+    #[serde(with = "utc_rfc3339_option")]
+    pub enabled_at: Option<OffsetDateTime>,
 }
 
 /// Progress of the initial sync.
@@ -154,6 +157,7 @@ impl Status {
             webhooks: WebhookStatus {
                 url: webhook_url,
                 live: stats.webhooks_live,
+                enabled_at: stats.webhooks_enabled_at,
                 last_event_at: stats.streams.values().filter_map(|s| s.last_event_at).max(),
             },
             initial_sync,

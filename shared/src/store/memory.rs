@@ -201,9 +201,11 @@ impl StatsStore for MemoryStore {
         })
     }
 
-    async fn set_webhooks_live(&self, account: &AccountId, _at: OffsetDateTime) -> Result<(), StoreError> {
+    async fn set_webhooks_live(&self, account: &AccountId, at: OffsetDateTime) -> Result<(), StoreError> {
         self.with(|s| {
-            s.stats.entry(account.clone()).or_default().webhooks_live = true;
+            let stats = s.stats.entry(account.clone()).or_default();
+            stats.webhooks_live = true;
+            stats.webhooks_enabled_at = Some(at);
             Ok(())
         })
     }

@@ -276,6 +276,7 @@ pub fn connected_page(p: &ConnectedPage<'_>) -> String {
         p id="webhooks" {
             "Trạng thái: "
             @if s.webhooks.live { b id="webhooks-live" { "đang hoạt động" } } @else { b id="webhooks-live" { "chưa nhận được sự kiện bật webhooks" } }
+            " · bật lần cuối (webhooksEnabled): " span id="webhooks-enabled-at" { (when(s.webhooks.enabled_at, now)) }
             " · sự kiện gần nhất: " (when(s.webhooks.last_event_at, now))
         }
         p { "Webhooks callback URL:" }

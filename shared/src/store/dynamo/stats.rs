@@ -111,8 +111,9 @@ impl StatsStore for DynamoStore {
         for item in &items {
             let Some(stream) = text_attr(item, "SK").and_then(|sk| sk.strip_prefix(STAT_PREFIX)) else { continue };
             if stream == Stream::Webhooks.as_str() {
+                // One item holds the liveness and the counters of the webhooks stream.
                 stats.webhooks_live = item.get("live").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false);
-                continue;
+                stats.webhooks_enabled_at = epoch(item, "enabled_at");
             }
             stats.streams.insert(
                 stream.to_owned(),
