@@ -38,6 +38,8 @@ pub struct Config {
     pub table_name: String,
     /// `QUEUE_URL`: the FIFO work queue (not needed by every function).
     pub queue_url: Option<String>,
+    /// `DLQ_URL`: the dead-letter queue, read by the connect function for the page (optional).
+    pub dlq_url: Option<String>,
     /// `PUBLIC_BASE_URL`: the public origin, without a trailing slash (connect).
     pub public_base_url: Option<String>,
     /// `NHANH_OAUTH_URL`: Nhanh's consent page.
@@ -124,6 +126,7 @@ impl Config {
         Ok(Self {
             table_name: required("TABLE_NAME")?,
             queue_url: get("QUEUE_URL"),
+            dlq_url: get("DLQ_URL"),
             public_base_url: get("PUBLIC_BASE_URL").map(|v| url("PUBLIC_BASE_URL", v)).transpose()?,
             nhanh_oauth_url: url(
                 "NHANH_OAUTH_URL",

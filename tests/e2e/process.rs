@@ -305,6 +305,9 @@ async fn a_poison_message_dead_letters_and_the_replay_command_brings_it_back() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     assert!(items(&l.hub().await, "products").is_empty());
+    // The status (and the page) list the account's dead letter.
+    let (_, status) = l.app.status().await;
+    assert!(status["dead_letters"].as_array().is_some_and(|d| !d.is_empty()), "{status}");
     l.app.post_json(&format!("{}/_sim/faults/clear", stack().hub), json!({"account": l.app.account})).await;
     let root = format!("{}/..", env!("CARGO_MANIFEST_DIR"));
     // The account's other items (its first pass reads the Hub too) may reach the DLQ before the

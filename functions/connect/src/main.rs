@@ -19,6 +19,14 @@ async fn main() -> Result<(), Error> {
     let queue = config.queue_url.clone().map(|url| {
         Arc::new(shared::queue::sqs::SqsQueue::from_sdk_config(&sdk, url)) as Arc<dyn shared::queue::WorkQueue>
     });
+    // The page lists this account's dead letters when the dead-letter queue is configured.
+    let dead_letters = match (config.dlq_url.clone(), config.queue_url.clone()) {
+        (Some(dlq), Some(work)) => Some(Arc::new(shared::queue::dead_letters::SqsDeadLetters {
+            dlq: shared::queue::sqs::SqsQueue::from_sdk_config(&sdk, dlq),
+            work: shared::queue::sqs::SqsQueue::from_sdk_config(&sdk, work),
+        }) as Arc<dyn shared::queue::dead_letters::DeadLetters>),
+        _ => None,
+    };
     let nhanh =
         NhanhClient::new(shared::nhanh::default_http()?, &config.nhanh_api_url, &config.nhanh_oauth_url, clock.clone());
     let hub =
@@ -31,6 +39,7 @@ async fn main() -> Result<(), Error> {
             stats: store.clone(),
             failures: store.clone(),
             cursors: store,
+            dead_letters,
             queue,
             nhanh: Arc::new(nhanh),
             hub: Arc::new(hub),

@@ -1,6 +1,7 @@
 //! The work queue port: a FIFO queue where `group_id` keeps the changes of one record in order
 //! and `dedup_id` collapses duplicates of one source event. SQS adapter and an in-memory fake.
 
+pub mod dead_letters;
 pub mod memory;
 pub mod sqs;
 

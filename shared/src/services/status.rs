@@ -47,6 +47,8 @@ pub struct Status {
     pub streams: BTreeMap<&'static str, StreamStatus>,
     /// The most recent permanent failures, newest first.
     pub recent_failures: Vec<FailureRecord>,
+    /// Records of this account in the dead-letter queue (retried until they gave up).
+    pub dead_letters: Vec<crate::queue::dead_letters::DeadLetter>,
 }
 
 /// Webhook delivery of a connection.
@@ -163,6 +165,7 @@ impl Status {
             initial_sync,
             streams,
             recent_failures: failures,
+            dead_letters: Vec::new(),
         }
     }
 }

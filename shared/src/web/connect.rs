@@ -36,6 +36,9 @@ pub async fn handle(app: &ConnectApp, req: &HttpRequest) -> HttpResponse {
         }
         ("POST", ["nhanhvn", "connect", account, "retry"]) => with_account(account, |a| retry(app, req, a)).await,
         ("POST", ["nhanhvn", "connect", account, "sync"]) => with_account(account, |a| sync_now(app, req, a)).await,
+        ("POST", ["nhanhvn", "connect", account, "dead-letters", "retry"]) => {
+            with_account(account, |a| retry_dead_letter(app, req, a)).await
+        }
         ("GET", ["nhanhvn", "connections", account]) => return status(app, req, account).await,
         (_, ["nhanhvn", "connect", ..]) | (_, ["nhanhvn", "connections", _]) => {
             return HttpResponse::html(
@@ -195,6 +198,7 @@ fn action_notice(done: Option<&str>) -> Option<&'static str> {
         "retry" => Some("Đã đưa bản ghi vào hàng đợi để đồng bộ lại."),
         "sync" => Some("Đã bắt đầu đồng bộ lại. Trang tự cập nhật khi có tiến triển."),
         "too-soon" => Some("Vừa đồng bộ lại cách đây ít phút; hãy thử lại sau."),
+        "gone" => Some("Bản ghi này không còn trong hàng đợi lỗi (có thể đã được thử lại)."),
         _ => None,
     }
 }
@@ -212,6 +216,24 @@ async fn retry(app: &ConnectApp, req: &HttpRequest, account: AccountId) -> Resul
         .map_err(|_| ConnectError::Invalid("Thiếu bản ghi cần thử lại.".into()))?;
     app.service.retry_failure(&account, &form.entity, &form.record).await?;
     Ok(HttpResponse::redirect(&format!("{}?done=retry", page_path(&account))))
+}
+
+/// The **Thử lại** form of a dead letter.
+#[derive(serde::Deserialize)]
+struct DeadLetterForm {
+    message_id: String,
+}
+
+async fn retry_dead_letter(
+    app: &ConnectApp,
+    req: &HttpRequest,
+    account: AccountId,
+) -> Result<HttpResponse, ConnectError> {
+    checked_form(app, req, &account)?;
+    let form: DeadLetterForm = serde_urlencoded::from_bytes(&req.body)
+        .map_err(|_| ConnectError::Invalid("Thiếu bản ghi cần thử lại.".into()))?;
+    let done = if app.service.retry_dead_letter(&account, &form.message_id).await? { "retry" } else { "gone" };
+    Ok(HttpResponse::redirect(&format!("{}?done={done}", page_path(&account))))
 }
 
 async fn sync_now(app: &ConnectApp, req: &HttpRequest, account: AccountId) -> Result<HttpResponse, ConnectError> {

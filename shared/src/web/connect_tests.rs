@@ -29,10 +29,12 @@ struct World {
     hub: Arc<FakeHub>,
     store: Arc<MemoryStore>,
     queue: Arc<MemoryQueue>,
+    dead_letters: Arc<crate::queue::dead_letters::MemoryDeadLetters>,
 }
 
 fn world() -> World {
     let now = OffsetDateTime::from_unix_timestamp(1_795_850_000).unwrap();
+    let dead_letters = Arc::new(crate::queue::dead_letters::MemoryDeadLetters::default());
     let (store, nhanh, hub, queue) = (
         Arc::new(MemoryStore::default()),
         Arc::new(FakeNhanh::default()),
@@ -45,6 +47,7 @@ fn world() -> World {
         stats: store.clone(),
         failures: store.clone(),
         cursors: store.clone(),
+        dead_letters: Some(dead_letters.clone()),
         queue: Some(queue.clone()),
         nhanh: nhanh.clone(),
         hub: hub.clone(),
@@ -58,7 +61,7 @@ fn world() -> World {
         hub_service_token: SecretString::new(SERVICE_TOKEN),
         secure_cookies: true,
     };
-    World { app, nhanh, hub, store, queue }
+    World { app, nhanh, hub, store, queue, dead_letters }
 }
 
 impl World {
@@ -297,4 +300,53 @@ async fn the_page_shows_progress_streams_and_failures_and_its_actions_queue_work
     assert_eq!(w.queue.messages().len(), before + 2, "one pass queued, not two");
     let notice = w.send("GET", "/nhanhvn/connect/385?done=too-soon", Some(&cookie), &[]).await;
     assert!(notice.body.contains("Vừa đồng bộ lại"));
+}
+
+#[tokio::test]
+async fn the_page_lists_only_its_own_dead_letters_and_thu_lai_moves_one_back() {
+    let w = world();
+    w.session("t-admin", "385", "admin");
+    w.grant(88_004);
+    let (cookie, csrf) = w.admin("385", "t-admin").await;
+    assert_eq!(w.connect("385", &cookie, &csrf, "7001").await.status, 200);
+    let body = |account: &str| {
+        format!(
+            r#"{{"kind":"nhanh_change","account_id":"{account}","api_version":"3.0","received_at":"2026-12-02T06:00:00Z","event":"orderUpdate","change":"order_changed","record_id":9}}"#
+        )
+    };
+    w.dead_letters.letters.lock().unwrap().extend([
+        ("dl-own".to_owned(), "385:order:9".to_owned(), body("385")),
+        ("dl-other".to_owned(), "386:order:9".to_owned(), body("386")),
+    ]);
+    let page = w.send("GET", "/nhanhvn/connect/385", Some(&cookie), &[]).await;
+    assert!(page.body.contains("data-message=\"dl-own\""), "its own dead letter is listed");
+    assert!(!page.body.contains("dl-other"), "another account's is not");
+    let by_token = HttpRequest {
+        method: "GET".into(),
+        path: "/nhanhvn/connections/385".into(),
+        query: vec![],
+        headers: vec![("authorization".into(), format!("TOKEN {SERVICE_TOKEN}"))],
+        body: vec![],
+    };
+    let status: serde_json::Value = serde_json::from_str(&handle(&w.app, &by_token).await.body).unwrap();
+    assert_eq!(status["dead_letters"][0]["message_id"], "dl-own");
+    let other = w
+        .send(
+            "POST",
+            "/nhanhvn/connect/385/dead-letters/retry",
+            Some(&cookie),
+            &[("csrf_token", &csrf), ("message_id", "dl-other")],
+        )
+        .await;
+    assert_eq!(header(&other, "location"), Some("/nhanhvn/connect/385?done=gone"), "not this account's");
+    let own = w
+        .send(
+            "POST",
+            "/nhanhvn/connect/385/dead-letters/retry",
+            Some(&cookie),
+            &[("csrf_token", &csrf), ("message_id", "dl-own")],
+        )
+        .await;
+    assert_eq!(header(&own, "location"), Some("/nhanhvn/connect/385?done=retry"));
+    assert_eq!(*w.dead_letters.requeued.lock().unwrap(), ["dl-own"]);
 }

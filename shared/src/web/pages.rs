@@ -305,6 +305,22 @@ pub fn connected_page(p: &ConnectedPage<'_>) -> String {
                 }
             }
         }
+        @if !s.dead_letters.is_empty() {
+            h2 { "Hàng đợi lỗi" }
+            p { "Các bản ghi đã thử nhiều lần không thành công. Khi nguyên nhân đã được khắc phục, bấm Thử lại." }
+            table id="dead-letters" {
+                thead { tr { th { "Bản ghi" } th { "Số lần thử" } th {} } }
+                tbody {
+                    @for d in &s.dead_letters {
+                        tr.dead-letter data-message=(d.message_id) {
+                            td { (d.kind) " " code { (d.group_id) } }
+                            td.n { (d.receive_count) }
+                            td { (action(&format!("{}/dead-letters/retry", p.path), p.csrf, "retry-dead-letter", "Thử lại", &[("message_id", &d.message_id)])) }
+                        }
+                    }
+                }
+            }
+        }
         h2 { "Thao tác" }
         div.actions {
             (action(&format!("{}/sync", p.path), p.csrf, "sync-now", "Đồng bộ lại ngay", &[]))

@@ -53,6 +53,15 @@ impl ConnectService {
         Ok(ActionOutcome::Queued)
     }
 
+    /// Moves a dead letter of the account back to the work queue (`false`: it is no longer there).
+    pub async fn retry_dead_letter(&self, account: &AccountId, message_id: &str) -> Result<bool, ConnectError> {
+        self.connected(account).await?;
+        let Some(dead_letters) = &self.dead_letters else { return Ok(false) };
+        let moved = dead_letters.requeue(account, message_id).await.map_err(Error::Queue)?;
+        tracing::info!(account_id = account.as_str(), message_id, moved, "dead letter re-queued by the merchant");
+        Ok(moved)
+    }
+
     /// Queues the scheduled pass now, at most once per [`PASS_NOW_INTERVAL`].
     pub async fn pass_now(&self, account: &AccountId) -> Result<ActionOutcome, ConnectError> {
         self.connected(account).await?;

@@ -118,6 +118,8 @@ pub struct ConnectService {
     /// The work queue: a new connection queues its first scheduled pass at once, which starts
     /// the initial sync (R10) without waiting for the next tick. `None` leaves it to the schedule.
     pub queue: Option<Arc<dyn crate::queue::WorkQueue>>,
+    /// The dead-letter queue, read per account for the page and the status (none: not shown).
+    pub dead_letters: Option<Arc<dyn crate::queue::dead_letters::DeadLetters>>,
     /// Cursors (when the merchant last ran a pass by hand).
     pub cursors: Arc<dyn crate::store::CursorStore>,
     /// Nhanh.
@@ -348,6 +350,14 @@ impl ConnectService {
         let (stats, failures) =
             futures::future::try_join(self.stats.stats(account), self.failures.recent_failures(account, 20)).await?;
         let url = self.urls.webhook(conn.app_id);
-        Ok(Some(Status::build(&conn, &stats, failures, url, self.clock.now())))
+        let mut status = Status::build(&conn, &stats, failures, url, self.clock.now());
+        if let Some(dead_letters) = &self.dead_letters {
+            // The status still answers when the dead-letter queue cannot be read.
+            match dead_letters.of_account(account, 20).await {
+                Ok(letters) => status.dead_letters = letters,
+                Err(e) => tracing::warn!(account_id = account.as_str(), error = %e, "dead letters not read"),
+            }
+        }
+        Ok(Some(status))
     }
 }
