@@ -134,10 +134,12 @@ fn stream_name(stream: &str) -> &'static str {
 /// How long events may arrive with nothing applied before the page warns of a lag.
 pub const LAG_WARNING: time::Duration = time::Duration::minutes(10);
 
+/// Events came and nothing was applied since, for more than [`LAG_WARNING`] (within the last day).
 fn lagging(s: &StreamStatus, now: OffsetDateTime) -> bool {
     match (s.last_event_at, s.last_applied_at) {
         (Some(event), applied) => {
-            now - event < time::Duration::days(1) && applied.is_none_or(|a| event - a > LAG_WARNING)
+            let waiting = now - event;
+            waiting > LAG_WARNING && waiting < time::Duration::days(1) && applied.is_none_or(|a| a < event)
         }
         (None, _) => false,
     }
@@ -368,6 +370,24 @@ mod tests {
             notice: None,
         });
         assert!(!form.contains("<script>") && !form.contains("\"onfocus="));
+    }
+
+    #[test]
+    fn a_stream_lags_when_events_wait_unapplied_for_ten_minutes() {
+        let now = OffsetDateTime::from_unix_timestamp(1_796_191_558).unwrap();
+        let stream = |event: Option<i64>, applied: Option<i64>| StreamStatus {
+            applied: 0,
+            dropped: 0,
+            failed: 0,
+            ignored: 0,
+            last_event_at: event.map(|m| now - time::Duration::minutes(m)),
+            last_applied_at: applied.map(|m| now - time::Duration::minutes(m)),
+        };
+        assert!(!lagging(&stream(Some(1), None), now), "just arrived");
+        assert!(lagging(&stream(Some(11), None), now), "waiting 11 minutes");
+        assert!(lagging(&stream(Some(11), Some(30)), now), "applied only before it");
+        assert!(!lagging(&stream(Some(30), Some(11)), now), "applied after it");
+        assert!(!lagging(&stream(None, None), now));
     }
 
     #[test]

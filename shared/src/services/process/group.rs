@@ -57,6 +57,9 @@ impl Processor {
             }
         }
         let applied = u64::try_from(groups.len()).unwrap_or(u64::MAX);
+        if applied == 0 {
+            return Ok(Outcome::Skipped);
+        }
         if let Err(e) =
             self.stats.add(account, Stream::ProductGroups, Counter::Applied, applied, self.clock.now()).await
         {
