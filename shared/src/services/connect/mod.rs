@@ -2,12 +2,12 @@
 //! the streams, R1 claim, store), disconnect (R3), and the status for the Hub.
 
 use crate::clock::Clock;
-use crate::domain::{AccountId, AppId, Connection, ConnectionState, InitialSync, InitialSyncState, Stats};
+use crate::domain::{AccountId, AppId, Connection, ConnectionState, InitialSync, InitialSyncState};
 use crate::hub::{HubApi, HubSession};
 use crate::nhanh::{Credentials, NhanhApi, NhanhError, NEW_CONNECTION_VERSION};
 use crate::secrets::{random_token, seal_context, SealedField, SecretBox, SecretString};
 use crate::services::status::Status;
-use crate::store::{ConnectionStore, FailureLog, FailureRecord, PendingAttempt, PendingStore, StatsStore, StoreError};
+use crate::store::{ConnectionStore, FailureLog, PendingAttempt, PendingStore, StatsStore, StoreError};
 use crate::Error;
 use std::sync::Arc;
 use time::Duration;
@@ -331,16 +331,6 @@ impl ConnectService {
     /// token forgotten. The verify token stays so late webhooks are recognised and dropped (R3).
     pub async fn disconnect(&self, account: &AccountId) -> Result<Connection, ConnectError> {
         end_connection(self.connections.as_ref(), self.clock.as_ref(), account, None).await
-    }
-
-    /// The status counters of an account.
-    pub async fn stats(&self, account: &AccountId) -> Result<Stats, ConnectError> {
-        Ok(self.stats.stats(account).await?)
-    }
-
-    /// The most recent permanent failures of an account.
-    pub async fn recent_failures(&self, account: &AccountId) -> Result<Vec<FailureRecord>, ConnectError> {
-        Ok(self.failures.recent_failures(account, 20).await?)
     }
 
     /// The status of the account's connection (`None`: it never connected), read from the
