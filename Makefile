@@ -17,7 +17,7 @@ clean:
 ## make bench: benchmarks (release-like profile without LTO); prints time per event
 bench:
 	cargo bench -p nhanhvn-shared --features testing --bench intake --bench process
-	cargo bench -p connector-tests --features testing --bench initial_sync --bench bills_backfill
+	cargo bench -p connector-tests --bench initial_sync --bench bills_backfill
 
 ## make replay: moves dead letters of the running local stack back into the work queue
 replay:

@@ -8,7 +8,8 @@ use std::sync::Mutex;
 struct State {
     connections: HashMap<AccountId, Connection>,
     claims: HashMap<BusinessId, AccountId>,
-    routes: HashMap<(AppId, BusinessId), AccountId>,
+    /// Webhook routes with their copy of the connection (as the DynamoDB route item holds it).
+    routes: HashMap<(AppId, BusinessId), Connection>,
     pending: HashMap<(AccountId, AppId), PendingAttempt>,
     maps: HashMap<(AccountId, Entity, String), String>,
     cursors: HashMap<(AccountId, String), OffsetDateTime>,
@@ -51,6 +52,9 @@ impl ConnectionStore for MemoryStore {
     async fn put(&self, conn: &Connection) -> Result<Connection, StoreError> {
         self.with(|s| {
             let next = check_version(s, conn)?;
+            if next.state.is_connected() {
+                copy_to_route(s, &next, next.business_id);
+            }
             s.connections.insert(next.account_id.clone(), next.clone());
             Ok(next)
         })
@@ -64,7 +68,8 @@ impl ConnectionStore for MemoryStore {
                 return Err(StoreError::BusinessTaken);
             }
             s.claims.insert(business, conn.account_id.clone());
-            s.routes.insert((conn.app_id, business), conn.account_id.clone());
+            // The claim is this account's now: so is the route, whoever held it before.
+            s.routes.insert((conn.app_id, business), next.clone());
             s.connections.insert(next.account_id.clone(), next.clone());
             Ok(next)
         })
@@ -76,19 +81,20 @@ impl ConnectionStore for MemoryStore {
             if s.claims.get(&business) == Some(&conn.account_id) {
                 s.claims.remove(&business);
             }
+            copy_to_route(s, &next, Some(business));
             s.connections.insert(next.account_id.clone(), next.clone());
             Ok(next)
         })
     }
 
-    async fn account_for(&self, app: AppId, business: BusinessId) -> Result<Option<AccountId>, StoreError> {
+    async fn route(&self, app: AppId, business: BusinessId) -> Result<Option<Connection>, StoreError> {
         self.with(|s| Ok(s.routes.get(&(app, business)).cloned()))
     }
 
     async fn accounts_of_app(&self, app: AppId) -> Result<Vec<AccountId>, StoreError> {
         self.with(|s| {
             let mut found: Vec<AccountId> =
-                s.routes.iter().filter(|((a, _), _)| *a == app).map(|(_, acct)| acct.clone()).collect();
+                s.routes.iter().filter(|((a, _), _)| *a == app).map(|(_, c)| c.account_id.clone()).collect();
             found.sort();
             found.dedup();
             Ok(found)
@@ -105,6 +111,16 @@ impl ConnectionStore for MemoryStore {
                 None,
             ))
         })
+    }
+}
+
+/// Writes the route copy of `conn` for (its app, `business`) unless another account routes it (the
+/// DynamoDB route's condition).
+fn copy_to_route(s: &mut State, conn: &Connection, business: Option<BusinessId>) {
+    let Some(business) = business else { return };
+    let key = (conn.app_id, business);
+    if s.routes.get(&key).is_none_or(|c| c.account_id == conn.account_id) {
+        s.routes.insert(key, conn.clone());
     }
 }
 
@@ -318,11 +334,20 @@ mod tests {
         assert_eq!(a.version, 1);
         assert!(matches!(store.put_claiming(&conn("b", 7)).await, Err(StoreError::BusinessTaken)));
         assert!(matches!(store.put(&conn("a", 7)).await, Err(StoreError::Conflict)), "stale version");
-        assert_eq!(
-            store.account_for(AppId::new(1).unwrap(), BusinessId::new(7).unwrap()).await.unwrap(),
-            Some(a.account_id.clone())
-        );
-        store.put_releasing(&a, BusinessId::new(7).unwrap()).await.unwrap();
+        let route = || store.route(AppId::new(1).unwrap(), BusinessId::new(7).unwrap());
+        assert_eq!(route().await.unwrap(), Some(a.clone()), "the route holds the connection");
+        let mut active = a.clone();
+        active.state = ConnectionState::Active;
+        let active = store.put(&active).await.unwrap();
+        assert_eq!(route().await.unwrap(), Some(active.clone()), "and follows its writes");
+        let mut ended = active.clone();
+        ended.state = ConnectionState::Disconnected;
+        let ended = store.put_releasing(&ended, BusinessId::new(7).unwrap()).await.unwrap();
+        assert_eq!(route().await.unwrap().map(|c| c.state), Some(ConnectionState::Disconnected), "released too");
+        let mut later = ended.clone();
+        later.business_id = None;
+        store.put(&later).await.unwrap();
+        assert_eq!(route().await.unwrap().map(|c| c.version), Some(ended.version), "not after release");
         assert!(store.put_claiming(&conn("b", 7)).await.is_ok(), "released business can be claimed");
     }
 

@@ -48,8 +48,11 @@ pub trait ConnectionStore: Send + Sync {
     async fn put_claiming(&self, conn: &Connection) -> Result<Connection, StoreError>;
     /// Like [`ConnectionStore::put`], and in the same transaction releases the claim on `business`.
     async fn put_releasing(&self, conn: &Connection, business: BusinessId) -> Result<Connection, StoreError>;
-    /// The account webhooks of (app, business) belong to.
-    async fn account_for(&self, app: AppId, business: BusinessId) -> Result<Option<AccountId>, StoreError>;
+    /// The connection webhooks of (app, business) belong to, as its route holds it: one read per
+    /// webhook. The route keeps a copy of the connection, written in the same transaction as the
+    /// connection while it holds the business (syncing, active, needs_reauth) and once more when
+    /// it releases it, so the copy is current whenever webhooks of the business are accepted.
+    async fn route(&self, app: AppId, business: BusinessId) -> Result<Option<Connection>, StoreError>;
     /// Every account that ever connected through `app` (v3's `webhooksEnabled` probe names no
     /// business: intake finds the account whose verify token it carries).
     async fn accounts_of_app(&self, app: AppId) -> Result<Vec<AccountId>, StoreError>;
@@ -143,6 +146,21 @@ pub trait IdMapStore: Send + Sync {
         }
         Ok(found)
     }
+    /// The Hub ids of keys of several entities at once (one read for an order's own map and its
+    /// lines' products); keys without a map are absent from the answer.
+    async fn hub_ids_of(
+        &self,
+        account: &AccountId,
+        keys: &[(Entity, String)],
+    ) -> Result<HashMap<(Entity, String), HubId>, StoreError> {
+        let mut found = HashMap::new();
+        for (entity, key) in keys {
+            if let Some(id) = self.hub_id(account, *entity, key).await? {
+                found.insert((*entity, key.clone()), id);
+            }
+        }
+        Ok(found)
+    }
     /// The Nhanh keys mapped to several Hub ids (ids without a map are absent from the answer).
     async fn nhanh_keys(
         &self,
@@ -199,6 +217,20 @@ pub trait StatsStore: Send + Sync {
         amount: u64,
         at: OffsetDateTime,
     ) -> Result<(), StoreError>;
+    /// Counts one event of `stream` applied or dropped by the processor and, in the same write,
+    /// moves `last_event_at` to when intake received it (intake itself writes no counter, so a
+    /// webhook costs one read and one send).
+    async fn count_event(
+        &self,
+        account: &AccountId,
+        stream: Stream,
+        counter: Counter,
+        received_at: OffsetDateTime,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.add(account, stream, counter, 1, at).await?;
+        self.add(account, stream, Counter::Received, 0, received_at).await
+    }
     /// Records that Nhanh confirmed webhooks (`webhooksEnabled`).
     async fn set_webhooks_live(&self, account: &AccountId, at: OffsetDateTime) -> Result<(), StoreError>;
     /// All counters of an account.

@@ -138,19 +138,20 @@ impl Processor {
     /// groups in this batch (two or more of one account; one alone takes the ordinary path).
     /// Returns how each was settled, by message id.
     pub(super) async fn push_customer_heads(&self, groups: &[(&str, Vec<&BatchRecord>)]) -> HashMap<String, Settled> {
-        let mut by_account: Vec<(AccountId, Vec<(&BatchRecord, HubCustomer)>)> = Vec::new();
+        type Head<'a> = (&'a BatchRecord, HubCustomer, OffsetDateTime);
+        let mut by_account: Vec<(AccountId, Vec<Head<'_>>)> = Vec::new();
         for head in groups.iter().filter_map(|(_, list)| list.first()) {
-            let Some((account, customer)) = customer_created(head) else { continue };
+            let Some((account, customer, received_at)) = customer_created(head) else { continue };
             match by_account.iter_mut().find(|(a, _)| *a == account) {
-                Some((_, list)) => list.push((head, customer)),
-                None => by_account.push((account, vec![(head, customer)])),
+                Some((_, list)) => list.push((head, customer, received_at)),
+                None => by_account.push((account, vec![(head, customer, received_at)])),
             }
         }
         let mut settled = HashMap::new();
         for (account, items) in by_account.into_iter().filter(|(_, items)| items.len() > 1) {
             let results: Vec<Result<Outcome, Failure>> = match self.prepare(&account, Stream::HubEvents, false).await {
                 Ok(Ready::Go(conn, creds)) => {
-                    let customers: Vec<HubCustomer> = items.iter().map(|(_, c)| c.clone()).collect();
+                    let customers: Vec<HubCustomer> = items.iter().map(|(_, c, _)| c.clone()).collect();
                     let results = self.push_customers(&conn, &creds, &customers).await;
                     if results.iter().any(|r| matches!(r, Err(Failure::Retry { reauth: true, .. }))) {
                         self.mark_needs_reauth(&account).await;
@@ -161,11 +162,12 @@ impl Processor {
                 Err(failure) => items.iter().map(|_| Err(failure.clone())).collect(),
             };
             tracing::info!(account_id = account.as_str(), customers = items.len(), "Hub customers pushed together");
-            for ((record, _), result) in items.iter().zip(results) {
+            for ((record, _, received_at), result) in items.iter().zip(results) {
                 let span = super::record_span(record);
                 span.record("account_id", account.as_str());
                 span.record("kind", "hub_event");
-                let done = tracing::Instrument::instrument(self.settle(&account, result), span).await;
+                let event = Some((Stream::Customers, *received_at));
+                let done = tracing::Instrument::instrument(self.settle(&account, event, result), span).await;
                 settled.insert(record.message_id.clone(), done);
             }
         }
@@ -177,18 +179,20 @@ fn record_of(id: &HubId) -> String {
     format!("customer:{}", id.as_str())
 }
 
-/// The account and customer of a record holding a Hub `customer.created` event.
-fn customer_created(record: &BatchRecord) -> Option<(AccountId, HubCustomer)> {
+/// The account, customer and reception time of a record holding a Hub `customer.created` event.
+fn customer_created(record: &BatchRecord) -> Option<(AccountId, HubCustomer, OffsetDateTime)> {
     // Most heads are something else: skip decoding those (the ordinary path decodes them).
     if !record.body.contains("customer.created") {
         return None;
     }
-    let WorkItem::HubEvent { account_id, event, .. } = serde_json::from_str(&record.body).ok()? else { return None };
+    let WorkItem::HubEvent { account_id, event, received_at } = serde_json::from_str(&record.body).ok()? else {
+        return None;
+    };
     if event["event"].as_str() != Some("customer.created") {
         return None;
     }
     let data = &event["data"];
-    Some((account_id, HubCustomer::from_event_data(event_record_id(data)?, data)))
+    Some((account_id, HubCustomer::from_event_data(event_record_id(data)?, data), received_at))
 }
 
 #[cfg(test)]

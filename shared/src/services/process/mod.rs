@@ -105,6 +105,20 @@ pub(super) fn record_span(record: &BatchRecord) -> tracing::Span {
     )
 }
 
+/// The stream of the outside event an item carries, and when intake accepted it (`None` for the
+/// connector's own items: passes and initial sync pages).
+pub(super) fn event_of(item: &WorkItem) -> Option<(Stream, OffsetDateTime)> {
+    match item {
+        WorkItem::NhanhChange { change, received_at, .. } => Some((change.entity_and_stream().1, *received_at)),
+        WorkItem::NhanhWebhook { received_at, .. } => Some((Stream::Webhooks, *received_at)),
+        WorkItem::HubEvent { event, received_at, .. } => {
+            let stream = if event["event"] == "customer.created" { Stream::Customers } else { Stream::Orders };
+            Some((stream, *received_at))
+        }
+        WorkItem::ReconcileAccount { .. } | WorkItem::InitialSyncPage { .. } => None,
+    }
+}
+
 /// Scopes of intents.
 pub(crate) const SNAPSHOT: &str = "snapshot";
 /// Scope of the last product bodies sent to the Hub.
@@ -163,23 +177,35 @@ impl Processor {
         span.record("account_id", account.as_str());
         span.record("kind", item.kind());
         let result = self.apply(&item).await;
-        self.settle(&account, result).await
+        self.settle(&account, event_of(&item), result).await
     }
 
     /// Counts or logs what applying a record did; `Err(not_before)` means "report it failed".
+    /// An event's record (`event`: its stream, and when intake accepted it) moves the stream's
+    /// `last_event_at` in the same write as its counter; one that waits for a retry moves it
+    /// alone, so the page shows a stream whose events wait unapplied.
     pub(super) async fn settle(
         &self,
         account: &AccountId,
+        event: Option<(Stream, OffsetDateTime)>,
         result: Result<Outcome, Failure>,
     ) -> Result<(), Option<OffsetDateTime>> {
+        let received_at = event.map(|(_, at)| at);
         let now = self.clock.now();
+        let stats = self.stats.as_ref();
         match result {
             Ok(outcome) => {
                 tracing::info!(outcome = ?outcome, "work item applied");
-                let counted = match outcome {
-                    Outcome::Applied(stream) => self.stats.count(account, stream, Counter::Applied, now).await,
-                    Outcome::Dropped(stream) => self.stats.count(account, stream, Counter::Dropped, now).await,
-                    Outcome::Skipped => Ok(()),
+                let counted = match (outcome, received_at) {
+                    (Outcome::Applied(stream), Some(at)) => {
+                        stats.count_event(account, stream, Counter::Applied, at, now).await
+                    }
+                    (Outcome::Dropped(stream), Some(at)) => {
+                        stats.count_event(account, stream, Counter::Dropped, at, now).await
+                    }
+                    (Outcome::Applied(stream), None) => stats.count(account, stream, Counter::Applied, now).await,
+                    (Outcome::Dropped(stream), None) => stats.count(account, stream, Counter::Dropped, now).await,
+                    (Outcome::Skipped, _) => Ok(()),
                 };
                 if let Err(e) = counted {
                     tracing::warn!(error = %e, "counter not updated");
@@ -188,6 +214,11 @@ impl Processor {
             }
             Err(Failure::Retry { reason, not_before, .. }) => {
                 tracing::warn!(reason = reason.as_str(), "work item will be retried");
+                if let Some((stream, at)) = event {
+                    if let Err(e) = stats.count(account, stream, Counter::Received, at).await {
+                        tracing::warn!(error = %e, "last_event_at not moved");
+                    }
+                }
                 Err(not_before)
             }
             Err(Failure::Permanent { stream, record: id, reason }) => {

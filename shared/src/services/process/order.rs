@@ -42,7 +42,11 @@ impl Processor {
             }
         }
         let key = id.to_string();
-        let mut hub_id = attempt!(Stream::Orders, record, self.maps.hub_id(account, Entity::Order, &key));
+        // One read for the order's own map and its lines' products.
+        let mut wanted = vec![(Entity::Order, key.clone())];
+        wanted.extend(order.items.iter().filter_map(|l| l.product_id).map(|p| (Entity::Product, p.to_string())));
+        let known = attempt!(Stream::Orders, record, self.maps.hub_ids_of(account, &wanted));
+        let mut hub_id = known.get(&(Entity::Order, key.clone())).cloned();
         if hub_id.is_none() {
             if let Some(shop_id) = order.shop_order_id.as_deref() {
                 // R8: the echo of an order the connector pushed from the Hub.
@@ -60,14 +64,11 @@ impl Processor {
             Some(p) => Some(self.resolve_customer(account, &order.customer, p, &record).await?),
             None => None,
         };
-        let mut product_ids = Vec::with_capacity(order.items.len());
-        for line in &order.items {
-            let mapped = match line.product_id {
-                Some(p) => attempt!(Stream::Orders, record, self.maps.hub_id(account, Entity::Product, &p.to_string())),
-                None => None,
-            };
-            product_ids.push(mapped);
-        }
+        let product_ids: Vec<Option<HubId>> = order
+            .items
+            .iter()
+            .map(|line| line.product_id.and_then(|p| known.get(&(Entity::Product, p.to_string())).cloned()))
+            .collect();
         let snapshot =
             mapping::order_snapshot(&order, customer_id, phone.as_ref(), &product_ids, false, self.clock.now());
         self.put_order(account, Entity::Order, &key, hub_id, &snapshot, &record).await?;

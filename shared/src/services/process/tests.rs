@@ -273,3 +273,38 @@ async fn events_of_a_disconnected_account_are_dropped() {
     assert!(f.hub.all("products").is_empty());
     assert_eq!(f.nhanh.calls.load(Ordering::SeqCst), 0);
 }
+
+#[tokio::test]
+async fn the_processor_moves_last_event_at_to_when_intake_received_the_event() {
+    let mut f = processor_fixture().await;
+    // Connected at `now`; the event came a minute later and is applied three minutes after that.
+    let received = f.now + time::Duration::minutes(1);
+    let applied = f.now + time::Duration::minutes(4);
+    f.processor.clock = std::sync::Arc::new(crate::clock::FixedClock(applied));
+    let change = |id: u64| {
+        let item = WorkItem::NhanhChange {
+            account_id: f.account.clone(),
+            api_version: ApiVersion::V3,
+            received_at: received,
+            event: "orderUpdate".into(),
+            change: WebhookKind::OrderChanged,
+            record_id: NhanhId::new(id).unwrap(),
+        };
+        BatchRecord {
+            message_id: format!("m{id}"),
+            group_id: format!("g{id}"),
+            body: serde_json::to_string(&item).unwrap(),
+        }
+    };
+    // Waiting for a retry: the event's time alone, so the page can tell events wait unapplied.
+    *f.nhanh.orders_locked_until.lock().unwrap() = Some(applied + time::Duration::seconds(20));
+    assert_eq!(f.processor.process_batch(&[change(41)]).await.len(), 1);
+    let orders = f.store.stats(&f.account).await.unwrap().streams["orders"].clone();
+    assert_eq!((orders.last_event_at, orders.last_applied_at, orders.applied), (Some(received), None, 0));
+    // Applied: the counter, the applied time and the event's time.
+    *f.nhanh.orders_locked_until.lock().unwrap() = None;
+    f.nhanh.orders.lock().unwrap().insert(41, order(41, "New", "0912345678", received));
+    assert!(f.processor.process_batch(&[change(41)]).await.is_empty());
+    let orders = f.store.stats(&f.account).await.unwrap().streams["orders"].clone();
+    assert_eq!((orders.last_event_at, orders.last_applied_at, orders.applied), (Some(received), Some(applied), 1));
+}

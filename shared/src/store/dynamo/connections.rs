@@ -4,6 +4,28 @@ use super::codec::*;
 use super::keys::*;
 use super::*;
 
+impl DynamoStore {
+    /// The route item of (`conn`'s app, `business`) holding `conn` (the connection as written),
+    /// so intake reads the route and the connection state in one `GetItem`. `owned_only`: only
+    /// if the route is absent or already this account's (a claim takes it over unconditionally).
+    fn route_copy(&self, conn: &Connection, business: BusinessId, owned_only: bool) -> Result<Put, StoreError> {
+        let data = serde_json::to_string(conn).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let account = s(conn.account_id.as_str());
+        let mut builder = Put::builder()
+            .table_name(&self.table)
+            .item("PK", s(route_pk(conn.app_id, business)))
+            .item("SK", s(ROUTE_SK))
+            .item("account_id", account.clone())
+            .item("data", s(data));
+        if owned_only {
+            builder = builder
+                .condition_expression("attribute_not_exists(PK) OR account_id = :a")
+                .expression_attribute_values(":a", account);
+        }
+        build(builder.build())
+    }
+}
+
 #[async_trait]
 impl ConnectionStore for DynamoStore {
     async fn get(&self, account: &AccountId) -> Result<Option<Connection>, StoreError> {
@@ -12,8 +34,17 @@ impl ConnectionStore for DynamoStore {
         serde_json::from_str(data).map(Some).map_err(|e| StoreError::Corrupt(e.to_string()))
     }
 
+    /// While the connection holds its business, the route's copy is written in the same
+    /// transaction (see [`ConnectionStore::route`]); otherwise one conditional `PutItem`.
     async fn put(&self, conn: &Connection) -> Result<Connection, StoreError> {
         let (put, next) = self.connection_put(conn)?;
+        if let (true, Some(business)) = (next.state.is_connected(), next.business_id) {
+            let route = self.route_copy(&next, business, true)?;
+            let items =
+                vec![TransactWriteItem::builder().put(put).build(), TransactWriteItem::builder().put(route).build()];
+            self.transact(items, &[StoreError::Conflict, StoreError::Conflict]).await?;
+            return Ok(next);
+        }
         let mut request = self.client.put_item().table_name(&self.table).set_item(Some(put.item().clone()));
         request = request.set_condition_expression(put.condition_expression().map(str::to_owned));
         request = request.set_expression_attribute_values(put.expression_attribute_values().cloned());
@@ -44,14 +75,8 @@ impl ConnectionStore for DynamoStore {
                 .expression_attribute_values(":a", account.clone())
                 .build(),
         )?;
-        let route = build(
-            Put::builder()
-                .table_name(&self.table)
-                .item("PK", s(route_pk(conn.app_id, business)))
-                .item("SK", s(ROUTE_SK))
-                .item("account_id", account.clone())
-                .build(),
-        )?;
+        // The claim is this account's now: so is the route, whoever held it before.
+        let route = self.route_copy(&next, business, false)?;
         let app_route = build(
             Put::builder()
                 .table_name(&self.table)
@@ -81,15 +106,27 @@ impl ConnectionStore for DynamoStore {
                 .expression_attribute_values(":a", s(conn.account_id.as_str()))
                 .build(),
         )?;
-        let items =
-            vec![TransactWriteItem::builder().put(put).build(), TransactWriteItem::builder().delete(release).build()];
-        self.transact(items, &[StoreError::Conflict, StoreError::Conflict]).await?;
+        let route = self.route_copy(&next, business, true)?;
+        let items = vec![
+            TransactWriteItem::builder().put(put).build(),
+            TransactWriteItem::builder().delete(release).build(),
+            TransactWriteItem::builder().put(route).build(),
+        ];
+        self.transact(items, &[StoreError::Conflict, StoreError::Conflict, StoreError::Conflict]).await?;
         Ok(next)
     }
 
-    async fn account_for(&self, app: AppId, business: BusinessId) -> Result<Option<AccountId>, StoreError> {
-        let item = self.get_item(route_pk(app, business), ROUTE_SK).await?;
-        Ok(item.as_ref().and_then(|i| text_attr(i, "account_id")).and_then(|a| AccountId::parse(a).ok()))
+    /// One `GetItem`. A route written before routes held a copy names only the account: its
+    /// connection is read then (a second read, until the connection is next written).
+    async fn route(&self, app: AppId, business: BusinessId) -> Result<Option<Connection>, StoreError> {
+        let Some(item) = self.get_item(route_pk(app, business), ROUTE_SK).await? else { return Ok(None) };
+        if let Some(data) = text_attr(&item, "data") {
+            return serde_json::from_str(data).map(Some).map_err(|e| StoreError::Corrupt(e.to_string()));
+        }
+        match text_attr(&item, "account_id").and_then(|a| AccountId::parse(a).ok()) {
+            Some(account) => self.get(&account).await,
+            None => Ok(None),
+        }
     }
 
     async fn accounts_of_app(&self, app: AppId) -> Result<Vec<AccountId>, StoreError> {

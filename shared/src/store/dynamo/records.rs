@@ -52,6 +52,24 @@ impl IdMapStore for DynamoStore {
             .collect())
     }
 
+    /// One BatchGetItem (up to 100 keys a call) across entities.
+    async fn hub_ids_of(
+        &self,
+        account: &AccountId,
+        keys: &[(Entity, String)],
+    ) -> Result<HashMap<(Entity, String), HubId>, StoreError> {
+        let sort_keys: Vec<String> = keys.iter().map(|(entity, key)| map_by_nhanh_sk(*entity, key)).collect();
+        let items = self.batch_get(&account_pk(account), &sort_keys).await?;
+        Ok(keys
+            .iter()
+            .zip(&sort_keys)
+            .filter_map(|(wanted, sk)| {
+                let id = items.get(sk).and_then(|item| text_attr(item, "target")).and_then(|h| HubId::parse(h).ok())?;
+                Some((wanted.clone(), id))
+            })
+            .collect())
+    }
+
     async fn nhanh_keys(
         &self,
         account: &AccountId,

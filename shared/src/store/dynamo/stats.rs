@@ -38,6 +38,38 @@ impl StatsStore for DynamoStore {
         Ok(())
     }
 
+    /// One `UpdateItem`: the counter, `last_applied_at` (when applied) and `last_event_at`.
+    async fn count_event(
+        &self,
+        account: &AccountId,
+        stream: Stream,
+        counter: Counter,
+        received_at: OffsetDateTime,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let expression = match counter {
+            Counter::Applied => "ADD applied :n SET last_applied_at = :at, last_event_at = :ev",
+            Counter::Dropped => "ADD dropped :n SET last_event_at = :ev",
+            Counter::Failed => "ADD failed :n SET last_event_at = :ev",
+            Counter::Ignored => "ADD ignored :n SET last_event_at = :ev",
+            Counter::Received => "ADD received :n SET last_event_at = :ev",
+        };
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("PK", s(account_pk(account)))
+            .key("SK", s(stat_sk(stream)))
+            .update_expression(expression)
+            .expression_attribute_values(":n", n(1))
+            .expression_attribute_values(":ev", n(received_at.unix_timestamp()));
+        if counter == Counter::Applied {
+            request = request.expression_attribute_values(":at", n(at.unix_timestamp()));
+        }
+        request.send().await.map_err(unavailable)?;
+        Ok(())
+    }
+
     async fn advance(
         &self,
         account: &AccountId,
