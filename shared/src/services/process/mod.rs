@@ -29,6 +29,7 @@ mod order;
 mod outcome;
 mod pass;
 mod product;
+mod settle;
 #[cfg(test)]
 mod tests;
 
@@ -40,15 +41,13 @@ pub use pass::{DEFAULT_PASS_BUDGET, OVERLAP};
 
 use crate::clock::Clock;
 use crate::domain::Stream;
-use crate::domain::{AccountId, ApiVersion, Connection, ConnectionState, Counter, NhanhId, WorkItem};
+use crate::domain::{AccountId, ApiVersion, Connection, ConnectionState, NhanhId, WorkItem};
 use crate::hub::HubApi;
 use crate::nhanh::{self, Credentials, NhanhApi, WebhookKind};
 use crate::queue::WorkQueue;
 use crate::secrets::{seal_context, SealedField};
 use crate::secrets::{OpenCache, SecretBox};
-use crate::store::{
-    ConnectionStore, CursorStore, FailureLog, FailureRecord, IdMapStore, IntentStore, StatsStore, StoreError,
-};
+use crate::store::{ConnectionStore, CursorStore, FailureLog, IdMapStore, IntentStore, StatsStore, StoreError};
 use crate::Error;
 use outcome::classify;
 use serde_json::Value;
@@ -103,20 +102,6 @@ pub(super) fn record_span(record: &BatchRecord) -> tracing::Span {
         account_id = tracing::field::Empty,
         kind = tracing::field::Empty
     )
-}
-
-/// The stream of the outside event an item carries, and when intake accepted it (`None` for the
-/// connector's own items: passes and initial sync pages).
-pub(super) fn event_of(item: &WorkItem) -> Option<(Stream, OffsetDateTime)> {
-    match item {
-        WorkItem::NhanhChange { change, received_at, .. } => Some((change.entity_and_stream().1, *received_at)),
-        WorkItem::NhanhWebhook { received_at, .. } => Some((Stream::Webhooks, *received_at)),
-        WorkItem::HubEvent { event, received_at, .. } => {
-            let stream = if event["event"] == "customer.created" { Stream::Customers } else { Stream::Orders };
-            Some((stream, *received_at))
-        }
-        WorkItem::ReconcileAccount { .. } | WorkItem::InitialSyncPage { .. } => None,
-    }
 }
 
 /// Scopes of intents.
@@ -177,60 +162,7 @@ impl Processor {
         span.record("account_id", account.as_str());
         span.record("kind", item.kind());
         let result = self.apply(&item).await;
-        self.settle(&account, event_of(&item), result).await
-    }
-
-    /// Counts or logs what applying a record did; `Err(not_before)` means "report it failed".
-    /// An event's record (`event`: its stream, and when intake accepted it) moves the stream's
-    /// `last_event_at` in the same write as its counter; one that waits for a retry moves it
-    /// alone, so the page shows a stream whose events wait unapplied.
-    pub(super) async fn settle(
-        &self,
-        account: &AccountId,
-        event: Option<(Stream, OffsetDateTime)>,
-        result: Result<Outcome, Failure>,
-    ) -> Result<(), Option<OffsetDateTime>> {
-        let received_at = event.map(|(_, at)| at);
-        let now = self.clock.now();
-        let stats = self.stats.as_ref();
-        match result {
-            Ok(outcome) => {
-                tracing::info!(outcome = ?outcome, "work item applied");
-                let counted = match (outcome, received_at) {
-                    (Outcome::Applied(stream), Some(at)) => {
-                        stats.count_event(account, stream, Counter::Applied, at, now).await
-                    }
-                    (Outcome::Dropped(stream), Some(at)) => {
-                        stats.count_event(account, stream, Counter::Dropped, at, now).await
-                    }
-                    (Outcome::Applied(stream), None) => stats.count(account, stream, Counter::Applied, now).await,
-                    (Outcome::Dropped(stream), None) => stats.count(account, stream, Counter::Dropped, now).await,
-                    (Outcome::Skipped, _) => Ok(()),
-                };
-                if let Err(e) = counted {
-                    tracing::warn!(error = %e, "counter not updated");
-                }
-                Ok(())
-            }
-            Err(Failure::Retry { reason, not_before, .. }) => {
-                tracing::warn!(reason = reason.as_str(), "work item will be retried");
-                if let Some((stream, at)) = event {
-                    if let Err(e) = stats.count(account, stream, Counter::Received, at).await {
-                        tracing::warn!(error = %e, "last_event_at not moved");
-                    }
-                }
-                Err(not_before)
-            }
-            Err(Failure::Permanent { stream, record: id, reason }) => {
-                tracing::error!(record = id.as_str(), reason = reason.as_str(), "work item failed permanently");
-                let (entity, rec) = id.split_once(':').unwrap_or(("unknown", id.as_str()));
-                let failure = FailureRecord { at: now, entity: entity.to_owned(), record: rec.to_owned(), reason };
-                // If the log itself is unavailable, retry rather than lose the reason.
-                self.failures.record_failure(account, &failure).await.map_err(|_| None)?;
-                let _ = self.stats.count(account, stream, Counter::Failed, now).await;
-                Ok(())
-            }
-        }
+        self.settle(&account, settle::event_of(&item), result).await
     }
 
     /// Applies one work item.
@@ -379,38 +311,5 @@ impl Processor {
             outcome = self.nhanh_change(conn, creds, hook.kind, id).await?;
         }
         Ok(outcome)
-    }
-
-    /// A page-level count (best effort).
-    pub(super) async fn count(&self, conn: &Connection, outcome: Outcome) {
-        let now = self.clock.now();
-        let r = match outcome {
-            Outcome::Applied(stream) => {
-                self.stats.count(&conn.account_id, stream, crate::domain::Counter::Applied, now).await
-            }
-            Outcome::Dropped(stream) => {
-                self.stats.count(&conn.account_id, stream, crate::domain::Counter::Dropped, now).await
-            }
-            Outcome::Skipped => Ok(()),
-        };
-        if let Err(e) = r {
-            tracing::warn!(account_id = conn.account_id.as_str(), error = %e, "counter not updated");
-        }
-    }
-
-    /// Records a permanent failure met inside a pass and counts it.
-    pub(super) async fn log_failure(&self, conn: &Connection, stream: Stream, record: &str, reason: String) {
-        let now = self.clock.now();
-        let (entity, rec) = record.split_once(':').unwrap_or(("unknown", record));
-        tracing::error!(
-            account_id = conn.account_id.as_str(),
-            record,
-            reason = reason.as_str(),
-            "record failed permanently"
-        );
-        let failure =
-            crate::store::FailureRecord { at: now, entity: entity.to_owned(), record: rec.to_owned(), reason };
-        let _ = self.failures.record_failure(&conn.account_id, &failure).await;
-        let _ = self.stats.count(&conn.account_id, stream, crate::domain::Counter::Failed, now).await;
     }
 }
