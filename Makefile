@@ -1,4 +1,4 @@
-.PHONY: run test tools clean bench replay release
+.PHONY: run test tools clean bench replay release measure
 
 ## make run: the local stack (moto, simulators, functions under cargo lambda watch)
 run:
@@ -27,3 +27,7 @@ replay:
 ## make release: every function's Lambda zip (arm64), its size, the local cold start, sam validate --lint
 release:
 	scripts/release.sh
+
+## make measure: speed, cost and robustness figures on the local stack, as one table (several minutes)
+measure:
+	scripts/measure.sh

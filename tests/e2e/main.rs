@@ -24,6 +24,7 @@ mod connect;
 mod helpers;
 mod intake;
 mod invoke;
+mod measure;
 mod process;
 mod store;
 mod sync;

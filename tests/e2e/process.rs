@@ -121,6 +121,7 @@ async fn products_and_orders_reach_the_hub_and_the_status_counts_them(api: Api) 
     assert!(status["streams"]["orders"]["applied"].as_u64() >= Some(2), "{status}");
     assert!(status["streams"]["products"]["applied"].as_u64() >= Some(2));
     assert!(status["streams"]["orders"]["last_applied_at"].is_string());
+    assert!(status["streams"]["orders"]["last_event_at"].is_string(), "moved by the processor: {status}");
 }
 
 async fn a_deleted_product_becomes_inactive_and_a_deleted_order_is_flagged(api: Api) {

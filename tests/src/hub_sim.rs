@@ -137,7 +137,9 @@ fn resource(seg: &str) -> Option<(&'static str, &'static str, &'static str)> {
 
 /// Auth, fault injection and request logging common to every resource call.
 fn gate(sim: &mut HubSim, method: &Method, account: &str, path: &str, headers: &HeaderMap) -> Option<Response> {
-    sim.requests.push(json!({"method": method.as_str(), "account": account, "path": path,
+    // `at_ms` (Unix milliseconds) lets `make measure` time a webhook to the Hub write it caused.
+    let at_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    sim.requests.push(json!({"method": method.as_str(), "account": account, "path": path, "at_ms": at_ms,
         "idempotency_key": headers.get("idempotency-key").and_then(|v| v.to_str().ok())}));
     if token(headers).as_deref() != Some(sim.service_token.as_str()) {
         return Some(error(401, "unauthorized", "service token is not valid"));

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# `make measure` (issue 14): speed, cost and robustness figures on the local stack, printed as one
+# table by scripts/measure.py. Not part of `make test` (it takes several minutes and asserts no
+# time). Figures land in .stack/measure/*.json; the table also goes to .stack/measure/table.md.
+#   P1 initial sync under the compressed limiter (SCALE_PRODUCTS, default 5 000, on a stack of its own)
+#   P2 CPU per event (criterion, in-memory adapters)
+#   P3 AWS calls per webhook and per order event, and cost per million order events
+#   P4 zip size and local cold start (scripts/release.sh; MEASURE_RELEASE=0 skips it)
+#   P5 webhook → Hub latency at MEASURE_RATE/s for MEASURE_SECS s (default 50/s for 60 s)
+#   the Python baseline of the intake (tests/baseline_intake.py) on the same moto
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+STARTED=$SECONDS
+stage() { echo "== [$((SECONDS - STARTED)) s] $*"; }
+"$ROOT/scripts/tools.sh"
+export PATH="$ROOT/.tools/venv/bin:$PATH"
+PYTHON="$ROOT/.tools/venv/bin/python"
+OUT="$ROOT/.stack/measure"
+rm -rf "$OUT" && mkdir -p "$OUT"
+export MEASURE_OUT="$OUT"
+
+stage "P2: criterion benchmarks (in-memory adapters)"
+cargo bench -q -p nhanhvn-shared --features testing --bench intake --bench process 2>&1 | grep -E "time:|^intake|^processor" || true
+for kind in intake processor; do
+  for f in target/criterion/"$kind"*/new/estimates.json; do [ -f "$f" ] && cp "$f" "$OUT/bench-$kind.json"; done
+done
+
+if [ "${MEASURE_RELEASE:-1}" != 0 ]; then
+  stage "P4: release artefacts (scripts/release.sh)"
+  scripts/release.sh 2>&1 | tee "$OUT/release.txt"
+fi
+
+stage "build the functions, simulators and tests"
+cargo build -q -p connect -p intake -p processor -p reconcile -p replay-dead-letters -p connector-tests --bins
+cargo test -q -p connector-tests --test e2e --no-run
+
+unset NHANH_API_URL NHANH_OAUTH_URL HUB_API_URL PUBLIC_BASE_URL
+export STACK_RELOAD=0 RECONCILE_INTERVAL_SECS=3600
+STACK_PID=""
+stop_stack() { [ -n "$STACK_PID" ] && { kill -TERM "$STACK_PID" 2>/dev/null || true; wait "$STACK_PID" 2>/dev/null || true; }; STACK_PID=""; }
+trap stop_stack EXIT
+start_stack() { # NAME BASE_PORT
+  local dir="$ROOT/.stack/$1"
+  PORT="$2" MOTO_PORT="$(($2 + 1))" NHANH_SIM_PORT="$(($2 + 2))" HUB_SIM_PORT="$(($2 + 3))" BRIDGE_PORT="$(($2 + 4))" \
+    STACK_DIR="$dir" AWS_ACTION_LOG="$dir/aws-actions.jsonl" scripts/stack.sh >"$ROOT/.stack/$1-stack.out" 2>&1 &
+  STACK_PID=$!
+  for _ in $(seq 1 600); do
+    grep -q "ready" "$ROOT/.stack/$1-stack.out" 2>/dev/null && return 0
+    kill -0 "$STACK_PID" 2>/dev/null || break
+    sleep 0.5
+  done
+  cat "$ROOT/.stack/$1-stack.out"
+  exit 1
+}
+e2e() { # ENV_FILE TEST
+  STACK_ENV_FILE="$1" cargo test -q -p connector-tests --test e2e -- --ignored --exact "$2" --nocapture --test-threads=1
+}
+
+stage "P3, P5 and the baseline on a stack of their own"
+start_stack measure-stack "${MEASURE_PORT:-9600}"
+ENV_FILE="$ROOT/.stack/measure-stack/env"
+e2e "$ENV_FILE" measure::aws_calls_per_order_event
+e2e "$ENV_FILE" measure::functions_in_process_against_moto
+set -a; . "$ENV_FILE"; set +a
+"$PYTHON" tests/baseline_intake.py "$AWS_ENDPOINT_URL" "$TABLE_NAME" "${MEASURE_INTAKE_WEBHOOKS:-500}" "$OUT/baseline.json"
+e2e "$ENV_FILE" measure::latency_of_order_webhooks_under_load
+stop_stack
+
+stage "P1: initial sync of ${SCALE_PRODUCTS:-5000} products under the compressed limiter (a fresh stack)"
+start_stack measure-scale "${MEASURE_SCALE_PORT:-9610}"
+SCALE_PRODUCTS="${SCALE_PRODUCTS:-5000}" STACK_ENV_FILE="$ROOT/.stack/measure-scale/env" cargo test -q -p connector-tests --test e2e -- \
+  --exact sync::initial_sync_under_a_compressed_limiter_makes_no_call_while_locked --nocapture
+cp "$ROOT/.stack/measure-scale/initial-sync-throughput.json" "$OUT/initial_sync.json"
+"$PYTHON" - "$ROOT/.stack/measure-scale/aws-actions.jsonl" "$OUT/initial_sync_calls.json" <<'PY'
+import collections, json, sys
+counts = collections.Counter()
+for line in open(sys.argv[1]):
+    a = json.loads(line)
+    counts[a["action"]] += 1
+json.dump(counts, open(sys.argv[2], "w"))
+PY
+stop_stack
+
+stage "the table"
+"$PYTHON" scripts/measure.py "$OUT" | tee "$OUT/table.md"

@@ -1,0 +1,350 @@
+//! Measurements for `make measure` (issue 14), ignored by `make test`: they load a stack of their
+//! own for minutes and assert nothing about time. Each writes one JSON file into `$MEASURE_OUT`
+//! (default `.stack/measure`), which `scripts/measure.py` prints as one table.
+//!
+//! - `aws_calls_per_order_event`: DynamoDB, SQS and KMS calls the functions made (their own
+//!   record, `AWS_ACTION_LOG`) for one new order with a new customer, and per update of a known
+//!   order; the bridge's receive and delete (the event source mapping's) are not counted.
+//! - `latency_of_order_webhooks_under_load`: order webhooks at `MEASURE_RATE`/s for
+//!   `MEASURE_SECS` s; each one's time from the POST to the Hub write it caused.
+//! - `functions_in_process_against_moto`: the intake and processor use cases with their real
+//!   adapters, called in this process against the stack's moto and simulators (the intake as the
+//!   Python baseline, `tests/baseline_intake.py`, does it); their time per event is what a warm
+//!   Lambda would bill, short of AWS's own latencies.
+
+use crate::helpers::*;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+fn out_dir() -> PathBuf {
+    let dir = std::env::var("MEASURE_OUT").map(PathBuf::from).unwrap_or_else(|_| stack().log_dir.join("../measure"));
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
+
+fn write(name: &str, value: &Value) {
+    let path = out_dir().join(format!("{name}.json"));
+    std::fs::write(&path, serde_json::to_vec_pretty(value).unwrap()).unwrap();
+    println!("{name}: {value}");
+}
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Every AWS call the functions recorded so far, as `(function, action)`.
+fn actions() -> Vec<(String, String)> {
+    let path = stack().log_dir.join("../aws-actions.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|v| (v["function"].as_str().unwrap_or("?").to_owned(), v["action"].as_str().unwrap_or("?").to_owned()))
+        .collect()
+}
+
+/// Calls made after the first `from` of `all`, per function and action, divided by `per`.
+fn tally(all: &[(String, String)], from: usize, per: u64) -> Value {
+    let mut out: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
+    for (function, action) in &all[from.min(all.len())..] {
+        *out.entry(function.clone()).or_default().entry(action.clone()).or_default() += 1.0 / per as f64;
+    }
+    json!(out)
+}
+
+async fn applied(app: &TestApp, stream: &str) -> u64 {
+    let (_, status) = app.status().await;
+    status["streams"][stream]["applied"].as_u64().unwrap_or(0)
+}
+
+async fn until_applied(app: &TestApp, stream: &str, at_least: u64, secs: u64) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while applied(app, stream).await < at_least {
+        assert!(Instant::now() < deadline, "{stream}: fewer than {at_least} applied after {secs} s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn until_synced(app: &TestApp) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (_, status) = app.status().await;
+        if status["initial_sync"]["state"] == "done" {
+            return;
+        }
+        assert!(Instant::now() < deadline, "initial sync not done: {status}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn merchant(app: &TestApp, kind: &str, record: Value) {
+    app.post_json(&format!("{}/_sim/businesses/{}/{kind}", stack().nhanh, app.business_id), record).await;
+}
+
+fn order(id: u64, status: &str, mobile: &str) -> Value {
+    json!({"id": id, "statusCode": status, "saleChannel": "2", "customerName": "Trần Thị Lan", "customerMobile": mobile,
+        "customerAddress": "12 Lê Lợi, Hà Nội", "moneyDiscount": "0", "moneyUsedPoints": "0", "customerShipFee": "30000",
+        "products": [{"productId": "7001", "productName": "Áo", "productCode": "SP7001", "price": "250000", "quantity": "1", "discount": "0"}]})
+}
+
+async fn deliveries(app: &TestApp) -> usize {
+    let all = app.get_json(&format!("{}/_sim/webhooks/deliveries?app_id={}", stack().nhanh, app.app_id)).await;
+    all["deliveries"].as_array().map_or(0, Vec::len)
+}
+
+#[tokio::test]
+#[ignore = "make measure"]
+async fn aws_calls_per_order_event() {
+    let (app, _) = connected_on(Api::V3, Some(true)).await;
+    until_synced(&app).await;
+    merchant(
+        &app,
+        "products",
+        json!({"idNhanh": 7001, "name": "Áo", "code": "SP7001", "price": "250000", "status": "Active"}),
+    )
+    .await;
+    until_applied(&app, "products", 1, 60).await;
+
+    let (calls, hooks) = (actions().len(), deliveries(&app).await);
+    merchant(&app, "orders", order(95_001, "New", "0912345678")).await;
+    until_applied(&app, "orders", 1, 60).await;
+    let new_order = tally(&actions(), calls, 1);
+    let new_hooks = deliveries(&app).await - hooks;
+
+    let updates = env_u64("MEASURE_UPDATES", 20);
+    let (calls, hooks) = (actions().len(), deliveries(&app).await);
+    let statuses = ["Confirming", "Confirmed", "Packing", "Shipping", "Success"];
+    for i in 0..updates {
+        merchant(&app, "orders", order(95_001, statuses[i as usize % statuses.len()], "0912345678")).await;
+        until_applied(&app, "orders", 2 + i, 60).await;
+    }
+    let update = tally(&actions(), calls, updates);
+    let update_hooks = deliveries(&app).await - hooks;
+    write(
+        "aws_calls",
+        &json!({"new_order_with_new_customer": new_order, "new_order_webhooks": new_hooks,
+            "update_of_a_known_order": update, "updates": updates, "update_webhooks": update_hooks}),
+    );
+}
+
+/// The `q`-quantile of sorted `values`.
+fn quantile(values: &[u64], q: f64) -> u64 {
+    if values.is_empty() {
+        return 0;
+    }
+    values[((values.len() - 1) as f64 * q).round() as usize]
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+#[tokio::test]
+#[ignore = "make measure"]
+async fn latency_of_order_webhooks_under_load() {
+    let (rate, secs, orders) = (env_u64("MEASURE_RATE", 50), env_u64("MEASURE_SECS", 60), 100u64);
+    // The simulator does not send webhooks here: this test sends them, at its own pace.
+    let (app, token) = connected_on(Api::V3, None).await;
+    until_synced(&app).await;
+    merchant(
+        &app,
+        "products",
+        json!({"idNhanh": 7001, "name": "Áo", "code": "SP7001", "price": "250000", "status": "Active"}),
+    )
+    .await;
+    let base = 96_000;
+    for i in 0..orders {
+        merchant(&app, "orders", order(base + i, "New", &format!("09{:08}", 10_000_000 + i))).await;
+    }
+    let url = format!("{}/nhanhvn/hook/{}", stack().connector, app.app_id);
+    let hook = |id: u64, seq: u64| {
+        json!({"event": "orderUpdate", "businessId": app.business_id,
+            "data": {"info": {"id": id, "status": 54, "updatedAt": 1_790_000_000 + seq}}})
+    };
+    // Warm-up: every order reaches the Hub once (creates), so the load is updates of known orders.
+    for i in 0..orders {
+        app.http.post(&url).header("authorization", &token).json(&hook(base + i, i)).send().await.unwrap();
+    }
+    until_applied(&app, "orders", orders, 300).await;
+    let hub = app.get_json(&format!("{}/_sim/accounts/{}", stack().hub, app.account)).await;
+    let hub_id_of: HashMap<String, u64> = hub["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|o| Some((o["id"].as_str()?.to_owned(), o["code"].as_str()?.parse().ok()?)))
+        .collect();
+
+    let total = rate * secs;
+    let started = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
+    let mut sends = Vec::with_capacity(total as usize);
+    let mut sent: Vec<(u64, u64)> = Vec::with_capacity(total as usize);
+    for i in 0..total {
+        tick.tick().await;
+        let id = base + i % orders;
+        sent.push((id, now_ms()));
+        let request = app.http.post(&url).header("authorization", &token).json(&hook(id, orders + i));
+        sends.push(tokio::spawn(async move { request.send().await.map(|r| r.status().as_u16()).unwrap_or(0) }));
+    }
+    let send_secs = started.elapsed().as_secs_f64();
+    let mut refused = 0;
+    for s in sends {
+        if s.await.unwrap_or(0) != 200 {
+            refused += 1;
+        }
+    }
+    until_applied(&app, "orders", orders + total - refused, 600).await;
+    let drained_secs = started.elapsed().as_secs_f64();
+
+    // Each order's Hub writes after the warm-up, in time order, answer its webhooks in order.
+    let requests = app.get_json(&format!("{}/_sim/requests", stack().hub)).await;
+    let mut writes: HashMap<u64, VecDeque<u64>> = HashMap::new();
+    for r in requests["requests"].as_array().unwrap() {
+        let (Some(path), Some(at)) = (r["path"].as_str(), r["at_ms"].as_u64()) else { continue };
+        if r["method"] != "PUT" || r["account"] != app.account.as_str() || at < sent[0].1 {
+            continue;
+        }
+        if let Some(id) = path.rsplit('/').next().and_then(|h| hub_id_of.get(h)) {
+            writes.entry(*id).or_default().push_back(at);
+        }
+    }
+    let mut latencies: Vec<u64> = Vec::with_capacity(sent.len());
+    for (id, at) in &sent {
+        let queue = writes.entry(*id).or_default();
+        while queue.front().is_some_and(|w| w < at) {
+            queue.pop_front();
+        }
+        if let Some(w) = queue.pop_front() {
+            latencies.push(w - at);
+        }
+    }
+    latencies.sort_unstable();
+    write(
+        "latency",
+        &json!({"rate_per_s": rate, "secs": secs, "sent": total, "refused": refused, "matched": latencies.len(),
+            "send_secs": send_secs, "drained_secs": drained_secs,
+            "p50_ms": quantile(&latencies, 0.50), "p95_ms": quantile(&latencies, 0.95),
+            "p99_ms": quantile(&latencies, 0.99), "max_ms": latencies.last().copied().unwrap_or(0)}),
+    );
+}
+
+#[tokio::test]
+#[ignore = "make measure"]
+async fn functions_in_process_against_moto() {
+    let (app, token) = connected_on(Api::V3, None).await;
+    until_synced(&app).await;
+    // The functions' own wiring (shared::lambda::bootstrap reads the environment).
+    let env = stack_env();
+    for (k, v) in &env {
+        if ["AWS_ENDPOINT_URL", "TABLE_NAME", "QUEUE_URL", "KMS_KEY_ID", "HUB_WEBHOOK_SECRET", "HUB_SERVICE_TOKEN"]
+            .contains(&k.as_str())
+        {
+            std::env::set_var(k, v);
+        }
+    }
+    let nhanh = env.get("NHANH_SIM_URL").cloned().unwrap_or_default();
+    std::env::set_var("NHANH_OAUTH_URL", format!("{nhanh}/oauth"));
+    std::env::set_var("NHANH_API_URL", nhanh);
+    std::env::set_var("HUB_API_URL", env.get("HUB_SIM_URL").cloned().unwrap_or_default());
+    for (k, v) in [("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"), ("AWS_REGION", "us-east-1")] {
+        std::env::set_var(k, v);
+    }
+    let boot = shared::lambda::bootstrap().await.unwrap();
+    let secrets = boot.secrets().unwrap();
+    let shared::lambda::Bootstrap { config, sdk, clock, store } = boot;
+    let queue_url = config.require_queue_url().unwrap().to_owned();
+    let queue = || std::sync::Arc::new(shared::queue::sqs::SqsQueue::from_sdk_config(&sdk, queue_url.clone()));
+    let intake = shared::services::intake::IntakeService::new(
+        store.clone(),
+        store.clone(),
+        queue(),
+        secrets.clone(),
+        clock.clone(),
+        config.require_hub_webhook_secret().unwrap().clone(),
+    );
+    let n = env_u64("MEASURE_INTAKE_WEBHOOKS", 500);
+    let body = |i: u64| {
+        serde_json::to_vec(&json!({"event": "orderUpdate", "businessId": app.business_id,
+            "data": {"info": {"id": 97_000 + i, "status": 54}}}))
+        .unwrap()
+    };
+    let app_id = app.app_id.to_string();
+    // The first call opens the verify token with KMS; the rest are a warm instance's.
+    intake.nhanh_webhook(&app_id, Some(&token), &body(0)).await.unwrap();
+    let started = Instant::now();
+    for i in 1..=n {
+        intake.nhanh_webhook(&app_id, Some(&token), &body(i)).await.unwrap();
+    }
+    let intake_us = started.elapsed().as_micros() as f64 / n as f64;
+
+    // The processor, on batches of 10 updates of known orders (as the event source mapping
+    // hands them), against moto and the simulators.
+    let processor = shared::services::process::Processor {
+        connections: store.clone(),
+        maps: store.clone(),
+        intents: store.clone(),
+        stats: store.clone(),
+        failures: store.clone(),
+        cursors: store.clone(),
+        queue: queue(),
+        nhanh: std::sync::Arc::new(shared::nhanh::NhanhClient::new(
+            shared::nhanh::default_http().unwrap(),
+            &config.nhanh_api_url,
+            &config.nhanh_oauth_url,
+            clock.clone(),
+        )),
+        hub: std::sync::Arc::new(shared::hub::client::HubClient::new(
+            shared::hub::client::HubClient::default_http().unwrap(),
+            config.require_hub_api_url().unwrap(),
+            config.require_hub_service_token().unwrap().clone(),
+            clock.clone(),
+        )),
+        secrets,
+        clock: clock.clone(),
+        tokens: Default::default(),
+        pass_budget: config.pass_budget(),
+    };
+    merchant(
+        &app,
+        "products",
+        json!({"idNhanh": 7001, "name": "Áo", "code": "SP7001", "price": "250000", "status": "Active"}),
+    )
+    .await;
+    let account = shared::domain::AccountId::parse(&app.account).unwrap();
+    for i in 0..10 {
+        merchant(&app, "orders", order(97_500 + i, "New", &format!("09{:08}", 20_000_000 + i))).await;
+    }
+    let batch = |round: u64| -> Vec<shared::services::process::BatchRecord> {
+        (0..10u64)
+            .map(|i| {
+                let item = shared::domain::WorkItem::NhanhChange {
+                    account_id: account.clone(),
+                    api_version: shared::domain::ApiVersion::V3,
+                    received_at: time::OffsetDateTime::now_utc(),
+                    event: "orderUpdate".into(),
+                    change: shared::nhanh::WebhookKind::OrderChanged,
+                    record_id: shared::domain::NhanhId::new(97_500 + i).unwrap(),
+                };
+                shared::services::process::BatchRecord {
+                    message_id: format!("m-{round}-{i}"),
+                    group_id: format!("g-{i}"),
+                    body: serde_json::to_string(&item).unwrap(),
+                }
+            })
+            .collect()
+    };
+    // The first round creates the orders and their customers; the rest update known orders.
+    assert!(processor.process_batch(&batch(0)).await.is_empty(), "the first round applies");
+    let rounds = env_u64("MEASURE_PROCESSOR_ROUNDS", 20);
+    let started = Instant::now();
+    for round in 1..=rounds {
+        assert!(processor.process_batch(&batch(round)).await.is_empty(), "round {round} applies");
+    }
+    let processor_us = started.elapsed().as_micros() as f64 / (rounds * 10) as f64;
+    write(
+        "in_process",
+        &json!({"intake_webhooks": n, "intake_per_webhook_us": intake_us,
+            "processor_order_updates": rounds * 10, "processor_per_order_update_us": processor_us}),
+    );
+}
