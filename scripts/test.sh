@@ -54,10 +54,6 @@ cat "$ROOT/.stack/tools.log"
 export PATH="$ROOT/.tools/venv/bin:$PATH"
 PYTHON="$ROOT/.tools/venv/bin/python"
 
-stage "cfn-lint template.yaml, sam validate --lint"
-cfn-lint template.yaml
-SAM_CLI_TELEMETRY=0 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "$ROOT/.tools/sam/bin/sam" validate --lint --region us-east-1
-
 # On ports of its own (9500+), beside the end-to-end stacks; its result is awaited at the end.
 stage "the local stack starts, refuses taken ports and stops cleanly (in the background)"
 "$PYTHON" tests/stack_lifecycle.py >"$ROOT/.stack/lifecycle.out" 2>&1 &
@@ -95,6 +91,11 @@ wait_ready() { # NAME
 start_stack test "${TEST_PORT:-9300}" "${TEST_MOTO_PORT:-4599}"
 # The sync's pages chain within a 10 s budget there (the suite's 1 s budget tests continuations).
 PASS_BUDGET_SECS=10 start_stack scale "${TEST_SCALE_PORT:-9340}" "${TEST_SCALE_MOTO_PORT:-4598}"
+# The template lint runs while the stacks start.
+stage "cfn-lint template.yaml, sam validate --lint"
+cfn-lint template.yaml
+SAM_CLI_TELEMETRY=0 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "$ROOT/.tools/sam/bin/sam" validate --lint --region us-east-1
+
 wait_ready test
 wait_ready scale
 SCALE_TEST=sync::initial_sync_under_a_compressed_limiter_makes_no_call_while_locked
