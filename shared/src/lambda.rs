@@ -164,6 +164,43 @@ impl Bootstrap {
     }
 }
 
+impl Bootstrap {
+    /// The processor with its real adapters, as the `processor` function runs it. Processor
+    /// instances run side by side: an ERR_429 one meets must stop the others too (R9), so the
+    /// Nhanh client's gate shares its locks through the store.
+    pub fn processor(&self) -> Result<crate::services::process::Processor, lambda_http::Error> {
+        use crate::hub::client::HubClient;
+        use crate::nhanh::{gate::CallGate, NhanhClient};
+        let (config, store, clock) = (&self.config, &self.store, &self.clock);
+        let queue_url = config.require_queue_url()?.to_owned();
+        Ok(crate::services::process::Processor {
+            connections: store.clone(),
+            maps: store.clone(),
+            intents: store.clone(),
+            stats: store.clone(),
+            failures: store.clone(),
+            cursors: store.clone(),
+            queue: Arc::new(crate::queue::sqs::SqsQueue::from_sdk_config(&self.sdk, queue_url)),
+            nhanh: Arc::new(NhanhClient::with_gate(
+                crate::nhanh::default_http()?,
+                &config.nhanh_api_url,
+                &config.nhanh_oauth_url,
+                CallGate::new(clock.clone()).with_shared_locks(store.clone()),
+            )),
+            hub: Arc::new(HubClient::new(
+                HubClient::default_http()?,
+                config.require_hub_api_url()?,
+                config.require_hub_service_token()?.clone(),
+                clock.clone(),
+            )),
+            secrets: self.secrets()?,
+            clock: clock.clone(),
+            tokens: Default::default(),
+            pass_budget: config.pass_budget(),
+        })
+    }
+}
+
 /// Initialises logging and TLS, reads the configuration and builds the shared adapters.
 pub async fn bootstrap() -> Result<Bootstrap, lambda_http::Error> {
     crate::telemetry::init();

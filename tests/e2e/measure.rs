@@ -264,17 +264,15 @@ async fn functions_in_process_against_moto() {
         std::env::set_var(k, v);
     }
     let boot = shared::lambda::bootstrap().await.unwrap();
-    let secrets = boot.secrets().unwrap();
-    let shared::lambda::Bootstrap { config, sdk, clock, store } = boot;
-    let queue_url = config.require_queue_url().unwrap().to_owned();
-    let queue = || std::sync::Arc::new(shared::queue::sqs::SqsQueue::from_sdk_config(&sdk, queue_url.clone()));
+    let processor = boot.processor().unwrap();
+    let queue_url = boot.config.require_queue_url().unwrap().to_owned();
     let intake = shared::services::intake::IntakeService::new(
-        store.clone(),
-        store.clone(),
-        queue(),
-        secrets.clone(),
-        clock.clone(),
-        config.require_hub_webhook_secret().unwrap().clone(),
+        boot.store.clone(),
+        boot.store.clone(),
+        std::sync::Arc::new(shared::queue::sqs::SqsQueue::from_sdk_config(&boot.sdk, queue_url)),
+        boot.secrets().unwrap(),
+        boot.clock.clone(),
+        boot.config.require_hub_webhook_secret().unwrap().clone(),
     );
     let n = env_u64("MEASURE_INTAKE_WEBHOOKS", 500);
     let body = |i: u64| {
@@ -291,33 +289,8 @@ async fn functions_in_process_against_moto() {
     }
     let intake_us = started.elapsed().as_micros() as f64 / n as f64;
 
-    // The processor, on batches of 10 updates of known orders (as the event source mapping
-    // hands them), against moto and the simulators.
-    let processor = shared::services::process::Processor {
-        connections: store.clone(),
-        maps: store.clone(),
-        intents: store.clone(),
-        stats: store.clone(),
-        failures: store.clone(),
-        cursors: store.clone(),
-        queue: queue(),
-        nhanh: std::sync::Arc::new(shared::nhanh::NhanhClient::new(
-            shared::nhanh::default_http().unwrap(),
-            &config.nhanh_api_url,
-            &config.nhanh_oauth_url,
-            clock.clone(),
-        )),
-        hub: std::sync::Arc::new(shared::hub::client::HubClient::new(
-            shared::hub::client::HubClient::default_http().unwrap(),
-            config.require_hub_api_url().unwrap(),
-            config.require_hub_service_token().unwrap().clone(),
-            clock.clone(),
-        )),
-        secrets,
-        clock: clock.clone(),
-        tokens: Default::default(),
-        pass_budget: config.pass_budget(),
-    };
+    // The processor (the function's own wiring, `Bootstrap::processor`), on batches of 10 updates
+    // of known orders (as the event source mapping hands them), against moto and the simulators.
     merchant(
         &app,
         "products",

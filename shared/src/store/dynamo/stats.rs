@@ -52,7 +52,7 @@ impl StatsStore for DynamoStore {
             Counter::Dropped => "ADD dropped :n SET last_event_at = :ev",
             Counter::Failed => "ADD failed :n SET last_event_at = :ev",
             Counter::Ignored => "ADD ignored :n SET last_event_at = :ev",
-            Counter::Received => "ADD received :n SET last_event_at = :ev",
+            Counter::Received => "SET last_event_at = :ev",
         };
         let mut request = self
             .client
@@ -61,8 +61,10 @@ impl StatsStore for DynamoStore {
             .key("PK", s(account_pk(account)))
             .key("SK", s(stat_sk(stream)))
             .update_expression(expression)
-            .expression_attribute_values(":n", n(1))
             .expression_attribute_values(":ev", n(received_at.unix_timestamp()));
+        if counter != Counter::Received {
+            request = request.expression_attribute_values(":n", n(1));
+        }
         if counter == Counter::Applied {
             request = request.expression_attribute_values(":at", n(at.unix_timestamp()));
         }
