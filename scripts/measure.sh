@@ -8,6 +8,10 @@
 #   P4 zip size and local cold start (scripts/release.sh; MEASURE_RELEASE=0 skips it)
 #   P5 webhook → Hub latency at MEASURE_RATE/s for MEASURE_SECS s (default 50/s for 60 s)
 #   the Python baseline of the intake (tests/baseline_intake.py) on the same moto
+#   S1 storm (STORM_CHANGES, default 10 000) and S2 faults (FAULT_CHANGES, default 1 000), then S4
+#      the security list, on a stack of their own (a 30 s visibility timeout brings a killed
+#      processor's batch back soon)
+#   S3 cargo fuzz, every target (scripts/fuzz.sh; FUZZ_RUNS per target, default 300 000)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -40,17 +44,18 @@ export STACK_RELOAD=0 RECONCILE_INTERVAL_SECS=3600
 STACK_PID=""
 stop_stack() { [ -n "$STACK_PID" ] && { kill -TERM "$STACK_PID" 2>/dev/null || true; wait "$STACK_PID" 2>/dev/null || true; }; STACK_PID=""; }
 trap stop_stack EXIT
-start_stack() { # NAME BASE_PORT
-  local dir="$ROOT/.stack/$1"
-  PORT="$2" MOTO_PORT="$(($2 + 1))" NHANH_SIM_PORT="$(($2 + 2))" HUB_SIM_PORT="$(($2 + 3))" BRIDGE_PORT="$(($2 + 4))" \
-    STACK_DIR="$dir" AWS_ACTION_LOG="$dir/aws-actions.jsonl" scripts/stack.sh >"$ROOT/.stack/$1-stack.out" 2>&1 &
+start_stack() { # NAME BASE_PORT [VAR=VALUE ...]
+  local dir="$ROOT/.stack/$1" name="$1" port="$2"
+  shift 2
+  env "$@" PORT="$port" MOTO_PORT="$((port + 1))" NHANH_SIM_PORT="$((port + 2))" HUB_SIM_PORT="$((port + 3))" BRIDGE_PORT="$((port + 4))" \
+    STACK_DIR="$dir" AWS_ACTION_LOG="$dir/aws-actions.jsonl" scripts/stack.sh >"$ROOT/.stack/$name-stack.out" 2>&1 &
   STACK_PID=$!
   for _ in $(seq 1 600); do
-    grep -q "ready" "$ROOT/.stack/$1-stack.out" 2>/dev/null && return 0
+    grep -q "ready" "$ROOT/.stack/$name-stack.out" 2>/dev/null && return 0
     kill -0 "$STACK_PID" 2>/dev/null || break
     sleep 0.5
   done
-  cat "$ROOT/.stack/$1-stack.out"
+  cat "$ROOT/.stack/$name-stack.out"
   exit 1
 }
 e2e() { # ENV_FILE TEST
@@ -81,6 +86,17 @@ for line in open(sys.argv[1]):
 json.dump(counts, open(sys.argv[2], "w"))
 PY
 stop_stack
+
+stage "S1 storm, S2 faults and S4 the security list on a stack of their own"
+start_stack measure-robust "${MEASURE_ROBUST_PORT:-9620}" QUEUE_VISIBILITY_SECS=30 PASS_BUDGET_SECS=10
+ENV_FILE="$ROOT/.stack/measure-robust/env"
+e2e "$ENV_FILE" robustness::storm_of_duplicated_shuffled_and_dropped_webhooks || echo "S1 failed (see above)"
+e2e "$ENV_FILE" robustness::faults_and_a_killed_processor_lose_nothing || echo "S2 failed (see above)"
+e2e "$ENV_FILE" security::security_list_is_refused_queues_nothing_and_logs_no_secret || echo "S4 failed (see above)"
+stop_stack
+
+stage "S3 cargo fuzz"
+scripts/fuzz.sh || echo "S3 failed (see above)"
 
 stage "the table"
 "$PYTHON" scripts/measure.py "$OUT" | tee "$OUT/table.md"

@@ -9,6 +9,9 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod error;
+/// Entry points of the fuzz targets and the replay of their saved inputs; not in production builds.
+#[cfg(any(test, feature = "testing"))]
+pub mod fuzzing;
 pub mod hub;
 pub mod lambda;
 pub mod mapping;

@@ -141,11 +141,21 @@ pub mod fakes {
         pub orders_locked_until: Mutex<Option<OffsetDateTime>>,
         /// Calls made.
         pub calls: AtomicUsize,
+        /// Rate-limit locks handed over by the processor: (business, locks).
+        pub primed: Mutex<Vec<(crate::domain::NhanhBusiness, crate::store::RateLockSnapshot)>>,
         next: AtomicUsize,
     }
 
     #[async_trait]
     impl NhanhApi for FakeNhanh {
+        fn prime_rate_locks(
+            &self,
+            business: crate::domain::NhanhBusiness,
+            locks: crate::store::RateLockSnapshot,
+            _read_at: OffsetDateTime,
+        ) {
+            self.primed.lock().unwrap_or_else(|e| e.into_inner()).push((business, locks));
+        }
         fn consent_url(&self, version: ApiVersion, app_id: AppId, return_link: &str) -> String {
             format!("https://nhanh.example/oauth?version={}&appId={app_id}&returnLink={return_link}", version.as_str())
         }

@@ -451,3 +451,15 @@ pub async fn connected_on(api: Api, webhooks: Option<bool>) -> (TestApp, String)
     }
     (app, token)
 }
+
+/// Queues one scheduled pass of `account` only (a tick covers every account, and SQS drops a
+/// second tick of the same minute): in the account's pass group, after what is queued.
+pub async fn queue_pass(account: &str) {
+    use shared::domain::{AccountId, Origin, WorkItem};
+    use shared::queue::WorkQueue;
+    let now = time::OffsetDateTime::now_utc();
+    let item = WorkItem::ReconcileAccount { account_id: AccountId::parse(account).unwrap(), tick: now, resume: None };
+    let queue_url = stack_env().get("QUEUE_URL").cloned().expect("QUEUE_URL");
+    let queue = shared::queue::sqs::SqsQueue::from_sdk_config(&aws_sdk().await, queue_url);
+    queue.send(&[item.to_message(Origin::FollowUp(now)).unwrap()]).await.unwrap();
+}

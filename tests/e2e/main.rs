@@ -26,5 +26,7 @@ mod intake;
 mod invoke;
 mod measure;
 mod process;
+mod robustness;
+mod security;
 mod store;
 mod sync;

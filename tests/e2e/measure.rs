@@ -18,19 +18,19 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-fn out_dir() -> PathBuf {
+pub(crate) fn out_dir() -> PathBuf {
     let dir = std::env::var("MEASURE_OUT").map(PathBuf::from).unwrap_or_else(|_| stack().log_dir.join("../measure"));
     let _ = std::fs::create_dir_all(&dir);
     dir
 }
 
-fn write(name: &str, value: &Value) {
+pub(crate) fn write(name: &str, value: &Value) {
     let path = out_dir().join(format!("{name}.json"));
     std::fs::write(&path, serde_json::to_vec_pretty(value).unwrap()).unwrap();
     println!("{name}: {value}");
 }
 
-fn env_u64(name: &str, default: u64) -> u64 {
+pub(crate) fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
@@ -59,7 +59,7 @@ async fn applied(app: &TestApp, stream: &str) -> u64 {
     status["streams"][stream]["applied"].as_u64().unwrap_or(0)
 }
 
-async fn until_applied(app: &TestApp, stream: &str, at_least: u64, secs: u64) {
+pub(crate) async fn until_applied(app: &TestApp, stream: &str, at_least: u64, secs: u64) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while applied(app, stream).await < at_least {
         assert!(Instant::now() < deadline, "{stream}: fewer than {at_least} applied after {secs} s");
@@ -67,7 +67,7 @@ async fn until_applied(app: &TestApp, stream: &str, at_least: u64, secs: u64) {
     }
 }
 
-async fn until_synced(app: &TestApp) {
+pub(crate) async fn until_synced(app: &TestApp) {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let (_, status) = app.status().await;
@@ -79,7 +79,7 @@ async fn until_synced(app: &TestApp) {
     }
 }
 
-async fn merchant(app: &TestApp, kind: &str, record: Value) {
+pub(crate) async fn merchant(app: &TestApp, kind: &str, record: Value) {
     app.post_json(&format!("{}/_sim/businesses/{}/{kind}", stack().nhanh, app.business_id), record).await;
 }
 
@@ -91,7 +91,7 @@ fn order(id: u64, status: &str, mobile: &str) -> Value {
 
 /// Lifts the simulator's rate limit for the app: these figures are the connector's pipeline, not
 /// Nhanh's limiter (its real limit would hold 50 order re-reads a second back; see the README).
-async fn unlimited(app: &TestApp) {
+pub(crate) async fn unlimited(app: &TestApp) {
     app.post_json(
         &format!("{}/_sim/limits", stack().nhanh),
         json!({"app_id": app.app_id, "max": 1_000_000, "window_secs": 1}),
@@ -311,6 +311,10 @@ async fn functions_in_process_against_moto() {
                     event: "orderUpdate".into(),
                     change: shared::nhanh::WebhookKind::OrderChanged,
                     record_id: shared::domain::NhanhId::new(97_500 + i).unwrap(),
+                    business: Some(shared::domain::NhanhBusiness {
+                        app_id: shared::domain::AppId::new(app.app_id).unwrap(),
+                        business_id: shared::domain::BusinessId::new(app.business_id).unwrap(),
+                    }),
                 };
                 shared::services::process::BatchRecord {
                     message_id: format!("m-{round}-{i}"),

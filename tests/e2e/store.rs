@@ -147,4 +147,28 @@ async fn rate_limit_locks_on_dynamodb() {
         None,
         "ended"
     );
+
+    // The processor's read: the connection and the business's running locks, in one request.
+    use shared::domain::{AppId, BusinessId, ConnectionState, NhanhBusiness};
+    use shared::store::ConnectionStore;
+    store.lock(1, business, "/v3.0/order/list", now - Duration::seconds(5)).await.unwrap();
+    let account = AccountId::parse(&format!("locks{business}")).unwrap();
+    let conn = shared::testing::connection(&account, 1, business, ConnectionState::Active, now);
+    store.put(&conn).await.unwrap();
+    let of = |app, business| NhanhBusiness {
+        app_id: AppId::new(app).unwrap(),
+        business_id: BusinessId::new(business).unwrap(),
+    };
+    let (read, locks) = store.get_with_rate_locks(&account, of(1, business), now).await.unwrap();
+    assert_eq!(read.map(|c| c.account_id), Some(account.clone()));
+    let locks = locks.expect("read with the connection");
+    assert_eq!(locks.len(), 1, "the running lock only: {locks:?}");
+    assert_eq!(
+        (locks[0].0.as_str(), locks[0].1.unix_timestamp_nanos() / 1_000_000),
+        ("/api/product/search", later.unix_timestamp_nanos() / 1_000_000)
+    );
+    let (read, locks) = store.get_with_rate_locks(&account, of(2, business), now).await.unwrap();
+    assert!(read.is_some() && locks == Some(vec![]), "another app's business has no locks");
+    let stranger = AccountId::parse(&format!("nobody{business}")).unwrap();
+    assert!(store.get_with_rate_locks(&stranger, of(1, business), now).await.unwrap().0.is_none());
 }

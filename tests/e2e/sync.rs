@@ -42,17 +42,7 @@ impl Live {
     /// Queues one scheduled pass of this account only (a tick covers every account, and SQS drops
     /// a second tick of the same minute): in the account's pass group, after what is queued.
     async fn pass_now(&self) {
-        use shared::domain::{AccountId, Origin, WorkItem};
-        use shared::queue::WorkQueue;
-        let now = time::OffsetDateTime::now_utc();
-        let item = WorkItem::ReconcileAccount {
-            account_id: AccountId::parse(&self.app.account).unwrap(),
-            tick: now,
-            resume: None,
-        };
-        let queue_url = stack_env().get("QUEUE_URL").cloned().expect("QUEUE_URL");
-        let queue = shared::queue::sqs::SqsQueue::from_sdk_config(&crate::helpers::aws_sdk().await, queue_url);
-        queue.send(&[item.to_message(Origin::FollowUp(now)).unwrap()]).await.unwrap();
+        crate::helpers::queue_pass(&self.app.account).await;
     }
     /// Runs one more pass of this account and waits until `check` holds: the positive signal a
     /// negative assertion waits for (a marker made after the records under test, which only a

@@ -2,7 +2,8 @@
 //! (phone unique per account), orders, `Idempotency-Key` (same key + same body → first answer with
 //! 200; different body → 409), 429 with `Retry-After`, and injected 5xx.
 //!
-//! Control API: `POST /_sim/sessions`, `POST /_sim/faults`, `GET /_sim/accounts/{a}`,
+//! Control API: `POST /_sim/sessions`, `POST /_sim/faults`, `POST /_sim/faults/rate` (random
+//! faults), `GET /_sim/accounts/{a}`,
 //! `POST /_sim/accounts/{a}/{customers|orders}` (records created in the Hub itself; sent to the
 //! connector's Hub hook when one is set with `POST /_sim/hook`), `GET /_sim/requests`.
 
@@ -44,12 +45,27 @@ struct Fault {
     account: Option<String>,
 }
 
+/// Faults answered at random (`POST /_sim/faults/rate`): each resource call of `account` (every
+/// account when absent) is answered with one of `statuses` with a chance of `percent` %, after the
+/// queued faults, without being carried out; 429s carry `Retry-After: retry_after`. `percent: 0`
+/// ends it.
+#[derive(Debug, Clone, Deserialize)]
+struct FaultRate {
+    percent: u32,
+    statuses: Vec<u16>,
+    #[serde(default)]
+    retry_after: Option<u64>,
+    #[serde(default)]
+    account: Option<String>,
+}
+
 /// The simulator's state.
 pub struct HubSim {
     service_token: String,
     sessions: HashMap<String, (Session, i64)>,
     accounts: HashMap<String, Account>,
     faults: VecDeque<Fault>,
+    fault_rate: Option<FaultRate>,
     requests: Vec<Value>,
     hook: Option<(String, String)>,
     next_id: u64,
@@ -65,6 +81,7 @@ impl HubSim {
             sessions: HashMap::new(),
             accounts: HashMap::new(),
             faults: VecDeque::new(),
+            fault_rate: None,
             requests: Vec::new(),
             hook: None,
             next_id: 1000,
@@ -94,6 +111,7 @@ pub fn router(sim: HubSim) -> Router {
         .route("/_sim/sessions", post(ctl_session))
         .route("/_sim/faults", post(ctl_faults))
         .route("/_sim/faults/clear", post(ctl_clear_faults))
+        .route("/_sim/faults/rate", post(ctl_fault_rate))
         .route("/_sim/hook", post(ctl_hook))
         .route("/_sim/requests", get(ctl_requests))
         .route("/_sim/accounts/{account}", get(ctl_account))
@@ -145,7 +163,10 @@ fn gate(sim: &mut HubSim, method: &Method, account: &str, path: &str, headers: &
         return Some(error(401, "unauthorized", "service token is not valid"));
     }
     let pick = sim.faults.iter().position(|f| f.account.as_deref().is_none_or(|a| a == account));
-    if let Some(f) = pick.and_then(|i| sim.faults.remove(i)) {
+    if let Some(f) = pick.and_then(|i| sim.faults.remove(i)).or_else(|| random_fault(sim, account)) {
+        if let Some(last) = sim.requests.last_mut() {
+            last["fault"] = json!(f.status);
+        }
         let mut resp = error(f.status, if f.status == 429 { "rate_limited" } else { "server_error" }, "simulated");
         if let Some(secs) = f.retry_after {
             if let Ok(v) = secs.to_string().parse() {
@@ -340,6 +361,25 @@ async fn ctl_session(State(state): State<Shared>, Json(s): Json<Session>) -> Jso
     let mut sim = state.lock().unwrap_or_else(|e| e.into_inner());
     let exp = unix_now(0) + s.expires_in_secs.unwrap_or(3600);
     sim.sessions.insert(s.token.clone(), (s, exp));
+    Json(json!({"ok": true}))
+}
+
+/// A fault for this call, if the dice of `/_sim/faults/rate` say so.
+fn random_fault(sim: &HubSim, account: &str) -> Option<Fault> {
+    let rate = sim.fault_rate.as_ref().filter(|r| r.account.as_deref().is_none_or(|a| a == account))?;
+    let mut dice = [0u8; 4];
+    getrandom::fill(&mut dice).ok()?;
+    let dice = u32::from_le_bytes(dice);
+    if dice % 100 >= rate.percent || rate.statuses.is_empty() {
+        return None;
+    }
+    let status = rate.statuses[(dice / 100) as usize % rate.statuses.len()];
+    Some(Fault { status, retry_after: (status == 429).then_some(rate.retry_after).flatten(), account: None })
+}
+
+async fn ctl_fault_rate(State(state): State<Shared>, Json(b): Json<FaultRate>) -> Json<Value> {
+    let mut sim = state.lock().unwrap_or_else(|e| e.into_inner());
+    sim.fault_rate = (b.percent > 0).then_some(b);
     Json(json!({"ok": true}))
 }
 

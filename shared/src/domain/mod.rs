@@ -12,7 +12,7 @@ pub use connection::{
 pub use ids::{AccountId, AppId, BusinessId, HubId, NhanhId};
 pub use phone::Phone;
 pub use stream::Stream;
-pub use work::{Origin, PassResume, PassStream, WorkItem};
+pub use work::{NhanhBusiness, Origin, PassResume, PassStream, WorkItem};
 
 /// A value from outside did not parse; the message says which and why (safe to show to a user).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -6,6 +6,15 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
+/// A Nhanh app and one business it is installed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NhanhBusiness {
+    /// The app.
+    pub app_id: super::AppId,
+    /// The business.
+    pub business_id: super::BusinessId,
+}
+
 /// One unit of work, serialised as the queue message body (`kind` tags the variant).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -27,6 +36,11 @@ pub enum WorkItem {
         change: crate::nhanh::WebhookKind,
         /// The record.
         record_id: super::NhanhId,
+        /// The app and business it was received for (absent in items queued before this field
+        /// existed, and in the merchant's retries): the processor then reads the connection and
+        /// the business's rate-limit locks in one request.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        business: Option<NhanhBusiness>,
     },
     /// Read-only: a Nhanh webhook queued before [`WorkItem::NhanhChange`] existed, carrying the
     /// raw v2 body. Such messages are still read (decoded with the v2 adapter), so nothing queued
@@ -304,10 +318,29 @@ mod tests {
                     event: "orderUpdate".into(),
                     change: WebhookKind::OrderChanged,
                     record_id: NhanhId::new(77).unwrap(),
+                    business: None,
                 },
                 Origin::Received(body),
                 r#"{"kind":"nhanh_change","account_id":"a1","api_version":"3.0","received_at":"2026-11-30T00:53:20Z","event":"orderUpdate","change":"order_changed","record_id":77}"#,
                 "a1:order:77",
+                "",
+            ),
+            (
+                WorkItem::NhanhChange {
+                    account_id: account.clone(),
+                    api_version: ApiVersion::V3,
+                    received_at: at,
+                    event: "orderUpdate".into(),
+                    change: WebhookKind::OrderChanged,
+                    record_id: NhanhId::new(78).unwrap(),
+                    business: Some(NhanhBusiness {
+                        app_id: crate::domain::AppId::new(5).unwrap(),
+                        business_id: crate::domain::BusinessId::new(9).unwrap(),
+                    }),
+                },
+                Origin::Received(body),
+                r#"{"kind":"nhanh_change","account_id":"a1","api_version":"3.0","received_at":"2026-11-30T00:53:20Z","event":"orderUpdate","change":"order_changed","record_id":78,"business":{"app_id":5,"business_id":9}}"#,
+                "a1:order:78",
                 "",
             ),
             (
@@ -381,6 +414,7 @@ mod tests {
             event: "productDelete".into(),
             change: WebhookKind::ProductDeleted,
             record_id: NhanhId::new(id).unwrap(),
+            business: None,
         };
         assert_ne!(
             change(1).dedup_id(Origin::Received(body)),

@@ -5,7 +5,7 @@
 use super::rate_lock::{LockKey, RateLocks};
 use super::NhanhError;
 use crate::clock::Clock;
-use crate::store::RateLockStore;
+use crate::store::{RateLockSnapshot, RateLockStore};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::future::Future;
@@ -14,6 +14,13 @@ use time::OffsetDateTime;
 
 /// How many times one call meets an ERR_429 before it is handed back as [`NhanhError::RateLimited`].
 const MAX_LOCKED_ATTEMPTS: usize = 3;
+
+/// How long locks read together with the connection ([`CallGate::prime`]) stand in for the gate's
+/// own read of the shared locks. Decision: 250 ms, about one record's work. A lock another
+/// instance records inside that window is missed by one call, which Nhanh answers with ERR_429
+/// (extending its lock by seconds) and which this gate then records and obeys; in return each
+/// webhook's processing saves one DynamoDB read (issue 14, P3).
+const PRIMED_FOR: time::Duration = time::Duration::milliseconds(250);
 
 /// Rate-limit locks and per-URL serialisation, shared by the v2 and v3 adapters of a process.
 pub struct CallGate {
@@ -27,6 +34,9 @@ pub struct CallGate {
     max_lock_wait: time::Duration,
     /// Locks shared with other instances (checked before every call when set).
     shared_locks: Option<Arc<dyn RateLockStore>>,
+    /// The shared locks of a business as read at an instant by someone else (the processor, with
+    /// the connection), used instead of a read of its own for [`PRIMED_FOR`].
+    primed: Mutex<HashMap<(u64, u64), (OffsetDateTime, RateLockSnapshot)>>,
 }
 
 impl CallGate {
@@ -38,6 +48,7 @@ impl CallGate {
             clock,
             max_lock_wait: time::Duration::seconds(10),
             shared_locks: None,
+            primed: Mutex::default(),
         }
     }
 
@@ -58,13 +69,39 @@ impl CallGate {
         &self.clock
     }
 
-    /// When the URL of `key` unlocks, from this process's locks and then the shared ones.
+    /// Takes the shared locks of (`app`, `business`) as read at `read_at` (all of them that were
+    /// running then): calls to that business within [`PRIMED_FOR`] of it read no locks of their own.
+    pub fn prime(&self, app: u64, business: u64, locks: RateLockSnapshot, read_at: OffsetDateTime) {
+        if let Ok(mut primed) = self.primed.lock() {
+            primed.retain(|_, (at, _)| read_at - *at <= PRIMED_FOR);
+            primed.insert((app, business), (read_at, locks));
+        }
+    }
+
+    /// The lock of `key` from fresh primed locks; `None` when there are none.
+    fn primed_lock(&self, key: &LockKey, now: OffsetDateTime) -> Option<Option<OffsetDateTime>> {
+        let primed = self.primed.lock().ok()?;
+        let (read_at, locks) = primed.get(&(key.0, key.1))?;
+        if now - *read_at > PRIMED_FOR || now < *read_at {
+            return None;
+        }
+        Some(locks.iter().find(|(path, until)| *path == key.2 && *until > now).map(|(_, until)| *until))
+    }
+
+    /// When the URL of `key` unlocks, from this process's locks, then fresh primed locks, then
+    /// the shared ones.
     async fn locked_until(&self, key: &LockKey) -> Result<Option<OffsetDateTime>, NhanhError> {
         let now = self.clock.now();
         if let Some(until) = self.locks.locked_until(key, now) {
             return Ok(Some(until));
         }
         let Some(shared) = &self.shared_locks else { return Ok(None) };
+        if let Some(until) = self.primed_lock(key, now) {
+            if let Some(until) = until {
+                self.locks.lock(key.clone(), until);
+            }
+            return Ok(until);
+        }
         let (app, business, path) = key;
         let until = shared
             .locked_until(*app, *business, path, now)
@@ -147,4 +184,95 @@ pub async fn read_json(response: reqwest::Response) -> Result<Value, NhanhError>
             NhanhError::Rejected { code: None, message: format!("HTTP {status}") }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FixedClock;
+    use crate::store::memory::MemoryStore;
+    use crate::store::StoreError;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Shared locks in memory that count their reads.
+    #[derive(Default)]
+    struct CountedLocks {
+        inner: MemoryStore,
+        reads: AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl RateLockStore for CountedLocks {
+        async fn locked_until(
+            &self,
+            app: u64,
+            business: u64,
+            path: &str,
+            now: OffsetDateTime,
+        ) -> Result<Option<OffsetDateTime>, StoreError> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            self.inner.locked_until(app, business, path, now).await
+        }
+        async fn lock(&self, app: u64, business: u64, path: &str, until: OffsetDateTime) -> Result<(), StoreError> {
+            self.inner.lock(app, business, path, until).await
+        }
+    }
+
+    fn now() -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_796_000_000).unwrap()
+    }
+
+    fn gate(store: &Arc<CountedLocks>) -> CallGate {
+        CallGate::new(Arc::new(FixedClock(now())))
+            .with_shared_locks(store.clone())
+            .with_max_lock_wait(time::Duration::ZERO)
+    }
+
+    const PATH: &str = "/v3.0/order/list";
+
+    /// Calls `PATH` of (1, 10); whether the attempt ran.
+    async fn call(gate: &CallGate) -> (bool, Result<Value, NhanhError>) {
+        let ran = AtomicUsize::new(0);
+        let answer = gate
+            .call((1, 10, PATH.to_owned()), || async {
+                ran.fetch_add(1, Ordering::SeqCst);
+                Ok(Value::Null)
+            })
+            .await;
+        (ran.load(Ordering::SeqCst) == 1, answer)
+    }
+
+    #[tokio::test]
+    async fn fresh_primed_locks_stand_in_for_the_shared_read() {
+        let store = Arc::new(CountedLocks::default());
+        let gate = gate(&store);
+        gate.prime(1, 10, vec![], now() - time::Duration::milliseconds(100));
+        assert!(call(&gate).await.0);
+        assert_eq!(store.reads.load(Ordering::SeqCst), 0, "no read: the primed locks said none");
+
+        // A primed lock is obeyed: no call.
+        let until = now() + time::Duration::seconds(60);
+        gate.prime(1, 10, vec![(PATH.to_owned(), until)], now());
+        let (ran, answer) = call(&gate).await;
+        assert!(!ran && matches!(answer, Err(NhanhError::RateLimited { unlocked_at, .. }) if unlocked_at == until));
+        assert_eq!(store.reads.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn stale_or_other_business_primes_leave_the_shared_read() {
+        let store = Arc::new(CountedLocks::default());
+        store.lock(1, 10, PATH, now() + time::Duration::seconds(60)).await.unwrap();
+        let gate = gate(&store);
+        // Read a second ago, without the lock another instance recorded since: not trusted.
+        gate.prime(1, 10, vec![], now() - time::Duration::seconds(1));
+        let (ran, answer) = call(&gate).await;
+        assert!(!ran && matches!(answer, Err(NhanhError::RateLimited { .. })), "the shared lock is obeyed");
+        assert_eq!(store.reads.load(Ordering::SeqCst), 1);
+
+        let other = Arc::new(CountedLocks::default());
+        let gate = self::gate(&other);
+        gate.prime(1, 11, vec![], now());
+        assert!(call(&gate).await.0);
+        assert_eq!(other.reads.load(Ordering::SeqCst), 1, "locks of another business say nothing of this one");
+    }
 }

@@ -14,8 +14,9 @@ pub mod v2;
 pub mod v3;
 
 use crate::clock::Clock;
-use crate::domain::{ApiVersion, AppId, BusinessId, NhanhId};
+use crate::domain::{ApiVersion, AppId, BusinessId, NhanhBusiness, NhanhId};
 use crate::secrets::SecretString;
+use crate::store::RateLockSnapshot;
 use async_trait::async_trait;
 pub use hook::*;
 pub use model::*;
@@ -79,6 +80,12 @@ impl NhanhError {
 /// the `version` argument before a connection exists) picks the adapter.
 #[async_trait]
 pub trait NhanhApi: Send + Sync {
+    /// Hands the adapter the shared rate-limit locks of `business` as read at `read_at` (with the
+    /// connection, in one read), so its next calls need not read them again. Adapters without
+    /// shared locks ignore it.
+    fn prime_rate_locks(&self, business: NhanhBusiness, locks: RateLockSnapshot, read_at: OffsetDateTime) {
+        let _ = (business, locks, read_at);
+    }
     /// Nhanh's consent page for `app_id`, coming back to `return_link`.
     fn consent_url(&self, version: ApiVersion, app_id: AppId, return_link: &str) -> String;
     /// The longest window one order query may span.
@@ -142,6 +149,7 @@ pub fn is_duplicate_message(message: &str) -> bool {
 pub struct NhanhClient {
     v2: v2::NhanhV2Client,
     v3: v3::NhanhV3Client,
+    gate: Arc<gate::CallGate>,
 }
 
 impl NhanhClient {
@@ -155,7 +163,8 @@ impl NhanhClient {
         let gate = Arc::new(gate);
         Self {
             v2: v2::NhanhV2Client::with_gate(http.clone(), api_url, oauth_url, gate.clone()),
-            v3: v3::NhanhV3Client::with_gate(http, api_url, oauth_url, gate),
+            v3: v3::NhanhV3Client::with_gate(http, api_url, oauth_url, gate.clone()),
+            gate,
         }
     }
 
@@ -169,6 +178,9 @@ impl NhanhClient {
 
 #[async_trait]
 impl NhanhApi for NhanhClient {
+    fn prime_rate_locks(&self, business: NhanhBusiness, locks: RateLockSnapshot, read_at: OffsetDateTime) {
+        self.gate.prime(business.app_id.get(), business.business_id.get(), locks, read_at);
+    }
     fn consent_url(&self, version: ApiVersion, app_id: AppId, return_link: &str) -> String {
         self.pick(version).consent_url(version, app_id, return_link)
     }

@@ -81,6 +81,27 @@ impl SqsQueue {
             .collect())
     }
 
+    /// Approximate number of messages not yet deleted: visible, in flight and delayed (an
+    /// operator's "is the queue drained?"; `make measure` waits for 0).
+    pub async fn approximate_backlog(&self) -> Result<u64, QueueError> {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let names = [
+            A::ApproximateNumberOfMessages,
+            A::ApproximateNumberOfMessagesNotVisible,
+            A::ApproximateNumberOfMessagesDelayed,
+        ];
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .set_attribute_names(Some(names.to_vec()))
+            .send()
+            .await
+            .map_err(|e| QueueError::Unavailable(DisplayErrorContext(e).to_string()))?;
+        let attributes = out.attributes.unwrap_or_default();
+        Ok(names.iter().filter_map(|n| attributes.get(n).and_then(|v| v.parse::<u64>().ok())).sum())
+    }
+
     /// Approximate number of visible messages.
     pub async fn approximate_count(&self) -> Result<u64, QueueError> {
         let out = self

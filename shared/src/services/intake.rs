@@ -8,7 +8,7 @@
 //! connected is acknowledged and dropped (the Hub must not retry it forever).
 
 use crate::clock::Clock;
-use crate::domain::{AccountId, AppId, Connection, ConnectionState, Counter, Origin, Stream, WorkItem};
+use crate::domain::{AccountId, AppId, Connection, ConnectionState, Counter, NhanhBusiness, Origin, Stream, WorkItem};
 use crate::nhanh::{self, WebhookKind};
 use crate::queue::WorkQueue;
 use crate::secrets::{hex, seal_context, OpenCache, SealedField, SecretBox, SecretString};
@@ -218,6 +218,7 @@ impl IntakeService {
                 event: hook.event_name.clone(),
                 change: hook.kind,
                 record_id: *id,
+                business: conn.business_id.map(|business_id| NhanhBusiness { app_id: conn.app_id, business_id }),
             };
             // A redelivered webhook is the same body: the same deduplication id per record.
             messages.push(item.to_message(Origin::Received(body)).map_err(|e| IntakeError::Malformed(e.to_string()))?);

@@ -49,6 +49,24 @@ impl ConnectionStore for MemoryStore {
         self.with(|s| Ok(s.connections.get(account).cloned()))
     }
 
+    async fn get_with_rate_locks(
+        &self,
+        account: &AccountId,
+        business: crate::domain::NhanhBusiness,
+        now: OffsetDateTime,
+    ) -> Result<(Option<Connection>, Option<super::RateLockSnapshot>), StoreError> {
+        let key = (business.app_id.get(), business.business_id.get());
+        self.with(|s| {
+            let locks = s
+                .rate_locks
+                .iter()
+                .filter(|((app, biz, _), until)| (*app, *biz) == key && **until > now)
+                .map(|((_, _, path), until)| (path.clone(), *until))
+                .collect();
+            Ok((s.connections.get(account).cloned(), Some(locks)))
+        })
+    }
+
     async fn put(&self, conn: &Connection) -> Result<Connection, StoreError> {
         self.with(|s| {
             let next = check_version(s, conn)?;

@@ -4,7 +4,7 @@
 pub mod dynamo;
 pub mod memory;
 
-use crate::domain::{AccountId, AppId, BusinessId, Connection, Counter, HubId, Stats, Stream};
+use crate::domain::{AccountId, AppId, BusinessId, Connection, Counter, HubId, NhanhBusiness, Stats, Stream};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -59,7 +59,23 @@ pub trait ConnectionStore: Send + Sync {
     /// One page of the accounts whose connection holds a business (syncing, active, needs_reauth);
     /// pass the returned cursor to get the next page (`None` at the end).
     async fn connected_accounts(&self, cursor: Option<String>) -> Result<(Vec<AccountId>, Option<String>), StoreError>;
+    /// The account's connection and, in the same read (one `BatchGetItem` in DynamoDB), the Nhanh
+    /// rate-limit locks of `business` running at `now`, so the processor's first Nhanh call needs
+    /// no read of its own (see [`crate::nhanh::gate::CallGate::prime`]). `None` for the locks:
+    /// this store did not read them (the gate then does).
+    async fn get_with_rate_locks(
+        &self,
+        account: &AccountId,
+        business: NhanhBusiness,
+        now: OffsetDateTime,
+    ) -> Result<(Option<Connection>, Option<RateLockSnapshot>), StoreError> {
+        let _ = (business, now);
+        Ok((self.get(account).await?, None))
+    }
 }
+
+/// The Nhanh rate-limit locks of one business running at one instant: (API path, locked until).
+pub type RateLockSnapshot = Vec<(String, OffsetDateTime)>;
 
 /// A connect attempt waiting for Nhanh's redirect (10 minutes, like the access code).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

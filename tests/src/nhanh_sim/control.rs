@@ -96,6 +96,24 @@ pub(super) async fn ctl_faults(State(state): State<Shared>, Json(b): Json<FaultB
     Json(json!({"ok": true}))
 }
 
+/// Faults played at random: each call of the app (every app when absent) meets one of `kinds`
+/// with a chance of `percent` %, after the queued faults. Kinds: `timeout` (the answer never
+/// arrives: the connection breaks after a second), `ERR_429` (the URL is locked for a second, as
+/// Nhanh's limiter does), `http500`, or any `errorCode`. `percent: 0` ends it.
+#[derive(Debug, Clone, Deserialize)]
+pub(super) struct FaultRate {
+    pub(super) percent: u32,
+    pub(super) kinds: Vec<String>,
+    #[serde(default)]
+    pub(super) app_id: Option<u64>,
+}
+
+pub(super) async fn ctl_fault_rate(State(state): State<Shared>, Json(b): Json<FaultRate>) -> Json<Value> {
+    let mut sim = state.lock().unwrap_or_else(|e| e.into_inner());
+    sim.fault_rate = (b.percent > 0 && !b.kinds.is_empty()).then_some(b);
+    Json(json!({"ok": true}))
+}
+
 #[derive(Deserialize)]
 pub(super) struct RevokeBody {
     business_id: u64,
@@ -116,7 +134,8 @@ pub(super) async fn ctl_calls(State(state): State<Shared>, Query(q): Query<Calls
     let sim = state.lock().unwrap_or_else(|e| e.into_inner());
     let calls: Vec<&Value> = sim.calls.iter().filter(|c| q.app_id.is_none_or(|a| c["app_id"] == json!(a))).collect();
     let while_locked = calls.iter().filter(|c| c["while_locked"] == json!(true)).count();
-    Json(json!({"calls": calls, "while_locked": while_locked}))
+    let faults = calls.iter().filter(|c| c.get("fault").is_some()).count();
+    Json(json!({"calls": calls, "while_locked": while_locked, "faults": faults}))
 }
 
 pub(super) async fn ctl_business(State(state): State<Shared>, Path(id): Path<u64>) -> Json<Value> {

@@ -8,7 +8,8 @@
 //! `POST /_sim/businesses/{id}/{products|orders|customers}` (upsert; sends webhooks),
 //! `DELETE /_sim/businesses/{id}/products/{pid}`, `PUT /_sim/businesses/{id}/categories`,
 //! `GET /_sim/businesses/{id}`, `POST /_sim/webhooks`, `GET /_sim/webhooks/deliveries`,
-//! `POST /_sim/faults`, `POST /_sim/tokens/revoke`, `GET /_sim/calls`.
+//! `POST /_sim/faults`, `POST /_sim/faults/rate` (random faults), `POST /_sim/tokens/revoke`,
+//! `GET /_sim/calls`.
 
 //!
 //! Files: storage and the router here; [`oauth`] (consent and token exchange), [`gate`] (the
@@ -135,6 +136,8 @@ pub struct NhanhSim {
     locks: HashMap<(u64, u64, String), i64>,
     calls: Vec<Value>,
     faults: HashMap<String, VecDeque<String>>,
+    /// Faults played at random on a share of calls (`POST /_sim/faults/rate`).
+    fault_rate: Option<FaultRate>,
     clock_offset: i64,
     next_id: u64,
     retry_delays_ms: Vec<u64>,
@@ -161,6 +164,7 @@ impl NhanhSim {
             locks: HashMap::new(),
             calls: Vec::new(),
             faults: HashMap::new(),
+            fault_rate: None,
             clock_offset: 0,
             next_id: 5_000_000,
             retry_delays_ms,
@@ -195,6 +199,7 @@ pub fn router(sim: NhanhSim) -> Router {
         .route("/_sim/tokens", get(ctl_tokens))
         .route("/_sim/limits", post(ctl_limits))
         .route("/_sim/faults", post(ctl_faults))
+        .route("/_sim/faults/rate", post(ctl_fault_rate))
         .route("/_sim/tokens/revoke", post(ctl_revoke))
         .route("/_sim/calls", get(ctl_calls))
         .route("/_sim/webhooks", post(ctl_webhooks))

@@ -45,6 +45,7 @@ impl ConnectService {
                 event: "retry".into(),
                 change,
                 record_id,
+                business: None,
             },
             _ => WorkItem::ReconcileAccount { account_id: account.clone(), tick: now, resume: None },
         };

@@ -41,7 +41,7 @@ pub use pass::{DEFAULT_PASS_BUDGET, OVERLAP};
 
 use crate::clock::Clock;
 use crate::domain::Stream;
-use crate::domain::{AccountId, ApiVersion, Connection, ConnectionState, NhanhId, WorkItem};
+use crate::domain::{AccountId, ApiVersion, Connection, ConnectionState, NhanhBusiness, NhanhId, WorkItem};
 use crate::hub::HubApi;
 use crate::nhanh::{self, Credentials, NhanhApi, WebhookKind};
 use crate::queue::WorkQueue;
@@ -174,8 +174,13 @@ impl Processor {
             WorkItem::ReconcileAccount { .. } => Stream::Reconcile,
             WorkItem::InitialSyncPage { .. } => Stream::Products,
         };
+        let business = match item {
+            WorkItem::NhanhChange { business, .. } => *business,
+            _ => None,
+        };
         let (conn, creds) =
-            match self.prepare(account, stream, matches!(item, WorkItem::ReconcileAccount { .. })).await? {
+            match self.prepare_for(account, stream, matches!(item, WorkItem::ReconcileAccount { .. }), business).await?
+            {
                 Ready::Go(conn, creds) => (conn, creds),
                 Ready::Done(outcome) => return Ok(outcome),
             };
@@ -217,10 +222,33 @@ impl Processor {
         stream: Stream,
         skip_if_reauth: bool,
     ) -> Result<Ready, Failure> {
-        let Some(conn) = self.connections.get(account).await.map_err(|e| classify(stream, "connection", e.into()))?
-        else {
+        self.prepare_for(account, stream, skip_if_reauth, None).await
+    }
+
+    /// [`Processor::prepare`] for work received for `business`: the connection is read with the
+    /// business's rate-limit locks (one read), which prime the Nhanh gate when the connection
+    /// still holds that business.
+    async fn prepare_for(
+        &self,
+        account: &AccountId,
+        stream: Stream,
+        skip_if_reauth: bool,
+        business: Option<NhanhBusiness>,
+    ) -> Result<Ready, Failure> {
+        let read_at = self.clock.now();
+        let read = match business {
+            Some(business) => self.connections.get_with_rate_locks(account, business, read_at).await,
+            None => self.connections.get(account).await.map(|conn| (conn, None)),
+        };
+        let (conn, locks) = read.map_err(|e| classify(stream, "connection", e.into()))?;
+        let Some(conn) = conn else {
             return Ok(Ready::Done(Outcome::Dropped(stream)));
         };
+        if let (Some(business), Some(locks)) = (business, locks) {
+            if conn.app_id == business.app_id && conn.business_id == Some(business.business_id) {
+                self.nhanh.prime_rate_locks(business, locks, read_at);
+            }
+        }
         if !conn.state.is_connected() {
             return Ok(Ready::Done(Outcome::Dropped(stream)));
         }

@@ -289,6 +289,7 @@ async fn the_processor_moves_last_event_at_to_when_intake_received_the_event() {
             event: "orderUpdate".into(),
             change: WebhookKind::OrderChanged,
             record_id: NhanhId::new(id).unwrap(),
+            business: None,
         };
         BatchRecord {
             message_id: format!("m{id}"),
@@ -307,4 +308,41 @@ async fn the_processor_moves_last_event_at_to_when_intake_received_the_event() {
     assert!(f.processor.process_batch(&[change(41)]).await.is_empty());
     let orders = f.store.stats(&f.account).await.unwrap().streams["orders"].clone();
     assert_eq!((orders.last_event_at, orders.last_applied_at, orders.applied), (Some(received), Some(applied), 1));
+}
+
+#[tokio::test]
+async fn a_change_received_for_the_connections_business_primes_the_gate_with_its_locks() {
+    use crate::domain::{AppId, BusinessId, NhanhBusiness};
+    use crate::store::RateLockStore;
+    let f = processor_fixture().await;
+    let until = f.now + time::Duration::seconds(30);
+    f.store.lock(1, 10, "/v3.0/order/list", until).await.unwrap();
+    f.store.lock(1, 10, "/v3.0/product/list", f.now - time::Duration::seconds(1)).await.unwrap();
+    f.nhanh.orders.lock().unwrap().insert(51, order(51, "New", "0912345678", f.now));
+    let change = |id: u64, app: u64, business: u64| {
+        let item = WorkItem::NhanhChange {
+            account_id: f.account.clone(),
+            api_version: ApiVersion::V3,
+            received_at: f.now,
+            event: "orderUpdate".into(),
+            change: WebhookKind::OrderChanged,
+            record_id: NhanhId::new(id).unwrap(),
+            business: Some(NhanhBusiness {
+                app_id: AppId::new(app).unwrap(),
+                business_id: BusinessId::new(business).unwrap(),
+            }),
+        };
+        BatchRecord {
+            message_id: format!("m{id}"),
+            group_id: format!("g{id}"),
+            body: serde_json::to_string(&item).unwrap(),
+        }
+    };
+    assert!(f.processor.process_batch(&[change(51, 1, 10)]).await.is_empty(), "applied");
+    let primed = f.nhanh.primed.lock().unwrap().clone();
+    assert_eq!(primed.len(), 1);
+    assert_eq!(primed[0].1, vec![("/v3.0/order/list".to_owned(), until)], "the running lock only");
+    // Received for a business the connection no longer holds: its locks are not this connection's.
+    assert!(f.processor.process_batch(&[change(51, 1, 99)]).await.is_empty());
+    assert_eq!(f.nhanh.primed.lock().unwrap().len(), 1, "not primed");
 }

@@ -26,12 +26,28 @@ impl DynamoStore {
     }
 }
 
+/// The connection an item holds.
+fn connection_of(item: &Item) -> Result<Connection, StoreError> {
+    let data = text_attr(item, "data").ok_or_else(|| StoreError::Corrupt("connection without data".into()))?;
+    serde_json::from_str(data).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
 #[async_trait]
 impl ConnectionStore for DynamoStore {
     async fn get(&self, account: &AccountId) -> Result<Option<Connection>, StoreError> {
         let Some(item) = self.get_item(account_pk(account), CONNECTION_SK).await? else { return Ok(None) };
-        let data = text_attr(&item, "data").ok_or_else(|| StoreError::Corrupt("connection without data".into()))?;
-        serde_json::from_str(data).map(Some).map_err(|e| StoreError::Corrupt(e.to_string()))
+        connection_of(&item).map(Some)
+    }
+
+    /// One `BatchGetItem` of the connection and the business's lock item.
+    async fn get_with_rate_locks(
+        &self,
+        account: &AccountId,
+        business: crate::domain::NhanhBusiness,
+        now: OffsetDateTime,
+    ) -> Result<(Option<Connection>, Option<crate::store::RateLockSnapshot>), StoreError> {
+        let (item, locks) = self.connection_and_locks(account, business, now).await?;
+        Ok((item.as_ref().map(connection_of).transpose()?, Some(locks)))
     }
 
     /// While the connection holds its business, the route's copy is written in the same

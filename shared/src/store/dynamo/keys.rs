@@ -14,7 +14,7 @@
 //! | webhook liveness | `ACCT#{account}` | `STAT#webhooks` (attribute `live`) |
 //! | permanent failure (TTL 30 days) | `ACCT#{account}` | `ERR#{unix ms}#{entity}#{record}` |
 //! | create intent (TTL 2 days) | `ACCT#{account}` | `INT#{scope}#{key}` |
-//! | Nhanh rate-limit lock (`until` in ms, TTL) | `LOCK#{app}#{business}` | `{API path}` |
+//! | Nhanh rate-limit locks of a business (`until {API path}` = ms, TTL) | `LOCK#{app}#{business}` | `LOCKS` |
 
 use crate::domain::{AccountId, AppId, BusinessId, HubId, Stream};
 use crate::store::Entity;
@@ -32,6 +32,10 @@ pub(super) const CONNECTION_SK: &str = "CONN";
 pub(super) const CLAIM_SK: &str = "CLAIM";
 /// Sort key of a webhook route.
 pub(super) const ROUTE_SK: &str = "ROUTE";
+/// Sort key of the item holding a business's rate-limit locks, one attribute per API path.
+pub(super) const LOCKS_SK: &str = "LOCKS";
+/// Prefix of a lock's attribute name (the rest is the API path; the value, Unix ms).
+pub(super) const LOCK_ATTRIBUTE_PREFIX: &str = "until ";
 /// Sort key of a pending connect attempt.
 pub(super) const PENDING_SK: &str = "PENDING";
 /// Sort key prefix of status counters.
@@ -114,7 +118,7 @@ pub(super) fn intent_sk(scope: &str, key: impl Display) -> String {
     format!("{}{key}", intent_prefix(scope))
 }
 
-/// `LOCK#{app}#{business}`: Nhanh rate-limit locks of a business (sort key: the API path).
+/// `LOCK#{app}#{business}`: Nhanh rate-limit locks of a business (one item, [`LOCKS_SK`]).
 pub(super) fn lock_pk(app: impl Display, business: impl Display) -> String {
     format!("LOCK#{app}#{business}")
 }

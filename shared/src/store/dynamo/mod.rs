@@ -110,14 +110,22 @@ impl DynamoStore {
     /// Reads several items of one partition with BatchGetItem (≤ 100 keys a call, unprocessed
     /// keys asked again); answers by sort key.
     async fn batch_get(&self, pk: &str, sort_keys: &[String]) -> Result<HashMap<String, Item>, StoreError> {
+        let keys: Vec<(String, String)> = sort_keys.iter().map(|sk| (pk.to_owned(), sk.clone())).collect();
+        let found = self.batch_get_keys(&keys).await?;
+        Ok(found.into_iter().map(|((_, sk), item)| (sk, item)).collect())
+    }
+
+    /// Reads items of any partitions with BatchGetItem (≤ 100 keys a call, unprocessed keys asked
+    /// again, consistent reads); answers by (PK, SK).
+    async fn batch_get_keys(&self, keys: &[(String, String)]) -> Result<HashMap<(String, String), Item>, StoreError> {
         let mut found = HashMap::new();
-        let mut unique: Vec<&String> = sort_keys.iter().collect();
+        let mut unique: Vec<&(String, String)> = keys.iter().collect();
         unique.sort();
         unique.dedup();
         for chunk in unique.chunks(BATCH_GET_MAX) {
             let keys: Vec<Item> = chunk
                 .iter()
-                .map(|sk| HashMap::from([("PK".to_owned(), s(pk)), ("SK".to_owned(), s(sk.as_str()))]))
+                .map(|(pk, sk)| HashMap::from([("PK".to_owned(), s(pk.as_str())), ("SK".to_owned(), s(sk.as_str()))]))
                 .collect();
             let mut request =
                 Some(build(KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build())?);
@@ -126,8 +134,8 @@ impl DynamoStore {
                 let out =
                     self.client.batch_get_item().request_items(&self.table, keys).send().await.map_err(unavailable)?;
                 for item in out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
-                    if let Some(sk) = text_attr(&item, "SK").map(str::to_owned) {
-                        found.insert(sk, item);
+                    if let (Some(pk), Some(sk)) = (text_attr(&item, "PK"), text_attr(&item, "SK")) {
+                        found.insert((pk.to_owned(), sk.to_owned()), item);
                     }
                 }
                 request = out.unprocessed_keys.unwrap_or_default().remove(&self.table).filter(|k| !k.keys().is_empty());

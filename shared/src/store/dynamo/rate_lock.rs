@@ -1,8 +1,44 @@
-//! Nhanh rate-limit locks shared by every function instance.
+//! Nhanh rate-limit locks shared by every function instance: one item per (app, business), one
+//! attribute per API path (`until {path}`, Unix ms), so the processor reads them with the
+//! connection in one `BatchGetItem`.
+//!
+//! Decision: locks written by earlier releases (one item per path) are not read. A lock lasts
+//! seconds to minutes, so at worst one call per path meets the lock again right after a deploy,
+//! and records it in the new form.
 
 use super::codec::*;
 use super::keys::*;
 use super::*;
+use crate::domain::NhanhBusiness;
+use crate::store::RateLockSnapshot;
+
+/// The locks of a lock item still running at `now`.
+fn running_locks(item: &Item, now: OffsetDateTime) -> RateLockSnapshot {
+    item.iter()
+        .filter_map(|(name, value)| {
+            let path = name.strip_prefix(LOCK_ATTRIBUTE_PREFIX)?;
+            let millis = value.as_n().ok()?.parse::<i128>().ok()?;
+            let until = OffsetDateTime::from_unix_timestamp_nanos(millis.checked_mul(1_000_000)?).ok()?;
+            (until > now).then(|| (path.to_owned(), until))
+        })
+        .collect()
+}
+
+impl DynamoStore {
+    /// The connection of `account` and the running locks of `business`, in one `BatchGetItem`.
+    pub(super) async fn connection_and_locks(
+        &self,
+        account: &AccountId,
+        business: NhanhBusiness,
+        now: OffsetDateTime,
+    ) -> Result<(Option<Item>, RateLockSnapshot), StoreError> {
+        let connection_key = (account_pk(account), CONNECTION_SK.to_owned());
+        let locks_key = (lock_pk(business.app_id, business.business_id), LOCKS_SK.to_owned());
+        let mut found = self.batch_get_keys(&[connection_key.clone(), locks_key.clone()]).await?;
+        let locks = found.remove(&locks_key).map(|item| running_locks(&item, now)).unwrap_or_default();
+        Ok((found.remove(&connection_key), locks))
+    }
+}
 
 #[async_trait]
 impl RateLockStore for DynamoStore {
@@ -13,13 +49,8 @@ impl RateLockStore for DynamoStore {
         path: &str,
         now: OffsetDateTime,
     ) -> Result<Option<OffsetDateTime>, StoreError> {
-        let Some(item) = self.get_item(lock_pk(app, business), path).await? else { return Ok(None) };
-        let until = item
-            .get("until")
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse::<i128>().ok())
-            .and_then(|ms| OffsetDateTime::from_unix_timestamp_nanos(ms * 1_000_000).ok());
-        Ok(until.filter(|u| *u > now))
+        let Some(item) = self.get_item(lock_pk(app, business), LOCKS_SK).await? else { return Ok(None) };
+        Ok(running_locks(&item, now).into_iter().find(|(p, _)| p == path).map(|(_, until)| until))
     }
 
     async fn lock(&self, app: u64, business: u64, path: &str, until: OffsetDateTime) -> Result<(), StoreError> {
@@ -29,10 +60,10 @@ impl RateLockStore for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .key("PK", s(lock_pk(app, business)))
-            .key("SK", s(path))
+            .key("SK", s(LOCKS_SK))
             .update_expression("SET #u = :u, #t = :ttl")
             .condition_expression("attribute_not_exists(#u) OR #u < :u")
-            .expression_attribute_names("#u", "until")
+            .expression_attribute_names("#u", format!("{LOCK_ATTRIBUTE_PREFIX}{path}"))
             .expression_attribute_names("#t", TTL_ATTRIBUTE)
             .expression_attribute_values(":u", n(millis))
             .expression_attribute_values(":ttl", n((until + time::Duration::days(1)).unix_timestamp()))
