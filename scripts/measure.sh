@@ -10,7 +10,7 @@
 #   the Python baseline of the intake (tests/baseline_intake.py) on the same moto
 #   S1 storm (STORM_CHANGES, default 10 000) and S2 faults (FAULT_CHANGES, default 1 000), then S4
 #      the security list, on a stack of their own (a 30 s visibility timeout brings a killed
-#      processor's batch back soon)
+#      processor's batch back soon; 4 instances per function, so a fresh one replaces it)
 #   S3 cargo fuzz, every target (scripts/fuzz.sh; FUZZ_RUNS per target, default 300 000)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -88,7 +88,7 @@ PY
 stop_stack
 
 stage "S1 storm, S2 faults and S4 the security list on a stack of their own"
-start_stack measure-robust "${MEASURE_ROBUST_PORT:-9620}" QUEUE_VISIBILITY_SECS=30 PASS_BUDGET_SECS=10
+start_stack measure-robust "${MEASURE_ROBUST_PORT:-9620}" QUEUE_VISIBILITY_SECS=30 PASS_BUDGET_SECS=10 STACK_CONCURRENCY=4
 ENV_FILE="$ROOT/.stack/measure-robust/env"
 e2e "$ENV_FILE" robustness::storm_of_duplicated_shuffled_and_dropped_webhooks || echo "S1 failed (see above)"
 e2e "$ENV_FILE" robustness::faults_and_a_killed_processor_lose_nothing || echo "S2 failed (see above)"

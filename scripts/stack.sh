@@ -7,6 +7,10 @@
 # is checked: a taken port stops the start with one line naming the port and the variable that
 # moves it (a leftover stack is never reused). Ctrl-C, SIGTERM and SIGHUP stop every process it
 # started (each runs in its own process group; TERM first, KILL after STOP_GRACE_SECS).
+#
+# STACK_CONCURRENCY (default 1): instances per function. cargo lambda watch 1.9.2 never replaces an
+# instance whose process died, so a stack whose processor is killed on purpose (make measure's S2)
+# runs 2 or more: the next invocation then starts a fresh instance, as Lambda would.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -110,7 +114,7 @@ export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT"
 start moto moto_server -H 127.0.0.1 -p "$MOTO_PORT"
 wait_http "$AWS_ENDPOINT_URL/moto-api/" 30 moto
 RESOURCES="$("$PYTHON" scripts/create_resources.py template.yaml "$AWS_ENDPOINT_URL" local \
-  "QueueVisibilitySecs=${QUEUE_VISIBILITY_SECS:-180}" "MaxReceiveCount=${MAX_RECEIVE_COUNT:-5}")"
+  "QueueVisibilitySecs=${QUEUE_VISIBILITY_SECS:-180}" "MaxReceiveCount=${MAX_RECEIVE_COUNT:=5}")"
 TABLE_NAME="$(echo "$RESOURCES" | sed -n 's/^ConnectorTable=//p')"
 QUEUE_URL="$(echo "$RESOURCES" | sed -n 's/^WorkQueue=//p')"
 DLQ_URL="$(echo "$RESOURCES" | sed -n 's/^DeadLetterQueue=//p')"
@@ -147,7 +151,7 @@ PUBLIC_BASE_URL="${PUBLIC_BASE_URL:-http://127.0.0.1:$PORT}"
 
 ENV_ARGS=()
 for name in TABLE_NAME QUEUE_URL PUBLIC_BASE_URL NHANH_API_URL NHANH_OAUTH_URL HUB_API_URL HUB_SERVICE_TOKEN HUB_WEBHOOK_SECRET \
-            LOCAL_DATA_KEY KMS_KEY_ID AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION PASS_BUDGET_SECS DLQ_URL; do
+            LOCAL_DATA_KEY KMS_KEY_ID AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION PASS_BUDGET_SECS DLQ_URL MAX_RECEIVE_COUNT; do
   value="${!name:-}"
   [ -n "$value" ] && ENV_ARGS+=(--env-var "$name=$value")
 done
@@ -156,6 +160,7 @@ ENV_ARGS+=(--env-var "RUST_LOG=${RUST_LOG:-info}")
 # STACK_RELOAD=0 (the tests' stack): no hot reload, so a file written meanwhile (a git commit, an
 # editor) cannot restart the functions in the middle of a test's requests.
 [ "${STACK_RELOAD:-1}" = 0 ] && ENV_ARGS+=(--ignore-changes)
+ENV_ARGS+=(--concurrency "${STACK_CONCURRENCY:-1}")
 start functions cargo lambda watch -A 127.0.0.1 -P "$PORT" "${ENV_ARGS[@]}"
 wait_http "http://127.0.0.1:$PORT/nhanhvn/connections/warmup" 300 functions
 # Build and start each function once so the first real request does not wait for it.

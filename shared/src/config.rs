@@ -64,6 +64,10 @@ pub struct Config {
     /// `PASS_BUDGET_SECS` (optional, default 15): how long one processor invocation works on a
     /// scheduled pass before it continues in a new work item; keep it well under the Lambda timeout.
     pub pass_budget_secs: u64,
+    /// `MAX_RECEIVE_COUNT` (optional, default 5, template.yaml's `MaxReceiveCount`): deliveries of
+    /// a record before SQS moves it to the dead-letter queue; the processor writes the reason of a
+    /// last delivery's failure to the account's error log, so a dead letter has its reason.
+    pub max_receive_count: u32,
 }
 
 impl Config {
@@ -152,6 +156,14 @@ impl Config {
                 Some(v) => v
                     .parse()
                     .map_err(|_| ConfigError::Invalid("PASS_BUDGET_SECS", "must be a whole number of seconds"))?,
+            },
+            max_receive_count: match get("MAX_RECEIVE_COUNT") {
+                None => 5,
+                Some(v) => v
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or(ConfigError::Invalid("MAX_RECEIVE_COUNT", "must be a positive integer"))?,
             },
         })
     }

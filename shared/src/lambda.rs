@@ -126,6 +126,12 @@ pub async fn process_sqs_batch(
     let now = processor.clock.now();
     let mut response = aws_lambda_events::event::sqs::SqsBatchResponse::default();
     for failure in failures {
+        let record = event.records.iter().find(|r| r.message_id.as_deref() == Some(failure.message_id.as_str()));
+        if let Some(r) = record {
+            let deliveries = r.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1);
+            let group = r.attributes.get("MessageGroupId").map_or("", String::as_str);
+            processor.keep_dead_letter_reason(group, deliveries, &failure.reason).await;
+        }
         if let (Some(not_before), Some(queue)) = (failure.not_before, queue) {
             let receipt = event
                 .records
@@ -197,6 +203,7 @@ impl Bootstrap {
             clock: clock.clone(),
             tokens: Default::default(),
             pass_budget: config.pass_budget(),
+            max_receive_count: config.max_receive_count,
         })
     }
 }
@@ -215,6 +222,7 @@ pub async fn bootstrap() -> Result<Bootstrap, lambda_http::Error> {
 mod tests {
     use super::*;
     use crate::queue::memory::MemoryQueue;
+    use crate::store::FailureLog;
     use crate::testing::processor_fixture;
 
     /// `events/processor-sqs-batch.json` (the sample `cargo lambda invoke` uses), made the
@@ -251,6 +259,33 @@ mod tests {
         assert_eq!(failed, ["m-order-9", "m-order-9-later"], "the order is held, its group's later record too");
         assert_eq!(queue.delays(), [("rh-order-9".to_owned(), 30)], "retried when Nhanh unlocks, not before");
         assert_eq!(f.hub.all("products").len(), 1, "the product's group went on");
+    }
+
+    #[tokio::test]
+    async fn a_last_delivery_that_fails_keeps_its_reason_on_the_error_log_an_earlier_one_does_not() {
+        let f = processor_fixture().await;
+        *f.nhanh.orders_locked_until.lock().unwrap() = Some(f.now + time::Duration::seconds(30));
+        let reasons = |event| async {
+            let _ = process_sqs_batch(&f.processor, None, event, None).await;
+            let log = f.store.recent_failures(&f.account, 10).await.unwrap();
+            log.iter().map(|l| format!("{}:{} {}", l.entity, l.record, l.reason)).collect::<Vec<_>>()
+        };
+        let mut event = sample_batch(f.account.as_str(), f.now);
+        event.records.retain(|r| r.message_id.as_deref().is_some_and(|m| m.starts_with("m-order-9")));
+        for r in &mut event.records {
+            r.attributes.insert("MessageGroupId".into(), format!("{}:order:9", f.account.as_str()));
+        }
+        assert!(reasons(event.clone()).await.is_empty(), "a retry to come is only logged");
+        for r in &mut event.records {
+            r.attributes.insert("ApproximateReceiveCount".into(), "5".into());
+        }
+        let kept = reasons(event).await;
+        assert_eq!(kept.len(), 2, "{kept:?}");
+        assert!(kept
+            .iter()
+            .all(|k| k.starts_with("order:9 not applied in 5 deliveries, moved to the dead-letter queue")));
+        assert!(kept.iter().any(|k| k.contains("rate limit")), "{kept:?}");
+        assert!(kept.iter().any(|k| k.ends_with(crate::services::process::HELD_BACK)), "{kept:?}");
     }
 
     #[tokio::test]

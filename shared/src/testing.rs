@@ -532,6 +532,7 @@ pub async fn processor_fixture() -> ProcessorFixture {
         clock: Arc::new(FixedClock(intake.now)),
         tokens: Default::default(),
         pass_budget: crate::services::process::DEFAULT_PASS_BUDGET,
+        max_receive_count: 5,
     };
     ProcessorFixture { store: intake.store, nhanh, hub, processor, account, now: intake.now }
 }

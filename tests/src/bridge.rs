@@ -2,7 +2,10 @@
 //! 10, invokes the `processor` function through `cargo lambda watch`'s invoke API with an SQS
 //! event, deletes what succeeded and leaves the reported failures to come back after their
 //! visibility timeout (moto moves them to the DLQ after `maxReceiveCount`). If the invocation
-//! itself fails, the whole batch comes back, as with the real mapping.
+//! itself fails, the whole batch comes back, as with the real mapping. An invocation that does not
+//! answer within the function's timeout (`INVOKE_TIMEOUT_SECS`, template.yaml's 30 s for the
+//! processor) has failed, as Lambda ends it then: without this a killed processor instance, which
+//! `cargo lambda watch` never answers for, would stop the bridge for good.
 //!
 //! Local extras: every message received for the first time is appended to a tap file (JSON lines:
 //! group id, dedup id, body), so tests can see what the queue carried; `POST /pause` and
@@ -30,6 +33,8 @@ pub struct Bridge {
     pub function: String,
     /// Tap file path.
     pub tap: Option<std::path::PathBuf>,
+    /// How long an invocation may take before it counts as failed (the function's timeout).
+    pub invoke_timeout: std::time::Duration,
     paused: AtomicBool,
     cycle: Mutex<()>,
     http: reqwest::Client,
@@ -43,6 +48,7 @@ impl Bridge {
         lambda_url: String,
         function: String,
         tap: Option<std::path::PathBuf>,
+        invoke_timeout: std::time::Duration,
     ) -> Self {
         Self {
             queue,
@@ -50,6 +56,7 @@ impl Bridge {
             lambda_url,
             function,
             tap,
+            invoke_timeout,
             paused: AtomicBool::new(false),
             cycle: Mutex::new(()),
             http: reqwest::Client::new(),
@@ -101,19 +108,28 @@ impl Bridge {
         }
         self.tap(&batch);
         let url = format!("{}/2015-03-31/functions/{}/invocations", self.lambda_url, self.function);
-        let answer = self.http.post(&url).json(&self.event(&batch)).send().await;
+        let answer = tokio::time::timeout(self.invoke_timeout, async {
+            let r = self.http.post(&url).json(&self.event(&batch)).send().await?;
+            let status = r.status();
+            r.json::<Value>().await.map(|v| (status, v))
+        })
+        .await;
         let failed: Option<Vec<String>> = match answer {
-            Ok(r) if r.status().is_success() => r.json::<Value>().await.ok().map(|v| {
+            Err(_) => {
+                eprintln!("bridge: invocation timed out after {:?}", self.invoke_timeout);
+                None
+            }
+            Ok(Ok((status, v))) if status.is_success() => Some(
                 v["batchItemFailures"]
                     .as_array()
                     .map(|a| a.iter().filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned)).collect())
-                    .unwrap_or_default()
-            }),
-            Ok(r) => {
-                eprintln!("bridge: invocation answered {}", r.status());
+                    .unwrap_or_default(),
+            ),
+            Ok(Ok((status, _))) => {
+                eprintln!("bridge: invocation answered {status}");
                 None
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 eprintln!("bridge: invocation failed: {e}");
                 None
             }

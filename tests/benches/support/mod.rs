@@ -111,6 +111,7 @@ pub async fn connect(
         clock: Arc::new(SystemClock),
         tokens: Default::default(),
         pass_budget,
+        max_receive_count: 5,
     };
     Bench { base: base.to_owned(), http, account, fixture, queue, processor }
 }

@@ -1,5 +1,5 @@
 //! Runs the local SQS → processor bridge. Env: `QUEUE_URL`, `QUEUE_ARN`, `LAMBDA_URL`,
-//! `BRIDGE_ADDR` (control API), `TAP_FILE`, AWS variables.
+//! `BRIDGE_ADDR` (control API), `TAP_FILE`, `INVOKE_TIMEOUT_SECS` (30), AWS variables.
 
 use sims::bridge::{control, Bridge};
 use std::sync::Arc;
@@ -16,6 +16,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::env::var("LAMBDA_URL").unwrap_or_else(|_| "http://127.0.0.1:9000".into()),
         std::env::var("FUNCTION").unwrap_or_else(|_| "processor".into()),
         std::env::var("TAP_FILE").ok().map(Into::into),
+        // template.yaml's ProcessorFunction Timeout.
+        std::time::Duration::from_secs(
+            std::env::var("INVOKE_TIMEOUT_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(30),
+        ),
     ));
     let addr = std::env::var("BRIDGE_ADDR").unwrap_or_else(|_| "127.0.0.1:9400".into());
     // Bind before polling: a taken port stops the bridge instead of leaving it half started.

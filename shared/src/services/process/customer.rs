@@ -15,8 +15,8 @@ use crate::store::Entity;
 use crate::Error;
 use std::collections::HashMap;
 use time::OffsetDateTime;
-/// How a record of a batch was settled: `Err(not_before)` means "report it failed".
-pub(crate) type Settled = Result<(), Option<OffsetDateTime>>;
+/// How a record of a batch was settled: `Err` means "report it failed".
+pub(crate) type Settled = Result<(), super::outcome::Unapplied>;
 
 impl Processor {
     /// Finds, creates or updates the Hub customer of a phone (R5); returns its id.

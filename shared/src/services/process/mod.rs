@@ -36,7 +36,7 @@ mod tests;
 pub use bills::BILL_OVERLAP;
 pub use deadline::{within_deadline, DEADLINE_MARGIN};
 pub use initial_sync::PAGE_SIZE;
-pub use outcome::{BatchRecord, Failure, Outcome, RecordFailure};
+pub use outcome::{BatchRecord, Failure, Outcome, RecordFailure, Unapplied, HELD_BACK};
 pub use pass::{DEFAULT_PASS_BUDGET, OVERLAP};
 
 use crate::clock::Clock;
@@ -52,7 +52,6 @@ use crate::Error;
 use outcome::classify;
 use serde_json::Value;
 use std::sync::Arc;
-use time::OffsetDateTime;
 
 /// What [`Processor::prepare`] found.
 pub(crate) enum Ready {
@@ -90,6 +89,8 @@ pub struct Processor {
     pub tokens: OpenCache,
     /// How long one invocation works on a scheduled pass before it continues in a new work item.
     pub pass_budget: time::Duration,
+    /// Deliveries of a record before SQS moves it to the dead-letter queue (`MAX_RECEIVE_COUNT`).
+    pub max_receive_count: u32,
 }
 
 /// The span of one queue record: every log line while it is applied names its message, group,
@@ -130,17 +131,21 @@ impl Processor {
             let mut broken = false;
             for r in list {
                 if broken {
-                    failed.push(RecordFailure { message_id: r.message_id.clone(), not_before: None });
+                    failed.push(RecordFailure {
+                        message_id: r.message_id.clone(),
+                        not_before: None,
+                        reason: outcome::HELD_BACK.to_owned(),
+                    });
                     continue;
                 }
                 let span = record_span(r);
                 let result = match settled.get(&r.message_id) {
-                    Some(done) => *done,
+                    Some(done) => done.clone(),
                     None => self.process_record(r).instrument(span).await,
                 };
-                if let Err(not_before) = result {
+                if let Err(Unapplied { not_before, reason }) = result {
                     broken = true;
-                    failed.push(RecordFailure { message_id: r.message_id.clone(), not_before });
+                    failed.push(RecordFailure { message_id: r.message_id.clone(), not_before, reason });
                 }
             }
             failed
@@ -148,8 +153,8 @@ impl Processor {
         futures::future::join_all(runs).await.into_iter().flatten().collect()
     }
 
-    /// Applies one record; `Err(not_before)` means "report it failed".
-    pub async fn process_record(&self, record: &BatchRecord) -> Result<(), Option<OffsetDateTime>> {
+    /// Applies one record; `Err` means "report it failed".
+    pub async fn process_record(&self, record: &BatchRecord) -> Result<(), Unapplied> {
         let item: WorkItem = match serde_json::from_str(&record.body) {
             Ok(item) => item,
             Err(e) => {

@@ -25,7 +25,21 @@ pub struct RecordFailure {
     pub message_id: String,
     /// No retry before this instant (Nhanh's `unlockedAt`, the Hub's `Retry-After`).
     pub not_before: Option<OffsetDateTime>,
+    /// Why it was not applied (kept on the error log when this was its last delivery).
+    pub reason: String,
 }
+
+/// A record that was not applied this time: when it may be retried, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unapplied {
+    /// No retry before this instant.
+    pub not_before: Option<OffsetDateTime>,
+    /// Why.
+    pub reason: String,
+}
+
+/// The reason given to the records of a group held back behind one that failed (FIFO order).
+pub const HELD_BACK: &str = "held back behind an earlier record of its group that was not applied";
 
 /// What applying one item did.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! Settling a record: what applying it did is counted (with the event's reception time) or
 //! logged, and a permanent failure is kept on the account's error log.
 
-use super::outcome::{Failure, Outcome};
+use super::outcome::{Failure, Outcome, Unapplied};
 use super::Processor;
 use crate::domain::{AccountId, Connection, Counter, Stream, WorkItem};
 use crate::store::FailureRecord;
@@ -22,7 +22,7 @@ pub(super) fn event_of(item: &WorkItem) -> Option<(Stream, OffsetDateTime)> {
 }
 
 impl Processor {
-    /// Counts or logs what applying a record did; `Err(not_before)` means "report it failed".
+    /// Counts or logs what applying a record did; `Err` means "report it failed".
     /// An event's record (`event`: its stream, and when intake accepted it) moves the stream's
     /// `last_event_at` in the same write as its counter; one that waits for a retry moves it
     /// alone, so the page shows a stream whose events wait unapplied.
@@ -31,7 +31,7 @@ impl Processor {
         account: &AccountId,
         event: Option<(Stream, OffsetDateTime)>,
         result: Result<Outcome, Failure>,
-    ) -> Result<(), Option<OffsetDateTime>> {
+    ) -> Result<(), Unapplied> {
         let received_at = event.map(|(_, at)| at);
         let now = self.clock.now();
         let stats = self.stats.as_ref();
@@ -61,17 +61,50 @@ impl Processor {
                         tracing::warn!(error = %e, "last_event_at not moved");
                     }
                 }
-                Err(not_before)
+                Err(Unapplied { not_before, reason })
             }
             Err(Failure::Permanent { stream, record: id, reason }) => {
                 tracing::error!(record = id.as_str(), reason = reason.as_str(), "work item failed permanently");
                 let (entity, rec) = id.split_once(':').unwrap_or(("unknown", id.as_str()));
                 let failure = FailureRecord { at: now, entity: entity.to_owned(), record: rec.to_owned(), reason };
                 // If the log itself is unavailable, retry rather than lose the reason.
-                self.failures.record_failure(account, &failure).await.map_err(|_| None)?;
+                let kept = self.failures.record_failure(account, &failure).await;
+                kept.map_err(|e| Unapplied { not_before: None, reason: format!("the error log is unavailable: {e}") })?;
                 let _ = self.stats.count(account, stream, Counter::Failed, now).await;
                 Ok(())
             }
+        }
+    }
+
+    /// Keeps on the account's error log why a record's last delivery (`deliveries` ≥
+    /// [`Processor::max_receive_count`]) was not applied: SQS moves it to the dead-letter queue
+    /// next, and the page shows each dead letter beside its reason. Earlier deliveries only log
+    /// the reason (a retry usually succeeds). `group_id` is `{account}:{entity}:{record}`; a group
+    /// of another shape is kept under the entity `unknown`.
+    pub async fn keep_dead_letter_reason(&self, group_id: &str, deliveries: u32, reason: &str) {
+        if deliveries < self.max_receive_count {
+            return;
+        }
+        let mut parts = group_id.splitn(3, ':');
+        let Ok(account) = AccountId::parse(parts.next().unwrap_or_default()) else {
+            tracing::error!(group_id, reason, "a record of no account goes to the dead-letter queue");
+            return;
+        };
+        let (entity, record) = match (parts.next(), parts.next()) {
+            (Some(entity), Some(record)) => (entity, record),
+            _ => ("unknown", group_id),
+        };
+        let reason = format!("not applied in {deliveries} deliveries, moved to the dead-letter queue: {reason}");
+        tracing::error!(
+            account_id = account.as_str(),
+            group_id,
+            reason = reason.as_str(),
+            "record goes to the dead-letter queue"
+        );
+        let failure =
+            FailureRecord { at: self.clock.now(), entity: entity.to_owned(), record: record.to_owned(), reason };
+        if let Err(e) = self.failures.record_failure(&account, &failure).await {
+            tracing::warn!(account_id = account.as_str(), error = %e, "dead letter's reason not kept");
         }
     }
 

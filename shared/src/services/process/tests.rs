@@ -6,6 +6,7 @@ use crate::store::StatsStore;
 use crate::testing::processor_fixture;
 use serde_json::json;
 use std::sync::atomic::Ordering;
+use time::OffsetDateTime;
 
 fn product(id: u64, name: &str, price: i64) -> Product {
     Product {
