@@ -205,7 +205,9 @@ def main(out):
         row("S4", "security list: bad tokens, forged and replayed signatures and codes, non-admin, oversized bodies, "
             "hostile values in every path parameter",
             f"{sec['refused']} of {sec['cases']} refused, {sec['queued_by_attacks']} queued, "
-            f"{len(sec['secrets_in_logs'])} of {sec['secrets_checked']} secrets in {sec['log_bytes']:,} bytes of logs",
+            f"{len(sec['secrets_in_logs'])} of {sec['secrets_checked']} secrets in {sec['log_bytes']:,} bytes of logs"
+            + (f"; {len(sec.get('resolved_by_front', []))} dot-segment paths resolved by the local front before the "
+               "connector (answered as the resolved page, no bypass)" if sec.get("resolved_by_front") else ""),
             "all refused, 0 queued, 0 secrets",
             verdict(sec["refused"] == sec["cases"] and sec["queued_by_attacks"] == 0 and not sec["secrets_in_logs"]))
     else:

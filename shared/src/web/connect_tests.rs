@@ -199,6 +199,13 @@ async fn only_an_admin_with_the_cookie_and_the_form_token_may_act() {
     assert_eq!(w.connect("385", &other_cookie, &other_csrf, "7001").await.status, 401, "a cookie is per account");
     let callback_forged = w.send("GET", "/nhanhvn/connect/callback/7001/385?accessCode=c1", Some(&cookie), &[]).await;
     assert_eq!(callback_forged.status, 400, "a callback without a pending attempt");
+    // Dot segments reach the router as written when the front passes them on (the local front,
+    // cargo lambda watch, resolves them first): refused, never resolved to another route.
+    for path in ["/nhanhvn/connect/callback/%2e%2e/385", "/nhanhvn/connect/callback/../385", "/nhanhvn/connect/%2e%2e"]
+    {
+        let answer = w.send("GET", path, Some(&cookie), &[]).await;
+        assert!(matches!(answer.status, 400 | 404), "{path}: {}", answer.status);
+    }
     assert!(w.store.get(&AccountId::parse("385").unwrap()).await.unwrap().is_none(), "nothing written");
 }
 
