@@ -188,7 +188,9 @@ def main(out):
             f"{faults['dead_letters']} dead letters ({reasons or 'none'}); after one replay "
             f"{faults['differ_after_replay']} of {faults['records_checked']} differ, {faults['duplicates']} duplicates; "
             f"{faults['nhanh_calls_while_locked']} calls while locked",
-            "nothing lost", verdict(faults["differ_after_replay"] == 0 and faults["duplicates"] == 0))
+            "nothing lost; each dead letter with its reason",
+            verdict(faults["differ_after_replay"] == 0 and faults["duplicates"] == 0
+                    and "(no reason recorded)" not in faults["dead_letter_reasons"]))
     else:
         row("S2", "faults", "not measured", "nothing lost", "")
     fuzz = load(out, "fuzz.json")

@@ -160,7 +160,7 @@ async fn hub_created_customer_and_order_reach_nhanh_once(api: Api) {
             .unwrap();
         assert_eq!(r.status().as_u16(), 200);
     }
-    l.until(40, "the customer and the order in Nhanh, and the echo", |hub, nhanh| {
+    l.until(90, "the customer and the order in Nhanh, and the echo", |hub, nhanh| {
         items(nhanh, "customers").iter().any(|c| c["mobile"] == "0912444555")
             && items(nhanh, "orders").iter().any(|o| o["shopOrderId"] == json!(hub_order_id))
             && items(hub, "orders").iter().any(|o| o["id"] == json!(hub_order_id) && o["source_status"].is_string())
