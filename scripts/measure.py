@@ -125,10 +125,12 @@ def main(out):
     calls = load(out, "aws_calls.json")
     in_process = load(out, "in_process.json")
     if calls:
-        new, upd = calls["new_order_with_new_customer"], calls["update_of_a_known_order"]
+        # Per-event averages: round away float dust (2.000000000000001) before comparing.
+        rounded = lambda tally: {fn: {a: round(n, 2) for a, n in acts.items()} for fn, acts in tally.items()}
+        new, upd = rounded(calls["new_order_with_new_customer"]), rounded(calls["update_of_a_known_order"])
         new_total, _ = per_function(new)
         upd_total, _ = per_function(upd)
-        intake_calls = sum(upd.get("intake", {}).values()) * calls["updates"] / max(calls["update_webhooks"], 1)
+        intake_calls = round(sum(upd.get("intake", {}).values()) * calls["updates"] / max(calls["update_webhooks"], 1), 2)
         row("P3", "AWS calls per webhook (intake)", fmt_calls(upd, "intake"), "1 read + 1 send",
             verdict(upd.get("intake", {}).get("dynamodb:GetItem", 0) <= 1 and intake_calls <= 2))
         proc_ddb = sum(n for a, n in upd.get("processor", {}).items() if a.startswith("dynamodb:"))
@@ -148,8 +150,9 @@ def main(out):
         text = open(release).read()
         for name, mb in re.findall(r"^(\w+)\s+([\d.]+) MB", text, re.M):
             row("P4", f"zip size, {name}", f"{mb} MB", "≤ 5 MB", verdict(float(mb) <= 5))
-        for line in re.findall(r"^.*cold start.*$", text, re.M | re.I)[:6]:
-            row("P4", "local cold start", line.strip(), "", "")
+        for name, init, first in re.findall(r"^(\w+)\s+([\d.]+)\s+([\d.]+)\s*$", text, re.M):
+            row("P4", f"local cold start, {name} (native release build, median of 7)",
+                f"init {init} ms, first answer {first} ms", "≤ 50 ms", verdict(float(first) <= 50))
     else:
         row("P4", "zip size and cold start", "not measured (MEASURE_RELEASE=0)", "≤ 5 MB", "")
 

@@ -196,7 +196,14 @@ async fn latency_of_order_webhooks_under_load() {
         tick.tick().await;
         let id = base + i % orders;
         sent.push((id, now_ms()));
-        let request = app.http.post(&url).header("authorization", &token).json(&hook(id, orders + i));
+        // A bounded wait: a front that stops answering (cargo lambda watch past 100 waiting
+        // requests) fails the run instead of hanging it.
+        let request = app
+            .http
+            .post(&url)
+            .header("authorization", &token)
+            .json(&hook(id, orders + i))
+            .timeout(Duration::from_secs(60));
         sends.push(tokio::spawn(async move { request.send().await.map(|r| r.status().as_u16()).unwrap_or(0) }));
     }
     let send_secs = started.elapsed().as_secs_f64();
