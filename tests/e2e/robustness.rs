@@ -137,7 +137,7 @@ async fn queue(url_var: &str) -> shared::queue::sqs::SqsQueue {
 }
 
 /// Waits until the work queue holds nothing (visible, in flight or delayed) twice, a second apart.
-async fn drained(secs: u64) {
+pub(crate) async fn drained(secs: u64) {
     let work = queue("QUEUE_URL").await;
     let deadline = Instant::now() + Duration::from_secs(secs);
     let mut empty_reads = 0;
