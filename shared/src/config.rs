@@ -142,14 +142,7 @@ impl Config {
             hub_webhook_secret: get("HUB_WEBHOOK_SECRET").map(SecretString::new),
             key_source,
             aws_endpoint_url: get("AWS_ENDPOINT_URL"),
-            reconcile_interval_secs: match get("RECONCILE_INTERVAL_SECS") {
-                None => 60,
-                Some(v) => v
-                    .parse()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or(ConfigError::Invalid("RECONCILE_INTERVAL_SECS", "must be a positive integer"))?,
-            },
+            reconcile_interval_secs: positive("RECONCILE_INTERVAL_SECS", get("RECONCILE_INTERVAL_SECS"), 60)?,
             cookie_signing_key: get("COOKIE_SIGNING_KEY").map(SecretString::new),
             pass_budget_secs: match get("PASS_BUDGET_SECS") {
                 None => 15,
@@ -157,15 +150,22 @@ impl Config {
                     .parse()
                     .map_err(|_| ConfigError::Invalid("PASS_BUDGET_SECS", "must be a whole number of seconds"))?,
             },
-            max_receive_count: match get("MAX_RECEIVE_COUNT") {
-                None => 5,
-                Some(v) => v
-                    .parse()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or(ConfigError::Invalid("MAX_RECEIVE_COUNT", "must be a positive integer"))?,
-            },
+            max_receive_count: positive("MAX_RECEIVE_COUNT", get("MAX_RECEIVE_COUNT"), 5)?,
         })
+    }
+}
+
+/// The positive integer `value` of the variable `name`, or `default` when it is unset.
+fn positive<T: std::str::FromStr + PartialOrd + Default>(
+    name: &'static str,
+    value: Option<String>,
+    default: T,
+) -> Result<T, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(v) => {
+            v.parse().ok().filter(|n| *n > T::default()).ok_or(ConfigError::Invalid(name, "must be a positive integer"))
+        }
     }
 }
 

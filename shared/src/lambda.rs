@@ -133,14 +133,9 @@ pub async fn process_sqs_batch(
             processor.keep_dead_letter_reason(group, deliveries, &failure.reason).await;
         }
         if let (Some(not_before), Some(queue)) = (failure.not_before, queue) {
-            let receipt = event
-                .records
-                .iter()
-                .find(|r| r.message_id.as_deref() == Some(failure.message_id.as_str()))
-                .and_then(|r| r.receipt_handle.clone());
-            if let Some(receipt) = receipt {
+            if let Some(receipt) = record.and_then(|r| r.receipt_handle.as_deref()) {
                 let secs = i32::try_from((not_before - now).whole_seconds().clamp(1, 43_200)).unwrap_or(60);
-                if let Err(e) = queue.delay(&receipt, secs).await {
+                if let Err(e) = queue.delay(receipt, secs).await {
                     tracing::warn!(message_id = failure.message_id.as_str(), error = %e, "could not delay the retry");
                 }
             }
