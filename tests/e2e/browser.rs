@@ -2,7 +2,7 @@
 //! the pages render without JavaScript, and the connection page shows what the status holds.
 
 use crate::helpers::{stack, TestApp};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -136,8 +136,7 @@ async fn the_connection_page_shows_a_refused_write_and_thu_lai_applies_it_after_
     assert_eq!(passes(&app.logs(), &app.account), 1, "one pass for two presses");
     let healthy = rendered_page(&app, Some("connection-healthy")).await;
     assert!(healthy.contains("id=\"stream-products\""));
-    let applied: Value = app.status().await.1["streams"]["products"].clone();
-    assert!(applied["applied"].as_u64() >= Some(1), "{applied}");
+    app.status_until(30, "a product counted", |s| s["streams"]["products"]["applied"].as_u64() >= Some(1)).await;
 }
 
 fn chromium() -> String {

@@ -240,6 +240,20 @@ impl TestApp {
         (code, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// Waits until `check` holds on the status JSON (at most `secs`): the processor adds its
+    /// counters once a batch is done, after the batch's Hub writes.
+    pub async fn status_until(&self, secs: u64, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let (_, status) = self.status().await;
+            if check(&status) {
+                return status;
+            }
+            assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}; status is {status}");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+
     /// Every line the stack's processes logged so far.
     pub fn logs(&self) -> String {
         let mut all = String::new();

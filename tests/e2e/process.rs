@@ -117,9 +117,14 @@ async fn products_and_orders_reach_the_hub_and_the_status_counts_them(api: Api) 
     l.merchant("orders", order(88_001, "Success", "0912345678")).await;
     l.hub_until(30, "the status change", |h| items(h, "orders").first().is_some_and(|o| o["status"] == "completed"))
         .await;
-    let (_, status) = l.app.status().await;
-    assert!(status["streams"]["orders"]["applied"].as_u64() >= Some(2), "{status}");
-    assert!(status["streams"]["products"]["applied"].as_u64() >= Some(2));
+    // The counters are added once the batch is done, after its Hub writes: wait for them.
+    let status = l
+        .app
+        .status_until(30, "the counters of the batch", |s| {
+            s["streams"]["orders"]["applied"].as_u64() >= Some(2)
+                && s["streams"]["products"]["applied"].as_u64() >= Some(2)
+        })
+        .await;
     assert!(status["streams"]["orders"]["last_applied_at"].is_string());
     assert!(status["streams"]["orders"]["last_event_at"].is_string(), "moved by the processor: {status}");
 }
