@@ -304,6 +304,13 @@ pub mod fakes {
         pub lose_answers: AtomicUsize,
         /// Calls made.
         pub calls: AtomicUsize,
+        /// When > 0, a product create or update made once this many calls were made answers 429
+        /// (nothing written).
+        pub rate_limited_after: AtomicUsize,
+        /// Product writes under way now, and the most seen at once.
+        pub in_flight: AtomicUsize,
+        /// The most product writes seen under way at once.
+        pub most_in_flight: AtomicUsize,
         next: AtomicUsize,
         /// Admin sessions by token.
         pub sessions: Mutex<HashMap<String, HubSession>>,
@@ -349,6 +356,21 @@ pub mod fakes {
                 return Err(HubError::Unavailable("answer lost".into()));
             }
             HubId::parse(&id).map_err(|e| HubError::Malformed(e.to_string()))
+        }
+
+        /// A product write: counted in flight across one yield (so concurrent writes overlap),
+        /// refused with 429 once `rate_limited_after` calls were made.
+        async fn product_write<T>(&self, write: impl FnOnce() -> Result<T, HubError>) -> Result<T, HubError> {
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most_in_flight.fetch_max(now, Ordering::SeqCst);
+            tokio::task::yield_now().await;
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            let limit = self.rate_limited_after.load(Ordering::SeqCst);
+            if limit > 0 && self.calls.load(Ordering::SeqCst) >= limit {
+                self.calls.fetch_add(1, Ordering::SeqCst);
+                return Err(HubError::RateLimited { until: OffsetDateTime::UNIX_EPOCH });
+            }
+            write()
         }
 
         fn update(&self, kind: &'static str, id: &HubId, body: serde_json::Value) -> Result<(), HubError> {
@@ -401,7 +423,7 @@ pub mod fakes {
             p: &ProductInput,
             key: &str,
         ) -> Result<HubId, HubError> {
-            self.create("products", json(p), key)
+            self.product_write(|| self.create("products", json(p), key)).await
         }
         async fn update_product(
             &self,
@@ -409,7 +431,7 @@ pub mod fakes {
             id: &HubId,
             p: &ProductInput,
         ) -> Result<(), HubError> {
-            self.update("products", id, json(p))
+            self.product_write(|| self.update("products", id, json(p))).await
         }
         async fn find_customer_by_phone(
             &self,

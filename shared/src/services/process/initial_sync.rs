@@ -216,6 +216,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_page_writes_several_products_at_once_and_a_429_starts_no_further_write() {
+        let f = processor_fixture().await;
+        let conn = crate::store::ConnectionStore::get(f.store.as_ref(), &f.account).await.unwrap().unwrap();
+        let creds = f.processor.credentials(&conn).await.unwrap();
+        for id in 1..=20 {
+            f.nhanh.products.lock().unwrap().insert(id, product(id, None, &format!("P{id}")));
+        }
+        f.hub.rate_limited_after.store(6, Ordering::SeqCst);
+        let first = f.processor.initial_sync_page(&conn, &creds, None, 1).await;
+        assert!(matches!(first, Err(Failure::Retry { .. })), "{first:?}");
+        let (created, calls) = (f.hub.all("products").len(), f.hub.calls.load(Ordering::SeqCst));
+        assert_eq!(created, 6, "the writes before the 429");
+        let in_flight = super::super::product::HUB_WRITES_IN_FLIGHT;
+        assert!(calls <= 6 + in_flight, "no write starts after the 429, only those under way: {calls} calls");
+        assert_eq!(f.hub.most_in_flight.load(Ordering::SeqCst), in_flight);
+
+        f.hub.rate_limited_after.store(0, Ordering::SeqCst);
+        f.processor.initial_sync_page(&conn, &creds, None, 1).await.unwrap();
+        let products = f.hub.all("products");
+        assert_eq!(products.len(), 20, "the rest, and no product twice: {products:?}");
+        let stats = crate::store::StatsStore::stats(f.store.as_ref(), &f.account).await.unwrap();
+        assert_eq!(stats.streams["products"].applied, 20, "each counted once");
+    }
+
+    #[tokio::test]
     async fn pages_follow_one_another_within_the_budget_and_continue_in_a_new_item_after_it() {
         let mut f = processor_fixture().await;
         let queue = std::sync::Arc::new(crate::queue::memory::MemoryQueue::default());

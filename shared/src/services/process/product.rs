@@ -10,7 +10,19 @@ use crate::mapping;
 use crate::nhanh::{Credentials, Product};
 use crate::store::Entity;
 use crate::Error;
+use futures::StreamExt;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Hub writes in flight at once while a page of products is applied. Decision: the Hub allows
+/// about 50 requests/s per account (`loyalty-hub-api.md`); at its usual 50–100 ms per write, 4 in
+/// flight come near that pace without passing it (one at a time reached about 12/s), and a 429
+/// still stops the page's further writes.
+pub(crate) const HUB_WRITES_IN_FLIGHT: usize = 4;
+
+/// One product's Hub write: `Some(Ok(Some(id)))` created, `Some(Ok(None))` updated,
+/// `Some(Err(_))` failed, `None` not sent (an earlier write of the page failed retryably).
+type ProductWrite = Option<Result<Option<HubId>, Failure>>;
 
 impl Processor {
     pub(super) async fn upsert_product(&self, conn: &Connection, p: &Product, deleted: bool) -> Result<HubId, Failure> {
@@ -117,8 +129,10 @@ impl Processor {
     /// Applies a page of products, parents first, with batched store calls: one read of the
     /// page's maps and one of its last snapshots, a create intent only per new product, then one
     /// write of the new links, one of the snapshots and one counter update. A product whose body
-    /// equals its last snapshot is not sent again. What was applied before a retryable failure is
-    /// still recorded, so the retry redoes less.
+    /// equals its last snapshot is not sent again. Up to [`HUB_WRITES_IN_FLIGHT`] Hub writes run at
+    /// once (parents, then their children, who need the parents' Hub ids). A retryable failure
+    /// starts no further write; what was applied before and beside it is still recorded, so the
+    /// retry redoes less.
     pub(super) async fn apply_products(&self, conn: &Connection, mut products: Vec<Product>) -> Result<(), Failure> {
         let account = &conn.account_id;
         products.sort_by_key(|p| p.parent_id.is_some());
@@ -138,34 +152,41 @@ impl Processor {
         };
         let last = self.intents.intents(account, PRODUCT_SNAPSHOT, &own).await.map_err(|e| err(Stream::Products, e))?;
         let (mut links, mut snapshots, mut outcome) = (Vec::new(), Vec::new(), Ok(()));
-        for p in &products {
-            let key = p.id.to_string();
-            let group = p.category_id.and_then(|c| groups.get(&c.to_string())).cloned();
-            let parent = p.parent_id.and_then(|id| known.get(&id.to_string())).cloned();
-            let input = mapping::product_input(p, group, parent, false);
-            let body = serde_json::to_string(&input).unwrap_or_default();
-            let sent = match known.get(&key) {
-                Some(_) if last.get(&key) == Some(&body) => continue,
-                Some(id) => self.hub.update_product(account, id, &input).await.map(|()| None).map_err(Error::from),
-                None => self.create_product(account, &key, &input).await.map(Some),
-            };
-            match sent {
-                Ok(created) => {
-                    if let Some(id) = created {
-                        known.insert(key.clone(), id.clone());
-                        links.push((key.clone(), id));
-                    }
-                    snapshots.push((key, body));
+        let children_from = products.iter().position(|p| p.parent_id.is_some()).unwrap_or(products.len());
+        let (parents, children) = products.split_at(children_from);
+        for phase in [parents, children] {
+            // Bodies are mapped once the phase before is linked: a child needs its parent's id.
+            let mut writes = Vec::new();
+            for p in phase {
+                let key = p.id.to_string();
+                let group = p.category_id.and_then(|c| groups.get(&c.to_string())).cloned();
+                let parent = p.parent_id.and_then(|id| known.get(&id.to_string())).cloned();
+                let input = mapping::product_input(p, group, parent, false);
+                let body = serde_json::to_string(&input).unwrap_or_default();
+                let hub_id = known.get(&key).cloned();
+                if hub_id.is_some() && last.get(&key) == Some(&body) {
+                    continue;
                 }
-                Err(e) => match super::outcome::classify(Stream::Products, &format!("product:{key}"), e) {
-                    Failure::Permanent { stream, record, reason } => {
+                writes.push((key, body, input, hub_id));
+            }
+            for (key, body, result) in self.write_products(account, writes).await {
+                match result {
+                    Some(Ok(created)) => {
+                        if let Some(id) = created {
+                            known.insert(key.clone(), id.clone());
+                            links.push((key.clone(), id));
+                        }
+                        snapshots.push((key, body));
+                    }
+                    Some(Err(Failure::Permanent { stream, record, reason })) => {
                         self.log_failure(conn, stream, &record, reason).await
                     }
-                    retry => {
-                        outcome = Err(retry);
-                        break;
-                    }
-                },
+                    Some(Err(retry)) if outcome.is_ok() => outcome = Err(retry),
+                    Some(Err(_)) | None => {}
+                }
+            }
+            if outcome.is_err() {
+                break;
             }
         }
         if !links.is_empty() {
@@ -185,5 +206,35 @@ impl Processor {
             }
         }
         outcome
+    }
+
+    /// Sends the Hub writes of a page, [`HUB_WRITES_IN_FLIGHT`] at a time, in the given order:
+    /// an update where the product has a Hub id, else a repeat-safe create (`Some(id)`). Once one
+    /// fails retryably, no further write starts (`None`: not sent).
+    async fn write_products(
+        &self,
+        account: &AccountId,
+        writes: Vec<(String, String, ProductInput, Option<HubId>)>,
+    ) -> Vec<(String, String, ProductWrite)> {
+        let stopped = AtomicBool::new(false);
+        let stopped = &stopped;
+        futures::stream::iter(writes)
+            .map(|(key, body, input, hub_id)| async move {
+                if stopped.load(Ordering::Relaxed) {
+                    return (key, body, None);
+                }
+                let sent = match hub_id {
+                    Some(id) => self.hub.update_product(account, &id, &input).await.map(|()| None).map_err(Error::from),
+                    None => self.create_product(account, &key, &input).await.map(Some),
+                };
+                let result = sent.map_err(|e| super::outcome::classify(Stream::Products, &format!("product:{key}"), e));
+                if matches!(result, Err(Failure::Retry { .. })) {
+                    stopped.store(true, Ordering::Relaxed);
+                }
+                (key, body, Some(result))
+            })
+            .buffered(HUB_WRITES_IN_FLIGHT)
+            .collect()
+            .await
     }
 }
