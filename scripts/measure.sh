@@ -2,7 +2,8 @@
 # `make measure` (issue 14): speed, cost and robustness figures on the local stack, printed as one
 # table by scripts/measure.py. Not part of `make test` (it takes several minutes and asserts no
 # time). Figures land in .stack/measure/*.json; the table also goes to .stack/measure/table.md.
-#   P1 initial sync under the compressed limiter (SCALE_PRODUCTS, default 5 000, on a stack of its own)
+#   P1 initial sync under the compressed limiter (SCALE_PRODUCTS, default 20 000), then a pass over
+#      SCALE_ORDERS orders (default 5 000), on a stack of its own
 #   P2 CPU per event (criterion, in-memory adapters)
 #   P3 AWS calls per webhook and per order event, and cost per million order events
 #   P4 zip size and local cold start (scripts/release.sh; MEASURE_RELEASE=0 skips it)
@@ -79,11 +80,13 @@ e2e "$ENV_FILE" measure::functions_in_process_against_moto || echo "in-process f
 e2e "$ENV_FILE" measure::latency_of_order_webhooks_under_load || echo "P5 failed (see above)"
 stop_stack
 
-stage "P1: initial sync of ${SCALE_PRODUCTS:-5000} products under the compressed limiter (a fresh stack)"
+stage "P1: initial sync of ${SCALE_PRODUCTS:-20000} products, then a pass over ${SCALE_ORDERS:-5000} orders, under the compressed limiter (a fresh stack)"
 start_stack measure-scale "${MEASURE_SCALE_PORT:-9610}"
-SCALE_PRODUCTS="${SCALE_PRODUCTS:-5000}" STACK_ENV_FILE="$ROOT/.stack/measure-scale/env" cargo test -q -p connector-tests --test e2e -- \
+SCALE_PRODUCTS="${SCALE_PRODUCTS:-20000}" SCALE_ORDERS="${SCALE_ORDERS:-5000}" STACK_ENV_FILE="$ROOT/.stack/measure-scale/env" \
+  cargo test -q -p connector-tests --test e2e -- \
   --exact sync::initial_sync_under_a_compressed_limiter_makes_no_call_while_locked --nocapture || echo "P1 failed (see above)"
 cp "$ROOT/.stack/measure-scale/initial-sync-throughput.json" "$OUT/initial_sync.json" || true
+cp "$ROOT/.stack/measure-scale/order-pass-throughput.json" "$OUT/order_pass.json" || true
 "$PYTHON" - "$ROOT/.stack/measure-scale/aws-actions.jsonl" "$OUT/initial_sync_calls.json" <<'PY'
 import collections, json, sys
 counts = collections.Counter()

@@ -35,7 +35,7 @@ pub(crate) fn env_u64(name: &str, default: u64) -> u64 {
 }
 
 /// Every AWS call the functions recorded so far, as `(function, action)`.
-fn actions() -> Vec<(String, String)> {
+pub(crate) fn actions() -> Vec<(String, String)> {
     let path = stack().log_dir.join("../aws-actions.jsonl");
     let text = std::fs::read_to_string(&path).unwrap_or_default();
     text.lines()
@@ -57,6 +57,11 @@ fn tally(all: &[(String, String)], from: usize, per: u64) -> Value {
 async fn applied(app: &TestApp, stream: &str) -> u64 {
     let (_, status) = app.status().await;
     status["streams"][stream]["applied"].as_u64().unwrap_or(0)
+}
+
+/// DynamoDB calls the functions recorded so far.
+pub(crate) fn dynamodb_calls() -> usize {
+    actions().iter().filter(|(_, action)| action.starts_with("dynamodb:")).count()
 }
 
 pub(crate) async fn until_applied(app: &TestApp, stream: &str, at_least: u64, secs: u64) {

@@ -370,8 +370,62 @@ async fn initial_sync_under_a_compressed_limiter_makes_no_call_while_locked() {
     eprint!("{line}");
     let _ = std::fs::write(stack().log_dir.join("../initial-sync-throughput.txt"), line);
     let measured = json!({"products": count, "calls": searches.len(), "span_secs": span, "whole_run_secs": elapsed.as_secs_f64(),
-        "calls_per_sec": rate, "ceiling_per_sec": max as f64 / window as f64, "calls_while_locked": calls["while_locked"]});
+        "calls_per_sec": rate, "ceiling_per_sec": max as f64 / window as f64, "calls_while_locked": calls["while_locked"],
+        "dynamodb_calls": crate::measure::dynamodb_calls()});
     let _ = std::fs::write(stack().log_dir.join("../initial-sync-throughput.json"), measured.to_string());
+    // `make measure` goes on with a pass over SCALE_ORDERS orders (none in `make test`).
+    let orders = std::env::var("SCALE_ORDERS").ok().and_then(|v| v.parse().ok()).unwrap_or(0u64);
+    if orders > 0 {
+        pass_over_orders(&app, orders, max as f64 / window as f64).await;
+    }
+}
+
+/// A scheduled pass over `count` orders made after connecting (webhooks off), under the same
+/// limiter: `order/list` calls per second over its `ceiling`, and calls while locked. Decision:
+/// the orders share 1 000 customers (a customer buys several times), all of one synced product.
+async fn pass_over_orders(app: &TestApp, count: u64, ceiling: f64) {
+    let business = format!("{}/_sim/businesses/{}/orders", stack().nhanh, app.business_id);
+    for i in 0..count {
+        let mut o = order(500_000 + i, "Confirmed", &format!("09{:08}", 20_000_000 + i % 1_000));
+        o["products"] = json!([{"productId": "300000", "productName": "P", "price": "20000", "quantity": "1"}]);
+        app.post_json(&business, o).await;
+    }
+    let before = app.get_json(&format!("{}/_sim/calls?app_id={}", stack().nhanh, app.app_id)).await;
+    let (from, dynamodb_from) = (items(&before, "calls").len(), crate::measure::dynamodb_calls());
+    // A pass reads whole seconds already over.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let started = Instant::now();
+    crate::helpers::queue_pass(&app.account).await;
+    let deadline = Instant::now() + Duration::from_secs(600.max(count / 4));
+    loop {
+        let hub = app.get_json(&format!("{}/_sim/accounts/{}", stack().hub, app.account)).await;
+        let done = items(&hub, "orders").len() as u64;
+        if done >= count {
+            assert_eq!(done, count, "no order twice");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the pass brought {done} of {count} orders");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let calls = app.get_json(&format!("{}/_sim/calls?app_id={}", stack().nhanh, app.app_id)).await;
+    let lists: Vec<i64> = items(&calls, "calls")[from..]
+        .iter()
+        .filter(|c| c["path"] == Api::V3.path("order_list"))
+        .filter_map(|c| c["at"].as_i64())
+        .collect();
+    let span = (lists.last().unwrap_or(&0) - lists.first().unwrap_or(&0)).max(1) as f64;
+    let rate = lists.len() as f64 / span;
+    eprintln!(
+        "pass over {count} orders: {} order/list calls in {span:.0} s ({rate:.2} calls/s, whole pass {elapsed:.1} s); calls while locked: {}",
+        lists.len(),
+        calls["while_locked"]
+    );
+    assert_eq!(calls["while_locked"], 0, "no call while locked");
+    let measured = json!({"orders": count, "calls": lists.len(), "span_secs": span, "whole_run_secs": elapsed,
+        "calls_per_sec": rate, "ceiling_per_sec": ceiling, "calls_while_locked": calls["while_locked"],
+        "dynamodb_calls": crate::measure::dynamodb_calls() - dynamodb_from});
+    let _ = std::fs::write(stack().log_dir.join("../order-pass-throughput.json"), measured.to_string());
 }
 
 on_both_versions!(
