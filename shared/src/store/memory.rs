@@ -16,7 +16,7 @@ struct State {
     stats: HashMap<AccountId, Stats>,
     failures: HashMap<AccountId, Vec<FailureRecord>>,
     intents: HashMap<(AccountId, String, String), String>,
-    progress: HashMap<(AccountId, String), std::collections::HashSet<u64>>,
+    progress: HashMap<(AccountId, String), std::collections::HashSet<u32>>,
     rate_locks: HashMap<(u64, u64, String), OffsetDateTime>,
 }
 
@@ -252,17 +252,19 @@ impl StatsStore for MemoryStore {
         &self,
         account: &AccountId,
         stream: Stream,
-        new_members: &[u64],
+        page: u32,
+        count: u64,
         at: OffsetDateTime,
     ) -> Result<u64, StoreError> {
         self.with(|s| {
-            let members = s.progress.entry((account.clone(), stream.as_str().to_owned())).or_default();
-            members.extend(new_members.iter().copied());
-            let done = members.len() as u64;
+            let pages = s.progress.entry((account.clone(), stream.as_str().to_owned())).or_default();
+            let first_time = pages.insert(page);
             let c = s.stats.entry(account.clone()).or_default().streams.entry(stream.as_str().to_owned()).or_default();
-            c.applied = done;
-            c.last_applied_at = Some(at);
-            Ok(done)
+            if first_time {
+                c.applied += count;
+                c.last_applied_at = Some(at);
+            }
+            Ok(c.applied)
         })
     }
 

@@ -251,13 +251,16 @@ pub trait StatsStore: Send + Sync {
     async fn set_webhooks_live(&self, account: &AccountId, at: OffsetDateTime) -> Result<(), StoreError>;
     /// All counters of an account.
     async fn stats(&self, account: &AccountId) -> Result<Stats, StoreError>;
-    /// Marks `members` (e.g. the product ids of a page) done on `stream` and returns how many
-    /// distinct members are done; marking one twice counts once (progress survives retries).
+    /// Marks page `page` of `stream` done with its `count` members (e.g. the products of an
+    /// initial sync page) and returns how many members the pages done so far hold; a page marked
+    /// twice counts once (progress survives retries). Pages, not member ids, are kept: the ids of
+    /// a large catalogue would outgrow an item (DynamoDB's 400 KB), a page number per 50 do not.
     async fn advance(
         &self,
         account: &AccountId,
         stream: Stream,
-        members: &[u64],
+        page: u32,
+        count: u64,
         at: OffsetDateTime,
     ) -> Result<u64, StoreError>;
     /// Sets the `applied` counter of `stream` to zero (a new initial sync).

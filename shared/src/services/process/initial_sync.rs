@@ -110,12 +110,12 @@ impl Processor {
             .products(creds, &ProductQuery { after, per_page: PAGE_SIZE, ..Default::default() })
             .await
             .map_err(|e| err(Stream::Products, e))?;
-        // Progress counts products (not pages): the ids of the page, each counted once.
-        let ids: Vec<u64> = found.items.iter().map(|p| p.id.get()).collect();
+        // Progress counts products: the page's, once per page (a retried page counts once).
+        let count = found.items.len() as u64;
         self.apply_products(conn, found.items).await?;
         let done = self
             .stats
-            .advance(account, Stream::InitialSync, &ids, self.clock.now())
+            .advance(account, Stream::InitialSync, seq, count, self.clock.now())
             .await
             .map_err(|e| err(Stream::Products, e))?;
         // Decision: v2 tells the pages in all, so the total is at most that many full pages (an
@@ -238,6 +238,12 @@ mod tests {
         assert_eq!(products.len(), 20, "the rest, and no product twice: {products:?}");
         let stats = crate::store::StatsStore::stats(f.store.as_ref(), &f.account).await.unwrap();
         assert_eq!(stats.streams["products"].applied, 20, "each counted once");
+        assert_eq!(stats.streams["initial_sync"].applied, 20);
+
+        // The page delivered again (SQS delivers at least once): the progress counts it once.
+        f.processor.initial_sync_page(&conn, &creds, None, 1).await.unwrap();
+        let stats = crate::store::StatsStore::stats(f.store.as_ref(), &f.account).await.unwrap();
+        assert_eq!(stats.streams["initial_sync"].applied, 20, "a page counted once");
     }
 
     #[tokio::test]

@@ -76,28 +76,38 @@ impl StatsStore for DynamoStore {
         &self,
         account: &AccountId,
         stream: Stream,
-        members: &[u64],
+        page: u32,
+        count: u64,
         at: OffsetDateTime,
     ) -> Result<u64, StoreError> {
-        if members.is_empty() {
-            // DynamoDB refuses an empty set: nothing to add, read the count.
-            let item = self.get_item(account_pk(account), &stat_sk(stream)).await?;
-            return Ok(item.as_ref().map(members_of).unwrap_or(0));
-        }
-        let out = self
+        // One conditional update: the page joins the set and its count the counter, unless the
+        // page is in the set already (a retried page), which is then only read.
+        let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("PK", s(account_pk(account)))
             .key("SK", s(stat_sk(stream)))
-            .update_expression("ADD members :m SET last_applied_at = :at")
-            .expression_attribute_values(":m", AttributeValue::Ns(members.iter().map(u64::to_string).collect()))
+            .update_expression("ADD pages :page, applied :count SET last_applied_at = :at")
+            .condition_expression("attribute_not_exists(pages) OR NOT contains(pages, :seq)")
+            .expression_attribute_values(":page", AttributeValue::Ns(vec![page.to_string()]))
+            .expression_attribute_values(":seq", n(page))
+            .expression_attribute_values(":count", n(count))
             .expression_attribute_values(":at", n(at.unix_timestamp()))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
             .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(out.attributes.as_ref().map(members_of).unwrap_or(0))
+            .await;
+        match result {
+            Ok(out) => Ok(out.attributes.as_ref().map_or(0, |item| count_of(item, "applied"))),
+            Err(e) => {
+                let e = e.into_service_error();
+                if !e.is_conditional_check_failed_exception() {
+                    return Err(unavailable(e));
+                }
+                let item = self.get_item(account_pk(account), &stat_sk(stream)).await?;
+                Ok(item.as_ref().map_or(0, |item| count_of(item, "applied")))
+            }
+        }
     }
 
     async fn reset(&self, account: &AccountId, stream: Stream) -> Result<(), StoreError> {
@@ -152,6 +162,7 @@ impl StatsStore for DynamoStore {
             stats.streams.insert(
                 stream.to_owned(),
                 crate::domain::StreamCounters {
+                    // `members`: the product ids an initial sync kept before it kept pages.
                     applied: count_of(item, "applied").max(members_of(item)),
                     dropped: count_of(item, "dropped"),
                     failed: count_of(item, "failed"),

@@ -145,6 +145,31 @@ async fn counters_are_one_atomic_update_per_call() {
 }
 
 #[tokio::test]
+async fn initial_sync_progress_keeps_pages_and_a_page_marked_twice_is_only_read() {
+    let conditional =
+        json!({"__type": "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException", "message": "failed"});
+    let (store, replay) = store(vec![
+        (200, json!({"Attributes": {"applied": {"N": "100"}, "pages": {"NS": ["1", "2"]}}})),
+        (400, conditional),
+        (200, json!({"Item": {"PK": {"S": "ACCT#385"}, "SK": {"S": "STAT#initial_sync"}, "applied": {"N": "100"}}})),
+    ]);
+    let account = AccountId::parse("385").unwrap();
+    let at = OffsetDateTime::from_unix_timestamp(1_796_000_000).unwrap();
+    assert_eq!(store.advance(&account, Stream::InitialSync, 2, 50, at).await.unwrap(), 100);
+    assert_eq!(store.advance(&account, Stream::InitialSync, 2, 50, at).await.unwrap(), 100, "counted once");
+    let sent = replay.sent.lock().unwrap();
+    let (operation, body) = &sent[0];
+    assert_eq!(operation, "UpdateItem");
+    assert_eq!(body["Key"], json!({"PK": {"S": "ACCT#385"}, "SK": {"S": "STAT#initial_sync"}}));
+    assert_eq!(body["UpdateExpression"], "ADD pages :page, applied :count SET last_applied_at = :at");
+    assert_eq!(body["ConditionExpression"], "attribute_not_exists(pages) OR NOT contains(pages, :seq)");
+    assert_eq!(body["ExpressionAttributeValues"][":page"], json!({"NS": ["2"]}));
+    assert_eq!(body["ExpressionAttributeValues"][":seq"], json!({"N": "2"}));
+    assert_eq!(body["ExpressionAttributeValues"][":count"], json!({"N": "50"}));
+    assert_eq!(sent[2].0, "GetItem", "the refused second mark reads the count");
+}
+
+#[tokio::test]
 async fn id_maps_link_both_ways_and_read_consistently() {
     let (store, replay) =
         store(vec![(200, json!({})), (200, json!({})), (200, json!({"Item": {"hub": {"S": "h-1"}}}))]);
