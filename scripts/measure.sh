@@ -17,6 +17,8 @@
 #      processor's batch back soon; 4 instances per function, so a fresh one replaces it)
 #   S3 cargo fuzz, every target (scripts/fuzz.sh; FUZZ_RUNS per target, default 400 000, or
 #      FUZZ_SECS, default 150 s, whichever ends first)
+# MEASURE_STAGES="P1 S3" (any of P2 P4 P3 P1 S S3; P3 includes P5 and the baseline, S is S1, S2
+# and S4) runs those stages again and keeps the other figures of the last run.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -26,17 +28,24 @@ stage() { echo "== [$((SECONDS - STARTED)) s] $*"; }
 export PATH="$ROOT/.tools/venv/bin:$PATH"
 PYTHON="$ROOT/.tools/venv/bin/python"
 OUT="$ROOT/.stack/measure"
-rm -rf "$OUT" && mkdir -p "$OUT"
+# MEASURE_STAGES (default all: P2 P4 P3 P1 S S3) runs some stages again; the figures of the others
+# stay from the last run, and the table is printed from all of them.
+STAGES="${MEASURE_STAGES:-P2 P4 P3 P1 S S3}"
+wants() { [[ " $STAGES " == *" $1 "* ]]; }
+[ -z "${MEASURE_STAGES:-}" ] && rm -rf "$OUT"
+mkdir -p "$OUT"
 export MEASURE_OUT="$OUT"
 export MEASURE_RATE="${MEASURE_RATE:-10}" STORM_CHANGES="${STORM_CHANGES:-2000}" FAULT_CHANGES="${FAULT_CHANGES:-500}"
 
-stage "P2: criterion benchmarks (in-memory adapters)"
-cargo bench -q -p nhanhvn-shared --features testing --bench intake --bench process 2>&1 | grep -E "time:|^intake|^processor" || true
-for kind in intake processor; do
-  for f in target/criterion/"$kind"*/new/estimates.json; do [ -f "$f" ] && cp "$f" "$OUT/bench-$kind.json"; done
-done
+if wants P2; then
+  stage "P2: criterion benchmarks (in-memory adapters)"
+  cargo bench -q -p nhanhvn-shared --features testing --bench intake --bench process 2>&1 | grep -E "time:|^intake|^processor" || true
+  for kind in intake processor; do
+    for f in target/criterion/"$kind"*/new/estimates.json; do [ -f "$f" ] && cp "$f" "$OUT/bench-$kind.json"; done
+  done
+fi
 
-if [ "${MEASURE_RELEASE:-1}" != 0 ]; then
+if wants P4 && [ "${MEASURE_RELEASE:-1}" != 0 ]; then
   stage "P4: release artefacts (scripts/release.sh)"
   scripts/release.sh 2>&1 | tee "$OUT/release.txt"
 fi
@@ -68,6 +77,7 @@ e2e() { # ENV_FILE TEST
   STACK_ENV_FILE="$1" cargo test -q -p connector-tests --test e2e -- --ignored --exact "$2" --nocapture --test-threads=1
 }
 
+if wants P3; then
 stage "P3, P5 and the baseline on a stack of their own"
 start_stack measure-stack "${MEASURE_PORT:-9600}"
 ENV_FILE="$ROOT/.stack/measure-stack/env"
@@ -79,8 +89,11 @@ e2e "$ENV_FILE" measure::functions_in_process_against_moto || echo "in-process f
   || echo "the baseline failed (see above)"
 e2e "$ENV_FILE" measure::latency_of_order_webhooks_under_load || echo "P5 failed (see above)"
 stop_stack
+fi
 
+if wants P1; then
 stage "P1: initial sync of ${SCALE_PRODUCTS:-20000} products, then a pass over ${SCALE_ORDERS:-5000} orders, under the compressed limiter (a fresh stack)"
+rm -f "$ROOT/.stack/measure-scale/"*-throughput.json "$OUT/initial_sync.json" "$OUT/order_pass.json"
 start_stack measure-scale "${MEASURE_SCALE_PORT:-9610}"
 SCALE_PRODUCTS="${SCALE_PRODUCTS:-20000}" SCALE_ORDERS="${SCALE_ORDERS:-5000}" STACK_ENV_FILE="$ROOT/.stack/measure-scale/env" \
   cargo test -q -p connector-tests --test e2e -- \
@@ -96,7 +109,9 @@ for line in open(sys.argv[1]):
 json.dump(counts, open(sys.argv[2], "w"))
 PY
 stop_stack
+fi
 
+if wants S; then
 stage "S1 storm, S2 faults and S4 the security list on a stack of their own"
 start_stack measure-robust "${MEASURE_ROBUST_PORT:-9620}" QUEUE_VISIBILITY_SECS=30 PASS_BUDGET_SECS=10 STACK_CONCURRENCY=4
 ENV_FILE="$ROOT/.stack/measure-robust/env"
@@ -104,9 +119,12 @@ e2e "$ENV_FILE" robustness::storm_of_duplicated_shuffled_and_dropped_webhooks ||
 e2e "$ENV_FILE" robustness::faults_and_a_killed_processor_lose_nothing || echo "S2 failed (see above)"
 e2e "$ENV_FILE" security::security_list_is_refused_queues_nothing_and_logs_no_secret || echo "S4 failed (see above)"
 stop_stack
+fi
 
-stage "S3 cargo fuzz"
-scripts/fuzz.sh || echo "S3 failed (see above)"
+if wants S3; then
+  stage "S3 cargo fuzz"
+  scripts/fuzz.sh || echo "S3 failed (see above)"
+fi
 
 stage "the table"
 "$PYTHON" scripts/measure.py "$OUT" | tee "$OUT/table.md"
