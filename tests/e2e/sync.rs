@@ -358,20 +358,14 @@ async fn initial_sync_under_a_compressed_limiter_makes_no_call_while_locked() {
     assert_eq!(items(&hub, "products").len() as u64, count);
     let calls = app.get_json(&format!("{}/_sim/calls?app_id={}", stack().nhanh, app.app_id)).await;
     assert_eq!(calls["while_locked"], 0, "no call while locked");
-    let searches: Vec<i64> = items(&calls, "calls")
-        .iter()
-        .filter(|c| c["path"] == Api::V3.path("product_list"))
-        .filter_map(|c| c["at"].as_i64())
-        .collect();
-    let span = (searches.last().unwrap_or(&0) - searches.first().unwrap_or(&0)).max(1) as f64;
-    let rate = searches.len() as f64 / span;
+    let (searches, span, rate) = call_rate(&calls, 0, "product_list");
     let line = format!(
         "initial sync on the local stack (API v3): {count} products, {} product/list calls in {span:.0} s (whole run {:.1} s, {rate:.2} calls/s) under a limiter of {max} / {window} s; calls while locked: 0\n",
-        searches.len(), elapsed.as_secs_f64()
+        searches, elapsed.as_secs_f64()
     );
     eprint!("{line}");
     let _ = std::fs::write(stack().log_dir.join("../initial-sync-throughput.txt"), line);
-    let measured = json!({"products": count, "calls": searches.len(), "span_secs": span, "whole_run_secs": elapsed.as_secs_f64(),
+    let measured = json!({"products": count, "calls": searches, "span_secs": span, "whole_run_secs": elapsed.as_secs_f64(),
         "calls_per_sec": rate, "ceiling_per_sec": max as f64 / window as f64, "calls_while_locked": calls["while_locked"],
         "dynamodb_calls": crate::measure::dynamodb_calls()});
     let _ = std::fs::write(stack().log_dir.join("../initial-sync-throughput.json"), measured.to_string());
@@ -380,6 +374,19 @@ async fn initial_sync_under_a_compressed_limiter_makes_no_call_while_locked() {
     if orders > 0 {
         pass_over_orders(&app, orders, max as f64 / window as f64).await;
     }
+}
+
+/// The Nhanh simulator's v3 calls of `endpoint` after its first `from` calls: how many, over how
+/// many seconds (first to last), and calls per second.
+fn call_rate(calls: &Value, from: usize, endpoint: &str) -> (usize, f64, f64) {
+    let at: Vec<i64> = items(calls, "calls")
+        .iter()
+        .skip(from)
+        .filter(|c| c["path"] == Api::V3.path(endpoint))
+        .filter_map(|c| c["at"].as_i64())
+        .collect();
+    let span = (at.last().unwrap_or(&0) - at.first().unwrap_or(&0)).max(1) as f64;
+    (at.len(), span, at.len() as f64 / span)
 }
 
 /// A scheduled pass over `count` orders made after connecting (webhooks off), under the same
@@ -411,20 +418,14 @@ async fn pass_over_orders(app: &TestApp, count: u64, ceiling: f64) {
     }
     let elapsed = started.elapsed().as_secs_f64();
     let calls = app.get_json(&format!("{}/_sim/calls?app_id={}", stack().nhanh, app.app_id)).await;
-    let lists: Vec<i64> = items(&calls, "calls")[from..]
-        .iter()
-        .filter(|c| c["path"] == Api::V3.path("order_list"))
-        .filter_map(|c| c["at"].as_i64())
-        .collect();
-    let span = (lists.last().unwrap_or(&0) - lists.first().unwrap_or(&0)).max(1) as f64;
-    let rate = lists.len() as f64 / span;
+    let (lists, span, rate) = call_rate(&calls, from, "order_list");
     eprintln!(
         "pass over {count} orders: {} order/list calls in {span:.0} s ({rate:.2} calls/s, whole pass {elapsed:.1} s); calls while locked: {}",
-        lists.len(),
+        lists,
         calls["while_locked"]
     );
     assert_eq!(calls["while_locked"], 0, "no call while locked");
-    let measured = json!({"orders": count, "calls": lists.len(), "span_secs": span, "whole_run_secs": elapsed,
+    let measured = json!({"orders": count, "calls": lists, "span_secs": span, "whole_run_secs": elapsed,
         "calls_per_sec": rate, "ceiling_per_sec": ceiling, "calls_while_locked": calls["while_locked"],
         "dynamodb_calls": crate::measure::dynamodb_calls() - dynamodb_from});
     let _ = std::fs::write(stack().log_dir.join("../order-pass-throughput.json"), measured.to_string());
