@@ -312,6 +312,15 @@ pub mod fakes {
         /// The most product writes seen under way at once.
         pub most_in_flight: AtomicUsize,
         next: AtomicUsize,
+        /// When > 0, that many order updates wait, once called, until [`FakeHub::release_order_writes`]
+        /// before they land (a slow request, to force an interleaving).
+        pub hold_order_updates: AtomicUsize,
+        /// Order updates waiting now.
+        pub held_order_updates: AtomicUsize,
+        /// Order writes (creates and updates) called.
+        pub order_writes: AtomicUsize,
+        released: std::sync::atomic::AtomicBool,
+        release: tokio::sync::Notify,
         /// Admin sessions by token.
         pub sessions: Mutex<HashMap<String, HubSession>>,
     }
@@ -371,6 +380,29 @@ pub mod fakes {
                 return Err(HubError::RateLimited { until: OffsetDateTime::UNIX_EPOCH });
             }
             write()
+        }
+
+        /// Lets every held order update land (and the later ones pass).
+        pub fn release_order_writes(&self) {
+            self.released.store(true, Ordering::SeqCst);
+            self.release.notify_waiters();
+        }
+
+        /// Waits while this order update is one of those to hold.
+        async fn maybe_hold(&self) {
+            let hold = self.hold_order_updates.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+            if hold.is_err() {
+                return;
+            }
+            self.held_order_updates.fetch_add(1, Ordering::SeqCst);
+            loop {
+                let released = self.release.notified();
+                if self.released.load(Ordering::SeqCst) {
+                    break;
+                }
+                released.await;
+            }
+            self.held_order_updates.fetch_sub(1, Ordering::SeqCst);
         }
 
         fn update(&self, kind: &'static str, id: &HubId, body: serde_json::Value) -> Result<(), HubError> {
@@ -484,6 +516,7 @@ pub mod fakes {
             o: &OrderSnapshot,
             key: &str,
         ) -> Result<HubId, HubError> {
+            self.order_writes.fetch_add(1, Ordering::SeqCst);
             self.create("orders", json(o), key)
         }
         async fn update_order(
@@ -492,6 +525,8 @@ pub mod fakes {
             id: &HubId,
             o: &OrderSnapshot,
         ) -> Result<(), HubError> {
+            self.order_writes.fetch_add(1, Ordering::SeqCst);
+            self.maybe_hold().await;
             self.update("orders", id, json(o))
         }
         async fn hub_orders(

@@ -328,12 +328,35 @@ pub async fn messages_of(account: &str, expected: usize, settle: std::time::Dura
 pub async fn with_collector_paused<T>(f: impl std::future::Future<Output = T>) -> T {
     static PAUSES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let _one_at_a_time = PAUSES.lock().await;
-    let bridge = stack_env().get("BRIDGE_URL").cloned().unwrap_or_default();
-    let http = reqwest::Client::new();
-    http.post(format!("{bridge}/pause")).send().await.expect("pause bridge");
+    let bridge = Bridge::of_stack();
+    bridge.pause().await;
     let out = f.await;
-    http.post(format!("{bridge}/resume")).send().await.expect("resume bridge");
+    bridge.resume().await;
     out
+}
+
+/// The stack's queue bridge (the stand-in for the SQS event source mapping), by its control API.
+pub struct Bridge {
+    url: String,
+    http: reqwest::Client,
+}
+
+impl Bridge {
+    /// The bridge of the stack under test.
+    pub fn of_stack() -> Self {
+        Self { url: stack_env().get("BRIDGE_URL").cloned().unwrap_or_default(), http: reqwest::Client::new() }
+    }
+    /// Stops reading the queue; returns once the batch in flight (if any) is settled, so what the
+    /// queue holds stays where it is until [`Bridge::resume`].
+    pub async fn pause(&self) {
+        let r = self.http.post(format!("{}/pause", self.url)).send().await.expect("pause bridge");
+        assert!(r.status().is_success(), "pause bridge: {}", r.status());
+    }
+    /// Reads the queue again.
+    pub async fn resume(&self) {
+        let r = self.http.post(format!("{}/resume", self.url)).send().await.expect("resume bridge");
+        assert!(r.status().is_success(), "resume bridge: {}", r.status());
+    }
 }
 
 /// Hex SHA-256.

@@ -154,8 +154,9 @@ pub struct PassResume {
 /// collapses within its 5-minute window is exactly "the same work twice".
 #[derive(Debug, Clone, Copy)]
 pub enum Origin<'a> {
-    /// A webhook or Hub event body: a redelivery of the same body is the same work (for a body
-    /// naming several records, per record).
+    /// A webhook or Hub event body: a Hub event's redelivery is the same work; a Nhanh webhook's
+    /// id also names the instant of its reception (see [`WorkItem::dedup_id`]); a body naming
+    /// several records gives one id per record.
     Received(&'a [u8]),
     /// The schedule's tick: one pass per account per minute, however often the tick is retried.
     Schedule,
@@ -222,9 +223,19 @@ impl WorkItem {
     pub fn dedup_id(&self, origin: Origin<'_>) -> String {
         let account = self.account_id().as_str();
         match (origin, self) {
-            (Origin::Received(body), Self::NhanhChange { record_id, .. }) => {
-                sha256_hex(&[body, b"#", record_id.to_string().as_bytes()])
-            }
+            // A Nhanh webhook says *that* a record changed, not its state: two changes of one order
+            // can come as byte-identical bodies (v3's `{"info": {"id", "status"}}` repeats for
+            // every edit that keeps the status [?]), and deduplication by body alone made SQS drop
+            // the later change within its 5-minute window (issue 21). The instant intake received
+            // it is part of the id: only a repeated send of one reception collapses; a redelivery
+            // by Nhanh costs one more re-read, which ends in the same state.
+            (Origin::Received(body), Self::NhanhChange { record_id, received_at, .. }) => sha256_hex(&[
+                body,
+                b"#",
+                record_id.to_string().as_bytes(),
+                b"@",
+                received_at.unix_timestamp_nanos().to_string().as_bytes(),
+            ]),
             (Origin::Received(body), _) => sha256_hex(&[body]),
             (Origin::Schedule, Self::ReconcileAccount { tick, .. }) => {
                 format!("{account}:reconcile:{}", tick.unix_timestamp() / 60)

@@ -369,9 +369,10 @@ mod tests {
         assert_eq!(f.service.nhanh_webhook("1", None, &body).await.unwrap(), Outcome::Queued(1));
         assert_eq!(f.service.nhanh_webhook("1", None, &body).await.unwrap(), Outcome::Queued(1));
         let msgs = f.queue.messages();
-        assert_eq!(msgs.len(), 1, "duplicates collapse");
+        assert_eq!(msgs.len(), 1, "a repeated send of one reception collapses");
         assert_eq!(msgs[0].group_id, "acct-a:order:101");
-        assert_eq!(msgs[0].dedup_id, crate::domain::work::sha256_hex(&[&body[..], b"#", b"101"]));
+        let at = f.now.unix_timestamp_nanos().to_string();
+        assert_eq!(msgs[0].dedup_id, crate::domain::work::sha256_hex(&[&body[..], b"#", b"101", b"@", at.as_bytes()]));
         assert!(!msgs[0].body.contains("tok-a"), "the verify token is not queued");
         let item: WorkItem = serde_json::from_str(&msgs[0].body).unwrap();
         assert_eq!(item.account_id(), &a);

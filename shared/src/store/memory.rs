@@ -16,6 +16,9 @@ struct State {
     stats: HashMap<AccountId, Stats>,
     failures: HashMap<AccountId, Vec<FailureRecord>>,
     intents: HashMap<(AccountId, String, String), String>,
+    /// The versions of snapshots recorded by `claim_snapshot` (a plain write drops it, as a
+    /// DynamoDB put replaces the whole item).
+    versions: HashMap<(AccountId, String, String), String>,
     progress: HashMap<(AccountId, String), std::collections::HashSet<u32>>,
     rate_locks: HashMap<(u64, u64, String), OffsetDateTime>,
 }
@@ -310,8 +313,45 @@ impl IntentStore for MemoryStore {
 
     async fn set_intent(&self, account: &AccountId, scope: &str, key: &str, body: &str) -> Result<(), StoreError> {
         self.with(|s| {
-            s.intents.insert((account.clone(), scope.to_owned(), key.to_owned()), body.to_owned());
+            let at = (account.clone(), scope.to_owned(), key.to_owned());
+            s.versions.remove(&at);
+            s.intents.insert(at, body.to_owned());
             Ok(())
+        })
+    }
+
+    async fn claim_snapshot(
+        &self,
+        account: &AccountId,
+        scope: &str,
+        key: &str,
+        version: &str,
+        body: &str,
+    ) -> Result<VersionedSnapshot, StoreError> {
+        self.with(|s| {
+            let at = (account.clone(), scope.to_owned(), key.to_owned());
+            let stored = s.versions.get(&at).cloned().unwrap_or_default();
+            if stored.as_str() <= version {
+                s.versions.insert(at.clone(), version.to_owned());
+                s.intents.insert(at, body.to_owned());
+                return Ok(VersionedSnapshot { version: version.to_owned(), body: body.to_owned() });
+            }
+            Ok(VersionedSnapshot { version: stored, body: s.intents.get(&at).cloned().unwrap_or_default() })
+        })
+    }
+
+    async fn versioned_snapshot(
+        &self,
+        account: &AccountId,
+        scope: &str,
+        key: &str,
+    ) -> Result<Option<VersionedSnapshot>, StoreError> {
+        self.with(|s| {
+            let at = (account.clone(), scope.to_owned(), key.to_owned());
+            Ok(s.intents.get(&at).map(|body| VersionedSnapshot {
+                version: s.versions.get(&at).cloned().unwrap_or_default(),
+                body: body.clone(),
+            }))
         })
     }
 }

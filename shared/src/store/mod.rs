@@ -290,10 +290,38 @@ pub trait FailureLog: Send + Sync {
     async fn recent_failures(&self, account: &AccountId, limit: usize) -> Result<Vec<FailureRecord>, StoreError>;
 }
 
+/// The last snapshot of a record sent to the Hub, with the version of the Nhanh state it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionedSnapshot {
+    /// Versions compare as text: a newer state's version sorts after an older one's; `""` for a
+    /// snapshot recorded without one (older than any).
+    pub version: String,
+    /// The snapshot (JSON).
+    pub body: String,
+}
+
 /// Intents written before a create on the other side, so a retry after a lost answer resends the
 /// exact same request (same Idempotency-Key and body) or recognises the echo of a push.
 #[async_trait]
 pub trait IntentStore: Send + Sync {
+    /// Records `body` as the last snapshot of (`scope`, `key`) unless a newer one is recorded (a
+    /// stored version greater than `version`), in one conditional write. Returns the snapshot
+    /// recorded now: ours, or the newer one that kept its place.
+    async fn claim_snapshot(
+        &self,
+        account: &AccountId,
+        scope: &str,
+        key: &str,
+        version: &str,
+        body: &str,
+    ) -> Result<VersionedSnapshot, StoreError>;
+    /// The snapshot recorded for (`scope`, `key`), with its version.
+    async fn versioned_snapshot(
+        &self,
+        account: &AccountId,
+        scope: &str,
+        key: &str,
+    ) -> Result<Option<VersionedSnapshot>, StoreError>;
     /// The body recorded for (`scope`, `key`), if any.
     async fn intent(&self, account: &AccountId, scope: &str, key: &str) -> Result<Option<String>, StoreError>;
     /// Records (or keeps) the body for (`scope`, `key`); returns the body now stored (the first one wins).

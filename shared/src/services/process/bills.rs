@@ -11,6 +11,7 @@
 //! versions, a bill the connector holds that a day's complete re-read no longer lists (v2 has no
 //! list of deleted bills; the ids seen per day are kept for this, for the days a pass re-reads).
 
+use super::order::{state_version, OrderWrite, DELETED_VERSION};
 use super::outcome::{err, Failure, Outcome};
 use super::pass::{Budget, Stopped, Window};
 use super::{Processor, SNAPSHOT};
@@ -78,12 +79,13 @@ impl Processor {
                     return Ok(Some(Stopped { from, after }));
                 }
                 let q = BillQuery { after: after.clone(), per_page: BILLS_PER_PAGE, from: day(from), to: day(to) };
+                let read_at = self.clock.now();
                 let found = self.nhanh.retail_bills(creds, &q).await.map_err(|e| err(Stream::Bills, e))?;
                 // Counted once per page (one counter write, not one per bill).
                 let mut counts = [(Counter::Applied, 0u64), (Counter::Dropped, 0u64)];
                 let mut outcome = Ok(());
                 for bill in found.items {
-                    let applied = self.apply_bill_with(conn, &bill, &mut customers).await;
+                    let applied = self.apply_bill_with(conn, &bill, &mut customers, read_at).await;
                     if let (Ok(Outcome::Applied(_) | Outcome::Skipped), Some(seen), Some(created), None) =
                         (&applied, seen.as_mut(), bill.created_at, bill.order_id)
                     {
@@ -205,17 +207,18 @@ impl Processor {
     /// Upserts one retail bill as its Hub order (R14, R3, R5, R6, R8).
     #[cfg(test)]
     pub(super) async fn apply_bill(&self, conn: &Connection, bill: &Bill) -> Result<Outcome, Failure> {
-        self.apply_bill_with(conn, bill, &mut HashMap::new()).await
+        self.apply_bill_with(conn, bill, &mut HashMap::new(), self.clock.now()).await
     }
 
     /// Upserts one retail bill as its Hub order (R14, R3, R5, R6, R8), with the Hub customers
     /// already resolved in this pass, by phone: a regular customer's many bills cost one lookup
-    /// per pass, not one per bill.
+    /// per pass, not one per bill. `read_at`: when the listing that holds it was sent.
     pub(super) async fn apply_bill_with(
         &self,
         conn: &Connection,
         bill: &Bill,
         customers: &mut HashMap<String, HubId>,
+        read_at: OffsetDateTime,
     ) -> Result<Outcome, Failure> {
         let account = &conn.account_id;
         let record = format!("bill:{}", bill.id);
@@ -283,8 +286,19 @@ impl Processor {
         if last.as_deref().is_some_and(|l| serde_json::to_string(&snapshot).is_ok_and(|now| now == l)) {
             return Ok(Outcome::Skipped);
         }
-        self.put_order(account, Entity::Bill, &key, hub_id, &snapshot, &record).await?;
-        Ok(Outcome::Applied(Stream::Bills))
+        let write = OrderWrite {
+            stream: Stream::Bills,
+            entity: Entity::Bill,
+            key: &key,
+            hub_id,
+            snapshot: &snapshot,
+            version: state_version(None, read_at),
+            record: &record,
+        };
+        Ok(match self.put_order(account, write).await? {
+            true => Outcome::Applied(Stream::Bills),
+            false => Outcome::Skipped,
+        })
     }
 
     /// Marks the Hub order of a deleted bill `deleted: true` (its last snapshot otherwise).
@@ -304,8 +318,19 @@ impl Processor {
             return Ok(Outcome::Skipped);
         }
         snapshot.deleted = true;
-        self.put_order(account, Entity::Bill, &key, Some(hub_id), &snapshot, &record).await?;
-        Ok(Outcome::Applied(Stream::Bills))
+        let write = OrderWrite {
+            stream: Stream::Bills,
+            entity: Entity::Bill,
+            key: &key,
+            hub_id: Some(hub_id),
+            snapshot: &snapshot,
+            version: DELETED_VERSION.to_owned(),
+            record: &record,
+        };
+        Ok(match self.put_order(account, write).await? {
+            true => Outcome::Applied(Stream::Bills),
+            false => Outcome::Skipped,
+        })
     }
 }
 

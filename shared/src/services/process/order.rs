@@ -1,5 +1,13 @@
 //! Nhanh orders → Hub orders (R3, R5–R8): re-read by id, customer resolved by phone, the full
 //! snapshot sent; a deleted order is marked deleted from its last snapshot.
+//!
+//! Never an older state over a newer one (R8). A webhook, a redelivery after a visibility timeout
+//! and a scheduled pass may read one order at different moments and write it concurrently. Each
+//! write carries the version of the state it holds ([`state_version`]: Nhanh's `updatedAt`, then
+//! when the read began) and goes through three steps: claim the order's snapshot record with one
+//! conditional write (refused when a newer version is recorded: then nothing is sent), write the
+//! Hub, then read the record again and, while a newer snapshot was claimed meanwhile, send that
+//! one. Whoever writes the Hub last checks afterwards, so the Hub ends with the newest state read.
 
 use super::outcome::{Failure, Outcome};
 use super::{Processor, PUSH_ORDER, SNAPSHOT};
@@ -10,6 +18,43 @@ use crate::mapping;
 use crate::nhanh::{Credentials, Order, OrderFilter, OrderQuery};
 use crate::store::Entity;
 use serde_json::Value;
+use time::OffsetDateTime;
+
+/// The version of a deleted record: newer than any state read (a deletion in Nhanh is final).
+pub(crate) const DELETED_VERSION: &str = "99999999999.99999999999999999999";
+
+/// How many newer snapshots one write sends after its own before it gives up for this delivery
+/// (an order that changes this often is retried later, nothing is lost).
+const CATCH_UP_WRITES: usize = 5;
+
+/// The version of a Nhanh state read at `read_at` (the instant the read was sent): Nhanh's
+/// update stamp first (whole seconds; absent on some v2 answers, then 0), then the read's start
+/// in nanoseconds. A read sent after a change began sees it, so of two reads of one update second
+/// the later-sent one is at least as new. Fixed-width text, so versions compare as strings (in
+/// DynamoDB conditions too); values outside the width are clamped, never a panic.
+pub(crate) fn state_version(updated_at: Option<OffsetDateTime>, read_at: OffsetDateTime) -> String {
+    let updated = updated_at.map_or(0, |u| u.unix_timestamp().clamp(0, 99_999_999_999));
+    let read = read_at.unix_timestamp_nanos().clamp(0, 99_999_999_999_999_999_999);
+    format!("{updated:011}.{read:020}")
+}
+
+/// One write of a Hub order: what it is, and the version of the state it holds.
+pub(super) struct OrderWrite<'a> {
+    /// The stream to count a failure on (orders or bills).
+    pub stream: Stream,
+    /// Order or bill.
+    pub entity: Entity,
+    /// The Nhanh key.
+    pub key: &'a str,
+    /// The Hub order, when known.
+    pub hub_id: Option<HubId>,
+    /// The snapshot to send.
+    pub snapshot: &'a OrderSnapshot,
+    /// Its [`state_version`] (or [`DELETED_VERSION`]).
+    pub version: String,
+    /// The record's name on the error log.
+    pub record: &'a str,
+}
 
 impl Processor {
     pub(super) async fn sync_order(
@@ -19,6 +64,7 @@ impl Processor {
         id: NhanhId,
     ) -> Result<Outcome, Failure> {
         let record = format!("order:{id}");
+        let read_at = self.clock.now();
         let page = attempt!(
             Stream::Orders,
             record,
@@ -27,11 +73,17 @@ impl Processor {
         let Some(order) = page.items.into_iter().find(|o| o.id == id) else {
             return Err(Failure::permanent(Stream::Orders, record, "Nhanh no longer has this order"));
         };
-        self.apply_order(conn, order).await
+        self.apply_order(conn, order, read_at).await
     }
 
-    /// Applies the current state of a Nhanh order to the Hub (R3, R5–R8).
-    pub(super) async fn apply_order(&self, conn: &Connection, order: Order) -> Result<Outcome, Failure> {
+    /// Applies the state of a Nhanh order read at `read_at` to the Hub (R3, R5–R8), unless a newer
+    /// state of it is recorded already.
+    pub(super) async fn apply_order(
+        &self,
+        conn: &Connection,
+        order: Order,
+        read_at: OffsetDateTime,
+    ) -> Result<Outcome, Failure> {
         let account = &conn.account_id;
         let id = order.id;
         let record = format!("order:{id}");
@@ -71,47 +123,84 @@ impl Processor {
             .collect();
         let snapshot =
             mapping::order_snapshot(&order, customer_id, phone.as_ref(), &product_ids, false, self.clock.now());
-        self.put_order(account, Entity::Order, &key, hub_id, &snapshot, &record).await?;
-        Ok(Outcome::Applied(Stream::Orders))
+        let write = OrderWrite {
+            stream: Stream::Orders,
+            entity: Entity::Order,
+            key: &key,
+            hub_id,
+            snapshot: &snapshot,
+            version: state_version(order.updated_at, read_at),
+            record: &record,
+        };
+        Ok(match self.put_order(account, write).await? {
+            true => Outcome::Applied(Stream::Orders),
+            false => Outcome::Skipped,
+        })
     }
 
-    /// Creates (once) or updates the Hub order of a Nhanh order or retail bill (`entity`) and
-    /// records the snapshot sent.
-    pub(super) async fn put_order(
-        &self,
-        account: &AccountId,
-        entity: Entity,
-        key: &str,
-        hub_id: Option<HubId>,
-        snapshot: &OrderSnapshot,
-        record: &str,
-    ) -> Result<(), Failure> {
-        match hub_id {
-            Some(id) => attempt!(Stream::Orders, record, self.hub.update_order(account, &id, snapshot)),
+    /// Creates (once) or updates the Hub order of a Nhanh order or retail bill, never over a
+    /// newer state (see the module's doc). `false`: a newer state is recorded, nothing was sent.
+    pub(super) async fn put_order(&self, account: &AccountId, w: OrderWrite<'_>) -> Result<bool, Failure> {
+        let (stream, record) = (w.stream, w.record);
+        let scope = format!("{SNAPSHOT}:{}", w.entity.as_str());
+        let body = serde_json::to_string(w.snapshot).map_err(|e| Failure::permanent(stream, record, e.to_string()))?;
+        let claimed = attempt!(stream, record, self.intents.claim_snapshot(account, &scope, w.key, &w.version, &body));
+        if claimed.version != w.version || claimed.body != body {
+            tracing::info!(
+                account_id = account.as_str(),
+                record,
+                version = w.version.as_str(),
+                newer = claimed.version.as_str(),
+                "a newer state of this order is recorded: the older one read here is not sent"
+            );
+            return Ok(false);
+        }
+        let id = match w.hub_id {
+            Some(id) => {
+                attempt!(stream, record, self.hub.update_order(account, &id, w.snapshot));
+                id
+            }
             None => {
                 let hub = self.hub.clone();
                 let acct = account.clone();
                 let (id, stale) = attempt!(
-                    Stream::Orders,
+                    stream,
                     record,
-                    self.create_once(account, entity, key, snapshot, |body: OrderSnapshot, k: String| {
+                    self.create_once(account, w.entity, w.key, w.snapshot, |body: OrderSnapshot, k: String| {
                         let hub = hub.clone();
                         let acct = acct.clone();
                         async move { hub.create_order(&acct, &body, &k).await }
                     })
                 );
                 if stale {
-                    attempt!(Stream::Orders, record, self.hub.update_order(account, &id, snapshot));
+                    attempt!(stream, record, self.hub.update_order(account, &id, w.snapshot));
                 }
+                id
             }
+        };
+        // A newer snapshot claimed while this one was written may have reached the Hub first.
+        let mut sent = claimed;
+        for _ in 0..CATCH_UP_WRITES {
+            let now = attempt!(stream, record, self.intents.versioned_snapshot(account, &scope, w.key));
+            let Some(newer) = now.filter(|n| *n != sent) else {
+                return Ok(true);
+            };
+            let snapshot: OrderSnapshot = serde_json::from_str(&newer.body)
+                .map_err(|e| Failure::permanent(stream, record, format!("recorded snapshot does not decode: {e}")))?;
+            tracing::info!(
+                account_id = account.as_str(),
+                record,
+                version = newer.version.as_str(),
+                "a newer state was recorded while this one was written: it is sent again"
+            );
+            attempt!(stream, record, self.hub.update_order(account, &id, &snapshot));
+            sent = newer;
         }
-        let body = serde_json::to_string(snapshot).unwrap_or_default();
-        attempt!(
-            Stream::Orders,
-            record,
-            self.intents.set_intent(account, &format!("{SNAPSHOT}:{}", entity.as_str()), key, &body)
-        );
-        Ok(())
+        Err(Failure::Retry {
+            reason: format!("{record} kept changing while it was written; retried later"),
+            not_before: None,
+            reauth: false,
+        })
     }
 
     pub(super) async fn delete_order(&self, conn: &Connection, id: NhanhId) -> Result<Outcome, Failure> {
@@ -128,9 +217,18 @@ impl Processor {
         snapshot["deleted"] = Value::Bool(true);
         let body: OrderSnapshot = serde_json::from_value(snapshot)
             .map_err(|e| Failure::permanent(Stream::Orders, record.clone(), e.to_string()))?;
-        attempt!(Stream::Orders, record, self.hub.update_order(account, &hub_id, &body));
-        let text = serde_json::to_string(&body).unwrap_or_default();
-        attempt!(Stream::Orders, record, self.intents.set_intent(account, &format!("{SNAPSHOT}:order"), &key, &text));
-        Ok(Outcome::Applied(Stream::Orders))
+        let write = OrderWrite {
+            stream: Stream::Orders,
+            entity: Entity::Order,
+            key: &key,
+            hub_id: Some(hub_id),
+            snapshot: &body,
+            version: DELETED_VERSION.to_owned(),
+            record: &record,
+        };
+        Ok(match self.put_order(account, write).await? {
+            true => Outcome::Applied(Stream::Orders),
+            false => Outcome::Skipped,
+        })
     }
 }

@@ -218,9 +218,10 @@ impl Processor {
                 }
                 let q =
                     OrderQuery { after: after.clone(), per_page: 100, filter: OrderFilter::UpdatedBetween(from, to) };
+                let read_at = self.clock.now();
                 let found = self.nhanh.orders(creds, &q).await.map_err(|e| err(Stream::Orders, e))?;
                 for order in found.items {
-                    match self.apply_order(conn, order).await {
+                    match self.apply_order(conn, order, read_at).await {
                         Ok(outcome) => self.count(conn, outcome).await,
                         Err(Failure::Permanent { stream, record, reason }) => {
                             self.log_failure(conn, stream, &record, reason).await

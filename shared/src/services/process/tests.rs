@@ -347,3 +347,89 @@ async fn a_change_received_for_the_connections_business_primes_the_gate_with_its
     assert!(f.processor.process_batch(&[change(51, 1, 99)]).await.is_empty());
     assert_eq!(f.nhanh.primed.lock().unwrap().len(), 1, "not primed");
 }
+
+/// The order's state in Nhanh now, changed at `updated` (Nhanh's whole-second stamp).
+fn set_order(f: &crate::testing::ProcessorFixture, status: &str, updated: OffsetDateTime) {
+    let mut o = order(31, status, "0912345678", f.now);
+    o.updated_at = Some(updated);
+    f.nhanh.orders.lock().unwrap().insert(31, o);
+}
+
+fn hub_status(f: &crate::testing::ProcessorFixture) -> Vec<Value> {
+    f.hub.all("orders").iter().map(|o| o["status"].clone()).collect()
+}
+
+/// Issue 21: a read of an older state whose Hub write lands after a newer state's write (a slow
+/// request, a redelivery after a visibility timeout, a pass beside a webhook) must not leave the
+/// Hub at the older state. The older write is held in the fake Hub until the newer one is done.
+#[tokio::test]
+async fn an_older_state_written_after_a_newer_one_never_stays_in_the_hub() {
+    let f = processor_fixture().await;
+    let conn = f.store.get(&f.account).await.unwrap().unwrap();
+    let creds = f.processor.credentials(&conn).await.unwrap();
+    let id = NhanhId::new(31).unwrap();
+    set_order(&f, "New", f.now);
+    f.processor.sync_order(&conn, &creds, id).await.unwrap();
+    // A reads "Shipping"; its Hub write is slow.
+    set_order(&f, "Shipping", f.now + time::Duration::seconds(5));
+    f.hub.hold_order_updates.store(1, Ordering::SeqCst);
+    let older = f.processor.sync_order(&conn, &creds, id);
+    let newer = async {
+        while f.hub.held_order_updates.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        // Meanwhile the order is delivered; B reads and writes "Success" at once.
+        set_order(&f, "Success", f.now + time::Duration::seconds(9));
+        let applied = f.processor.sync_order(&conn, &creds, id).await;
+        assert_eq!(hub_status(&f), [json!("completed")]);
+        f.hub.release_order_writes();
+        applied
+    };
+    let (older, newer) = tokio::join!(older, newer);
+    assert_eq!((older.unwrap(), newer.unwrap()), (Outcome::Applied(Stream::Orders), Outcome::Applied(Stream::Orders)));
+    assert_eq!(hub_status(&f), [json!("completed")], "the newer state is sent again after the older write");
+}
+
+/// The other order of arrival: the older read comes after the newer state is in the Hub, and is
+/// not sent at all; a deletion is final whatever read comes after it.
+#[tokio::test]
+async fn an_older_state_read_after_a_newer_one_is_applied_is_not_sent_and_a_deletion_stays() {
+    let f = processor_fixture().await;
+    let conn = f.store.get(&f.account).await.unwrap().unwrap();
+    let id = NhanhId::new(31).unwrap();
+    set_order(&f, "Success", f.now + time::Duration::seconds(9));
+    let newer = f.nhanh.orders.lock().unwrap()[&31].clone();
+    f.processor.apply_order(&conn, newer, f.now + time::Duration::seconds(10)).await.unwrap();
+    let mut older = order(31, "Shipping", "0912345678", f.now);
+    older.updated_at = Some(f.now + time::Duration::seconds(5));
+    let (before, writes) = (f.hub.all("orders"), f.hub.order_writes.load(Ordering::SeqCst));
+    let outcome = f.processor.apply_order(&conn, older.clone(), f.now + time::Duration::seconds(11)).await.unwrap();
+    assert_eq!(outcome, Outcome::Skipped);
+    assert_eq!(f.hub.order_writes.load(Ordering::SeqCst), writes, "no order write");
+    assert_eq!(f.hub.all("orders"), before);
+    assert_eq!(hub_status(&f), [json!("completed")]);
+    // Same update second, read later: the later read wins.
+    let mut same_second = older.clone();
+    same_second.updated_at = Some(f.now + time::Duration::seconds(9));
+    f.processor.apply_order(&conn, same_second.clone(), f.now + time::Duration::seconds(12)).await.unwrap();
+    assert_eq!(hub_status(&f), [json!("shipping")]);
+    f.processor.delete_order(&conn, id).await.unwrap();
+    let late = f.processor.apply_order(&conn, same_second, f.now + time::Duration::seconds(60)).await.unwrap();
+    assert_eq!(late, Outcome::Skipped);
+    assert_eq!(f.hub.all("orders")[0]["deleted"], json!(true), "a read after the deletion does not undo it");
+}
+
+#[test]
+fn state_versions_order_by_update_stamp_then_read_time_and_never_panic() {
+    let t = |s: i64| OffsetDateTime::from_unix_timestamp(s).unwrap();
+    let v = super::order::state_version;
+    assert!(v(Some(t(100)), t(500)) < v(Some(t(101)), t(200)));
+    assert!(v(Some(t(100)), t(200)) < v(Some(t(100)), t(201)));
+    assert!(v(None, t(200)) < v(None, t(201)));
+    assert!(
+        v(Some(OffsetDateTime::new_utc(time::Date::MAX, time::Time::MIDNIGHT)), t(0)).as_str()
+            <= super::order::DELETED_VERSION
+    );
+    assert!(v(Some(OffsetDateTime::new_utc(time::Date::MIN, time::Time::MIDNIGHT)), t(0)) < v(None, t(1)));
+    assert_eq!(v(None, t(0)).len(), super::order::DELETED_VERSION.len());
+}

@@ -181,6 +181,56 @@ impl IntentStore for DynamoStore {
         self.batch_put(items).await
     }
 
+    /// One conditional put (`ver` absent or not greater than ours); the losing side reads the
+    /// snapshot that kept its place.
+    async fn claim_snapshot(
+        &self,
+        account: &AccountId,
+        scope: &str,
+        key: &str,
+        version: &str,
+        body: &str,
+    ) -> Result<VersionedSnapshot, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("PK", s(account_pk(account)))
+            .item("SK", s(intent_sk(scope, key)))
+            .item("body", s(body))
+            .item("ver", s(version))
+            .condition_expression("attribute_not_exists(ver) OR ver <= :v")
+            .expression_attribute_values(":v", s(version))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(VersionedSnapshot { version: version.to_owned(), body: body.to_owned() }),
+            Err(e) => {
+                let e = e.into_service_error();
+                if e.is_conditional_check_failed_exception() {
+                    self.versioned_snapshot(account, scope, key).await?.ok_or(StoreError::Conflict)
+                } else {
+                    Err(unavailable(e))
+                }
+            }
+        }
+    }
+
+    async fn versioned_snapshot(
+        &self,
+        account: &AccountId,
+        scope: &str,
+        key: &str,
+    ) -> Result<Option<VersionedSnapshot>, StoreError> {
+        let item = self.get_item(account_pk(account), &intent_sk(scope, key)).await?;
+        Ok(item.as_ref().and_then(|i| {
+            Some(VersionedSnapshot {
+                version: text_attr(i, "ver").unwrap_or_default().to_owned(),
+                body: text_attr(i, "body")?.to_owned(),
+            })
+        }))
+    }
+
     async fn put_intent(&self, account: &AccountId, scope: &str, key: &str, body: &str) -> Result<String, StoreError> {
         let expires = OffsetDateTime::now_utc() + time::Duration::days(INTENT_TTL_DAYS);
         let result = self
