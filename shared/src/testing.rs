@@ -103,7 +103,7 @@ impl IntakeFixture {
             .expect("seal");
         let mut conn = connection(&account_id, app, business, state, self.now);
         conn.verify_token_sealed = Some(sealed);
-        self.store.put_claiming(&conn).await.expect("store");
+        self.store.put_claiming(&conn, None).await.expect("store");
         account_id
     }
 }

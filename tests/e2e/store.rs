@@ -99,7 +99,7 @@ async fn connected_accounts_are_listed_once_however_many_items_an_account_has() 
         initial_sync: None,
         version: 0,
     };
-    store.put_claiming(&conn).await.unwrap();
+    store.put_claiming(&conn, None).await.unwrap();
     let pairs: Vec<(String, HubId)> =
         (1..=600).map(|i| (i.to_string(), HubId::parse(&format!("h{i}")).unwrap())).collect();
     store.link_all(&account, Entity::Product, &pairs).await.unwrap();
@@ -115,6 +115,15 @@ async fn connected_accounts_are_listed_once_however_many_items_an_account_has() 
         }
     }
     assert_eq!(seen, 1);
+    // An App Id change (issue 21): the old app's route is removed in the claim's transaction, so
+    // webhooks sent to the old app's URL no longer reach the account.
+    let (old_app, new_app) = (shared::domain::AppId::new(1).unwrap(), shared::domain::AppId::new(2).unwrap());
+    let biz = shared::domain::BusinessId::new(business).unwrap();
+    let mut moved = store.get(&account).await.unwrap().unwrap();
+    moved.app_id = new_app;
+    let moved = store.put_claiming(&moved, Some(old_app)).await.unwrap();
+    assert_eq!(store.route(old_app, biz).await.unwrap(), None, "the old app's route is gone");
+    assert_eq!(store.route(new_app, biz).await.unwrap(), Some(moved));
     let mut gone = store.get(&account).await.unwrap().unwrap();
     gone.state = ConnectionState::Disconnected;
     store.put_releasing(&gone, gone.business_id.unwrap()).await.unwrap();

@@ -81,7 +81,7 @@ impl ConnectionStore for MemoryStore {
         })
     }
 
-    async fn put_claiming(&self, conn: &Connection) -> Result<Connection, StoreError> {
+    async fn put_claiming(&self, conn: &Connection, previous_app: Option<AppId>) -> Result<Connection, StoreError> {
         let business = conn.business_id.ok_or_else(|| StoreError::Corrupt("claim without a business".into()))?;
         self.with(|s| {
             let next = check_version(s, conn)?;
@@ -89,6 +89,9 @@ impl ConnectionStore for MemoryStore {
                 return Err(StoreError::BusinessTaken);
             }
             s.claims.insert(business, conn.account_id.clone());
+            if let Some(old) = previous_app.filter(|old| *old != conn.app_id) {
+                s.routes.remove(&(old, business));
+            }
             // The claim is this account's now: so is the route, whoever held it before.
             s.routes.insert((conn.app_id, business), next.clone());
             s.connections.insert(next.account_id.clone(), next.clone());
@@ -390,9 +393,9 @@ mod tests {
     #[tokio::test]
     async fn r1_claim_and_versions() {
         let store = MemoryStore::default();
-        let a = store.put_claiming(&conn("a", 7)).await.unwrap();
+        let a = store.put_claiming(&conn("a", 7), None).await.unwrap();
         assert_eq!(a.version, 1);
-        assert!(matches!(store.put_claiming(&conn("b", 7)).await, Err(StoreError::BusinessTaken)));
+        assert!(matches!(store.put_claiming(&conn("b", 7), None).await, Err(StoreError::BusinessTaken)));
         assert!(matches!(store.put(&conn("a", 7)).await, Err(StoreError::Conflict)), "stale version");
         let route = || store.route(AppId::new(1).unwrap(), BusinessId::new(7).unwrap());
         assert_eq!(route().await.unwrap(), Some(a.clone()), "the route holds the connection");
@@ -408,7 +411,7 @@ mod tests {
         later.business_id = None;
         store.put(&later).await.unwrap();
         assert_eq!(route().await.unwrap().map(|c| c.version), Some(ended.version), "not after release");
-        assert!(store.put_claiming(&conn("b", 7)).await.is_ok(), "released business can be claimed");
+        assert!(store.put_claiming(&conn("b", 7), None).await.is_ok(), "released business can be claimed");
     }
 
     #[tokio::test]

@@ -44,8 +44,10 @@ pub trait ConnectionStore: Send + Sync {
     async fn put(&self, conn: &Connection) -> Result<Connection, StoreError>;
     /// Like [`ConnectionStore::put`], and in the same transaction claims `conn.business_id` for this
     /// account (R1: refused with [`StoreError::BusinessTaken`] if another account holds it) and
-    /// routes webhooks of (app, business) to it.
-    async fn put_claiming(&self, conn: &Connection) -> Result<Connection, StoreError>;
+    /// routes webhooks of (app, business) to it. `previous_app`: the app the account connected
+    /// through before, when it differs; its route of the business is removed in the same
+    /// transaction, so the old app's webhooks stop reaching the account (issue 21).
+    async fn put_claiming(&self, conn: &Connection, previous_app: Option<AppId>) -> Result<Connection, StoreError>;
     /// Like [`ConnectionStore::put`], and in the same transaction releases the claim on `business`.
     async fn put_releasing(&self, conn: &Connection, business: BusinessId) -> Result<Connection, StoreError>;
     /// The connection webhooks of (app, business) belong to, as its route holds it: one read per

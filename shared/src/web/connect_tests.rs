@@ -357,3 +357,29 @@ async fn the_page_lists_only_its_own_dead_letters_and_thu_lai_moves_one_back() {
     assert_eq!(header(&own, "location"), Some("/nhanhvn/connect/385?done=retry"));
     assert_eq!(*w.dead_letters.requeued.lock().unwrap(), ["dl-own"]);
 }
+
+/// Issue 21: an App Id change after the initial sync moves the webhook route to the new app; the
+/// old app's route, which still held a connected copy with the same verify token, is gone.
+#[tokio::test]
+async fn an_app_id_change_removes_the_old_apps_route() {
+    use crate::domain::{AppId, InitialSyncState};
+    let w = world();
+    w.grant(88_003);
+    w.session("t-a", "385", "admin");
+    let (cookie, csrf) = w.admin("385", "t-a").await;
+    assert_eq!(w.connect("385", &cookie, &csrf, "7001").await.status, 200);
+    let account = AccountId::parse("385").unwrap();
+    let mut conn = w.store.get(&account).await.unwrap().unwrap();
+    conn.state = crate::domain::ConnectionState::Active;
+    if let Some(sync) = conn.initial_sync.as_mut() {
+        sync.state = InitialSyncState::Done;
+    }
+    w.store.put(&conn).await.unwrap();
+    let business = BusinessId::new(88_003).unwrap();
+    let route = |app: u64| w.store.route(AppId::new(app).unwrap(), business);
+    assert!(route(7001).await.unwrap().is_some());
+    let (cookie, csrf) = w.admin("385", "t-a").await;
+    assert_eq!(w.connect("385", &cookie, &csrf, "7002").await.status, 200);
+    assert_eq!(route(7001).await.unwrap(), None, "the old app's route is removed");
+    assert_eq!(route(7002).await.unwrap().map(|c| c.app_id.get()), Some(7002));
+}

@@ -286,7 +286,8 @@ impl ConnectService {
             initial_sync,
             version: existing.as_ref().map_or(0, |c| c.version),
         };
-        let stored = self.connections.put_claiming(&conn).await?;
+        let previous_app = existing.as_ref().map(|c| c.app_id).filter(|old| *old != app);
+        let stored = self.connections.put_claiming(&conn, previous_app).await?;
         self.pending.delete_pending(account, app).await?;
         if let Some(queue) = &self.queue {
             let item =

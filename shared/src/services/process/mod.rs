@@ -249,8 +249,20 @@ impl Processor {
         let Some(conn) = conn else {
             return Ok(Ready::Done(Outcome::Dropped(stream)));
         };
-        if let (Some(business), Some(locks)) = (business, locks) {
-            if conn.app_id == business.app_id && conn.business_id == Some(business.business_id) {
+        if let Some(business) = business {
+            if conn.app_id != business.app_id || conn.business_id != Some(business.business_id) {
+                // Received for an app or business the connection no longer holds (an App Id
+                // change, a reconnect): re-reading it with today's credentials would apply
+                // another business's record, or a record Nhanh never announced for this one.
+                tracing::warn!(
+                    account_id = account.as_str(),
+                    app_id = business.app_id.get(),
+                    business_id = business.business_id.get(),
+                    "work received for an app or business the connection no longer holds: dropped"
+                );
+                return Ok(Ready::Done(Outcome::Dropped(stream)));
+            }
+            if let Some(locks) = locks {
                 self.nhanh.prime_rate_locks(business, locks, read_at);
             }
         }

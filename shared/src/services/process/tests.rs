@@ -343,9 +343,15 @@ async fn a_change_received_for_the_connections_business_primes_the_gate_with_its
     let primed = f.nhanh.primed.lock().unwrap().clone();
     assert_eq!(primed.len(), 1);
     assert_eq!(primed[0].1, vec![("/v3.0/order/list".to_owned(), until)], "the running lock only");
-    // Received for a business the connection no longer holds: its locks are not this connection's.
-    assert!(f.processor.process_batch(&[change(51, 1, 99)]).await.is_empty());
+    // Received for a business or an app the connection no longer holds (issue 21: an App Id
+    // change left the old app's route): dropped and counted, nothing read with today's token.
+    let calls = f.nhanh.calls.load(Ordering::SeqCst);
+    f.nhanh.orders.lock().unwrap().insert(52, order(52, "New", "0912345678", f.now));
+    assert!(f.processor.process_batch(&[change(51, 1, 99), change(52, 2, 10)]).await.is_empty());
     assert_eq!(f.nhanh.primed.lock().unwrap().len(), 1, "not primed");
+    assert_eq!(f.nhanh.calls.load(Ordering::SeqCst), calls, "not re-read");
+    assert_eq!(f.hub.all("orders").len(), 1, "only the first order");
+    assert_eq!(f.store.stats(&f.account).await.unwrap().streams["webhooks"].dropped, 2);
 }
 
 /// The order's state in Nhanh now, changed at `updated` (Nhanh's whole-second stamp).

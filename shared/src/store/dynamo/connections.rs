@@ -77,7 +77,7 @@ impl ConnectionStore for DynamoStore {
         }
     }
 
-    async fn put_claiming(&self, conn: &Connection) -> Result<Connection, StoreError> {
+    async fn put_claiming(&self, conn: &Connection, previous_app: Option<AppId>) -> Result<Connection, StoreError> {
         let business = conn.business_id.ok_or_else(|| StoreError::Corrupt("claim without a business".into()))?;
         let (put, next) = self.connection_put(conn)?;
         let account = s(conn.account_id.as_str());
@@ -101,12 +101,24 @@ impl ConnectionStore for DynamoStore {
                 .item("account_id", account)
                 .build(),
         )?;
-        let items = vec![
+        let mut items = vec![
             TransactWriteItem::builder().put(put).build(),
             TransactWriteItem::builder().put(claim).build(),
             TransactWriteItem::builder().put(route).build(),
             TransactWriteItem::builder().put(app_route).build(),
         ];
+        if let Some(old) = previous_app.filter(|old| *old != conn.app_id) {
+            // Unconditional: while this account claims the business, no other account is
+            // connected to it, so the old route holds at most a disconnected copy.
+            let stale = build(
+                Delete::builder()
+                    .table_name(&self.table)
+                    .key("PK", s(route_pk(old, business)))
+                    .key("SK", s(ROUTE_SK))
+                    .build(),
+            )?;
+            items.push(TransactWriteItem::builder().delete(stale).build());
+        }
         self.transact(items, &[StoreError::Conflict, StoreError::BusinessTaken]).await?;
         Ok(next)
     }

@@ -84,7 +84,7 @@ fn connection(state: ConnectionState) -> Connection {
 #[tokio::test]
 async fn connecting_claims_the_business_writes_the_route_and_the_connection_in_one_transaction() {
     let (store, replay) = store(vec![]);
-    store.put_claiming(&connection(ConnectionState::Syncing)).await.unwrap();
+    store.put_claiming(&connection(ConnectionState::Syncing), None).await.unwrap();
     let sent = replay.sent.lock().unwrap();
     assert_eq!(sent.len(), 1, "one call");
     let (operation, body) = &sent[0];
@@ -117,7 +117,7 @@ async fn a_cancelled_claim_reads_as_business_taken_and_is_not_retried() {
         "CancellationReasons": [{"Code": "None"}, {"Code": "ConditionalCheckFailed"}, {"Code": "None"}, {"Code": "None"}]
     });
     let (store, replay) = store(vec![(400, cancelled)]);
-    let result = store.put_claiming(&connection(ConnectionState::Syncing)).await;
+    let result = store.put_claiming(&connection(ConnectionState::Syncing), None).await;
     let order: Vec<String> = replay.sent.lock().unwrap()[0].1["TransactItems"]
         .as_array()
         .unwrap()
