@@ -93,6 +93,11 @@ pub enum WorkItem {
         /// Read-only: the v2 page number of an item queued before page tokens existed.
         #[serde(default, skip_serializing)]
         page: Option<u32>,
+        /// The connected period the chain belongs to (its `connected_at`): a page of an earlier
+        /// period is dropped, so an old chain cannot mark a new connection's sync done (issue
+        /// 21). Absent in items queued before this field existed (then taken as current).
+        #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+        period: Option<OffsetDateTime>,
     },
 }
 
@@ -307,6 +312,7 @@ mod tests {
             after: None,
             seq: 1,
             page: Some(4),
+            period: None,
         };
         assert!(!serde_json::to_string(&legacy_field_not_written).unwrap().contains("\"page\""));
     }
@@ -395,9 +401,10 @@ mod tests {
                     after: Some(PageToken("t3".into())),
                     seq: 3,
                     page: None,
+                    period: Some(at),
                 },
                 Origin::Content(Some(at)),
-                r#"{"kind":"initial_sync_page","account_id":"a1","after":"t3","seq":3}"#,
+                r#"{"kind":"initial_sync_page","account_id":"a1","after":"t3","seq":3,"period":"2026-11-30T00:53:20Z"}"#,
                 "a1:initial_sync",
                 "a1:initial_sync:1796000000:3",
             ),

@@ -48,7 +48,13 @@ impl Processor {
         seq: u32,
     ) -> Result<(), Failure> {
         let account = &conn.account_id;
-        let item = WorkItem::InitialSyncPage { account_id: account.clone(), after, seq, page: None };
+        let item = WorkItem::InitialSyncPage {
+            account_id: account.clone(),
+            after,
+            seq,
+            page: None,
+            period: conn.connected_at,
+        };
         let message = item
             .to_message(Origin::Content(conn.connected_at))
             .map_err(|e| err(Stream::Products, Error::Invalid(e.to_string())))?;
@@ -270,5 +276,28 @@ mod tests {
         assert_eq!(queue.messages().len(), 1, "no further item");
         let conn = crate::store::ConnectionStore::get(f.store.as_ref(), &f.account).await.unwrap().unwrap();
         assert_eq!(conn.initial_sync.map(|s| (s.state, s.done)), Some((InitialSyncState::Done, 120)), "products");
+    }
+
+    /// Issue 21: a page of a chain queued in an earlier connected period (before a disconnect and
+    /// a reconnect) is dropped: it applies nothing and cannot end the new period's sync.
+    #[tokio::test]
+    async fn a_page_of_an_earlier_connected_period_is_dropped() {
+        let f = processor_fixture().await;
+        let conn = crate::store::ConnectionStore::get(f.store.as_ref(), &f.account).await.unwrap().unwrap();
+        f.nhanh.products.lock().unwrap().insert(5, product(5, None, "Áo"));
+        let page = |period| WorkItem::InitialSyncPage {
+            account_id: f.account.clone(),
+            after: None,
+            seq: 1,
+            page: None,
+            period,
+        };
+        let earlier = conn.connected_at.map(|c| c - time::Duration::days(1));
+        assert_eq!(f.processor.apply(&page(earlier)).await.unwrap(), Outcome::Dropped(Stream::Products));
+        assert!(f.hub.all("products").is_empty(), "nothing applied");
+        let after = crate::store::ConnectionStore::get(f.store.as_ref(), &f.account).await.unwrap().unwrap();
+        assert_eq!(after.initial_sync, conn.initial_sync, "the sync's state is untouched");
+        assert_eq!(f.processor.apply(&page(conn.connected_at)).await.unwrap(), Outcome::Skipped);
+        assert_eq!(f.hub.all("products").len(), 1, "the current period's page applies");
     }
 }

@@ -205,7 +205,12 @@ impl Processor {
             }
             WorkItem::HubEvent { event, .. } => self.hub_event(&conn, &creds, event).await,
             WorkItem::ReconcileAccount { resume, .. } => self.reconcile(&conn, &creds, resume.clone()).await,
-            WorkItem::InitialSyncPage { after, seq, page, .. } => {
+            WorkItem::InitialSyncPage { after, seq, page, period, .. } => {
+                if period.is_some() && *period != conn.connected_at {
+                    // A chain of an earlier connected period.
+                    tracing::info!(account_id = account.as_str(), "initial sync page of an earlier connection dropped");
+                    return Ok(Outcome::Dropped(stream));
+                }
                 // An item queued before page tokens carries a v2 page number.
                 let after = after.clone().or_else(|| page.and_then(nhanh::legacy_page_token));
                 let seq = if *seq == 0 { page.unwrap_or(1) } else { *seq };
