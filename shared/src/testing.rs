@@ -137,6 +137,8 @@ pub mod fakes {
         pub refused_mobile: Mutex<Option<String>>,
         /// The grant `exchange_code` answers (none: it refuses the code).
         pub grant: Mutex<Option<TokenGrant>>,
+        /// When set, a bill listing ends after its first bill, cut short (the loop guard).
+        pub bills_cut_short: std::sync::atomic::AtomicBool,
         /// When set, order listings answer `ERR_429` locked until this instant.
         pub orders_locked_until: Mutex<Option<OffsetDateTime>>,
         /// Calls made.
@@ -183,7 +185,7 @@ pub mod fakes {
             let start = q.after.as_ref().and_then(|t| t.as_str().parse::<usize>().ok()).unwrap_or(0);
             let next = (start + per_page < all.len()).then(|| PageToken((start + per_page).to_string()));
             let items = all.into_iter().skip(start).take(per_page).collect();
-            Ok(Page { items, next, total_pages: None })
+            Ok(Page { items, next, total_pages: None, truncated: false })
         }
         async fn product(&self, _: &Credentials, id: NhanhId) -> Result<Vec<Product>, NhanhError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
@@ -210,7 +212,7 @@ pub mod fakes {
             let start = q.after.as_ref().and_then(|t| t.as_str().parse::<usize>().ok()).unwrap_or(0);
             let next = (start + per_page < found.len()).then(|| PageToken((start + per_page).to_string()));
             let items = found.into_iter().skip(start).take(per_page).collect();
-            Ok(Page { items, next, total_pages: None })
+            Ok(Page { items, next, total_pages: None, truncated: false })
         }
         async fn add_order(&self, _: &Credentials, order: &NewOrder) -> Result<AddedOrder, NhanhError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
@@ -256,7 +258,7 @@ pub mod fakes {
             Ok(AddedOrder { nhanh_id: Some(nid) })
         }
         async fn customers(&self, _: &Credentials, _: &CustomerQuery) -> Result<Page<Customer>, NhanhError> {
-            Ok(Page { items: vec![], next: None, total_pages: None })
+            Ok(Page { items: vec![], next: None, total_pages: None, truncated: false })
         }
         fn bill_window(&self, _: ApiVersion) -> time::Duration {
             time::Duration::days(10)
@@ -267,7 +269,20 @@ pub mod fakes {
             let per_page = q.per_page.max(1) as usize;
             let start = q.after.as_ref().and_then(|t| t.as_str().parse::<usize>().ok()).unwrap_or(0);
             let next = (start + per_page < all.len()).then(|| PageToken((start + per_page).to_string()));
-            Ok(Page { items: all.into_iter().skip(start).take(per_page).collect(), next, total_pages: None })
+            if self.bills_cut_short.load(Ordering::SeqCst) {
+                return Ok(Page {
+                    items: all.into_iter().take(1).collect(),
+                    next: None,
+                    total_pages: None,
+                    truncated: true,
+                });
+            }
+            Ok(Page {
+                items: all.into_iter().skip(start).take(per_page).collect(),
+                next,
+                total_pages: None,
+                truncated: false,
+            })
         }
         async fn deleted_bills(&self, _: &Credentials, _: &DeletedBillsQuery) -> Result<Page<NhanhId>, NhanhError> {
             let ids = self
@@ -275,7 +290,7 @@ pub mod fakes {
                 .lock()
                 .map(|d| d.iter().filter_map(|i| NhanhId::new(*i)).collect())
                 .unwrap_or_default();
-            Ok(Page { items: ids, next: None, total_pages: None })
+            Ok(Page { items: ids, next: None, total_pages: None, truncated: false })
         }
         async fn upsert_customers(&self, _: &Credentials, customers: &[NewCustomer]) -> Result<(), NhanhError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
@@ -319,6 +334,9 @@ pub mod fakes {
         pub held_order_updates: AtomicUsize,
         /// Order writes (creates and updates) called.
         pub order_writes: AtomicUsize,
+        /// When > 0, that many next order writes are refused for good (422), as for a body the Hub
+        /// rejects.
+        pub refuse_order_writes: AtomicUsize,
         released: std::sync::atomic::AtomicBool,
         release: tokio::sync::Notify,
         /// Admin sessions by token.
@@ -380,6 +398,17 @@ pub mod fakes {
                 return Err(HubError::RateLimited { until: OffsetDateTime::UNIX_EPOCH });
             }
             write()
+        }
+
+        fn refuse_if_asked(&self) -> Result<(), HubError> {
+            if self.refuse_order_writes.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+                return Err(HubError::Rejected {
+                    status: 422,
+                    code: "validation_failed".into(),
+                    message: "refused".into(),
+                });
+            }
+            Ok(())
         }
 
         /// Lets every held order update land (and the later ones pass).
@@ -517,6 +546,7 @@ pub mod fakes {
             key: &str,
         ) -> Result<HubId, HubError> {
             self.order_writes.fetch_add(1, Ordering::SeqCst);
+            self.refuse_if_asked()?;
             self.create("orders", json(o), key)
         }
         async fn update_order(
@@ -526,6 +556,7 @@ pub mod fakes {
             o: &OrderSnapshot,
         ) -> Result<(), HubError> {
             self.order_writes.fetch_add(1, Ordering::SeqCst);
+            self.refuse_if_asked()?;
             self.maybe_hold().await;
             self.update("orders", id, json(o))
         }

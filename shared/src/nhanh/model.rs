@@ -61,6 +61,10 @@ pub struct Page<T> {
     pub next: Option<PageToken>,
     /// How many pages the query has, when Nhanh says (v2 does, v3 never).
     pub total_pages: Option<u32>,
+    /// The listing ended early, not at its end: Nhanh answered the same page token again (the
+    /// loop guard) or a page cap was met. What was not listed is unknown, so nothing may be taken
+    /// as gone from such a listing (issue 21: bills marked deleted after an incomplete re-read).
+    pub truncated: bool,
 }
 
 /// A product's status, whatever the version's encoding (v2 strings, v3 ints).

@@ -67,7 +67,7 @@ fn first_text(record: &Value, keys: &[&str]) -> Option<String> {
 pub fn page<T>(data: &Value, key: &str, item: fn(&Value) -> Option<T>) -> Page<T> {
     let items = collection(&data[key]).into_iter().filter_map(item).collect();
     let total_pages = int(&data["totalPages"]).and_then(|n| u32::try_from(n).ok()).unwrap_or(0);
-    Page { items, next: None, total_pages: Some(total_pages) }
+    Page { items, next: None, total_pages: Some(total_pages), truncated: false }
 }
 
 /// A product from search, detail or a product webhook.

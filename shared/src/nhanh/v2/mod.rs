@@ -278,7 +278,7 @@ impl NhanhApi for NhanhV2Client {
 
     /// v2 has no list of deleted bills.
     async fn deleted_bills(&self, _creds: &Credentials, _q: &DeletedBillsQuery) -> Result<Page<NhanhId>, NhanhError> {
-        Ok(Page { items: Vec::new(), next: None, total_pages: Some(0) })
+        Ok(Page { items: Vec::new(), next: None, total_pages: Some(0), truncated: false })
     }
 }
 

@@ -53,9 +53,9 @@ pub fn token_grant(data: &Value, now: OffsetDateTime) -> Result<TokenGrant, Nhan
     })
 }
 
-/// Whether a `paginator.next` means "more": present, not null, not `""`, `{}` or `[]`, and not the
-/// value just sent (a loop guard, logged).
-fn usable_next(next: &Value, sent: Option<&Value>) -> bool {
+/// What a `paginator.next` means: more (present, not null, not `""`, `{}` or `[]`), the end, or
+/// the value just sent again (a loop guard, logged: the listing ends there, cut short).
+fn next_page(next: &Value, sent: Option<&Value>) -> (Option<PageToken>, bool) {
     let empty = match next {
         Value::Null => true,
         Value::String(s) => s.is_empty(),
@@ -64,10 +64,10 @@ fn usable_next(next: &Value, sent: Option<&Value>) -> bool {
         _ => false,
     };
     if !empty && sent == Some(next) {
-        tracing::warn!(next = %next, "Nhanh answered the same paginator.next again; the listing is taken as ended");
-        return false;
+        tracing::warn!(next = %next, "Nhanh answered the same paginator.next again; the listing ends here, cut short");
+        return (None, true);
     }
-    !empty
+    ((!empty).then(|| PageToken(next.to_string())), false)
 }
 
 /// One page: `data` is an array of items; `paginator.next` is echoed exactly as the next token.
@@ -78,9 +78,8 @@ pub fn page<T>(body: &Value, sent: Option<&Value>, item: fn(&Value) -> Option<T>
         Value::Object(map) => map.values().filter_map(item).collect(),
         _ => Vec::new(),
     };
-    let next = &body["paginator"]["next"];
-    let next = usable_next(next, sent).then(|| PageToken(next.to_string()));
-    Page { items, next, total_pages: None }
+    let (next, truncated) = next_page(&body["paginator"]["next"], sent);
+    Page { items, next, total_pages: None, truncated }
 }
 
 /// "No parent" / "no category": null, absent, 0 or negative all mean none (§9 #20).
@@ -356,6 +355,8 @@ mod tests {
             None,
             "loop guard"
         );
+        assert!(page(&json!({"data": [], "paginator": {"next": {"id": 100}}}), Some(&sent), product).truncated);
+        assert!(!page(&json!({"data": [], "paginator": {"next": null}}), Some(&sent), product).truncated);
     }
 
     #[test]

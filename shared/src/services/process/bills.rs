@@ -38,9 +38,34 @@ macro_rules! attempt {
     };
 }
 
-/// The Vietnam date of an instant.
-fn day(t: OffsetDateTime) -> time::Date {
-    t.to_offset(timefmt::VIETNAM).date()
+/// The Vietnam date of an instant; `None` at the calendar's edge (a stamp from outside near the
+/// year 9999 would make `to_offset` panic).
+fn day(t: OffsetDateTime) -> Option<time::Date> {
+    t.checked_to_offset(timefmt::VIETNAM).map(|t| t.date())
+}
+
+/// What a pass recorded of one day's complete listing: the bills it named and the depots the
+/// connection read then. Recorded before depots were kept: a bare list of ids.
+#[derive(Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+struct DayListing {
+    /// The connection's depots when the day was listed (`[]`: all depots).
+    depots: Vec<u64>,
+    /// The bills listed.
+    ids: BTreeSet<String>,
+    /// Whether `depots` is known (false for a listing recorded in the older form).
+    #[serde(skip)]
+    depots_known: bool,
+}
+
+impl DayListing {
+    fn parse(text: &str) -> Self {
+        if let Ok(mut listing) = serde_json::from_str::<DayListing>(text) {
+            listing.depots_known = true;
+            return listing;
+        }
+        let ids = serde_json::from_str(text).unwrap_or_default();
+        Self { depots: Vec::new(), ids, depots_known: false }
+    }
 }
 
 impl Processor {
@@ -72,25 +97,33 @@ impl Processor {
         while from < until {
             // Whole days: the span ends on the last day it may cover.
             let to = (from + span - Duration::days(1)).min(until);
-            // Ids held per day, when this invocation reads the span from its first page.
+            // Ids listed per day, when this invocation reads the span from its first page: every
+            // bill the listing names, whatever applying it did (a permanent failure is still a
+            // bill Nhanh has). A listing cut short knows nothing of what it did not reach.
             let mut seen: Option<BTreeMap<time::Date, BTreeSet<String>>> = after.is_none().then(BTreeMap::new);
             loop {
                 if budget.spent(self.clock.now()) {
                     return Ok(Some(Stopped { from, after }));
                 }
-                let q = BillQuery { after: after.clone(), per_page: BILLS_PER_PAGE, from: day(from), to: day(to) };
+                let (Some(first_day), Some(last_day)) = (day(from), day(to)) else {
+                    return Err(Failure::permanent(Stream::Bills, "sweep", "bill window outside the calendar"));
+                };
+                let q = BillQuery { after: after.clone(), per_page: BILLS_PER_PAGE, from: first_day, to: last_day };
                 let read_at = self.clock.now();
                 let found = self.nhanh.retail_bills(creds, &q).await.map_err(|e| err(Stream::Bills, e))?;
                 // Counted once per page (one counter write, not one per bill).
                 let mut counts = [(Counter::Applied, 0u64), (Counter::Dropped, 0u64)];
                 let mut outcome = Ok(());
+                if found.truncated {
+                    seen = None;
+                }
                 for bill in found.items {
-                    let applied = self.apply_bill_with(conn, &bill, &mut customers, read_at).await;
-                    if let (Ok(Outcome::Applied(_) | Outcome::Skipped), Some(seen), Some(created), None) =
-                        (&applied, seen.as_mut(), bill.created_at, bill.order_id)
-                    {
-                        seen.entry(day(created)).or_default().insert(bill.id.to_string());
+                    if let (Some(seen), Some(created), None) = (seen.as_mut(), bill.created_at, bill.order_id) {
+                        if let Some(listed_on) = day(created) {
+                            seen.entry(listed_on).or_default().insert(bill.id.to_string());
+                        }
                     }
+                    let applied = self.apply_bill_with(conn, &bill, &mut customers, read_at).await;
                     match applied {
                         Ok(Outcome::Applied(_)) => counts[0].1 += 1,
                         Ok(Outcome::Dropped(_)) => counts[1].1 += 1,
@@ -118,8 +151,8 @@ impl Processor {
                 }
             }
             self.sweep_deleted_bills(conn, creds, from, to).await?;
-            if let Some(seen) = seen {
-                self.bills_gone_from_days(conn, day(from), day(to), seen).await?;
+            if let (Some(seen), Some(first_day), Some(last_day)) = (seen, day(from), day(to)) {
+                self.bills_gone_from_days(conn, first_day, last_day, seen).await?;
             }
             self.move_cursor(conn, PassStream::NhanhBills, to).await?;
             if to >= until {
@@ -132,7 +165,9 @@ impl Processor {
     }
 
     /// Marks deleted the bills held for a day of `first..=last` that its complete re-read no
-    /// longer lists, then keeps what it lists.
+    /// longer lists, then keeps what it lists. Only when the earlier listing covered the same
+    /// depots: a depot dropped at a re-consent hides its bills from the listing, it does not
+    /// delete them.
     pub(super) async fn bills_gone_from_days(
         &self,
         conn: &Connection,
@@ -145,14 +180,28 @@ impl Processor {
         while d <= last {
             let key = d.to_string();
             let now_seen = seen.remove(&d).unwrap_or_default();
-            let before: BTreeSet<String> = self
-                .intents
-                .intent(account, BILLS_OF_DAY, &key)
-                .await
-                .map_err(|e| err(Stream::Bills, e))?
-                .and_then(|text| serde_json::from_str(&text).ok())
-                .unwrap_or_default();
-            for gone in before.difference(&now_seen).filter_map(|id| id.parse::<u64>().ok()).filter_map(NhanhId::new) {
+            let stored = self.intents.intent(account, BILLS_OF_DAY, &key).await.map_err(|e| err(Stream::Bills, e))?;
+            let before = stored.as_deref().map(DayListing::parse).unwrap_or_default();
+            let mut depots = conn.depot_ids.clone();
+            depots.sort_unstable();
+            let comparable = stored.is_none() || (before.depots_known && before.depots == depots);
+            if !comparable {
+                tracing::info!(
+                    account_id = account.as_str(),
+                    day = key.as_str(),
+                    "the connection's depots changed since this day was listed: no bill is taken as deleted"
+                );
+            }
+            let gone_ids: Vec<NhanhId> = match comparable {
+                true => before
+                    .ids
+                    .difference(&now_seen)
+                    .filter_map(|id| id.parse::<u64>().ok())
+                    .filter_map(NhanhId::new)
+                    .collect(),
+                false => Vec::new(),
+            };
+            for gone in gone_ids {
                 match self.delete_bill(conn, gone).await {
                     Ok(outcome) => self.count(conn, outcome).await,
                     Err(Failure::Permanent { stream, record, reason }) => {
@@ -161,8 +210,10 @@ impl Processor {
                     Err(retry) => return Err(retry),
                 }
             }
-            if before != now_seen {
-                let text = serde_json::to_string(&now_seen).unwrap_or_default();
+            let now = DayListing { depots, ids: now_seen, depots_known: true };
+            let unchanged = comparable && before.depots_known && before.ids == now.ids;
+            if !unchanged {
+                let text = serde_json::to_string(&now).unwrap_or_default();
                 self.intents.set_intent(account, BILLS_OF_DAY, &key, &text).await.map_err(|e| err(Stream::Bills, e))?;
             }
             match d.next_day() {
@@ -338,6 +389,7 @@ impl Processor {
 mod tests {
     use super::*;
     use crate::nhanh::{OrderCustomer, OrderLine};
+    use crate::store::StatsStore;
     use crate::testing::processor_fixture;
     use std::sync::atomic::Ordering;
 
@@ -425,5 +477,59 @@ mod tests {
 
         f.processor.delete_bill(&conn, NhanhId::new(501).unwrap()).await.unwrap();
         assert_eq!(f.hub.all("orders").iter().find(|o| o["code"] == "HD501").unwrap()["deleted"], true);
+    }
+
+    /// One bill stream of a pass over the fixture's first two hours (the clock is fixed, so the
+    /// budget never runs out).
+    async fn sweep(f: &crate::testing::ProcessorFixture) -> Result<Option<Stopped>, Failure> {
+        let conn = crate::store::ConnectionStore::get(f.store.as_ref(), &f.account).await.unwrap().unwrap();
+        let creds = f.processor.credentials(&conn).await.unwrap();
+        let window = Window { from: f.now, after: None, until: f.now + Duration::hours(2) };
+        f.processor.sweep_bills(&conn, &creds, window, &mut Budget::until(f.now + Duration::hours(1))).await
+    }
+
+    fn hub_deleted(f: &crate::testing::ProcessorFixture, code: &str) -> serde_json::Value {
+        f.hub.all("orders").iter().find(|o| o["code"] == code).map(|o| o["deleted"].clone()).unwrap_or_default()
+    }
+
+    /// Issue 21: only a complete listing of a day, over the same depots, may delete, and only the
+    /// bills absent from it; a bill whose write fails, a listing cut short or a depot dropped at a
+    /// re-consent never reverse a sale.
+    #[tokio::test]
+    async fn only_a_complete_listing_of_the_same_depots_marks_absent_bills_deleted() {
+        let f = processor_fixture().await;
+        let later = f.now + Duration::minutes(5);
+        for id in [601, 602] {
+            f.nhanh.bills.lock().unwrap().insert(id, bill(id, BillKind::Sale, "0912000601", later));
+        }
+        sweep(&f).await.unwrap();
+        assert_eq!(f.hub.all("orders").len(), 2);
+        // 601 changes and the Hub refuses it for good: it is still a bill Nhanh lists.
+        f.nhanh.bills.lock().unwrap().get_mut(&601).unwrap().discount = 7_000;
+        f.hub.refuse_order_writes.store(1, Ordering::SeqCst);
+        sweep(&f).await.unwrap();
+        assert_eq!(hub_deleted(&f, "HD601"), false, "a refused re-apply is not a deletion");
+        let stats = f.store.stats(&f.account).await.unwrap();
+        assert_eq!(stats.streams["bills"].failed, 1, "the bill's failure counts under bills");
+        assert_eq!(stats.streams.get("orders").map_or(0, |o| o.failed), 0, "not under orders");
+        // A listing cut short (Nhanh repeated a page token) names only 601.
+        f.nhanh.bills_cut_short.store(true, Ordering::SeqCst);
+        sweep(&f).await.unwrap();
+        f.nhanh.bills_cut_short.store(false, Ordering::SeqCst);
+        assert_eq!(hub_deleted(&f, "HD602"), false, "a listing cut short deletes nothing");
+        // A depot dropped at a re-consent: 602 is no longer listed, but it was not deleted.
+        let mut conn = crate::store::ConnectionStore::get(f.store.as_ref(), &f.account).await.unwrap().unwrap();
+        conn.depot_ids = vec![3];
+        crate::store::ConnectionStore::put(f.store.as_ref(), &conn).await.unwrap();
+        let hidden = f.nhanh.bills.lock().unwrap().remove(&602).unwrap();
+        sweep(&f).await.unwrap();
+        assert_eq!(hub_deleted(&f, "HD602"), false, "bills of a dropped depot are not deleted");
+        // Nhanh lists it again, then a complete listing over the same depots no longer does.
+        f.nhanh.bills.lock().unwrap().insert(602, hidden);
+        sweep(&f).await.unwrap();
+        f.nhanh.bills.lock().unwrap().remove(&602);
+        sweep(&f).await.unwrap();
+        assert_eq!(hub_deleted(&f, "HD602"), true, "absent from a complete listing: deleted");
+        assert_eq!(hub_deleted(&f, "HD601"), false);
     }
 }

@@ -60,6 +60,11 @@ pub(crate) struct Budget {
 }
 
 impl Budget {
+    /// A budget that ends at `deadline`.
+    pub(crate) fn until(deadline: OffsetDateTime) -> Self {
+        Self { deadline, pages: 0 }
+    }
+
     /// Spent once the deadline passed, but never before a first page, so every invocation progresses.
     pub(super) fn spent(&self, now: OffsetDateTime) -> bool {
         self.pages > 0 && now >= self.deadline
