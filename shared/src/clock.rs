@@ -31,7 +31,9 @@ impl Clock for FixedClock {
 /// Formats an instant as RFC 3339 in UTC (`…Z`), as the Hub contract wants every timestamp;
 /// empty if the instant is out of range.
 pub fn rfc3339(t: OffsetDateTime) -> String {
-    t.to_offset(time::UtcOffset::UTC).format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    t.checked_to_offset(time::UtcOffset::UTC)
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
 }
 
 /// Serde for `Option<OffsetDateTime>` written as RFC 3339 in UTC (Nhanh times carry +07:00, the
@@ -41,7 +43,12 @@ pub mod utc_rfc3339_option {
 
     /// Writes the instant in UTC, or null.
     pub fn serialize<S: serde::Serializer>(value: &Option<OffsetDateTime>, s: S) -> Result<S::Ok, S::Error> {
-        time::serde::rfc3339::option::serialize(&value.map(|t| t.to_offset(time::UtcOffset::UTC)), s)
+        // An instant whose UTC form leaves the calendar (a far-future stamp with a negative
+        // offset) is written as it came, rather than panicking.
+        time::serde::rfc3339::option::serialize(
+            &value.map(|t| t.checked_to_offset(time::UtcOffset::UTC).unwrap_or(t)),
+            s,
+        )
     }
 
     /// Reads an RFC 3339 instant, or null.

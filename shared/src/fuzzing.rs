@@ -84,11 +84,26 @@ pub fn nhanh_webhook(data: &[u8]) {
 pub fn nhanh_response(data: &[u8]) {
     let Ok(body) = serde_json::from_slice::<Value>(data) else { return };
     let now = OffsetDateTime::UNIX_EPOCH;
-    let _ = crate::nhanh::envelope::envelope(&body, "/v3.0/order/list");
+    // Instants from outside reach time arithmetic and formatting (issue 21: a far-future
+    // `unlockedAt`, `lockedSeconds` or `expiredAt` once panicked there).
+    let instant = |t: OffsetDateTime| {
+        let _ = crate::web::format::vn_time(t);
+        let _ = crate::web::format::relative_vi(t, now);
+        let _ = crate::nhanh::timefmt::datetime(t);
+        let _ = crate::clock::rfc3339(t);
+    };
+    if let Err(crate::nhanh::NhanhError::RateLimited { unlocked_at, .. }) =
+        crate::nhanh::envelope::envelope(&body, "/v3.0/order/list")
+    {
+        instant(unlocked_at);
+    }
     let _ = crate::nhanh::envelope::messages(&body);
     let inner = &body["data"];
-    let _ = v2::decode::token_grant(&body, now, ApiVersion::V2);
-    let _ = v3::decode::token_grant(inner, now);
+    for grant in
+        [v2::decode::token_grant(&body, now, ApiVersion::V2), v3::decode::token_grant(inner, now)].into_iter().flatten()
+    {
+        instant(grant.expires_at);
+    }
     let orders = v2::decode::page(inner, "orders", v2::decode::order)
         .items
         .into_iter()
@@ -96,6 +111,10 @@ pub fn nhanh_response(data: &[u8]) {
     for order in orders {
         let _ = crate::mapping::order_money(&order);
         let _ = crate::mapping::order_status(&order.status);
+        if let Ok(snapshot) = crate::mapping::order_snapshot(&order, None, None, &[], false, now) {
+            let _ = serde_json::to_string(&snapshot);
+        }
+        order.created_at.into_iter().chain(order.updated_at).for_each(instant);
     }
     let _ = v2::decode::page(inner, "products", v2::decode::product);
     let _ = v2::decode::page(inner, "customers", v2::decode::customer);
@@ -114,6 +133,10 @@ pub fn nhanh_response(data: &[u8]) {
         .chain(v3::decode::page(&body, None, v3::decode::bill).items);
     for bill in bills {
         let _ = crate::mapping::bill_code(bill.id);
+        if let Ok(snapshot) = crate::mapping::bill_snapshot(&bill, None, None, &[], None, false, now) {
+            let _ = serde_json::to_string(&snapshot);
+        }
+        bill.created_at.into_iter().for_each(instant);
     }
 }
 

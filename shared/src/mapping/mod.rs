@@ -56,17 +56,44 @@ pub fn sale_channel(code: Option<i64>) -> Option<String> {
 /// discount (a line's `discount` is taken as the discount of the whole line, not per unit);
 /// `shipping_fee` = the fee charged to the customer; `total` = subtotal − discount − points used
 /// + shipping_fee. Deposits and transfers do not change it.
-pub fn order_money(order: &Order) -> (i64, i64, i64, i64) {
+pub fn order_money(order: &Order) -> Result<(i64, i64, i64, i64), AbsurdAmount> {
     money(&order.items, order.money_discount, order.money_used_points, order.customer_ship_fee)
 }
 
+/// Money from outside that no sale can have: a line or a sum beyond what `f64` holds exactly
+/// (2^53 VND, far above any real order), or not a number. The record fails for good, with this
+/// reason, instead of wrapping around (release builds do not check `i64` overflow) or panicking.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the record's money is out of range ({0}); it is not sent")]
+pub struct AbsurdAmount(pub &'static str);
+
+/// Amounts are exact in `f64` below this.
+const MAX_EXACT: f64 = 9_007_199_254_740_992.0;
+
 /// The money formula of loyalty-hub-api.md over lines, the order-level discount, the points'
-/// money and the shipping fee: `(subtotal, discount, shipping_fee, total)`.
-fn money(items: &[OrderLine], order_discount: i64, points_money: i64, shipping_fee: i64) -> (i64, i64, i64, i64) {
-    let subtotal: i64 = items.iter().map(|l| (l.price as f64 * l.quantity).round() as i64).sum();
-    let discount: i64 = items.iter().map(|l| l.discount).sum::<i64>() + order_discount;
-    let total = subtotal - discount - points_money + shipping_fee;
-    (subtotal, discount, shipping_fee, total)
+/// money and the shipping fee: `(subtotal, discount, shipping_fee, total)`, in checked arithmetic.
+fn money(
+    items: &[OrderLine],
+    order_discount: i64,
+    points_money: i64,
+    shipping_fee: i64,
+) -> Result<(i64, i64, i64, i64), AbsurdAmount> {
+    let mut subtotal: i64 = 0;
+    let mut discount: i64 = order_discount;
+    for l in items {
+        let line = (l.price as f64 * l.quantity).round();
+        if !line.is_finite() || line.abs() >= MAX_EXACT {
+            return Err(AbsurdAmount("line price × quantity"));
+        }
+        subtotal = subtotal.checked_add(line as i64).ok_or(AbsurdAmount("subtotal"))?;
+        discount = discount.checked_add(l.discount).ok_or(AbsurdAmount("discount"))?;
+    }
+    let total = subtotal
+        .checked_sub(discount)
+        .and_then(|t| t.checked_sub(points_money))
+        .and_then(|t| t.checked_add(shipping_fee))
+        .ok_or(AbsurdAmount("total"))?;
+    Ok((subtotal, discount, shipping_fee, total))
 }
 
 /// The Hub order code of a retail bill: `HD` + the bill id (bills and orders have separate id
@@ -88,10 +115,10 @@ pub fn bill_snapshot(
     return_of: Option<String>,
     deleted: bool,
     now: OffsetDateTime,
-) -> OrderSnapshot {
-    let (subtotal, discount, shipping_fee, total) = money(&bill.items, bill.discount, bill.used_points_money, 0);
+) -> Result<OrderSnapshot, AbsurdAmount> {
+    let (subtotal, discount, shipping_fee, total) = money(&bill.items, bill.discount, bill.used_points_money, 0)?;
     let returned = bill.kind == BillKind::Return;
-    OrderSnapshot {
+    Ok(OrderSnapshot {
         code: bill_code(bill.id),
         status: if returned { "returned" } else { "completed" }.to_owned(),
         source_status: if returned { "RetailReturn" } else { "RetailSale" }.to_owned(),
@@ -113,7 +140,7 @@ pub fn bill_snapshot(
         updated_at: bill.created_at.or(Some(now)),
         deleted,
         return_of: if returned { return_of } else { None },
-    }
+    })
 }
 
 fn order_items(lines: &[OrderLine], product_ids: &[Option<HubId>]) -> Vec<OrderItem> {
@@ -228,10 +255,10 @@ pub fn order_snapshot(
     product_ids: &[Option<HubId>],
     deleted: bool,
     now: OffsetDateTime,
-) -> OrderSnapshot {
-    let (subtotal, discount, shipping_fee, total) = order_money(order);
+) -> Result<OrderSnapshot, AbsurdAmount> {
+    let (subtotal, discount, shipping_fee, total) = order_money(order)?;
     let items = order_items(&order.items, product_ids);
-    OrderSnapshot {
+    Ok(OrderSnapshot {
         code: order.id.to_string(),
         status: order_status(&order.status).to_owned(),
         source_status: order.status.name().to_owned(),
@@ -254,7 +281,7 @@ pub fn order_snapshot(
         updated_at: Some(order.updated_at.unwrap_or(now)),
         deleted,
         return_of: None,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -336,13 +363,37 @@ mod tests {
     #[test]
     fn money_formula() {
         // 2 × 100 000 + round(1.5 × 20 001) = 200 000 + 30 002
-        assert_eq!(order_money(&order()), (230_002, 15_000, 30_000, 230_002 - 15_000 - 3_000 + 30_000));
+        assert_eq!(order_money(&order()).unwrap(), (230_002, 15_000, 30_000, 230_002 - 15_000 - 3_000 + 30_000));
         let mut empty = order();
         empty.items.clear();
         empty.money_discount = 0;
         empty.money_used_points = 0;
         empty.customer_ship_fee = 0;
-        assert_eq!(order_money(&empty), (0, 0, 0, 0));
+        assert_eq!(order_money(&empty).unwrap(), (0, 0, 0, 0));
+    }
+
+    /// Issue 21: money sums from outside at their extremes are a refusal of the record, never a
+    /// wrap-around (release builds do not check overflow) nor a panic.
+    #[test]
+    fn money_at_the_extremes_is_refused_not_wrapped() {
+        type Mutation = fn(&mut Order);
+        let cases: [(&str, Mutation); 6] = [
+            ("huge price", |o| o.items[0].price = i64::MAX),
+            ("huge quantity", |o| o.items[0].quantity = 1e300),
+            ("not a number", |o| o.items[0].quantity = f64::NAN),
+            ("discounts overflow", |o| {
+                o.items[0].discount = i64::MAX;
+                o.money_discount = i64::MAX;
+            }),
+            ("points underflow", |o| o.money_used_points = i64::MIN),
+            ("fee overflow", |o| o.customer_ship_fee = i64::MAX),
+        ];
+        for (name, mutate) in cases {
+            let mut o = order();
+            mutate(&mut o);
+            assert!(order_money(&o).is_err(), "{name}");
+            assert!(order_snapshot(&o, None, None, &[], false, OffsetDateTime::UNIX_EPOCH).is_err(), "{name}");
+        }
     }
 
     #[test]
@@ -356,7 +407,8 @@ mod tests {
             &[HubId::parse("p1").ok(), None],
             true,
             OffsetDateTime::UNIX_EPOCH,
-        );
+        )
+        .unwrap();
         assert_eq!((s.status.as_str(), s.source_status.as_str()), ("shipping", "Shipping"));
         assert_eq!(s.sale_channel.as_deref(), Some("Shopee"));
         assert_eq!(s.customer.phone.as_deref(), Some("0912345678"));
@@ -394,7 +446,7 @@ mod tests {
             let mut o = order();
             o.customer.mobile = Some(raw.into());
             let phone = Phone::parse_for_hub(raw);
-            let s = order_snapshot(&o, None, phone.as_ref(), &[], false, OffsetDateTime::UNIX_EPOCH);
+            let s = order_snapshot(&o, None, phone.as_ref(), &[], false, OffsetDateTime::UNIX_EPOCH).unwrap();
             assert_eq!(s.customer.phone.as_deref(), want, "{raw:?}");
             let json = serde_json::to_value(&s).unwrap();
             assert!(

@@ -6,6 +6,12 @@ use super::{timefmt, NhanhError};
 use serde_json::Value;
 use time::OffsetDateTime;
 
+/// The longest rate-limit lock taken as real. Nhanh documents a 10-second lock (extended while
+/// called); an `unlockedAt` or `lockedSeconds` beyond a day, or outside the calendar, is a broken
+/// answer: a permanent, logged failure of that record, not a wait of years (and never a panic in
+/// time arithmetic, which would abort a whole batch of several accounts).
+pub const MAX_PLAUSIBLE_LOCK: time::Duration = time::Duration::hours(24);
+
 /// Checks the envelope: `code: 1` gives `data`; `code: 0` gives the typed error. `warning` (v3;
 /// a string, object or list) is logged. Rate limits without `unlockedAt` lock for
 /// `lockedSeconds`, else 30 s (nhanh-api-v3.md §9 #8).
@@ -20,11 +26,22 @@ pub fn envelope(body: &Value, path: &str) -> Result<Value, NhanhError> {
     match code.as_deref() {
         Some("ERR_429") | Some("ERR_EXCEEDED_RATE_LIMIT") => {
             let data = &body["data"];
-            let unlocked_at = int(&data["unlockedAt"])
-                .and_then(timefmt::from_unix)
-                .or_else(|| int(&data["lockedSeconds"]).map(|s| OffsetDateTime::now_utc() + time::Duration::seconds(s)))
-                .unwrap_or_else(|| OffsetDateTime::now_utc() + time::Duration::seconds(30));
-            Err(NhanhError::RateLimited { path: path.to_owned(), unlocked_at })
+            let now = OffsetDateTime::now_utc();
+            let unlocked_at = match (int(&data["unlockedAt"]), int(&data["lockedSeconds"])) {
+                (Some(at), _) => timefmt::from_unix(at),
+                (None, Some(secs)) => now.checked_add(time::Duration::seconds(secs)),
+                (None, None) => Some(now + time::Duration::seconds(30)),
+            };
+            match unlocked_at.filter(|at| *at <= now + MAX_PLAUSIBLE_LOCK) {
+                Some(unlocked_at) => Err(NhanhError::RateLimited { path: path.to_owned(), unlocked_at }),
+                None => {
+                    tracing::warn!(path, data = %data, "Nhanh's rate-limit answer names an absurd unlock time");
+                    Err(NhanhError::Malformed(format!(
+                        "rate-limit answer with an unlock time beyond {} hours: {data}",
+                        MAX_PLAUSIBLE_LOCK.whole_hours()
+                    )))
+                }
+            }
         }
         // The token, the app or the business is no longer valid for this version: a new consent
         // is needed (R12; nhanh-api-v3.md §2.4).
@@ -101,6 +118,15 @@ mod tests {
         }
         let limited = json!({"code": 0, "errorCode": "ERR_EXCEEDED_RATE_LIMIT"});
         assert!(matches!(envelope(&limited, "/p"), Err(NhanhError::RateLimited { .. })));
+        for data in [
+            json!({"lockedSeconds": i64::MAX}),
+            json!({"lockedSeconds": 90_000}),
+            json!({"unlockedAt": i64::MAX}),
+            json!({"unlockedAt": 253_402_300_799_i64}),
+        ] {
+            let absurd = envelope(&json!({"code": 0, "errorCode": "ERR_429", "data": data}), "/p");
+            assert!(matches!(absurd, Err(NhanhError::Malformed(_))), "{data}: {absurd:?}");
+        }
         let off = json!({"code": 0, "errorCode": "ERR_BUSINESS_NOT_ENABLE_API"});
         assert!(envelope(&off, "/p").unwrap_err().is_retryable());
         assert_eq!(envelope(&json!({"code": 1, "data": [1], "warning": ["x"]}), "/p").unwrap(), json!([1]));

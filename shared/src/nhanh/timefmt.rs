@@ -27,14 +27,15 @@ pub fn from_unix(secs: i64) -> Option<OffsetDateTime> {
 
 /// Formats as `Y-m-d H:i:s` in Vietnam time.
 pub fn datetime(t: OffsetDateTime) -> String {
-    t.to_offset(VIETNAM)
+    t.checked_to_offset(VIETNAM)
+        .unwrap_or(t)
         .format(format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"))
         .unwrap_or_default()
 }
 
 /// Formats as `Y-m-d` in Vietnam time.
 pub fn date(t: OffsetDateTime) -> String {
-    t.to_offset(VIETNAM).format(format_description!("[year]-[month]-[day]")).unwrap_or_default()
+    t.checked_to_offset(VIETNAM).unwrap_or(t).format(format_description!("[year]-[month]-[day]")).unwrap_or_default()
 }
 
 #[cfg(test)]

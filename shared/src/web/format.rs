@@ -11,7 +11,8 @@ const VIETNAM: UtcOffset = match UtcOffset::from_hms(7, 0, 0) {
 
 /// `dd/mm/yyyy HH:MM` in Vietnam's time.
 pub fn vn_time(t: OffsetDateTime) -> String {
-    let t = t.to_offset(VIETNAM);
+    // At the calendar's edge (a stamp from outside near 9999-12-31) the shift would overflow.
+    let t = t.checked_to_offset(VIETNAM).unwrap_or(t);
     format!("{:02}/{:02}/{} {:02}:{:02}", t.day(), u8::from(t.month()), t.year(), t.hour(), t.minute())
 }
 
@@ -47,6 +48,18 @@ mod tests {
         assert_eq!(relative_vi(t, t + time::Duration::hours(3)), "3 giờ trước");
         assert_eq!(relative_vi(t + time::Duration::days(2), t), "2 ngày nữa");
         assert_eq!(relative_vi(t, t + time::Duration::days(90)), "02/12/2026 13:05");
+    }
+
+    /// Issue 21: a token expiry from outside at the calendar's edge (`expiredAt` of 9999-12-31)
+    /// renders, without panicking in the shift to Vietnam's time.
+    #[test]
+    fn the_calendars_edges_format_without_panicking() {
+        let (max, min) = (
+            OffsetDateTime::new_utc(time::Date::MAX, time::Time::MAX),
+            OffsetDateTime::new_utc(time::Date::MIN, time::Time::MIDNIGHT),
+        );
+        assert!(vn_time(max).starts_with("31/12/"));
+        assert!(!relative_vi(max, min).is_empty() && !relative_vi(min, max).is_empty());
     }
 
     proptest! {

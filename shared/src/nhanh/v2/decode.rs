@@ -31,7 +31,7 @@ pub fn token_grant(body: &Value, now: OffsetDateTime, api_version: ApiVersion) -
     let expires_at = int(field("expiredAt"))
         .and_then(timefmt::from_unix)
         .or_else(|| text(field("expiredDateTime")).and_then(|s| timefmt::parse(&s)))
-        .or_else(|| int(field("expiresIn")).map(|s| now + time::Duration::seconds(s)))
+        .or_else(|| int(field("expiresIn")).and_then(|s| now.checked_add(time::Duration::seconds(s))))
         // Documented lifetime when the answer omits it.
         .unwrap_or(now + time::Duration::days(365));
     let depot_ids =

@@ -333,7 +333,8 @@ impl Processor {
             None => None,
         };
         let snapshot =
-            mapping::bill_snapshot(bill, customer_id, phone.as_ref(), &product_ids, return_of, false, self.clock.now());
+            mapping::bill_snapshot(bill, customer_id, phone.as_ref(), &product_ids, return_of, false, self.clock.now())
+                .map_err(|e| Failure::permanent(Stream::Bills, record.clone(), e.to_string()))?;
         if last.as_deref().is_some_and(|l| serde_json::to_string(&snapshot).is_ok_and(|now| now == l)) {
             return Ok(Outcome::Skipped);
         }

@@ -122,7 +122,8 @@ impl Processor {
             .map(|line| line.product_id.and_then(|p| known.get(&(Entity::Product, p.to_string())).cloned()))
             .collect();
         let snapshot =
-            mapping::order_snapshot(&order, customer_id, phone.as_ref(), &product_ids, false, self.clock.now());
+            mapping::order_snapshot(&order, customer_id, phone.as_ref(), &product_ids, false, self.clock.now())
+                .map_err(|e| Failure::permanent(Stream::Orders, record.clone(), e.to_string()))?;
         let write = OrderWrite {
             stream: Stream::Orders,
             entity: Entity::Order,

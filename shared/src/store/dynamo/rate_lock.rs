@@ -66,7 +66,10 @@ impl RateLockStore for DynamoStore {
             .expression_attribute_names("#u", format!("{LOCK_ATTRIBUTE_PREFIX}{path}"))
             .expression_attribute_names("#t", TTL_ATTRIBUTE)
             .expression_attribute_values(":u", n(millis))
-            .expression_attribute_values(":ttl", n((until + time::Duration::days(1)).unix_timestamp()))
+            .expression_attribute_values(
+                ":ttl",
+                n(until.checked_add(time::Duration::days(1)).unwrap_or(until).unix_timestamp()),
+            )
             .send()
             .await;
         match result {
