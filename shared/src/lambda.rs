@@ -283,13 +283,30 @@ mod tests {
         assert!(kept.iter().any(|k| k.ends_with(crate::services::process::HELD_BACK)), "{kept:?}");
     }
 
+    /// Issue 21: a body this release cannot read (a kind queued by a newer release before a
+    /// rollback) is never acknowledged: it fails each delivery, goes to the dead-letter queue,
+    /// and its reason is on the account's error log at the last delivery. Other groups go on.
     #[tokio::test]
-    async fn an_undecodable_record_is_acknowledged_and_the_batch_goes_on() {
+    async fn an_undecodable_record_is_kept_for_the_dead_letter_queue_with_its_reason() {
         let f = processor_fixture().await;
         let mut event = sample_batch(f.account.as_str(), f.now);
-        event.records[0].body = Some("{not json".into());
-        event.records.truncate(1);
+        let newer = format!(r#"{{"kind":"nhanh_batch","account_id":"{}","ids":[1,2]}}"#, f.account.as_str());
+        event.records[0].body = Some(newer);
+        let first = event.records[0].message_id.clone().unwrap_or_default();
+        let group = event.records[0].attributes.get("MessageGroupId").cloned().unwrap_or_default();
+        event
+            .records
+            .retain(|r| r.attributes.get("MessageGroupId") != Some(&group) || r.message_id.as_deref() == Some(&first));
+        let others = event.records.len() - 1;
+        event.records[0].attributes.insert("ApproximateReceiveCount".into(), "5".into());
+        event.records[0].attributes.insert("MessageGroupId".into(), format!("{}:product:5", f.account.as_str()));
         let response = process_sqs_batch(&f.processor, None, event, None).await;
-        assert!(response.batch_item_failures.is_empty());
+        let failed: Vec<&str> = response.batch_item_failures.iter().map(|b| b.item_identifier.as_str()).collect();
+        assert_eq!(failed, [first.as_str()], "only the undecodable record, of {} others", others);
+        let log = f.store.recent_failures(&f.account, 10).await.unwrap();
+        assert!(
+            log.iter().any(|l| l.reason.contains("dead-letter queue") && l.reason.contains("undecodable work item")),
+            "{log:?}"
+        );
     }
 }

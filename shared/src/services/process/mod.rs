@@ -158,8 +158,13 @@ impl Processor {
         let item: WorkItem = match serde_json::from_str(&record.body) {
             Ok(item) => item,
             Err(e) => {
-                tracing::error!(error = %e, "undecodable work item acknowledged");
-                return Ok(());
+                // A kind this release does not know (queued by a newer one before a rollback) or
+                // a broken body: never acknowledged, so it is kept (R9). It fails every delivery
+                // and SQS moves it to the dead-letter queue, where `make replay` brings it back
+                // once a release that reads it runs; the reason is in this log line.
+                let reason = format!("undecodable work item (kept for the dead-letter queue): {e}");
+                tracing::error!(error = %e, reason = reason.as_str(), "undecodable work item not applied");
+                return Err(Unapplied { not_before: None, reason });
             }
         };
         let account = item.account_id().clone();
