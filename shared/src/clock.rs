@@ -8,6 +8,25 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> OffsetDateTime;
 }
 
+tokio::task_local! {
+    /// The instant the current Lambda invocation must have answered by.
+    static INVOCATION_DEADLINE: OffsetDateTime;
+}
+
+/// Runs `work` under the invocation's `deadline`, which [`invocation_deadline`] then tells every
+/// code path of the invocation (a pass's budget, a record's time, a wait for a rate lock).
+pub async fn within_deadline<F: std::future::Future>(deadline: Option<OffsetDateTime>, work: F) -> F::Output {
+    match deadline {
+        Some(d) => INVOCATION_DEADLINE.scope(d, work).await,
+        None => work.await,
+    }
+}
+
+/// The deadline of the invocation this task runs in, if it has one.
+pub fn invocation_deadline() -> Option<OffsetDateTime> {
+    INVOCATION_DEADLINE.try_with(|d| *d).ok()
+}
+
 /// The system clock.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;

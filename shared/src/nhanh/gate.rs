@@ -22,6 +22,10 @@ const MAX_LOCKED_ATTEMPTS: usize = 3;
 /// webhook's processing saves one DynamoDB read (issue 14, P3).
 const PRIMED_FOR: time::Duration = time::Duration::milliseconds(250);
 
+/// What a wait for a lock leaves before the invocation's deadline: the call after it, and the
+/// processor's own margin for answering.
+const DEADLINE_ROOM: time::Duration = time::Duration::seconds(10);
+
 /// Rate-limit locks and per-URL serialisation, shared by the v2 and v3 adapters of a process.
 pub struct CallGate {
     locks: RateLocks,
@@ -139,8 +143,13 @@ impl CallGate {
         let path = key.2.clone();
         for _ in 0..MAX_LOCKED_ATTEMPTS {
             if let Some(unlocked_at) = self.locked_until(&key).await? {
-                let wait = unlocked_at - self.clock.now();
-                if wait > self.max_lock_wait {
+                let now = self.clock.now();
+                let wait = unlocked_at - now;
+                // Not waited out in place past the invocation's deadline either: the record is
+                // retried at the unlock instead of being cut short.
+                let past_deadline =
+                    crate::clock::invocation_deadline().is_some_and(|d| d > now && unlocked_at + DEADLINE_ROOM > d);
+                if wait > self.max_lock_wait || past_deadline {
                     return Err(NhanhError::RateLimited { path, unlocked_at });
                 }
                 // Nhanh's unlockedAt has whole seconds: wait a little past it.
@@ -274,5 +283,19 @@ mod tests {
         gate.prime(1, 11, vec![], now());
         assert!(call(&gate).await.0);
         assert_eq!(other.reads.load(Ordering::SeqCst), 1, "locks of another business say nothing of this one");
+    }
+
+    /// Issue 21: a lock short enough to wait out in place is not waited out past the invocation's
+    /// deadline: the call is handed back at once as rate limited (retried at the unlock).
+    #[tokio::test]
+    async fn a_lock_is_not_waited_out_past_the_invocations_deadline() {
+        let store = Arc::new(CountedLocks::default());
+        let until = now() + time::Duration::seconds(5);
+        store.lock(1, 10, PATH, until).await.unwrap();
+        let gate = CallGate::new(Arc::new(FixedClock(now()))).with_shared_locks(store.clone());
+        let deadline = now() + time::Duration::seconds(12);
+        let (ran, answer) = crate::clock::within_deadline(Some(deadline), call(&gate)).await;
+        assert!(!ran, "no call");
+        assert!(matches!(answer, Err(NhanhError::RateLimited { unlocked_at, .. }) if unlocked_at == until));
     }
 }

@@ -4,40 +4,42 @@
 use super::Processor;
 use time::OffsetDateTime;
 
-tokio::task_local! {
-    /// The instant the current invocation must have answered by (the Lambda deadline).
-    static INVOCATION_DEADLINE: OffsetDateTime;
-}
+/// Runs `work` under the invocation's `deadline`: a pass or an initial sync in it stops, and
+/// continues in a new work item, before the deadline (less [`DEADLINE_MARGIN`]) or after
+/// [`Processor::pass_budget`], whichever comes first; a record not done by then is reported
+/// failed (and retried), so the invocation answers before Lambda ends it.
+pub use crate::clock::within_deadline;
 
 /// Time kept back from the invocation's deadline for settling the batch and answering.
 pub const DEADLINE_MARGIN: time::Duration = time::Duration::seconds(5);
 
-/// Runs `work` under the invocation's `deadline`: a pass or an initial sync in it stops, and
-/// continues in a new work item, before the deadline (less [`DEADLINE_MARGIN`]) or after
-/// [`Processor::pass_budget`], whichever comes first.
-pub async fn within_deadline<F: std::future::Future>(deadline: Option<OffsetDateTime>, work: F) -> F::Output {
-    match deadline {
-        Some(d) => INVOCATION_DEADLINE.scope(d, work).await,
-        None => work.await,
-    }
-}
+/// Why a record was not applied when the invocation's time ran out.
+pub const DEADLINE_REACHED: &str =
+    "the invocation's time ran out before this record was applied; it is retried (nothing lost)";
 
 impl Processor {
     /// When a pass or an initial sync that starts now must stop: after the pass budget, and
     /// before the invocation's deadline.
     pub(super) fn work_until(&self, now: OffsetDateTime) -> OffsetDateTime {
         let budget = now + self.pass_budget;
-        INVOCATION_DEADLINE
-            .try_with(|d| {
-                let room = *d - now;
-                if room <= time::Duration::ZERO {
-                    // A deadline already past (a local emulator's): the budget alone.
-                    return budget;
-                }
+        match crate::clock::invocation_deadline() {
+            Some(d) if d > now => {
                 // Keep the margin, but never more than a quarter of what is left.
-                budget.min(*d - DEADLINE_MARGIN.min(room / 4))
-            })
-            .unwrap_or(budget)
+                let room = d - now;
+                budget.min(d - DEADLINE_MARGIN.min(room / 4))
+            }
+            // None, or a deadline already past (a local emulator's): the budget alone.
+            _ => budget,
+        }
+    }
+
+    /// How long a record that starts now may run: up to the invocation's deadline less
+    /// [`DEADLINE_MARGIN`] (zero when that is past); `None` without a deadline, or with one
+    /// already past at the batch's start (a local emulator's), as [`Processor::work_until`].
+    pub(super) fn record_room(&self, batch_started: OffsetDateTime) -> Option<std::time::Duration> {
+        let d = crate::clock::invocation_deadline().filter(|d| *d > batch_started)?;
+        let room = d - DEADLINE_MARGIN - self.clock.now();
+        Some(std::time::Duration::try_from(room).unwrap_or(std::time::Duration::ZERO))
     }
 }
 

@@ -123,6 +123,7 @@ impl Processor {
                 None => groups.push((&r.group_id, vec![r])),
             }
         }
+        let started = self.clock.now();
         let settled = self.push_customer_heads(&groups).await;
         let settled = &settled;
         let runs = groups.into_iter().map(|(_, list)| async move {
@@ -139,9 +140,27 @@ impl Processor {
                     continue;
                 }
                 let span = record_span(r);
-                let result = match settled.get(&r.message_id) {
-                    Some(done) => done.clone(),
-                    None => self.process_record(r).instrument(span).await,
+                let work = async {
+                    match settled.get(&r.message_id) {
+                        Some(done) => done.clone(),
+                        None => self.process_record(r).instrument(span).await,
+                    }
+                };
+                // Every record keeps to the invocation's deadline: one cut short (its writes are
+                // safe to repeat) is retried, instead of Lambda ending the whole batch, which
+                // would redeliver every record of it without a reason.
+                let result = match self.record_room(started) {
+                    None => work.await,
+                    Some(room) if room.is_zero() => {
+                        Err(Unapplied { not_before: None, reason: deadline::DEADLINE_REACHED.to_owned() })
+                    }
+                    Some(room) => tokio::time::timeout(room, work).await.unwrap_or_else(|_| {
+                        tracing::warn!(
+                            message_id = r.message_id.as_str(),
+                            "record cut short by the invocation's deadline"
+                        );
+                        Err(Unapplied { not_before: None, reason: deadline::DEADLINE_REACHED.to_owned() })
+                    }),
                 };
                 if let Err(Unapplied { not_before, reason }) = result {
                     broken = true;

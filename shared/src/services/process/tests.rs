@@ -439,3 +439,42 @@ fn state_versions_order_by_update_stamp_then_read_time_and_never_panic() {
     assert!(v(Some(OffsetDateTime::new_utc(time::Date::MIN, time::Time::MIDNIGHT)), t(0)) < v(None, t(1)));
     assert_eq!(v(None, t(0)).len(), super::order::DELETED_VERSION.len());
 }
+
+/// Issue 21: every record keeps to the invocation's deadline. A record whose Hub write hangs is
+/// cut short at the deadline (less the margin) and reported failed, its group's later record is
+/// held back, and another group's record is applied; nothing waits for Lambda to end the batch.
+#[tokio::test]
+async fn a_record_that_outlasts_the_invocation_is_cut_short_and_retried_not_the_batch() {
+    let f = processor_fixture().await;
+    set_order(&f, "New", f.now);
+    f.nhanh.products.lock().unwrap().insert(5, product(5, "Áo", 100_000));
+    let change = |id: u64, group: &str, event: &str, data: Value| {
+        let mut r = hook(&f.account, f.now, event, data);
+        r.message_id = format!("m{id}-{event}");
+        r.group_id = group.into();
+        r
+    };
+    let created = change(1, "acct:order:31", "orderAdd", json!({"orderId": 31}));
+    assert!(f.processor.process_batch(&[created]).await.is_empty(), "the order exists in the Hub");
+    // The next write of the order hangs (held in the fake Hub, never released).
+    f.hub.hold_order_updates.store(1, Ordering::SeqCst);
+    let batch = [
+        change(2, "acct:order:31", "orderUpdate", json!({"orderId": 31})),
+        change(3, "acct:order:31", "orderUpdate", json!({"orderId": 31, "x": 1})),
+        change(4, "acct:product:5", "productAdd", json!({"productId": 5})),
+    ];
+    let deadline = f.now + DEADLINE_MARGIN + time::Duration::milliseconds(300);
+    let failed = within_deadline(Some(deadline), f.processor.process_batch(&batch)).await;
+    let reasons: Vec<(&str, &str)> = failed.iter().map(|r| (r.message_id.as_str(), r.reason.as_str())).collect();
+    assert_eq!(
+        reasons,
+        [("m2-orderUpdate", super::deadline::DEADLINE_REACHED), ("m3-orderUpdate", super::outcome::HELD_BACK)]
+    );
+    assert_eq!(f.hub.all("products").len(), 1, "the other group was applied");
+    // With no time left at all, nothing starts.
+    let deadline = f.now + DEADLINE_MARGIN;
+    let late = within_deadline(Some(deadline), async {
+        f.processor.process_batch(&[change(5, "acct:product:5", "productUpdate", json!({"productId": 5}))]).await
+    });
+    assert_eq!(late.await.len(), 1);
+}
