@@ -332,6 +332,10 @@ pub mod fakes {
         pub hold_order_updates: AtomicUsize,
         /// Order updates waiting now.
         pub held_order_updates: AtomicUsize,
+        /// When set, the `origin=hub` listings always answer `has_more` (a broken Hub).
+        pub endless_listings: std::sync::atomic::AtomicBool,
+        /// Pages of `origin=hub` listings read.
+        pub listing_pages: AtomicUsize,
         /// Order writes (creates and updates) called.
         pub order_writes: AtomicUsize,
         /// When > 0, that many next order writes are refused for good (422), as for a body the Hub
@@ -510,7 +514,8 @@ pub mod fakes {
             _: u32,
             _: u32,
         ) -> Result<ListPage<HubCustomer>, HubError> {
-            Ok(ListPage { items: vec![], has_more: false })
+            self.listing_pages.fetch_add(1, Ordering::SeqCst);
+            Ok(ListPage { items: vec![], has_more: self.endless_listings.load(Ordering::SeqCst) })
         }
         async fn create_customer(
             &self,
@@ -567,7 +572,8 @@ pub mod fakes {
             _: u32,
             _: u32,
         ) -> Result<ListPage<HubOrder>, HubError> {
-            Ok(ListPage { items: vec![], has_more: false })
+            self.listing_pages.fetch_add(1, Ordering::SeqCst);
+            Ok(ListPage { items: vec![], has_more: self.endless_listings.load(Ordering::SeqCst) })
         }
     }
 }

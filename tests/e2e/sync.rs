@@ -373,6 +373,16 @@ async fn initial_sync_under_a_compressed_limiter_makes_no_call_while_locked() {
     let calls = app.get_json(&format!("{}/_sim/calls?app_id={}", stack().nhanh, app.app_id)).await;
     assert_eq!(calls["while_locked"], 0, "no call while locked");
     let (searches, span, rate) = call_rate(&calls, 0, "product_list");
+    // Issue 21: every page token is read once (a second reader of the chain doubled the calls).
+    let mut tokens: Vec<String> = items(&calls, "calls")
+        .iter()
+        .filter(|c| c["path"] == Api::V3.path("product_list") && c["served"] == true && !c["token"].is_null())
+        .map(|c| c["token"].to_string())
+        .collect();
+    let read = tokens.len();
+    tokens.sort();
+    tokens.dedup();
+    assert_eq!(read, tokens.len(), "a product page token was read twice");
     let line = format!(
         "initial sync on the local stack (API v3): {count} products, {} product/list calls in {span:.0} s (whole run {:.1} s, {rate:.2} calls/s) under a limiter of {max} / {window} s; calls while locked: 0\n",
         searches, elapsed.as_secs_f64()

@@ -153,6 +153,13 @@ pub struct PassResume {
     /// Read-only: the 1-based page of a continuation queued before page tokens existed.
     #[serde(default, skip_serializing)]
     pub page: Option<u32>,
+    /// Pages of this stream's window read so far, across continuations (the listing's cap).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub pages: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Where a work item comes from; it decides the item's deduplication id, so that what SQS
@@ -383,6 +390,7 @@ mod tests {
                     account_id: account.clone(),
                     tick: at,
                     resume: Some(PassResume {
+                        pages: 0,
                         until: at,
                         stream: PassStream::NhanhBills,
                         from: at - time::Duration::days(1),

@@ -170,6 +170,12 @@ pub(super) async fn api(
     let Ok(data) = serde_json::from_slice::<Value>(&body) else {
         return fail(Some("ERR_INVALID_DATA"), json!("body is not valid JSON")).into_response();
     };
+    // The call log notes the calls served (past the limiter) and the page token each sent, so a
+    // test can tell a page read twice from a call that met a lock.
+    if let Some(call) = sim.calls.last_mut() {
+        call["served"] = json!(true);
+        call["token"] = data["paginator"]["next"].clone();
+    }
     sim.list_calls += 1;
     let short = sim.list_calls % 2 == 0;
     let guard = &mut *sim;

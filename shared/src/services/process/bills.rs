@@ -91,7 +91,7 @@ impl Processor {
         window: Window,
         budget: &mut Budget,
     ) -> Result<Option<Stopped>, Failure> {
-        let Window { mut from, mut after, until } = window;
+        let Window { mut from, mut after, until, mut pages } = window;
         let span = self.nhanh.bill_window(creds.api_version);
         let mut customers = HashMap::new();
         while from < until {
@@ -103,8 +103,12 @@ impl Processor {
             let mut seen: Option<BTreeMap<time::Date, BTreeSet<String>>> = after.is_none().then(BTreeMap::new);
             loop {
                 if budget.spent(self.clock.now()) {
-                    return Ok(Some(Stopped { from, after }));
+                    return Ok(Some(Stopped { from, after, pages }));
                 }
+                if super::pass::at_page_cap(&conn.account_id, PassStream::NhanhBills, pages) {
+                    return Ok(None);
+                }
+                pages += 1;
                 let (Some(first_day), Some(last_day)) = (day(from), day(to)) else {
                     return Err(Failure::permanent(Stream::Bills, "sweep", "bill window outside the calendar"));
                 };
@@ -160,6 +164,7 @@ impl Processor {
             }
             from = to;
             after = None;
+            pages = 0;
         }
         Ok(None)
     }
@@ -485,7 +490,7 @@ mod tests {
     async fn sweep(f: &crate::testing::ProcessorFixture) -> Result<Option<Stopped>, Failure> {
         let conn = crate::store::ConnectionStore::get(f.store.as_ref(), &f.account).await.unwrap().unwrap();
         let creds = f.processor.credentials(&conn).await.unwrap();
-        let window = Window { from: f.now, after: None, until: f.now + Duration::hours(2) };
+        let window = Window { from: f.now, after: None, until: f.now + Duration::hours(2), pages: 0 };
         f.processor.sweep_bills(&conn, &creds, window, &mut Budget::until(f.now + Duration::hours(1))).await
     }
 

@@ -129,7 +129,14 @@ impl Processor {
         // until done.
         let total = found.total_pages.map(|pages| u64::from(pages) * u64::from(PAGE_SIZE));
         tracing::info!(account_id = account.as_str(), done, total, "initial sync progress");
-        if found.next.is_none() {
+        let capped = found.next.is_some() && seq >= super::pass::MAX_PAGES_PER_WINDOW;
+        if capped {
+            // Page tokens that never end: the sync ends here (logged); the scheduled pass's
+            // product stream picks up every product changed from now on.
+            tracing::error!(account_id = account.as_str(), pages = seq, "initial sync cut at its page cap");
+        }
+        let next = found.next.filter(|_| !capped);
+        if next.is_none() {
             self.update_initial_sync(account, |c| {
                 c.initial_sync = Some(InitialSync { state: InitialSyncState::Done, done, total: Some(done) });
                 if c.state == ConnectionState::Syncing {
@@ -146,7 +153,7 @@ impl Processor {
             })
             .await?;
         }
-        Ok(found.next)
+        Ok(next)
     }
 
     pub(super) async fn update_initial_sync(

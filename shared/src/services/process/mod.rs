@@ -25,6 +25,7 @@ mod deadline;
 mod group;
 mod hub_event;
 mod initial_sync;
+mod listing;
 mod order;
 mod outcome;
 mod pass;

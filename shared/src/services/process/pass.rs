@@ -33,43 +33,7 @@ const CONTINUATION_GRACE: Duration = Duration::minutes(10);
 /// processor's Lambda timeout is 30 s; a page can take several seconds).
 pub const DEFAULT_PASS_BUDGET: Duration = Duration::seconds(15);
 
-/// What is left to read of one stream: its window and where to go on reading it.
-#[derive(Debug, Clone)]
-pub(crate) struct Window {
-    pub(crate) from: OffsetDateTime,
-    pub(crate) after: Option<PageToken>,
-    pub(crate) until: OffsetDateTime,
-}
-
-/// Where a stream stopped because the budget was spent.
-#[derive(Debug, Clone)]
-pub(crate) struct Stopped {
-    pub(crate) from: OffsetDateTime,
-    pub(crate) after: Option<PageToken>,
-}
-
-/// A Hub listing's page number as a token (Hub listings page by number).
-fn hub_page(after: Option<&PageToken>) -> u32 {
-    after.and_then(|t| t.as_str().parse::<u32>().ok()).filter(|p| *p >= 1).unwrap_or(1)
-}
-
-/// One invocation's time for a pass.
-pub(crate) struct Budget {
-    deadline: OffsetDateTime,
-    pub(crate) pages: u32,
-}
-
-impl Budget {
-    /// A budget that ends at `deadline`.
-    pub(crate) fn until(deadline: OffsetDateTime) -> Self {
-        Self { deadline, pages: 0 }
-    }
-
-    /// Spent once the deadline passed, but never before a first page, so every invocation progresses.
-    pub(super) fn spent(&self, now: OffsetDateTime) -> bool {
-        self.pages > 0 && now >= self.deadline
-    }
-}
+pub(crate) use super::listing::{at_page_cap, hub_page, Budget, Stopped, Window, MAX_PAGES_PER_WINDOW};
 
 impl Processor {
     /// The scheduled pass of one account, or its continuation after `resume`. Reads stream after
@@ -109,7 +73,7 @@ impl Processor {
         // happens while it runs (a disconnect, say) can fall inside its window; the next pass's
         // overlap reads the rest.
         let until = resume.as_ref().map_or(started - Duration::seconds(2), |r| r.until);
-        let mut budget = Budget { deadline: self.work_until(started), pages: 0 };
+        let mut budget = Budget::until(self.work_until(started));
         let first = resume.as_ref().and_then(|r| PassStream::ALL.iter().position(|s| *s == r.stream)).unwrap_or(0);
         for (i, stream) in PassStream::ALL.into_iter().enumerate().skip(first) {
             if stream == PassStream::NhanhProducts
@@ -117,14 +81,14 @@ impl Processor {
             {
                 continue;
             }
-            let (from, after) = match resume.as_ref().filter(|_| i == first) {
+            let (from, after, pages) = match resume.as_ref().filter(|_| i == first) {
                 // A continuation queued before page tokens carries a 1-based page number: a v2
                 // page for Nhanh streams, the Hub's own for Hub streams.
-                Some(r) => (r.from, r.after.clone().or_else(|| r.page.and_then(nhanh::legacy_page_token))),
-                None if stream == PassStream::NhanhBills => (self.bills_window_start(conn, floor).await?, None),
-                None => (self.window_start(conn, stream, floor).await?, None),
+                Some(r) => (r.from, r.after.clone().or_else(|| r.page.and_then(nhanh::legacy_page_token)), r.pages),
+                None if stream == PassStream::NhanhBills => (self.bills_window_start(conn, floor).await?, None, 0),
+                None => (self.window_start(conn, stream, floor).await?, None, 0),
             };
-            let window = Window { from, after, until };
+            let window = Window { from, after, until, pages };
             let progress = match stream {
                 PassStream::NhanhOrders => self.sweep_orders(conn, creds, window, &mut budget).await?,
                 PassStream::NhanhProducts => self.sweep_products(conn, creds, window, &mut budget).await?,
@@ -135,7 +99,14 @@ impl Processor {
             if let Some(stopped) = progress {
                 self.continue_pass(
                     account,
-                    PassResume { until, stream, from: stopped.from, after: stopped.after, page: None },
+                    PassResume {
+                        until,
+                        stream,
+                        from: stopped.from,
+                        after: stopped.after,
+                        page: None,
+                        pages: stopped.pages,
+                    },
                 )
                 .await?;
                 return Ok(Outcome::Skipped);
@@ -213,14 +184,18 @@ impl Processor {
         window: Window,
         budget: &mut Budget,
     ) -> Result<Option<Stopped>, Failure> {
-        let Window { mut from, mut after, until } = window;
+        let Window { mut from, mut after, until, mut pages } = window;
         let order_window = self.nhanh.order_window(creds.api_version);
         while from < until {
             let to = (from + order_window - Duration::seconds(1)).min(until);
             loop {
                 if budget.spent(self.clock.now()) {
-                    return Ok(Some(Stopped { from, after }));
+                    return Ok(Some(Stopped { from, after, pages }));
                 }
+                if at_page_cap(&conn.account_id, PassStream::NhanhOrders, pages) {
+                    return Ok(None);
+                }
+                pages += 1;
                 let q =
                     OrderQuery { after: after.clone(), per_page: 100, filter: OrderFilter::UpdatedBetween(from, to) };
                 let read_at = self.clock.now();
@@ -243,6 +218,7 @@ impl Processor {
             self.move_cursor(conn, PassStream::NhanhOrders, to).await?;
             from = to;
             after = None;
+            pages = 0;
         }
         Ok(None)
     }
@@ -254,13 +230,17 @@ impl Processor {
         window: Window,
         budget: &mut Budget,
     ) -> Result<Option<Stopped>, Failure> {
-        let Window { from, mut after, until } = window;
+        let Window { from, mut after, until, mut pages } = window;
         // Nothing to read yet when the connection is younger than the pass's window end.
         let mut more = from < until;
         while more {
             if budget.spent(self.clock.now()) {
-                return Ok(Some(Stopped { from, after }));
+                return Ok(Some(Stopped { from, after, pages }));
             }
+            if at_page_cap(&conn.account_id, PassStream::NhanhProducts, pages) {
+                return Ok(None);
+            }
+            pages += 1;
             let q = ProductQuery {
                 after: after.clone(),
                 per_page: PAGE_SIZE,
@@ -284,12 +264,15 @@ impl Processor {
         window: Window,
         budget: &mut Budget,
     ) -> Result<Option<Stopped>, Failure> {
-        let Window { from, after, until } = window;
+        let Window { from, after, until, .. } = window;
         let mut page = hub_page(after.as_ref());
         let account = &conn.account_id;
         loop {
             if budget.spent(self.clock.now()) {
-                return Ok(Some(Stopped { from, after: Some(PageToken(page.to_string())) }));
+                return Ok(Some(Stopped { from, after: Some(PageToken(page.to_string())), pages: page - 1 }));
+            }
+            if at_page_cap(account, PassStream::HubCustomers, page - 1) {
+                return Ok(None);
             }
             let found =
                 self.hub.hub_customers(account, from, page, 100).await.map_err(|e| err(Stream::Customers, e))?;
@@ -333,11 +316,14 @@ impl Processor {
         window: Window,
         budget: &mut Budget,
     ) -> Result<Option<Stopped>, Failure> {
-        let Window { from, after, until } = window;
+        let Window { from, after, until, .. } = window;
         let mut page = hub_page(after.as_ref());
         loop {
             if budget.spent(self.clock.now()) {
-                return Ok(Some(Stopped { from, after: Some(PageToken(page.to_string())) }));
+                return Ok(Some(Stopped { from, after: Some(PageToken(page.to_string())), pages: page - 1 }));
+            }
+            if at_page_cap(&conn.account_id, PassStream::HubOrders, page - 1) {
+                return Ok(None);
             }
             let found =
                 self.hub.hub_orders(&conn.account_id, from, page, 100).await.map_err(|e| err(Stream::Orders, e))?;
@@ -459,5 +445,22 @@ mod pass_tests {
         assert_eq!(queue.messages().len(), 1, "done: nothing more queued");
         let marker = crate::store::CursorStore::cursor(f.store.as_ref(), &f.account, CONTINUED).await.unwrap();
         assert_eq!(marker, Some(OffsetDateTime::UNIX_EPOCH), "the chain ended, so ticks run passes again");
+    }
+
+    /// Issue 21: a Hub that always answers `has_more` no longer loops forever: each listing stops
+    /// at its page cap, logged, and its cursor stays where it was.
+    #[tokio::test]
+    async fn a_hub_that_always_has_more_is_read_to_the_page_cap_and_the_pass_ends() {
+        let f = processor_fixture().await;
+        f.hub.endless_listings.store(true, std::sync::atomic::Ordering::SeqCst);
+        let conn = crate::store::ConnectionStore::get(f.store.as_ref(), &f.account).await.unwrap().unwrap();
+        let creds = f.processor.credentials(&conn).await.unwrap();
+        assert!(f.processor.reconcile(&conn, &creds, None).await.is_ok(), "the pass ends");
+        let pages = f.hub.listing_pages.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(pages, 2 * MAX_PAGES_PER_WINDOW as usize, "customers and orders, each to the cap");
+        for stream in [PassStream::HubCustomers, PassStream::HubOrders] {
+            let cursor = crate::store::CursorStore::cursor(f.store.as_ref(), &f.account, stream.as_str()).await;
+            assert_eq!(cursor.unwrap(), None, "{} cursor not moved", stream.as_str());
+        }
     }
 }
