@@ -29,29 +29,59 @@ unset AWS_ACTION_LOG
 
 PIDS=()
 STOPPING=0
-# Stops every process group started here: TERM, then KILL whatever is left after the grace time.
+# Every process below this script, found by walking parent links (not by process group: `cargo
+# lambda watch` starts each function in a session of its own, and a process that leaves its group
+# would outlive a kill of the group).
+descendants() {
+  local table todo=("$$") found=() p c
+  table="$(ps -eo pid=,ppid= 2>/dev/null)" || return 0
+  while [ "${#todo[@]}" -gt 0 ]; do
+    p="${todo[0]}"; todo=("${todo[@]:1}")
+    for c in $(awk -v p="$p" '$2 == p { print $1 }' <<<"$table"); do found+=("$c"); todo+=("$c"); done
+  done
+  echo "${found[@]}"
+}
+# Stops everything started here: TERM to every process group started and to every process below
+# this script, then KILL whatever is left after the grace time (the tree is taken before the first
+# signal, so processes re-parented when their parent dies are still found).
 cleanup() {
   local status=$?
   [ "$STOPPING" = 1 ] && return
   STOPPING=1
-  trap '' INT TERM HUP
+  trap '' INT TERM HUP PIPE
+  local tree
+  tree="$(descendants)"
   for pid in "${PIDS[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true; done
+  # shellcheck disable=SC2086
+  [ -n "$tree" ] && { kill -TERM $tree 2>/dev/null || true; }
   local deadline=$(( $(date +%s) + STOP_GRACE_SECS ))
   while [ "$(date +%s)" -le "$deadline" ]; do
     local alive=0
     for pid in "${PIDS[@]}"; do kill -0 -- "-$pid" 2>/dev/null && alive=1; done
+    for pid in $tree; do kill -0 "$pid" 2>/dev/null && alive=1; done
     [ "$alive" = 0 ] && break
     sleep 0.1
   done
   for pid in "${PIDS[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
+  # shellcheck disable=SC2086
+  [ -n "$tree" ] && { kill -KILL $tree 2>/dev/null || true; }
   wait 2>/dev/null || true
-  [ "${#PIDS[@]}" -gt 0 ] && echo "stack: stopped"
+  # The reader of this output may be gone (SIGPIPE is ignored above): the stop is done either way.
+  [ "${#PIDS[@]}" -gt 0 ] && { echo "stack: stopped" 2>/dev/null || true; }
   exit "$status"
 }
+# A stop signal ignores further ones before anything else: `make run` gets SIGTERM twice (the
+# group's, then make's own forward to its child), and a second `exit` arriving inside the EXIT trap
+# ended the script half way through `cleanup`, leaving every process of the stack running (issue 21,
+# seen in about one stop in ten of a busy stack).
+on_signal() {
+  trap '' INT TERM HUP PIPE
+  exit "$1"
+}
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+trap 'on_signal 130' INT
+trap 'on_signal 143' TERM
+trap 'on_signal 129' HUP
 
 # Runs a command in the background and waits for it, so a signal is handled at once instead of
 # after a long foreground step (bash defers traps until a foreground child ends).
