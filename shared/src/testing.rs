@@ -322,6 +322,8 @@ pub mod fakes {
         /// When > 0, a product create or update made once this many calls were made answers 429
         /// (nothing written).
         pub rate_limited_after: AtomicUsize,
+        /// When > 0, the 429s of `rate_limited_after` end after this many (a limit per second).
+        pub rate_limited_answers: AtomicUsize,
         /// Product writes under way now, and the most seen at once.
         pub in_flight: AtomicUsize,
         /// The most product writes seen under way at once.
@@ -399,6 +401,12 @@ pub mod fakes {
             let limit = self.rate_limited_after.load(Ordering::SeqCst);
             if limit > 0 && self.calls.load(Ordering::SeqCst) >= limit {
                 self.calls.fetch_add(1, Ordering::SeqCst);
+                // The Hub's limit is per second: after `rate_limited_answers` 429s it lets calls in.
+                if self.rate_limited_answers.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    == Ok(1)
+                {
+                    self.rate_limited_after.store(0, Ordering::SeqCst);
+                }
                 return Err(HubError::RateLimited { until: OffsetDateTime::UNIX_EPOCH });
             }
             write()

@@ -69,7 +69,15 @@ pub struct HubSim {
     requests: Vec<Value>,
     hook: Option<(String, String)>,
     next_id: u64,
+    /// The contract's limit of resource calls per second and account ("about 50 requests/s per
+    /// account; above that it answers 429"); 0: none.
+    rate_per_sec: usize,
+    /// Each account's resource calls of the last second (Unix ms).
+    recent: HashMap<String, VecDeque<u64>>,
 }
+
+/// The contract's rate limit (loyalty-hub-api.md, Conventions).
+pub const RATE_PER_SEC: usize = 50;
 
 type Shared = Arc<Mutex<HubSim>>;
 
@@ -85,7 +93,15 @@ impl HubSim {
             requests: Vec::new(),
             hook: None,
             next_id: 1000,
+            rate_per_sec: RATE_PER_SEC,
+            recent: HashMap::new(),
         }
+    }
+
+    /// Sets the per-account limit of resource calls per second (0: none).
+    pub fn with_rate_per_sec(mut self, limit: usize) -> Self {
+        self.rate_per_sec = limit;
+        self
     }
 
     /// Adds a user session (used for the demo session of `make run`).
@@ -161,6 +177,24 @@ fn gate(sim: &mut HubSim, method: &Method, account: &str, path: &str, headers: &
         "idempotency_key": headers.get("idempotency-key").and_then(|v| v.to_str().ok())}));
     if token(headers).as_deref() != Some(sim.service_token.as_str()) {
         return Some(error(401, "unauthorized", "service token is not valid"));
+    }
+    // Above the contract's rate, a 429 with `Retry-After`, and nothing carried out.
+    if sim.rate_per_sec > 0 {
+        let limit = sim.rate_per_sec;
+        let window = sim.recent.entry(account.to_owned()).or_default();
+        while window.front().is_some_and(|t| *t + 1000 <= at_ms) {
+            window.pop_front();
+        }
+        if window.len() >= limit {
+            if let Some(last) = sim.requests.last_mut() {
+                last["fault"] = json!(429);
+                last["rate_limited"] = json!(true);
+            }
+            let mut resp = error(429, "rate_limited", "more than the account's requests per second");
+            resp.headers_mut().insert("retry-after", axum::http::HeaderValue::from_static("1"));
+            return Some(resp);
+        }
+        window.push_back(at_ms);
     }
     let pick = sim.faults.iter().position(|f| f.account.as_deref().is_none_or(|a| a == account));
     if let Some(f) = pick.and_then(|i| sim.faults.remove(i)).or_else(|| random_fault(sim, account)) {

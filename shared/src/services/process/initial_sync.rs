@@ -17,6 +17,10 @@ use crate::Error;
 
 /// Products per initial sync page.
 pub const PAGE_SIZE: u32 = 50;
+/// The longest Hub `Retry-After` a page waits out in place.
+const HUB_WAIT_IN_PLACE: time::Duration = time::Duration::seconds(5);
+/// How many times one page waits for the Hub before it fails.
+const HUB_WAITS_PER_PAGE: u32 = 10;
 
 impl Processor {
     /// Applies the tree, queues the first product page, and marks the sync running. Pages follow
@@ -118,7 +122,7 @@ impl Processor {
             .map_err(|e| err(Stream::Products, e))?;
         // Progress counts products: the page's, once per page (a retried page counts once).
         let count = found.items.len() as u64;
-        self.apply_products(conn, found.items).await?;
+        self.apply_page_waiting_out_the_hub(conn, found.items).await?;
         let done = self
             .stats
             .advance(account, Stream::InitialSync, seq, count, self.clock.now())
@@ -154,6 +158,37 @@ impl Processor {
             .await?;
         }
         Ok(next)
+    }
+
+    /// Applies a page read from Nhanh; when the Hub asks to slow down (429 with `Retry-After`)
+    /// for a short while, waits and applies the same products again (the writes already done are
+    /// not repeated: unchanged products are not sent), rather than handing the page back to be
+    /// read from Nhanh a second time (issue 21: pages read twice met Nhanh's lock). A longer
+    /// wait, or one past this invocation's work time, fails as before.
+    async fn apply_page_waiting_out_the_hub(
+        &self,
+        conn: &Connection,
+        products: Vec<crate::nhanh::Product>,
+    ) -> Result<(), Failure> {
+        let until = self.work_until(self.clock.now());
+        let mut waits = 0;
+        loop {
+            match self.apply_products(conn, products.clone()).await {
+                Err(Failure::Retry { not_before: Some(at), reauth: false, .. })
+                    if waits < HUB_WAITS_PER_PAGE && at <= until && at - self.clock.now() <= HUB_WAIT_IN_PLACE =>
+                {
+                    waits += 1;
+                    let pause = (at - self.clock.now()).max(time::Duration::ZERO) + time::Duration::milliseconds(20);
+                    tracing::info!(
+                        account_id = conn.account_id.as_str(),
+                        wait_ms = pause.whole_milliseconds() as i64,
+                        "the Hub asked to slow down: the page waits, it is not read again"
+                    );
+                    tokio::time::sleep(std::time::Duration::try_from(pause).unwrap_or_default()).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     pub(super) async fn update_initial_sync(
@@ -237,7 +272,9 @@ mod tests {
             f.nhanh.products.lock().unwrap().insert(id, product(id, None, &format!("P{id}")));
         }
         f.hub.rate_limited_after.store(6, Ordering::SeqCst);
-        let first = f.processor.initial_sync_page(&conn, &creds, None, 1).await;
+        // One application of the page (the sync itself waits a 429 out and applies again).
+        let page: Vec<_> = f.nhanh.products.lock().unwrap().values().cloned().collect();
+        let first = f.processor.apply_products(&conn, page).await;
         assert!(matches!(first, Err(Failure::Retry { .. })), "{first:?}");
         let (created, calls) = (f.hub.all("products").len(), f.hub.calls.load(Ordering::SeqCst));
         assert_eq!(created, 6, "the writes before the 429");
@@ -306,5 +343,23 @@ mod tests {
         assert_eq!(after.initial_sync, conn.initial_sync, "the sync's state is untouched");
         assert_eq!(f.processor.apply(&page(conn.connected_at)).await.unwrap(), Outcome::Skipped);
         assert_eq!(f.hub.all("products").len(), 1, "the current period's page applies");
+    }
+
+    /// Issue 21: a Hub 429 in the middle of a page is waited out and the page applied again from
+    /// memory; Nhanh is not asked for the same page a second time.
+    #[tokio::test]
+    async fn a_hub_rate_limit_mid_page_is_waited_out_without_reading_the_page_again() {
+        let f = processor_fixture().await;
+        let conn = crate::store::ConnectionStore::get(f.store.as_ref(), &f.account).await.unwrap().unwrap();
+        let creds = f.processor.credentials(&conn).await.unwrap();
+        for id in 1..=50 {
+            f.nhanh.products.lock().unwrap().insert(id, product(id, None, &format!("P{id}")));
+        }
+        f.hub.rate_limited_after.store(10, Ordering::SeqCst);
+        f.hub.rate_limited_answers.store(3, Ordering::SeqCst);
+        let next = f.processor.sync_one_page(&conn, &creds, None, 1).await.unwrap();
+        assert_eq!(next, None, "the one page, done");
+        assert_eq!(f.hub.all("products").len(), 50);
+        assert_eq!(f.nhanh.calls.load(Ordering::SeqCst), 1, "the page was read once");
     }
 }
