@@ -34,6 +34,33 @@ async fn id_maps_cursors_and_idempotency_on_dynamodb() {
     assert_eq!(store.cursor(&account, "orders").await.unwrap(), Some(at));
 }
 
+/// Issue 21: an order's snapshot is claimed by version in one conditional write: an older version
+/// is refused and told the newer one, an equal or newer one takes the place; a snapshot written
+/// before versions existed is older than any.
+#[tokio::test]
+async fn versioned_snapshots_on_dynamodb() {
+    use shared::store::IntentStore;
+    let store = store().await;
+    let account = AccountId::parse(&format!("v{}", random_u64() % 1_000_000)).unwrap();
+    let claim = |version: &'static str, body: &'static str| {
+        let (store, account) = (&store, &account);
+        async move { store.claim_snapshot(account, "snapshot:order", "31", version, body).await.unwrap() }
+    };
+    store.set_intent(&account, "snapshot:order", "31", "{\"old\":1}").await.unwrap();
+    assert_eq!(claim("00000000010.1", "{\"v\":1}").await.body, "{\"v\":1}", "an unversioned snapshot is older");
+    let kept = claim("00000000009.9", "{\"v\":0}").await;
+    assert_eq!(
+        (kept.version.as_str(), kept.body.as_str()),
+        ("00000000010.1", "{\"v\":1}"),
+        "an older version is refused"
+    );
+    assert_eq!(claim("00000000010.1", "{\"v\":2}").await.body, "{\"v\":2}", "an equal version takes the place");
+    assert_eq!(claim("00000000011.0", "{\"v\":3}").await.version, "00000000011.0");
+    let now = store.versioned_snapshot(&account, "snapshot:order", "31").await.unwrap().unwrap();
+    assert_eq!((now.version.as_str(), now.body.as_str()), ("00000000011.0", "{\"v\":3}"));
+    assert_eq!(store.intent(&account, "snapshot:order", "31").await.unwrap().as_deref(), Some("{\"v\":3}"));
+}
+
 /// The page path's batch calls: more keys than one BatchGetItem (100) or BatchWriteItem (25)
 /// takes, repeated keys, and keys without a record.
 #[tokio::test]

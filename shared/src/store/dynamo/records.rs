@@ -199,7 +199,8 @@ impl IntentStore for DynamoStore {
             .item("SK", s(intent_sk(scope, key)))
             .item("body", s(body))
             .item("ver", s(version))
-            .condition_expression("attribute_not_exists(ver) OR ver <= :v")
+            .condition_expression("attribute_not_exists(#ver) OR #ver <= :v")
+            .expression_attribute_names("#ver", "ver")
             .expression_attribute_values(":v", s(version))
             .send()
             .await;
