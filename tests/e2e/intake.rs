@@ -102,20 +102,24 @@ async fn every_event_type_lands_in_the_fifo_queue(api: Api) {
         let raw = event.to_string();
         for (g, change) in groups {
             let id = g.rsplit(':').next().unwrap();
-            expected.push((
-                g.clone(),
-                sha256_hex(format!("{raw}#{id}").as_bytes()),
-                *change,
-                id.parse::<u64>().unwrap(),
-            ));
+            expected.push((g.clone(), raw.clone(), *change, id.parse::<u64>().unwrap()));
         }
     }
     let got = messages_of(&acct, expected.len(), Duration::from_millis(1500)).await;
     assert_eq!(got.len(), expected.len(), "one message per record");
-    for (group, dedup, change, id) in expected {
+    // The deduplication id: the body, the record and the instant intake received it (issue 21).
+    let dedup_of = |raw: &str, id: u64, body: &Value| {
+        let at = body["received_at"].as_str().unwrap_or_default();
+        let at = time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).unwrap();
+        sha256_hex(format!("{raw}#{id}@{}", at.unix_timestamp_nanos()).as_bytes())
+    };
+    for (group, raw, change, id) in expected {
         let m = got
             .iter()
-            .find(|m| m.dedup_id == dedup && m.group_id == group)
+            .find(|m| {
+                let body: Value = serde_json::from_str(&m.body).unwrap_or_default();
+                m.group_id == group && m.dedup_id == dedup_of(&raw, id, &body)
+            })
             .unwrap_or_else(|| panic!("no message with dedup id for {group}"));
         let body: Value = serde_json::from_str(&m.body).unwrap();
         assert_eq!(
