@@ -16,12 +16,26 @@ use std::time::Duration;
 /// pause an account for days).
 const MAX_RETRY_AFTER_SECS: i64 = 3600;
 
+/// Requests per second and account this client sends at most: under the Hub's "about 50
+/// requests/s per account" (loyalty-hub-api.md), so a pass or a sync keeps below the limit rather
+/// than meeting it. Per process: instances side by side can still meet a 429, which is waited.
+const PACE_PER_SEC: u32 = 40;
+
+/// A `Retry-After` this short is waited out in place (then the request is sent again), rather
+/// than failing the record: a 1-second 429 otherwise restarted a whole pass window.
+const WAIT_IN_PLACE: time::Duration = time::Duration::seconds(3);
+
+/// How many short waits one request makes before its 429 is handed back.
+const WAITS_PER_REQUEST: usize = 3;
+
 /// The Hub client.
 pub struct HubClient {
     http: reqwest::Client,
     base_url: String,
     service_token: SecretString,
     blocked: Mutex<HashMap<String, OffsetDateTime>>,
+    /// Per account, the earliest instant the next request may leave ([`PACE_PER_SEC`]).
+    next_slot: Mutex<HashMap<String, tokio::time::Instant>>,
     clock: Arc<dyn Clock>,
 }
 
@@ -33,8 +47,35 @@ impl HubClient {
             base_url: base_url.trim_end_matches('/').to_owned(),
             service_token,
             blocked: Mutex::new(HashMap::new()),
+            next_slot: Mutex::new(HashMap::new()),
             clock,
         }
+    }
+
+    /// Waits for this account's next request slot, so requests leave at most [`PACE_PER_SEC`]
+    /// a second. Decision: a small spacing of our own instead of a rate-limiter crate (one map
+    /// and one sleep; `governor` would add a dependency tree for the same).
+    async fn pace(&self, scope: &str) {
+        let spacing = Duration::from_secs(1) / PACE_PER_SEC;
+        let now = tokio::time::Instant::now();
+        let slot = match self.next_slot.lock() {
+            Ok(mut slots) => {
+                let next = slots.entry(scope.to_owned()).or_insert(now);
+                let slot = (*next).max(now);
+                *next = slot + spacing;
+                slot
+            }
+            Err(_) => now,
+        };
+        tokio::time::sleep_until(slot).await;
+    }
+
+    /// Whether a wait until `until` is short enough to make in place (and ends before the
+    /// invocation's deadline, with room for the request).
+    fn may_wait_until(&self, until: OffsetDateTime) -> bool {
+        let now = self.clock.now();
+        until - now <= WAIT_IN_PLACE
+            && crate::clock::invocation_deadline().is_none_or(|d| d <= now || until + time::Duration::seconds(10) < d)
     }
 
     /// Builds the default HTTP client.
@@ -57,7 +98,33 @@ impl HubClient {
         }
     }
 
+    /// Sends a request, paced, waiting out a short `Retry-After` in place (a few times) before a
+    /// 429 is handed back as [`HubError::RateLimited`].
     async fn send(&self, scope: &str, request: RequestBuilder) -> Result<Value, HubError> {
+        let mut waits = 0;
+        loop {
+            let blocked = self.blocked_until(scope);
+            if let Some(until) = blocked {
+                if waits >= WAITS_PER_REQUEST || !self.may_wait_until(until) {
+                    return Err(HubError::RateLimited { until });
+                }
+                waits += 1;
+                let pause = (until - self.clock.now()).max(time::Duration::ZERO);
+                tokio::time::sleep(Duration::try_from(pause).unwrap_or_default()).await;
+                continue;
+            }
+            let Some(attempt) = request.try_clone() else { return self.send_once(scope, request).await };
+            self.pace(scope).await;
+            match self.send_once(scope, attempt).await {
+                // Blocked now: the loop waits (or hands the 429 back).
+                Err(HubError::RateLimited { .. }) if waits < WAITS_PER_REQUEST => continue,
+                other => return other,
+            }
+        }
+    }
+
+    /// One request, as it goes: a 429 blocks the account until its `Retry-After`.
+    async fn send_once(&self, scope: &str, request: RequestBuilder) -> Result<Value, HubError> {
         if let Some(until) = self.blocked_until(scope) {
             return Err(HubError::RateLimited { until });
         }
@@ -305,6 +372,20 @@ mod tests {
         let second = hub.create_customer(&acct, &input(), "k1").await.unwrap_err();
         assert!(matches!(second, HubError::RateLimited { .. }));
         assert_eq!(hits.load(Ordering::SeqCst), 1, "no call while the account is locked");
+    }
+
+    /// A 1-second `Retry-After` is waited out in place and the request sent again: the caller
+    /// sees the answer, not a failure (a pass is not restarted for it).
+    #[tokio::test]
+    async fn a_short_retry_after_is_waited_out_in_place() {
+        let (base, hits) = server(vec![
+            (429, Some("1"), json!({"error": {"code": "rate_limited", "message": "slow down"}})),
+            (201, None, json!({"customer": {"id": 78, "name": "Lan", "origin": "nhanh"}})),
+        ])
+        .await;
+        let hub = client(&base);
+        let created = hub.create_customer(&AccountId::parse("385").unwrap(), &input(), "k1").await.unwrap();
+        assert_eq!((created.id.as_str(), hits.load(Ordering::SeqCst)), ("78", 2));
     }
 
     #[tokio::test]
