@@ -128,6 +128,23 @@ impl CursorStore for DynamoStore {
     }
 }
 
+/// Whether a conditional `PutItem` was written (`false`: its condition refused it).
+fn condition_held<O>(
+    result: Result<O, aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::put_item::PutItemError>>,
+) -> Result<bool, StoreError> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) => {
+            let e = e.into_service_error();
+            if e.is_conditional_check_failed_exception() {
+                Ok(false)
+            } else {
+                Err(unavailable(e))
+            }
+        }
+    }
+}
+
 /// How long create intents are kept (the Hub remembers an Idempotency-Key for 24 h).
 const INTENT_TTL_DAYS: i64 = 2;
 
@@ -204,17 +221,10 @@ impl IntentStore for DynamoStore {
             .expression_attribute_values(":v", s(version))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(VersionedSnapshot { version: version.to_owned(), body: body.to_owned() }),
-            Err(e) => {
-                let e = e.into_service_error();
-                if e.is_conditional_check_failed_exception() {
-                    self.versioned_snapshot(account, scope, key).await?.ok_or(StoreError::Conflict)
-                } else {
-                    Err(unavailable(e))
-                }
-            }
+        if condition_held(result)? {
+            return Ok(VersionedSnapshot { version: version.to_owned(), body: body.to_owned() });
         }
+        self.versioned_snapshot(account, scope, key).await?.ok_or(StoreError::Conflict)
     }
 
     async fn versioned_snapshot(
@@ -245,16 +255,9 @@ impl IntentStore for DynamoStore {
             .condition_expression("attribute_not_exists(PK)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(body.to_owned()),
-            Err(e) => {
-                let e = e.into_service_error();
-                if e.is_conditional_check_failed_exception() {
-                    self.intent(account, scope, key).await?.ok_or(StoreError::Conflict)
-                } else {
-                    Err(unavailable(e))
-                }
-            }
+        if condition_held(result)? {
+            return Ok(body.to_owned());
         }
+        self.intent(account, scope, key).await?.ok_or(StoreError::Conflict)
     }
 }
