@@ -8,7 +8,9 @@
 //! connected is acknowledged and dropped (the Hub must not retry it forever).
 
 use crate::clock::Clock;
-use crate::domain::{AccountId, AppId, Connection, ConnectionState, Counter, NhanhBusiness, Origin, Stream, WorkItem};
+use crate::domain::{
+    AccountId, AppId, Connection, ConnectionState, Counter, HubId, NhanhBusiness, Origin, Stream, WorkItem,
+};
 use crate::nhanh::{self, WebhookKind};
 use crate::queue::WorkQueue;
 use crate::secrets::{hex, seal_context, OpenCache, SealedField, SecretBox, SecretString};
@@ -30,6 +32,8 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 pub const HUB_EVENT_MAX_AGE: time::Duration = time::Duration::hours(1);
 /// How far ahead of the connector's clock a Hub event's `occurred_at` may be (clock skew).
 pub const HUB_EVENT_MAX_SKEW: time::Duration = time::Duration::minutes(5);
+/// The longest `MessageGroupId` SQS takes.
+const MAX_GROUP_ID_LEN: usize = 128;
 
 /// What happened to an accepted event (all answered with 200).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -257,8 +261,14 @@ impl IntakeService {
             Value::Number(n) => Some(n.to_string()),
             _ => None,
         };
-        if body_account.is_some_and(|a| a != account.as_str()) {
-            return Err(IntakeError::Malformed("account_id in the body differs from the path".into()));
+        // The account is the signed body's, never the path's alone: the path is not signed, so a
+        // body without `account_id` could be replayed to any account (issue 22).
+        match body_account {
+            None => return Err(IntakeError::Malformed("missing field: account_id".into())),
+            Some(a) if a != account.as_str() => {
+                return Err(IntakeError::Malformed("account_id in the body differs from the path".into()))
+            }
+            Some(_) => {}
         }
         self.check_fresh(&event)?;
         let stream = match name {
@@ -274,6 +284,11 @@ impl IntakeService {
             Value::Number(n) => n.to_string(),
             _ => return Err(IntakeError::Malformed("missing field: data.id".into())),
         };
+        // The id names the record's queue group: one SQS refuses (not printable ASCII, or a group
+        // id over 128 characters) would answer 503 and the Hub would retry it forever (issue 22).
+        if HubId::parse(&id).map_or(true, |h| h.as_str() != id) {
+            return Err(IntakeError::Malformed("data.id must be 1-128 printable ASCII characters".into()));
+        }
         let now = self.clock.now();
         let conn = self.connections.get(&account).await.map_err(Error::from)?;
         let active = conn.as_ref().is_some_and(|c| {
@@ -294,6 +309,9 @@ impl IntakeService {
         }
         let item = WorkItem::HubEvent { account_id: account.clone(), received_at: now, event };
         let message = item.to_message(Origin::Received(body)).map_err(|e| IntakeError::Malformed(e.to_string()))?;
+        if message.group_id.len() > MAX_GROUP_ID_LEN {
+            return Err(IntakeError::Malformed("data.id is too long for this account's queue group".into()));
+        }
         self.queue.send(std::slice::from_ref(&message)).await.map_err(|e| IntakeError::Unavailable(Error::Queue(e)))?;
         tracing::info!(account_id = account.as_str(), event = name, id = id.as_str(), outcome = "queued", "hub event");
         Ok(Outcome::Queued(1))
@@ -553,6 +571,32 @@ mod tests {
         assert!(matches!(send(event(None)).await, Err(IntakeError::Malformed(_))));
         assert!(f.queue.messages().is_empty());
         assert_eq!(send(event(Some(now - time::Duration::minutes(59)))).await.unwrap(), Outcome::Queued(1));
+    }
+
+    /// Issue 22: the account must be named in the signed body (the path is not signed), and a
+    /// `data.id` SQS cannot take as part of a message group is a 400, not a 503 the Hub retries
+    /// forever.
+    #[tokio::test]
+    async fn a_hub_event_names_its_account_in_the_signed_body_and_a_usable_id() {
+        let f = intake_fixture();
+        f.connect("acct-a", 1, 10, "tok-a", ConnectionState::Active).await;
+        let secret = SecretString::new(HUB_SECRET);
+        let now = crate::clock::rfc3339(f.service.clock.now());
+        let send = |body: serde_json::Value| {
+            let body = body.to_string();
+            let sig = hub_signature(&secret, body.as_bytes());
+            let service = &f.service;
+            async move { service.hub_event("acct-a", Some(&sig), body.as_bytes()).await }
+        };
+        let unnamed = send(json!({"event": "customer.created", "occurred_at": now, "data": {"id": "c1"}})).await;
+        assert!(matches!(&unnamed, Err(IntakeError::Malformed(m)) if m.contains("account_id")), "{unnamed:?}");
+        for id in [json!("x".repeat(120)), json!("has space"), json!("đơn-1")] {
+            let refused =
+                send(json!({"event": "order.created", "account_id": "acct-a", "occurred_at": now, "data": {"id": id}}))
+                    .await;
+            assert!(matches!(refused, Err(IntakeError::Malformed(_))), "{id}: {refused:?}");
+        }
+        assert!(f.queue.messages().is_empty(), "nothing queued");
     }
 
     proptest! {

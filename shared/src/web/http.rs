@@ -62,9 +62,10 @@ impl HttpResponse {
                 ("cache-control".into(), "no-store".into()),
                 ("x-frame-options".into(), "DENY".into()),
                 ("referrer-policy".into(), "no-referrer".into()),
+                ("x-content-type-options".into(), "nosniff".into()),
                 (
                     "content-security-policy".into(),
-                    "default-src 'none'; style-src 'unsafe-inline'; form-action *".into(),
+                    "default-src 'none'; style-src 'unsafe-inline'; form-action *; frame-ancestors 'none'".into(),
                 ),
             ],
             body,
@@ -77,6 +78,7 @@ impl HttpResponse {
             headers: vec![
                 ("content-type".into(), "application/json".into()),
                 ("cache-control".into(), "no-store".into()),
+                ("x-content-type-options".into(), "nosniff".into()),
             ],
             // Serialising our own documents cannot fail (string keys only).
             body: serde_json::to_string(value).unwrap_or_default(),
@@ -86,7 +88,13 @@ impl HttpResponse {
     pub fn redirect(location: &str) -> Self {
         Self {
             status: 303,
-            headers: vec![("location".into(), location.to_owned()), ("cache-control".into(), "no-store".into())],
+            // The first URL of the connect page carries the Hub session token: its redirect must
+            // not hand it on as a referrer (issue 22).
+            headers: vec![
+                ("location".into(), location.to_owned()),
+                ("cache-control".into(), "no-store".into()),
+                ("referrer-policy".into(), "no-referrer".into()),
+            ],
             body: String::new(),
         }
     }
@@ -100,4 +108,27 @@ impl HttpResponse {
 /// The form value named `name`.
 pub fn form_value<'a>(form: &'a [(String, String)], names: &[&str]) -> Option<&'a str> {
     names.iter().find_map(|n| form.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header<'a>(r: &'a HttpResponse, name: &str) -> Option<&'a str> {
+        r.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// Issue 22: pages and documents are never sniffed as another type, pages are never framed,
+    /// and no response hands its URL (which may carry the Hub session token) on as a referrer.
+    #[test]
+    fn every_response_sets_the_safety_headers() {
+        let page = HttpResponse::html(200, String::new());
+        let doc = HttpResponse::json(200, &serde_json::json!({}));
+        let moved = HttpResponse::redirect("/nhanhvn/connect/385");
+        assert_eq!(header(&page, "x-content-type-options"), Some("nosniff"));
+        assert_eq!(header(&doc, "x-content-type-options"), Some("nosniff"));
+        assert!(header(&page, "content-security-policy").is_some_and(|c| c.contains("frame-ancestors 'none'")));
+        assert_eq!(header(&page, "referrer-policy"), Some("no-referrer"));
+        assert_eq!(header(&moved, "referrer-policy"), Some("no-referrer"));
+    }
 }
