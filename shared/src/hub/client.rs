@@ -28,6 +28,12 @@ const WAIT_IN_PLACE: time::Duration = time::Duration::seconds(3);
 /// How many short waits one request makes before its 429 is handed back.
 const WAITS_PER_REQUEST: usize = 3;
 
+/// The scope of session lookups (the connect page's admin check), and the longest a Hub 429 on
+/// it blocks them: anyone can open the session link, so a long `Retry-After` earned by strangers
+/// must not lock every admin out for an hour (issue 22).
+const SESSIONS_SCOPE: &str = "sessions";
+const MAX_SESSION_BACKOFF_SECS: i64 = 30;
+
 /// The Hub client.
 pub struct HubClient {
     http: reqwest::Client,
@@ -140,7 +146,8 @@ impl HubClient {
         match status {
             s if s.is_success() => Ok(body),
             StatusCode::TOO_MANY_REQUESTS => {
-                let secs = retry_after.unwrap_or(1).clamp(1, MAX_RETRY_AFTER_SECS);
+                let cap = if scope == SESSIONS_SCOPE { MAX_SESSION_BACKOFF_SECS } else { MAX_RETRY_AFTER_SECS };
+                let secs = retry_after.unwrap_or(1).clamp(1, cap);
                 let until = self.clock.now() + time::Duration::seconds(secs);
                 self.block(scope, until);
                 Err(HubError::RateLimited { until })
@@ -232,7 +239,7 @@ impl HubApi for HubClient {
             .http
             .get(format!("{}/sessions/current.json", self.base_url))
             .header(reqwest::header::AUTHORIZATION, format!("TOKEN {}", session_token.expose()));
-        match self.send("sessions", req).await {
+        match self.send(SESSIONS_SCOPE, req).await {
             Ok(body) => HubSession::deserialize(&body["session"])
                 .map(Some)
                 .map_err(|e| HubError::Malformed(format!("session: {e}"))),
@@ -372,6 +379,30 @@ mod tests {
         let second = hub.create_customer(&acct, &input(), "k1").await.unwrap_err();
         assert!(matches!(second, HubError::RateLimited { .. }));
         assert_eq!(hits.load(Ordering::SeqCst), 1, "no call while the account is locked");
+    }
+
+    /// Issue 22: a long `Retry-After` on the session check blocks session checks for 30 s at most.
+    #[tokio::test]
+    async fn a_hub_429_on_sessions_blocks_admins_briefly() {
+        let app = axum::Router::new().route(
+            "/sessions/current.json",
+            axum::routing::get(|| async {
+                let mut resp = (StatusCode::TOO_MANY_REQUESTS, axum::Json(json!({}))).into_response();
+                resp.headers_mut().insert("retry-after", "3600".parse().unwrap());
+                resp
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let hub = client(&format!("http://{addr}"));
+        let before = OffsetDateTime::now_utc();
+        match hub.current_session(&SecretString::new("anyone")).await {
+            Err(HubError::RateLimited { until }) => {
+                assert!(until - before <= time::Duration::seconds(31), "blocked until {until}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     /// A 1-second `Retry-After` is waited out in place and the request sent again: the caller
