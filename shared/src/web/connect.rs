@@ -198,6 +198,7 @@ fn action_notice(done: Option<&str>) -> Option<&'static str> {
         "retry" => Some("Đã đưa bản ghi vào hàng đợi để đồng bộ lại."),
         "sync" => Some("Đã bắt đầu đồng bộ lại. Trang tự cập nhật khi có tiến triển."),
         "too-soon" => Some("Vừa đồng bộ lại cách đây ít phút; hãy thử lại sau."),
+        "retry-too-soon" => Some("Bản ghi này vừa được thử lại; hãy đợi một phút rồi thử lại."),
         "gone" => Some("Bản ghi này không còn trong hàng đợi lỗi (có thể đã được thử lại)."),
         _ => None,
     }
@@ -214,8 +215,11 @@ async fn retry(app: &ConnectApp, req: &HttpRequest, account: AccountId) -> Resul
     checked_form(app, req, &account)?;
     let form: RetryForm = serde_urlencoded::from_bytes(&req.body)
         .map_err(|_| ConnectError::Invalid("Thiếu bản ghi cần thử lại.".into()))?;
-    app.service.retry_failure(&account, &form.entity, &form.record).await?;
-    Ok(HttpResponse::redirect(&format!("{}?done=retry", page_path(&account))))
+    let done = match app.service.retry_failure(&account, &form.entity, &form.record).await? {
+        ActionOutcome::Queued => "retry",
+        ActionOutcome::TooSoon => "retry-too-soon",
+    };
+    Ok(HttpResponse::redirect(&format!("{}?done={done}", page_path(&account))))
 }
 
 /// The **Thử lại** form of a dead letter.

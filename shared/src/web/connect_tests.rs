@@ -291,6 +291,17 @@ async fn the_page_shows_progress_streams_and_failures_and_its_actions_queue_work
         queued[before].body.contains("\"change\":\"order_changed\"")
             && queued[before].body.contains("\"record_id\":5001")
     );
+    // Issue 22: Thử lại is throttled: the same record again within a minute queues nothing.
+    let again = w
+        .send(
+            "POST",
+            "/nhanhvn/connect/385/retry",
+            Some(&cookie),
+            &[("csrf_token", &csrf), ("entity", "order"), ("record", "5001")],
+        )
+        .await;
+    assert_eq!(header(&again, "location"), Some("/nhanhvn/connect/385?done=retry-too-soon"));
+    assert_eq!(w.queue.messages().len(), before + 1, "one re-read for two presses");
     let forged = w
         .send(
             "POST",
@@ -300,11 +311,28 @@ async fn the_page_shows_progress_streams_and_failures_and_its_actions_queue_work
         )
         .await;
     assert_eq!(forged.status, 403);
-    let first = w.send("POST", "/nhanhvn/connect/385/sync", Some(&cookie), &[("csrf_token", &csrf)]).await;
-    assert_eq!(header(&first, "location"), Some("/nhanhvn/connect/385?done=sync"));
+    // Thử lại on a record a pass reaches queues the pass under the pass's own throttle.
+    let first = w
+        .send(
+            "POST",
+            "/nhanhvn/connect/385/retry",
+            Some(&cookie),
+            &[("csrf_token", &csrf), ("entity", "bill"), ("record", "77")],
+        )
+        .await;
+    assert_eq!(header(&first, "location"), Some("/nhanhvn/connect/385?done=retry"));
     let again = w.send("POST", "/nhanhvn/connect/385/sync", Some(&cookie), &[("csrf_token", &csrf)]).await;
     assert_eq!(header(&again, "location"), Some("/nhanhvn/connect/385?done=too-soon"), "rate-limited");
-    assert_eq!(w.queue.messages().len(), before + 2, "one pass queued, not two");
+    let bill_again = w
+        .send(
+            "POST",
+            "/nhanhvn/connect/385/retry",
+            Some(&cookie),
+            &[("csrf_token", &csrf), ("entity", "bill"), ("record", "78")],
+        )
+        .await;
+    assert_eq!(header(&bill_again, "location"), Some("/nhanhvn/connect/385?done=retry-too-soon"));
+    assert_eq!(w.queue.messages().len(), before + 2, "one pass queued, not three");
     let notice = w.send("GET", "/nhanhvn/connect/385?done=too-soon", Some(&cookie), &[]).await;
     assert!(notice.body.contains("Vừa đồng bộ lại"));
 }

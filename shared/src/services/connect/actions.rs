@@ -8,6 +8,8 @@ use crate::Error;
 
 /// The shortest time between two passes the merchant starts by hand.
 pub const PASS_NOW_INTERVAL: time::Duration = time::Duration::minutes(3);
+/// The shortest time between two **Thử lại** of one order or product (each is a Nhanh re-read).
+pub const RETRY_INTERVAL: time::Duration = time::Duration::minutes(1);
 /// The cursor recording when the merchant last started a pass.
 const PASS_NOW_CURSOR: &str = "pass_now";
 
@@ -22,8 +24,10 @@ pub enum ActionOutcome {
 
 impl ConnectService {
     /// Re-queues a record of the error log: an order or a product is read again from Nhanh and
-    /// applied (as its webhook would); any other record (a bill, a group, a Hub record) is reached
-    /// by a pass, which is queued instead.
+    /// applied (as its webhook would), at most once per [`RETRY_INTERVAL`]; any other record (a
+    /// bill, a group, a Hub record) is reached by a pass, queued as **Đồng bộ lại ngay** queues it
+    /// (at most one per [`PASS_NOW_INTERVAL`]), so the button cannot be used to flood the queue
+    /// or spend the merchant's Nhanh rate limit (issue 22).
     pub async fn retry_failure(
         &self,
         account: &AccountId,
@@ -37,17 +41,24 @@ impl ConnectService {
             "product" => Some(WebhookKind::ProductChanged),
             _ => None,
         };
-        let item = match (change, NhanhId::parse(record)) {
-            (Some(change), Ok(record_id)) => WorkItem::NhanhChange {
-                account_id: account.clone(),
-                api_version: conn.api_version,
-                received_at: now,
-                event: "retry".into(),
-                change,
-                record_id,
-                business: None,
-            },
-            _ => WorkItem::ReconcileAccount { account_id: account.clone(), tick: now, resume: None },
+        let (Some(change), Ok(record_id)) = (change, NhanhId::parse(record)) else {
+            return self.pass_now(account).await;
+        };
+        let entity = if change == WebhookKind::OrderChanged { "order" } else { "product" };
+        let cursor = format!("retry:{entity}:{record_id}");
+        let last = self.cursors.cursor(account, &cursor).await?;
+        if last.is_some_and(|l| now - l < RETRY_INTERVAL) {
+            return Ok(ActionOutcome::TooSoon);
+        }
+        self.cursors.set_cursor(account, &cursor, now).await?;
+        let item = WorkItem::NhanhChange {
+            account_id: account.clone(),
+            api_version: conn.api_version,
+            received_at: now,
+            event: "retry".into(),
+            change,
+            record_id,
+            business: None,
         };
         self.queue_item(&item, now).await?;
         tracing::info!(account_id = account.as_str(), entity, record, "failed record re-queued by the merchant");
