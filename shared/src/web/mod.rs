@@ -2,10 +2,12 @@
 //! connect function's routes. [`crate::lambda`] converts to and from `lambda_http`.
 
 pub mod connect;
-#[cfg(test)]
-mod connect_tests;
 pub mod cookie;
 pub mod format;
 pub mod http;
 pub mod intake;
 pub mod pages;
+/// The connect function's routes end to end over the in-memory adapters (a test-only file, so
+/// named `tests.rs` like the processor's).
+#[cfg(test)]
+mod tests;
