@@ -96,7 +96,8 @@ def once(binary, name):
            "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "TABLE_NAME": "t", "QUEUE_URL": f"http://127.0.0.1:{port}/1/q.fifo",
            "PUBLIC_BASE_URL": "https://c.example", "HUB_API_URL": "https://hub.example", "HUB_SERVICE_TOKEN": "x",
-           "HUB_WEBHOOK_SECRET": "y", "KMS_KEY_ID": "k", "RUST_LOG": "warn"}
+           "HUB_WEBHOOK_SECRET": "y", "KMS_KEY_ID": "k", "RUST_LOG": "warn",
+           "COOKIE_SIGNING_KEY": "c" * 40, "STATUS_API_TOKEN": "s" * 40}
     start = time.perf_counter()
     p = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = start + 10

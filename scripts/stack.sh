@@ -159,6 +159,9 @@ run cargo build -q -p connect -p intake -p processor -p reconcile -p replay-dead
 
 export HUB_SERVICE_TOKEN="${HUB_SERVICE_TOKEN:-local-service-token}"
 export HUB_WEBHOOK_SECRET="${HUB_WEBHOOK_SECRET:-local-hub-webhook-secret}"
+# One secret per role (issue 22): the admin cookie's key and the status JSON's credential.
+export COOKIE_SIGNING_KEY="${COOKIE_SIGNING_KEY:-local-cookie-signing-key-0123456789abcdef}"
+export STATUS_API_TOKEN="${STATUS_API_TOKEN:-local-status-api-token-0123456789abcdef}"
 DEMO_ACCOUNT="${DEMO_ACCOUNT:-385}"
 DEMO_SESSION="${DEMO_SESSION:-demo-admin-session}"
 if [ -z "${NHANH_API_URL:-}" ]; then
@@ -181,6 +184,7 @@ PUBLIC_BASE_URL="${PUBLIC_BASE_URL:-http://127.0.0.1:$PORT}"
 
 ENV_ARGS=()
 for name in TABLE_NAME QUEUE_URL PUBLIC_BASE_URL NHANH_API_URL NHANH_OAUTH_URL HUB_API_URL HUB_SERVICE_TOKEN HUB_WEBHOOK_SECRET \
+            COOKIE_SIGNING_KEY STATUS_API_TOKEN \
             LOCAL_DATA_KEY KMS_KEY_ID AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION PASS_BUDGET_SECS DLQ_URL MAX_RECEIVE_COUNT; do
   value="${!name:-}"
   [ -n "$value" ] && ENV_ARGS+=(--env-var "$name=$value")
@@ -209,6 +213,7 @@ CONNECTOR_URL=http://127.0.0.1:$PORT
 NHANH_SIM_URL=${NHANH_SIM_URL:-}
 HUB_SIM_URL=${HUB_SIM_URL:-}
 HUB_SERVICE_TOKEN=$HUB_SERVICE_TOKEN
+STATUS_API_TOKEN=$STATUS_API_TOKEN
 HUB_WEBHOOK_SECRET=$HUB_WEBHOOK_SECRET
 AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL
 TABLE_NAME=$TABLE_NAME

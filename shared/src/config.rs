@@ -58,9 +58,12 @@ pub struct Config {
     pub aws_endpoint_url: Option<String>,
     /// `RECONCILE_INTERVAL_SECS`: the local stand-in for the schedule (default 60).
     pub reconcile_interval_secs: u64,
-    /// `COOKIE_SIGNING_KEY` (optional): key of the admin cookie and CSRF tokens. When unset it is
-    /// derived from `HUB_SERVICE_TOKEN` with a purpose label (HMAC), so deployments need no extra secret.
+    /// `COOKIE_SIGNING_KEY` (connect): key of the admin cookie and CSRF tokens, a secret of its
+    /// own (issue 22: no other credential may mint admin cookies).
     pub cookie_signing_key: Option<SecretString>,
+    /// `STATUS_API_TOKEN` (connect): the credential of the status JSON for the Hub's operators,
+    /// a secret of its own (not the token the connector presents to the Hub).
+    pub status_api_token: Option<SecretString>,
     /// `PASS_BUDGET_SECS` (optional, default 15): how long one processor invocation works on a
     /// scheduled pass before it continues in a new work item; keep it well under the Lambda timeout.
     pub pass_budget_secs: u64,
@@ -84,6 +87,37 @@ impl Config {
     /// `HUB_SERVICE_TOKEN`, required by the function asking.
     pub fn require_hub_service_token(&self) -> Result<&SecretString, ConfigError> {
         self.hub_service_token.as_ref().ok_or(ConfigError::Missing("HUB_SERVICE_TOKEN"))
+    }
+
+    /// `COOKIE_SIGNING_KEY`, required by the connect function: at least 32 characters, and none
+    /// of the other credentials (holding the Hub token or the status token must not let anyone
+    /// mint admin cookies).
+    pub fn require_cookie_signing_key(&self) -> Result<&SecretString, ConfigError> {
+        let key = self.cookie_signing_key.as_ref().ok_or(ConfigError::Missing("COOKIE_SIGNING_KEY"))?;
+        if key.expose().chars().count() < 32 {
+            return Err(ConfigError::Invalid("COOKIE_SIGNING_KEY", "must be at least 32 characters"));
+        }
+        let reused = [&self.hub_service_token, &self.status_api_token, &self.hub_webhook_secret]
+            .into_iter()
+            .flatten()
+            .any(|other| other.expose() == key.expose());
+        if reused {
+            return Err(ConfigError::Invalid("COOKIE_SIGNING_KEY", "must not be another credential of the connector"));
+        }
+        Ok(key)
+    }
+
+    /// `STATUS_API_TOKEN`, required by the connect function: at least 32 characters, and not the
+    /// Hub service token (the two have different holders).
+    pub fn require_status_api_token(&self) -> Result<&SecretString, ConfigError> {
+        let token = self.status_api_token.as_ref().ok_or(ConfigError::Missing("STATUS_API_TOKEN"))?;
+        if token.expose().chars().count() < 32 {
+            return Err(ConfigError::Invalid("STATUS_API_TOKEN", "must be at least 32 characters"));
+        }
+        if self.hub_service_token.as_ref().is_some_and(|hub| hub.expose() == token.expose()) {
+            return Err(ConfigError::Invalid("STATUS_API_TOKEN", "must not be the Hub service token"));
+        }
+        Ok(token)
     }
 
     /// `HUB_WEBHOOK_SECRET`, required by the function asking.
@@ -144,6 +178,7 @@ impl Config {
             aws_endpoint_url: get("AWS_ENDPOINT_URL"),
             reconcile_interval_secs: positive("RECONCILE_INTERVAL_SECS", get("RECONCILE_INTERVAL_SECS"), 60)?,
             cookie_signing_key: get("COOKIE_SIGNING_KEY").map(SecretString::new),
+            status_api_token: get("STATUS_API_TOKEN").map(SecretString::new),
             pass_budget_secs: match get("PASS_BUDGET_SECS") {
                 None => 15,
                 Some(v) => v
@@ -218,5 +253,36 @@ mod tests {
         assert!(matches!(c.require_key_source(), Err(ConfigError::Missing(_))));
         assert!(matches!(c.require_hub_webhook_secret(), Err(ConfigError::Missing("HUB_WEBHOOK_SECRET"))));
         assert_eq!(c.require_queue_url().ok(), Some("http://q"));
+    }
+
+    /// Issue 22: one secret per role. The cookie key and the status token are required by the
+    /// connect function, long, and never another credential (before, the cookie key fell back to
+    /// the Hub service token, and that token also opened every account's status).
+    #[test]
+    fn the_cookie_key_and_the_status_token_are_secrets_of_their_own() {
+        let long = |c: char| c.to_string().repeat(40);
+        let with = |vars: &[(&str, String)]| {
+            let mut all: Vec<(String, String)> = vec![("TABLE_NAME".into(), "t".into())];
+            all.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+            Config::from_lookup(|name| all.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())).unwrap()
+        };
+        let c = with(&[]);
+        assert!(matches!(c.require_cookie_signing_key(), Err(ConfigError::Missing("COOKIE_SIGNING_KEY"))));
+        assert!(matches!(c.require_status_api_token(), Err(ConfigError::Missing("STATUS_API_TOKEN"))));
+        let reused = with(&[
+            ("HUB_SERVICE_TOKEN", long('h')),
+            ("COOKIE_SIGNING_KEY", long('h')),
+            ("STATUS_API_TOKEN", long('h')),
+        ]);
+        assert!(matches!(reused.require_cookie_signing_key(), Err(ConfigError::Invalid("COOKIE_SIGNING_KEY", _))));
+        assert!(matches!(reused.require_status_api_token(), Err(ConfigError::Invalid("STATUS_API_TOKEN", _))));
+        let short = with(&[("COOKIE_SIGNING_KEY", "k".into()), ("STATUS_API_TOKEN", "s".into())]);
+        assert!(short.require_cookie_signing_key().is_err() && short.require_status_api_token().is_err());
+        let good = with(&[
+            ("HUB_SERVICE_TOKEN", long('h')),
+            ("COOKIE_SIGNING_KEY", long('c')),
+            ("STATUS_API_TOKEN", long('s')),
+        ]);
+        assert!(good.require_cookie_signing_key().is_ok() && good.require_status_api_token().is_ok());
     }
 }

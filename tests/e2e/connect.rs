@@ -55,21 +55,26 @@ async fn happy_path_connects_and_reports_status() {
     assert_eq!(element_text(&again.body, "verify-token").as_deref(), Some(verify.as_str()));
 }
 
+/// The status JSON takes its own credential (`STATUS_API_TOKEN`) or the admin cookie; the token
+/// the connector presents to the Hub opens nothing here (issue 22: one secret per role).
 #[tokio::test]
-async fn status_requires_the_service_token_or_the_admin_cookie() {
+async fn status_requires_the_status_token_or_the_admin_cookie() {
     let mut app = TestApp::new().await;
     app.connect().await;
     let anonymous =
         app.http.get(format!("{}/nhanhvn/connections/{}", stack().connector, app.account)).send().await.unwrap();
     assert_eq!(anonymous.status().as_u16(), 401);
-    let wrong = app
-        .http
-        .get(format!("{}/nhanhvn/connections/{}", stack().connector, app.account))
-        .header("authorization", "TOKEN nope")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(wrong.status().as_u16(), 401);
+    for token in ["nope", stack().service_token.as_str()] {
+        let wrong = app
+            .http
+            .get(format!("{}/nhanhvn/connections/{}", stack().connector, app.account))
+            .header("authorization", format!("TOKEN {token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status().as_u16(), 401, "a token other than the status token");
+    }
+    assert_eq!(app.status().await.0, 200, "the status token");
     let by_cookie = app.get(&format!("/nhanhvn/connections/{}", app.account)).await;
     assert_eq!(by_cookie.status, 200);
     let other = TestApp::new().await;

@@ -14,6 +14,8 @@ pub struct Stack {
     pub nhanh: String,
     pub hub: String,
     pub service_token: String,
+    /// The status JSON's credential (`STATUS_API_TOKEN`).
+    pub status_token: String,
     pub log_dir: PathBuf,
 }
 
@@ -37,6 +39,7 @@ pub fn stack() -> &'static Stack {
             nhanh: get("NHANH_SIM_URL"),
             hub: get("HUB_SIM_URL"),
             service_token: get("HUB_SERVICE_TOKEN"),
+            status_token: get("STATUS_API_TOKEN"),
             log_dir: PathBuf::from(get("LOG_DIR")),
         }
     })
@@ -232,7 +235,7 @@ impl TestApp {
         let r = self
             .http
             .get(format!("{}/nhanhvn/connections/{}", stack().connector, self.account))
-            .header("authorization", format!("TOKEN {}", stack().service_token))
+            .header("authorization", format!("TOKEN {}", stack().status_token))
             .send()
             .await
             .expect("status");

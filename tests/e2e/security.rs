@@ -212,6 +212,7 @@ async fn security_list_is_refused_queues_nothing_and_logs_no_secret() {
         ("Hub session", staff_session.clone()),
         ("Hub webhook secret", stack_env().get("HUB_WEBHOOK_SECRET").cloned().unwrap_or_default()),
         ("Hub service token", stack().service_token.clone()),
+        ("status token", stack().status_token.clone()),
     ];
     for business in [a.business_id, b.business_id, replayer.business_id] {
         let tokens = a.get_json(&format!("{}/_sim/tokens?business_id={business}", stack().nhanh)).await;

@@ -31,7 +31,8 @@ async fn main() -> Result<(), Error> {
         NhanhClient::new(shared::nhanh::default_http()?, &config.nhanh_api_url, &config.nhanh_oauth_url, clock.clone());
     let hub =
         HubClient::new(HubClient::default_http()?, config.require_hub_api_url()?, hub_token.clone(), clock.clone());
-    let signer_key = config.cookie_signing_key.clone().unwrap_or_else(|| hub_token.clone());
+    let signer_key = config.require_cookie_signing_key()?.clone();
+    let status_token = config.require_status_api_token()?.clone();
     let app = ConnectApp {
         service: ConnectService {
             connections: store.clone(),
@@ -48,7 +49,7 @@ async fn main() -> Result<(), Error> {
             urls: Urls { public_base_url: public_base_url.clone() },
         },
         signer: CookieSigner::new(&signer_key),
-        hub_service_token: hub_token,
+        status_token,
         secure_cookies: public_base_url.starts_with("https://"),
     };
     let app = &app;

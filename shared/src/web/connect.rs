@@ -16,7 +16,7 @@ pub struct ConnectApp {
     /// Admin cookie signer.
     pub signer: CookieSigner,
     /// Token the Hub presents to read the status.
-    pub hub_service_token: SecretString,
+    pub status_token: SecretString,
     /// Whether cookies get `Secure` (when `PUBLIC_BASE_URL` is https).
     pub secure_cookies: bool,
 }
@@ -294,9 +294,9 @@ async fn status(app: &ConnectApp, req: &HttpRequest, raw_account: &str) -> HttpR
     let by_token = req
         .header("authorization")
         .and_then(|h| h.strip_prefix("TOKEN "))
-        .is_some_and(|t| app.hub_service_token.ct_eq(t.trim()));
+        .is_some_and(|t| app.status_token.ct_eq(t.trim()));
     if !by_token && admin_cookie(app, req, &account).is_err() {
-        return err(401, "unauthorized", "a Hub service token or an admin session is required");
+        return err(401, "unauthorized", "the status token or an admin session is required");
     }
     match app.service.status(&account).await {
         Ok(Some(status)) => HttpResponse::json(200, &status),

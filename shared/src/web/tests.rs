@@ -20,7 +20,7 @@ use crate::testing::TEST_KEY_HEX;
 use std::sync::Arc;
 use time::OffsetDateTime;
 
-const SERVICE_TOKEN: &str = "hub-service-token";
+const STATUS_TOKEN: &str = "status-api-token-of-the-hubs-operators";
 const SECRET_KEY: &str = "app-secret-key-value";
 
 struct World {
@@ -58,7 +58,7 @@ fn world() -> World {
     let app = ConnectApp {
         service,
         signer: CookieSigner::new(&SecretString::new("cookie-secret")),
-        hub_service_token: SecretString::new(SERVICE_TOKEN),
+        status_token: SecretString::new(STATUS_TOKEN),
         secure_cookies: true,
     };
     World { app, nhanh, hub, store, queue, dead_letters }
@@ -158,7 +158,7 @@ async fn an_admin_connects_and_the_page_and_status_never_show_the_secret_key() {
         method: "GET".into(),
         path: "/nhanhvn/connections/385".into(),
         query: vec![],
-        headers: vec![("authorization".into(), format!("TOKEN {SERVICE_TOKEN}"))],
+        headers: vec![("authorization".into(), format!("TOKEN {STATUS_TOKEN}"))],
         body: vec![],
     };
     let status = handle(&w.app, &by_token).await;
@@ -360,7 +360,7 @@ async fn the_page_lists_only_its_own_dead_letters_and_thu_lai_moves_one_back() {
         method: "GET".into(),
         path: "/nhanhvn/connections/385".into(),
         query: vec![],
-        headers: vec![("authorization".into(), format!("TOKEN {SERVICE_TOKEN}"))],
+        headers: vec![("authorization".into(), format!("TOKEN {STATUS_TOKEN}"))],
         body: vec![],
     };
     let status: serde_json::Value = serde_json::from_str(&handle(&w.app, &by_token).await.body).unwrap();
