@@ -86,21 +86,26 @@ pub trait SecretBox: Send + Sync {
     async fn open(&self, sealed: &str, context: &str) -> Result<SecretString, SecretError>;
 }
 
-/// Opened secrets by sealed value: a warm instance opens each sealed value once (one KMS call).
+/// Opened secrets by (sealing context, sealed value): a warm instance opens each sealed value once
+/// (one KMS call). The context is part of the key, so a value sealed for one account and field is
+/// never handed out for another, as the box itself would refuse it (issue 22: a cache hit skipped
+/// that check).
 #[derive(Default)]
 pub struct OpenCache {
-    opened: std::sync::Mutex<std::collections::HashMap<String, SecretString>>,
+    opened: std::sync::Mutex<std::collections::HashMap<(String, String), SecretString>>,
 }
 
 impl OpenCache {
-    /// Opens `sealed` with `context` through `secrets`, or returns the value opened before.
+    /// Opens `sealed` with `context` through `secrets`, or returns the value opened before under
+    /// the same context.
     pub async fn open(
         &self,
         secrets: &dyn SecretBox,
         sealed: &str,
         context: &str,
     ) -> Result<SecretString, SecretError> {
-        if let Some(t) = self.opened.lock().ok().and_then(|c| c.get(sealed).cloned()) {
+        let key = (context.to_owned(), sealed.to_owned());
+        if let Some(t) = self.opened.lock().ok().and_then(|c| c.get(&key).cloned()) {
             return Ok(t);
         }
         let plain = secrets.open(sealed, context).await?;
@@ -108,7 +113,7 @@ impl OpenCache {
             if cache.len() > 10_000 {
                 cache.clear();
             }
-            cache.insert(sealed.to_owned(), plain.clone());
+            cache.insert(key, plain.clone());
         }
         Ok(plain)
     }
@@ -167,6 +172,21 @@ pub fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 22: a value opened under one context is not handed out for another from the cache;
+    /// the box decides, and it refuses the wrong context.
+    #[tokio::test]
+    async fn the_open_cache_keeps_the_sealing_context() {
+        let sealer = local::LocalSecretBox::from_key_text(crate::testing::TEST_KEY_HEX).unwrap();
+        let account = crate::domain::AccountId::parse("385").unwrap();
+        let other = crate::domain::AccountId::parse("386").unwrap();
+        let (own, foreign) =
+            (seal_context(&account, SealedField::AccessToken), seal_context(&other, SealedField::AccessToken));
+        let sealed = sealer.seal(&SecretString::new("token-of-385"), &own).await.unwrap();
+        let cache = OpenCache::default();
+        assert!(cache.open(&sealer, &sealed, &own).await.unwrap().ct_eq("token-of-385"));
+        assert!(cache.open(&sealer, &sealed, &foreign).await.is_err(), "another account's context is refused");
+    }
 
     #[test]
     fn never_prints_the_secret() {

@@ -232,6 +232,9 @@ async fn one_business_one_account_and_details_frozen_during_the_initial_sync() {
     assert_eq!(refused.status, 403);
     let done = w.send("POST", "/nhanhvn/connect/385/disconnect", Some(&cookie_a), &[("csrf_token", &csrf_a)]).await;
     assert_eq!(done.status, 303);
+    // Issue 22: nothing that opens the merchant's Nhanh stays after a disconnect.
+    let ended = w.store.get(&AccountId::parse("385").unwrap()).await.unwrap().unwrap();
+    assert!(ended.secret_key_sealed.is_empty() && ended.access_token_sealed.is_none(), "{ended:?}");
     let (cookie_b, csrf_b) = w.admin("386", "t-b").await;
     assert_eq!(w.connect("386", &cookie_b, &csrf_b, "7001").await.status, 200, "the business is free again");
 }

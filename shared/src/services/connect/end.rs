@@ -7,7 +7,8 @@ use crate::store::{ConnectionStore, StoreError};
 
 /// Ends an account's connected period (the admin's disconnect, or `appUninstalled` with its
 /// `reason`): state `disconnected`, `disconnected_at` set, the R1 claim released, the access token
-/// forgotten; the verify token stays so late webhooks are recognised and dropped (R3). The
+/// and the sealed Secret Key forgotten (a reconnect asks for the Secret Key again; issue 22); the
+/// verify token stays so late webhooks are recognised and dropped (R3). The
 /// processor may update the connection meanwhile (the initial sync going `active`): a conflicting
 /// write is read again and retried, so the disconnect is not refused.
 pub async fn end_connection(
@@ -27,6 +28,7 @@ pub async fn end_connection(
         next.disconnected_at = Some(clock.now());
         next.disconnect_reason = reason.map(str::to_owned);
         next.access_token_sealed = None;
+        next.secret_key_sealed = String::new();
         match connections.put_releasing(&next, business).await {
             Ok(stored) => {
                 tracing::info!(
