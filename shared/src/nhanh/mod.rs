@@ -257,6 +257,16 @@ pub fn decode_webhook(version: ApiVersion, authorization: Option<&str>, body: &V
     }
 }
 
+/// The verify token candidates a webhook carries, read without decoding the rest of it (the
+/// version's places: v3 the `Authorization` header, raw or `Bearer`, and the body; v2 the body),
+/// so a caller is authenticated before anything about its body is answered (issue 22).
+pub fn webhook_token_candidates(version: ApiVersion, authorization: Option<&str>, body: &Value) -> Vec<SecretString> {
+    match version {
+        ApiVersion::V2 => lenient::text(&body["webhooksVerifyToken"]).map(SecretString::new).into_iter().collect(),
+        ApiVersion::V3 => v3::webhook::token_candidates(authorization, body),
+    }
+}
+
 /// The page token of a v2 page number carried by a work item queued before page tokens existed
 /// (only v2 connections existed then).
 pub fn legacy_page_token(page: u32) -> Option<PageToken> {

@@ -32,6 +32,10 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 pub const HUB_EVENT_MAX_AGE: time::Duration = time::Duration::hours(1);
 /// How far ahead of the connector's clock a Hub event's `occurred_at` may be (clock skew).
 pub const HUB_EVENT_MAX_SKEW: time::Duration = time::Duration::minutes(5);
+/// The most connections a webhook is checked against: a `webhooksEnabled` probe names no business
+/// and is matched among the app's accounts (normally one: each merchant makes an app of its own);
+/// the cap bounds the reads and decryptions one unauthenticated request can cause.
+const MAX_PROBE_CANDIDATES: usize = 10;
 /// The longest `MessageGroupId` SQS takes.
 const MAX_GROUP_ID_LEN: usize = 128;
 
@@ -150,25 +154,30 @@ impl IntakeService {
             Some(business) => self.connections.route(app, business).await.map_err(Error::from)?.into_iter().collect(),
             None => {
                 let mut found = Vec::new();
-                for account in self.connections.accounts_of_app(app).await.map_err(Error::from)? {
+                let accounts = self.connections.accounts_of_app(app).await.map_err(Error::from)?;
+                for account in accounts.into_iter().take(MAX_PROBE_CANDIDATES) {
                     found.extend(self.connections.get(&account).await.map_err(Error::from)?);
                 }
                 found
             }
         };
         let mut found = None;
-        for conn in candidates {
+        for conn in candidates.into_iter().take(MAX_PROBE_CANDIDATES) {
             if conn.app_id != app || (route.business_id.is_some() && conn.business_id != route.business_id) {
                 continue;
             }
-            let hook = nhanh::decode_webhook(conn.api_version, authorization, &event)
-                .map_err(|e| IntakeError::Malformed(e.0))?;
             let Some(sealed) = conn.verify_token_sealed.as_deref() else { continue };
+            // The token first, read where the version carries it: a body that does not decode is
+            // answered 400 only to a caller who proved the token; anyone else gets the 401 an
+            // unknown route gets, so the answer tells nothing of which routes exist (issue 22).
+            let tokens = nhanh::webhook_token_candidates(conn.api_version, authorization, &event);
             let account = conn.account_id.clone();
             let expected = self.verify_token(&account, sealed).await?;
             // Every candidate is compared, without an early exit (R13).
-            let matched = hook.verify_tokens.iter().fold(false, |any, t| expected.ct_eq(t.expose()) | any);
+            let matched = tokens.iter().fold(false, |any, t| expected.ct_eq(t.expose()) | any);
             if matched {
+                let hook = nhanh::decode_webhook(conn.api_version, authorization, &event)
+                    .map_err(|e| IntakeError::Malformed(e.0))?;
                 found = Some((account, conn, hook));
                 break;
             }
@@ -571,6 +580,23 @@ mod tests {
         assert!(matches!(send(event(None)).await, Err(IntakeError::Malformed(_))));
         assert!(f.queue.messages().is_empty());
         assert_eq!(send(event(Some(now - time::Duration::minutes(59)))).await.unwrap(), Outcome::Queued(1));
+    }
+
+    /// Issue 22: a body that does not decode is answered 400 only to a caller who proved the verify
+    /// token; without it the answer is the 401 of an unknown route, so nobody learns which routes
+    /// exist by sending broken bodies.
+    #[tokio::test]
+    async fn a_broken_body_tells_nothing_before_the_token_is_proved() {
+        let f = intake_fixture();
+        f.connect("acct-a", 1, 10, "tok-a", ConnectionState::Active).await;
+        let broken = |token: &str| hook(10, token, "orderAdd", json!({"status": "New"}));
+        let stranger = f.service.nhanh_webhook("1", None, &broken("not-the-token")).await;
+        assert!(matches!(stranger, Err(IntakeError::Unauthorized(_))), "{stranger:?}");
+        let unknown = f.service.nhanh_webhook("1", None, &hook(99, "x", "orderAdd", json!({"status": "New"}))).await;
+        assert!(matches!(unknown, Err(IntakeError::Unauthorized(_))), "the same answer as an unknown route");
+        let owner = f.service.nhanh_webhook("1", None, &broken("tok-a")).await;
+        assert!(matches!(owner, Err(IntakeError::Malformed(_))), "{owner:?}");
+        assert!(f.queue.messages().is_empty());
     }
 
     /// Issue 22: the account must be named in the signed body (the path is not signed), and a

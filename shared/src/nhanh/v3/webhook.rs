@@ -36,7 +36,7 @@ fn id_list(data: &Value) -> Vec<NhanhId> {
 }
 
 /// The token candidates: the header as is, the header without `Bearer `, the body field.
-fn token_candidates(authorization: Option<&str>, body: &Value) -> Vec<SecretString> {
+pub(crate) fn token_candidates(authorization: Option<&str>, body: &Value) -> Vec<SecretString> {
     let mut out = Vec::new();
     if let Some(raw) = authorization.map(str::trim).filter(|h| !h.is_empty()) {
         out.push(SecretString::new(raw));
