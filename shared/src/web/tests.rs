@@ -118,6 +118,12 @@ impl World {
         (cookie, csrf_of(&page.body))
     }
 
+    /// Presses **Thử lại** on the record `entity`/`record` of account 385 with the form token `csrf`.
+    async fn retry(&self, cookie: &str, csrf: &str, entity: &str, record: &str) -> HttpResponse {
+        let form = [("csrf_token", csrf), ("entity", entity), ("record", record)];
+        self.send("POST", "/nhanhvn/connect/385/retry", Some(cookie), &form).await
+    }
+
     /// Activates and completes the callback; the answer of the callback.
     async fn connect(&self, account: &str, cookie: &str, csrf: &str, app_id: &str) -> HttpResponse {
         let form = [("csrf_token", csrf), ("app_id", app_id), ("secret_key", SECRET_KEY)];
@@ -279,14 +285,7 @@ async fn the_page_shows_progress_streams_and_failures_and_its_actions_queue_work
     assert!(page.body.contains("<td class=\"n applied\">7</td>"), "the orders count");
     assert!(!page.body.contains(SECRET_KEY) && !page.body.contains("access-88003"));
     let before = w.queue.messages().len();
-    let retried = w
-        .send(
-            "POST",
-            "/nhanhvn/connect/385/retry",
-            Some(&cookie),
-            &[("csrf_token", &csrf), ("entity", "order"), ("record", "5001")],
-        )
-        .await;
+    let retried = w.retry(&cookie, &csrf, "order", "5001").await;
     assert_eq!(retried.status, 303);
     let queued = w.queue.messages();
     assert_eq!(queued.len(), before + 1);
@@ -295,45 +294,17 @@ async fn the_page_shows_progress_streams_and_failures_and_its_actions_queue_work
             && queued[before].body.contains("\"record_id\":5001")
     );
     // Issue 22: Thử lại is throttled: the same record again within a minute queues nothing.
-    let again = w
-        .send(
-            "POST",
-            "/nhanhvn/connect/385/retry",
-            Some(&cookie),
-            &[("csrf_token", &csrf), ("entity", "order"), ("record", "5001")],
-        )
-        .await;
+    let again = w.retry(&cookie, &csrf, "order", "5001").await;
     assert_eq!(header(&again, "location"), Some("/nhanhvn/connect/385?done=retry-too-soon"));
     assert_eq!(w.queue.messages().len(), before + 1, "one re-read for two presses");
-    let forged = w
-        .send(
-            "POST",
-            "/nhanhvn/connect/385/retry",
-            Some(&cookie),
-            &[("csrf_token", "x"), ("entity", "order"), ("record", "1")],
-        )
-        .await;
+    let forged = w.retry(&cookie, "x", "order", "1").await;
     assert_eq!(forged.status, 403);
     // Thử lại on a record a pass reaches queues the pass under the pass's own throttle.
-    let first = w
-        .send(
-            "POST",
-            "/nhanhvn/connect/385/retry",
-            Some(&cookie),
-            &[("csrf_token", &csrf), ("entity", "bill"), ("record", "77")],
-        )
-        .await;
+    let first = w.retry(&cookie, &csrf, "bill", "77").await;
     assert_eq!(header(&first, "location"), Some("/nhanhvn/connect/385?done=retry"));
     let again = w.send("POST", "/nhanhvn/connect/385/sync", Some(&cookie), &[("csrf_token", &csrf)]).await;
     assert_eq!(header(&again, "location"), Some("/nhanhvn/connect/385?done=too-soon"), "rate-limited");
-    let bill_again = w
-        .send(
-            "POST",
-            "/nhanhvn/connect/385/retry",
-            Some(&cookie),
-            &[("csrf_token", &csrf), ("entity", "bill"), ("record", "78")],
-        )
-        .await;
+    let bill_again = w.retry(&cookie, &csrf, "bill", "78").await;
     assert_eq!(header(&bill_again, "location"), Some("/nhanhvn/connect/385?done=retry-too-soon"));
     assert_eq!(w.queue.messages().len(), before + 2, "one pass queued, not three");
     let notice = w.send("GET", "/nhanhvn/connect/385?done=too-soon", Some(&cookie), &[]).await;
