@@ -109,8 +109,7 @@ impl HubClient {
     async fn send(&self, scope: &str, request: RequestBuilder) -> Result<Value, HubError> {
         let mut waits = 0;
         loop {
-            let blocked = self.blocked_until(scope);
-            if let Some(until) = blocked {
+            if let Some(until) = self.blocked_until(scope) {
                 if waits >= WAITS_PER_REQUEST || !self.may_wait_until(until) {
                     return Err(HubError::RateLimited { until });
                 }
@@ -129,11 +128,9 @@ impl HubClient {
         }
     }
 
-    /// One request, as it goes: a 429 blocks the account until its `Retry-After`.
+    /// One request, as it goes (the caller checked the account is not blocked): a 429 blocks the
+    /// account until its `Retry-After`.
     async fn send_once(&self, scope: &str, request: RequestBuilder) -> Result<Value, HubError> {
-        if let Some(until) = self.blocked_until(scope) {
-            return Err(HubError::RateLimited { until });
-        }
         let response = request.send().await.map_err(|e| HubError::Unavailable(crate::telemetry::http_failure(e)))?;
         let status = response.status();
         let retry_after = response

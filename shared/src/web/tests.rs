@@ -118,6 +118,15 @@ impl World {
         (cookie, csrf_of(&page.body))
     }
 
+    /// Account 385's admin connects app 7001 to `business`; the admin's cookie and form token.
+    async fn connected_385(&self, business: u64) -> (String, String) {
+        self.session("t-admin", "385", "admin");
+        self.grant(business);
+        let (cookie, csrf) = self.admin("385", "t-admin").await;
+        assert_eq!(self.connect("385", &cookie, &csrf, "7001").await.status, 200);
+        (cookie, csrf)
+    }
+
     /// Presses **Thử lại** on the record `entity`/`record` of account 385 with the form token `csrf`.
     async fn retry(&self, cookie: &str, csrf: &str, entity: &str, record: &str) -> HttpResponse {
         let form = [("csrf_token", csrf), ("entity", entity), ("record", record)];
@@ -258,10 +267,7 @@ async fn bad_paths_get_a_clear_4xx() {
 async fn the_page_shows_progress_streams_and_failures_and_its_actions_queue_work() {
     use crate::store::{FailureLog, FailureRecord, StatsStore};
     let w = world();
-    w.session("t-admin", "385", "admin");
-    w.grant(88_003);
-    let (cookie, csrf) = w.admin("385", "t-admin").await;
-    assert_eq!(w.connect("385", &cookie, &csrf, "7001").await.status, 200);
+    let (cookie, csrf) = w.connected_385(88_003).await;
     let account = AccountId::parse("385").unwrap();
     let now = w.app.service.clock.now();
     let reason = "Hub refused the request (422 validation_failed): customer.phone";
@@ -314,10 +320,7 @@ async fn the_page_shows_progress_streams_and_failures_and_its_actions_queue_work
 #[tokio::test]
 async fn the_page_lists_only_its_own_dead_letters_and_thu_lai_moves_one_back() {
     let w = world();
-    w.session("t-admin", "385", "admin");
-    w.grant(88_004);
-    let (cookie, csrf) = w.admin("385", "t-admin").await;
-    assert_eq!(w.connect("385", &cookie, &csrf, "7001").await.status, 200);
+    let (cookie, csrf) = w.connected_385(88_004).await;
     let body = |account: &str| {
         format!(
             r#"{{"kind":"nhanh_change","account_id":"{account}","api_version":"3.0","received_at":"2026-12-02T06:00:00Z","event":"orderUpdate","change":"order_changed","record_id":9}}"#
@@ -366,10 +369,7 @@ async fn the_page_lists_only_its_own_dead_letters_and_thu_lai_moves_one_back() {
 async fn an_app_id_change_removes_the_old_apps_route() {
     use crate::domain::{AppId, InitialSyncState};
     let w = world();
-    w.grant(88_003);
-    w.session("t-a", "385", "admin");
-    let (cookie, csrf) = w.admin("385", "t-a").await;
-    assert_eq!(w.connect("385", &cookie, &csrf, "7001").await.status, 200);
+    w.connected_385(88_003).await;
     let account = AccountId::parse("385").unwrap();
     let mut conn = w.store.get(&account).await.unwrap().unwrap();
     conn.state = crate::domain::ConnectionState::Active;
@@ -380,7 +380,7 @@ async fn an_app_id_change_removes_the_old_apps_route() {
     let business = BusinessId::new(88_003).unwrap();
     let route = |app: u64| w.store.route(AppId::new(app).unwrap(), business);
     assert!(route(7001).await.unwrap().is_some());
-    let (cookie, csrf) = w.admin("385", "t-a").await;
+    let (cookie, csrf) = w.admin("385", "t-admin").await;
     assert_eq!(w.connect("385", &cookie, &csrf, "7002").await.status, 200);
     assert_eq!(route(7001).await.unwrap(), None, "the old app's route is removed");
     assert_eq!(route(7002).await.unwrap().map(|c| c.app_id.get()), Some(7002));

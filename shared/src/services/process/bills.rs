@@ -11,9 +11,9 @@
 //! versions, a bill the connector holds that a day's complete re-read no longer lists (v2 has no
 //! list of deleted bills; the ids seen per day are kept for this, for the days a pass re-reads).
 
+use super::listing::{at_page_cap, Budget, Stopped, Window};
 use super::order::{state_version, OrderWrite, DELETED_VERSION};
 use super::outcome::{err, Failure, Outcome};
-use super::pass::{Budget, Stopped, Window};
 use super::{Processor, SNAPSHOT};
 use crate::domain::Stream;
 use crate::domain::{Connection, Counter, HubId, NhanhId, PassStream, Phone};
@@ -105,7 +105,7 @@ impl Processor {
                 if budget.spent(self.clock.now()) {
                     return Ok(Some(Stopped { from, after, pages }));
                 }
-                if super::pass::at_page_cap(&conn.account_id, PassStream::NhanhBills, pages) {
+                if at_page_cap(&conn.account_id, PassStream::NhanhBills, pages) {
                     return Ok(None);
                 }
                 pages += 1;
@@ -181,14 +181,14 @@ impl Processor {
         mut seen: BTreeMap<time::Date, BTreeSet<String>>,
     ) -> Result<(), Failure> {
         let account = &conn.account_id;
+        let mut depots = conn.depot_ids.clone();
+        depots.sort_unstable();
         let mut d = first;
         while d <= last {
             let key = d.to_string();
             let now_seen = seen.remove(&d).unwrap_or_default();
             let stored = self.intents.intent(account, BILLS_OF_DAY, &key).await.map_err(|e| err(Stream::Bills, e))?;
             let before = stored.as_deref().map(DayListing::parse).unwrap_or_default();
-            let mut depots = conn.depot_ids.clone();
-            depots.sort_unstable();
             let comparable = stored.is_none() || (before.depots_known && before.depots == depots);
             if !comparable {
                 tracing::info!(
@@ -215,7 +215,7 @@ impl Processor {
                     Err(retry) => return Err(retry),
                 }
             }
-            let now = DayListing { depots, ids: now_seen, depots_known: true };
+            let now = DayListing { depots: depots.clone(), ids: now_seen, depots_known: true };
             let unchanged = comparable && before.depots_known && before.ids == now.ids;
             if !unchanged {
                 let text = serde_json::to_string(&now).unwrap_or_default();
@@ -344,7 +344,6 @@ impl Processor {
             return Ok(Outcome::Skipped);
         }
         let write = OrderWrite {
-            stream: Stream::Bills,
             entity: Entity::Bill,
             key: &key,
             hub_id,
@@ -352,10 +351,7 @@ impl Processor {
             version: state_version(None, read_at),
             record: &record,
         };
-        Ok(match self.put_order(account, write).await? {
-            true => Outcome::Applied(Stream::Bills),
-            false => Outcome::Skipped,
-        })
+        self.put_order(account, write).await
     }
 
     /// Marks the Hub order of a deleted bill `deleted: true` (its last snapshot otherwise).
@@ -376,7 +372,6 @@ impl Processor {
         }
         snapshot.deleted = true;
         let write = OrderWrite {
-            stream: Stream::Bills,
             entity: Entity::Bill,
             key: &key,
             hub_id: Some(hub_id),
@@ -384,10 +379,7 @@ impl Processor {
             version: DELETED_VERSION.to_owned(),
             record: &record,
         };
-        Ok(match self.put_order(account, write).await? {
-            true => Outcome::Applied(Stream::Bills),
-            false => Outcome::Skipped,
-        })
+        self.put_order(account, write).await
     }
 }
 

@@ -133,7 +133,7 @@ impl Processor {
         // until done.
         let total = found.total_pages.map(|pages| u64::from(pages) * u64::from(PAGE_SIZE));
         tracing::info!(account_id = account.as_str(), done, total, "initial sync progress");
-        let capped = found.next.is_some() && seq >= super::pass::MAX_PAGES_PER_WINDOW;
+        let capped = found.next.is_some() && seq >= super::listing::MAX_PAGES_PER_WINDOW;
         if capped {
             // Page tokens that never end: the sync ends here (logged); the scheduled pass's
             // product stream picks up every product changed from now on.

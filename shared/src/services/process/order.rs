@@ -40,8 +40,6 @@ pub(crate) fn state_version(updated_at: Option<OffsetDateTime>, read_at: OffsetD
 
 /// One write of a Hub order: what it is, and the version of the state it holds.
 pub(super) struct OrderWrite<'a> {
-    /// The stream to count a failure on (orders or bills).
-    pub stream: Stream,
     /// Order or bill.
     pub entity: Entity,
     /// The Nhanh key.
@@ -54,6 +52,16 @@ pub(super) struct OrderWrite<'a> {
     pub version: String,
     /// The record's name on the error log.
     pub record: &'a str,
+}
+
+impl OrderWrite<'_> {
+    /// The stream the write counts on: bills under bills, orders under orders.
+    fn stream(&self) -> Stream {
+        match self.entity {
+            Entity::Bill => Stream::Bills,
+            _ => Stream::Orders,
+        }
+    }
 }
 
 impl Processor {
@@ -125,7 +133,6 @@ impl Processor {
             mapping::order_snapshot(&order, customer_id, phone.as_ref(), &product_ids, false, self.clock.now())
                 .map_err(|e| Failure::permanent(Stream::Orders, record.clone(), e.to_string()))?;
         let write = OrderWrite {
-            stream: Stream::Orders,
             entity: Entity::Order,
             key: &key,
             hub_id,
@@ -133,16 +140,14 @@ impl Processor {
             version: state_version(order.updated_at, read_at),
             record: &record,
         };
-        Ok(match self.put_order(account, write).await? {
-            true => Outcome::Applied(Stream::Orders),
-            false => Outcome::Skipped,
-        })
+        self.put_order(account, write).await
     }
 
     /// Creates (once) or updates the Hub order of a Nhanh order or retail bill, never over a
-    /// newer state (see the module's doc). `false`: a newer state is recorded, nothing was sent.
-    pub(super) async fn put_order(&self, account: &AccountId, w: OrderWrite<'_>) -> Result<bool, Failure> {
-        let (stream, record) = (w.stream, w.record);
+    /// newer state (see the module's doc): applied on the write's stream, or skipped when a newer
+    /// state is recorded (nothing sent).
+    pub(super) async fn put_order(&self, account: &AccountId, w: OrderWrite<'_>) -> Result<Outcome, Failure> {
+        let (stream, record) = (w.stream(), w.record);
         let scope = format!("{SNAPSHOT}:{}", w.entity.as_str());
         let body = serde_json::to_string(w.snapshot).map_err(|e| Failure::permanent(stream, record, e.to_string()))?;
         let claimed = attempt!(stream, record, self.intents.claim_snapshot(account, &scope, w.key, &w.version, &body));
@@ -154,7 +159,7 @@ impl Processor {
                 newer = claimed.version.as_str(),
                 "a newer state of this order is recorded: the older one read here is not sent"
             );
-            return Ok(false);
+            return Ok(Outcome::Skipped);
         }
         let id = match w.hub_id {
             Some(id) => {
@@ -184,7 +189,7 @@ impl Processor {
         for _ in 0..CATCH_UP_WRITES {
             let now = attempt!(stream, record, self.intents.versioned_snapshot(account, &scope, w.key));
             let Some(newer) = now.filter(|n| *n != sent) else {
-                return Ok(true);
+                return Ok(Outcome::Applied(stream));
             };
             let snapshot: OrderSnapshot = serde_json::from_str(&newer.body)
                 .map_err(|e| Failure::permanent(stream, record, format!("recorded snapshot does not decode: {e}")))?;
@@ -219,7 +224,6 @@ impl Processor {
         let body: OrderSnapshot = serde_json::from_value(snapshot)
             .map_err(|e| Failure::permanent(Stream::Orders, record.clone(), e.to_string()))?;
         let write = OrderWrite {
-            stream: Stream::Orders,
             entity: Entity::Order,
             key: &key,
             hub_id: Some(hub_id),
@@ -227,9 +231,6 @@ impl Processor {
             version: DELETED_VERSION.to_owned(),
             record: &record,
         };
-        Ok(match self.put_order(account, write).await? {
-            true => Outcome::Applied(Stream::Orders),
-            false => Outcome::Skipped,
-        })
+        self.put_order(account, write).await
     }
 }

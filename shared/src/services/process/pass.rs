@@ -33,7 +33,7 @@ const CONTINUATION_GRACE: Duration = Duration::minutes(10);
 /// processor's Lambda timeout is 30 s; a page can take several seconds).
 pub const DEFAULT_PASS_BUDGET: Duration = Duration::seconds(15);
 
-pub(crate) use super::listing::{at_page_cap, hub_page, Budget, Stopped, Window, MAX_PAGES_PER_WINDOW};
+use super::listing::{at_page_cap, hub_page, Budget, Stopped, Window};
 
 impl Processor {
     /// The scheduled pass of one account, or its continuation after `resume`. Reads stream after
@@ -457,7 +457,8 @@ mod pass_tests {
         let creds = f.processor.credentials(&conn).await.unwrap();
         assert!(f.processor.reconcile(&conn, &creds, None).await.is_ok(), "the pass ends");
         let pages = f.hub.listing_pages.load(std::sync::atomic::Ordering::SeqCst);
-        assert_eq!(pages, 2 * MAX_PAGES_PER_WINDOW as usize, "customers and orders, each to the cap");
+        let cap = super::super::listing::MAX_PAGES_PER_WINDOW as usize;
+        assert_eq!(pages, 2 * cap, "customers and orders, each to the cap");
         for stream in [PassStream::HubCustomers, PassStream::HubOrders] {
             let cursor = crate::store::CursorStore::cursor(f.store.as_ref(), &f.account, stream.as_str()).await;
             assert_eq!(cursor.unwrap(), None, "{} cursor not moved", stream.as_str());
