@@ -137,6 +137,8 @@ pub mod fakes {
         pub refused_mobile: Mutex<Option<String>>,
         /// The grant `exchange_code` answers (none: it refuses the code).
         pub grant: Mutex<Option<TokenGrant>>,
+        /// The depots `depots` answers.
+        pub depots: Mutex<Vec<Depot>>,
         /// When set, a bill listing ends after its first bill, cut short (the loop guard).
         pub bills_cut_short: std::sync::atomic::AtomicBool,
         /// When set, order listings answer `ERR_429` locked until this instant.
@@ -176,6 +178,9 @@ pub mod fakes {
                 .ok()
                 .and_then(|g| g.clone())
                 .ok_or_else(|| NhanhError::Rejected { code: None, message: "access code refused".into() })
+        }
+        async fn depots(&self, _: &Credentials) -> Result<Vec<Depot>, NhanhError> {
+            Ok(self.depots.lock().unwrap_or_else(|e| e.into_inner()).clone())
         }
         async fn products(&self, _: &Credentials, q: &ProductQuery) -> Result<Page<Product>, NhanhError> {
             self.calls.fetch_add(1, Ordering::SeqCst);

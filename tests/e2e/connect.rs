@@ -89,7 +89,7 @@ async fn second_account_cannot_take_a_connected_business() {
     // Same business, another app of the second account's own.
     second.register_app(second.app_id, &second.secret.clone(), first.business_id, &[]).await;
     let (callback, _) = second.start_connect(&second.secret.clone()).await;
-    let refused = second.get(&callback).await;
+    let refused = second.finish(&callback).await;
     assert_eq!(refused.status, 409, "{}", refused.body);
     assert!(refused.body.contains("đã được kết nối với một tài khoản Loyalty Hub khác"));
     assert!(!refused.body.contains(&first.account), "never names the other account");
@@ -103,7 +103,7 @@ async fn second_account_cannot_take_a_connected_business() {
         .await;
     assert_eq!(out.status, 303);
     let (callback, _) = second.start_connect(&second.secret.clone()).await;
-    assert_eq!(second.get(&callback).await.status, 200);
+    assert_eq!(second.finish(&callback).await.status, 200);
 }
 
 #[tokio::test]
@@ -210,7 +210,7 @@ async fn a_stream_answering_err_403_refuses_the_connection() {
     let done = {
         let secret = app.secret.clone();
         let (callback, _) = app.start_connect(&secret).await;
-        app.get(&callback).await
+        app.finish(&callback).await
     };
     assert_eq!(done.status, 403, "{}", done.body);
     assert!(done.body.contains("đơn hàng (orders)"));
@@ -308,7 +308,7 @@ async fn a_new_connection_talks_only_v3_to_nhanh() {
     };
     assert!(consent.contains("version=3.0"), "{consent}");
     let callback = app.consent(&consent).await;
-    assert_eq!(app.get(&callback).await.status, 200);
+    assert_eq!(app.finish(&callback).await.status, 200);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
     while app.status().await.1["initial_sync"]["state"] != "done" {
         assert!(std::time::Instant::now() < deadline, "the initial sync did not finish");

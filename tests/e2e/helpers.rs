@@ -221,12 +221,29 @@ impl TestApp {
         (self.consent(&to_nhanh).await, csrf)
     }
 
+    /// Opens the callback Nhanh redirected to and, when it shows the confirmation (issue 22),
+    /// presses **Xác nhận kết nối** with the page's form token: the connected page after the
+    /// redirect, or the first answer that is a refusal.
+    pub async fn finish(&self, callback: &str) -> Answer {
+        let shown = self.get(callback).await;
+        if shown.status != 200 || !shown.body.contains("id=\"confirm-form\"") {
+            return shown;
+        }
+        let path = callback.split_once("/nhanhvn/").map_or(callback, |(_, p)| p).split('?').next().unwrap_or_default();
+        let confirmed = self.post_form(&format!("/nhanhvn/{path}"), &[("csrf_token", &csrf_of(&shown.body))]).await;
+        match confirmed.location.as_deref() {
+            Some(page) if confirmed.status == 303 => self.get(page).await,
+            _ => confirmed,
+        }
+    }
+
     /// The whole happy path; returns the connected page.
     pub async fn connect(&mut self) -> Answer {
         let secret = self.secret.clone();
         let (callback, _) = self.start_connect(&secret).await;
-        let done = self.get(&callback).await;
+        let done = self.finish(&callback).await;
         assert_eq!(done.status, 200, "{}", done.body);
+        assert!(done.body.contains("id=\"verify-token\""), "connected: {}", done.body);
         done
     }
 

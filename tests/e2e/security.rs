@@ -24,11 +24,13 @@ const HOSTILE: [&str; 9] = [
 ];
 
 /// Every route of template.yaml with a path parameter, `{p}` standing for each parameter in turn.
-const ROUTES: [(&str, &str); 11] = [
+const ROUTES: [(&str, &str); 13] = [
     ("GET", "/nhanhvn/connect/{p}"),
     ("POST", "/nhanhvn/connect/{p}"),
     ("GET", "/nhanhvn/connect/callback/{p}/{account}"),
     ("GET", "/nhanhvn/connect/callback/{app}/{p}"),
+    ("POST", "/nhanhvn/connect/callback/{p}/{account}"),
+    ("POST", "/nhanhvn/connect/callback/{app}/{p}"),
     ("POST", "/nhanhvn/connect/{p}/disconnect"),
     ("POST", "/nhanhvn/connect/{p}/retry"),
     ("POST", "/nhanhvn/connect/{p}/sync"),
@@ -155,7 +157,7 @@ async fn security_list_is_refused_queues_nothing_and_logs_no_secret() {
     let mut replayer = TestApp::new().await;
     let secret = replayer.secret.clone();
     let (first_callback, _) = replayer.start_connect(&secret).await;
-    assert_eq!(replayer.get(&first_callback).await.status, 200, "the first use of the code connects");
+    assert_eq!(replayer.finish(&first_callback).await.status, 200, "the first use of the code connects");
     replayer.start_connect(&secret).await;
     cases.push(case("replayed access code", replayer.get(&first_callback).await.status, &[400]));
 

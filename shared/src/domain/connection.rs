@@ -38,6 +38,16 @@ impl ConnectionState {
     }
 }
 
+/// A depot (store, warehouse) of a Nhanh business: what the connect confirmation names the
+/// business by (Nhanh documents no call that names the business itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Depot {
+    /// Nhanh's depot id.
+    pub id: u64,
+    /// Its name as the merchant wrote it (`Kho Hà Nội`).
+    pub name: String,
+}
+
 /// Which Nhanh API version a connection's token belongs to (tokens are version-bound).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ApiVersion {

@@ -7,7 +7,8 @@ pub mod stream;
 pub mod work;
 
 pub use connection::{
-    ApiVersion, Connection, ConnectionState, Counter, InitialSync, InitialSyncState, Stats, StreamCounters, Streams,
+    ApiVersion, Connection, ConnectionState, Counter, Depot, InitialSync, InitialSyncState, Stats, StreamCounters,
+    Streams,
 };
 pub use ids::{AccountId, AppId, BusinessId, HubId, NhanhId};
 pub use phone::Phone;

@@ -43,11 +43,25 @@ pub fn collection(v: &Value) -> Vec<&Value> {
     }
 }
 
+/// A depot from a lookup item (`{id, name, …}`, the id a number or text); `None` without an id.
+pub fn depot(v: &Value) -> Option<crate::domain::Depot> {
+    let id = int(&v["id"]).and_then(|i| u64::try_from(i).ok()).filter(|i| *i > 0)?;
+    Some(crate::domain::Depot { id, name: text(&v["name"]).unwrap_or_default() })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
     use serde_json::json;
+
+    #[test]
+    fn depots_read_with_ids_as_numbers_or_text() {
+        assert_eq!(depot(&json!({"id": "31010", "name": "Kho Hà Nội"})).map(|d| d.id), Some(31_010));
+        assert_eq!(depot(&json!({"id": 7})).map(|d| d.name), Some(String::new()));
+        assert_eq!(depot(&json!({"id": 0, "name": "x"})), None);
+        assert_eq!(depot(&json!({"name": "x"})), None);
+    }
 
     #[test]
     fn loose_values() {

@@ -118,6 +118,9 @@ pub trait NhanhApi: Send + Sync {
     async fn retail_bills(&self, creds: &Credentials, query: &BillQuery) -> Result<Page<Bill>, NhanhError>;
     /// One page of the ids of bills deleted in a window (empty where the version has no such list).
     async fn deleted_bills(&self, creds: &Credentials, query: &DeletedBillsQuery) -> Result<Page<NhanhId>, NhanhError>;
+    /// The business's depots (v3 `business/depot`, v2 `store/depot`). Nhanh documents no call that
+    /// names the business itself, so the connect confirmation names it by these (issue 22).
+    async fn depots(&self, creds: &Credentials) -> Result<Vec<Depot>, NhanhError>;
 }
 
 /// The default HTTP client for Nhanh (short timeouts: Lambda answers must stay fast).
@@ -225,6 +228,9 @@ impl NhanhApi for NhanhClient {
     }
     async fn deleted_bills(&self, creds: &Credentials, query: &DeletedBillsQuery) -> Result<Page<NhanhId>, NhanhError> {
         self.pick(creds.api_version).deleted_bills(creds, query).await
+    }
+    async fn depots(&self, creds: &Credentials) -> Result<Vec<Depot>, NhanhError> {
+        self.pick(creds.api_version).depots(creds).await
     }
 }
 

@@ -1,5 +1,6 @@
 //! Version-neutral Nhanh records and queries, as the rest of the connector sees them.
 
+pub use crate::domain::Depot;
 use crate::domain::{ApiVersion, AppId, BusinessId, NhanhId};
 use crate::secrets::SecretString;
 use time::OffsetDateTime;

@@ -1,6 +1,7 @@
 //! Routes of the `connect` function: the connect page, activation, the OAuth callback,
 //! disconnect, and the status JSON.
 
+use super::confirm_page;
 use super::cookie::{AdminCookie, CookieSigner, COOKIE_NAME, MAX_AGE_SECS};
 use super::http::{form_value, HttpRequest, HttpResponse};
 use super::pages::{self, ConnectedPage, FormPage};
@@ -28,6 +29,9 @@ pub async fn handle(app: &ConnectApp, req: &HttpRequest) -> HttpResponse {
     let result = match (method, segments.as_slice()) {
         ("GET", ["nhanhvn", "connect", "callback", app_id, account]) => {
             with_account(account, |a| callback(app, req, a, app_id)).await
+        }
+        ("POST", ["nhanhvn", "connect", "callback", app_id, account]) => {
+            with_account(account, |a| confirm(app, req, a, app_id)).await
         }
         ("GET", ["nhanhvn", "connect", account]) => with_account(account, |a| page(app, req, a)).await,
         ("POST", ["nhanhvn", "connect", account]) => with_account(account, |a| activate(app, req, a)).await,
@@ -195,6 +199,7 @@ async fn connected(
 /// The notices an action redirects to (`?done=…`), by name: no text travels in the URL.
 fn action_notice(done: Option<&str>) -> Option<&'static str> {
     match done? {
+        "connected" => Some("Đã kết nối. Đồng bộ lần đầu bắt đầu ngay."),
         "retry" => Some("Đã đưa bản ghi vào hàng đợi để đồng bộ lại."),
         "sync" => Some("Đã bắt đầu đồng bộ lại. Trang tự cập nhật khi có tiến triển."),
         "too-soon" => Some("Vừa đồng bộ lại cách đây ít phút; hãy thử lại sau."),
@@ -266,6 +271,8 @@ async fn activate(app: &ConnectApp, req: &HttpRequest, account: AccountId) -> Re
     Ok(HttpResponse::redirect(&url))
 }
 
+/// The callback Nhanh redirects to: the access code is exchanged and the business shown for the
+/// admin who started the attempt to confirm (nothing is connected yet).
 async fn callback(
     app: &ConnectApp,
     req: &HttpRequest,
@@ -274,8 +281,27 @@ async fn callback(
 ) -> Result<HttpResponse, ConnectError> {
     let cookie = admin_cookie(app, req, &account)?;
     let code = req.query("accessCode").unwrap_or_default();
-    let view = app.service.complete(&account, app_id, code).await?;
-    connected(app, &account, &view, &app.signer.csrf_token(&cookie), None).await
+    let confirmation = app.service.exchange(&account, app_id, code, &cookie.user_id).await?;
+    let html = confirm_page::confirm_page(&confirm_page::ConfirmPage {
+        confirmation: &confirmation,
+        account_id: account.as_str(),
+        action: &format!("/nhanhvn/connect/callback/{}/{}", confirmation.app_id, account.as_str()),
+        page_path: &page_path(&account),
+        csrf: &app.signer.csrf_token(&cookie),
+    });
+    Ok(HttpResponse::html(200, html))
+}
+
+/// **Xác nhận kết nối**: the confirming admin's POST claims the business; then the connected page.
+async fn confirm(
+    app: &ConnectApp,
+    req: &HttpRequest,
+    account: AccountId,
+    app_id: &str,
+) -> Result<HttpResponse, ConnectError> {
+    let (cookie, _) = checked_form(app, req, &account)?;
+    app.service.confirm(&account, app_id, &cookie.user_id).await?;
+    Ok(HttpResponse::redirect(&format!("{}?done=connected", page_path(&account))))
 }
 
 async fn disconnect(app: &ConnectApp, req: &HttpRequest, account: AccountId) -> Result<HttpResponse, ConnectError> {
@@ -327,6 +353,7 @@ pub fn error_page(e: &ConnectError) -> HttpResponse {
         ConnectError::NotAdmin => (403, "Không có quyền", "Chỉ quản trị viên (admin) của tài khoản này mới được kết nối hoặc ngừng kết nối.".into(), "Đăng nhập Loyalty Hub bằng tài khoản admin rồi mở lại trang này."),
         ConnectError::Invalid(m) => (400, "Dữ liệu không hợp lệ", m.clone(), "Kiểm tra lại thông tin rồi thử lại."),
         ConnectError::Frozen => (409, "Đang đồng bộ lần đầu", "Đang chạy đồng bộ lần đầu nên không thể thay đổi App Id hoặc Secret Key.".into(), "Chờ đồng bộ lần đầu hoàn tất rồi thử lại."),
+        ConnectError::NotAttemptOwner => (403, "Không phải yêu cầu của bạn", "Yêu cầu kết nối này do một quản trị viên khác bắt đầu; chỉ người đó mới xác nhận được.".into(), "Nếu bạn muốn kết nối, quay lại trang kết nối và bấm Kích hoạt."),
         ConnectError::NoPendingAttempt => (400, "Không có yêu cầu kết nối", "Không tìm thấy yêu cầu kết nối đang chờ cho App Id này (hoặc đã quá 10 phút).".into(), again),
         ConnectError::CodeRejected(m) => (400, "Nhanh.vn từ chối", format!("Nhanh.vn từ chối mã truy cập (accessCode): {m}. Mã chỉ dùng được một lần trong 10 phút, và Secret Key phải đúng."), "Kiểm tra Secret Key, quay lại trang kết nối và bấm Kích hoạt lại."),
         ConnectError::StreamsDenied(streams) => (403, "Thiếu quyền", format!("Ứng dụng chưa được cấp quyền đọc: {}.", streams.iter().map(|s| stream_label(s)).collect::<Vec<_>>().join(", ")), "Trên trang cấp quyền của Nhanh.vn, chọn đủ các quyền này (bằng tài khoản có quyền đó) rồi kết nối lại."),

@@ -1,6 +1,7 @@
 //! Framework-neutral HTTP: request/response types, the signed admin cookie, HTML pages, and the
 //! connect function's routes. [`crate::lambda`] converts to and from `lambda_http`.
 
+pub mod confirm_page;
 pub mod connect;
 pub mod cookie;
 pub mod format;

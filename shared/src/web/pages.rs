@@ -27,7 +27,8 @@ const COPY_SCRIPT: &str = "document.querySelectorAll('button[data-copy]').forEac
 b.addEventListener('click',function(){var t=document.getElementById(b.dataset.copy).textContent;\
 if(navigator.clipboard){navigator.clipboard.writeText(t).then(function(){b.textContent='Đã sao chép';});}});});";
 
-fn layout(title: &str, refresh_secs: Option<u32>, body: Markup) -> String {
+/// The page shell: Vietnamese, the one stylesheet, `title` as the heading.
+pub(super) fn layout(title: &str, refresh_secs: Option<u32>, body: Markup) -> String {
     html! {
         (DOCTYPE)
         html lang="vi" {

@@ -133,7 +133,8 @@ impl World {
         self.send("POST", "/nhanhvn/connect/385/retry", Some(cookie), &form).await
     }
 
-    /// Activates and completes the callback; the answer of the callback.
+    /// Activates, opens the callback (the confirmation) and confirms as the same admin; the
+    /// connected page, or the first answer that is not a step forward.
     async fn connect(&self, account: &str, cookie: &str, csrf: &str, app_id: &str) -> HttpResponse {
         let form = [("csrf_token", csrf), ("app_id", app_id), ("secret_key", SECRET_KEY)];
         let started = self.send("POST", &format!("/nhanhvn/connect/{account}"), Some(cookie), &form).await;
@@ -141,8 +142,17 @@ impl World {
             return started;
         }
         assert!(header(&started, "location").unwrap().contains(&format!("appId={app_id}")));
-        self.send("GET", &format!("/nhanhvn/connect/callback/{app_id}/{account}?accessCode=c1"), Some(cookie), &[])
-            .await
+        let callback = format!("/nhanhvn/connect/callback/{app_id}/{account}");
+        let shown = self.send("GET", &format!("{callback}?accessCode=c1"), Some(cookie), &[]).await;
+        if shown.status != 200 {
+            return shown;
+        }
+        let confirmed = self.send("POST", &callback, Some(cookie), &[("csrf_token", &csrf_of(&shown.body))]).await;
+        if confirmed.status != 303 {
+            return confirmed;
+        }
+        let page = header(&confirmed, "location").unwrap().to_owned();
+        self.send("GET", &page, Some(cookie), &[]).await
     }
 }
 
@@ -384,4 +394,81 @@ async fn an_app_id_change_removes_the_old_apps_route() {
     assert_eq!(w.connect("385", &cookie, &csrf, "7002").await.status, 200);
     assert_eq!(route(7001).await.unwrap(), None, "the old app's route is removed");
     assert_eq!(route(7002).await.unwrap().map(|c| c.app_id.get()), Some(7002));
+}
+
+/// Issue 22: the callback binds nothing by itself. It names the business the code was consented
+/// for; only the admin who started the attempt, with the page's form token, claims it.
+#[tokio::test]
+async fn the_callback_shows_the_business_and_only_the_attempts_admin_confirms_it() {
+    use crate::domain::Depot;
+    let w = world();
+    w.session("t-admin", "385", "admin");
+    w.session("t-other", "385", "admin");
+    w.grant(168_900);
+    *w.nhanh.depots.lock().unwrap() = vec![Depot { id: 31_010, name: "Kho Hà Nội".into() }];
+    let (cookie, csrf) = w.admin("385", "t-admin").await;
+    let (other_cookie, other_csrf) = w.admin("385", "t-other").await;
+    let form = [("csrf_token", csrf.as_str()), ("app_id", "7001"), ("secret_key", SECRET_KEY)];
+    assert_eq!(w.send("POST", "/nhanhvn/connect/385", Some(&cookie), &form).await.status, 303);
+    let callback = "/nhanhvn/connect/callback/7001/385";
+    let account = AccountId::parse("385").unwrap();
+    // Another admin of the account opening the callback URL exchanges nothing.
+    let foreign = w.send("GET", &format!("{callback}?accessCode=c1"), Some(&other_cookie), &[]).await;
+    assert_eq!(foreign.status, 403, "{}", foreign.body);
+    let shown = w.send("GET", &format!("{callback}?accessCode=c1"), Some(&cookie), &[]).await;
+    assert_eq!(shown.status, 200, "{}", shown.body);
+    assert!(shown.body.contains("168900") && shown.body.contains("Kho Hà Nội (31010)"), "{}", shown.body);
+    assert!(!shown.body.contains("access-168900"), "the token stays sealed");
+    assert!(w.store.get(&account).await.unwrap().is_none(), "nothing is connected before the confirmation");
+    let reloaded = w.send("GET", &format!("{callback}?accessCode=c1"), Some(&cookie), &[]).await;
+    assert_eq!(reloaded.status, 200, "a reload shows the same business without a second exchange");
+    // The confirmation needs the form token, and the admin who started the attempt.
+    assert_eq!(w.send("POST", callback, Some(&cookie), &[("csrf_token", "forged")]).await.status, 403);
+    assert_eq!(w.send("POST", callback, None, &[("csrf_token", csrf.as_str())]).await.status, 401);
+    let by_other = w.send("POST", callback, Some(&other_cookie), &[("csrf_token", other_csrf.as_str())]).await;
+    assert_eq!(by_other.status, 403, "{}", by_other.body);
+    assert!(w.store.get(&account).await.unwrap().is_none());
+    let confirmed = w.send("POST", callback, Some(&cookie), &[("csrf_token", csrf_of(&shown.body).as_str())]).await;
+    assert_eq!(confirmed.status, 303, "{}", confirmed.body);
+    let conn = w.store.get(&account).await.unwrap().unwrap();
+    assert_eq!(conn.business_id, BusinessId::new(168_900));
+    assert_eq!(w.send("POST", callback, Some(&cookie), &[("csrf_token", csrf.as_str())]).await.status, 400, "used up");
+}
+
+/// Issue 22: Nhanh keeps one live token per app and business. A refused claim of a held business
+/// through the same app has just cut the holder's token to 15 minutes: the holder takes the newer
+/// one (and a holder waiting for a new consent resumes).
+#[tokio::test]
+async fn a_refused_exchange_hands_the_newer_token_to_the_holder() {
+    use crate::secrets::{seal_context, SealedField, SecretBox};
+    let w = world();
+    w.connected_385(88_002).await;
+    let holder = AccountId::parse("385").unwrap();
+    let mut conn = w.store.get(&holder).await.unwrap().unwrap();
+    conn.state = ConnectionState::NeedsReauth;
+    w.store.put(&conn).await.unwrap();
+    w.grant(88_002);
+    if let Some(grant) = w.nhanh.grant.lock().unwrap().as_mut() {
+        grant.access_token = SecretString::new("access-88002-newer");
+        grant.depot_ids = vec![31_010];
+    }
+    w.session("t-b", "386", "admin");
+    let (cookie_b, csrf_b) = w.admin("386", "t-b").await;
+    let refused = w.connect("386", &cookie_b, &csrf_b, "7001").await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert!(refused.body.contains("đã được kết nối với một tài khoản Loyalty Hub khác"), "{}", refused.body);
+    assert!(w.store.get(&AccountId::parse("386").unwrap()).await.unwrap().is_none());
+    let taken = w.store.get(&holder).await.unwrap().unwrap();
+    let secrets = crate::secrets::local::LocalSecretBox::from_key_text(TEST_KEY_HEX).unwrap();
+    let context = seal_context(&holder, SealedField::AccessToken);
+    let token = secrets.open(taken.access_token_sealed.as_deref().unwrap(), &context).await.unwrap();
+    assert!(token.ct_eq("access-88002-newer"), "the holder holds the newer token");
+    assert_eq!((taken.state, taken.depot_ids.clone()), (ConnectionState::Syncing, vec![31_010]));
+    // Another app's exchange leaves the holder's token alone (Nhanh's rule is per app).
+    if let Some(grant) = w.nhanh.grant.lock().unwrap().as_mut() {
+        grant.access_token = SecretString::new("access-of-another-app");
+    }
+    assert_eq!(w.connect("386", &cookie_b, &csrf_b, "7009").await.status, 409);
+    let kept = w.store.get(&holder).await.unwrap().unwrap();
+    assert_eq!(kept.access_token_sealed, taken.access_token_sealed);
 }

@@ -4,7 +4,7 @@
 //! quirks (keyed collections, string numbers, `code: 0` errors), the per-(app, business, URL)
 //! limiter with `ERR_429`, and a webhook sender with retries in the app's webhook version.
 //!
-//! Control API (JSON): `POST /_sim/apps`, `POST /_sim/clock`, `POST /_sim/codes/age`, `GET /_sim/tokens`, `POST /_sim/limits`,
+//! Control API (JSON): `POST /_sim/apps`, `POST /_sim/clock`, `POST /_sim/codes/age`, `GET /_sim/tokens`, `POST /_sim/tokens/age`, `POST /_sim/limits`,
 //! `POST /_sim/businesses/{id}/{products|orders|customers}` (upsert; sends webhooks),
 //! `DELETE /_sim/businesses/{id}/products/{pid}`, `PUT /_sim/businesses/{id}/categories`,
 //! `GET /_sim/businesses/{id}`, `POST /_sim/webhooks`, `GET /_sim/webhooks/deliveries`,
@@ -197,6 +197,7 @@ pub fn router(sim: NhanhSim) -> Router {
         .route("/_sim/clock", post(ctl_clock))
         .route("/_sim/codes/age", post(ctl_age_codes))
         .route("/_sim/tokens", get(ctl_tokens))
+        .route("/_sim/tokens/age", post(ctl_age_tokens))
         .route("/_sim/limits", post(ctl_limits))
         .route("/_sim/faults", post(ctl_faults))
         .route("/_sim/faults/rate", post(ctl_fault_rate))

@@ -73,6 +73,7 @@ fn v2_twin(path: &str) -> &'static str {
         "/v3.0/customer/list" => "/api/customer/search",
         "/v3.0/customer/add" => "/api/customer/add",
         "/v3.0/bill/retail" | "/v3.0/bill/deleted" => "/api/bill/search",
+        "/v3.0/business/depot" => "/api/store/depot",
         _ => "",
     }
 }
@@ -192,6 +193,7 @@ pub(super) async fn api(
         "/v3.0/customer/list" => customer_list(business, &data),
         "/v3.0/bill/retail" => super::bills::retail(business, &data, short),
         "/v3.0/bill/deleted" => super::bills::deleted(business, &data),
+        "/v3.0/business/depot" => depot_list(business_id, &data),
         "/v3.0/customer/add" => {
             let refuses = guard.apps.get(&app_id).is_some_and(|a| a.customer_add_refuses_duplicates);
             customer_add(business, &data, next_id, refuses)
@@ -307,6 +309,16 @@ fn product_list(b: &Business, data: &Value, short: bool) -> Result<Value, Json<V
 }
 
 /// The stored (v2) tree, flat with `parentId`.
+/// `business/depot` (§3.11): the one depot every business of the simulator has (its bills'
+/// `depotId`), named after the business so a confirmation page shows which one consented.
+fn depot_list(business_id: u64, data: &Value) -> Result<Value, Json<Value>> {
+    paginator(data, 100)?;
+    let depot = json!({"id": 31010, "code": "K1", "name": format!("Kho DN {business_id}"),
+        "location": {"cityId": 254, "cityName": "Hà Nội"}});
+    let wanted = data["filters"]["ids"].as_array().is_none_or(|ids| ids.iter().any(|i| num(i) == Some(31010)));
+    Ok(json!({"code": 1, "data": if wanted { json!([depot]) } else { json!([]) }}))
+}
+
 fn category_list(b: &Business, data: &Value) -> Result<Value, Json<Value>> {
     let (size, after) = paginator(data, 100)?;
     fn walk(nodes: &Value, parent: Option<u64>, out: &mut Vec<(u64, Value)>) {

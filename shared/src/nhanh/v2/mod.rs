@@ -155,6 +155,16 @@ impl NhanhApi for NhanhV2Client {
         }
     }
 
+    /// `store/depot` (named only in v3's table of renamed endpoints): `data` read as a list or a
+    /// map keyed by id, like every v2 collection. Only a consent asks, and consents are v3 (R15).
+    async fn depots(&self, creds: &Credentials) -> Result<Vec<Depot>, NhanhError> {
+        let body = self.call(creds, "/api/store/depot", "{}".into()).await?;
+        Ok(crate::nhanh::lenient::collection(&body["data"])
+            .into_iter()
+            .filter_map(crate::nhanh::lenient::depot)
+            .collect())
+    }
+
     async fn categories(&self, creds: &Credentials) -> Result<Vec<Category>, NhanhError> {
         let body = self.call(creds, "/api/product/category", "{}".into()).await?;
         Ok(decode::categories(&body))

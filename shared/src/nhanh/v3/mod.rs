@@ -263,6 +263,11 @@ impl NhanhApi for NhanhV3Client {
         self.list(creds, "/v3.0/bill/retail", filters, q.per_page, q.after.as_ref(), decode::bill).await
     }
 
+    /// `business/depot` with no filter: every depot (§3.11).
+    async fn depots(&self, creds: &Credentials) -> Result<Vec<Depot>, NhanhError> {
+        self.all(creds, "/v3.0/business/depot", json!({}), crate::nhanh::lenient::depot).await
+    }
+
     async fn deleted_bills(&self, creds: &Credentials, q: &DeletedBillsQuery) -> Result<Page<NhanhId>, NhanhError> {
         let filters = json!({"createdAtFrom": unix(q.from), "createdAtTo": unix(q.to)});
         self.list(creds, "/v3.0/bill/deleted", filters, MAX_PAGE, q.after.as_ref(), |v| {

@@ -2,10 +2,10 @@
 //! the streams, R1 claim, store), disconnect (R3), and the status for the Hub.
 
 use crate::clock::Clock;
-use crate::domain::{AccountId, AppId, Connection, ConnectionState, InitialSync, InitialSyncState};
+use crate::domain::{AccountId, AppId, Connection};
 use crate::hub::{HubApi, HubSession};
-use crate::nhanh::{Credentials, NhanhApi, NhanhError, NEW_CONNECTION_VERSION};
-use crate::secrets::{random_token, seal_context, SealedField, SecretBox, SecretString};
+use crate::nhanh::{NhanhApi, NEW_CONNECTION_VERSION};
+use crate::secrets::{seal_context, SealedField, SecretBox, SecretString};
 use crate::services::status::Status;
 use crate::store::{ConnectionStore, FailureLog, PendingAttempt, PendingStore, StatsStore, StoreError};
 use crate::Error;
@@ -13,10 +13,12 @@ use std::sync::Arc;
 use time::Duration;
 
 mod actions;
+mod callback;
 mod end;
 mod probe;
 
 pub use actions::{ActionOutcome, PASS_NOW_INTERVAL};
+pub use callback::Confirmation;
 pub use end::{end_connection, APP_UNINSTALLED};
 pub use probe::PROBED_STREAMS;
 
@@ -46,6 +48,9 @@ pub enum ConnectError {
     /// The callback came without a matching pending attempt.
     #[error("no pending connect attempt")]
     NoPendingAttempt,
+    /// The callback or its confirmation came from another admin than the one who started it.
+    #[error("the connect attempt was started by another admin")]
+    NotAttemptOwner,
     /// Nhanh refused the access code exchange (expired, used, or wrong Secret Key).
     #[error("Nhanh refused the access code: {0}")]
     CodeRejected(String),
@@ -184,132 +189,13 @@ impl ConnectService {
             secret_key_sealed: sealed,
             user_id: user_id.to_owned(),
             expires_at: self.clock.now() + PENDING_TTL,
+            exchange: None,
         };
         self.pending.put_pending(&attempt).await?;
         tracing::info!(account_id = account.as_str(), app_id = app.get(), "connect attempt started");
         let return_link = self.urls.callback(&app.to_string(), account);
         // Every consent, a first one or a v2 connection moving on, is for the current version (R15).
         Ok(self.nhanh.consent_url(NEW_CONNECTION_VERSION, app, &return_link))
-    }
-
-    /// Completes the consent: exchange, probe, R1, store; returns what the connected page shows.
-    pub async fn complete(
-        &self,
-        account: &AccountId,
-        app_raw: &str,
-        access_code: &str,
-    ) -> Result<ConnectedView, ConnectError> {
-        let app =
-            AppId::parse(app_raw).map_err(|_| ConnectError::Invalid("App Id trong đường dẫn không hợp lệ.".into()))?;
-        let code = access_code.trim();
-        if code.is_empty() || code.len() > 1024 {
-            return Err(ConnectError::Invalid("Thiếu accessCode từ Nhanh.vn.".into()));
-        }
-        let now = self.clock.now();
-        let attempt = self.pending.get_pending(account, app, now).await?.ok_or(ConnectError::NoPendingAttempt)?;
-        let secret_context = seal_context(account, SealedField::SecretKey);
-        let secret = self.secrets.open(&attempt.secret_key_sealed, &secret_context).await.map_err(Error::from)?;
-        let grant = match self.nhanh.exchange_code(NEW_CONNECTION_VERSION, app, &secret, code).await {
-            Ok(grant) => grant,
-            Err(NhanhError::Rejected { message, .. }) => return Err(ConnectError::CodeRejected(message)),
-            Err(NhanhError::Malformed(m)) => return Err(ConnectError::CodeRejected(m)),
-            Err(NhanhError::InvalidAccessToken) => return Err(ConnectError::CodeRejected("invalid".into())),
-            Err(e) => return Err(Error::from(e).into()),
-        };
-        let creds = Credentials {
-            app_id: app,
-            business_id: grant.business_id,
-            access_token: grant.access_token.clone(),
-            api_version: grant.api_version,
-        };
-        let denied = self.probe(&creds).await?;
-        if !denied.is_empty() {
-            tracing::warn!(
-                account_id = account.as_str(),
-                business_id = grant.business_id.get(),
-                ?denied,
-                "connect refused: streams not readable"
-            );
-            return Err(ConnectError::StreamsDenied(denied));
-        }
-
-        let existing = self.connections.get(account).await?;
-        let continuing = existing.as_ref().filter(|c| c.state.is_connected());
-        if let Some(current) = continuing {
-            if current.business_id != Some(grant.business_id) {
-                return Err(ConnectError::OtherBusinessConnected);
-            }
-        }
-        let verify_context = seal_context(account, SealedField::VerifyToken);
-        let (verify_sealed, verify_token) = match continuing.and_then(|c| c.verify_token_sealed.clone()) {
-            Some(sealed) => {
-                let token = self.secrets.open(&sealed, &verify_context).await.map_err(Error::from)?;
-                (sealed, token)
-            }
-            None => {
-                let token = random_token::<24>();
-                (self.secrets.seal(&token, &verify_context).await.map_err(Error::from)?, token)
-            }
-        };
-        let access_sealed = self
-            .secrets
-            .seal(&grant.access_token, &seal_context(account, SealedField::AccessToken))
-            .await
-            .map_err(Error::from)?;
-        let (state, connected_at, initial_sync) = match continuing {
-            Some(c) => {
-                let sync_done = c.initial_sync.as_ref().is_some_and(|s| s.state == InitialSyncState::Done);
-                let state = if sync_done { ConnectionState::Active } else { ConnectionState::Syncing };
-                (state, c.connected_at, c.initial_sync.clone())
-            }
-            None => (
-                ConnectionState::Syncing,
-                Some(now),
-                Some(InitialSync { state: InitialSyncState::Due, done: 0, total: None }),
-            ),
-        };
-        let conn = Connection {
-            account_id: account.clone(),
-            state,
-            app_id: app,
-            business_id: Some(grant.business_id),
-            api_version: grant.api_version,
-            secret_key_sealed: attempt.secret_key_sealed.clone(),
-            access_token_sealed: Some(access_sealed),
-            verify_token_sealed: Some(verify_sealed),
-            token_expires_at: Some(grant.expires_at),
-            depot_ids: grant.depot_ids.clone(),
-            permissions: grant.permissions.clone(),
-            connected_at,
-            disconnected_at: existing.as_ref().and_then(|c| c.disconnected_at),
-            disconnect_reason: None,
-            initial_sync,
-            version: existing.as_ref().map_or(0, |c| c.version),
-        };
-        let previous_app = existing.as_ref().map(|c| c.app_id).filter(|old| *old != app);
-        let stored = self.connections.put_claiming(&conn, previous_app).await?;
-        self.pending.delete_pending(account, app).await?;
-        if let Some(queue) = &self.queue {
-            let item =
-                crate::domain::WorkItem::ReconcileAccount { account_id: account.clone(), tick: now, resume: None };
-            // Best effort: the schedule starts it otherwise.
-            let sent = match item.to_message(crate::domain::Origin::Connected(now)) {
-                Ok(message) => queue.send(std::slice::from_ref(&message)).await.map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
-            if let Err(e) = sent {
-                tracing::warn!(account_id = account.as_str(), error = %e, "first pass not queued; the schedule will start the initial sync");
-            }
-        }
-        tracing::info!(
-            account_id = account.as_str(),
-            app_id = app.get(),
-            business_id = grant.business_id.get(),
-            state = stored.state.as_str(),
-            reauth = continuing.is_some(),
-            "connected"
-        );
-        Ok(ConnectedView { webhook_url: self.urls.webhook(app), verify_token, connection: stored })
     }
 
     /// The connected page of an account, if it is connected.

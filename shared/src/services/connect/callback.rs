@@ -1,0 +1,335 @@
+//! The OAuth callback in two steps (issue 22). The **exchange** turns the access code into a token
+//! and shows the admin the business it was consented for; the **confirmation**, a CSRF-checked
+//! POST by the admin who started the attempt, claims it (R1) and stores the connection. A Nhanh app
+//! can be consented by any business, so a callback URL opened by the admin must not bind a business
+//! they did not see.
+//!
+//! Nhanh keeps one live v3 token per app and business: an exchange leaves the previous token 15
+//! minutes. When the business of an exchange is held by another account through the same app, that
+//! account (the holder) takes the newer token, so a refused claim does not take it down.
+
+use super::{ConnectError, ConnectService, ConnectedView};
+use crate::domain::{
+    AccountId, AppId, Connection, ConnectionState, Depot, InitialSync, InitialSyncState, Origin, WorkItem,
+};
+use crate::nhanh::{Credentials, NhanhError, TokenGrant, NEW_CONNECTION_VERSION};
+use crate::secrets::{random_token, seal_context, SealedField};
+use crate::store::{ExchangedGrant, PendingAttempt, StoreError};
+use crate::Error;
+
+/// What the confirmation page shows: the business an access code was consented for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Confirmation {
+    /// The app of the attempt.
+    pub app_id: AppId,
+    /// The business, as the exchange named it.
+    pub business_id: crate::domain::BusinessId,
+    /// Its depots (names the merchant recognises); empty when Nhanh did not list them.
+    pub depots: Vec<Depot>,
+    /// Whether the account is connected to this business already (a new consent renews it).
+    pub reconnecting: bool,
+}
+
+impl Confirmation {
+    fn of(app_id: AppId, exchange: &ExchangedGrant, reconnecting: bool) -> Self {
+        Self { app_id, business_id: exchange.business_id, depots: exchange.depots.clone(), reconnecting }
+    }
+}
+
+/// How many times a write racing the processor is read again and retried.
+const CONFLICT_RETRIES: u32 = 5;
+
+impl ConnectService {
+    /// The attempt of (account, app) started by `user_id`: another admin's attempt is refused.
+    async fn own_attempt(
+        &self,
+        account: &AccountId,
+        app: AppId,
+        user_id: &str,
+    ) -> Result<PendingAttempt, ConnectError> {
+        let attempt =
+            self.pending.get_pending(account, app, self.clock.now()).await?.ok_or(ConnectError::NoPendingAttempt)?;
+        if attempt.user_id != user_id {
+            tracing::warn!(account_id = account.as_str(), app_id = app.get(), "callback opened by another admin");
+            return Err(ConnectError::NotAttemptOwner);
+        }
+        Ok(attempt)
+    }
+
+    /// The callback: exchanges `access_code` for a token, refuses what R1/R2 refuse, and keeps the
+    /// grant (sealed) in the attempt for [`ConnectService::confirm`]. An attempt exchanged already
+    /// (the page reloaded) shows its business again without another exchange.
+    pub async fn exchange(
+        &self,
+        account: &AccountId,
+        app_raw: &str,
+        access_code: &str,
+        user_id: &str,
+    ) -> Result<Confirmation, ConnectError> {
+        let app =
+            AppId::parse(app_raw).map_err(|_| ConnectError::Invalid("App Id trong đường dẫn không hợp lệ.".into()))?;
+        let code = access_code.trim();
+        if code.is_empty() || code.len() > 1024 {
+            return Err(ConnectError::Invalid("Thiếu accessCode từ Nhanh.vn.".into()));
+        }
+        let mut attempt = self.own_attempt(account, app, user_id).await?;
+        let current = self.connections.get(account).await?.filter(|c| c.state.is_connected());
+        if let Some(exchange) = &attempt.exchange {
+            let reconnecting = current.is_some_and(|c| c.business_id == Some(exchange.business_id));
+            return Ok(Confirmation::of(app, exchange, reconnecting));
+        }
+        let secret = self
+            .secrets
+            .open(&attempt.secret_key_sealed, &seal_context(account, SealedField::SecretKey))
+            .await
+            .map_err(Error::from)?;
+        let grant = match self.nhanh.exchange_code(NEW_CONNECTION_VERSION, app, &secret, code).await {
+            Ok(grant) => grant,
+            Err(NhanhError::Rejected { message, .. }) => return Err(ConnectError::CodeRejected(message)),
+            Err(NhanhError::Malformed(m)) => return Err(ConnectError::CodeRejected(m)),
+            Err(NhanhError::InvalidAccessToken) => return Err(ConnectError::CodeRejected("invalid".into())),
+            Err(e) => return Err(Error::from(e).into()),
+        };
+        // The exchange is done and the code used: from here on an attempt that ends in a refusal
+        // is removed, so nothing waits for a confirmation that cannot come.
+        match self.check_grant(account, app, &grant, current.as_ref()).await {
+            Ok(depots) => {
+                let access_token_sealed = self
+                    .secrets
+                    .seal(&grant.access_token, &seal_context(account, SealedField::AccessToken))
+                    .await
+                    .map_err(Error::from)?;
+                let exchange = ExchangedGrant {
+                    business_id: grant.business_id,
+                    api_version: grant.api_version,
+                    access_token_sealed,
+                    expires_at: grant.expires_at,
+                    depot_ids: grant.depot_ids.clone(),
+                    permissions: grant.permissions.clone(),
+                    depots,
+                };
+                let reconnecting = current.is_some();
+                let confirmation = Confirmation::of(app, &exchange, reconnecting);
+                attempt.exchange = Some(exchange);
+                self.pending.put_pending(&attempt).await?;
+                tracing::info!(
+                    account_id = account.as_str(),
+                    app_id = app.get(),
+                    business_id = grant.business_id.get(),
+                    "access code exchanged; waiting for the admin's confirmation"
+                );
+                Ok(confirmation)
+            }
+            Err(refusal) => {
+                self.pending.delete_pending(account, app).await?;
+                Err(refusal)
+            }
+        }
+    }
+
+    /// R1 against a holder of the same app (which takes the token), R2 (the streams), R1 against
+    /// the account's own business; the business's depots when all pass.
+    async fn check_grant(
+        &self,
+        account: &AccountId,
+        app: AppId,
+        grant: &TokenGrant,
+        current: Option<&Connection>,
+    ) -> Result<Vec<Depot>, ConnectError> {
+        if self.hand_over_to_holder(account, app, grant).await? {
+            return Err(ConnectError::BusinessTaken);
+        }
+        if let Some(current) = current.filter(|c| c.business_id != Some(grant.business_id)) {
+            tracing::info!(account_id = current.account_id.as_str(), "connect refused: another business is connected");
+            return Err(ConnectError::OtherBusinessConnected);
+        }
+        let creds = Credentials {
+            app_id: app,
+            business_id: grant.business_id,
+            access_token: grant.access_token.clone(),
+            api_version: grant.api_version,
+        };
+        let denied = self.probe(&creds).await?;
+        if !denied.is_empty() {
+            tracing::warn!(
+                account_id = account.as_str(),
+                business_id = grant.business_id.get(),
+                ?denied,
+                "connect refused: streams not readable"
+            );
+            return Err(ConnectError::StreamsDenied(denied));
+        }
+        // The names are for the admin's eyes: without them the page shows the business id alone.
+        Ok(self.nhanh.depots(&creds).await.unwrap_or_else(|e| {
+            tracing::warn!(account_id = account.as_str(), error = %e, "depots not read for the confirmation");
+            Vec::new()
+        }))
+    }
+
+    /// The confirmation: the admin who started the attempt claims the exchanged business (R1) and
+    /// the connection is stored; the first pass is queued (R10).
+    pub async fn confirm(
+        &self,
+        account: &AccountId,
+        app_raw: &str,
+        user_id: &str,
+    ) -> Result<ConnectedView, ConnectError> {
+        let app =
+            AppId::parse(app_raw).map_err(|_| ConnectError::Invalid("App Id trong đường dẫn không hợp lệ.".into()))?;
+        let attempt = self.own_attempt(account, app, user_id).await?;
+        let exchange = attempt.exchange.clone().ok_or(ConnectError::NoPendingAttempt)?;
+        let now = self.clock.now();
+        let existing = self.connections.get(account).await?;
+        let continuing = existing.as_ref().filter(|c| c.state.is_connected());
+        if continuing.is_some_and(|c| c.business_id != Some(exchange.business_id)) {
+            self.pending.delete_pending(account, app).await?;
+            return Err(ConnectError::OtherBusinessConnected);
+        }
+        let verify_context = seal_context(account, SealedField::VerifyToken);
+        let (verify_sealed, verify_token) = match continuing.and_then(|c| c.verify_token_sealed.clone()) {
+            Some(sealed) => {
+                let token = self.secrets.open(&sealed, &verify_context).await.map_err(Error::from)?;
+                (sealed, token)
+            }
+            None => {
+                let token = random_token::<24>();
+                (self.secrets.seal(&token, &verify_context).await.map_err(Error::from)?, token)
+            }
+        };
+        let (state, connected_at, initial_sync) = match continuing {
+            Some(c) => (state_after_new_token(c), c.connected_at, c.initial_sync.clone()),
+            None => (
+                ConnectionState::Syncing,
+                Some(now),
+                Some(InitialSync { state: InitialSyncState::Due, done: 0, total: None }),
+            ),
+        };
+        let conn = Connection {
+            account_id: account.clone(),
+            state,
+            app_id: app,
+            business_id: Some(exchange.business_id),
+            api_version: exchange.api_version,
+            secret_key_sealed: attempt.secret_key_sealed.clone(),
+            access_token_sealed: Some(exchange.access_token_sealed.clone()),
+            verify_token_sealed: Some(verify_sealed),
+            token_expires_at: Some(exchange.expires_at),
+            depot_ids: exchange.depot_ids.clone(),
+            permissions: exchange.permissions.clone(),
+            connected_at,
+            disconnected_at: existing.as_ref().and_then(|c| c.disconnected_at),
+            disconnect_reason: None,
+            initial_sync,
+            version: existing.as_ref().map_or(0, |c| c.version),
+        };
+        let previous_app = existing.as_ref().map(|c| c.app_id).filter(|old| *old != app);
+        let stored = match self.connections.put_claiming(&conn, previous_app).await {
+            Ok(stored) => stored,
+            Err(StoreError::BusinessTaken) => {
+                // Claimed by another account since the exchange: it may need this token too.
+                let token = self
+                    .secrets
+                    .open(&exchange.access_token_sealed, &seal_context(account, SealedField::AccessToken))
+                    .await
+                    .map_err(Error::from)?;
+                let grant = TokenGrant {
+                    access_token: token,
+                    business_id: exchange.business_id,
+                    expires_at: exchange.expires_at,
+                    depot_ids: exchange.depot_ids.clone(),
+                    permissions: exchange.permissions.clone(),
+                    api_version: exchange.api_version,
+                };
+                self.hand_over_to_holder(account, app, &grant).await?;
+                self.pending.delete_pending(account, app).await?;
+                return Err(ConnectError::BusinessTaken);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.pending.delete_pending(account, app).await?;
+        self.queue_first_pass(account, now).await;
+        tracing::info!(
+            account_id = account.as_str(),
+            app_id = app.get(),
+            business_id = exchange.business_id.get(),
+            state = stored.state.as_str(),
+            reauth = continuing.is_some(),
+            "connected"
+        );
+        Ok(ConnectedView { webhook_url: self.urls.webhook(app), verify_token, connection: stored })
+    }
+
+    /// Queues the account's first pass, which starts the initial sync at once (best effort: the
+    /// schedule starts it otherwise).
+    async fn queue_first_pass(&self, account: &AccountId, now: time::OffsetDateTime) {
+        let Some(queue) = &self.queue else { return };
+        let item = WorkItem::ReconcileAccount { account_id: account.clone(), tick: now, resume: None };
+        let sent = match item.to_message(Origin::Connected(now)) {
+            Ok(message) => queue.send(std::slice::from_ref(&message)).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = sent {
+            tracing::warn!(account_id = account.as_str(), error = %e, "first pass not queued; the schedule will start the initial sync");
+        }
+    }
+
+    /// When another account holds `grant`'s business through `app` on the same API version, it
+    /// takes the newer token (sealed under its own account, expiry, depots and permissions from the
+    /// grant): Nhanh has just cut its own token to 15 minutes. `true`: such a holder exists.
+    async fn hand_over_to_holder(
+        &self,
+        account: &AccountId,
+        app: AppId,
+        grant: &TokenGrant,
+    ) -> Result<bool, ConnectError> {
+        let business = grant.business_id;
+        let holds = |c: &Connection| {
+            &c.account_id != account
+                && c.state.is_connected()
+                && c.app_id == app
+                && c.business_id == Some(business)
+                && c.api_version == grant.api_version
+        };
+        let Some(holder) = self.connections.route(app, business).await?.filter(holds) else { return Ok(false) };
+        let holder_id = holder.account_id;
+        let sealed = self
+            .secrets
+            .seal(&grant.access_token, &seal_context(&holder_id, SealedField::AccessToken))
+            .await
+            .map_err(Error::from)?;
+        for _ in 0..CONFLICT_RETRIES {
+            // Read again: the route's copy may be older than the connection.
+            let Some(mut conn) = self.connections.get(&holder_id).await?.filter(holds) else { return Ok(true) };
+            conn.access_token_sealed = Some(sealed.clone());
+            conn.token_expires_at = Some(grant.expires_at);
+            conn.depot_ids = grant.depot_ids.clone();
+            conn.permissions = grant.permissions.clone();
+            conn.state = state_after_new_token(&conn);
+            match self.connections.put(&conn).await {
+                Ok(_) => {
+                    tracing::warn!(
+                        account_id = account.as_str(),
+                        holder_account_id = holder_id.as_str(),
+                        business_id = business.get(),
+                        "a refused connect exchanged a new token of the holder's business; the holder took it"
+                    );
+                    return Ok(true);
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ConnectError::Upstream(Error::from(StoreError::Conflict)))
+    }
+}
+
+/// A connected account's state once it holds a working token: `active` after its initial sync,
+/// `syncing` before (a `needs_reauth` connection resumes).
+fn state_after_new_token(conn: &Connection) -> ConnectionState {
+    let sync_done = conn.initial_sync.as_ref().is_some_and(|s| s.state == InitialSyncState::Done);
+    if sync_done {
+        ConnectionState::Active
+    } else {
+        ConnectionState::Syncing
+    }
+}
