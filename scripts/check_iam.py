@@ -6,8 +6,16 @@ sets AWS_ACTION_LOG (shared/src/aws_audit.rs); this script reads those lines and
 action on a resource is not allowed by the calling function's policy statements, or by what SAM
 grants for its event sources.
 
+KMS calls are checked against conditions too (issue 22): each function's statements and the
+data key's key policy allow a role only the encryption contexts (`kms:EncryptionContext:*`) of
+its own fields, so a call is allowed only when both the role's policy and a key-policy statement
+naming the role (by `aws:PrincipalArn`) match the context the call carried.
+
 usage: check_iam.py template.yaml actions.jsonl stack.env [--without Function:action ...]
+       check_iam.py template.yaml --can Function action context
   --without drops one permission from the template first (to show the check can fail).
+  --can asks whether one function may make one KMS call with one sealing context
+        (`acct/<account>/<field>`): exit 0 allowed, 1 denied.
 Exit 0 when every call is allowed, 1 otherwise (one line per missing permission).
 """
 import fnmatch
@@ -38,34 +46,126 @@ def resource_patterns(expr, names):
     return [str(expr)]
 
 
+# The names a deployed stack gives what a policy's `!Sub` and conditions refer to.
+ACCOUNT, PARTITION, STACK = "123456789012", "aws", "nhanhvn"
+CONTEXT_KEY = "nhanhvn:context"
+
+
+def sub(expr):
+    """A `!Sub` of pseudo parameters only (key policies), as in a deployed stack."""
+    if isinstance(expr, dict) and "Fn::Sub" in expr:
+        expr = expr["Fn::Sub"]
+    return (str(expr).replace("${AWS::Partition}", PARTITION).replace("${AWS::AccountId}", ACCOUNT)
+            .replace("${AWS::StackName}", STACK))
+
+
+def role_arn(logical):
+    """The ARN CloudFormation gives SAM's role of function `logical`."""
+    return f"arn:{PARTITION}:iam::{ACCOUNT}:role/{STACK}-{logical}Role-A1B2C3D4"
+
+
+def listed(v):
+    return [v] if isinstance(v, (str, dict)) else list(v or [])
+
+
+def condition_holds(condition, facts):
+    """Whether a statement's `Condition` holds for `facts` (condition key → request value); a key
+    the request lacks fails its condition, as in IAM."""
+    for operator, tests in (condition or {}).items():
+        for key, wanted in tests.items():
+            value = facts.get(key.lower())
+            patterns = [sub(w) for w in listed(wanted)]
+            if value is None:
+                return False
+            if operator in ("StringLike", "ArnLike"):
+                ok = any(fnmatch.fnmatchcase(value, p) for p in patterns)
+            elif operator in ("StringEquals", "ArnEquals"):
+                ok = value in patterns
+            else:
+                return False  # an operator this check does not know: refuse rather than guess
+            if not ok:
+                return False
+    return True
+
+
+def request_facts(logical, context):
+    """The condition keys of one call: the caller's role and the KMS encryption context."""
+    facts = {"aws:principalarn": role_arn(logical)}
+    for k, v in (context or {}).items():
+        facts[f"kms:encryptioncontext:{k}".lower()] = v
+    return facts
+
+
 def function_grants(props, names):
-    """(action pattern, resource pattern) pairs of one function: its statements and its SQS event."""
+    """(action pattern, resource pattern, condition) of one function: its statements and its SQS event."""
     grants = []
     for policy in props.get("Policies", []):
         for st in policy.get("Statement", []) if isinstance(policy, dict) else []:
             if st.get("Effect") != "Allow":
                 continue
-            actions = st.get("Action", [])
-            actions = [actions] if isinstance(actions, str) else actions
-            for action in actions:
+            for action in listed(st.get("Action", [])):
                 for res in resource_patterns(st.get("Resource", "*"), names):
-                    grants.append((action, res))
+                    grants.append((action, res, st.get("Condition")))
     for event in props.get("Events", {}).values():
         if event.get("Type") == "SQS":
             # SAM's SQSPollerPolicy for the event source mapping.
             for res in resource_patterns(event["Properties"]["Queue"], names):
                 for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"):
-                    grants.append((action, res))
+                    grants.append((action, res, None))
     return grants
 
 
-def allowed(grants, action, resources):
-    def one(resource):
-        return any(fnmatch.fnmatchcase(action, a) and (r == "*" or fnmatch.fnmatchcase(resource, r)) for a, r in grants)
-    return all(one(r) for r in resources) if resources else any(fnmatch.fnmatchcase(action, a) for a, _ in grants)
+def key_policy_grants(template):
+    """(action pattern, condition) of the data key's key policy statements for this account."""
+    key = template["Resources"].get("DataKey", {}).get("Properties", {}).get("KeyPolicy", {})
+    out = []
+    for st in key.get("Statement", []):
+        if st.get("Effect") == "Allow":
+            out.extend((a, st.get("Condition")) for a in listed(st.get("Action", [])))
+    return out
+
+
+def allowed(grants, action, resources, facts=None):
+    facts = facts or {}
+
+    def grant_ok(a, r, cond, resource):
+        return (fnmatch.fnmatchcase(action, a) and (resource is None or r == "*" or fnmatch.fnmatchcase(resource, r))
+                and condition_holds(cond, facts))
+    if not resources:
+        return any(grant_ok(a, r, c, None) for a, r, c in grants)
+    return all(any(grant_ok(a, r, c, res) for a, r, c in grants) for res in resources)
+
+
+def key_policy_allows(key_grants, action, facts):
+    """Whether a key-policy statement allows `action` for these facts. The administrators'
+    statement (no condition) lets the account manage the key; using it needs a conditioned one."""
+    return any(fnmatch.fnmatchcase(action, a) and cond and condition_holds(cond, facts) for a, cond in key_grants)
+
+
+def can(template, function, action, context):
+    """`--can`: whether `function` may call `action` with the sealing context `context`."""
+    logical = next((k for k, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"
+                    and function in (k, r.get("Metadata", {}).get("BuildProperties", {}).get("Binary"))), None)
+    if logical is None:
+        print(f"iam: {function} is not a function of the template")
+        return 2
+    names = {"DataKey": "key/probe"}
+    grants = function_grants(template["Resources"][logical]["Properties"], names)
+    facts = request_facts(logical, {CONTEXT_KEY: context})
+    by_role = allowed(grants, action, ["key/probe"], facts)
+    by_key = key_policy_allows(key_policy_grants(template), action, facts)
+    verdict = "allowed" if by_role and by_key else "denied"
+    print(f"iam: {logical} {action} with context {context}: {verdict} "
+          f"(role policy {'allows' if by_role else 'denies'}, key policy {'allows' if by_key else 'denies'})")
+    return 0 if verdict == "allowed" else 1
 
 
 def main(argv):
+    if "--can" in argv:
+        with open(argv[0]) as f:
+            template = yaml.load(f, Loader=CfnLoader)
+        i = argv.index("--can")
+        return can(template, *argv[i + 1:i + 4])
     template_path, log_path, env_path = argv[:3]
     without = [argv[i + 1] for i, a in enumerate(argv) if a == "--without" and i + 1 < len(argv)]
     with open(template_path) as f:
@@ -88,12 +188,14 @@ def main(argv):
             if fn in (logical, binary):
                 grants = [g for g in grants if g[0] != action]
         functions[binary] = (logical, grants)
+    key_grants = key_policy_grants(template)
     seen, problems = set(), []
 
     for line in open(log_path):
         rec = json.loads(line)
         needed = tuple(rec.get("iam") or [rec["action"]])
-        key = (rec["function"], rec["action"], needed, tuple(rec["resources"]))
+        context = rec.get("encryption_context") or {}
+        key = (rec["function"], rec["action"], needed, tuple(rec["resources"]), json.dumps(context, sort_keys=True))
         if key in seen:
             continue
         seen.add(key)
@@ -101,12 +203,19 @@ def main(argv):
             problems.append(f"{rec['function']}: not a function of the template, yet it called {rec['action']}")
             continue
         logical, grants = functions[rec["function"]]
+        facts = request_facts(logical, context)
+        # Contexts differ per account: one line per function, action and field.
+        shown = {k: "acct/*/" + v.rsplit("/", 1)[-1] if v.startswith("acct/") else v for k, v in context.items()}
         for action in needed:
-            if not allowed(grants, action, rec["resources"]):
-                problems.append(f"{logical} ({rec['function']}): {action} (for {rec['action']}) on "
-                                f"{', '.join(rec['resources']) or '*'} is not allowed by its policy in {template_path}")
+            what = f"{logical} ({rec['function']}): {action} (for {rec['action']}) on {', '.join(rec['resources']) or '*'}"
+            if context or action.startswith("kms:"):
+                what += f" with context {json.dumps(shown, sort_keys=True)}"
+            if not allowed(grants, action, rec["resources"], facts):
+                problems.append(f"{what} is not allowed by its policy in {template_path}")
+            elif action.startswith("kms:") and not key_policy_allows(key_grants, action, facts):
+                problems.append(f"{what} is not allowed by the data key's key policy in {template_path}")
     calls = {}
-    for fn, action, _, _ in seen:
+    for fn, action, _, _, _ in seen:
         calls.setdefault(fn, set()).add(action)
     for fn in sorted(calls):
         print(f"iam: {fn}: {' '.join(sorted(calls[fn]))}")

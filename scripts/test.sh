@@ -128,4 +128,13 @@ if "$PYTHON" scripts/check_iam.py template.yaml "$ROOT/.stack/test/aws-actions.j
   exit 1
 fi
 echo "iam: without ProcessorFunction's sqs:SendMessage the check fails, as it must"
+# Issue 22: each function's role and the key policy allow KMS only for its own sealed fields; the
+# internet-facing intake opens verify tokens, never a Secret Key or an access token.
+for field in secret_key access_token; do
+  if "$PYTHON" scripts/check_iam.py template.yaml --can intake kms:Decrypt "acct/probe/$field"; then
+    echo "intake may decrypt a $field: the KMS encryption-context conditions are missing" >&2
+    exit 1
+  fi
+done
+"$PYTHON" scripts/check_iam.py template.yaml --can intake kms:Decrypt acct/probe/verify_token
 stage "done"

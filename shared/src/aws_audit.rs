@@ -3,7 +3,7 @@
 //! moto does not enforce IAM, so a policy in `template.yaml` that lacks an action passes every
 //! local test and fails in AWS. When `AWS_ACTION_LOG` names a file, the SDK's HTTP client is
 //! wrapped: each request appends one JSON line `{"function", "action", "resources"}` (for example
-//! `dynamodb:GetItem` on `table/<name>`), and `scripts/check_iam.py` compares the lines with each
+//! `dynamodb:GetItem` on `table/<name>`; KMS calls add their `encryption_context`), and `scripts/check_iam.py` compares the lines with each
 //! function's policy. Unset (as in AWS), nothing is wrapped and nothing is written.
 //!
 //! The action comes from the `X-Amz-Target` header that the JSON protocols of DynamoDB, SQS and
@@ -31,7 +31,11 @@ impl ActionLog {
     fn record(&self, request: &HttpRequest) {
         let Some(action) = request.headers().get("x-amz-target").and_then(iam_action) else { return };
         let body: Value = request.body().bytes().and_then(|b| serde_json::from_slice(b).ok()).unwrap_or(Value::Null);
-        let line = json!({"function": self.function, "action": action, "iam": iam_actions(&action, &body), "resources": resources(&body)});
+        let mut line = json!({"function": self.function, "action": action, "iam": iam_actions(&action, &body), "resources": resources(&body)});
+        // KMS grants are conditioned on the encryption context (issue 22): the check needs it.
+        if let Some(context) = body.get("EncryptionContext").filter(|c| c.is_object()) {
+            line["encryption_context"] = context.clone();
+        }
         // One short write per line with O_APPEND: lines of concurrent processes do not interleave.
         let written = std::fs::OpenOptions::new()
             .create(true)
