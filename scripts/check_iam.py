@@ -177,6 +177,8 @@ def main(argv):
         "DeadLetterQueue": f"queue/{env.get('DLQ_URL', '').rsplit('/', 1)[-1]}",
         "DataKey": f"key/{env.get('KMS_KEY_ID', '')}",
     }
+    for logical in ("HubServiceTokenSecret", "HubWebhookSigningSecret", "CookieSigningKeySecret", "StatusApiTokenSecret"):
+        names[logical] = f"secret/{env.get(logical, '<' + logical + '>')}"
     functions = {}
     for logical, res in template["Resources"].items():
         if res["Type"] != "AWS::Serverless::Function":

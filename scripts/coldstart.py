@@ -1,7 +1,8 @@
 """Local cold start of each function's release binary, without the network.
 
 Each binary is started against a stand-in of the Lambda Runtime API on loopback (which also answers
-the few AWS calls a first request needs, with empty results, so no real network is involved). Two
+the few AWS calls a first request needs, with empty results, and the Secrets Manager reads of the
+function's own secrets at start, so no real network is involved). Two
 times are taken from the process start: `init` (the runtime asks for its first event) and `first
 answer` (it posts the response to that event). Median of RUNS starts per function.
 
@@ -34,6 +35,11 @@ EVENTS = {
     # A tick: one DynamoDB Query (answered empty by the stand-in).
     "reconcile": {"source": "aws.scheduler"},
 }
+
+
+# The secrets each function reads from Secrets Manager at start, by id (their values differ, as
+# the connect function requires of its own).
+SECRETS = {"arn:hub-token": "h" * 40, "arn:hub-webhook": "w" * 40, "arn:cookie": "c" * 40, "arn:status": "s" * 40}
 
 
 class Runtime(http.server.BaseHTTPRequestHandler):
@@ -69,10 +75,20 @@ class Runtime(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self):
         length = int(self.headers.get("content-length", "0"))
-        self.rfile.read(length)
+        body = self.rfile.read(length)
         if "/invocation/" in self.path:
             Runtime.answered = time.perf_counter()
             self._send(202, b"{}")
+        elif self.headers.get("x-amz-target", "").startswith("secretsmanager."):
+            # A secret read at start (issue 22): the value named after the secret's id.
+            secret_id = json.loads(body or b"{}").get("SecretId", "")
+            if json.loads(body or b"{}").get("VersionStage") == "AWSPREVIOUS":
+                self._send(400, json.dumps({"__type": "ResourceNotFoundException", "message": "no such version"}).encode(),
+                           {"content-type": "application/x-amz-json-1.1"})
+            else:
+                value = SECRETS.get(secret_id, "v" * 40)
+                self._send(200, json.dumps({"ARN": secret_id, "Name": secret_id, "SecretString": value}).encode(),
+                           {"content-type": "application/x-amz-json-1.1"})
         else:  # an AWS JSON call (DynamoDB Query of the reconcile tick): an empty answer
             self._send(200, json.dumps({"Items": [], "Count": 0, "ScannedCount": 0}).encode(), {"content-type": "application/x-amz-json-1.0"})
 
@@ -95,9 +111,10 @@ def once(binary, name):
            "AWS_LAMBDA_FUNCTION_NAME": name, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256", "AWS_LAMBDA_FUNCTION_VERSION": "1",
            "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "TABLE_NAME": "t", "QUEUE_URL": f"http://127.0.0.1:{port}/1/q.fifo",
-           "PUBLIC_BASE_URL": "https://c.example", "HUB_API_URL": "https://hub.example", "HUB_SERVICE_TOKEN": "x",
-           "HUB_WEBHOOK_SECRET": "y", "KMS_KEY_ID": "k", "RUST_LOG": "warn",
-           "COOKIE_SIGNING_KEY": "c" * 40, "STATUS_API_TOKEN": "s" * 40}
+           "PUBLIC_BASE_URL": "https://c.example", "HUB_API_URL": "https://hub.example",
+           "HUB_SERVICE_TOKEN_SECRET_ID": "arn:hub-token", "HUB_WEBHOOK_SECRET_SECRET_ID": "arn:hub-webhook",
+           "KMS_KEY_ID": "k", "RUST_LOG": "warn",
+           "COOKIE_SIGNING_KEY_SECRET_ID": "arn:cookie", "STATUS_API_TOKEN_SECRET_ID": "arn:status"}
     start = time.perf_counter()
     p = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = start + 10

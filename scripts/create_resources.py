@@ -1,7 +1,8 @@
-"""Creates the template's DynamoDB tables and SQS queues in moto through CloudFormation, so the
-local stack and AWS share one definition. Extra `Name=value` arguments override template
-parameters (the local stack shortens the queue's visibility timeout). Prints `NAME=value` lines
-for each resource."""
+"""Creates the template's DynamoDB tables, SQS queues and KMS key in moto through CloudFormation,
+so the local stack and AWS share one definition, and its Secrets Manager secrets through the API
+(moto's CloudFormation skips that type). Extra `Name=value` arguments override template
+parameters (the local stack shortens the queue's visibility timeout and gives the secrets'
+values). Prints `NAME=value` lines for each resource (a secret's value is its ARN)."""
 import json
 import sys
 
@@ -49,6 +50,26 @@ def main(template_path, endpoint, stack, overrides):
     out = cfn.describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
     for o in out:
         print(f"{o['OutputKey']}={o['OutputValue']}")
+    create_secrets(template, endpoint, stack, overrides)
+
+
+def create_secrets(template, endpoint, stack, overrides):
+    """Each `AWS::SecretsManager::Secret` whose `SecretString` is a parameter, with that
+    parameter's value (an override, else its default); prints `Logical=arn`."""
+    sm = boto3.client("secretsmanager", endpoint_url=endpoint, region_name="us-east-1")
+    for logical, res in template["Resources"].items():
+        if res["Type"] != "AWS::SecretsManager::Secret":
+            continue
+        param = res["Properties"]["SecretString"]["Ref"]
+        value = overrides.get(param, template["Parameters"].get(param, {}).get("Default"))
+        if not value:
+            raise SystemExit(f"create_resources: no value for the secret {logical} (parameter {param})")
+        name = f"{stack}-{logical}"
+        try:
+            arn = sm.create_secret(Name=name, SecretString=value)["ARN"]
+        except sm.exceptions.ResourceExistsException:
+            arn = sm.describe_secret(SecretId=name)["ARN"]
+        print(f"{logical}={arn}")
 
 
 if __name__ == "__main__":

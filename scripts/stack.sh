@@ -143,8 +143,20 @@ export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT"
 
 start moto moto_server -H 127.0.0.1 -p "$MOTO_PORT"
 wait_http "$AWS_ENDPOINT_URL/moto-api/" 30 moto
+export HUB_SERVICE_TOKEN="${HUB_SERVICE_TOKEN:-local-service-token}"
+export HUB_WEBHOOK_SECRET="${HUB_WEBHOOK_SECRET:-local-hub-webhook-secret}"
+# One secret per role (issue 22): the admin cookie's key and the status JSON's credential.
+export COOKIE_SIGNING_KEY="${COOKIE_SIGNING_KEY:-local-cookie-signing-key-0123456789abcdef}"
+export STATUS_API_TOKEN="${STATUS_API_TOKEN:-local-status-api-token-0123456789abcdef}"
+# The secrets go to (moto's) Secrets Manager, as in AWS: the functions get their ids, not values.
 RESOURCES="$("$PYTHON" scripts/create_resources.py template.yaml "$AWS_ENDPOINT_URL" local \
-  "QueueVisibilitySecs=${QUEUE_VISIBILITY_SECS:-180}" "MaxReceiveCount=${MAX_RECEIVE_COUNT:=5}")"
+  "QueueVisibilitySecs=${QUEUE_VISIBILITY_SECS:-180}" "MaxReceiveCount=${MAX_RECEIVE_COUNT:=5}" \
+  "HubServiceToken=$HUB_SERVICE_TOKEN" "HubWebhookSecret=$HUB_WEBHOOK_SECRET" \
+  "CookieSigningKey=$COOKIE_SIGNING_KEY" "StatusApiToken=$STATUS_API_TOKEN")"
+HUB_SERVICE_TOKEN_SECRET_ID="$(echo "$RESOURCES" | sed -n 's/^HubServiceTokenSecret=//p')"
+HUB_WEBHOOK_SECRET_SECRET_ID="$(echo "$RESOURCES" | sed -n 's/^HubWebhookSigningSecret=//p')"
+COOKIE_SIGNING_KEY_SECRET_ID="$(echo "$RESOURCES" | sed -n 's/^CookieSigningKeySecret=//p')"
+STATUS_API_TOKEN_SECRET_ID="$(echo "$RESOURCES" | sed -n 's/^StatusApiTokenSecret=//p')"
 TABLE_NAME="$(echo "$RESOURCES" | sed -n 's/^ConnectorTable=//p')"
 QUEUE_URL="$(echo "$RESOURCES" | sed -n 's/^WorkQueue=//p')"
 DLQ_URL="$(echo "$RESOURCES" | sed -n 's/^DeadLetterQueue=//p')"
@@ -157,11 +169,6 @@ fi
 echo "stack: building functions and simulators"
 run cargo build -q -p connect -p intake -p processor -p reconcile -p replay-dead-letters -p connector-tests --bins
 
-export HUB_SERVICE_TOKEN="${HUB_SERVICE_TOKEN:-local-service-token}"
-export HUB_WEBHOOK_SECRET="${HUB_WEBHOOK_SECRET:-local-hub-webhook-secret}"
-# One secret per role (issue 22): the admin cookie's key and the status JSON's credential.
-export COOKIE_SIGNING_KEY="${COOKIE_SIGNING_KEY:-local-cookie-signing-key-0123456789abcdef}"
-export STATUS_API_TOKEN="${STATUS_API_TOKEN:-local-status-api-token-0123456789abcdef}"
 DEMO_ACCOUNT="${DEMO_ACCOUNT:-385}"
 DEMO_SESSION="${DEMO_SESSION:-demo-admin-session}"
 if [ -z "${NHANH_API_URL:-}" ]; then
@@ -183,8 +190,8 @@ fi
 PUBLIC_BASE_URL="${PUBLIC_BASE_URL:-http://127.0.0.1:$PORT}"
 
 ENV_ARGS=()
-for name in TABLE_NAME QUEUE_URL PUBLIC_BASE_URL NHANH_API_URL NHANH_OAUTH_URL HUB_API_URL HUB_SERVICE_TOKEN HUB_WEBHOOK_SECRET \
-            COOKIE_SIGNING_KEY STATUS_API_TOKEN \
+for name in TABLE_NAME QUEUE_URL PUBLIC_BASE_URL NHANH_API_URL NHANH_OAUTH_URL HUB_API_URL HUB_SERVICE_TOKEN_SECRET_ID \
+            HUB_WEBHOOK_SECRET_SECRET_ID COOKIE_SIGNING_KEY_SECRET_ID STATUS_API_TOKEN_SECRET_ID \
             LOCAL_DATA_KEY KMS_KEY_ID AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION PASS_BUDGET_SECS DLQ_URL MAX_RECEIVE_COUNT; do
   value="${!name:-}"
   [ -n "$value" ] && ENV_ARGS+=(--env-var "$name=$value")
@@ -220,6 +227,10 @@ TABLE_NAME=$TABLE_NAME
 QUEUE_URL=$QUEUE_URL
 DLQ_URL=$DLQ_URL
 KMS_KEY_ID=${KMS_KEY_ID:-}
+HubServiceTokenSecret=$HUB_SERVICE_TOKEN_SECRET_ID
+HubWebhookSigningSecret=$HUB_WEBHOOK_SECRET_SECRET_ID
+CookieSigningKeySecret=$COOKIE_SIGNING_KEY_SECRET_ID
+StatusApiTokenSecret=$STATUS_API_TOKEN_SECRET_ID
 BRIDGE_URL=http://127.0.0.1:$BRIDGE_PORT
 TAP_FILE=$STATE/tap.jsonl
 LOG_DIR=$LOGS

@@ -8,7 +8,7 @@
 //!
 //! The action comes from the `X-Amz-Target` header that the JSON protocols of DynamoDB, SQS and
 //! KMS send; the resources from the body's `TableName`, `IndexName`, `RequestItems`,
-//! `TransactItems`, `QueueUrl` and `KeyId`.
+//! `TransactItems`, `QueueUrl`, `KeyId` and `SecretId`.
 
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
@@ -49,13 +49,14 @@ impl ActionLog {
 }
 
 /// `DynamoDB_20120810.GetItem` → `dynamodb:GetItem`; `AmazonSQS.SendMessage` → `sqs:SendMessage`;
-/// `TrentService.Encrypt` → `kms:Encrypt`.
+/// `TrentService.Encrypt` → `kms:Encrypt`; `secretsmanager.GetSecretValue` → itself.
 pub fn iam_action(target: &str) -> Option<String> {
     let (service, operation) = target.split_once('.')?;
     let prefix = match service {
         s if s.starts_with("DynamoDB") => "dynamodb",
         "AmazonSQS" => "sqs",
         "TrentService" => "kms",
+        "secretsmanager" => "secretsmanager",
         _ => return None,
     };
     Some(format!("{prefix}:{operation}"))
@@ -117,6 +118,9 @@ pub fn resources(body: &Value) -> Vec<String> {
     }
     if let Some(key) = body["KeyId"].as_str() {
         out.insert(format!("key/{key}"));
+    }
+    if let Some(secret) = body["SecretId"].as_str() {
+        out.insert(format!("secret/{secret}"));
     }
     out.into_iter().collect()
 }
@@ -188,6 +192,8 @@ mod tests {
         let send = json!({"QueueUrl": "http://127.0.0.1:4566/123456789012/local-work.fifo"});
         assert_eq!(resources(&send), vec!["queue/local-work.fifo"]);
         assert_eq!(resources(&json!({"KeyId": "k-1"})), vec!["key/k-1"]);
+        assert_eq!(iam_action("secretsmanager.GetSecretValue").as_deref(), Some("secretsmanager:GetSecretValue"));
+        assert_eq!(resources(&json!({"SecretId": "arn:s"})), vec!["secret/arn:s"]);
         assert!(resources(&Value::Null).is_empty());
     }
 }

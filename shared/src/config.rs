@@ -50,7 +50,8 @@ pub struct Config {
     pub hub_api_url: Option<String>,
     /// `HUB_SERVICE_TOKEN`: the connector's token at the Hub (connect, processor).
     pub hub_service_token: Option<SecretString>,
-    /// `HUB_WEBHOOK_SECRET`: HMAC key of Hub events (needed by intake).
+    /// `HUB_WEBHOOK_SECRET` in plain mode (intake reads it, or its Secrets Manager id, through
+    /// [`crate::lambda::Bootstrap::hub_webhook_secret`]); kept here so no other credential may equal it.
     pub hub_webhook_secret: Option<SecretString>,
     /// `KMS_KEY_ID` or `LOCAL_DATA_KEY` (connect, intake, processor).
     pub key_source: Option<KeySource>,
@@ -118,11 +119,6 @@ impl Config {
             return Err(ConfigError::Invalid("STATUS_API_TOKEN", "must not be the Hub service token"));
         }
         Ok(token)
-    }
-
-    /// `HUB_WEBHOOK_SECRET`, required by the function asking.
-    pub fn require_hub_webhook_secret(&self) -> Result<&SecretString, ConfigError> {
-        self.hub_webhook_secret.as_ref().ok_or(ConfigError::Missing("HUB_WEBHOOK_SECRET"))
     }
 
     /// `QUEUE_URL`, required by the function asking.
@@ -251,7 +247,6 @@ mod tests {
         let c = Config::from_lookup(env(&[("TABLE_NAME", "t"), ("QUEUE_URL", "http://q")])).unwrap();
         assert!(matches!(c.require_hub_service_token(), Err(ConfigError::Missing("HUB_SERVICE_TOKEN"))));
         assert!(matches!(c.require_key_source(), Err(ConfigError::Missing(_))));
-        assert!(matches!(c.require_hub_webhook_secret(), Err(ConfigError::Missing("HUB_WEBHOOK_SECRET"))));
         assert_eq!(c.require_queue_url().ok(), Some("http://q"));
     }
 

@@ -1,9 +1,10 @@
 //! The only module that knows `lambda_http` and the AWS SDK configuration: converts requests and
 //! responses, and builds the real adapters from [`Config`].
 
-use crate::config::{Config, KeySource};
+use crate::config::{Config, ConfigError, KeySource};
 use crate::secrets::kms::KmsSecretBox;
 use crate::secrets::local::LocalSecretBox;
+use crate::secrets::managed::{configured, ManagedSecret, SecretSource, SecretsManagerSource};
 use crate::secrets::SecretBox;
 use crate::web::http::{HttpRequest, HttpResponse};
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -159,6 +160,16 @@ pub struct Bootstrap {
 }
 
 impl Bootstrap {
+    /// `HUB_WEBHOOK_SECRET` (intake): from Secrets Manager when `HUB_WEBHOOK_SECRET_SECRET_ID` is
+    /// set, its previous version accepted too; else the variable's own value.
+    pub fn hub_webhook_secret(&self) -> Result<Arc<ManagedSecret>, lambda_http::Error> {
+        let sdk = &self.sdk;
+        let source = || Arc::new(SecretsManagerSource::from_sdk_config(sdk)) as Arc<dyn SecretSource>;
+        configured("HUB_WEBHOOK_SECRET", |n| std::env::var(n).ok(), source, true)
+            .map(Arc::new)
+            .ok_or_else(|| ConfigError::Missing("HUB_WEBHOOK_SECRET").into())
+    }
+
     /// The secret box (KMS or the local key), for functions that seal or open secrets.
     pub fn secrets(&self) -> Result<Arc<dyn SecretBox>, lambda_http::Error> {
         Ok(secret_box(&self.config, &self.sdk)?)
@@ -200,6 +211,57 @@ impl Bootstrap {
             pass_budget: config.pass_budget(),
             max_receive_count: config.max_receive_count,
         })
+    }
+}
+
+/// A secret of the configuration that [`Bootstrap::read_secrets`] can read from Secrets Manager.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigSecret {
+    /// `HUB_SERVICE_TOKEN` (connect, processor).
+    HubServiceToken,
+    /// `COOKIE_SIGNING_KEY` (connect).
+    CookieSigningKey,
+    /// `STATUS_API_TOKEN` (connect).
+    StatusApiToken,
+}
+
+impl ConfigSecret {
+    fn name(self) -> &'static str {
+        match self {
+            Self::HubServiceToken => "HUB_SERVICE_TOKEN",
+            Self::CookieSigningKey => "COOKIE_SIGNING_KEY",
+            Self::StatusApiToken => "STATUS_API_TOKEN",
+        }
+    }
+}
+
+impl Bootstrap {
+    /// Reads the function's own secrets once per cold start, in parallel, where the environment
+    /// names them by id (`{NAME}_SECRET_ID`), and puts their current values in the configuration;
+    /// a secret given by value stays as read. Intake's Hub webhook secret is read by
+    /// [`Bootstrap::hub_webhook_secret`], previous version included.
+    pub async fn read_secrets(&mut self, wanted: &[ConfigSecret]) -> Result<(), lambda_http::Error> {
+        let by_id = |name: &str| std::env::var(format!("{name}_SECRET_ID")).ok().filter(|v| !v.trim().is_empty());
+        let named: Vec<ConfigSecret> = wanted.iter().copied().filter(|s| by_id(s.name()).is_some()).collect();
+        if named.is_empty() {
+            return Ok(());
+        }
+        let source: Arc<dyn SecretSource> = Arc::new(SecretsManagerSource::from_sdk_config(&self.sdk));
+        let secrets: Vec<(ConfigSecret, ManagedSecret)> = named
+            .iter()
+            .filter_map(|s| configured(s.name(), |v| std::env::var(v).ok(), || source.clone(), false).map(|m| (*s, m)))
+            .collect();
+        let values = futures::future::try_join_all(secrets.iter().map(|(_, m)| m.current())).await?;
+        for ((which, _), value) in secrets.iter().zip(values) {
+            let slot = match which {
+                ConfigSecret::HubServiceToken => &mut self.config.hub_service_token,
+                ConfigSecret::CookieSigningKey => &mut self.config.cookie_signing_key,
+                ConfigSecret::StatusApiToken => &mut self.config.status_api_token,
+            };
+            *slot = Some(value);
+        }
+        tracing::info!(secrets = ?named, "secrets read from Secrets Manager");
+        Ok(())
     }
 }
 

@@ -49,7 +49,7 @@ pub fn intake_fixture() -> IntakeFixture {
         queue.clone(),
         secrets.clone(),
         Arc::new(FixedClock(now)),
-        SecretString::new(HUB_SECRET),
+        Arc::new(crate::secrets::managed::ManagedSecret::fixed("HUB_WEBHOOK_SECRET", SecretString::new(HUB_SECRET))),
     );
     IntakeFixture { store, queue, service, secrets, now }
 }
@@ -642,4 +642,36 @@ pub async fn processor_fixture() -> ProcessorFixture {
         max_receive_count: 5,
     };
     ProcessorFixture { store: intake.store, nhanh, hub, processor, account, now: intake.now }
+}
+
+/// A Secrets Manager stand-in: one secret whose versions move by stage on each
+/// [`RotatingSecretSource::rotate`]; counts its reads.
+#[derive(Default)]
+pub struct RotatingSecretSource {
+    values: std::sync::Mutex<std::collections::HashMap<crate::secrets::managed::Stage, String>>,
+    /// Reads answered.
+    pub reads: std::sync::atomic::AtomicUsize,
+}
+
+impl RotatingSecretSource {
+    /// A rotation: `new` becomes current, the current one previous.
+    pub fn rotate(&self, new: &str) {
+        use crate::secrets::managed::Stage;
+        let mut v = self.values.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(old) = v.insert(Stage::Current, new.to_owned()) {
+            v.insert(Stage::Previous, old);
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::secrets::managed::SecretSource for RotatingSecretSource {
+    async fn read(
+        &self,
+        _id: &str,
+        stage: crate::secrets::managed::Stage,
+    ) -> Result<Option<SecretString>, crate::secrets::SecretError> {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(self.values.lock().unwrap_or_else(|e| e.into_inner()).get(&stage).map(SecretString::new))
+    }
 }

@@ -333,7 +333,7 @@ async fn functions_in_process_against_moto() {
         std::sync::Arc::new(shared::queue::sqs::SqsQueue::from_sdk_config(&boot.sdk, queue_url)),
         boot.secrets().unwrap(),
         boot.clock.clone(),
-        boot.config.require_hub_webhook_secret().unwrap().clone(),
+        boot.hub_webhook_secret().unwrap(),
     );
     let n = env_u64("MEASURE_INTAKE_WEBHOOKS", 500);
     let body = |i: u64| {

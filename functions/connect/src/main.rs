@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let boot = shared::lambda::bootstrap().await?;
+    let mut boot = shared::lambda::bootstrap().await?;
+    use shared::lambda::ConfigSecret::{CookieSigningKey, HubServiceToken, StatusApiToken};
+    boot.read_secrets(&[HubServiceToken, CookieSigningKey, StatusApiToken]).await?;
     let secrets = boot.secrets()?;
     let shared::lambda::Bootstrap { config, sdk, clock, store } = boot;
     let hub_token = config.require_hub_service_token()?.clone();

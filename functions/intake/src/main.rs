@@ -10,9 +10,11 @@ use std::sync::Arc;
 async fn main() -> Result<(), Error> {
     let boot = shared::lambda::bootstrap().await?;
     let secrets = boot.secrets()?;
+    let hub_secret = boot.hub_webhook_secret()?;
+    // Read once per cold start (both versions), not on the first Hub event.
+    hub_secret.accepted().await?;
     let shared::lambda::Bootstrap { config, sdk, clock, store } = boot;
     let queue_url = config.require_queue_url()?.to_owned();
-    let hub_secret = config.require_hub_webhook_secret()?.clone();
     let service = IntakeService::new(
         store.clone(),
         store,

@@ -6,6 +6,7 @@
 
 pub mod kms;
 pub mod local;
+pub mod managed;
 
 use async_trait::async_trait;
 use std::fmt;

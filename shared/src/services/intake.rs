@@ -96,8 +96,8 @@ pub struct IntakeService {
     pub secrets: Arc<dyn SecretBox>,
     /// Time.
     pub clock: Arc<dyn Clock>,
-    /// `HUB_WEBHOOK_SECRET`.
-    pub hub_webhook_secret: SecretString,
+    /// `HUB_WEBHOOK_SECRET`: its current and, during a rotation, previous version.
+    pub hub_webhook_secret: Arc<crate::secrets::managed::ManagedSecret>,
     /// Opened verify tokens (a warm instance decrypts each token once).
     token_cache: OpenCache,
 }
@@ -110,7 +110,7 @@ impl IntakeService {
         queue: Arc<dyn WorkQueue>,
         secrets: Arc<dyn SecretBox>,
         clock: Arc<dyn Clock>,
-        hub_webhook_secret: SecretString,
+        hub_webhook_secret: Arc<crate::secrets::managed::ManagedSecret>,
     ) -> Self {
         Self { connections, stats, queue, secrets, clock, hub_webhook_secret, token_cache: OpenCache::default() }
     }
@@ -256,7 +256,7 @@ impl IntakeService {
         }
         let account = AccountId::parse(account_raw)
             .map_err(|_| IntakeError::Malformed("account id in the path is not valid".into()))?;
-        if !self.signature_ok(signature, body) {
+        if !self.signature_ok(signature, body).await? {
             tracing::warn!(account_id = account.as_str(), "hub event refused: missing or wrong signature");
             return Err(IntakeError::Unauthorized("missing or wrong X-Hub-Signature"));
         }
@@ -345,14 +345,31 @@ impl IntakeService {
         Ok(())
     }
 
-    fn signature_ok(&self, header: Option<&str>, body: &[u8]) -> bool {
-        let Some(hex_sig) = header.and_then(|h| h.trim().strip_prefix("sha256=")) else { return false };
-        let Some(sig) = decode_hex(hex_sig) else { return false };
-        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(self.hub_webhook_secret.expose().as_bytes()) else {
-            return false;
+    /// Whether `header` is the HMAC of `body` with an accepted version of the Hub webhook secret.
+    /// A well-formed signature that matches none reads the secret again (bounded by
+    /// [`crate::secrets::managed::MIN_REREAD`]): the Hub may have switched to a rotated secret.
+    async fn signature_ok(&self, header: Option<&str>, body: &[u8]) -> Result<bool, IntakeError> {
+        let Some(hex_sig) = header.and_then(|h| h.trim().strip_prefix("sha256=")) else { return Ok(false) };
+        let Some(sig) = decode_hex(hex_sig).filter(|s| s.len() == 32) else { return Ok(false) };
+        let matches = |secrets: &[SecretString]| {
+            secrets.iter().any(|secret| {
+                Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes())
+                    .map(|mut mac| {
+                        mac.update(body);
+                        mac.verify_slice(&sig).is_ok()
+                    })
+                    .unwrap_or(false)
+            })
         };
-        mac.update(body);
-        mac.verify_slice(&sig).is_ok()
+        let unavailable = |e| IntakeError::Unavailable(Error::Secret(e));
+        let secret = &self.hub_webhook_secret;
+        if matches(&secret.accepted().await.map_err(unavailable)?) {
+            return Ok(true);
+        }
+        if secret.reread().await.map_err(unavailable)? {
+            return Ok(matches(&secret.accepted().await.map_err(unavailable)?));
+        }
+        Ok(false)
     }
 }
 
@@ -516,6 +533,36 @@ mod tests {
         f.queue.fail.store(true, std::sync::atomic::Ordering::SeqCst);
         let r = f.service.nhanh_webhook("1", None, &hook(10, "tok-a", "orderAdd", json!({"orderId": 1}))).await;
         assert!(matches!(r, Err(IntakeError::Unavailable(_))));
+    }
+
+    /// Issue 22: the Hub webhook secret rotates without a redeploy. An event signed with the
+    /// rotated-in secret makes intake read the secret again; both versions are then accepted.
+    #[tokio::test]
+    async fn hub_events_signed_with_either_version_of_a_rotated_secret_are_accepted() {
+        use crate::secrets::managed::ManagedSecret;
+        let mut f = intake_fixture();
+        f.connect("acct-a", 1, 10, "tok-a", ConnectionState::Active).await;
+        let source = Arc::new(crate::testing::RotatingSecretSource::default());
+        source.rotate("hub-secret-one");
+        let managed = ManagedSecret::from_source("HUB_WEBHOOK_SECRET", "arn:hub".into(), source.clone(), true)
+            .with_min_reread(std::time::Duration::ZERO);
+        f.service.hub_webhook_secret = Arc::new(managed);
+        let event = |id: &str| {
+            json!({"event": "customer.created", "account_id": "acct-a", "occurred_at": crate::clock::rfc3339(f.now),
+                "data": {"id": id}})
+            .to_string()
+        };
+        let sent = |secret: &str, body: String| {
+            let sig = hub_signature(&SecretString::new(secret), body.as_bytes());
+            let service = &f.service;
+            async move { service.hub_event("acct-a", Some(&sig), body.as_bytes()).await }
+        };
+        assert!(sent("hub-secret-one", event("c1")).await.is_ok());
+        source.rotate("hub-secret-two");
+        assert!(sent("hub-secret-two", event("c2")).await.is_ok(), "the new secret, read again on the mismatch");
+        assert!(sent("hub-secret-one", event("c3")).await.is_ok(), "the previous one still, during the rotation");
+        assert!(matches!(sent("not-a-version", event("c4")).await, Err(IntakeError::Unauthorized(_))));
+        assert_eq!(f.queue.messages().len(), 3);
     }
 
     #[tokio::test]
