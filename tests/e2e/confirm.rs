@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 /// The callback URL of an access code the attacker consented for `business` with the merchant's
 /// app (a Nhanh app can be consented by any business), sent to the merchant's Redirect URL.
-async fn attackers_callback(merchant: &TestApp, business: u64) -> String {
+pub(crate) async fn attackers_callback(merchant: &TestApp, business: u64) -> String {
     let return_link =
         format!("{}/nhanhvn/connect/callback/{}/{}", stack().connector, merchant.app_id, merchant.account);
     let consented = merchant

@@ -161,6 +161,43 @@ async fn security_list_is_refused_queues_nothing_and_logs_no_secret() {
     replayer.start_connect(&secret).await;
     cases.push(case("replayed access code", replayer.get(&first_callback).await.status, &[400]));
 
+    // Issue 22: a callback URL with an attacker's access code binds nothing; no credential but
+    // the status token opens the status; the Hub token mints no admin cookie; intake's role may
+    // not decrypt a Secret Key.
+    let mut victim = TestApp::new().await;
+    victim.start_connect(&victim.secret.clone()).await;
+    let attackers = crate::confirm::attackers_callback(&victim, 9_100_000 + random_u64() % 800_000).await;
+    assert_eq!(victim.get(&attackers).await.status, 200, "the confirmation page, naming the attacker's business");
+    let bound = victim.status().await.0;
+    cases.push(case("callback with an attacker's access code (the account stays unbound)", bound, &[404]));
+    let status_url = format!("{}/nhanhvn/connections/{}", stack().connector, a.account);
+    for (what, credential) in [
+        ("forged status credential", format!("TOKEN forged-{:x}", random_u64())),
+        ("the Hub service token as the status credential", format!("TOKEN {}", stack().service_token)),
+    ] {
+        let status = a.http.get(&status_url).header("authorization", credential).send().await.unwrap().status();
+        cases.push(case(what, status.as_u16(), &[401]));
+    }
+    let minted = shared::web::cookie::CookieSigner::new(&shared::secrets::SecretString::new(&stack().service_token)).issue(
+        &shared::domain::AccountId::parse(&a.account).unwrap(),
+        "u-admin",
+        time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+    );
+    let cookie = format!("{}={minted}", shared::web::cookie::COOKIE_NAME);
+    let (status, _, _) = raw_request("GET", &format!("/nhanhvn/connect/{}", a.account), Some(&cookie)).await;
+    cases.push(case("an admin cookie minted with the Hub service token", status, &[401]));
+    // moto does not enforce IAM: the template's role and key policies decide, evaluated by
+    // scripts/check_iam.py against the context intake would send.
+    let root = format!("{}/..", env!("CARGO_MANIFEST_DIR"));
+    let context = format!("acct/{}/secret_key", a.account);
+    let evaluated = std::process::Command::new(format!("{root}/.tools/venv/bin/python"))
+        .current_dir(&root)
+        .args(["scripts/check_iam.py", "template.yaml", "--can", "intake", "kms:Decrypt", &context])
+        .output()
+        .expect("the tools' python");
+    let status = if evaluated.status.code() == Some(1) { 403 } else { 200 };
+    cases.push(case("intake decrypting a Secret Key (KMS context conditions)", status, &[403]));
+
     // The admin's own cookie: a hostile path parameter is refused for what it is, not for a login.
     a.open_page().await;
     let mut resolved_by_front = Vec::new();
