@@ -178,11 +178,12 @@ async fn security_list_is_refused_queues_nothing_and_logs_no_secret() {
         let status = a.http.get(&status_url).header("authorization", credential).send().await.unwrap().status();
         cases.push(case(what, status.as_u16(), &[401]));
     }
-    let minted = shared::web::cookie::CookieSigner::new(&shared::secrets::SecretString::new(&stack().service_token)).issue(
-        &shared::domain::AccountId::parse(&a.account).unwrap(),
-        "u-admin",
-        time::OffsetDateTime::now_utc() + time::Duration::hours(1),
-    );
+    let minted = shared::web::cookie::CookieSigner::new(&shared::secrets::SecretString::new(&stack().service_token))
+        .issue(
+            &shared::domain::AccountId::parse(&a.account).unwrap(),
+            "u-admin",
+            time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+        );
     let cookie = format!("{}={minted}", shared::web::cookie::COOKIE_NAME);
     let (status, _, _) = raw_request("GET", &format!("/nhanhvn/connect/{}", a.account), Some(&cookie)).await;
     cases.push(case("an admin cookie minted with the Hub service token", status, &[401]));

@@ -40,20 +40,23 @@ impl Confirmation {
 const CONFLICT_RETRIES: u32 = 5;
 
 impl ConnectService {
-    /// The attempt of (account, app) started by `user_id`: another admin's attempt is refused.
+    /// The app of the callback's path and its attempt, started by `user_id`: another admin's
+    /// attempt is refused.
     async fn own_attempt(
         &self,
         account: &AccountId,
-        app: AppId,
+        app_raw: &str,
         user_id: &str,
-    ) -> Result<PendingAttempt, ConnectError> {
+    ) -> Result<(AppId, PendingAttempt), ConnectError> {
+        let app =
+            AppId::parse(app_raw).map_err(|_| ConnectError::Invalid("App Id trong đường dẫn không hợp lệ.".into()))?;
         let attempt =
             self.pending.get_pending(account, app, self.clock.now()).await?.ok_or(ConnectError::NoPendingAttempt)?;
         if attempt.user_id != user_id {
             tracing::warn!(account_id = account.as_str(), app_id = app.get(), "callback opened by another admin");
             return Err(ConnectError::NotAttemptOwner);
         }
-        Ok(attempt)
+        Ok((app, attempt))
     }
 
     /// The callback: exchanges `access_code` for a token, refuses what R1/R2 refuse, and keeps the
@@ -66,13 +69,11 @@ impl ConnectService {
         access_code: &str,
         user_id: &str,
     ) -> Result<Confirmation, ConnectError> {
-        let app =
-            AppId::parse(app_raw).map_err(|_| ConnectError::Invalid("App Id trong đường dẫn không hợp lệ.".into()))?;
         let code = access_code.trim();
         if code.is_empty() || code.len() > 1024 {
             return Err(ConnectError::Invalid("Thiếu accessCode từ Nhanh.vn.".into()));
         }
-        let mut attempt = self.own_attempt(account, app, user_id).await?;
+        let (app, mut attempt) = self.own_attempt(account, app_raw, user_id).await?;
         let current = self.connections.get(account).await?.filter(|c| c.state.is_connected());
         if let Some(exchange) = &attempt.exchange {
             let reconnecting = current.is_some_and(|c| c.business_id == Some(exchange.business_id));
@@ -174,9 +175,7 @@ impl ConnectService {
         app_raw: &str,
         user_id: &str,
     ) -> Result<ConnectedView, ConnectError> {
-        let app =
-            AppId::parse(app_raw).map_err(|_| ConnectError::Invalid("App Id trong đường dẫn không hợp lệ.".into()))?;
-        let attempt = self.own_attempt(account, app, user_id).await?;
+        let (app, attempt) = self.own_attempt(account, app_raw, user_id).await?;
         let exchange = attempt.exchange.clone().ok_or(ConnectError::NoPendingAttempt)?;
         let now = self.clock.now();
         let existing = self.connections.get(account).await?;
