@@ -472,3 +472,25 @@ async fn a_refused_exchange_hands_the_newer_token_to_the_holder() {
     let kept = w.store.get(&holder).await.unwrap().unwrap();
     assert_eq!(kept.access_token_sealed, taken.access_token_sealed);
 }
+
+/// Issue 22: a reconnect's exchange cuts the account's own token to 15 minutes too, so the
+/// account takes the newer token at the exchange, whether or not its admin then confirms.
+#[tokio::test]
+async fn a_reconnect_that_is_never_confirmed_still_leaves_the_newer_token() {
+    use crate::secrets::{seal_context, SealedField, SecretBox};
+    let w = world();
+    let (cookie, csrf) = w.connected_385(88_004).await;
+    if let Some(grant) = w.nhanh.grant.lock().unwrap().as_mut() {
+        grant.access_token = SecretString::new("access-88004-newer");
+    }
+    let form = [("csrf_token", csrf.as_str()), ("app_id", "7001"), ("secret_key", SECRET_KEY)];
+    assert_eq!(w.send("POST", "/nhanhvn/connect/385", Some(&cookie), &form).await.status, 303);
+    let shown = w.send("GET", "/nhanhvn/connect/callback/7001/385?accessCode=c2", Some(&cookie), &[]).await;
+    assert_eq!(shown.status, 200, "{}", shown.body);
+    let account = AccountId::parse("385").unwrap();
+    let conn = w.store.get(&account).await.unwrap().unwrap();
+    let secrets = crate::secrets::local::LocalSecretBox::from_key_text(TEST_KEY_HEX).unwrap();
+    let context = seal_context(&account, SealedField::AccessToken);
+    let token = secrets.open(conn.access_token_sealed.as_deref().unwrap(), &context).await.unwrap();
+    assert!(token.ct_eq("access-88004-newer"), "the account holds the token Nhanh keeps");
+}

@@ -128,8 +128,9 @@ impl ConnectService {
         }
     }
 
-    /// R1 against a holder of the same app (which takes the token), R2 (the streams), R1 against
-    /// the account's own business; the business's depots when all pass.
+    /// The holder of the business through the same app takes the token (R1 refuses another
+    /// account), R2 (the streams), R1 against the account's own business; the business's depots
+    /// when all pass.
     async fn check_grant(
         &self,
         account: &AccountId,
@@ -137,7 +138,7 @@ impl ConnectService {
         grant: &TokenGrant,
         current: Option<&Connection>,
     ) -> Result<Vec<Depot>, ConnectError> {
-        if self.hand_over_to_holder(account, app, grant).await? {
+        if self.renew_holder(account, app, grant).await?.is_some_and(|holder| &holder != account) {
             return Err(ConnectError::BusinessTaken);
         }
         if let Some(current) = current.filter(|c| c.business_id != Some(grant.business_id)) {
@@ -239,7 +240,7 @@ impl ConnectService {
                     permissions: exchange.permissions.clone(),
                     api_version: exchange.api_version,
                 };
-                self.hand_over_to_holder(account, app, &grant).await?;
+                self.renew_holder(account, app, &grant).await?;
                 self.pending.delete_pending(account, app).await?;
                 return Err(ConnectError::BusinessTaken);
             }
@@ -272,24 +273,25 @@ impl ConnectService {
         }
     }
 
-    /// When another account holds `grant`'s business through `app` on the same API version, it
-    /// takes the newer token (sealed under its own account, expiry, depots and permissions from the
-    /// grant): Nhanh has just cut its own token to 15 minutes. `true`: such a holder exists.
-    async fn hand_over_to_holder(
+    /// When an account holds `grant`'s business through `app` on the same API version, it takes
+    /// the newer token at once (sealed under its own account; expiry, depots and permissions from
+    /// the grant): Nhanh has just cut its own token to 15 minutes. That is another account when the
+    /// exchange is refused (R1), or the attempt's own account when it reconnects its business, whose
+    /// admin might never press **Xác nhận kết nối**. The holder, if any.
+    async fn renew_holder(
         &self,
         account: &AccountId,
         app: AppId,
         grant: &TokenGrant,
-    ) -> Result<bool, ConnectError> {
+    ) -> Result<Option<AccountId>, ConnectError> {
         let business = grant.business_id;
         let holds = |c: &Connection| {
-            &c.account_id != account
-                && c.state.is_connected()
+            c.state.is_connected()
                 && c.app_id == app
                 && c.business_id == Some(business)
                 && c.api_version == grant.api_version
         };
-        let Some(holder) = self.connections.route(app, business).await?.filter(holds) else { return Ok(false) };
+        let Some(holder) = self.connections.route(app, business).await?.filter(holds) else { return Ok(None) };
         let holder_id = holder.account_id;
         let sealed = self
             .secrets
@@ -298,7 +300,9 @@ impl ConnectService {
             .map_err(Error::from)?;
         for _ in 0..CONFLICT_RETRIES {
             // Read again: the route's copy may be older than the connection.
-            let Some(mut conn) = self.connections.get(&holder_id).await?.filter(holds) else { return Ok(true) };
+            let Some(mut conn) = self.connections.get(&holder_id).await?.filter(holds) else {
+                return Ok(Some(holder_id));
+            };
             conn.access_token_sealed = Some(sealed.clone());
             conn.token_expires_at = Some(grant.expires_at);
             conn.depot_ids = grant.depot_ids.clone();
@@ -310,9 +314,9 @@ impl ConnectService {
                         account_id = account.as_str(),
                         holder_account_id = holder_id.as_str(),
                         business_id = business.get(),
-                        "a refused connect exchanged a new token of the holder's business; the holder took it"
+                        "an exchange minted a new token of a held business; its holder took it"
                     );
-                    return Ok(true);
+                    return Ok(Some(holder_id));
                 }
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
