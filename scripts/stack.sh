@@ -148,9 +148,12 @@ export HUB_WEBHOOK_SECRET="${HUB_WEBHOOK_SECRET:-local-hub-webhook-secret}"
 # One secret per role (issue 22): the admin cookie's key and the status JSON's credential.
 export COOKIE_SIGNING_KEY="${COOKIE_SIGNING_KEY:-local-cookie-signing-key-0123456789abcdef}"
 export STATUS_API_TOKEN="${STATUS_API_TOKEN:-local-status-api-token-0123456789abcdef}"
+# The local stack gives records up after 5 deliveries (the template's default is 1 000): the
+# queue's redrive and the processor's MAX_RECEIVE_COUNT must agree, so it is set here, once.
+export MAX_RECEIVE_COUNT="${MAX_RECEIVE_COUNT:-5}"
 # The secrets go to (moto's) Secrets Manager, as in AWS: the functions get their ids, not values.
 RESOURCES="$("$PYTHON" scripts/create_resources.py template.yaml "$AWS_ENDPOINT_URL" local \
-  "QueueVisibilitySecs=${QUEUE_VISIBILITY_SECS:-180}" "MaxReceiveCount=${MAX_RECEIVE_COUNT:=5}" \
+  "QueueVisibilitySecs=${QUEUE_VISIBILITY_SECS:-180}" "MaxReceiveCount=$MAX_RECEIVE_COUNT" \
   "HubServiceToken=$HUB_SERVICE_TOKEN" "HubWebhookSecret=$HUB_WEBHOOK_SECRET" \
   "CookieSigningKey=$COOKIE_SIGNING_KEY" "StatusApiToken=$STATUS_API_TOKEN")"
 HUB_SERVICE_TOKEN_SECRET_ID="$(echo "$RESOURCES" | sed -n 's/^HubServiceTokenSecret=//p')"
@@ -192,7 +195,8 @@ PUBLIC_BASE_URL="${PUBLIC_BASE_URL:-http://127.0.0.1:$PORT}"
 ENV_ARGS=()
 for name in TABLE_NAME QUEUE_URL PUBLIC_BASE_URL NHANH_API_URL NHANH_OAUTH_URL HUB_API_URL HUB_SERVICE_TOKEN_SECRET_ID \
             HUB_WEBHOOK_SECRET_SECRET_ID COOKIE_SIGNING_KEY_SECRET_ID STATUS_API_TOKEN_SECRET_ID \
-            LOCAL_DATA_KEY KMS_KEY_ID AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION PASS_BUDGET_SECS DLQ_URL MAX_RECEIVE_COUNT; do
+            LOCAL_DATA_KEY KMS_KEY_ID AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION PASS_BUDGET_SECS DLQ_URL MAX_RECEIVE_COUNT \
+            RETRY_BASE_SECS RETRY_HORIZON_SECS; do
   value="${!name:-}"
   [ -n "$value" ] && ENV_ARGS+=(--env-var "$name=$value")
 done

@@ -66,6 +66,8 @@ LIFECYCLE_PID=$!
 stage "end-to-end tests on two local stacks (the suite; the 2 000-product initial sync)"
 unset NHANH_API_URL NHANH_OAUTH_URL HUB_API_URL PUBLIC_BASE_URL
 export STACK_RELOAD=0 NHANH_SIM_RETRY_MS="200,400,800" QUEUE_VISIBILITY_SECS=2 RECONCILE_INTERVAL_SECS=3600 PASS_BUDGET_SECS=1
+# Retries start 1 s apart (not 10 s) and double, so faulted records come back within a test's patience.
+export RETRY_BASE_SECS=1
 STACK_PIDS=()
 stop_stacks() {
   for pid in "${STACK_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done

@@ -38,7 +38,8 @@ pub struct Config {
     pub table_name: String,
     /// `QUEUE_URL`: the FIFO work queue (not needed by every function).
     pub queue_url: Option<String>,
-    /// `DLQ_URL`: the dead-letter queue, read by the connect function for the page (optional).
+    /// `DLQ_URL`: the SQS dead-letter queue, where the processor moves bodies that do not decode
+    /// (optional; without it they stay failing until SQS moves them).
     pub dlq_url: Option<String>,
     /// `PUBLIC_BASE_URL`: the public origin, without a trailing slash (connect).
     pub public_base_url: Option<String>,
@@ -68,10 +69,16 @@ pub struct Config {
     /// `PASS_BUDGET_SECS` (optional, default 15): how long one processor invocation works on a
     /// scheduled pass before it continues in a new work item; keep it well under the Lambda timeout.
     pub pass_budget_secs: u64,
-    /// `MAX_RECEIVE_COUNT` (optional, default 5, template.yaml's `MaxReceiveCount`): deliveries of
-    /// a record before SQS moves it to the dead-letter queue; the processor writes the reason of a
-    /// last delivery's failure to the account's error log, so a dead letter has its reason.
+    /// `MAX_RECEIVE_COUNT` (optional, default 1 000, template.yaml's `MaxReceiveCount`): deliveries
+    /// of a record before SQS would move it to the dead-letter queue; the processor gives it up at
+    /// that delivery instead (a dead letter of its account in the table).
     pub max_receive_count: u32,
+    /// `RETRY_HORIZON_SECS` (optional, default 86 400): how long after its first delivery a record
+    /// that was not applied is still retried before it is given up (issue 23).
+    pub retry_horizon_secs: u64,
+    /// `RETRY_BASE_SECS` (optional, default 10): the first retry's delay, doubled at each further
+    /// one up to 15 minutes.
+    pub retry_base_secs: u64,
 }
 
 impl Config {
@@ -131,6 +138,16 @@ impl Config {
         self.key_source.as_ref().ok_or(ConfigError::Missing("KMS_KEY_ID or LOCAL_DATA_KEY"))
     }
 
+    /// The processor's retry rule from `MAX_RECEIVE_COUNT`, `RETRY_HORIZON_SECS` and `RETRY_BASE_SECS`.
+    pub fn retry_rule(&self) -> crate::services::process::RetryRule {
+        let secs = |s: u64| time::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX));
+        crate::services::process::RetryRule {
+            max_receive_count: self.max_receive_count,
+            horizon: secs(self.retry_horizon_secs),
+            base: secs(self.retry_base_secs),
+        }
+    }
+
     /// [`Config::pass_budget_secs`] as a duration.
     pub fn pass_budget(&self) -> time::Duration {
         time::Duration::seconds(i64::try_from(self.pass_budget_secs).unwrap_or(i64::MAX))
@@ -181,7 +198,9 @@ impl Config {
                     .parse()
                     .map_err(|_| ConfigError::Invalid("PASS_BUDGET_SECS", "must be a whole number of seconds"))?,
             },
-            max_receive_count: positive("MAX_RECEIVE_COUNT", get("MAX_RECEIVE_COUNT"), 5)?,
+            max_receive_count: positive("MAX_RECEIVE_COUNT", get("MAX_RECEIVE_COUNT"), 1000)?,
+            retry_horizon_secs: positive("RETRY_HORIZON_SECS", get("RETRY_HORIZON_SECS"), 86_400)?,
+            retry_base_secs: positive("RETRY_BASE_SECS", get("RETRY_BASE_SECS"), 10)?,
         })
     }
 }

@@ -101,16 +101,21 @@ pub fn secret_box(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Arc<dy
 }
 
 /// Runs a batch of the SQS event source mapping through the processor and builds the partial
-/// batch response. A failure with a `not_before` (a rate limit) has its visibility moved to that
-/// instant, so it is not retried while locked. Passes and initial sync pages stop before the
-/// invocation's `deadline` (milliseconds since the epoch, as the runtime gives it).
+/// batch response. Each record not applied is disposed of by [`Processor::dispose`]: retried after
+/// its delay (its visibility moved through `queue`), given up as a dead letter of its account
+/// (acknowledged), or, when its body does not decode, moved to the dead-letter queue `dlq`. Passes
+/// and initial sync pages stop before the invocation's `deadline` (milliseconds since the epoch,
+/// as the runtime gives it).
+///
+/// [`Processor::dispose`]: crate::services::process::Processor::dispose
 pub async fn process_sqs_batch(
     processor: &crate::services::process::Processor,
     queue: Option<&dyn crate::queue::RetryDelay>,
+    dlq: Option<&dyn crate::queue::WorkQueue>,
     event: aws_lambda_events::event::sqs::SqsEvent,
     deadline_ms: Option<u64>,
 ) -> aws_lambda_events::event::sqs::SqsBatchResponse {
-    use crate::services::process::BatchRecord;
+    use crate::services::process::{BatchRecord, Disposition, FailedDelivery};
     let records: Vec<BatchRecord> = event
         .records
         .iter()
@@ -120,30 +125,71 @@ pub async fn process_sqs_batch(
             body: r.body.clone().unwrap_or_default(),
         })
         .collect();
-    let deadline = deadline_ms
-        .and_then(|ms| i128::from(ms).checked_mul(1_000_000))
-        .and_then(|nanos| time::OffsetDateTime::from_unix_timestamp_nanos(nanos).ok());
+    let instant = |ms: i128| {
+        ms.checked_mul(1_000_000).and_then(|nanos| time::OffsetDateTime::from_unix_timestamp_nanos(nanos).ok())
+    };
+    let deadline = deadline_ms.and_then(|ms| instant(i128::from(ms)));
     let failures = crate::services::process::within_deadline(deadline, processor.process_batch(&records)).await;
-    let now = processor.clock.now();
     let mut response = aws_lambda_events::event::sqs::SqsBatchResponse::default();
     for failure in failures {
-        let record = event.records.iter().find(|r| r.message_id.as_deref() == Some(failure.message_id.as_str()));
-        if let Some(r) = record {
-            let deliveries = r.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1);
-            let group = r.attributes.get("MessageGroupId").map_or("", String::as_str);
-            processor.keep_dead_letter_reason(group, deliveries, &failure.reason).await;
-        }
-        if let (Some(not_before), Some(queue)) = (failure.not_before, queue) {
-            if let Some(receipt) = record.and_then(|r| r.receipt_handle.as_deref()) {
-                let secs = i32::try_from((not_before - now).whole_seconds().clamp(1, 43_200)).unwrap_or(60);
-                if let Err(e) = queue.delay(receipt, secs).await {
-                    tracing::warn!(message_id = failure.message_id.as_str(), error = %e, "could not delay the retry");
+        let Some(r) = event.records.iter().find(|r| r.message_id.as_deref() == Some(failure.message_id.as_str()))
+        else {
+            response.add_failure(failure.message_id);
+            continue;
+        };
+        let attribute = |name: &str| r.attributes.get(name).map(String::as_str);
+        let delivery = FailedDelivery {
+            message_id: &failure.message_id,
+            group_id: attribute("MessageGroupId").unwrap_or_default(),
+            body: r.body.as_deref().unwrap_or_default(),
+            deliveries: attribute("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1),
+            first_delivered_at: attribute("ApproximateFirstReceiveTimestamp")
+                .and_then(|ms| ms.parse::<i128>().ok())
+                .and_then(instant),
+        };
+        match processor.dispose(&delivery, &failure).await {
+            Disposition::GivenUp => {}
+            Disposition::Undecodable if moved_to_dead_letter_queue(dlq, &delivery).await => {}
+            Disposition::Undecodable => response.add_failure(failure.message_id),
+            Disposition::Retry { after_secs } => {
+                if let (Some(queue), Some(receipt)) = (queue, r.receipt_handle.as_deref()) {
+                    if let Err(e) = queue.delay(receipt, after_secs).await {
+                        tracing::warn!(message_id = failure.message_id.as_str(), error = %e, "could not delay the retry");
+                    }
                 }
+                response.add_failure(failure.message_id);
             }
         }
-        response.add_failure(failure.message_id);
     }
     response
+}
+
+/// Sends an undecodable delivery to the dead-letter queue in its group (a fresh deduplication
+/// id); whether it is there, so the original may be acknowledged.
+async fn moved_to_dead_letter_queue(
+    dlq: Option<&dyn crate::queue::WorkQueue>,
+    delivery: &crate::services::process::FailedDelivery<'_>,
+) -> bool {
+    let Some(dlq) = dlq else { return false };
+    let message = crate::queue::QueueMessage {
+        group_id: delivery.group_id.to_owned(),
+        dedup_id: format!("{}-undecodable", delivery.message_id.chars().take(100).collect::<String>()),
+        body: delivery.body.to_owned(),
+    };
+    match dlq.send(std::slice::from_ref(&message)).await {
+        Ok(()) => {
+            tracing::error!(
+                message_id = delivery.message_id,
+                group_id = delivery.group_id,
+                "undecodable work item moved to the dead-letter queue"
+            );
+            true
+        }
+        Err(e) => {
+            tracing::warn!(message_id = delivery.message_id, error = %e, "undecodable work item not moved; SQS will");
+            false
+        }
+    }
 }
 
 /// What every function's `main` starts from: logging, configuration, the AWS SDK, the clock and
@@ -209,7 +255,8 @@ impl Bootstrap {
             clock: clock.clone(),
             tokens: Default::default(),
             pass_budget: config.pass_budget(),
-            max_receive_count: config.max_receive_count,
+            retry: config.retry_rule(),
+            dead_letters: store.clone(),
         })
     }
 }
@@ -279,7 +326,6 @@ pub async fn bootstrap() -> Result<Bootstrap, lambda_http::Error> {
 mod tests {
     use super::*;
     use crate::queue::memory::MemoryQueue;
-    use crate::store::FailureLog;
     use crate::testing::processor_fixture;
 
     /// `events/processor-sqs-batch.json` (the sample `cargo lambda invoke` uses), made the
@@ -311,64 +357,79 @@ mod tests {
         let queue = MemoryQueue::default();
         let event = sample_batch(f.account.as_str(), f.now);
         let deadline = Some(u64::try_from((f.now + time::Duration::minutes(1)).unix_timestamp() * 1000).unwrap());
-        let response = process_sqs_batch(&f.processor, Some(&queue), event, deadline).await;
+        let response = process_sqs_batch(&f.processor, Some(&queue), None, event, deadline).await;
         let failed: Vec<&str> = response.batch_item_failures.iter().map(|b| b.item_identifier.as_str()).collect();
         assert_eq!(failed, ["m-order-9", "m-order-9-later"], "the order is held, its group's later record too");
-        assert_eq!(queue.delays(), [("rh-order-9".to_owned(), 30)], "retried when Nhanh unlocks, not before");
+        let delays = queue.delays();
+        assert_eq!(delays[0], ("rh-order-9".to_owned(), 30), "retried when Nhanh unlocks, not before");
+        assert_eq!(delays.len(), 2, "the record held back behind it waits its backoff: {delays:?}");
         assert_eq!(f.hub.all("products").len(), 1, "the product's group went on");
     }
 
+    /// Issue 23: a wait is not a failure. Earlier deliveries are retried after their delay (a
+    /// rate lock's instant, else a growing backoff); the last one, or one past the horizon, gives
+    /// the record up as a dead letter of its account in the table, and acknowledges it.
     #[tokio::test]
-    async fn a_last_delivery_that_fails_keeps_its_reason_on_the_error_log_an_earlier_one_does_not() {
+    async fn a_record_waits_and_is_given_up_only_at_its_last_delivery_or_past_the_horizon() {
+        use crate::store::DeadLetterStore;
         let f = processor_fixture().await;
         *f.nhanh.orders_locked_until.lock().unwrap() = Some(f.now + time::Duration::seconds(30));
-        let reasons = |event| async {
-            let _ = process_sqs_batch(&f.processor, None, event, None).await;
-            let log = f.store.recent_failures(&f.account, 10).await.unwrap();
-            log.iter().map(|l| format!("{}:{} {}", l.entity, l.record, l.reason)).collect::<Vec<_>>()
-        };
         let mut event = sample_batch(f.account.as_str(), f.now);
         event.records.retain(|r| r.message_id.as_deref().is_some_and(|m| m.starts_with("m-order-9")));
         for r in &mut event.records {
             r.attributes.insert("MessageGroupId".into(), format!("{}:order:9", f.account.as_str()));
         }
-        assert!(reasons(event.clone()).await.is_empty(), "a retry to come is only logged");
+        let queue = MemoryQueue::default();
+        let run = |event| async { process_sqs_batch(&f.processor, Some(&queue), None, event, None).await };
+        let first = run(event.clone()).await;
+        assert_eq!(first.batch_item_failures.len(), 2, "both wait");
+        let delays = queue.delays();
+        assert_eq!(delays[0], ("rh-order-9".to_owned(), 30), "the locked record waits for the unlock");
+        assert!((8..=10).contains(&delays[1].1), "the one held back waits the first backoff: {delays:?}");
+        assert!(f.store.dead_letters(&f.account, 10).await.unwrap().is_empty());
+        // Past the horizon: the second delivery of a record first delivered 25 hours ago.
+        let first_ms = ((f.now - time::Duration::hours(25)).unix_timestamp() * 1000).to_string();
+        let mut late = event.clone();
+        for r in &mut late.records {
+            r.attributes.insert("ApproximateReceiveCount".into(), "2".into());
+            r.attributes.insert("ApproximateFirstReceiveTimestamp".into(), first_ms.clone());
+        }
+        assert!(run(late).await.batch_item_failures.is_empty(), "given up: acknowledged");
+        let letters = f.store.dead_letters(&f.account, 10).await.unwrap();
+        assert_eq!(letters.len(), 2, "{letters:?}");
+        assert!(letters.iter().any(|l| l.reason.contains("rate limit")), "{letters:?}");
+        assert!(letters.iter().all(|l| l.first_failed_at == f.now - time::Duration::hours(25)));
+        // The last delivery the queue allows gives it up too.
+        for l in &letters {
+            f.store.take_dead_letter(&f.account, &l.id).await.unwrap();
+        }
         for r in &mut event.records {
             r.attributes.insert("ApproximateReceiveCount".into(), "5".into());
         }
-        let kept = reasons(event).await;
-        assert_eq!(kept.len(), 2, "{kept:?}");
-        assert!(kept
-            .iter()
-            .all(|k| k.starts_with("order:9 not applied in 5 deliveries, moved to the dead-letter queue")));
-        assert!(kept.iter().any(|k| k.contains("rate limit")), "{kept:?}");
-        assert!(kept.iter().any(|k| k.ends_with(crate::services::process::HELD_BACK)), "{kept:?}");
+        assert!(run(event).await.batch_item_failures.is_empty());
+        assert_eq!(f.store.dead_letters(&f.account, 10).await.unwrap().len(), 2);
     }
 
-    /// Issue 21: a body this release cannot read (a kind queued by a newer release before a
-    /// rollback) is never acknowledged: it fails each delivery, goes to the dead-letter queue,
-    /// and its reason is on the account's error log at the last delivery. Other groups go on.
+    /// A body this release cannot read (a kind queued by a newer release before a rollback) names
+    /// no account: it moves to the SQS dead-letter queue at once (kept, never acknowledged unread),
+    /// and stays failing when that queue cannot take it. Other groups go on.
     #[tokio::test]
-    async fn an_undecodable_record_is_kept_for_the_dead_letter_queue_with_its_reason() {
+    async fn an_undecodable_record_moves_to_the_dead_letter_queue() {
         let f = processor_fixture().await;
         let mut event = sample_batch(f.account.as_str(), f.now);
         let newer = format!(r#"{{"kind":"nhanh_batch","account_id":"{}","ids":[1,2]}}"#, f.account.as_str());
-        event.records[0].body = Some(newer);
+        event.records[0].body = Some(newer.clone());
         let first = event.records[0].message_id.clone().unwrap_or_default();
         let group = event.records[0].attributes.get("MessageGroupId").cloned().unwrap_or_default();
         event
             .records
             .retain(|r| r.attributes.get("MessageGroupId") != Some(&group) || r.message_id.as_deref() == Some(&first));
-        let others = event.records.len() - 1;
-        event.records[0].attributes.insert("ApproximateReceiveCount".into(), "5".into());
-        event.records[0].attributes.insert("MessageGroupId".into(), format!("{}:product:5", f.account.as_str()));
-        let response = process_sqs_batch(&f.processor, None, event, None).await;
-        let failed: Vec<&str> = response.batch_item_failures.iter().map(|b| b.item_identifier.as_str()).collect();
-        assert_eq!(failed, [first.as_str()], "only the undecodable record, of {} others", others);
-        let log = f.store.recent_failures(&f.account, 10).await.unwrap();
-        assert!(
-            log.iter().any(|l| l.reason.contains("dead-letter queue") && l.reason.contains("undecodable work item")),
-            "{log:?}"
-        );
+        let dlq = MemoryQueue::default();
+        let moved = process_sqs_batch(&f.processor, None, Some(&dlq), event.clone(), None).await;
+        assert!(moved.batch_item_failures.is_empty(), "moved, so acknowledged");
+        assert_eq!(dlq.messages().iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), [newer.as_str()]);
+        let kept = process_sqs_batch(&f.processor, None, None, event, None).await;
+        let failed: Vec<&str> = kept.batch_item_failures.iter().map(|b| b.item_identifier.as_str()).collect();
+        assert_eq!(failed, [first.as_str()], "without a dead-letter queue it stays failing");
     }
 }

@@ -639,7 +639,8 @@ pub async fn processor_fixture() -> ProcessorFixture {
         clock: Arc::new(FixedClock(intake.now)),
         tokens: Default::default(),
         pass_budget: crate::services::process::DEFAULT_PASS_BUDGET,
-        max_receive_count: 5,
+        retry: crate::services::process::RetryRule { max_receive_count: 5, ..Default::default() },
+        dead_letters: intake.store.clone(),
     };
     ProcessorFixture { store: intake.store, nhanh, hub, processor, account, now: intake.now }
 }

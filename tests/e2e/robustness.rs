@@ -7,8 +7,8 @@
 //!   every Nhanh record is in the Hub once, in its final state.
 //! - `faults_and_a_killed_processor_lose_nothing` (S2): `FAULT_CHANGES` changes while 10 % of Hub
 //!   calls answer 5xx or 429 and 10 % of Nhanh calls time out or answer `ERR_429`, and the
-//!   processor's process is killed in the middle of its work; what did not apply sits in the
-//!   dead-letter queue with its reason, and one replay restores it.
+//!   processor's process is killed in the middle of its work; what was given up is a dead letter
+//!   of the account with its reason (issue 23: in the table), and one **Thử lại** of each restores it.
 //!
 //! The comparison reads both simulators' stores directly; the status map is this file's own copy
 //! of loyalty-hub-api.md's, not the connector's.
@@ -319,6 +319,29 @@ async fn fault_rates(app: &TestApp, percent: u32) {
     .await;
 }
 
+/// Presses **Thử lại** on every dead letter of `app`'s account, as the page does (the table's
+/// items queued again); how many moved.
+async fn requeue_dead_letters(app: &TestApp) -> usize {
+    use shared::queue::dead_letters::{DeadLetters, TableDeadLetters};
+    let env = stack_env();
+    let sdk = aws_sdk().await;
+    let store = std::sync::Arc::new(shared::store::dynamo::DynamoStore::from_sdk_config(
+        &sdk,
+        env.get("TABLE_NAME").cloned().unwrap_or_default(),
+    ));
+    let work = std::sync::Arc::new(shared::queue::sqs::SqsQueue::from_sdk_config(
+        &sdk,
+        env.get("QUEUE_URL").cloned().unwrap_or_default(),
+    ));
+    let letters = TableDeadLetters { store, work };
+    let account = shared::domain::AccountId::parse(&app.account).expect("account");
+    let mut moved = 0;
+    for letter in letters.of_account(&account, 1000).await.expect("dead letters") {
+        moved += usize::from(letters.requeue(&account, &letter.message_id).await.expect("requeue"));
+    }
+    moved
+}
+
 /// Runs the `replay-dead-letters` binary the stack built; returns what it printed.
 async fn replay_dead_letters() -> String {
     let env = stack_env();
@@ -372,27 +395,16 @@ async fn faults_and_a_killed_processor_lose_nothing() {
         .filter(|r| r["account"] == json!(app.account) && r.get("fault").is_some())
         .count();
     let (_, before_replay, _) = compare(&app).await;
-    // A dead letter's reason: the error log's entry for its record (group `{account}:{entity}:{id}`).
+    // Each dead letter carries its reason (issue 23: kept per account in the table).
     let dead_count = queue("DLQ_URL").await.approximate_count().await.unwrap_or(0);
     let (_, status) = app.status().await;
-    let failures = status["recent_failures"].as_array().cloned().unwrap_or_default();
     let mut reasons: HashMap<String, usize> = HashMap::new();
     let dead_letters = status["dead_letters"].as_array().cloned().unwrap_or_default();
     for d in &dead_letters {
-        let group = d["group_id"].as_str().unwrap_or_default();
-        let reason = failures
-            .iter()
-            .find(|f| {
-                group.ends_with(&format!(
-                    ":{}:{}",
-                    f["entity"].as_str().unwrap_or("?"),
-                    f["record"].as_str().unwrap_or("?")
-                ))
-            })
-            .and_then(|f| f["reason"].as_str())
-            .unwrap_or("(no reason recorded)");
+        let reason = d["reason"].as_str().unwrap_or("(no reason recorded)");
         *reasons.entry(reason.chars().take(100).collect()).or_default() += 1;
     }
+    let requeued = requeue_dead_letters(&app).await;
     let replayed = replay_dead_letters().await;
     drained(600).await;
     let (checked, differs, duplicates) = compare(&app).await;
@@ -401,7 +413,8 @@ async fn faults_and_a_killed_processor_lose_nothing() {
         &json!({"changes": n, "seed": seed, "refused": refused, "processors_killed": killed,
             "nhanh_faults": nhanh_calls["faults"], "nhanh_calls_while_locked": nhanh_calls["while_locked"],
             "hub_faults": hub_faults, "drained_secs": drained_secs, "differ_before_replay": before_replay.len(),
-            "dead_letters": dead_count, "dead_letter_reasons": reasons, "replay": replayed,
+            "dead_letters": dead_letters.len(), "undecodable_in_dlq": dead_count, "dead_letter_reasons": reasons,
+            "requeued": requeued, "replay": replayed,
             "records_checked": checked, "differ_after_replay": differs.len(), "duplicates": duplicates,
             "first_differences": differs.iter().take(10).collect::<Vec<_>>()}),
     );

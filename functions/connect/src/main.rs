@@ -21,14 +21,11 @@ async fn main() -> Result<(), Error> {
     let queue = config.queue_url.clone().map(|url| {
         Arc::new(shared::queue::sqs::SqsQueue::from_sdk_config(&sdk, url)) as Arc<dyn shared::queue::WorkQueue>
     });
-    // The page lists this account's dead letters when the dead-letter queue is configured.
-    let dead_letters = match (config.dlq_url.clone(), config.queue_url.clone()) {
-        (Some(dlq), Some(work)) => Some(Arc::new(shared::queue::dead_letters::SqsDeadLetters {
-            dlq: shared::queue::sqs::SqsQueue::from_sdk_config(&sdk, dlq),
-            work: shared::queue::sqs::SqsQueue::from_sdk_config(&sdk, work),
-        }) as Arc<dyn shared::queue::dead_letters::DeadLetters>),
-        _ => None,
-    };
+    // The page lists the account's dead letters from the table; Thử lại queues one again.
+    let dead_letters = queue.clone().map(|work| {
+        Arc::new(shared::queue::dead_letters::TableDeadLetters { store: store.clone(), work })
+            as Arc<dyn shared::queue::dead_letters::DeadLetters>
+    });
     let nhanh =
         NhanhClient::new(shared::nhanh::default_http()?, &config.nhanh_api_url, &config.nhanh_oauth_url, clock.clone());
     let hub =

@@ -2,6 +2,8 @@
 
 use super::*;
 use std::collections::HashMap;
+
+mod dead_letters;
 use std::sync::Mutex;
 
 #[derive(Default)]
@@ -15,6 +17,7 @@ struct State {
     cursors: HashMap<(AccountId, String), OffsetDateTime>,
     stats: HashMap<AccountId, Stats>,
     failures: HashMap<AccountId, Vec<FailureRecord>>,
+    dead_letters: HashMap<(AccountId, String), StoredDeadLetter>,
     intents: HashMap<(AccountId, String, String), String>,
     /// The versions of snapshots recorded by `claim_snapshot` (a plain write drops it, as a
     /// DynamoDB put replaces the whole item).

@@ -316,7 +316,7 @@ pub fn connected_page(p: &ConnectedPage<'_>) -> String {
                 tbody {
                     @for d in &s.dead_letters {
                         tr.dead-letter data-message=(d.message_id) {
-                            td { (d.kind) " " code { (d.group_id) } }
+                            td { (d.kind) " " code { (d.group_id) } br; (failure_reason_vi(&d.reason)) }
                             td.n { (d.receive_count) }
                             td { (action(&format!("{}/dead-letters/retry", p.path), p.csrf, "retry-dead-letter", "Thử lại", &[("message_id", &d.message_id)])) }
                         }

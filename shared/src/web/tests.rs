@@ -29,12 +29,10 @@ struct World {
     hub: Arc<FakeHub>,
     store: Arc<MemoryStore>,
     queue: Arc<MemoryQueue>,
-    dead_letters: Arc<crate::queue::dead_letters::MemoryDeadLetters>,
 }
 
 fn world() -> World {
     let now = OffsetDateTime::from_unix_timestamp(1_795_850_000).unwrap();
-    let dead_letters = Arc::new(crate::queue::dead_letters::MemoryDeadLetters::default());
     let (store, nhanh, hub, queue) = (
         Arc::new(MemoryStore::default()),
         Arc::new(FakeNhanh::default()),
@@ -47,7 +45,10 @@ fn world() -> World {
         stats: store.clone(),
         failures: store.clone(),
         cursors: store.clone(),
-        dead_letters: Some(dead_letters.clone()),
+        dead_letters: Some(Arc::new(crate::queue::dead_letters::TableDeadLetters {
+            store: store.clone(),
+            work: queue.clone(),
+        })),
         queue: Some(queue.clone()),
         nhanh: nhanh.clone(),
         hub: hub.clone(),
@@ -61,7 +62,7 @@ fn world() -> World {
         status_token: SecretString::new(STATUS_TOKEN),
         secure_cookies: true,
     };
-    World { app, nhanh, hub, store, queue, dead_letters }
+    World { app, nhanh, hub, store, queue }
 }
 
 impl World {
@@ -336,10 +337,23 @@ async fn the_page_lists_only_its_own_dead_letters_and_thu_lai_moves_one_back() {
             r#"{{"kind":"nhanh_change","account_id":"{account}","api_version":"3.0","received_at":"2026-12-02T06:00:00Z","event":"orderUpdate","change":"order_changed","record_id":9}}"#
         )
     };
-    w.dead_letters.letters.lock().unwrap().extend([
-        ("dl-own".to_owned(), "385:order:9".to_owned(), body("385")),
-        ("dl-other".to_owned(), "386:order:9".to_owned(), body("386")),
-    ]);
+    let letter = |id: &str, account: &str| crate::store::StoredDeadLetter {
+        id: id.into(),
+        group_id: format!("{account}:order:9"),
+        kind: "nhanh_change".into(),
+        body: body(account),
+        reason: "Hub unavailable (503)".into(),
+        deliveries: 5,
+        first_failed_at: OffsetDateTime::UNIX_EPOCH,
+        last_failed_at: OffsetDateTime::UNIX_EPOCH,
+    };
+    for (id, account) in [("dl-own", "385"), ("dl-other", "386")] {
+        let account_id = AccountId::parse(account).unwrap();
+        crate::store::DeadLetterStore::put_dead_letter(w.store.as_ref(), &account_id, &letter(id, account))
+            .await
+            .unwrap();
+    }
+    let queued_before = w.queue.messages().len();
     let page = w.send("GET", "/nhanhvn/connect/385", Some(&cookie), &[]).await;
     assert!(page.body.contains("data-message=\"dl-own\""), "its own dead letter is listed");
     assert!(!page.body.contains("dl-other"), "another account's is not");
@@ -370,7 +384,21 @@ async fn the_page_lists_only_its_own_dead_letters_and_thu_lai_moves_one_back() {
         )
         .await;
     assert_eq!(header(&own, "location"), Some("/nhanhvn/connect/385?done=retry"));
-    assert_eq!(*w.dead_letters.requeued.lock().unwrap(), ["dl-own"]);
+    let queued = w.queue.messages();
+    assert_eq!(queued.len(), queued_before + 1, "queued again once");
+    assert_eq!(
+        (queued[queued_before].group_id.as_str(), queued[queued_before].body.clone()),
+        ("385:order:9", body("385"))
+    );
+    let again = w
+        .send(
+            "POST",
+            "/nhanhvn/connect/385/dead-letters/retry",
+            Some(&cookie),
+            &[("csrf_token", &csrf), ("message_id", "dl-own")],
+        )
+        .await;
+    assert_eq!(header(&again, "location"), Some("/nhanhvn/connect/385?done=gone"), "a second press queues nothing");
 }
 
 /// Issue 21: an App Id change after the initial sync moves the webhook route to the new app; the

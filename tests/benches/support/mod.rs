@@ -111,7 +111,8 @@ pub async fn connect(
         clock: Arc::new(SystemClock),
         tokens: Default::default(),
         pass_budget,
-        max_receive_count: 5,
+        retry: shared::services::process::RetryRule { max_receive_count: 5, ..Default::default() },
+        dead_letters: fixture.store.clone(),
     };
     Bench { base: base.to_owned(), http, account, fixture, queue, processor }
 }

@@ -22,6 +22,7 @@ mod bills;
 mod create;
 mod customer;
 mod deadline;
+mod give_up;
 mod group;
 mod hub_event;
 mod initial_sync;
@@ -36,6 +37,7 @@ mod tests;
 
 pub use bills::BILL_OVERLAP;
 pub use deadline::{within_deadline, DEADLINE_MARGIN};
+pub use give_up::{Disposition, FailedDelivery, RetryRule, MAX_RETRY_DELAY};
 pub use initial_sync::PAGE_SIZE;
 pub use outcome::{BatchRecord, Failure, Outcome, RecordFailure, Unapplied, HELD_BACK};
 pub use pass::{DEFAULT_PASS_BUDGET, OVERLAP};
@@ -90,8 +92,10 @@ pub struct Processor {
     pub tokens: OpenCache,
     /// How long one invocation works on a scheduled pass before it continues in a new work item.
     pub pass_budget: time::Duration,
-    /// Deliveries of a record before SQS moves it to the dead-letter queue (`MAX_RECEIVE_COUNT`).
-    pub max_receive_count: u32,
+    /// When a record that was not applied is retried, and when it is given up.
+    pub retry: RetryRule,
+    /// Where records given up are kept, per account.
+    pub dead_letters: Arc<dyn crate::store::DeadLetterStore>,
 }
 
 /// The span of one queue record: every log line while it is applied names its message, group,

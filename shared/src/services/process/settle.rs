@@ -76,38 +76,6 @@ impl Processor {
         }
     }
 
-    /// Keeps on the account's error log why a record's last delivery (`deliveries` ≥
-    /// [`Processor::max_receive_count`]) was not applied: SQS moves it to the dead-letter queue
-    /// next, and the page shows each dead letter beside its reason. Earlier deliveries only log
-    /// the reason (a retry usually succeeds). `group_id` is `{account}:{entity}:{record}`; a group
-    /// of another shape is kept under the entity `unknown`.
-    pub async fn keep_dead_letter_reason(&self, group_id: &str, deliveries: u32, reason: &str) {
-        if deliveries < self.max_receive_count {
-            return;
-        }
-        let mut parts = group_id.splitn(3, ':');
-        let Ok(account) = AccountId::parse(parts.next().unwrap_or_default()) else {
-            tracing::error!(group_id, reason, "a record of no account goes to the dead-letter queue");
-            return;
-        };
-        let (entity, record) = match (parts.next(), parts.next()) {
-            (Some(entity), Some(record)) => (entity, record),
-            _ => ("unknown", group_id),
-        };
-        let reason = format!("not applied in {deliveries} deliveries, moved to the dead-letter queue: {reason}");
-        tracing::error!(
-            account_id = account.as_str(),
-            group_id,
-            reason = reason.as_str(),
-            "record goes to the dead-letter queue"
-        );
-        let failure =
-            FailureRecord { at: self.clock.now(), entity: entity.to_owned(), record: record.to_owned(), reason };
-        if let Err(e) = self.failures.record_failure(&account, &failure).await {
-            tracing::warn!(account_id = account.as_str(), error = %e, "dead letter's reason not kept");
-        }
-    }
-
     /// A page-level count (best effort).
     pub(super) async fn count(&self, conn: &Connection, outcome: Outcome) {
         let now = self.clock.now();

@@ -13,6 +13,7 @@
 //! | status counters of a stream | `ACCT#{account}` | `STAT#{stream}` |
 //! | webhook liveness | `ACCT#{account}` | `STAT#webhooks` (attribute `live`) |
 //! | permanent failure (TTL 30 days) | `ACCT#{account}` | `ERR#{unix ms}#{entity}#{record}` |
+//! | dead letter: a record given up (TTL 30 days) | `ACCT#{account}` | `DEAD#{message id}` |
 //! | create intent (TTL 2 days) | `ACCT#{account}` | `INT#{scope}#{key}` |
 //! | Nhanh rate-limit locks of a business (`until {API path}` = ms, TTL) | `LOCK#{app}#{business}` | `LOCKS` |
 
@@ -42,6 +43,8 @@ pub(super) const PENDING_SK: &str = "PENDING";
 pub(super) const STAT_PREFIX: &str = "STAT#";
 /// Sort key prefix of the error log.
 pub(super) const ERROR_PREFIX: &str = "ERR#";
+/// Sort key prefix of the dead letters.
+pub(super) const DEAD_LETTER_PREFIX: &str = "DEAD#";
 
 /// `ACCT#{account}`: an account's items (connection, maps, cursors, counters, log, intents).
 pub(super) fn account_pk(account: &AccountId) -> String {

@@ -7,6 +7,7 @@
 
 mod codec;
 mod connections;
+mod dead_letters;
 mod keys;
 mod rate_lock;
 mod records;
