@@ -1,6 +1,9 @@
 //! The way every Nhanh call goes out, whatever the version: one call at a time per (app,
 //! business, URL), never while that URL is locked by an `ERR_429` (R9), a short lock waited out in
-//! place, and locks shared across processor instances when a [`RateLockStore`] is given.
+//! place, and locks shared across processor instances when a [`RateLockStore`] is given. With a
+//! shared store, calls are also paced under Nhanh's limit (issue 23): every instance reserves its
+//! call's slot, [`PACE_INTERVAL`] after the one before, so a sync or a burst meets no `ERR_429`;
+//! the lock handling stays as the backstop.
 
 use super::rate_lock::{LockKey, RateLocks};
 use super::NhanhError;
@@ -11,6 +14,11 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use time::OffsetDateTime;
+
+/// The least time between two calls of one (app, business, URL): Nhanh allows 150 calls per 30 s
+/// (both versions); paced at 0.9 of that (135 per 30 s), which also leaves room for the clocks of
+/// instances to differ a little.
+pub const PACE_INTERVAL: time::Duration = time::Duration::milliseconds(30_000 / 135);
 
 /// How many times one call meets an ERR_429 before it is handed back as [`NhanhError::RateLimited`].
 const MAX_LOCKED_ATTEMPTS: usize = 3;
@@ -128,6 +136,30 @@ impl CallGate {
         }
     }
 
+    /// With shared locks, reserves this call's slot and waits for it; a slot further away than the
+    /// gate waits (or past the invocation's deadline) hands the record back to be retried at it,
+    /// which is a wait, not a failure. The slot stays spent: pacing errs on the slow side.
+    async fn wait_for_slot(&self, key: &LockKey) -> Result<(), NhanhError> {
+        let Some(shared) = &self.shared_locks else { return Ok(()) };
+        let (app, business, path) = key;
+        let now = self.clock.now();
+        let slot = shared
+            .reserve_call(*app, *business, path, PACE_INTERVAL, now)
+            .await
+            .map_err(|e| NhanhError::Unavailable(format!("call slots: {e}")))?;
+        let wait = slot - now;
+        if wait <= time::Duration::ZERO {
+            return Ok(());
+        }
+        let past_deadline = crate::clock::invocation_deadline().is_some_and(|d| d > now && slot + DEADLINE_ROOM > d);
+        if wait > self.max_lock_wait || past_deadline {
+            return Err(NhanhError::RateLimited { path: path.clone(), unlocked_at: slot });
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(u64::try_from(wait.whole_milliseconds()).unwrap_or(0)))
+            .await;
+        Ok(())
+    }
+
     /// Makes one call through the gate: `attempt` is called (again after a short lock, as a call
     /// refused with ERR_429 was not carried out) until it answers something other than a lock.
     pub async fn call<F, Fut>(&self, key: LockKey, attempt: F) -> Result<Value, NhanhError>
@@ -159,6 +191,7 @@ impl CallGate {
                 ))
                 .await;
             }
+            self.wait_for_slot(&key).await?;
             match attempt().await {
                 Err(NhanhError::RateLimited { unlocked_at, .. }) => {
                     let unlocked_at = unlocked_at.max(self.clock.now() + time::Duration::seconds(1));
@@ -224,6 +257,16 @@ mod tests {
         }
         async fn lock(&self, app: u64, business: u64, path: &str, until: OffsetDateTime) -> Result<(), StoreError> {
             self.inner.lock(app, business, path, until).await
+        }
+        async fn reserve_call(
+            &self,
+            app: u64,
+            business: u64,
+            path: &str,
+            interval: time::Duration,
+            now: OffsetDateTime,
+        ) -> Result<OffsetDateTime, StoreError> {
+            self.inner.reserve_call(app, business, path, interval, now).await
         }
     }
 
@@ -297,5 +340,28 @@ mod tests {
         let (ran, answer) = crate::clock::within_deadline(Some(deadline), call(&gate)).await;
         assert!(!ran, "no call");
         assert!(matches!(answer, Err(NhanhError::RateLimited { unlocked_at, .. }) if unlocked_at == until));
+    }
+
+    /// Issue 23: instances pace their calls of one URL through the shared slots: the second
+    /// instance's call, reserved for one interval later, is waited for in place when the gate may
+    /// wait, and handed back to be retried at its slot when it may not (a wait, not a failure).
+    #[tokio::test]
+    async fn instances_pace_their_calls_of_one_url_through_shared_slots() {
+        let store = Arc::new(CountedLocks::default());
+        let (first, second) = (gate(&store), gate(&store));
+        assert!(call(&first).await.0, "an idle URL: at once");
+        let (ran, answer) = call(&second).await;
+        assert!(!ran, "no call before its slot");
+        match answer {
+            Err(NhanhError::RateLimited { unlocked_at, .. }) => assert_eq!(unlocked_at, now() + PACE_INTERVAL),
+            other => panic!("expected a retry at the slot, got {other:?}"),
+        }
+        let patient = CallGate::new(Arc::new(FixedClock(now()))).with_shared_locks(store.clone());
+        let started = std::time::Instant::now();
+        assert!(call(&patient).await.0, "a gate that may wait, waits for its slot and calls");
+        assert!(started.elapsed() >= std::time::Duration::from_millis(400), "two slots on: {:?}", started.elapsed());
+        let later = now() + time::Duration::seconds(5);
+        let idle = store.inner.reserve_call(1, 10, PATH, PACE_INTERVAL, later).await.unwrap();
+        assert_eq!(idle, later, "an idle URL starts again at once");
     }
 }

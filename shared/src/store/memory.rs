@@ -4,6 +4,7 @@ use super::*;
 use std::collections::HashMap;
 
 mod dead_letters;
+mod rate_lock;
 use std::sync::Mutex;
 
 #[derive(Default)]
@@ -24,6 +25,8 @@ struct State {
     versions: HashMap<(AccountId, String, String), String>,
     progress: HashMap<(AccountId, String), std::collections::HashSet<u32>>,
     rate_locks: HashMap<(u64, u64, String), OffsetDateTime>,
+    /// The next free call slot of each URL (as the table's `next {path}` attributes).
+    next_calls: HashMap<(u64, u64, String), OffsetDateTime>,
 }
 
 /// All stores in one process-local map.
@@ -358,27 +361,6 @@ impl IntentStore for MemoryStore {
                 version: s.versions.get(&at).cloned().unwrap_or_default(),
                 body: body.clone(),
             }))
-        })
-    }
-}
-
-#[async_trait]
-impl RateLockStore for MemoryStore {
-    async fn locked_until(
-        &self,
-        app: u64,
-        business: u64,
-        path: &str,
-        now: OffsetDateTime,
-    ) -> Result<Option<OffsetDateTime>, StoreError> {
-        self.with(|s| Ok(s.rate_locks.get(&(app, business, path.to_owned())).copied().filter(|until| *until > now)))
-    }
-
-    async fn lock(&self, app: u64, business: u64, path: &str, until: OffsetDateTime) -> Result<(), StoreError> {
-        self.with(|s| {
-            let entry = s.rate_locks.entry((app, business, path.to_owned())).or_insert(until);
-            *entry = (*entry).max(until);
-            Ok(())
         })
     }
 }

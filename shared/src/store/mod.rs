@@ -346,4 +346,15 @@ pub trait RateLockStore: Send + Sync {
     ) -> Result<Option<OffsetDateTime>, StoreError>;
     /// Records a lock until `until` (the later of two locks wins).
     async fn lock(&self, app: u64, business: u64, path: &str, until: OffsetDateTime) -> Result<(), StoreError>;
+    /// Reserves the next call of the URL for calls `interval` apart, shared by every instance
+    /// (issue 23: paced under Nhanh's limit, not punished by it): the instant this call may be
+    /// sent, `now` when the URL is idle, later when others reserved before it.
+    async fn reserve_call(
+        &self,
+        app: u64,
+        business: u64,
+        path: &str,
+        interval: time::Duration,
+        now: OffsetDateTime,
+    ) -> Result<OffsetDateTime, StoreError>;
 }

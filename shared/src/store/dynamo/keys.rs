@@ -15,7 +15,7 @@
 //! | permanent failure (TTL 30 days) | `ACCT#{account}` | `ERR#{unix ms}#{entity}#{record}` |
 //! | dead letter: a record given up (TTL 30 days) | `ACCT#{account}` | `DEAD#{message id}` |
 //! | create intent (TTL 2 days) | `ACCT#{account}` | `INT#{scope}#{key}` |
-//! | Nhanh rate-limit locks of a business (`until {API path}` = ms, TTL) | `LOCK#{app}#{business}` | `LOCKS` |
+//! | Nhanh rate-limit locks and call slots of a business (`until {API path}`, `next {API path}` = ms, TTL) | `LOCK#{app}#{business}` | `LOCKS` |
 
 use crate::domain::{AccountId, AppId, BusinessId, HubId, Stream};
 use crate::store::Entity;
@@ -37,6 +37,8 @@ pub(super) const ROUTE_SK: &str = "ROUTE";
 pub(super) const LOCKS_SK: &str = "LOCKS";
 /// Prefix of a lock's attribute name (the rest is the API path; the value, Unix ms).
 pub(super) const LOCK_ATTRIBUTE_PREFIX: &str = "until ";
+/// Prefix of the attribute holding a path's next free call slot (Unix ms), in the same item.
+pub(super) const NEXT_CALL_ATTRIBUTE_PREFIX: &str = "next ";
 /// Sort key of a pending connect attempt.
 pub(super) const PENDING_SK: &str = "PENDING";
 /// Sort key prefix of status counters.
