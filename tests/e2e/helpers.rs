@@ -520,3 +520,25 @@ pub async fn queue_pass(account: &str) {
     let queue = shared::queue::sqs::SqsQueue::from_sdk_config(&aws_sdk().await, queue_url);
     queue.send(&[item.to_message(Origin::FollowUp(now)).unwrap()]).await.unwrap();
 }
+
+/// Runs the `replay-dead-letters` binary the stack built; returns what it printed.
+pub async fn replay_dead_letters() -> String {
+    let env = stack_env();
+    let root = format!("{}/..", env!("CARGO_MANIFEST_DIR"));
+    let out = tokio::task::spawn_blocking(move || {
+        let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| format!("{root}/target"));
+        std::process::Command::new(format!("{target}/debug/replay-dead-letters"))
+            .env("QUEUE_URL", env.get("QUEUE_URL").cloned().unwrap_or_default())
+            .env("DLQ_URL", env.get("DLQ_URL").cloned().unwrap_or_default())
+            .env("AWS_ENDPOINT_URL", env.get("AWS_ENDPOINT_URL").cloned().unwrap_or_default())
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .output()
+            .expect("replay-dead-letters")
+    })
+    .await
+    .expect("replay task");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}

@@ -352,24 +352,8 @@ async fn an_undecodable_body_goes_to_the_dead_letter_queue_and_the_replay_comman
         assert!(std::time::Instant::now() < deadline, "the body never reached the dead-letter queue");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let root = format!("{}/..", env!("CARGO_MANIFEST_DIR"));
-    let out = tokio::task::spawn_blocking(move || {
-        // The binary the stack built (`cargo run` could rebuild it with other features first).
-        let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| format!("{root}/target"));
-        std::process::Command::new(format!("{target}/debug/replay-dead-letters"))
-            .env("QUEUE_URL", env.get("QUEUE_URL").cloned().unwrap_or_default())
-            .env("DLQ_URL", env.get("DLQ_URL").cloned().unwrap_or_default())
-            .env("AWS_ENDPOINT_URL", env.get("AWS_ENDPOINT_URL").cloned().unwrap_or_default())
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .output()
-            .expect("replay-dead-letters")
-    })
-    .await
-    .unwrap();
-    let printed = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success() && printed.contains("replayed"), "{printed}{}", String::from_utf8_lossy(&out.stderr));
+    let printed = crate::helpers::replay_dead_letters().await;
+    assert!(printed.contains("replayed"), "{printed}");
     assert!(!printed.contains("replayed 0 "), "the dead letter was there: {printed}");
 }
 

@@ -342,28 +342,6 @@ async fn requeue_dead_letters(app: &TestApp) -> usize {
     moved
 }
 
-/// Runs the `replay-dead-letters` binary the stack built; returns what it printed.
-async fn replay_dead_letters() -> String {
-    let env = stack_env();
-    let root = format!("{}/..", env!("CARGO_MANIFEST_DIR"));
-    let out = tokio::task::spawn_blocking(move || {
-        let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| format!("{root}/target"));
-        std::process::Command::new(format!("{target}/debug/replay-dead-letters"))
-            .env("QUEUE_URL", env.get("QUEUE_URL").cloned().unwrap_or_default())
-            .env("DLQ_URL", env.get("DLQ_URL").cloned().unwrap_or_default())
-            .env("AWS_ENDPOINT_URL", env.get("AWS_ENDPOINT_URL").cloned().unwrap_or_default())
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .output()
-            .expect("replay-dead-letters")
-    })
-    .await
-    .expect("replay task");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
 #[tokio::test]
 #[ignore = "make measure"]
 async fn faults_and_a_killed_processor_lose_nothing() {

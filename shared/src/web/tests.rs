@@ -134,6 +134,12 @@ impl World {
         self.send("POST", "/nhanhvn/connect/385/retry", Some(cookie), &form).await
     }
 
+    /// Presses **Thử lại** on the dead letter `id` of account 385 with the form token `csrf`.
+    async fn retry_dead_letter(&self, cookie: &str, csrf: &str, id: &str) -> HttpResponse {
+        let form = [("csrf_token", csrf), ("message_id", id)];
+        self.send("POST", "/nhanhvn/connect/385/dead-letters/retry", Some(cookie), &form).await
+    }
+
     /// Activates, opens the callback (the confirmation) and confirms as the same admin; the
     /// connected page, or the first answer that is not a step forward.
     async fn connect(&self, account: &str, cookie: &str, csrf: &str, app_id: &str) -> HttpResponse {
@@ -366,23 +372,9 @@ async fn the_page_lists_only_its_own_dead_letters_and_thu_lai_moves_one_back() {
     };
     let status: serde_json::Value = serde_json::from_str(&handle(&w.app, &by_token).await.body).unwrap();
     assert_eq!(status["dead_letters"][0]["message_id"], "dl-own");
-    let other = w
-        .send(
-            "POST",
-            "/nhanhvn/connect/385/dead-letters/retry",
-            Some(&cookie),
-            &[("csrf_token", &csrf), ("message_id", "dl-other")],
-        )
-        .await;
+    let other = w.retry_dead_letter(&cookie, &csrf, "dl-other").await;
     assert_eq!(header(&other, "location"), Some("/nhanhvn/connect/385?done=gone"), "not this account's");
-    let own = w
-        .send(
-            "POST",
-            "/nhanhvn/connect/385/dead-letters/retry",
-            Some(&cookie),
-            &[("csrf_token", &csrf), ("message_id", "dl-own")],
-        )
-        .await;
+    let own = w.retry_dead_letter(&cookie, &csrf, "dl-own").await;
     assert_eq!(header(&own, "location"), Some("/nhanhvn/connect/385?done=retry"));
     let queued = w.queue.messages();
     assert_eq!(queued.len(), queued_before + 1, "queued again once");
@@ -390,14 +382,7 @@ async fn the_page_lists_only_its_own_dead_letters_and_thu_lai_moves_one_back() {
         (queued[queued_before].group_id.as_str(), queued[queued_before].body.clone()),
         ("385:order:9", body("385"))
     );
-    let again = w
-        .send(
-            "POST",
-            "/nhanhvn/connect/385/dead-letters/retry",
-            Some(&cookie),
-            &[("csrf_token", &csrf), ("message_id", "dl-own")],
-        )
-        .await;
+    let again = w.retry_dead_letter(&cookie, &csrf, "dl-own").await;
     assert_eq!(header(&again, "location"), Some("/nhanhvn/connect/385?done=gone"), "a second press queues nothing");
 }
 

@@ -8,7 +8,7 @@ use crate::store::{DeadLetterStore, StoredDeadLetter};
 /// How long a dead letter is kept when nobody presses **Thử lại**.
 const DEAD_LETTER_TTL_DAYS: i64 = 30;
 /// The most dead letters of one account read for a listing (the newest `max` are shown).
-const MAX_READ: i32 = 200;
+const MAX_READ: usize = 200;
 
 #[async_trait]
 impl DeadLetterStore for DynamoStore {
@@ -29,24 +29,8 @@ impl DeadLetterStore for DynamoStore {
     }
 
     async fn dead_letters(&self, account: &AccountId, max: usize) -> Result<Vec<StoredDeadLetter>, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-            .expression_attribute_values(":pk", s(account_pk(account)))
-            .expression_attribute_values(":prefix", s(DEAD_LETTER_PREFIX))
-            .limit(MAX_READ)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        let mut letters: Vec<StoredDeadLetter> = out
-            .items
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|i| text_attr(i, "data"))
-            .filter_map(|d| serde_json::from_str(d).ok())
-            .collect();
+        let mut letters: Vec<StoredDeadLetter> =
+            self.account_documents(account, DEAD_LETTER_PREFIX, false, MAX_READ).await?;
         letters.sort_by_key(|l| std::cmp::Reverse(l.last_failed_at));
         letters.truncate(max);
         Ok(letters)

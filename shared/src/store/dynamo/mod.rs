@@ -47,6 +47,36 @@ impl DynamoStore {
         Self::new(Client::new(sdk), table)
     }
 
+    /// The `data` documents of an account's items whose sort key starts with `prefix`, in sort
+    /// key order (newest first when `newest_first` and the key sorts by time), at most `limit`.
+    async fn account_documents<T: serde::de::DeserializeOwned>(
+        &self,
+        account: &AccountId,
+        prefix: &str,
+        newest_first: bool,
+        limit: usize,
+    ) -> Result<Vec<T>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(":pk", s(keys::account_pk(account)))
+            .expression_attribute_values(":prefix", s(prefix))
+            .scan_index_forward(!newest_first)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i| codec::text_attr(i, "data"))
+            .filter_map(|d| serde_json::from_str(d).ok())
+            .collect())
+    }
+
     async fn get_item(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
         let out = self
             .client

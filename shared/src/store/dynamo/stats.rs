@@ -197,24 +197,6 @@ impl FailureLog for DynamoStore {
     }
 
     async fn recent_failures(&self, account: &AccountId, limit: usize) -> Result<Vec<FailureRecord>, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-            .expression_attribute_values(":pk", s(account_pk(account)))
-            .expression_attribute_values(":prefix", s(ERROR_PREFIX))
-            .scan_index_forward(false)
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(out
-            .items
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|i| text_attr(i, "data"))
-            .filter_map(|d| serde_json::from_str(d).ok())
-            .collect())
+        self.account_documents(account, ERROR_PREFIX, true, limit).await
     }
 }
