@@ -288,16 +288,20 @@ impl Bootstrap {
     /// a secret given by value stays as read. Intake's Hub webhook secret is read by
     /// [`Bootstrap::hub_webhook_secret`], previous version included.
     pub async fn read_secrets(&mut self, wanted: &[ConfigSecret]) -> Result<(), lambda_http::Error> {
-        let by_id = |name: &str| std::env::var(format!("{name}_SECRET_ID")).ok().filter(|v| !v.trim().is_empty());
-        let named: Vec<ConfigSecret> = wanted.iter().copied().filter(|s| by_id(s.name()).is_some()).collect();
-        if named.is_empty() {
+        let mut source: Option<Arc<dyn SecretSource>> = None;
+        let mut secrets: Vec<(ConfigSecret, ManagedSecret)> = Vec::new();
+        for which in wanted {
+            let Some(id) = std::env::var(format!("{}_SECRET_ID", which.name())).ok().filter(|v| !v.trim().is_empty())
+            else {
+                continue;
+            };
+            let source =
+                source.get_or_insert_with(|| Arc::new(SecretsManagerSource::from_sdk_config(&self.sdk))).clone();
+            secrets.push((*which, ManagedSecret::from_source(which.name(), id, source, false)));
+        }
+        if secrets.is_empty() {
             return Ok(());
         }
-        let source: Arc<dyn SecretSource> = Arc::new(SecretsManagerSource::from_sdk_config(&self.sdk));
-        let secrets: Vec<(ConfigSecret, ManagedSecret)> = named
-            .iter()
-            .filter_map(|s| configured(s.name(), |v| std::env::var(v).ok(), || source.clone(), false).map(|m| (*s, m)))
-            .collect();
         let values = futures::future::try_join_all(secrets.iter().map(|(_, m)| m.current())).await?;
         for ((which, _), value) in secrets.iter().zip(values) {
             let slot = match which {
@@ -307,6 +311,7 @@ impl Bootstrap {
             };
             *slot = Some(value);
         }
+        let named: Vec<&str> = secrets.iter().map(|(_, m)| m.name()).collect();
         tracing::info!(secrets = ?named, "secrets read from Secrets Manager");
         Ok(())
     }

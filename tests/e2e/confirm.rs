@@ -106,8 +106,7 @@ async fn a_refused_claim_hands_the_newer_token_to_the_holder() {
         if orders.iter().any(|o| o["code"] == json!(id.to_string())) {
             break;
         }
-        // The status is read only when it explains a failure: each read lists the shared
-        // dead-letter queue (issue 23), which other tests' replays must find untouched.
+        // The status is read only when it explains a failure.
         if Instant::now() >= deadline {
             let (_, status) = holder.status().await;
             assert_ne!(status["state"], "needs_reauth", "the holder lost its token: {status}");

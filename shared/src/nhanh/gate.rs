@@ -136,28 +136,35 @@ impl CallGate {
         }
     }
 
-    /// With shared locks, reserves this call's slot and waits for it; a slot further away than the
-    /// gate waits (or past the invocation's deadline) hands the record back to be retried at it,
-    /// which is a wait, not a failure. The slot stays spent: pacing errs on the slow side.
-    async fn wait_for_slot(&self, key: &LockKey) -> Result<(), NhanhError> {
-        let Some(shared) = &self.shared_locks else { return Ok(()) };
-        let (app, business, path) = key;
+    /// Waits in place until `until` (plus `margin`), or hands the record back to be retried then
+    /// ([`NhanhError::RateLimited`], a wait and not a failure) when that is further away than the
+    /// gate waits, or too close to the invocation's deadline for the call after it.
+    async fn wait_until(&self, path: &str, until: OffsetDateTime, margin: time::Duration) -> Result<(), NhanhError> {
         let now = self.clock.now();
-        let slot = shared
-            .reserve_call(*app, *business, path, PACE_INTERVAL, now)
-            .await
-            .map_err(|e| NhanhError::Unavailable(format!("call slots: {e}")))?;
-        let wait = slot - now;
+        let wait = until - now;
         if wait <= time::Duration::ZERO {
             return Ok(());
         }
-        let past_deadline = crate::clock::invocation_deadline().is_some_and(|d| d > now && slot + DEADLINE_ROOM > d);
+        let past_deadline = crate::clock::invocation_deadline().is_some_and(|d| d > now && until + DEADLINE_ROOM > d);
         if wait > self.max_lock_wait || past_deadline {
-            return Err(NhanhError::RateLimited { path: path.clone(), unlocked_at: slot });
+            return Err(NhanhError::RateLimited { path: path.to_owned(), unlocked_at: until });
         }
-        tokio::time::sleep(std::time::Duration::from_millis(u64::try_from(wait.whole_milliseconds()).unwrap_or(0)))
+        let pause = wait + margin;
+        tokio::time::sleep(std::time::Duration::from_millis(u64::try_from(pause.whole_milliseconds()).unwrap_or(0)))
             .await;
         Ok(())
+    }
+
+    /// With shared locks, reserves this call's slot and waits for it. The slot stays spent even
+    /// when the record is handed back: pacing errs on the slow side.
+    async fn wait_for_slot(&self, key: &LockKey) -> Result<(), NhanhError> {
+        let Some(shared) = &self.shared_locks else { return Ok(()) };
+        let (app, business, path) = key;
+        let slot = shared
+            .reserve_call(*app, *business, path, PACE_INTERVAL, self.clock.now())
+            .await
+            .map_err(|e| NhanhError::Unavailable(format!("call slots: {e}")))?;
+        self.wait_until(path, slot, time::Duration::ZERO).await
     }
 
     /// Makes one call through the gate: `attempt` is called (again after a short lock, as a call
@@ -175,21 +182,8 @@ impl CallGate {
         let path = key.2.clone();
         for _ in 0..MAX_LOCKED_ATTEMPTS {
             if let Some(unlocked_at) = self.locked_until(&key).await? {
-                let now = self.clock.now();
-                let wait = unlocked_at - now;
-                // Not waited out in place past the invocation's deadline either: the record is
-                // retried at the unlock instead of being cut short.
-                let past_deadline =
-                    crate::clock::invocation_deadline().is_some_and(|d| d > now && unlocked_at + DEADLINE_ROOM > d);
-                if wait > self.max_lock_wait || past_deadline {
-                    return Err(NhanhError::RateLimited { path, unlocked_at });
-                }
                 // Nhanh's unlockedAt has whole seconds: wait a little past it.
-                let pause = wait + time::Duration::milliseconds(50);
-                tokio::time::sleep(std::time::Duration::from_millis(
-                    u64::try_from(pause.whole_milliseconds()).unwrap_or(0),
-                ))
-                .await;
+                self.wait_until(&path, unlocked_at, time::Duration::milliseconds(50)).await?;
             }
             self.wait_for_slot(&key).await?;
             match attempt().await {

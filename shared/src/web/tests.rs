@@ -134,6 +134,14 @@ impl World {
         self.send("POST", "/nhanhvn/connect/385/retry", Some(cookie), &form).await
     }
 
+    /// The access token `account`'s connection holds, opened with the world's secret box.
+    async fn access_token_of(&self, account: &AccountId) -> SecretString {
+        use crate::secrets::{seal_context, SealedField};
+        let conn = self.store.get(account).await.unwrap().unwrap();
+        let context = seal_context(account, SealedField::AccessToken);
+        self.app.service.secrets.open(conn.access_token_sealed.as_deref().unwrap(), &context).await.unwrap()
+    }
+
     /// Presses **Thử lại** on the dead letter `id` of account 385 with the form token `csrf`.
     async fn retry_dead_letter(&self, cookie: &str, csrf: &str, id: &str) -> HttpResponse {
         let form = [("csrf_token", csrf), ("message_id", id)];
@@ -453,7 +461,6 @@ async fn the_callback_shows_the_business_and_only_the_attempts_admin_confirms_it
 /// one (and a holder waiting for a new consent resumes).
 #[tokio::test]
 async fn a_refused_exchange_hands_the_newer_token_to_the_holder() {
-    use crate::secrets::{seal_context, SealedField, SecretBox};
     let w = world();
     w.connected_385(88_002).await;
     let holder = AccountId::parse("385").unwrap();
@@ -472,9 +479,7 @@ async fn a_refused_exchange_hands_the_newer_token_to_the_holder() {
     assert!(refused.body.contains("đã được kết nối với một tài khoản Loyalty Hub khác"), "{}", refused.body);
     assert!(w.store.get(&AccountId::parse("386").unwrap()).await.unwrap().is_none());
     let taken = w.store.get(&holder).await.unwrap().unwrap();
-    let secrets = crate::secrets::local::LocalSecretBox::from_key_text(TEST_KEY_HEX).unwrap();
-    let context = seal_context(&holder, SealedField::AccessToken);
-    let token = secrets.open(taken.access_token_sealed.as_deref().unwrap(), &context).await.unwrap();
+    let token = w.access_token_of(&holder).await;
     assert!(token.ct_eq("access-88002-newer"), "the holder holds the newer token");
     assert_eq!((taken.state, taken.depot_ids.clone()), (ConnectionState::Syncing, vec![31_010]));
     // Another app's exchange leaves the holder's token alone (Nhanh's rule is per app).
@@ -490,7 +495,6 @@ async fn a_refused_exchange_hands_the_newer_token_to_the_holder() {
 /// account takes the newer token at the exchange, whether or not its admin then confirms.
 #[tokio::test]
 async fn a_reconnect_that_is_never_confirmed_still_leaves_the_newer_token() {
-    use crate::secrets::{seal_context, SealedField, SecretBox};
     let w = world();
     let (cookie, csrf) = w.connected_385(88_004).await;
     if let Some(grant) = w.nhanh.grant.lock().unwrap().as_mut() {
@@ -501,9 +505,6 @@ async fn a_reconnect_that_is_never_confirmed_still_leaves_the_newer_token() {
     let shown = w.send("GET", "/nhanhvn/connect/callback/7001/385?accessCode=c2", Some(&cookie), &[]).await;
     assert_eq!(shown.status, 200, "{}", shown.body);
     let account = AccountId::parse("385").unwrap();
-    let conn = w.store.get(&account).await.unwrap().unwrap();
-    let secrets = crate::secrets::local::LocalSecretBox::from_key_text(TEST_KEY_HEX).unwrap();
-    let context = seal_context(&account, SealedField::AccessToken);
-    let token = secrets.open(conn.access_token_sealed.as_deref().unwrap(), &context).await.unwrap();
+    let token = w.access_token_of(&account).await;
     assert!(token.ct_eq("access-88004-newer"), "the account holds the token Nhanh keeps");
 }

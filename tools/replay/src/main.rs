@@ -19,19 +19,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dlq = SqsQueue::from_sdk_config(&sdk, dlq_url);
     let stamp = time::OffsetDateTime::now_utc().unix_timestamp();
     let mut moved = 0usize;
-    // The connect page lists dead letters by receiving them and releasing them at once: a receive
-    // during such a listing finds nothing. Two empty long polls in a row end the run.
-    let mut empty_polls = 0;
     loop {
         let batch = dlq.receive(10, 1).await?;
         if batch.is_empty() {
-            empty_polls += 1;
-            if empty_polls == 2 {
-                break;
-            }
-            continue;
+            break;
         }
-        empty_polls = 0;
         for m in batch {
             let message = QueueMessage {
                 group_id: m.group_id.clone(),

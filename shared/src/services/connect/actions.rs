@@ -60,7 +60,7 @@ impl ConnectService {
             record_id,
             business: None,
         };
-        self.queue_item(&item, now).await?;
+        self.queue_item(&item, Origin::FollowUp(now)).await?;
         tracing::info!(account_id = account.as_str(), entity, record, "failed record re-queued by the merchant");
         Ok(ActionOutcome::Queued)
     }
@@ -84,7 +84,7 @@ impl ConnectService {
         }
         self.cursors.set_cursor(account, PASS_NOW_CURSOR, now).await?;
         let item = WorkItem::ReconcileAccount { account_id: account.clone(), tick: now, resume: None };
-        self.queue_item(&item, now).await?;
+        self.queue_item(&item, Origin::FollowUp(now)).await?;
         tracing::info!(account_id = account.as_str(), "scheduled pass started by the merchant");
         Ok(ActionOutcome::Queued)
     }
@@ -93,10 +93,11 @@ impl ConnectService {
         self.connections.get(account).await?.filter(|c| c.state.is_connected()).ok_or(ConnectError::NotConnected)
     }
 
-    async fn queue_item(&self, item: &WorkItem, now: time::OffsetDateTime) -> Result<(), ConnectError> {
+    /// Queues one work item, from `origin`.
+    pub(super) async fn queue_item(&self, item: &WorkItem, origin: Origin<'_>) -> Result<(), ConnectError> {
         let queue =
             self.queue.as_ref().ok_or_else(|| ConnectError::Upstream(Error::Invalid("no work queue".into())))?;
-        let message = item.to_message(Origin::FollowUp(now)).map_err(|e| Error::Invalid(e.to_string()))?;
+        let message = item.to_message(origin).map_err(|e| Error::Invalid(e.to_string()))?;
         queue.send(std::slice::from_ref(&message)).await.map_err(Error::Queue)?;
         Ok(())
     }

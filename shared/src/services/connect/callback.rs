@@ -13,7 +13,7 @@ use crate::domain::{
     AccountId, AppId, Connection, ConnectionState, Depot, InitialSync, InitialSyncState, Origin, WorkItem,
 };
 use crate::nhanh::{Credentials, NhanhError, TokenGrant, NEW_CONNECTION_VERSION};
-use crate::secrets::{random_token, seal_context, SealedField};
+use crate::secrets::{random_token, seal_context, SealedField, SecretString};
 use crate::store::{ExchangedGrant, PendingAttempt, StoreError};
 use crate::Error;
 
@@ -79,38 +79,13 @@ impl ConnectService {
             let reconnecting = current.is_some_and(|c| c.business_id == Some(exchange.business_id));
             return Ok(Confirmation::of(app, exchange, reconnecting));
         }
-        let secret = self
-            .secrets
-            .open(&attempt.secret_key_sealed, &seal_context(account, SealedField::SecretKey))
-            .await
-            .map_err(Error::from)?;
-        let grant = match self.nhanh.exchange_code(NEW_CONNECTION_VERSION, app, &secret, code).await {
-            Ok(grant) => grant,
-            Err(NhanhError::Rejected { message, .. }) => return Err(ConnectError::CodeRejected(message)),
-            Err(NhanhError::Malformed(m)) => return Err(ConnectError::CodeRejected(m)),
-            Err(NhanhError::InvalidAccessToken) => return Err(ConnectError::CodeRejected("invalid".into())),
-            Err(e) => return Err(Error::from(e).into()),
-        };
+        let grant = self.exchange_code(account, app, &attempt, code).await?;
         // The exchange is done and the code used: from here on an attempt that ends in a refusal
         // is removed, so nothing waits for a confirmation that cannot come.
         match self.check_grant(account, app, &grant, current.as_ref()).await {
             Ok(depots) => {
-                let access_token_sealed = self
-                    .secrets
-                    .seal(&grant.access_token, &seal_context(account, SealedField::AccessToken))
-                    .await
-                    .map_err(Error::from)?;
-                let exchange = ExchangedGrant {
-                    business_id: grant.business_id,
-                    api_version: grant.api_version,
-                    access_token_sealed,
-                    expires_at: grant.expires_at,
-                    depot_ids: grant.depot_ids.clone(),
-                    permissions: grant.permissions.clone(),
-                    depots,
-                };
-                let reconnecting = current.is_some();
-                let confirmation = Confirmation::of(app, &exchange, reconnecting);
+                let exchange = self.sealed_exchange(account, &grant, depots).await?;
+                let confirmation = Confirmation::of(app, &exchange, current.is_some());
                 attempt.exchange = Some(exchange);
                 self.pending.put_pending(&attempt).await?;
                 tracing::info!(
@@ -126,6 +101,98 @@ impl ConnectService {
                 Err(refusal)
             }
         }
+    }
+
+    /// Nhanh's exchange of the access code with the attempt's Secret Key (a refusal is the
+    /// admin's to see: expired, used, or the wrong Secret Key).
+    async fn exchange_code(
+        &self,
+        account: &AccountId,
+        app: AppId,
+        attempt: &PendingAttempt,
+        code: &str,
+    ) -> Result<TokenGrant, ConnectError> {
+        let secret = self
+            .secrets
+            .open(&attempt.secret_key_sealed, &seal_context(account, SealedField::SecretKey))
+            .await
+            .map_err(Error::from)?;
+        match self.nhanh.exchange_code(NEW_CONNECTION_VERSION, app, &secret, code).await {
+            Ok(grant) => Ok(grant),
+            Err(NhanhError::Rejected { message, .. }) => Err(ConnectError::CodeRejected(message)),
+            Err(NhanhError::Malformed(m)) => Err(ConnectError::CodeRejected(m)),
+            Err(NhanhError::InvalidAccessToken) => Err(ConnectError::CodeRejected("invalid".into())),
+            Err(e) => Err(Error::from(e).into()),
+        }
+    }
+
+    /// The grant as the attempt keeps it until the confirmation: its token sealed under the account.
+    async fn sealed_exchange(
+        &self,
+        account: &AccountId,
+        grant: &TokenGrant,
+        depots: Vec<Depot>,
+    ) -> Result<ExchangedGrant, ConnectError> {
+        let access_token_sealed = self
+            .secrets
+            .seal(&grant.access_token, &seal_context(account, SealedField::AccessToken))
+            .await
+            .map_err(Error::from)?;
+        Ok(ExchangedGrant {
+            business_id: grant.business_id,
+            api_version: grant.api_version,
+            access_token_sealed,
+            expires_at: grant.expires_at,
+            depot_ids: grant.depot_ids.clone(),
+            permissions: grant.permissions.clone(),
+            depots,
+        })
+    }
+
+    /// The verify token a confirmed connection keeps: a continuing connection's own (Nhanh has it
+    /// already), else a new one; sealed and opened.
+    async fn verify_token_for(
+        &self,
+        account: &AccountId,
+        continuing: Option<&Connection>,
+    ) -> Result<(String, SecretString), ConnectError> {
+        let context = seal_context(account, SealedField::VerifyToken);
+        match continuing.and_then(|c| c.verify_token_sealed.clone()) {
+            Some(sealed) => {
+                let token = self.secrets.open(&sealed, &context).await.map_err(Error::from)?;
+                Ok((sealed, token))
+            }
+            None => {
+                let token = random_token::<24>();
+                Ok((self.secrets.seal(&token, &context).await.map_err(Error::from)?, token))
+            }
+        }
+    }
+
+    /// A confirmation refused because another account claimed the business since the exchange:
+    /// that account may need this token too (R1; the attempt is removed).
+    async fn taken_since_the_exchange(
+        &self,
+        account: &AccountId,
+        app: AppId,
+        exchange: &ExchangedGrant,
+    ) -> Result<ConnectError, ConnectError> {
+        let token = self
+            .secrets
+            .open(&exchange.access_token_sealed, &seal_context(account, SealedField::AccessToken))
+            .await
+            .map_err(Error::from)?;
+        let grant = TokenGrant {
+            access_token: token,
+            business_id: exchange.business_id,
+            expires_at: exchange.expires_at,
+            depot_ids: exchange.depot_ids.clone(),
+            permissions: exchange.permissions.clone(),
+            api_version: exchange.api_version,
+        };
+        self.renew_holder(account, app, &grant).await?;
+        self.pending.delete_pending(account, app).await?;
+        Ok(ConnectError::BusinessTaken)
     }
 
     /// The holder of the business through the same app takes the token (R1 refuses another
@@ -185,17 +252,7 @@ impl ConnectService {
             self.pending.delete_pending(account, app).await?;
             return Err(ConnectError::OtherBusinessConnected);
         }
-        let verify_context = seal_context(account, SealedField::VerifyToken);
-        let (verify_sealed, verify_token) = match continuing.and_then(|c| c.verify_token_sealed.clone()) {
-            Some(sealed) => {
-                let token = self.secrets.open(&sealed, &verify_context).await.map_err(Error::from)?;
-                (sealed, token)
-            }
-            None => {
-                let token = random_token::<24>();
-                (self.secrets.seal(&token, &verify_context).await.map_err(Error::from)?, token)
-            }
-        };
+        let (verify_sealed, verify_token) = self.verify_token_for(account, continuing).await?;
         let (state, connected_at, initial_sync) = match continuing {
             Some(c) => (state_after_new_token(c), c.connected_at, c.initial_sync.clone()),
             None => (
@@ -226,23 +283,7 @@ impl ConnectService {
         let stored = match self.connections.put_claiming(&conn, previous_app).await {
             Ok(stored) => stored,
             Err(StoreError::BusinessTaken) => {
-                // Claimed by another account since the exchange: it may need this token too.
-                let token = self
-                    .secrets
-                    .open(&exchange.access_token_sealed, &seal_context(account, SealedField::AccessToken))
-                    .await
-                    .map_err(Error::from)?;
-                let grant = TokenGrant {
-                    access_token: token,
-                    business_id: exchange.business_id,
-                    expires_at: exchange.expires_at,
-                    depot_ids: exchange.depot_ids.clone(),
-                    permissions: exchange.permissions.clone(),
-                    api_version: exchange.api_version,
-                };
-                self.renew_holder(account, app, &grant).await?;
-                self.pending.delete_pending(account, app).await?;
-                return Err(ConnectError::BusinessTaken);
+                return Err(self.taken_since_the_exchange(account, app, &exchange).await?)
             }
             Err(e) => return Err(e.into()),
         };
@@ -262,13 +303,11 @@ impl ConnectService {
     /// Queues the account's first pass, which starts the initial sync at once (best effort: the
     /// schedule starts it otherwise).
     async fn queue_first_pass(&self, account: &AccountId, now: time::OffsetDateTime) {
-        let Some(queue) = &self.queue else { return };
+        if self.queue.is_none() {
+            return;
+        }
         let item = WorkItem::ReconcileAccount { account_id: account.clone(), tick: now, resume: None };
-        let sent = match item.to_message(Origin::Connected(now)) {
-            Ok(message) => queue.send(std::slice::from_ref(&message)).await.map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        if let Err(e) = sent {
+        if let Err(e) = self.queue_item(&item, Origin::Connected(now)).await {
             tracing::warn!(account_id = account.as_str(), error = %e, "first pass not queued; the schedule will start the initial sync");
         }
     }

@@ -87,9 +87,10 @@ impl RateLockStore for DynamoStore {
     }
 
     /// GCRA in the lock item: `next {path}` holds the next free slot (Unix ms). A busy URL moves it
-    /// on by `interval` in one conditional `UpdateItem` (the slot is the value before); an idle one
-    /// (absent, or in the past) restarts it at `now`. Two tries each way cover a race with another
-    /// instance.
+    /// on by `interval` (condition: it is not in the past); an idle one (absent, or in the past)
+    /// restarts it one interval after `now`. Either way the slot is the new value less one
+    /// interval, read from the same conditional `UpdateItem`. Two tries each way cover a race with
+    /// another instance.
     async fn reserve_call(
         &self,
         app: u64,
@@ -98,67 +99,45 @@ impl RateLockStore for DynamoStore {
         interval: time::Duration,
         now: OffsetDateTime,
     ) -> Result<OffsetDateTime, StoreError> {
-        let ms = |t: OffsetDateTime| t.unix_timestamp_nanos() / 1_000_000;
+        let now_ms = now.unix_timestamp_nanos() / 1_000_000;
         let step = interval.whole_milliseconds();
         let name = format!("{NEXT_CALL_ATTRIBUTE_PREFIX}{path}");
         let ttl = n((now + time::Duration::days(1)).unix_timestamp());
-        for _ in 0..2 {
-            let busy = self
+        let ways = [
+            ("SET #n = #n + :v, #t = :ttl", "#n >= :now", step),
+            ("SET #n = :v, #t = :ttl", "attribute_not_exists(#n) OR #n < :now", now_ms + step),
+        ];
+        for (update, condition, value) in ways.iter().cycle().take(4) {
+            let answer = self
                 .client
                 .update_item()
                 .table_name(&self.table)
                 .key("PK", s(lock_pk(app, business)))
                 .key("SK", s(LOCKS_SK))
-                .update_expression("SET #n = #n + :step, #t = :ttl")
-                .condition_expression("#n >= :now")
+                .update_expression(*update)
+                .condition_expression(*condition)
                 .expression_attribute_names("#n", &name)
                 .expression_attribute_names("#t", TTL_ATTRIBUTE)
-                .expression_attribute_values(":step", n(step))
-                .expression_attribute_values(":now", n(ms(now)))
+                .expression_attribute_values(":v", n(*value))
+                .expression_attribute_values(":now", n(now_ms))
                 .expression_attribute_values(":ttl", ttl.clone())
                 .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
                 .send()
                 .await;
-            match busy {
-                Ok(out) => {
-                    let next = out
-                        .attributes
-                        .as_ref()
-                        .and_then(|a| a.get(&name))
-                        .and_then(|v| v.as_n().ok())
-                        .and_then(|v| v.parse::<i128>().ok())
-                        .ok_or_else(|| StoreError::Corrupt("call slot without a value".into()))?;
-                    let slot = OffsetDateTime::from_unix_timestamp_nanos((next - step) * 1_000_000)
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                    return Ok(slot);
-                }
-                Err(e) if !e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                    return Err(unavailable(e.into_service_error()));
-                }
-                Err(_) => {}
-            }
-            let idle = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key("PK", s(lock_pk(app, business)))
-                .key("SK", s(LOCKS_SK))
-                .update_expression("SET #n = :next, #t = :ttl")
-                .condition_expression("attribute_not_exists(#n) OR #n < :now")
-                .expression_attribute_names("#n", &name)
-                .expression_attribute_names("#t", TTL_ATTRIBUTE)
-                .expression_attribute_values(":next", n(ms(now) + step))
-                .expression_attribute_values(":now", n(ms(now)))
-                .expression_attribute_values(":ttl", ttl.clone())
-                .send()
-                .await;
-            match idle {
-                Ok(_) => return Ok(now),
-                Err(e) if !e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                    return Err(unavailable(e.into_service_error()));
-                }
-                Err(_) => {}
-            }
+            let out = match answer {
+                Ok(out) => out,
+                Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => continue,
+                Err(e) => return Err(unavailable(e.into_service_error())),
+            };
+            let next = out
+                .attributes
+                .as_ref()
+                .and_then(|a| a.get(&name))
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse::<i128>().ok())
+                .ok_or_else(|| StoreError::Corrupt("call slot without a value".into()))?;
+            return OffsetDateTime::from_unix_timestamp_nanos((next - step) * 1_000_000)
+                .map_err(|e| StoreError::Corrupt(e.to_string()));
         }
         Err(StoreError::Conflict)
     }
