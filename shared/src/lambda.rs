@@ -257,6 +257,7 @@ impl Bootstrap {
             pass_budget: config.pass_budget(),
             retry: config.retry_rule(),
             dead_letters: store.clone(),
+            backlog: store.clone(),
         })
     }
 }

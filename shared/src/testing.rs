@@ -50,6 +50,7 @@ pub fn intake_fixture() -> IntakeFixture {
         secrets.clone(),
         Arc::new(FixedClock(now)),
         Arc::new(crate::secrets::managed::ManagedSecret::fixed("HUB_WEBHOOK_SECRET", SecretString::new(HUB_SECRET))),
+        store.clone(),
     );
     IntakeFixture { store, queue, service, secrets, now }
 }
@@ -166,6 +167,9 @@ pub mod fakes {
         fn order_window(&self, _: ApiVersion) -> time::Duration {
             time::Duration::days(10)
         }
+        fn order_ids_per_read(&self, _: ApiVersion) -> usize {
+            100
+        }
         async fn exchange_code(
             &self,
             _: ApiVersion,
@@ -206,7 +210,7 @@ pub mod fakes {
             }
             let all = self.orders.lock().map(|m| m.values().cloned().collect::<Vec<_>>()).unwrap_or_default();
             let found: Vec<Order> = match &q.filter {
-                OrderFilter::Id(id) => all.into_iter().filter(|o| o.id == *id).collect(),
+                OrderFilter::Ids(ids) => all.into_iter().filter(|o| ids.contains(&o.id)).collect(),
                 OrderFilter::CustomerMobile(m) => {
                     all.into_iter().filter(|o| o.customer.mobile.as_deref() == Some(m)).collect()
                 }
@@ -641,6 +645,7 @@ pub async fn processor_fixture() -> ProcessorFixture {
         pass_budget: crate::services::process::DEFAULT_PASS_BUDGET,
         retry: crate::services::process::RetryRule { max_receive_count: 5, ..Default::default() },
         dead_letters: intake.store.clone(),
+        backlog: intake.store.clone(),
     };
     ProcessorFixture { store: intake.store, nhanh, hub, processor, account, now: intake.now }
 }

@@ -334,6 +334,7 @@ async fn functions_in_process_against_moto() {
         boot.secrets().unwrap(),
         boot.clock.clone(),
         boot.hub_webhook_secret().unwrap(),
+        boot.store.clone(),
     );
     let n = env_u64("MEASURE_INTAKE_WEBHOOKS", 500);
     let body = |i: u64| {

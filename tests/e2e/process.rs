@@ -366,3 +366,42 @@ on_both_versions!(
     the_echo_of_a_hub_created_order_updates_it,
     hub_5xx_and_a_nhanh_rate_limit_delay_but_lose_nothing,
 );
+
+/// Issue 23, item 1: a flash sale's order webhooks wait in the business's backlog and are re-read
+/// together. The 60 webhooks (12 customers) land while the queue's poller is held, so the one
+/// drain finds them all: one `order/list` of 60 ids (not 60), one Hub customer per phone, every
+/// order once, no call while locked, nothing dead-lettered.
+#[tokio::test]
+async fn a_flash_sale_is_read_in_batches_and_nothing_waits() {
+    let l = live().await;
+    // The merchant's orders exist; their webhooks are posted below, all while the poller is held.
+    l.app
+        .post_json(
+            &format!("{}/_sim/webhooks", stack().nhanh),
+            json!({"app_id": l.app.app_id, "url": "http://127.0.0.1:9/off", "verify_token": l.token, "enabled": false}),
+        )
+        .await;
+    for i in 0..60u64 {
+        l.merchant("orders", order(89_000 + i, "New", &format!("09130000{:02}", i % 12))).await;
+    }
+    let before = l.app.get_json(&format!("{}/_sim/calls?app_id={}", stack().nhanh, l.app.app_id)).await;
+    let reads_before = order_reads(&before);
+    crate::helpers::with_collector_paused(async {
+        for i in 0..60u64 {
+            assert_eq!(l.post_hook("orderAdd", json!({"orderId": 89_000 + i, "status": "New"})).await, 200);
+        }
+    })
+    .await;
+    let hub = l.hub_until(60, "the sale's 60 orders", |h| items(h, "orders").len() == 60).await;
+    assert_eq!(items(&hub, "customers").len(), 12, "one customer per phone");
+    let calls = l.app.get_json(&format!("{}/_sim/calls?app_id={}", stack().nhanh, l.app.app_id)).await;
+    assert_eq!(order_reads(&calls) - reads_before, 1, "60 changes, one read of 60 ids");
+    assert_eq!(calls["while_locked"], 0);
+    let (_, status) = l.app.status().await;
+    assert_eq!(status["dead_letters"], json!([]), "{status}");
+    assert_eq!(status["streams"]["orders"]["applied"], 60, "{status}");
+}
+
+fn order_reads(calls: &Value) -> usize {
+    calls["calls"].as_array().map_or(0, |l| l.iter().filter(|c| c["path"] == "/v3.0/order/list").count())
+}

@@ -208,3 +208,45 @@ async fn rate_limit_locks_on_dynamodb() {
     let stranger = AccountId::parse(&format!("nobody{business}")).unwrap();
     assert!(store.get_with_rate_locks(&stranger, of(1, business), now).await.unwrap().0.is_none());
 }
+
+/// Issue 23: the order backlog on DynamoDB: one drain mark per business however many additions,
+/// a removal that keeps a change recorded after the read, an end refused while more came, a mark
+/// taken over once stale, and more waiting orders than one conditional removal holds.
+#[tokio::test]
+async fn order_backlog_on_dynamodb() {
+    use shared::domain::{AppId, BusinessId, NhanhBusiness, NhanhId};
+    use shared::store::{BacklogKey, OrderBacklog};
+    let store = store().await;
+    let account = AccountId::parse(&format!("b{}", random_u64() % 1_000_000)).unwrap();
+    let business = NhanhBusiness { app_id: AppId::new(5).unwrap(), business_id: BusinessId::new(9).unwrap() };
+    let key = BacklogKey { account, business };
+    let ids = |r: std::ops::Range<u64>| r.map(|i| NhanhId::new(i).unwrap()).collect::<Vec<_>>();
+    let t0 = OffsetDateTime::now_utc();
+    let stale = t0 - Duration::minutes(30);
+    assert!(store.add_orders(&key, &ids(1..3), t0, stale).await.unwrap(), "the first addition marks a drain");
+    assert!(!store.add_orders(&key, &ids(2..4), t0 + Duration::milliseconds(5), stale).await.unwrap());
+    let read = store.backlog(&key).await.unwrap();
+    assert_eq!(read.orders.iter().map(|o| o.id.get()).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(read.seq, 2);
+    // A change of order 3 recorded after the read stays; 1 and 2 go.
+    let t1 = t0 + Duration::milliseconds(10);
+    assert!(!store.add_orders(&key, &ids(3..4), t1, stale).await.unwrap());
+    store.remove_orders(&key, &read.orders).await.unwrap();
+    assert!(!store.end_drain(&key, read.seq).await.unwrap(), "an addition came after the read");
+    let again = store.backlog(&key).await.unwrap();
+    assert_eq!(again.orders.iter().map(|o| o.id.get()).collect::<Vec<_>>(), vec![3]);
+    store.remove_orders(&key, &again.orders).await.unwrap();
+    let empty = store.backlog(&key).await.unwrap();
+    assert!(empty.orders.is_empty());
+    assert!(store.end_drain(&key, empty.seq).await.unwrap());
+    assert!(store.backlog(&key).await.unwrap().drain_since.is_none());
+    // A mark older than the stale bound is taken over by the next addition.
+    let t2 = t0 + Duration::seconds(1);
+    assert!(store.add_orders(&key, &ids(10..130), t2, stale).await.unwrap());
+    let later = t2 + Duration::hours(1);
+    assert!(store.add_orders(&key, &ids(130..131), later, later - Duration::minutes(30)).await.unwrap());
+    let many = store.backlog(&key).await.unwrap();
+    assert_eq!(many.orders.len(), 121);
+    store.remove_orders(&key, &many.orders).await.unwrap();
+    assert!(store.backlog(&key).await.unwrap().orders.is_empty(), "removed in several conditional writes");
+}

@@ -17,11 +17,12 @@ async fn main() -> Result<(), Error> {
     let queue_url = config.require_queue_url()?.to_owned();
     let service = IntakeService::new(
         store.clone(),
-        store,
+        store.clone(),
         Arc::new(SqsQueue::from_sdk_config(&sdk, queue_url)),
         secrets,
         clock,
         hub_secret,
+        store,
     );
     let service = &service;
     lambda_http::run(service_fn(move |req: Request| async move {

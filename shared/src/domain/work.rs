@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 /// A Nhanh app and one business it is installed on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct NhanhBusiness {
     /// The app.
     pub app_id: super::AppId,
@@ -68,6 +68,18 @@ pub enum WorkItem {
         received_at: OffsetDateTime,
         /// The event body.
         event: serde_json::Value,
+    },
+    /// Re-reads the orders waiting in a business's backlog ([`crate::store::OrderBacklog`]), up to
+    /// 100 per `order/list` on v3, and applies them (issue 23). Intake queues one while the
+    /// backlog has no drain marked; a drain that runs out of time queues its own continuation.
+    OrderDrain {
+        /// The account.
+        account_id: AccountId,
+        /// The app and business whose backlog it drains.
+        business: NhanhBusiness,
+        /// When it was queued.
+        #[serde(with = "time::serde::rfc3339")]
+        queued_at: OffsetDateTime,
     },
     /// The scheduled pass for one account (R11); also starts a due initial sync (R10).
     ReconcileAccount {
@@ -190,6 +202,7 @@ impl WorkItem {
             Self::NhanhChange { account_id, .. }
             | Self::NhanhWebhook { account_id, .. }
             | Self::HubEvent { account_id, .. }
+            | Self::OrderDrain { account_id, .. }
             | Self::ReconcileAccount { account_id, .. }
             | Self::InitialSyncPage { account_id, .. } => account_id,
         }
@@ -201,6 +214,7 @@ impl WorkItem {
             Self::NhanhChange { .. } => "nhanh_change",
             Self::NhanhWebhook { .. } => "nhanh_webhook",
             Self::HubEvent { .. } => "hub_event",
+            Self::OrderDrain { .. } => "order_drain",
             Self::ReconcileAccount { .. } => "reconcile_account",
             Self::InitialSyncPage { .. } => "initial_sync_page",
         }
@@ -226,6 +240,9 @@ impl WorkItem {
                 };
                 format!("{account}:{entity}:{id}")
             }
+            // One group per account: drains run one after another, so two orders of one new
+            // customer never race to create it from two drains.
+            Self::OrderDrain { .. } => format!("{account}:order_drain"),
             Self::ReconcileAccount { .. } => format!("{account}:reconcile"),
             Self::InitialSyncPage { .. } => format!("{account}:initial_sync"),
         }
@@ -402,6 +419,20 @@ mod tests {
                 r#"{"kind":"reconcile_account","account_id":"a1","tick":"2026-11-30T00:53:20Z","resume":{"until":"2026-11-30T00:53:20Z","stream":"nhanh_bills","from":"2026-11-29T00:53:20Z","after":"p2"}}"#,
                 "a1:reconcile",
                 "a1:resume:1796000000:nhanh_bills:1795913600:",
+            ),
+            (
+                WorkItem::OrderDrain {
+                    account_id: account.clone(),
+                    business: NhanhBusiness {
+                        app_id: crate::domain::AppId::new(5).unwrap(),
+                        business_id: crate::domain::BusinessId::new(9).unwrap(),
+                    },
+                    queued_at: at,
+                },
+                Origin::FollowUp(at),
+                r#"{"kind":"order_drain","account_id":"a1","business":{"app_id":5,"business_id":9},"queued_at":"2026-11-30T00:53:20Z"}"#,
+                "a1:order_drain",
+                "a1:follow-up:order_drain:1796000000",
             ),
             (
                 WorkItem::InitialSyncPage {

@@ -90,6 +90,11 @@ pub trait NhanhApi: Send + Sync {
     fn consent_url(&self, version: ApiVersion, app_id: AppId, return_link: &str) -> String;
     /// The longest window one order query may span.
     fn order_window(&self, version: ApiVersion) -> time::Duration;
+    /// How many order ids one `order/list` call reads ([`OrderFilter::Ids`]).
+    fn order_ids_per_read(&self, version: ApiVersion) -> usize {
+        let _ = version;
+        1
+    }
     /// Exchanges a consent `access_code` for a token (the code is single-use, valid 10 minutes).
     async fn exchange_code(
         &self,
@@ -189,6 +194,9 @@ impl NhanhApi for NhanhClient {
     }
     fn order_window(&self, version: ApiVersion) -> time::Duration {
         self.pick(version).order_window(version)
+    }
+    fn order_ids_per_read(&self, version: ApiVersion) -> usize {
+        self.pick(version).order_ids_per_read(version)
     }
     async fn exchange_code(
         &self,

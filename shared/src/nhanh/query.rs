@@ -20,8 +20,9 @@ pub struct ProductQuery {
 /// How orders are selected.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OrderFilter {
-    /// One order by Nhanh id.
-    Id(NhanhId),
+    /// Orders by Nhanh id: at most [`crate::nhanh::NhanhApi::order_ids_per_read`] of them (v3's
+    /// `ids`, up to 100; v2's `id`, one: the v2 adapter reads a longer list one id per call).
+    Ids(Vec<NhanhId>),
     /// Orders changed in a window (at most [`crate::nhanh::NhanhApi::order_window`] long).
     UpdatedBetween(OffsetDateTime, OffsetDateTime),
     /// Orders created in a window (at most [`crate::nhanh::NhanhApi::order_window`] long).

@@ -4,6 +4,7 @@ use super::*;
 use std::collections::HashMap;
 
 mod dead_letters;
+mod order_backlog;
 mod rate_lock;
 use std::sync::Mutex;
 
@@ -19,6 +20,7 @@ struct State {
     stats: HashMap<AccountId, Stats>,
     failures: HashMap<AccountId, Vec<FailureRecord>>,
     dead_letters: HashMap<(AccountId, String), StoredDeadLetter>,
+    backlogs: HashMap<BacklogKey, order_backlog::BacklogState>,
     intents: HashMap<(AccountId, String, String), String>,
     /// The versions of snapshots recorded by `claim_snapshot` (a plain write drops it, as a
     /// DynamoDB put replaces the whole item).

@@ -171,10 +171,21 @@ impl NhanhApi for NhanhV2Client {
     }
 
     async fn orders(&self, creds: &Credentials, q: &OrderQuery) -> Result<Page<Order>, NhanhError> {
+        if let OrderFilter::Ids(ids) = &q.filter {
+            if ids.len() != 1 {
+                // v2 filters one `id` per call: a list is read one id at a time.
+                let mut found = Vec::with_capacity(ids.len());
+                for id in ids {
+                    let one = OrderQuery { after: None, per_page: 1, filter: OrderFilter::Ids(vec![*id]) };
+                    found.extend(Box::pin(self.orders(creds, &one)).await?.items);
+                }
+                return Ok(Page { items: found, next: None, total_pages: None, truncated: false });
+            }
+        }
         let (page, icpp) = page_fields(q.after.as_ref(), q.per_page, 100);
         let mut data = json!({"page": page, "icpp": icpp});
         match &q.filter {
-            OrderFilter::Id(id) => data["id"] = json!(id.get()),
+            OrderFilter::Ids(ids) => data["id"] = json!(ids.first().map(|id| id.get())),
             OrderFilter::UpdatedBetween(from, to) => {
                 data["updatedDateTimeFrom"] = json!(timefmt::datetime(*from));
                 data["updatedDateTimeTo"] = json!(timefmt::datetime(*to));
@@ -330,7 +341,7 @@ mod tests {
             access_token: SecretString::new("t"),
             api_version: ApiVersion::V2,
         };
-        let q = OrderQuery { after: None, per_page: 10, filter: OrderFilter::Id(NhanhId::new(9).unwrap()) };
+        let q = OrderQuery { after: None, per_page: 10, filter: OrderFilter::Ids(vec![NhanhId::new(9).unwrap()]) };
         for _ in 0..3 {
             match client.orders(&creds, &q).await {
                 Err(NhanhError::RateLimited { unlocked_at, .. }) => assert_eq!(unlocked_at.unix_timestamp(), unlock),

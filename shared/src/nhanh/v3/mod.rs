@@ -30,6 +30,8 @@ pub const BILL_WINDOW: time::Duration = time::Duration::days(30);
 pub const MAX_PAGE: u32 = 100;
 /// Most customers one `customer/add` takes.
 pub const MAX_CUSTOMERS_PER_ADD: usize = 100;
+/// The most ids one `filters.ids` takes (§3.4).
+pub const MAX_IDS_PER_READ: usize = 100;
 
 /// The v3 client.
 pub struct NhanhV3Client {
@@ -122,6 +124,11 @@ impl NhanhApi for NhanhV3Client {
         ORDER_WINDOW
     }
 
+    /// `filters.ids` takes up to 100 (v3 §3.4).
+    fn order_ids_per_read(&self, _version: ApiVersion) -> usize {
+        MAX_IDS_PER_READ
+    }
+
     async fn exchange_code(
         &self,
         _version: ApiVersion,
@@ -167,7 +174,13 @@ impl NhanhApi for NhanhV3Client {
     async fn orders(&self, creds: &Credentials, q: &OrderQuery) -> Result<Page<Order>, NhanhError> {
         let filters = match &q.filter {
             // Ids lift the date window.
-            OrderFilter::Id(id) => json!({"ids": [id.get()]}),
+            OrderFilter::Ids(ids) => {
+                if ids.len() > MAX_IDS_PER_READ {
+                    let message = format!("at most {MAX_IDS_PER_READ} order ids per read");
+                    return Err(NhanhError::Rejected { code: None, message });
+                }
+                json!({"ids": ids.iter().map(|id| id.get()).collect::<Vec<_>>()})
+            }
             OrderFilter::UpdatedBetween(from, to) => json!({"updatedAtFrom": unix(*from), "updatedAtTo": unix(*to)}),
             OrderFilter::CreatedBetween(from, to) => json!({"createdAtFrom": unix(*from), "createdAtTo": unix(*to)}),
             // The customer's phone sits in shippingAddress; without dates Nhanh reads the last 31 days.

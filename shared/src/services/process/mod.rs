@@ -19,9 +19,11 @@ macro_rules! attempt {
 }
 
 mod bills;
+mod change;
 mod create;
 mod customer;
 mod deadline;
+mod drain;
 mod give_up;
 mod group;
 mod hub_event;
@@ -37,6 +39,7 @@ mod tests;
 
 pub use bills::BILL_OVERLAP;
 pub use deadline::{within_deadline, DEADLINE_MARGIN};
+pub use drain::CUSTOMERS_AT_ONCE;
 pub use give_up::{Disposition, FailedDelivery, RetryRule, MAX_RETRY_DELAY};
 pub use initial_sync::PAGE_SIZE;
 pub use outcome::{BatchRecord, Failure, Outcome, RecordFailure, Unapplied, HELD_BACK};
@@ -44,16 +47,15 @@ pub use pass::{DEFAULT_PASS_BUDGET, OVERLAP};
 
 use crate::clock::Clock;
 use crate::domain::Stream;
-use crate::domain::{AccountId, ApiVersion, Connection, ConnectionState, NhanhBusiness, NhanhId, WorkItem};
+use crate::domain::{AccountId, Connection, ConnectionState, NhanhBusiness, WorkItem};
 use crate::hub::HubApi;
-use crate::nhanh::{self, Credentials, NhanhApi, WebhookKind};
+use crate::nhanh::{self, Credentials, NhanhApi};
 use crate::queue::WorkQueue;
 use crate::secrets::{seal_context, SealedField};
 use crate::secrets::{OpenCache, SecretBox};
 use crate::store::{ConnectionStore, CursorStore, FailureLog, IdMapStore, IntentStore, StatsStore, StoreError};
 use crate::Error;
 use outcome::classify;
-use serde_json::Value;
 use std::sync::Arc;
 
 /// What [`Processor::prepare`] found.
@@ -96,6 +98,8 @@ pub struct Processor {
     pub retry: RetryRule,
     /// Where records given up are kept, per account.
     pub dead_letters: Arc<dyn crate::store::DeadLetterStore>,
+    /// The order changes waiting to be re-read, per business.
+    pub backlog: Arc<dyn crate::store::OrderBacklog>,
 }
 
 /// The span of one queue record: every log line while it is applied names its message, group,
@@ -204,12 +208,14 @@ impl Processor {
         let account = item.account_id();
         let stream = match item {
             WorkItem::NhanhChange { .. } | WorkItem::NhanhWebhook { .. } => Stream::Webhooks,
+            WorkItem::OrderDrain { .. } => Stream::Orders,
             WorkItem::HubEvent { .. } => Stream::HubEvents,
             WorkItem::ReconcileAccount { .. } => Stream::Reconcile,
             WorkItem::InitialSyncPage { .. } => Stream::Products,
         };
         let business = match item {
             WorkItem::NhanhChange { business, .. } => *business,
+            WorkItem::OrderDrain { business, .. } => Some(*business),
             _ => None,
         };
         let (conn, creds) =
@@ -233,6 +239,7 @@ impl Processor {
                 self.legacy_nhanh_event(&conn, &creds, *api_version, event, *record_id).await
             }
             WorkItem::HubEvent { event, .. } => self.hub_event(&conn, &creds, event).await,
+            WorkItem::OrderDrain { business, .. } => self.drain_orders(&conn, &creds, *business).await,
             WorkItem::ReconcileAccount { resume, .. } => self.reconcile(&conn, &creds, resume.clone()).await,
             WorkItem::InitialSyncPage { after, seq, page, period, .. } => {
                 if period.is_some() && *period != conn.connected_at {
@@ -350,45 +357,5 @@ impl Processor {
                 }
             }
         }
-    }
-
-    /// Applies one change Nhanh announced, by re-reading the record (stale or re-ordered
-    /// webhooks end in the current state).
-    pub(super) async fn nhanh_change(
-        &self,
-        conn: &Connection,
-        creds: &Credentials,
-        change: WebhookKind,
-        id: NhanhId,
-    ) -> Result<Outcome, Failure> {
-        match change {
-            WebhookKind::ProductChanged => self.sync_product(conn, creds, id).await,
-            WebhookKind::ProductDeleted => self.deactivate_product(conn, id).await,
-            WebhookKind::OrderChanged => self.sync_order(conn, creds, id).await,
-            WebhookKind::OrderDeleted => self.delete_order(conn, id).await,
-            WebhookKind::WebhooksEnabled | WebhookKind::AppUninstalled | WebhookKind::NotSynced => Ok(Outcome::Skipped),
-        }
-    }
-
-    /// A webhook queued with its raw body before [`WorkItem::NhanhChange`] existed.
-    pub(super) async fn legacy_nhanh_event(
-        &self,
-        conn: &Connection,
-        creds: &Credentials,
-        version: ApiVersion,
-        event: &Value,
-        record_id: Option<NhanhId>,
-    ) -> Result<Outcome, Failure> {
-        let hook = nhanh::decode_webhook(version, None, event)
-            .map_err(|e| Failure::permanent(Stream::Webhooks, "event:malformed", e.0))?;
-        let ids: Vec<NhanhId> = match record_id {
-            Some(id) => vec![id],
-            None => hook.record_ids.clone(),
-        };
-        let mut outcome = Outcome::Skipped;
-        for id in ids {
-            outcome = self.nhanh_change(conn, creds, hook.kind, id).await?;
-        }
-        Ok(outcome)
     }
 }

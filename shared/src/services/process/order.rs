@@ -76,7 +76,7 @@ impl Processor {
         let page = attempt!(
             Stream::Orders,
             record,
-            self.nhanh.orders(creds, &OrderQuery { after: None, per_page: 1, filter: OrderFilter::Id(id) })
+            self.nhanh.orders(creds, &OrderQuery { after: None, per_page: 1, filter: OrderFilter::Ids(vec![id]) })
         );
         let Some(order) = page.items.into_iter().find(|o| o.id == id) else {
             return Err(Failure::permanent(Stream::Orders, record, "Nhanh no longer has this order"));

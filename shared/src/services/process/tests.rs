@@ -1,10 +1,13 @@
 //! Unit tests of the processor over the in-memory fakes.
 use super::*;
+use crate::domain::{ApiVersion, NhanhId};
+use crate::nhanh::WebhookKind;
 use crate::nhanh::{Category, Order, Product};
 use crate::nhanh::{OrderCustomer, OrderLine};
 use crate::store::StatsStore;
 use crate::testing::processor_fixture;
 use serde_json::json;
+use serde_json::Value;
 use std::sync::atomic::Ordering;
 use time::OffsetDateTime;
 

@@ -15,6 +15,7 @@
 //! | permanent failure (TTL 30 days) | `ACCT#{account}` | `ERR#{unix ms}#{entity}#{record}` |
 //! | dead letter: a record given up (TTL 30 days) | `ACCT#{account}` | `DEAD#{message id}` |
 //! | create intent (TTL 2 days) | `ACCT#{account}` | `INT#{scope}#{key}` |
+//! | order changes waiting to be re-read (`o{id}` = stamp, `seq`, `drain`; TTL 7 days) | `ACCT#{account}` | `BACKLOG#orders#{app}#{business}` |
 //! | Nhanh rate-limit locks and call slots of a business (`until {API path}`, `next {API path}` = ms, TTL) | `LOCK#{app}#{business}` | `LOCKS` |
 
 use crate::domain::{AccountId, AppId, BusinessId, HubId, Stream};

@@ -9,6 +9,7 @@ mod codec;
 mod connections;
 mod dead_letters;
 mod keys;
+mod order_backlog;
 mod rate_lock;
 mod records;
 mod stats;

@@ -7,15 +7,22 @@
 //! size limit travels); a Hub event for an account that never
 //! connected is acknowledged and dropped (the Hub must not retry it forever).
 
+mod orders;
+mod signature;
+
+pub use orders::DRAIN_MARK_STALE_AFTER;
+use signature::decode_hex;
+pub use signature::hub_signature;
+
 use crate::clock::Clock;
 use crate::domain::{
     AccountId, AppId, Connection, ConnectionState, Counter, HubId, NhanhBusiness, Origin, Stream, WorkItem,
 };
 use crate::nhanh::{self, WebhookKind};
 use crate::queue::WorkQueue;
-use crate::secrets::{hex, seal_context, OpenCache, SealedField, SecretBox, SecretString};
+use crate::secrets::{seal_context, OpenCache, SealedField, SecretBox, SecretString};
 use crate::services::connect::{end_connection, ConnectError, APP_UNINSTALLED};
-use crate::store::{ConnectionStore, StatsStore};
+use crate::store::{ConnectionStore, OrderBacklog, StatsStore};
 use crate::Error;
 use hmac::{Hmac, Mac};
 use serde_json::Value;
@@ -98,6 +105,8 @@ pub struct IntakeService {
     pub clock: Arc<dyn Clock>,
     /// `HUB_WEBHOOK_SECRET`: its current and, during a rotation, previous version.
     pub hub_webhook_secret: Arc<crate::secrets::managed::ManagedSecret>,
+    /// Order changes waiting to be re-read together, per business.
+    pub backlog: Arc<dyn OrderBacklog>,
     /// Opened verify tokens (a warm instance decrypts each token once).
     token_cache: OpenCache,
 }
@@ -111,8 +120,10 @@ impl IntakeService {
         secrets: Arc<dyn SecretBox>,
         clock: Arc<dyn Clock>,
         hub_webhook_secret: Arc<crate::secrets::managed::ManagedSecret>,
+        backlog: Arc<dyn OrderBacklog>,
     ) -> Self {
-        Self { connections, stats, queue, secrets, clock, hub_webhook_secret, token_cache: OpenCache::default() }
+        let token_cache = OpenCache::default();
+        Self { connections, stats, queue, secrets, clock, hub_webhook_secret, backlog, token_cache }
     }
 
     async fn verify_token(&self, account: &AccountId, sealed: &str) -> Result<SecretString, Error> {
@@ -222,6 +233,13 @@ impl IntakeService {
             log(&Outcome::Ignored);
             return Ok(Outcome::Ignored);
         }
+        let business = conn.business_id.map(|business_id| NhanhBusiness { app_id: conn.app_id, business_id });
+        if let (WebhookKind::OrderChanged, Some(business)) = (hook.kind, business) {
+            if let Some(outcome) = self.backlog_orders(&account, business, &hook.record_ids, now).await? {
+                log(&outcome);
+                return Ok(outcome);
+            }
+        }
         let mut messages = Vec::with_capacity(hook.record_ids.len());
         for id in &hook.record_ids {
             let item = WorkItem::NhanhChange {
@@ -231,7 +249,7 @@ impl IntakeService {
                 event: hook.event_name.clone(),
                 change: hook.kind,
                 record_id: *id,
-                business: conn.business_id.map(|business_id| NhanhBusiness { app_id: conn.app_id, business_id }),
+                business,
             };
             // A redelivered webhook is the same body: the same deduplication id per record.
             messages.push(item.to_message(Origin::Received(body)).map_err(|e| IntakeError::Malformed(e.to_string()))?);
@@ -373,23 +391,6 @@ impl IntakeService {
     }
 }
 
-fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len()).step_by(2).map(|i| s.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok())).collect()
-}
-
-/// Signs a body like the Hub does (`sha256=<hex>`); for tests, benchmarks and the simulator.
-pub fn hub_signature(secret: &SecretString, body: &[u8]) -> String {
-    let mut mac = match Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes()) {
-        Ok(m) => m,
-        Err(_) => return String::new(),
-    };
-    mac.update(body);
-    format!("sha256={}", hex(&mac.finalize().into_bytes()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -409,22 +410,22 @@ mod tests {
     async fn queues_one_message_per_record_with_group_and_dedup() {
         let f = intake_fixture();
         let a = f.connect("acct-a", 1, 10, "tok-a", ConnectionState::Active).await;
-        let body = hook(10, "tok-a", "orderAdd", json!({"orderId": 101, "status": "New"}));
+        let body = hook(10, "tok-a", "productUpdate", json!({"productId": 101, "name": "Áo"}));
         assert_eq!(f.service.nhanh_webhook("1", None, &body).await.unwrap(), Outcome::Queued(1));
         assert_eq!(f.service.nhanh_webhook("1", None, &body).await.unwrap(), Outcome::Queued(1));
         let msgs = f.queue.messages();
         assert_eq!(msgs.len(), 1, "a repeated send of one reception collapses");
-        assert_eq!(msgs[0].group_id, "acct-a:order:101");
+        assert_eq!(msgs[0].group_id, "acct-a:product:101");
         let at = f.now.unix_timestamp_nanos().to_string();
         assert_eq!(msgs[0].dedup_id, crate::domain::work::sha256_hex(&[&body[..], b"#", b"101", b"@", at.as_bytes()]));
         assert!(!msgs[0].body.contains("tok-a"), "the verify token is not queued");
         let item: WorkItem = serde_json::from_str(&msgs[0].body).unwrap();
         assert_eq!(item.account_id(), &a);
         assert!(
-            matches!(item, WorkItem::NhanhChange { change: WebhookKind::OrderChanged, .. }),
+            matches!(item, WorkItem::NhanhChange { change: WebhookKind::ProductChanged, .. }),
             "facts, not the body: {item:?}"
         );
-        assert!(!msgs[0].body.contains("\"status\""), "no body travels");
+        assert!(!msgs[0].body.contains("\"name\""), "no body travels");
 
         let del = hook(10, "tok-a", "productDelete", json!([9, 10]));
         assert_eq!(f.service.nhanh_webhook("1", None, &del).await.unwrap(), Outcome::Queued(2));
@@ -531,8 +532,53 @@ mod tests {
         let f = intake_fixture();
         f.connect("acct-a", 1, 10, "tok-a", ConnectionState::Active).await;
         f.queue.fail.store(true, std::sync::atomic::Ordering::SeqCst);
-        let r = f.service.nhanh_webhook("1", None, &hook(10, "tok-a", "orderAdd", json!({"orderId": 1}))).await;
+        let r = f.service.nhanh_webhook("1", None, &hook(10, "tok-a", "productAdd", json!({"productId": 1}))).await;
         assert!(matches!(r, Err(IntakeError::Unavailable(_))));
+    }
+
+    /// Issue 23: order changes wait in the business's backlog; one drain is queued for all of
+    /// them, whatever their number, and queued again only once it has ended.
+    #[tokio::test]
+    async fn order_changes_wait_in_the_backlog_behind_one_drain() {
+        use crate::store::{BacklogKey, OrderBacklog};
+        let f = intake_fixture();
+        let a = f.connect("acct-a", 1, 10, "tok-a", ConnectionState::Active).await;
+        for id in [101, 102, 101, 103] {
+            let body = hook(10, "tok-a", "orderUpdate", json!({"orderId": id, "status": "Confirmed"}));
+            f.service.nhanh_webhook("1", None, &body).await.unwrap();
+        }
+        let msgs = f.queue.messages();
+        assert_eq!(msgs.len(), 1, "one drain for four changes: {msgs:?}");
+        assert_eq!(msgs[0].group_id, "acct-a:order_drain");
+        let business =
+            NhanhBusiness { app_id: AppId::new(1).unwrap(), business_id: crate::domain::BusinessId::new(10).unwrap() };
+        assert_eq!(
+            serde_json::from_str::<WorkItem>(&msgs[0].body).unwrap(),
+            WorkItem::OrderDrain { account_id: a.clone(), business, queued_at: f.now }
+        );
+        let key = BacklogKey { account: a, business };
+        let backlog = f.store.backlog(&key).await.unwrap();
+        let ids: Vec<u64> = backlog.orders.iter().map(|o| o.id.get()).collect();
+        assert_eq!(ids, vec![101, 102, 103]);
+        assert_eq!(backlog.seq, 4);
+        // The drain ends: the next change queues a new one.
+        assert!(f.store.end_drain(&key, backlog.seq).await.unwrap());
+        let body = hook(10, "tok-a", "orderAdd", json!({"orderId": 104}));
+        assert_eq!(f.service.nhanh_webhook("1", None, &body).await.unwrap(), Outcome::Queued(1), "a drain sent");
+    }
+
+    /// A drain whose send failed leaves no mark behind: Nhanh's retry of the webhook queues it.
+    #[tokio::test]
+    async fn a_drain_that_could_not_be_queued_is_queued_by_the_retry() {
+        let f = intake_fixture();
+        f.connect("acct-a", 1, 10, "tok-a", ConnectionState::Active).await;
+        let body = hook(10, "tok-a", "orderAdd", json!({"orderId": 7}));
+        f.queue.fail.store(true, std::sync::atomic::Ordering::SeqCst);
+        let r = f.service.nhanh_webhook("1", None, &body).await;
+        assert!(matches!(r, Err(IntakeError::Unavailable(_))), "5xx: Nhanh retries");
+        f.queue.fail.store(false, std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(f.service.nhanh_webhook("1", None, &body).await.unwrap(), Outcome::Queued(1));
+        assert_eq!(f.queue.messages().len(), 1);
     }
 
     /// Issue 22: the Hub webhook secret rotates without a redeploy. An event signed with the
