@@ -69,6 +69,8 @@ pub struct Config {
     /// `PASS_BUDGET_SECS` (optional, default 15): how long one processor invocation works on a
     /// scheduled pass before it continues in a new work item; keep it well under the Lambda timeout.
     pub pass_budget_secs: u64,
+    /// `HUB_PROBE_SECS` (optional, default 10): how often the probe calls the Hub during an outage.
+    pub hub_probe_secs: u64,
     /// `MAX_RECEIVE_COUNT` (optional, default 1 000, template.yaml's `MaxReceiveCount`): deliveries
     /// of a record before SQS would move it to the dead-letter queue; the processor gives it up at
     /// that delivery instead (a dead letter of its account in the table).
@@ -148,6 +150,11 @@ impl Config {
         }
     }
 
+    /// [`Config::hub_probe_secs`] as a duration.
+    pub fn hub_probe_every(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.hub_probe_secs)
+    }
+
     /// [`Config::pass_budget_secs`] as a duration.
     pub fn pass_budget(&self) -> time::Duration {
         time::Duration::seconds(i64::try_from(self.pass_budget_secs).unwrap_or(i64::MAX))
@@ -198,6 +205,7 @@ impl Config {
                     .parse()
                     .map_err(|_| ConfigError::Invalid("PASS_BUDGET_SECS", "must be a whole number of seconds"))?,
             },
+            hub_probe_secs: positive("HUB_PROBE_SECS", get("HUB_PROBE_SECS"), 10)?,
             max_receive_count: positive("MAX_RECEIVE_COUNT", get("MAX_RECEIVE_COUNT"), 1000)?,
             retry_horizon_secs: positive("RETRY_HORIZON_SECS", get("RETRY_HORIZON_SECS"), 86_400)?,
             retry_base_secs: positive("RETRY_BASE_SECS", get("RETRY_BASE_SECS"), 10)?,

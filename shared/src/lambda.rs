@@ -258,6 +258,8 @@ impl Bootstrap {
             retry: config.retry_rule(),
             dead_letters: store.clone(),
             backlog: store.clone(),
+            outage: crate::services::process::OutageGuard::new(store.clone())
+                .with_probe_every(config.hub_probe_every()),
         })
     }
 }

@@ -356,9 +356,21 @@ pub mod fakes {
         release: tokio::sync::Notify,
         /// Admin sessions by token.
         pub sessions: Mutex<HashMap<String, HubSession>>,
+        /// When set, every resource call answers 503 (an outage), and counts in `down_calls`.
+        pub down: std::sync::atomic::AtomicBool,
+        /// Calls answered 503 while `down`.
+        pub down_calls: AtomicUsize,
     }
 
     impl FakeHub {
+        fn fail_if_down(&self) -> Result<(), HubError> {
+            if self.down.load(Ordering::SeqCst) {
+                self.down_calls.fetch_add(1, Ordering::SeqCst);
+                return Err(HubError::Unavailable("503 (simulated outage)".into()));
+            }
+            Ok(())
+        }
+
         /// Records of one kind.
         pub fn all(&self, kind: &'static str) -> Vec<serde_json::Value> {
             self.records
@@ -489,6 +501,7 @@ pub mod fakes {
             g: &ProductGroupInput,
             key: &str,
         ) -> Result<HubId, HubError> {
+            self.fail_if_down()?;
             self.create("product_groups", json(g), key)
         }
         async fn update_product_group(
@@ -497,6 +510,7 @@ pub mod fakes {
             id: &HubId,
             g: &ProductGroupInput,
         ) -> Result<(), HubError> {
+            self.fail_if_down()?;
             self.update("product_groups", id, json(g))
         }
         async fn create_product(
@@ -505,6 +519,7 @@ pub mod fakes {
             p: &ProductInput,
             key: &str,
         ) -> Result<HubId, HubError> {
+            self.fail_if_down()?;
             self.product_write(|| self.create("products", json(p), key)).await
         }
         async fn update_product(
@@ -513,6 +528,7 @@ pub mod fakes {
             id: &HubId,
             p: &ProductInput,
         ) -> Result<(), HubError> {
+            self.fail_if_down()?;
             self.product_write(|| self.update("products", id, json(p))).await
         }
         async fn find_customer_by_phone(
@@ -520,6 +536,7 @@ pub mod fakes {
             _: &crate::domain::AccountId,
             phone: &str,
         ) -> Result<Option<HubCustomer>, HubError> {
+            self.fail_if_down()?;
             self.calls.fetch_add(1, Ordering::SeqCst);
             let found = self.all("customers").into_iter().find(|c| c["phone"].as_str() == Some(phone));
             Ok(found.and_then(|c| serde_json::from_value(c).ok()))
@@ -531,6 +548,7 @@ pub mod fakes {
             _: u32,
             _: u32,
         ) -> Result<ListPage<HubCustomer>, HubError> {
+            self.fail_if_down()?;
             self.listing_pages.fetch_add(1, Ordering::SeqCst);
             Ok(ListPage { items: vec![], has_more: self.endless_listings.load(Ordering::SeqCst) })
         }
@@ -540,6 +558,7 @@ pub mod fakes {
             c: &CustomerInput,
             key: &str,
         ) -> Result<HubCustomer, HubError> {
+            self.fail_if_down()?;
             let id = self.create("customers", json(c), key)?;
             Ok(HubCustomer {
                 id,
@@ -559,6 +578,7 @@ pub mod fakes {
             id: &HubId,
             c: &CustomerInput,
         ) -> Result<(), HubError> {
+            self.fail_if_down()?;
             self.update("customers", id, json(c))
         }
         async fn create_order(
@@ -567,6 +587,7 @@ pub mod fakes {
             o: &OrderSnapshot,
             key: &str,
         ) -> Result<HubId, HubError> {
+            self.fail_if_down()?;
             self.order_writes.fetch_add(1, Ordering::SeqCst);
             self.refuse_if_asked()?;
             self.create("orders", json(o), key)
@@ -577,6 +598,7 @@ pub mod fakes {
             id: &HubId,
             o: &OrderSnapshot,
         ) -> Result<(), HubError> {
+            self.fail_if_down()?;
             self.order_writes.fetch_add(1, Ordering::SeqCst);
             self.refuse_if_asked()?;
             self.maybe_hold().await;
@@ -589,6 +611,7 @@ pub mod fakes {
             _: u32,
             _: u32,
         ) -> Result<ListPage<HubOrder>, HubError> {
+            self.fail_if_down()?;
             self.listing_pages.fetch_add(1, Ordering::SeqCst);
             Ok(ListPage { items: vec![], has_more: self.endless_listings.load(Ordering::SeqCst) })
         }
@@ -646,6 +669,7 @@ pub async fn processor_fixture() -> ProcessorFixture {
         retry: crate::services::process::RetryRule { max_receive_count: 5, ..Default::default() },
         dead_letters: intake.store.clone(),
         backlog: intake.store.clone(),
+        outage: crate::services::process::OutageGuard::new(intake.store.clone()),
     };
     ProcessorFixture { store: intake.store, nhanh, hub, processor, account, now: intake.now }
 }

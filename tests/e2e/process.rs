@@ -294,14 +294,17 @@ async fn hub_5xx_and_a_nhanh_rate_limit_delay_but_lose_nothing(api: Api) {
 
 /// Issue 23: a record the Hub keeps refusing waits between its deliveries and, at its last one, is
 /// given up as a dead letter of its account, with its reason, in the table (not the shared SQS
-/// queue); once the cause is gone, **Thử lại** on the page brings it to the Hub.
+/// queue); once the cause is gone, **Thử lại** on the page brings it to the Hub. The refusal is a
+/// 429 (a wait at each delivery): 5xx in a row would open a Hub outage instead, which parks
+/// records rather than giving them up (`a_hub_outage_parks_records_…`).
 #[tokio::test]
 async fn a_record_given_up_is_a_dead_letter_of_its_account_and_thu_lai_applies_it() {
     let l = live().await;
-    let faults: Vec<Value> = (0..40).map(|_| json!({"status": 503, "account": l.app.account})).collect();
+    let faults: Vec<Value> =
+        (0..200).map(|_| json!({"status": 429, "retry_after": 1, "account": l.app.account})).collect();
     l.app.post_json(&format!("{}/_sim/faults", stack().hub), Value::Array(faults)).await;
     l.merchant("products", json!({"idNhanh": 7501, "name": "Hộp", "price": "5000"})).await;
-    // 5 deliveries (the test stack's MAX_RECEIVE_COUNT), 1, 2, 4 and 8 s apart, then given up.
+    // 5 deliveries (the test stack's MAX_RECEIVE_COUNT), each after the Retry-After, then given up.
     let status = l
         .app
         .status_until(90, "the product's dead letter", |s| {
@@ -315,7 +318,7 @@ async fn a_record_given_up_is_a_dead_letter_of_its_account_and_thu_lai_applies_i
         .and_then(|d| d.iter().find(|d| d["group_id"].as_str().is_some_and(|g| g.ends_with(":product:7501"))))
         .cloned()
         .unwrap_or_default();
-    assert!(letter["reason"].as_str().is_some_and(|r| r.contains("503")), "{letter}");
+    assert!(letter["reason"].as_str().is_some_and(|r| r.contains("rate limit")), "{letter}");
     assert_eq!(letter["receive_count"], 5, "{letter}");
     assert!(items(&l.hub().await, "products").is_empty());
     l.app.post_json(&format!("{}/_sim/faults/clear", stack().hub), json!({"account": l.app.account})).await;
@@ -404,4 +407,46 @@ async fn a_flash_sale_is_read_in_batches_and_nothing_waits() {
 
 fn order_reads(calls: &Value) -> usize {
     calls["calls"].as_array().map_or(0, |l| l.iter().filter(|c| c["path"] == "/v3.0/order/list").count())
+}
+
+/// Issue 23, item 3: the Hub answers 503 to every call of the account. A few failures in a row
+/// open the outage; from then on each record is parked (not retried against the Hub, so none
+/// spends its deliveries) and the page says so; once the Hub answers, the probe ends the outage
+/// and everything applies, with no dead letter and nothing done by hand. Ignored in the suite: an
+/// outage is the fleet's and would park the other tests' records; `scripts/test.sh` runs it on the
+/// stack of the 2 000-product sync, after that test.
+#[tokio::test]
+#[ignore = "a Hub outage parks every account's records: run alone (scripts/test.sh does)"]
+async fn a_hub_outage_parks_records_and_everything_applies_once_it_answers() {
+    let l = live().await;
+    let faults = format!("{}/_sim/faults/rate", stack().hub);
+    l.app.post_json(&faults, json!({"percent": 100, "statuses": [503], "account": l.app.account})).await;
+    for id in 0..6u64 {
+        l.merchant("products", json!({"idNhanh": 7600 + id, "name": format!("Sản phẩm {id}"), "price": "1000"})).await;
+    }
+    for i in 0..3u64 {
+        l.merchant("orders", order(89_600 + i, "New", "0913999000")).await;
+    }
+    // Six product changes and the orders' one drain (and the initial sync's page, when it met the
+    // outage too): parked, with the outage on the status.
+    let status = l
+        .app
+        .status_until(120, "seven records parked during the outage", |s| {
+            s["hub_outage"].is_object() && s["waiting"]["parked"].as_u64().is_some_and(|n| n >= 7)
+        })
+        .await;
+    assert_eq!(status["waiting"]["orders"], 3, "{status}");
+    assert_eq!(status["dead_letters"], json!([]), "{status}");
+    let page = l.app.get(&l.app.page_url()).await;
+    assert!(page.body.contains("id=\"hub-outage\""), "the page says the Hub is out");
+    l.app.post_json(&faults, json!({"percent": 0, "statuses": [503], "account": l.app.account})).await;
+    let hub = l
+        .hub_until(120, "every record once the Hub answers", |h| {
+            items(h, "products").len() == 6 && items(h, "orders").len() == 3
+        })
+        .await;
+    assert_eq!(items(&hub, "customers").len(), 1);
+    let status =
+        l.app.status_until(30, "the outage ended", |s| s["hub_outage"].is_null() && s["waiting"]["parked"] == 0).await;
+    assert_eq!(status["dead_letters"], json!([]), "nothing given up: {status}");
 }

@@ -38,6 +38,8 @@ async fn main() -> Result<(), Error> {
             pending: store.clone(),
             stats: store.clone(),
             failures: store.clone(),
+            backlog: store.clone(),
+            outages: store.clone(),
             cursors: store,
             dead_letters,
             queue,

@@ -13,7 +13,7 @@ pub use connection::{
 pub use ids::{AccountId, AppId, BusinessId, HubId, NhanhId};
 pub use phone::Phone;
 pub use stream::Stream;
-pub use work::{NhanhBusiness, Origin, PassResume, PassStream, WorkItem};
+pub use work::{NhanhBusiness, Origin, PassResume, PassStream, WorkItem, HUB_PROBE_GROUP};
 
 /// A value from outside did not parse; the message says which and why (safe to show to a user).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -81,6 +81,16 @@ pub enum WorkItem {
         #[serde(with = "time::serde::rfc3339")]
         queued_at: OffsetDateTime,
     },
+    /// Probes the Hub during an outage ([`crate::store::OutageStore`]) every few seconds and,
+    /// once it answers, ends the outage and queues every parked record again; queues its own
+    /// successor while the Hub stays down. One message group for the fleet: one probe at a time.
+    HubProbe {
+        /// The account the probe calls the Hub as (the one whose call opened the outage).
+        account_id: AccountId,
+        /// When this probe was queued.
+        #[serde(with = "time::serde::rfc3339")]
+        queued_at: OffsetDateTime,
+    },
     /// The scheduled pass for one account (R11); also starts a due initial sync (R10).
     ReconcileAccount {
         /// The account.
@@ -112,6 +122,9 @@ pub enum WorkItem {
         period: Option<OffsetDateTime>,
     },
 }
+
+/// The message group of the Hub probe: one for the fleet.
+pub const HUB_PROBE_GROUP: &str = "hub:probe";
 
 /// The streams of a scheduled pass, in the order it reads them (each has its own cursor).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -203,6 +216,7 @@ impl WorkItem {
             | Self::NhanhWebhook { account_id, .. }
             | Self::HubEvent { account_id, .. }
             | Self::OrderDrain { account_id, .. }
+            | Self::HubProbe { account_id, .. }
             | Self::ReconcileAccount { account_id, .. }
             | Self::InitialSyncPage { account_id, .. } => account_id,
         }
@@ -215,6 +229,7 @@ impl WorkItem {
             Self::NhanhWebhook { .. } => "nhanh_webhook",
             Self::HubEvent { .. } => "hub_event",
             Self::OrderDrain { .. } => "order_drain",
+            Self::HubProbe { .. } => "hub_probe",
             Self::ReconcileAccount { .. } => "reconcile_account",
             Self::InitialSyncPage { .. } => "initial_sync_page",
         }
@@ -243,6 +258,7 @@ impl WorkItem {
             // One group per account: drains run one after another, so two orders of one new
             // customer never race to create it from two drains.
             Self::OrderDrain { .. } => format!("{account}:order_drain"),
+            Self::HubProbe { .. } => HUB_PROBE_GROUP.to_owned(),
             Self::ReconcileAccount { .. } => format!("{account}:reconcile"),
             Self::InitialSyncPage { .. } => format!("{account}:initial_sync"),
         }
@@ -433,6 +449,13 @@ mod tests {
                 r#"{"kind":"order_drain","account_id":"a1","business":{"app_id":5,"business_id":9},"queued_at":"2026-11-30T00:53:20Z"}"#,
                 "a1:order_drain",
                 "a1:follow-up:order_drain:1796000000",
+            ),
+            (
+                WorkItem::HubProbe { account_id: account.clone(), queued_at: at },
+                Origin::FollowUp(at),
+                r#"{"kind":"hub_probe","account_id":"a1","queued_at":"2026-11-30T00:53:20Z"}"#,
+                "hub:probe",
+                "a1:follow-up:hub_probe:1796000000",
             ),
             (
                 WorkItem::InitialSyncPage {

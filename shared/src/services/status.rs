@@ -49,6 +49,39 @@ pub struct Status {
     pub recent_failures: Vec<FailureRecord>,
     /// Records of this account in the dead-letter queue (retried until they gave up).
     pub dead_letters: Vec<crate::queue::dead_letters::DeadLetter>,
+    /// Work of this account waiting to be applied (issue 23).
+    pub waiting: Waiting,
+    /// Nhanh rate locks running now (R9): calls to `path` wait until `until`, then go on.
+    pub rate_locks: Vec<RateLockView>,
+    /// The Hub outage under way, if any: records are parked until the Hub answers again.
+    pub hub_outage: Option<HubOutageView>,
+}
+
+/// Work of an account waiting to be applied.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Waiting {
+    /// Order changes Nhanh announced, waiting in the backlog to be re-read.
+    pub orders: usize,
+    /// Records parked during a Hub outage.
+    pub parked: usize,
+}
+
+/// A Nhanh rate lock running now.
+#[derive(Debug, Clone, Serialize)]
+pub struct RateLockView {
+    /// The API path locked.
+    pub path: String,
+    /// When calls resume.
+    #[serde(with = "time::serde::rfc3339")]
+    pub until: OffsetDateTime,
+}
+
+/// The Hub outage under way.
+#[derive(Debug, Clone, Serialize)]
+pub struct HubOutageView {
+    /// Since when the Hub has answered 5xx or nothing.
+    #[serde(with = "time::serde::rfc3339")]
+    pub since: OffsetDateTime,
 }
 
 /// Webhook delivery of a connection.
@@ -80,6 +113,8 @@ pub struct InitialSyncStatus {
     /// Seconds left at the rate so far (since the connected period began), while it runs and
     /// the total is known.
     pub eta_secs: Option<u64>,
+    /// Units done per minute so far, while it runs (v3 tells no total: the rate shows progress).
+    pub per_minute: Option<u64>,
 }
 
 /// The counters of one stream.
@@ -142,7 +177,11 @@ impl Status {
                 }
                 _ => None,
             };
-            InitialSyncStatus { state: s.state, done, total: s.total, unit: "products", eta_secs }
+            let per_minute = match (running, elapsed) {
+                (true, Some(elapsed)) if elapsed > 0 => Some(done.saturating_mul(60) / elapsed),
+                _ => None,
+            };
+            InitialSyncStatus { state: s.state, done, total: s.total, unit: "products", eta_secs, per_minute }
         });
         Self {
             account_id: conn.account_id.clone(),
@@ -166,6 +205,9 @@ impl Status {
             streams,
             recent_failures: failures,
             dead_letters: Vec::new(),
+            waiting: Waiting::default(),
+            rate_locks: Vec::new(),
+            hub_outage: None,
         }
     }
 }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 mod dead_letters;
 mod order_backlog;
+mod outage;
 mod rate_lock;
 use std::sync::Mutex;
 
@@ -21,6 +22,8 @@ struct State {
     failures: HashMap<AccountId, Vec<FailureRecord>>,
     dead_letters: HashMap<(AccountId, String), StoredDeadLetter>,
     backlogs: HashMap<BacklogKey, order_backlog::BacklogState>,
+    hub_outage: Option<HubOutage>,
+    parked: Vec<ParkedRecord>,
     intents: HashMap<(AccountId, String, String), String>,
     /// The versions of snapshots recorded by `claim_snapshot` (a plain write drops it, as a
     /// DynamoDB put replaces the whole item).

@@ -5,10 +5,12 @@ mod dead_letters;
 pub mod dynamo;
 pub mod memory;
 mod order_backlog;
+mod outage;
 mod pending;
 
 pub use dead_letters::{DeadLetterStore, StoredDeadLetter};
 pub use order_backlog::{Backlog, BacklogKey, OrderBacklog, WaitingOrder};
+pub use outage::{HubOutage, OutageStore, ParkedRecord};
 pub use pending::{ExchangedGrant, PendingAttempt, PendingStore};
 
 use crate::domain::{AccountId, AppId, BusinessId, Connection, Counter, HubId, NhanhBusiness, Stats, Stream};

@@ -12,3 +12,4 @@ pub mod pages;
 /// named `tests.rs` like the processor's).
 #[cfg(test)]
 mod tests;
+mod waiting;

@@ -227,6 +227,7 @@ pub fn connected_page(p: &ConnectedPage<'_>) -> String {
                 }
             }
         }
+        (super::waiting::waiting_notices(s, now))
         p id="status" { b { "Đã kết nối" } " (trạng thái: " code id="state" { (s.state.as_str()) } ")" }
         ul {
             li { "Account Id: " code id="account-id" { (s.account_id.as_str()) } }
@@ -253,6 +254,7 @@ pub fn connected_page(p: &ConnectedPage<'_>) -> String {
                     " " (if sync.unit == "products" { "sản phẩm" } else { "trang" })
                     @if let Some(pc) = percent { " — " span id="initial-sync-percent" { (pc) "%" } }
                     @if let Some(eta) = sync.eta_secs.filter(|_| sync_running) { " — còn khoảng " span id="initial-sync-eta" { (eta_vi(eta)) } }
+                    @if let Some(rate) = sync.per_minute { " — " span id="initial-sync-rate" { (rate) } " sản phẩm/phút" }
                     @if !sync_running { " — " b { "đã xong" } }
                 }
             }

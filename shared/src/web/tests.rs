@@ -45,6 +45,8 @@ fn world() -> World {
         stats: store.clone(),
         failures: store.clone(),
         cursors: store.clone(),
+        backlog: store.clone(),
+        outages: store.clone(),
         dead_letters: Some(Arc::new(crate::queue::dead_letters::TableDeadLetters {
             store: store.clone(),
             work: queue.clone(),
@@ -507,4 +509,37 @@ async fn a_reconnect_that_is_never_confirmed_still_leaves_the_newer_token() {
     let account = AccountId::parse("385").unwrap();
     let token = w.access_token_of(&account).await;
     assert!(token.ct_eq("access-88004-newer"), "the account holds the token Nhanh keeps");
+}
+
+/// Issue 23, item 6: the page says what waits and that it resumes by itself: the order changes in
+/// the backlog, a Hub outage with the account's parked records, and only its own.
+#[tokio::test]
+async fn the_page_shows_the_backlog_and_a_hub_outage_with_its_parked_records() {
+    use crate::store::{BacklogKey, HubOutage, OrderBacklog, OutageStore, ParkedRecord};
+    let w = world();
+    let (cookie, _) = w.connected_385(88_006).await;
+    let account = AccountId::parse("385").unwrap();
+    let conn = w.store.get(&account).await.unwrap().unwrap();
+    let business = crate::domain::NhanhBusiness { app_id: conn.app_id, business_id: conn.business_id.unwrap() };
+    let key = BacklogKey { account: account.clone(), business };
+    let ids: Vec<crate::domain::NhanhId> = (1..=250).map(|i| crate::domain::NhanhId::new(i).unwrap()).collect();
+    let now = OffsetDateTime::from_unix_timestamp(1_795_850_000).unwrap();
+    w.store.add_orders(&key, &ids, now, now).await.unwrap();
+    let page = w.send("GET", "/nhanhvn/connect/385", Some(&cookie), &[]).await;
+    assert!(page.body.contains("Đang chờ: <b id=\"waiting-orders\">250</b> đơn hàng"), "{}", page.body);
+    assert!(!page.body.contains("id=\"hub-outage\""));
+    w.store.open_hub_outage(&HubOutage { since: now, account: account.clone(), reason: "503".into() }).await.unwrap();
+    for (n, owner) in ["385", "385", "386"].iter().enumerate() {
+        let parked = ParkedRecord {
+            parked_at: now,
+            account: AccountId::parse(owner).unwrap(),
+            message_id: format!("m{n}"),
+            group_id: format!("{owner}:product:{n}"),
+            body: "{}".into(),
+        };
+        assert!(w.store.park(&parked).await.unwrap());
+    }
+    let page = w.send("GET", "/nhanhvn/connect/385", Some(&cookie), &[]).await;
+    assert!(page.body.contains("id=\"hub-outage\""), "{}", page.body);
+    assert!(page.body.contains("<span id=\"parked\">2</span>"), "its own two parked records: {}", page.body);
 }

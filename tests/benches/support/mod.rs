@@ -114,6 +114,7 @@ pub async fn connect(
         retry: shared::services::process::RetryRule { max_receive_count: 5, ..Default::default() },
         dead_letters: fixture.store.clone(),
         backlog: fixture.store.clone(),
+        outage: shared::services::process::OutageGuard::new(fixture.store.clone()),
     };
     Bench { base: base.to_owned(), http, account, fixture, queue, processor }
 }

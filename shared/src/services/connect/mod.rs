@@ -16,6 +16,7 @@ mod actions;
 mod callback;
 mod end;
 mod probe;
+mod waiting;
 
 pub use actions::{ActionOutcome, PASS_NOW_INTERVAL};
 pub use callback::Confirmation;
@@ -125,6 +126,10 @@ pub struct ConnectService {
     pub queue: Option<Arc<dyn crate::queue::WorkQueue>>,
     /// The dead-letter queue, read per account for the page and the status (none: not shown).
     pub dead_letters: Option<Arc<dyn crate::queue::dead_letters::DeadLetters>>,
+    /// The order changes waiting to be re-read (the page's backlog).
+    pub backlog: Arc<dyn crate::store::OrderBacklog>,
+    /// The Hub outage and the records parked during it.
+    pub outages: Arc<dyn crate::store::OutageStore>,
     /// Cursors (when the merchant last ran a pass by hand).
     pub cursors: Arc<dyn crate::store::CursorStore>,
     /// Nhanh.
@@ -223,11 +228,13 @@ impl ConnectService {
     /// The status of the account's connection (`None`: it never connected), read from the
     /// connection, its counters and its error log: the one source of the status JSON and the page.
     pub async fn status(&self, account: &AccountId) -> Result<Option<Status>, ConnectError> {
+        let now = self.clock.now();
         let Some(conn) = self.connections.get(account).await? else { return Ok(None) };
         let (stats, failures) =
             futures::future::try_join(self.stats.stats(account), self.failures.recent_failures(account, 20)).await?;
         let url = self.urls.webhook(conn.app_id);
-        let mut status = Status::build(&conn, &stats, failures, url, self.clock.now());
+        let mut status = Status::build(&conn, &stats, failures, url, now);
+        self.add_waiting(&conn, &mut status, now).await;
         if let Some(dead_letters) = &self.dead_letters {
             // The status still answers when the dead-letter queue cannot be read.
             match dead_letters.of_account(account, 20).await {

@@ -207,7 +207,12 @@ impl Processor {
                 Err(e) => return Err(err(Stream::Products, e)),
             }
         }
-        Err(Failure::Retry { reason: "connection kept changing".into(), not_before: None, reauth: false })
+        Err(Failure::Retry {
+            reason: "connection kept changing".into(),
+            not_before: None,
+            reauth: false,
+            hub_down: false,
+        })
     }
 }
 

@@ -30,6 +30,7 @@ mod hub_event;
 mod initial_sync;
 mod listing;
 mod order;
+mod outage;
 mod outcome;
 mod pass;
 mod product;
@@ -42,6 +43,7 @@ pub use deadline::{within_deadline, DEADLINE_MARGIN};
 pub use drain::CUSTOMERS_AT_ONCE;
 pub use give_up::{Disposition, FailedDelivery, RetryRule, MAX_RETRY_DELAY};
 pub use initial_sync::PAGE_SIZE;
+pub use outage::{OutageGuard, DEFAULT_PROBE_EVERY, DEFAULT_STREAK, OPEN_AFTER};
 pub use outcome::{BatchRecord, Failure, Outcome, RecordFailure, Unapplied, HELD_BACK};
 pub use pass::{DEFAULT_PASS_BUDGET, OVERLAP};
 
@@ -100,6 +102,8 @@ pub struct Processor {
     pub dead_letters: Arc<dyn crate::store::DeadLetterStore>,
     /// The order changes waiting to be re-read, per business.
     pub backlog: Arc<dyn crate::store::OrderBacklog>,
+    /// The Hub outage: records parked while it lasts, and the probe.
+    pub outage: OutageGuard,
 }
 
 /// The span of one queue record: every log line while it is applied names its message, group,
@@ -199,7 +203,13 @@ impl Processor {
         let span = tracing::Span::current();
         span.record("account_id", account.as_str());
         span.record("kind", item.kind());
+        if let Some(parked) = self.hold_for_outage(record, &item).await {
+            return parked;
+        }
         let result = self.apply(&item).await;
+        if let Some(parked) = self.heed_hub(record, &item, &result).await {
+            return parked;
+        }
         self.settle(&account, settle::event_of(&item), result).await
     }
 
@@ -209,6 +219,7 @@ impl Processor {
         let stream = match item {
             WorkItem::NhanhChange { .. } | WorkItem::NhanhWebhook { .. } => Stream::Webhooks,
             WorkItem::OrderDrain { .. } => Stream::Orders,
+            WorkItem::HubProbe { account_id, .. } => return self.probe_hub(account_id).await,
             WorkItem::HubEvent { .. } => Stream::HubEvents,
             WorkItem::ReconcileAccount { .. } => Stream::Reconcile,
             WorkItem::InitialSyncPage { .. } => Stream::Products,
@@ -240,6 +251,7 @@ impl Processor {
             }
             WorkItem::HubEvent { event, .. } => self.hub_event(&conn, &creds, event).await,
             WorkItem::OrderDrain { business, .. } => self.drain_orders(&conn, &creds, *business).await,
+            WorkItem::HubProbe { .. } => Ok(Outcome::Skipped),
             WorkItem::ReconcileAccount { resume, .. } => self.reconcile(&conn, &creds, resume.clone()).await,
             WorkItem::InitialSyncPage { after, seq, page, period, .. } => {
                 if period.is_some() && *period != conn.connected_at {
@@ -318,6 +330,7 @@ impl Processor {
                 reason: "connection needs a new consent (R12); kept".into(),
                 not_before: None,
                 reauth: false,
+                hub_down: false,
             });
         }
         let creds = self.credentials(&conn).await.map_err(|e| classify(stream, "connection", e))?;

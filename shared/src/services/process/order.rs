@@ -206,6 +206,7 @@ impl Processor {
             reason: format!("{record} kept changing while it was written; retried later"),
             not_before: None,
             reauth: false,
+            hub_down: false,
         })
     }
 

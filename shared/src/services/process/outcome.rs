@@ -63,6 +63,9 @@ pub enum Failure {
         not_before: Option<OffsetDateTime>,
         /// Nhanh refused the access token: the connection needs a new consent (R12).
         reauth: bool,
+        /// The Hub answered 5xx or nothing (after the client's own retries): counts toward a Hub
+        /// outage ([`crate::store::OutageStore`]).
+        hub_down: bool,
     },
     /// Will never succeed as it is: recorded on the error log and acknowledged.
     Permanent {
@@ -93,7 +96,8 @@ pub(crate) fn classify(stream: Stream, record: &str, e: Error) -> Failure {
         || matches!(e, Error::Hub(HubError::Unauthorized))
     {
         let reauth = matches!(e, Error::Nhanh(NhanhError::InvalidAccessToken));
-        Failure::Retry { reason: e.to_string(), not_before, reauth }
+        let hub_down = matches!(e, Error::Hub(HubError::Unavailable(_)));
+        Failure::Retry { reason: e.to_string(), not_before, reauth, hub_down }
     } else {
         Failure::permanent(stream, record, e.to_string())
     }

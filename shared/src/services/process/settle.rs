@@ -17,7 +17,10 @@ pub(super) fn event_of(item: &WorkItem) -> Option<(Stream, OffsetDateTime)> {
             let stream = if event["event"] == "customer.created" { Stream::Customers } else { Stream::Orders };
             Some((stream, *received_at))
         }
-        WorkItem::OrderDrain { .. } | WorkItem::ReconcileAccount { .. } | WorkItem::InitialSyncPage { .. } => None,
+        WorkItem::OrderDrain { .. }
+        | WorkItem::HubProbe { .. }
+        | WorkItem::ReconcileAccount { .. }
+        | WorkItem::InitialSyncPage { .. } => None,
     }
 }
 

@@ -16,6 +16,8 @@
 //! | dead letter: a record given up (TTL 30 days) | `ACCT#{account}` | `DEAD#{message id}` |
 //! | create intent (TTL 2 days) | `ACCT#{account}` | `INT#{scope}#{key}` |
 //! | order changes waiting to be re-read (`o{id}` = stamp, `seq`, `drain`; TTL 7 days) | `ACCT#{account}` | `BACKLOG#orders#{app}#{business}` |
+//! | the Hub outage under way (`since`, `account`, `reason`) | `HUB` | `OUTAGE` |
+//! | a record parked during a Hub outage (TTL 30 days) | `PARKED` | `{account}#{parked ms:013}#{message id}` |
 //! | Nhanh rate-limit locks and call slots of a business (`until {API path}`, `next {API path}` = ms, TTL) | `LOCK#{app}#{business}` | `LOCKS` |
 
 use crate::domain::{AccountId, AppId, BusinessId, HubId, Stream};
@@ -40,6 +42,12 @@ pub(super) const LOCKS_SK: &str = "LOCKS";
 pub(super) const LOCK_ATTRIBUTE_PREFIX: &str = "until ";
 /// Prefix of the attribute holding a path's next free call slot (Unix ms), in the same item.
 pub(super) const NEXT_CALL_ATTRIBUTE_PREFIX: &str = "next ";
+/// Partition key of the Hub outage item (one for the fleet).
+pub(super) const HUB_PK: &str = "HUB";
+/// Its sort key.
+pub(super) const OUTAGE_SK: &str = "OUTAGE";
+/// Partition key of the records parked during a Hub outage.
+pub(super) const PARKED_PK: &str = "PARKED";
 /// Sort key of a pending connect attempt.
 pub(super) const PENDING_SK: &str = "PENDING";
 /// Sort key prefix of status counters.

@@ -10,6 +10,7 @@ mod connections;
 mod dead_letters;
 mod keys;
 mod order_backlog;
+mod outage;
 mod rate_lock;
 mod records;
 mod stats;

@@ -1,0 +1,188 @@
+//! The Hub outage (`HUB` / `OUTAGE`: `since` in Unix ms, `account`, `reason`) and the records
+//! parked during it (`PARKED` / `{account}#{parked ms, 13 digits}#{message id}`, kept 30 days at
+//! most): one partition, read account by account, each account's records oldest first.
+
+use super::codec::*;
+use super::keys::*;
+use super::*;
+use crate::store::{HubOutage, OutageStore, ParkedRecord};
+use aws_sdk_dynamodb::types::{ConditionCheck, DeleteRequest};
+
+/// How long a parked record is kept should no probe ever end the outage.
+const PARKED_TTL_DAYS: i64 = 30;
+
+fn ms(at: OffsetDateTime) -> i128 {
+    at.unix_timestamp_nanos() / 1_000_000
+}
+
+fn from_ms(item: &Item, name: &str) -> Option<OffsetDateTime> {
+    let millis = item.get(name)?.as_n().ok()?.parse::<i128>().ok()?;
+    OffsetDateTime::from_unix_timestamp_nanos(millis.checked_mul(1_000_000)?).ok()
+}
+
+fn parked_sk(record: &ParkedRecord) -> String {
+    format!("{}#{:013}#{}", record.account.as_str(), ms(record.parked_at).max(0), record.message_id)
+}
+
+fn parked_of(item: &Item) -> Option<ParkedRecord> {
+    Some(ParkedRecord {
+        parked_at: from_ms(item, "parked_at")?,
+        account: AccountId::parse(text_attr(item, "account")?).ok()?,
+        message_id: text_attr(item, "message_id")?.to_owned(),
+        group_id: text_attr(item, "group_id")?.to_owned(),
+        body: text_attr(item, "body")?.to_owned(),
+    })
+}
+
+#[async_trait]
+impl OutageStore for DynamoStore {
+    async fn hub_outage(&self) -> Result<Option<HubOutage>, StoreError> {
+        let Some(item) = self.get_item(HUB_PK.to_owned(), OUTAGE_SK).await? else { return Ok(None) };
+        let outage = (|| {
+            Some(HubOutage {
+                since: from_ms(&item, "since")?,
+                account: AccountId::parse(text_attr(&item, "account")?).ok()?,
+                reason: text_attr(&item, "reason").unwrap_or_default().to_owned(),
+            })
+        })();
+        outage.map(Some).ok_or_else(|| StoreError::Corrupt("Hub outage item without since or account".into()))
+    }
+
+    async fn open_hub_outage(&self, outage: &HubOutage) -> Result<bool, StoreError> {
+        let answer = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("PK", s(HUB_PK))
+            .item("SK", s(OUTAGE_SK))
+            .item("since", n(ms(outage.since)))
+            .item("account", s(outage.account.as_str()))
+            .item("reason", s(outage.reason.chars().take(500).collect::<String>()))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match answer {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(unavailable(e.into_service_error())),
+        }
+    }
+
+    async fn close_hub_outage(&self, since: OffsetDateTime) -> Result<(), StoreError> {
+        let answer = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("PK", s(HUB_PK))
+            .key("SK", s(OUTAGE_SK))
+            .condition_expression("since = :since")
+            .expression_attribute_values(":since", n(ms(since)))
+            .send()
+            .await;
+        match answer {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e) => Err(unavailable(e.into_service_error())),
+        }
+    }
+
+    /// One transaction: the outage item must still exist, and the record is put.
+    async fn park(&self, record: &ParkedRecord) -> Result<bool, StoreError> {
+        let check = build(
+            ConditionCheck::builder()
+                .table_name(&self.table)
+                .key("PK", s(HUB_PK))
+                .key("SK", s(OUTAGE_SK))
+                .condition_expression("attribute_exists(PK)")
+                .build(),
+        )?;
+        let expires = record.parked_at + time::Duration::days(PARKED_TTL_DAYS);
+        let put = build(
+            Put::builder()
+                .table_name(&self.table)
+                .item("PK", s(PARKED_PK))
+                .item("SK", s(parked_sk(record)))
+                .item("parked_at", n(ms(record.parked_at)))
+                .item("account", s(record.account.as_str()))
+                .item("message_id", s(&record.message_id))
+                .item("group_id", s(&record.group_id))
+                .item("body", s(&record.body))
+                .item(TTL_ATTRIBUTE, n(expires.unix_timestamp()))
+                .build(),
+        )?;
+        let items = vec![
+            TransactWriteItem::builder().condition_check(check).build(),
+            TransactWriteItem::builder().put(put).build(),
+        ];
+        match self.transact(items, &[StoreError::Conflict, StoreError::Conflict]).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn parked(&self, max: usize) -> Result<Vec<ParkedRecord>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(":pk", s(PARKED_PK))
+            .consistent_read(true)
+            .limit(i32::try_from(max).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.items.unwrap_or_default().iter().filter_map(parked_of).collect())
+    }
+
+    async fn parked_count(&self, account: &AccountId) -> Result<usize, StoreError> {
+        let mut count = 0usize;
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk AND begins_with(SK, :account)")
+                .expression_attribute_values(":pk", s(PARKED_PK))
+                .expression_attribute_values(":account", s(format!("{}#", account.as_str())))
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            count += usize::try_from(out.count).unwrap_or(0);
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(count);
+            }
+        }
+    }
+
+    async fn unpark(&self, records: &[ParkedRecord]) -> Result<(), StoreError> {
+        for chunk in records.chunks(BATCH_WRITE_MAX) {
+            let mut pending = Vec::with_capacity(chunk.len());
+            for record in chunk {
+                let delete =
+                    build(DeleteRequest::builder().key("PK", s(PARKED_PK)).key("SK", s(parked_sk(record))).build())?;
+                pending.push(WriteRequest::builder().delete_request(delete).build());
+            }
+            let mut waits = backoff();
+            while !pending.is_empty() {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, std::mem::take(&mut pending))
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                pending = out.unprocessed_items.unwrap_or_default().remove(&self.table).unwrap_or_default();
+                if !pending.is_empty() && !waits.wait().await {
+                    return Err(StoreError::Unavailable("batch left items unprocessed".into()));
+                }
+            }
+        }
+        Ok(())
+    }
+}
