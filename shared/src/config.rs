@@ -71,6 +71,9 @@ pub struct Config {
     pub pass_budget_secs: u64,
     /// `HUB_PROBE_SECS` (optional, default 10): how often the probe calls the Hub during an outage.
     pub hub_probe_secs: u64,
+    /// `PASS_INTERVAL_MINUTES` (optional, default 1): minutes between two scheduled passes of one
+    /// account when the schedule ticks every minute; each account has its slot (template: 5).
+    pub pass_interval_minutes: u32,
     /// `MAX_RECEIVE_COUNT` (optional, default 1 000, template.yaml's `MaxReceiveCount`): deliveries
     /// of a record before SQS would move it to the dead-letter queue; the processor gives it up at
     /// that delivery instead (a dead letter of its account in the table).
@@ -206,6 +209,7 @@ impl Config {
                     .map_err(|_| ConfigError::Invalid("PASS_BUDGET_SECS", "must be a whole number of seconds"))?,
             },
             hub_probe_secs: positive("HUB_PROBE_SECS", get("HUB_PROBE_SECS"), 10)?,
+            pass_interval_minutes: positive("PASS_INTERVAL_MINUTES", get("PASS_INTERVAL_MINUTES"), 1)?,
             max_receive_count: positive("MAX_RECEIVE_COUNT", get("MAX_RECEIVE_COUNT"), 1000)?,
             retry_horizon_secs: positive("RETRY_HORIZON_SECS", get("RETRY_HORIZON_SECS"), 86_400)?,
             retry_base_secs: positive("RETRY_BASE_SECS", get("RETRY_BASE_SECS"), 10)?,
