@@ -15,9 +15,13 @@
 #      faults (FAULT_CHANGES, default 500), then S4
 #      the security list, on a stack of their own (a 30 s visibility timeout brings a killed
 #      processor's batch back soon; 4 instances per function, so a fresh one replaces it)
+#   F  flash sales (issue 23): SALE_ORDERS orders (default 300, then 3 000) from a fifth as many
+#      customers, webhooks at 50/s, under the documented limiter compressed to 15 calls / 3 s; then
+#      a Hub outage of OUTAGE_SECS (default 1 800: 30 minutes) while 20 orders arrive; on a stack
+#      of their own
 #   S3 cargo fuzz, every target (scripts/fuzz.sh; FUZZ_RUNS per target, default 400 000, or
 #      FUZZ_SECS, default 150 s, whichever ends first)
-# MEASURE_STAGES="P1 S3" (any of P2 P4 P3 P1 S S3; P3 includes P5 and the baseline, S is S1, S2
+# MEASURE_STAGES="P1 S3" (any of P2 P4 P3 P1 F S S3; P3 includes P5 and the baseline, S is S1, S2
 # and S4) runs those stages again and keeps the other figures of the last run.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -30,7 +34,7 @@ PYTHON="$ROOT/.tools/venv/bin/python"
 OUT="$ROOT/.stack/measure"
 # MEASURE_STAGES (default all: P2 P4 P3 P1 S S3) runs some stages again; the figures of the others
 # stay from the last run, and the table is printed from all of them.
-STAGES="${MEASURE_STAGES:-P2 P4 P3 P1 S S3}"
+STAGES="${MEASURE_STAGES:-P2 P4 P3 P1 F S S3}"
 wants() { [[ " $STAGES " == *" $1 "* ]]; }
 [ -z "${MEASURE_STAGES:-}" ] && rm -rf "$OUT"
 mkdir -p "$OUT"
@@ -108,6 +112,16 @@ for line in open(sys.argv[1]):
     counts[a["action"]] += 1
 json.dump(counts, open(sys.argv[2], "w"))
 PY
+stop_stack
+fi
+
+if wants F; then
+stage "F: flash sales of ${SALE_ORDERS:-300} and 3 000 orders, then a Hub outage of ${OUTAGE_SECS:-1800} s (a fresh stack)"
+start_stack measure-sale "${MEASURE_SALE_PORT:-9630}"
+ENV_FILE="$ROOT/.stack/measure-sale/env"
+SALE_ORDERS="${SALE_ORDERS:-300}" e2e "$ENV_FILE" sale::flash_sale || echo "F (flash sale) failed (see above)"
+SALE_ORDERS=3000 e2e "$ENV_FILE" sale::flash_sale || echo "F (bigger sale) failed (see above)"
+OUTAGE_SECS="${OUTAGE_SECS:-1800}" e2e "$ENV_FILE" sale::hub_outage || echo "F (Hub outage) failed (see above)"
 stop_stack
 fi
 

@@ -28,6 +28,7 @@ mod invoke;
 mod measure;
 mod process;
 mod robustness;
+mod sale;
 mod secrets;
 mod security;
 mod store;

@@ -308,34 +308,8 @@ async fn functions_in_process_against_moto() {
     let (app, token) = connected_on(Api::V3, None).await;
     until_synced(&app).await;
     unlimited(&app).await;
-    // The functions' own wiring (shared::lambda::bootstrap reads the environment).
-    let env = stack_env();
-    for (k, v) in &env {
-        if ["AWS_ENDPOINT_URL", "TABLE_NAME", "QUEUE_URL", "KMS_KEY_ID", "HUB_WEBHOOK_SECRET", "HUB_SERVICE_TOKEN"]
-            .contains(&k.as_str())
-        {
-            std::env::set_var(k, v);
-        }
-    }
-    let nhanh = env.get("NHANH_SIM_URL").cloned().unwrap_or_default();
-    std::env::set_var("NHANH_OAUTH_URL", format!("{nhanh}/oauth"));
-    std::env::set_var("NHANH_API_URL", nhanh);
-    std::env::set_var("HUB_API_URL", env.get("HUB_SIM_URL").cloned().unwrap_or_default());
-    for (k, v) in [("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"), ("AWS_REGION", "us-east-1")] {
-        std::env::set_var(k, v);
-    }
-    let boot = shared::lambda::bootstrap().await.unwrap();
+    let (boot, intake) = in_process_functions().await;
     let processor = boot.processor().unwrap();
-    let queue_url = boot.config.require_queue_url().unwrap().to_owned();
-    let intake = shared::services::intake::IntakeService::new(
-        boot.store.clone(),
-        boot.store.clone(),
-        std::sync::Arc::new(shared::queue::sqs::SqsQueue::from_sdk_config(&boot.sdk, queue_url)),
-        boot.secrets().unwrap(),
-        boot.clock.clone(),
-        boot.hub_webhook_secret().unwrap(),
-        boot.store.clone(),
-    );
     let n = env_u64("MEASURE_INTAKE_WEBHOOKS", 500);
     let body = |i: u64| {
         serde_json::to_vec(&json!({"event": "orderUpdate", "businessId": app.business_id,
@@ -399,4 +373,36 @@ async fn functions_in_process_against_moto() {
         &json!({"intake_webhooks": n, "intake_per_webhook_us": intake_us,
             "processor_order_updates": rounds * 10, "processor_per_order_update_us": processor_us}),
     );
+}
+
+/// The functions' own wiring in this process (`shared::lambda::bootstrap` reads the environment,
+/// set here from the stack's), and the intake use case built as the intake function builds it.
+pub(crate) async fn in_process_functions() -> (shared::lambda::Bootstrap, shared::services::intake::IntakeService) {
+    let env = stack_env();
+    for (k, v) in &env {
+        if ["AWS_ENDPOINT_URL", "TABLE_NAME", "QUEUE_URL", "KMS_KEY_ID", "HUB_WEBHOOK_SECRET", "HUB_SERVICE_TOKEN"]
+            .contains(&k.as_str())
+        {
+            std::env::set_var(k, v);
+        }
+    }
+    let nhanh = env.get("NHANH_SIM_URL").cloned().unwrap_or_default();
+    std::env::set_var("NHANH_OAUTH_URL", format!("{nhanh}/oauth"));
+    std::env::set_var("NHANH_API_URL", nhanh);
+    std::env::set_var("HUB_API_URL", env.get("HUB_SIM_URL").cloned().unwrap_or_default());
+    for (k, v) in [("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"), ("AWS_REGION", "us-east-1")] {
+        std::env::set_var(k, v);
+    }
+    let boot = shared::lambda::bootstrap().await.unwrap();
+    let queue_url = boot.config.require_queue_url().unwrap().to_owned();
+    let intake = shared::services::intake::IntakeService::new(
+        boot.store.clone(),
+        boot.store.clone(),
+        std::sync::Arc::new(shared::queue::sqs::SqsQueue::from_sdk_config(&boot.sdk, queue_url)),
+        boot.secrets().unwrap(),
+        boot.clock.clone(),
+        boot.hub_webhook_secret().unwrap(),
+        boot.store.clone(),
+    );
+    (boot, intake)
 }

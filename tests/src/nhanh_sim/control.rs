@@ -148,7 +148,8 @@ pub(super) async fn ctl_calls(State(state): State<Shared>, Query(q): Query<Calls
     let calls: Vec<&Value> = sim.calls.iter().filter(|c| q.app_id.is_none_or(|a| c["app_id"] == json!(a))).collect();
     let while_locked = calls.iter().filter(|c| c["while_locked"] == json!(true)).count();
     let faults = calls.iter().filter(|c| c.get("fault").is_some()).count();
-    Json(json!({"calls": calls, "while_locked": while_locked, "faults": faults}))
+    let limited = calls.iter().filter(|c| c["limited"] == json!(true)).count();
+    Json(json!({"calls": calls, "while_locked": while_locked, "faults": faults, "limited": limited}))
 }
 
 pub(super) async fn ctl_business(State(state): State<Shared>, Path(id): Path<u64>) -> Json<Value> {

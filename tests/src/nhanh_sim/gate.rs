@@ -2,8 +2,23 @@
 
 use super::*;
 
-/// Checks and counts a call against the limiter; `Some(body)` is the ERR_429 answer.
+/// How long an excess call locks its URL (nhanh-api-v3.md §2.5: `lockedSeconds: 10`); each call
+/// while locked adds 5 s more (the documents say only that the lock grows).
+pub(super) const LOCKED_SECONDS: i64 = 10;
+
+/// Checks and counts a call against the limiter; `Some(body)` is the ERR_429 answer, and the
+/// call's log entry (the last one) is marked `"limited": true`.
 pub(super) fn limiter(sim: &mut NhanhSim, key: (u64, u64, String)) -> Option<Value> {
+    let answer = limit(sim, key);
+    if answer.is_some() {
+        if let Some(call) = sim.calls.last_mut() {
+            call["limited"] = json!(true);
+        }
+    }
+    answer
+}
+
+fn limit(sim: &mut NhanhSim, key: (u64, u64, String)) -> Option<Value> {
     let now = sim.now();
     if let Some(until) = sim.locks.get(&key).copied() {
         if until > now {
@@ -22,10 +37,11 @@ pub(super) fn limiter(sim: &mut NhanhSim, key: (u64, u64, String)) -> Option<Val
         calls.pop_front();
     }
     if calls.len() >= max {
-        let until = now + window.max(1);
+        // The documented lock: 10 s, whatever the window (a compressed window keeps the real lock).
+        let until = now + LOCKED_SECONDS;
         sim.locks.insert(key, until);
         return Some(
-            json!({"code":0,"errorCode":"ERR_429","message":"Your app exceeded the API Rate Limit","data":{"lockedSeconds": window,"unlockedAt": until}}),
+            json!({"code":0,"errorCode":"ERR_429","message":"Your app exceeded the API Rate Limit","data":{"lockedSeconds": LOCKED_SECONDS,"unlockedAt": until}}),
         );
     }
     calls.push_back(now);

@@ -101,9 +101,11 @@ impl Processor {
         let results: Vec<(NhanhId, Result<Outcome, Failure>)> = futures::stream::iter(lanes)
             .map(|lane| async move {
                 let mut out = Vec::with_capacity(lane.len());
+                // The lane's customer, once resolved: its later orders reuse it.
+                let mut customer = None;
                 for order in lane {
                     let id = order.id;
-                    let result = self.apply_order(conn, order, read_at).await;
+                    let result = self.apply_order_remembering(conn, order, read_at, &mut customer).await;
                     let stop = matches!(result, Err(Failure::Retry { .. }));
                     out.push((id, result));
                     if stop {

@@ -65,11 +65,12 @@ impl Processor {
         self.queue.send(std::slice::from_ref(&message)).await.map_err(|e| err(Stream::Products, e))
     }
 
-    /// Pages of the initial sync from `after` on: each is applied, then the next is read in the
-    /// same invocation while its budget ([`Processor::pass_budget`]) lasts, so the pace is the
-    /// rate limiter's and not the queue's; the rest goes on in a new work item. The sync ends after
-    /// the last page. A failure after this invocation applied a page hands the rest to a new item
-    /// (nothing applied is read again); on the first page it is the item's own failure.
+    /// Pages of the initial sync from `after` on: each is applied while the next is read (issue
+    /// 23: the Nhanh read no longer waits behind the page's Hub writes), in the same invocation
+    /// while its budget ([`Processor::pass_budget`]) lasts, so the pace is the binding limit's
+    /// and not the queue's; the rest goes on in a new work item. The sync ends after the last
+    /// page. A failure after this invocation applied a page hands the rest to a new item (nothing
+    /// applied is read again); on the first page it is the item's own failure.
     pub(super) async fn initial_sync_page(
         &self,
         conn: &Connection,
@@ -80,9 +81,30 @@ impl Processor {
         let account = &conn.account_id;
         let deadline = self.work_until(self.clock.now());
         let first = seq;
+        let mut read = self.read_sync_page(creds, after.clone()).await;
         loop {
-            let page = self.sync_one_page(conn, creds, after.clone(), seq).await;
-            let next = match page {
+            let found = match read {
+                Ok(found) => found,
+                Err(Failure::Retry { .. }) if seq > first => {
+                    self.queue_sync_page(conn, after, seq).await?;
+                    return Ok(Outcome::Skipped);
+                }
+                Err(e) => return Err(e),
+            };
+            // The next page is read while this one is applied, unless the budget is spent.
+            let ahead = found.next.clone().filter(|_| self.clock.now() < deadline);
+            let (applied, prefetched) = match ahead {
+                Some(token) => {
+                    let both = futures::future::join(
+                        self.apply_sync_page(conn, found, seq),
+                        self.read_sync_page(creds, Some(token)),
+                    );
+                    let (applied, prefetched) = both.await;
+                    (applied, Some(prefetched))
+                }
+                None => (self.apply_sync_page(conn, found, seq).await, None),
+            };
+            let next = match applied {
                 Ok(next) => next,
                 Err(Failure::Retry { .. }) if seq > first => {
                     self.queue_sync_page(conn, after, seq).await?;
@@ -91,7 +113,7 @@ impl Processor {
                 Err(e) => return Err(e),
             };
             let Some(next) = next else { return Ok(Outcome::Skipped) };
-            if self.clock.now() >= deadline {
+            let Some(prefetched) = prefetched else {
                 self.queue_sync_page(conn, Some(next), seq + 1).await?;
                 tracing::info!(
                     account_id = account.as_str(),
@@ -99,14 +121,16 @@ impl Processor {
                     "initial sync continues in a new work item"
                 );
                 return Ok(Outcome::Skipped);
-            }
+            };
             after = Some(next);
             seq += 1;
+            read = prefetched;
         }
     }
 
     /// Reads, applies and counts page `seq`; returns where the next page starts (`None`: the sync
-    /// is done, and marked so).
+    /// is done, and marked so). The tests' way to apply one page.
+    #[cfg(test)]
     pub(super) async fn sync_one_page(
         &self,
         conn: &Connection,
@@ -114,12 +138,31 @@ impl Processor {
         after: Option<PageToken>,
         seq: u32,
     ) -> Result<Option<PageToken>, Failure> {
-        let account = &conn.account_id;
-        let found = self
-            .nhanh
+        let found = self.read_sync_page(creds, after).await?;
+        self.apply_sync_page(conn, found, seq).await
+    }
+
+    /// Reads one page of products for the initial sync.
+    async fn read_sync_page(
+        &self,
+        creds: &Credentials,
+        after: Option<PageToken>,
+    ) -> Result<crate::nhanh::Page<crate::nhanh::Product>, Failure> {
+        self.nhanh
             .products(creds, &ProductQuery { after, per_page: PAGE_SIZE, ..Default::default() })
             .await
-            .map_err(|e| err(Stream::Products, e))?;
+            .map_err(|e| err(Stream::Products, e))
+    }
+
+    /// Applies and counts page `seq` as read; returns where the next page starts (`None`: the
+    /// sync is done, and marked so).
+    async fn apply_sync_page(
+        &self,
+        conn: &Connection,
+        found: crate::nhanh::Page<crate::nhanh::Product>,
+        seq: u32,
+    ) -> Result<Option<PageToken>, Failure> {
+        let account = &conn.account_id;
         // Progress counts products: the page's, once per page (a retried page counts once).
         let count = found.items.len() as u64;
         self.apply_page_waiting_out_the_hub(conn, found.items).await?;

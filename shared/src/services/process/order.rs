@@ -92,6 +92,19 @@ impl Processor {
         order: Order,
         read_at: OffsetDateTime,
     ) -> Result<Outcome, Failure> {
+        self.apply_order_remembering(conn, order, read_at, &mut None).await
+    }
+
+    /// [`Processor::apply_order`] with the customer last resolved for this phone (`memo`): an
+    /// order whose customer fields are the same reuses its Hub id instead of looking it up again
+    /// (a drain's orders of one customer), and `memo` is left with this order's customer.
+    pub(super) async fn apply_order_remembering(
+        &self,
+        conn: &Connection,
+        order: Order,
+        read_at: OffsetDateTime,
+        memo: &mut Option<(crate::nhanh::OrderCustomer, HubId)>,
+    ) -> Result<Outcome, Failure> {
         let account = &conn.account_id;
         let id = order.id;
         let record = format!("order:{id}");
@@ -120,9 +133,14 @@ impl Processor {
         }
         // R5: an order without a phone the Hub can store syncs without a customer link.
         let phone = order.customer.mobile.as_deref().and_then(Phone::parse_for_hub);
-        let customer_id = match &phone {
-            Some(p) => Some(self.resolve_customer(account, &order.customer, p, &record).await?),
-            None => None,
+        let customer_id = match (&phone, memo.as_ref()) {
+            (Some(_), Some((seen, id))) if *seen == order.customer => Some(id.clone()),
+            (Some(p), _) => {
+                let id = self.resolve_customer(account, &order.customer, p, &record).await?;
+                *memo = Some((order.customer.clone(), id.clone()));
+                Some(id)
+            }
+            (None, _) => None,
         };
         let product_ids: Vec<Option<HubId>> = order
             .items
