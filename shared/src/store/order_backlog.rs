@@ -54,7 +54,7 @@ pub struct Backlog {
 /// The order backlogs of the businesses.
 #[async_trait]
 pub trait OrderBacklog: Send + Sync {
-    /// Records changes of `ids` at `at` (one write). Returns `true` when the caller must queue a
+    /// Records changes of `ids` at `at` (in DynamoDB two writes: the orders, then the mark). Returns `true` when the caller must queue a
     /// drain: none was marked, or its mark is older than `stale_before` (a drain lost to a failed
     /// send); the mark is then set to `at`.
     async fn add_orders(

@@ -1,5 +1,5 @@
-//! Order changes go to the business's backlog, not one work item each (issue 23): one write per
-//! webhook, and one drain item queued while the backlog has none marked. The drain re-reads the
+//! Order changes go to the business's backlog, not one work item each (issue 23): two small writes
+//! per webhook (the order, the mark), and one drain item queued while the backlog has none marked. The drain re-reads the
 //! waiting orders together.
 
 use super::{IntakeError, IntakeService, Outcome};

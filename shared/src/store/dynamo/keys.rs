@@ -15,7 +15,8 @@
 //! | permanent failure (TTL 30 days) | `ACCT#{account}` | `ERR#{unix ms}#{entity}#{record}` |
 //! | dead letter: a record given up (TTL 30 days) | `ACCT#{account}` | `DEAD#{message id}` |
 //! | create intent (TTL 2 days) | `ACCT#{account}` | `INT#{scope}#{key}` |
-//! | order changes waiting to be re-read (`o{id}` = stamp, `seq`, `drain`; TTL 7 days) | `ACCT#{account}` | `BACKLOG#orders#{app}#{business}` |
+//! | order backlog of a business: its drain mark (`seq`, `drain`; TTL 7 days) | `ACCT#{account}` | `BACKLOG#orders#{app}#{business}` |
+//! | an order waiting in it (`stamp`; TTL 7 days) | `ACCT#{account}` | `BACKLOG#orders#{app}#{business}#o#{order}` |
 //! | the Hub outage under way (`since`, `account`, `reason`) | `HUB` | `OUTAGE` |
 //! | a record parked during a Hub outage (TTL 30 days) | `PARKED` | `{account}#{parked ms:013}#{message id}` |
 //! | Nhanh rate-limit locks and call slots of a business (`until {API path}`, `next {API path}` = ms, TTL) | `LOCK#{app}#{business}` | `LOCKS` |

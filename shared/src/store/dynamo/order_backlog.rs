@@ -1,7 +1,10 @@
-//! Order backlogs: one item per business under its account (`BACKLOG#orders#{app}#{business}`),
-//! one attribute per waiting order (`o{id}` = its stamp, Unix ns), `seq` (additions) and `drain`
-//! (when the running drain was marked, Unix ms). An addition is one `UpdateItem`; the item is
-//! kept for a week after its last addition.
+//! Order backlogs: under the account, one small mark item per business
+//! (`BACKLOG#orders#{app}#{business}`: `seq` counts additions, `drain` marks the running drain in
+//! Unix ms) and one item per waiting order (`…#o#{id}`: `stamp`, Unix ns). An order is put before
+//! the mark's `seq` moves, and a drain reads the mark before it lists the orders, so an order its
+//! listing missed always moves `seq` after the drain read it (and the drain's end is refused).
+//! Items per order, not one item holding them all: a write costs by its item's size, and one item
+//! of a 3 000-order flash sale would make every webhook a 90 KB write (and moto a bottleneck).
 
 use super::codec::*;
 use super::keys::*;
@@ -9,20 +12,25 @@ use super::*;
 use crate::domain::NhanhId;
 use crate::store::{Backlog, BacklogKey, OrderBacklog, WaitingOrder};
 use aws_sdk_dynamodb::types::ReturnValue;
+use futures::StreamExt;
 
-/// Prefix of a waiting order's attribute.
-const ORDER_ATTRIBUTE_PREFIX: &str = "o";
 /// The attribute counting additions.
 const SEQ: &str = "seq";
 /// The attribute marking a running drain (Unix ms).
 const DRAIN: &str = "drain";
-/// How long a backlog item outlives its last addition.
+/// The attribute holding a waiting order's stamp.
+const STAMP: &str = "stamp";
+/// How long backlog items outlive their last write.
 const BACKLOG_TTL_DAYS: i64 = 7;
-/// Waiting orders removed per conditional `UpdateItem` (its expressions stay far below 4 KB).
-const REMOVE_CHUNK: usize = 40;
+/// Conditional deletes of one removal sent at once.
+const DELETES_AT_ONCE: usize = 16;
 
-fn backlog_sk(key: &BacklogKey) -> String {
+fn mark_sk(key: &BacklogKey) -> String {
     format!("BACKLOG#orders#{}#{}", key.business.app_id, key.business.business_id)
+}
+
+fn orders_prefix(key: &BacklogKey) -> String {
+    format!("{}#o#", mark_sk(key))
 }
 
 fn millis(at: OffsetDateTime) -> i128 {
@@ -33,7 +41,7 @@ fn number(item: &Item, name: &str) -> Option<i128> {
     item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
 }
 
-fn is_condition_failed<E>(e: &aws_sdk_dynamodb::error::SdkError<E>) -> bool
+fn condition_failed<E>(e: &aws_sdk_dynamodb::error::SdkError<E>) -> bool
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
 {
@@ -41,31 +49,70 @@ where
 }
 
 impl DynamoStore {
-    /// One conditional `REMOVE` of `orders` (each only at its stamp); `Ok(false)`: a stamp moved.
-    async fn remove_chunk(&self, key: &BacklogKey, orders: &[WaitingOrder]) -> Result<bool, StoreError> {
-        let mut update = self
+    /// Puts the waiting orders (a newer stamp replaces an older one).
+    async fn put_waiting(&self, key: &BacklogKey, ids: &[NhanhId], at: OffsetDateTime) -> Result<(), StoreError> {
+        let stamp = i64::try_from(at.unix_timestamp_nanos()).unwrap_or(i64::MAX);
+        let ttl = n((at + time::Duration::days(BACKLOG_TTL_DAYS)).unix_timestamp());
+        let items: Vec<Item> = ids
+            .iter()
+            .map(|id| {
+                HashMap::from([
+                    ("PK".to_owned(), s(account_pk(&key.account))),
+                    ("SK".to_owned(), s(format!("{}{id}", orders_prefix(key)))),
+                    (STAMP.to_owned(), n(stamp)),
+                    (TTL_ATTRIBUTE.to_owned(), ttl.clone()),
+                ])
+            })
+            .collect();
+        self.batch_put(items).await
+    }
+
+    /// Every waiting order of `key` (strongly consistent, every page).
+    async fn waiting(&self, key: &BacklogKey) -> Result<Vec<WaitingOrder>, StoreError> {
+        let prefix = orders_prefix(key);
+        let mut orders = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+                .expression_attribute_values(":pk", s(account_pk(&key.account)))
+                .expression_attribute_values(":prefix", s(&prefix))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            orders.extend(out.items.unwrap_or_default().iter().filter_map(|item| {
+                let id = text_attr(item, "SK")?.strip_prefix(&prefix)?.parse::<u64>().ok()?;
+                let stamp = i64::try_from(number(item, STAMP)?).ok()?;
+                Some(WaitingOrder { id: NhanhId::new(id)?, stamp })
+            }));
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(orders);
+            }
+        }
+    }
+
+    /// Deletes one waiting order if its stamp is still `order.stamp`.
+    async fn remove_waiting(&self, key: &BacklogKey, order: WaitingOrder) -> Result<(), StoreError> {
+        let answer = self
             .client
-            .update_item()
+            .delete_item()
             .table_name(&self.table)
             .key("PK", s(account_pk(&key.account)))
-            .key("SK", s(backlog_sk(key)));
-        let mut removed = Vec::with_capacity(orders.len());
-        let mut conditions = Vec::with_capacity(orders.len());
-        for (i, o) in orders.iter().enumerate() {
-            update = update
-                .expression_attribute_names(format!("#a{i}"), format!("{ORDER_ATTRIBUTE_PREFIX}{}", o.id))
-                .expression_attribute_values(format!(":v{i}"), n(o.stamp));
-            removed.push(format!("#a{i}"));
-            conditions.push(format!("#a{i} = :v{i}"));
-        }
-        let answer = update
-            .update_expression(format!("REMOVE {}", removed.join(", ")))
-            .condition_expression(conditions.join(" AND "))
+            .key("SK", s(format!("{}{}", orders_prefix(key), order.id)))
+            .condition_expression("#s = :stamp")
+            .expression_attribute_names("#s", STAMP)
+            .expression_attribute_values(":stamp", n(order.stamp))
             .send()
             .await;
         match answer {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failed(&e) => Ok(false),
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed(&e) => Ok(()),
             Err(e) => Err(unavailable(e.into_service_error())),
         }
     }
@@ -80,26 +127,17 @@ impl OrderBacklog for DynamoStore {
         at: OffsetDateTime,
         stale_before: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let stamp = i64::try_from(at.unix_timestamp_nanos()).unwrap_or(i64::MAX);
-        let mut update = self
+        self.put_waiting(key, ids, at).await?;
+        let out = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("PK", s(account_pk(&key.account)))
-            .key("SK", s(backlog_sk(key)));
-        let mut sets = Vec::with_capacity(ids.len() + 2);
-        for (i, id) in ids.iter().enumerate() {
-            update = update.expression_attribute_names(format!("#o{i}"), format!("{ORDER_ATTRIBUTE_PREFIX}{id}"));
-            sets.push(format!("#o{i} = :stamp"));
-        }
-        sets.push("#d = if_not_exists(#d, :now)".into());
-        sets.push("#t = :ttl".into());
-        let out = update
-            .update_expression(format!("SET {} ADD #s :one", sets.join(", ")))
+            .key("SK", s(mark_sk(key)))
+            .update_expression("SET #d = if_not_exists(#d, :now), #t = :ttl ADD #s :one")
             .expression_attribute_names("#d", DRAIN)
             .expression_attribute_names("#s", SEQ)
             .expression_attribute_names("#t", TTL_ATTRIBUTE)
-            .expression_attribute_values(":stamp", n(stamp))
             .expression_attribute_values(":now", n(millis(at)))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":ttl", n((at + time::Duration::days(BACKLOG_TTL_DAYS)).unix_timestamp()))
@@ -112,7 +150,7 @@ impl OrderBacklog for DynamoStore {
         // was is then read.
         let marked = match out.attributes.as_ref().and_then(|a| number(a, DRAIN)) {
             Some(marked) => marked,
-            None => match self.get_item(account_pk(&key.account), &backlog_sk(key)).await? {
+            None => match self.get_item(account_pk(&key.account), &mark_sk(key)).await? {
                 Some(item) => number(&item, DRAIN).unwrap_or(i128::MAX),
                 None => i128::MAX,
             },
@@ -129,7 +167,7 @@ impl OrderBacklog for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .key("PK", s(account_pk(&key.account)))
-            .key("SK", s(backlog_sk(key)))
+            .key("SK", s(mark_sk(key)))
             .update_expression("SET #d = :now")
             .condition_expression("#d = :old")
             .expression_attribute_names("#d", DRAIN)
@@ -139,7 +177,7 @@ impl OrderBacklog for DynamoStore {
             .await;
         match answer {
             Ok(_) => Ok(true),
-            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) if condition_failed(&e) => Ok(false),
             Err(e) => Err(unavailable(e.into_service_error())),
         }
     }
@@ -150,7 +188,7 @@ impl OrderBacklog for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .key("PK", s(account_pk(&key.account)))
-            .key("SK", s(backlog_sk(key)))
+            .key("SK", s(mark_sk(key)))
             .update_expression("REMOVE #d")
             .condition_expression("#d = :at")
             .expression_attribute_names("#d", DRAIN)
@@ -159,46 +197,37 @@ impl OrderBacklog for DynamoStore {
             .await;
         match answer {
             Ok(_) => Ok(()),
-            Err(e) if is_condition_failed(&e) => Ok(()),
+            Err(e) if condition_failed(&e) => Ok(()),
             Err(e) => Err(unavailable(e.into_service_error())),
         }
     }
 
+    /// The mark first, then the orders (see the module's doc).
     async fn backlog(&self, key: &BacklogKey) -> Result<Backlog, StoreError> {
-        let Some(item) = self.get_item(account_pk(&key.account), &backlog_sk(key)).await? else {
-            return Ok(Backlog::default());
-        };
-        let mut orders: Vec<WaitingOrder> = item
-            .iter()
-            .filter_map(|(name, value)| {
-                let id = name.strip_prefix(ORDER_ATTRIBUTE_PREFIX)?.parse::<u64>().ok()?;
-                let stamp = value.as_n().ok()?.parse::<i64>().ok()?;
-                Some(WaitingOrder { id: NhanhId::new(id)?, stamp })
-            })
-            .collect();
+        let mark = self.get_item(account_pk(&key.account), &mark_sk(key)).await?;
+        let mut orders = self.waiting(key).await?;
         orders.sort_by_key(|o| (o.stamp, o.id));
-        let seq = number(&item, SEQ).and_then(|v| u64::try_from(v).ok()).unwrap_or(0);
-        let drain_since = number(&item, DRAIN)
+        let seq = mark.as_ref().and_then(|m| number(m, SEQ)).and_then(|v| u64::try_from(v).ok()).unwrap_or(0);
+        let drain_since = mark
+            .as_ref()
+            .and_then(|m| number(m, DRAIN))
             .and_then(|ms| ms.checked_mul(1_000_000))
             .and_then(|ns| OffsetDateTime::from_unix_timestamp_nanos(ns).ok());
         Ok(Backlog { orders, seq, drain_since })
     }
 
     async fn remove_orders(&self, key: &BacklogKey, orders: &[WaitingOrder]) -> Result<(), StoreError> {
-        for chunk in orders.chunks(REMOVE_CHUNK) {
-            if !self.remove_chunk(key, chunk).await? {
-                // A stamp of this chunk moved (a newer change): remove the others one by one.
-                for order in chunk {
-                    self.remove_chunk(key, std::slice::from_ref(order)).await?;
-                }
-            }
-        }
-        Ok(())
+        let results: Vec<Result<(), StoreError>> = futures::stream::iter(orders.iter().copied())
+            .map(|order| self.remove_waiting(key, order))
+            .buffer_unordered(DELETES_AT_ONCE)
+            .collect()
+            .await;
+        results.into_iter().collect()
     }
 
     async fn end_drain(&self, key: &BacklogKey, seq: u64) -> Result<bool, StoreError> {
         if seq == 0 {
-            // Nothing was ever added: there is no item, hence no mark.
+            // Nothing was ever added: there is no mark.
             return Ok(true);
         }
         let answer = self
@@ -206,7 +235,7 @@ impl OrderBacklog for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .key("PK", s(account_pk(&key.account)))
-            .key("SK", s(backlog_sk(key)))
+            .key("SK", s(mark_sk(key)))
             .update_expression("REMOVE #d")
             .condition_expression("#s = :seq")
             .expression_attribute_names("#d", DRAIN)
@@ -216,7 +245,7 @@ impl OrderBacklog for DynamoStore {
             .await;
         match answer {
             Ok(_) => Ok(true),
-            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) if condition_failed(&e) => Ok(false),
             Err(e) => Err(unavailable(e.into_service_error())),
         }
     }
