@@ -49,22 +49,23 @@ where
 }
 
 impl DynamoStore {
-    /// Puts the waiting orders (a newer stamp replaces an older one).
+    /// Puts the waiting orders (a newer stamp replaces an older one): one `PutItem` each (an order
+    /// webhook names one order; intake's role needs no batch write).
     async fn put_waiting(&self, key: &BacklogKey, ids: &[NhanhId], at: OffsetDateTime) -> Result<(), StoreError> {
         let stamp = i64::try_from(at.unix_timestamp_nanos()).unwrap_or(i64::MAX);
         let ttl = n((at + time::Duration::days(BACKLOG_TTL_DAYS)).unix_timestamp());
-        let items: Vec<Item> = ids
-            .iter()
-            .map(|id| {
-                HashMap::from([
-                    ("PK".to_owned(), s(account_pk(&key.account))),
-                    ("SK".to_owned(), s(format!("{}{id}", orders_prefix(key)))),
-                    (STAMP.to_owned(), n(stamp)),
-                    (TTL_ATTRIBUTE.to_owned(), ttl.clone()),
-                ])
-            })
-            .collect();
-        self.batch_put(items).await
+        let puts = ids.iter().map(|id| {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .item("PK", s(account_pk(&key.account)))
+                .item("SK", s(format!("{}{id}", orders_prefix(key))))
+                .item(STAMP, n(stamp))
+                .item(TTL_ATTRIBUTE, ttl.clone())
+                .send()
+        });
+        futures::future::try_join_all(puts).await.map_err(|e| unavailable(e.into_service_error()))?;
+        Ok(())
     }
 
     /// Every waiting order of `key` (strongly consistent, every page).
