@@ -87,7 +87,8 @@ pub enum WorkItem {
     HubProbe {
         /// The account the probe calls the Hub as (the one whose call opened the outage).
         account_id: AccountId,
-        /// When this probe was queued.
+        /// When its first call is due: when it was queued, or for a successor, one probe interval
+        /// after its predecessor's last call.
         #[serde(with = "time::serde::rfc3339")]
         queued_at: OffsetDateTime,
     },

@@ -219,7 +219,7 @@ impl Processor {
         let stream = match item {
             WorkItem::NhanhChange { .. } | WorkItem::NhanhWebhook { .. } => Stream::Webhooks,
             WorkItem::OrderDrain { .. } => Stream::Orders,
-            WorkItem::HubProbe { account_id, .. } => return self.probe_hub(account_id).await,
+            WorkItem::HubProbe { account_id, queued_at } => return self.probe_hub(account_id, *queued_at).await,
             WorkItem::HubEvent { .. } => Stream::HubEvents,
             WorkItem::ReconcileAccount { .. } => Stream::Reconcile,
             WorkItem::InitialSyncPage { .. } => Stream::Products,

@@ -221,7 +221,13 @@ impl Processor {
     /// The probe: calls the Hub every [`OutageGuard::probe_every`] for about the pass budget; once
     /// it answers, ends the outage and queues the parked records again. Queues its successor when
     /// the Hub stays down or parked records remain.
-    pub(super) async fn probe_hub(&self, account: &AccountId) -> Result<Outcome, Failure> {
+    pub(super) async fn probe_hub(&self, account: &AccountId, due: OffsetDateTime) -> Result<Outcome, Failure> {
+        // A successor's first call waits out the interval its predecessor's last call began.
+        let ahead = (due - self.clock.now()).clamp(
+            time::Duration::ZERO,
+            time::Duration::try_from(self.outage.probe_every).unwrap_or(time::Duration::ZERO),
+        );
+        tokio::time::sleep(ahead.unsigned_abs()).await;
         let started = Instant::now();
         let budget = self.pass_budget.unsigned_abs().max(self.outage.probe_every * 2);
         let retry = |e: crate::Error| super::outcome::classify(Stream::Reconcile, "hub_probe", e);
@@ -233,7 +239,9 @@ impl Processor {
                     Err(HubError::Unavailable(reason)) => {
                         tracing::info!(reason = reason.as_str(), "Hub probe: still down");
                         if started.elapsed() + self.outage.probe_every > budget {
-                            self.queue_probe(account, now).await.map_err(retry)?;
+                            let next =
+                                now + time::Duration::try_from(self.outage.probe_every).unwrap_or(time::Duration::ZERO);
+                            self.queue_probe(account, next).await.map_err(retry)?;
                             return Ok(Outcome::Skipped);
                         }
                         tokio::time::sleep(self.outage.probe_every).await;
