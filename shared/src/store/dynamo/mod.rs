@@ -140,6 +140,36 @@ impl DynamoStore {
         }
     }
 
+    /// Every item of partition `pk` whose sort key starts with `prefix` (strongly consistent,
+    /// every page; `count_only` reads none and answers how many, as empty items).
+    async fn query_all(&self, pk: &str, prefix: &str, count_only: bool) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+                .expression_attribute_values(":pk", s(pk))
+                .expression_attribute_values(":prefix", s(prefix))
+                .consistent_read(true)
+                .set_exclusive_start_key(start);
+            if count_only {
+                query = query.select(aws_sdk_dynamodb::types::Select::Count);
+            }
+            let out = query.send().await.map_err(unavailable)?;
+            match out.items {
+                Some(found) if !count_only => items.extend(found),
+                _ => items.extend((0..out.count.max(0)).map(|_| Item::new())),
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
     /// Reads several items of one partition with BatchGetItem (≤ 100 keys a call, unprocessed
     /// keys asked again); answers by sort key.
     async fn batch_get(&self, pk: &str, sort_keys: &[String]) -> Result<HashMap<String, Item>, StoreError> {
@@ -207,15 +237,20 @@ impl DynamoStore {
                 }
             }
         }
-        for chunk in unique.chunks(BATCH_WRITE_MAX) {
-            let mut pending: Vec<WriteRequest> = Vec::with_capacity(chunk.len());
-            for item in chunk {
-                pending.push(
-                    WriteRequest::builder()
-                        .put_request(build(PutRequest::builder().set_item(Some(item.clone())).build())?)
-                        .build(),
-                );
-            }
+        let mut requests = Vec::with_capacity(unique.len());
+        for item in unique {
+            requests.push(
+                WriteRequest::builder().put_request(build(PutRequest::builder().set_item(Some(item)).build())?).build(),
+            );
+        }
+        self.batch_write(requests).await
+    }
+
+    /// Sends write requests with BatchWriteItem (≤ 25 a call, unprocessed ones sent again, a few
+    /// times with backoff).
+    async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
+        for chunk in requests.chunks(BATCH_WRITE_MAX) {
+            let mut pending: Vec<WriteRequest> = chunk.to_vec();
             let mut waits = backoff();
             while !pending.is_empty() {
                 let out = self

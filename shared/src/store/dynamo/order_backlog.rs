@@ -71,30 +71,46 @@ impl DynamoStore {
     /// Every waiting order of `key` (strongly consistent, every page).
     async fn waiting(&self, key: &BacklogKey) -> Result<Vec<WaitingOrder>, StoreError> {
         let prefix = orders_prefix(key);
-        let mut orders = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-                .expression_attribute_values(":pk", s(account_pk(&key.account)))
-                .expression_attribute_values(":prefix", s(&prefix))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            orders.extend(out.items.unwrap_or_default().iter().filter_map(|item| {
+        let items = self.query_all(&account_pk(&key.account), &prefix, false).await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| {
                 let id = text_attr(item, "SK")?.strip_prefix(&prefix)?.parse::<u64>().ok()?;
                 let stamp = i64::try_from(number(item, STAMP)?).ok()?;
                 Some(WaitingOrder { id: NhanhId::new(id)?, stamp })
-            }));
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(orders);
+            })
+            .collect())
+    }
+
+    /// A conditional `UpdateItem` of the mark of `key`: `Ok(false)` when `condition` failed.
+    async fn update_mark(
+        &self,
+        key: &BacklogKey,
+        update: &str,
+        condition: &str,
+        values: &[(&str, AttributeValue)],
+    ) -> Result<bool, StoreError> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("PK", s(account_pk(&key.account)))
+            .key("SK", s(mark_sk(key)))
+            .update_expression(update)
+            .condition_expression(condition);
+        // DynamoDB refuses a name the expressions do not use.
+        for (placeholder, name) in [("#d", DRAIN), ("#s", SEQ)] {
+            if update.contains(placeholder) || condition.contains(placeholder) {
+                request = request.expression_attribute_names(placeholder, name);
             }
+        }
+        for (name, value) in values {
+            request = request.expression_attribute_values(*name, value.clone());
+        }
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(unavailable(e.into_service_error())),
         }
     }
 
@@ -163,44 +179,12 @@ impl OrderBacklog for DynamoStore {
             return Ok(false);
         }
         // A mark older than any drain lives: its drain was lost. Take it over (one caller wins).
-        let answer = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("PK", s(account_pk(&key.account)))
-            .key("SK", s(mark_sk(key)))
-            .update_expression("SET #d = :now")
-            .condition_expression("#d = :old")
-            .expression_attribute_names("#d", DRAIN)
-            .expression_attribute_values(":now", n(millis(at)))
-            .expression_attribute_values(":old", n(marked))
-            .send()
-            .await;
-        match answer {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(unavailable(e.into_service_error())),
-        }
+        self.update_mark(key, "SET #d = :now", "#d = :old", &[(":now", n(millis(at))), (":old", n(marked))]).await
     }
 
     async fn unmark_drain(&self, key: &BacklogKey, at: OffsetDateTime) -> Result<(), StoreError> {
-        let answer = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("PK", s(account_pk(&key.account)))
-            .key("SK", s(mark_sk(key)))
-            .update_expression("REMOVE #d")
-            .condition_expression("#d = :at")
-            .expression_attribute_names("#d", DRAIN)
-            .expression_attribute_values(":at", n(millis(at)))
-            .send()
-            .await;
-        match answer {
-            Ok(_) => Ok(()),
-            Err(e) if condition_failed(&e) => Ok(()),
-            Err(e) => Err(unavailable(e.into_service_error())),
-        }
+        // Refused: another caller set a newer mark, which stays.
+        self.update_mark(key, "REMOVE #d", "#d = :at", &[(":at", n(millis(at)))]).await.map(|_| ())
     }
 
     /// The mark first, then the orders (see the module's doc).
@@ -231,23 +215,6 @@ impl OrderBacklog for DynamoStore {
             // Nothing was ever added: there is no mark.
             return Ok(true);
         }
-        let answer = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("PK", s(account_pk(&key.account)))
-            .key("SK", s(mark_sk(key)))
-            .update_expression("REMOVE #d")
-            .condition_expression("#s = :seq")
-            .expression_attribute_names("#d", DRAIN)
-            .expression_attribute_names("#s", SEQ)
-            .expression_attribute_values(":seq", n(seq))
-            .send()
-            .await;
-        match answer {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(unavailable(e.into_service_error())),
-        }
+        self.update_mark(key, "REMOVE #d", "#s = :seq", &[(":seq", n(seq))]).await
     }
 }

@@ -137,52 +137,16 @@ impl OutageStore for DynamoStore {
     }
 
     async fn parked_count(&self, account: &AccountId) -> Result<usize, StoreError> {
-        let mut count = 0usize;
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk AND begins_with(SK, :account)")
-                .expression_attribute_values(":pk", s(PARKED_PK))
-                .expression_attribute_values(":account", s(format!("{}#", account.as_str())))
-                .select(aws_sdk_dynamodb::types::Select::Count)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            count += usize::try_from(out.count).unwrap_or(0);
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(count);
-            }
-        }
+        Ok(self.query_all(PARKED_PK, &format!("{}#", account.as_str()), true).await?.len())
     }
 
     async fn unpark(&self, records: &[ParkedRecord]) -> Result<(), StoreError> {
-        for chunk in records.chunks(BATCH_WRITE_MAX) {
-            let mut pending = Vec::with_capacity(chunk.len());
-            for record in chunk {
-                let delete =
-                    build(DeleteRequest::builder().key("PK", s(PARKED_PK)).key("SK", s(parked_sk(record))).build())?;
-                pending.push(WriteRequest::builder().delete_request(delete).build());
-            }
-            let mut waits = backoff();
-            while !pending.is_empty() {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, std::mem::take(&mut pending))
-                    .send()
-                    .await
-                    .map_err(unavailable)?;
-                pending = out.unprocessed_items.unwrap_or_default().remove(&self.table).unwrap_or_default();
-                if !pending.is_empty() && !waits.wait().await {
-                    return Err(StoreError::Unavailable("batch left items unprocessed".into()));
-                }
-            }
+        let mut requests = Vec::with_capacity(records.len());
+        for record in records {
+            let delete =
+                build(DeleteRequest::builder().key("PK", s(PARKED_PK)).key("SK", s(parked_sk(record))).build())?;
+            requests.push(WriteRequest::builder().delete_request(delete).build());
         }
-        Ok(())
+        self.batch_write(requests).await
     }
 }
