@@ -13,7 +13,8 @@ async fn main() -> Result<(), Error> {
     let shared::lambda::Bootstrap { config, sdk, clock, store, .. } = shared::lambda::bootstrap().await?;
     let queue_url = config.require_queue_url()?.to_owned();
     let scheduler = Scheduler {
-        connections: store,
+        connections: store.clone(),
+        outages: store,
         queue: Arc::new(SqsQueue::from_sdk_config(&sdk, queue_url)),
         clock,
         interval_minutes: config.pass_interval_minutes,

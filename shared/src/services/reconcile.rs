@@ -6,11 +6,15 @@
 //! queued on the ticks of its slot only. A tick for 10 000 accounts every 5 minutes queues about
 //! 2 000 passes a minute instead of 10 000 at once, so webhooks queued meanwhile do not wait
 //! behind them. An explicit run with `{"all": true}` queues every account (operators, tests).
+//!
+//! Each tick also keeps a Hub outage from outliving its probe: when an outage is open and its
+//! probe has not called the Hub for [`PROBE_LOST_AFTER`] (its chain lost: a send that failed, a
+//! probe given up), the tick queues a new probe, so parked records never wait forever.
 
 use crate::clock::Clock;
 use crate::domain::{AccountId, Origin, WorkItem};
 use crate::queue::{QueueMessage, WorkQueue};
-use crate::store::ConnectionStore;
+use crate::store::{ConnectionStore, OutageStore};
 use crate::Error;
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -26,7 +30,12 @@ pub struct Scheduler {
     /// Minutes between two passes of one account, with a tick every minute (`PASS_INTERVAL_MINUTES`;
     /// 1: every account at every tick).
     pub interval_minutes: u32,
+    /// The Hub outage, watched for a lost probe.
+    pub outages: Arc<dyn OutageStore>,
 }
+
+/// How long an open outage's probe may go without calling the Hub before a tick queues another.
+pub const PROBE_LOST_AFTER: time::Duration = time::Duration::minutes(2);
 
 /// The slot of `account` among `slots` (stable across releases and instances: SHA-256 based).
 pub fn slot_of(account: &AccountId, slots: u32) -> u32 {
@@ -48,6 +57,7 @@ impl Scheduler {
     /// of the same minute collapse (deduplication id per account and minute).
     pub async fn tick(&self, all: bool) -> Result<usize, Error> {
         let tick = self.clock.now();
+        self.revive_probe(tick).await;
         let mut cursor = None;
         let mut queued = 0;
         loop {
@@ -70,6 +80,27 @@ impl Scheduler {
         }
         tracing::info!(accounts = queued, all, "scheduled pass queued");
         Ok(queued)
+    }
+
+    /// Queues a probe for an open outage whose probe went quiet (best effort: the next tick tries
+    /// again).
+    async fn revive_probe(&self, now: OffsetDateTime) {
+        let outage = match self.outages.hub_outage().await {
+            Ok(Some(outage)) => outage,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "the Hub outage could not be read");
+                return;
+            }
+        };
+        let last = outage.probed_at.unwrap_or(outage.since);
+        if now - last < PROBE_LOST_AFTER {
+            return;
+        }
+        tracing::warn!(account_id = outage.account.as_str(), "the Hub outage's probe went quiet: a new one is queued");
+        if let Err(e) = crate::services::process::queue_probe(self.queue.as_ref(), &outage.account, now).await {
+            tracing::error!(error = %e, "the Hub probe could not be queued");
+        }
     }
 }
 
@@ -100,6 +131,7 @@ mod tests {
                 queue: queue.clone(),
                 clock: Arc::new(FixedClock(start + time::Duration::minutes(minute))),
                 interval_minutes: 5,
+                outages: f.store.clone(),
             };
             per_tick.push(scheduler.tick(false).await.unwrap());
             for m in queue.messages() {
@@ -115,8 +147,40 @@ mod tests {
             queue: queue.clone(),
             clock: Arc::new(FixedClock(start)),
             interval_minutes: 5,
+            outages: f.store.clone(),
         };
         assert_eq!(scheduler.tick(true).await.unwrap(), 100);
         assert!(accounts.iter().all(|a| slot_of(a, 1) == 0), "one slot: every tick");
+    }
+
+    /// An open outage whose probe went quiet gets a new probe at the next tick; a probe that
+    /// called within the last two minutes gets none (no second chain).
+    #[tokio::test]
+    async fn a_tick_queues_a_probe_for_an_outage_whose_probe_went_quiet() {
+        use crate::store::{HubOutage, OutageStore};
+        let f = intake_fixture();
+        let account = f.connect("acct-1", 1, 100, "tok", ConnectionState::Active).await;
+        let start = OffsetDateTime::from_unix_timestamp(1_796_000_040).unwrap();
+        let outage = HubOutage { since: start, account, reason: "503".into(), probed_at: None };
+        assert!(f.store.open_hub_outage(&outage).await.unwrap());
+        let probes_at = |at: OffsetDateTime| {
+            let store = f.store.clone();
+            async move {
+                let queue = Arc::new(MemoryQueue::default());
+                let scheduler = Scheduler {
+                    connections: store.clone(),
+                    queue: queue.clone(),
+                    clock: Arc::new(FixedClock(at)),
+                    interval_minutes: 5,
+                    outages: store,
+                };
+                scheduler.tick(false).await.unwrap();
+                queue.messages().iter().filter(|m| m.group_id == "hub:probe").count()
+            }
+        };
+        assert_eq!(probes_at(start + time::Duration::minutes(1)).await, 0, "its probe is young");
+        f.store.probed(start, start + time::Duration::minutes(2)).await.unwrap();
+        assert_eq!(probes_at(start + time::Duration::minutes(3)).await, 0, "its probe called a minute ago");
+        assert_eq!(probes_at(start + time::Duration::minutes(5)).await, 1, "quiet for three minutes");
     }
 }

@@ -22,6 +22,9 @@ pub struct HubOutage {
     pub account: AccountId,
     /// The failure that opened it.
     pub reason: String,
+    /// When the probe last called the Hub (`None`: not yet): the schedule queues a new probe when
+    /// this is old, so an outage whose probe chain was lost still ends.
+    pub probed_at: Option<OffsetDateTime>,
 }
 
 /// A queue message parked during an outage.
@@ -46,6 +49,8 @@ pub trait OutageStore: Send + Sync {
     async fn hub_outage(&self) -> Result<Option<HubOutage>, StoreError>;
     /// Opens `outage` unless one is open; returns whether this call opened it.
     async fn open_hub_outage(&self, outage: &HubOutage) -> Result<bool, StoreError>;
+    /// Records that the probe of the outage opened at `since` called the Hub at `at`.
+    async fn probed(&self, since: OffsetDateTime, at: OffsetDateTime) -> Result<(), StoreError>;
     /// Ends the outage opened at `since` (a later one stays).
     async fn close_hub_outage(&self, since: OffsetDateTime) -> Result<(), StoreError>;
     /// Parks `record` if an outage is still open; `false`: none is (apply the record instead).

@@ -528,7 +528,8 @@ async fn the_page_shows_the_backlog_and_a_hub_outage_with_its_parked_records() {
     let page = w.send("GET", "/nhanhvn/connect/385", Some(&cookie), &[]).await;
     assert!(page.body.contains("Đang chờ: <b id=\"waiting-orders\">250</b> đơn hàng"), "{}", page.body);
     assert!(!page.body.contains("id=\"hub-outage\""));
-    w.store.open_hub_outage(&HubOutage { since: now, account: account.clone(), reason: "503".into() }).await.unwrap();
+    let outage = HubOutage { since: now, account: account.clone(), reason: "503".into(), probed_at: None };
+    w.store.open_hub_outage(&outage).await.unwrap();
     for (n, owner) in ["385", "385", "386"].iter().enumerate() {
         let parked = ParkedRecord {
             parked_at: now,

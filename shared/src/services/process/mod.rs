@@ -43,7 +43,7 @@ pub use deadline::{within_deadline, DEADLINE_MARGIN};
 pub use drain::CUSTOMERS_AT_ONCE;
 pub use give_up::{Disposition, FailedDelivery, RetryRule, MAX_RETRY_DELAY};
 pub use initial_sync::PAGE_SIZE;
-pub use outage::{OutageGuard, DEFAULT_PROBE_EVERY, DEFAULT_STREAK, OPEN_AFTER};
+pub use outage::{queue_probe, OutageGuard, DEFAULT_PROBE_EVERY, DEFAULT_STREAK, OPEN_AFTER};
 pub use outcome::{BatchRecord, Failure, Outcome, RecordFailure, Unapplied, HELD_BACK};
 pub use pass::{DEFAULT_PASS_BUDGET, OVERLAP};
 

@@ -119,6 +119,18 @@ impl OutageGuard {
     }
 }
 
+/// Queues a Hub probe calling as `account`, due at `at`.
+pub async fn queue_probe(
+    queue: &dyn crate::queue::WorkQueue,
+    account: &AccountId,
+    at: OffsetDateTime,
+) -> Result<(), crate::Error> {
+    let probe = WorkItem::HubProbe { account_id: account.clone(), queued_at: at };
+    let message = probe.to_message(Origin::FollowUp(at)).map_err(|e| crate::Error::Invalid(e.to_string()))?;
+    queue.send(std::slice::from_ref(&message)).await?;
+    Ok(())
+}
+
 impl Processor {
     /// Parks `record` when a Hub outage is open (`Some`: answered so, nothing else to do).
     pub(super) async fn hold_for_outage(&self, record: &BatchRecord, item: &WorkItem) -> Option<Result<(), Unapplied>> {
@@ -160,7 +172,7 @@ impl Processor {
     /// Opens the outage (unless one is) and, when this call opened it, queues the probe.
     async fn open_outage(&self, account: &AccountId, reason: &str) {
         let now = self.clock.now();
-        let outage = HubOutage { since: now, account: account.clone(), reason: reason.to_owned() };
+        let outage = HubOutage { since: now, account: account.clone(), reason: reason.to_owned(), probed_at: None };
         match self.outage.store.open_hub_outage(&outage).await {
             Ok(true) => {
                 tracing::error!(
@@ -178,10 +190,7 @@ impl Processor {
     }
 
     async fn queue_probe(&self, account: &AccountId, now: OffsetDateTime) -> Result<(), crate::Error> {
-        let probe = WorkItem::HubProbe { account_id: account.clone(), queued_at: now };
-        let message = probe.to_message(Origin::FollowUp(now)).map_err(|e| crate::Error::Invalid(e.to_string()))?;
-        self.queue.send(std::slice::from_ref(&message)).await?;
-        Ok(())
+        queue_probe(self.queue.as_ref(), account, now).await
     }
 
     /// Parks the record (a scheduled pass is skipped instead); `None` when the outage ended
@@ -238,6 +247,9 @@ impl Processor {
                 match self.hub.hub_customers(&outage.account, now, 1, 1).await {
                     Err(HubError::Unavailable(reason)) => {
                         tracing::info!(reason = reason.as_str(), "Hub probe: still down");
+                        if let Err(e) = self.outage.store.probed(outage.since, now).await {
+                            tracing::warn!(error = %e, "the probe's call was not recorded");
+                        }
                         if started.elapsed() + self.outage.probe_every > budget {
                             let next =
                                 now + time::Duration::try_from(self.outage.probe_every).unwrap_or(time::Duration::ZERO);
@@ -386,7 +398,7 @@ mod tests {
     #[tokio::test]
     async fn a_record_is_never_parked_once_the_outage_has_ended() {
         let f = processor_fixture().await;
-        let outage = HubOutage { since: f.now, account: f.account.clone(), reason: "503".into() };
+        let outage = HubOutage { since: f.now, account: f.account.clone(), reason: "503".into(), probed_at: None };
         assert!(f.store.open_hub_outage(&outage).await.unwrap());
         // This instance reads the outage open and keeps that view for RECHECK.
         assert!(f.processor.outage.current().await.is_some());

@@ -43,6 +43,7 @@ impl OutageStore for DynamoStore {
                 since: from_ms(&item, "since")?,
                 account: AccountId::parse(text_attr(&item, "account")?).ok()?,
                 reason: text_attr(&item, "reason").unwrap_or_default().to_owned(),
+                probed_at: from_ms(&item, "probed_at"),
             })
         })();
         outage.map(Some).ok_or_else(|| StoreError::Corrupt("Hub outage item without since or account".into()))
@@ -64,6 +65,26 @@ impl OutageStore for DynamoStore {
         match answer {
             Ok(_) => Ok(true),
             Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(unavailable(e.into_service_error())),
+        }
+    }
+
+    async fn probed(&self, since: OffsetDateTime, at: OffsetDateTime) -> Result<(), StoreError> {
+        let answer = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("PK", s(HUB_PK))
+            .key("SK", s(OUTAGE_SK))
+            .update_expression("SET probed_at = :at")
+            .condition_expression("since = :since")
+            .expression_attribute_values(":at", n(ms(at)))
+            .expression_attribute_values(":since", n(ms(since)))
+            .send()
+            .await;
+        match answer {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
             Err(e) => Err(unavailable(e.into_service_error())),
         }
     }

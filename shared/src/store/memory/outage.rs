@@ -19,6 +19,15 @@ impl OutageStore for MemoryStore {
         })
     }
 
+    async fn probed(&self, since: OffsetDateTime, at: OffsetDateTime) -> Result<(), StoreError> {
+        self.with(|s| {
+            if let Some(o) = s.hub_outage.as_mut().filter(|o| o.since == since) {
+                o.probed_at = Some(at);
+            }
+            Ok(())
+        })
+    }
+
     async fn close_hub_outage(&self, since: OffsetDateTime) -> Result<(), StoreError> {
         self.with(|s| {
             if s.hub_outage.as_ref().is_some_and(|o| o.since == since) {
