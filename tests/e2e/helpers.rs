@@ -294,6 +294,8 @@ pub struct Carried {
     pub group_id: String,
     pub dedup_id: String,
     pub body: String,
+    /// The bridge's batch that carried it (one processor invocation).
+    pub batch: u64,
 }
 
 fn claimed() -> &'static std::sync::Mutex<std::collections::HashSet<String>> {
@@ -312,6 +314,7 @@ fn tapped(prefix: &str) -> Vec<Carried> {
             group_id: v["group_id"].as_str().unwrap_or_default().to_owned(),
             dedup_id: v["dedup_id"].as_str().unwrap_or_default().to_owned(),
             body: v["body"].as_str().unwrap_or_default().to_owned(),
+            batch: v["batch"].as_u64().unwrap_or_default(),
         })
         .filter(|m| m.group_id.starts_with(prefix) && !claimed.contains(&m.message_id))
         // The first scheduled pass and initial sync pages a connection queues for itself.

@@ -398,7 +398,7 @@ async fn a_flash_sale_is_read_in_batches_and_nothing_waits() {
     let hub = l.hub_until(60, "the sale's 60 orders", |h| items(h, "orders").len() == 60).await;
     assert_eq!(items(&hub, "customers").len(), 12, "one customer per phone");
     let calls = l.app.get_json(&format!("{}/_sim/calls?app_id={}", stack().nhanh, l.app.app_id)).await;
-    assert_eq!(order_reads(&calls) - reads_before, 1, "60 changes, one read of 60 ids");
+    assert_eq!(order_reads(&calls) - reads_before, 1, "60 changes, one read of 60 ids: {calls}");
     assert_eq!(calls["while_locked"], 0);
     // The drain counts its orders once it removed them from the backlog, just after their writes.
     let status = l.app.status_until(30, "60 orders counted", |s| s["streams"]["orders"]["applied"] == 60).await;
@@ -406,8 +406,11 @@ async fn a_flash_sale_is_read_in_batches_and_nothing_waits() {
     assert_eq!(status["waiting"]["orders"], 0, "{status}");
 }
 
+/// The `order/list` reads by ids (the drain's; the account's scheduled pass reads by window).
 fn order_reads(calls: &Value) -> usize {
-    calls["calls"].as_array().map_or(0, |l| l.iter().filter(|c| c["path"] == "/v3.0/order/list").count())
+    calls["calls"]
+        .as_array()
+        .map_or(0, |l| l.iter().filter(|c| c["path"] == "/v3.0/order/list" && !c["ids"].is_null()).count())
 }
 
 /// Issue 23, item 3: the Hub answers 503 to every call of the account. A few failures in a row

@@ -38,6 +38,8 @@ pub struct Bridge {
     paused: AtomicBool,
     cycle: Mutex<()>,
     http: reqwest::Client,
+    /// Batches handed to the function so far (each tapped message names its batch).
+    batches: std::sync::atomic::AtomicU64,
 }
 
 impl Bridge {
@@ -58,6 +60,7 @@ impl Bridge {
             tap,
             invoke_timeout,
             paused: AtomicBool::new(false),
+            batches: std::sync::atomic::AtomicU64::new(0),
             cycle: Mutex::new(()),
             http: reqwest::Client::new(),
         }
@@ -83,9 +86,10 @@ impl Bridge {
     fn tap(&self, batch: &[Received]) {
         let Some(path) = &self.tap else { return };
         let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) else { return };
+        let number = self.batches.fetch_add(1, Ordering::SeqCst);
         for m in batch.iter().filter(|m| m.receive_count <= 1) {
-            let line =
-                json!({"group_id": m.group_id, "dedup_id": m.dedup_id, "body": m.body, "message_id": m.message_id});
+            let line = json!({"group_id": m.group_id, "dedup_id": m.dedup_id, "body": m.body, "message_id": m.message_id,
+                "batch": number});
             let _ = writeln!(f, "{line}");
         }
     }

@@ -176,6 +176,10 @@ pub(super) async fn api(
     if let Some(call) = sim.calls.last_mut() {
         call["served"] = json!(true);
         call["token"] = data["paginator"]["next"].clone();
+        // How many ids a read by ids named (the drain's reads, told apart from window reads).
+        if let Some(ids) = data["filters"]["ids"].as_array() {
+            call["ids"] = json!(ids.len());
+        }
     }
     sim.list_calls += 1;
     let short = sim.list_calls % 2 == 0;
