@@ -39,6 +39,9 @@ impl CustomerMemo {
     }
 }
 
+/// Orders a drain round takes when Nhanh reads one id per call (v2): about 2 s of paced calls.
+const ROUND_OF_SINGLE_READS: usize = 10;
+
 /// The most pages one read of a list of ids follows (Nhanh answers a list of at most 100 ids in one).
 const MAX_ID_PAGES: usize = 10;
 
@@ -56,7 +59,12 @@ impl Processor {
         business: NhanhBusiness,
     ) -> Result<Outcome, Failure> {
         let key = BacklogKey { account: conn.account_id.clone(), business };
-        let per_read = self.nhanh.order_ids_per_read(creds.api_version).clamp(1, 100);
+        // A round takes what one call reads (100 on v3); where a call reads one (v2), a round takes
+        // ROUND_OF_SINGLE_READS, read one by one, so the backlog is not listed again per order.
+        let per_read = match self.nhanh.order_ids_per_read(creds.api_version).clamp(1, 100) {
+            1 => ROUND_OF_SINGLE_READS,
+            n => n,
+        };
         let started = self.clock.now();
         let customers = CustomerMemo::default();
         loop {
