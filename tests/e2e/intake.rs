@@ -124,7 +124,12 @@ async fn every_event_type_lands_in_the_fifo_queue(api: Api) {
             expected.push((g.clone(), raw.clone(), *change, id.parse::<u64>().unwrap()));
         }
     }
-    let got = messages_of(&acct, expected.len(), Duration::from_millis(1500)).await;
+    // The orders' drain may continue in a message of its own (its 1 s budget on a loaded stack).
+    let got: Vec<_> = messages_of(&acct, expected.len(), Duration::from_millis(1500))
+        .await
+        .into_iter()
+        .filter(|m| !m.group_id.ends_with(":order_drain"))
+        .collect();
     assert_eq!(got.len(), expected.len(), "one message per record");
     // The deduplication id: the body, the record and the instant intake received it (issue 21).
     let dedup_of = |raw: &str, id: u64, body: &Value| {

@@ -2,9 +2,10 @@
 //!
 //! Nhanh webhooks are authenticated by the connection's verify token (constant time, R13); Hub
 //! events by `X-Hub-Signature` (HMAC-SHA256 of the raw body, checked before parsing). Decisions
-//! the documents leave open: an event naming several records (a bulk delete) becomes one message
-//! per record (each in its own record's group), carrying facts, not the body (so no secret and no
-//! size limit travels); a Hub event for an account that never
+//! the documents leave open: an order change waits in its business's backlog behind one drain
+//! message (issue 23, `intake/orders.rs`); any other event naming several records (a bulk
+//! delete) becomes one message per record (each in its own record's group), carrying facts, not
+//! the body (so no secret and no size limit travels); a Hub event for an account that never
 //! connected is acknowledged and dropped (the Hub must not retry it forever).
 
 mod orders;

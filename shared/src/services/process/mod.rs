@@ -1,8 +1,9 @@
 //! The processor: applies work items to the other side (rules R3, R5–R9).
 //!
 //! Nhanh → Hub: products (always re-read with `product/detail`, so stale or re-ordered webhooks
-//! end in the current state), orders (re-read with `order/index` by id; customer matched by
-//! normalised phone; full snapshot), deletions, and the category tree. Hub → Nhanh: customers
+//! end in the current state), orders (re-read together from the business's backlog, up to 100 ids
+//! per `order/list` on v3; customer matched by normalised phone; full snapshot), deletions, and
+//! the category tree. While the Hub is out, records are parked and a probe waits for it. Hub → Nhanh: customers
 //! (`customer/add`) and orders (`order/add` with the Hub id, echoes recognised by `shopOrderId`).
 //!
 //! No duplicates: every Hub create carries the Idempotency-Key `{account}:{entity}:{nhanh id}`
