@@ -281,6 +281,20 @@ fn backoff() -> Backoff {
     Backoff::new(std::time::Duration::from_millis(25), 6)
 }
 
+/// The answer of a conditional write: `Ok(false)` when its condition failed, other errors as
+/// [`StoreError::Unavailable`].
+fn conditional<T, E, R>(answer: Result<T, SdkError<E, R>>) -> Result<bool, StoreError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    match answer {
+        Ok(_) => Ok(true),
+        Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("ConditionalCheckFailedException") => Ok(false),
+        Err(e) => Err(unavailable(e)),
+    }
+}
+
 fn unavailable<E: std::error::Error + 'static>(e: E) -> StoreError {
     StoreError::Unavailable(DisplayErrorContext(e).to_string())
 }

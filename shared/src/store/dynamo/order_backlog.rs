@@ -41,13 +41,6 @@ fn number(item: &Item, name: &str) -> Option<i128> {
     item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
 }
 
-fn condition_failed<E>(e: &aws_sdk_dynamodb::error::SdkError<E>) -> bool
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
-{
-    e.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
-}
-
 impl DynamoStore {
     /// Puts the waiting orders (a newer stamp replaces an older one): one `PutItem` each (an order
     /// webhook names one order; intake's role needs no batch write).
@@ -107,11 +100,7 @@ impl DynamoStore {
         for (name, value) in values {
             request = request.expression_attribute_values(*name, value.clone());
         }
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(unavailable(e.into_service_error())),
-        }
+        conditional(request.send().await)
     }
 
     /// Deletes one waiting order if its stamp is still `order.stamp`.
@@ -127,11 +116,8 @@ impl DynamoStore {
             .expression_attribute_values(":stamp", n(order.stamp))
             .send()
             .await;
-        match answer {
-            Ok(_) => Ok(()),
-            Err(e) if condition_failed(&e) => Ok(()),
-            Err(e) => Err(unavailable(e.into_service_error())),
-        }
+        // A newer change of the order stays.
+        conditional(answer).map(|_| ())
     }
 }
 

@@ -62,11 +62,7 @@ impl OutageStore for DynamoStore {
             .condition_expression("attribute_not_exists(PK)")
             .send()
             .await;
-        match answer {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(unavailable(e.into_service_error())),
-        }
+        conditional(answer)
     }
 
     async fn probed(&self, since: OffsetDateTime, at: OffsetDateTime) -> Result<(), StoreError> {
@@ -82,11 +78,8 @@ impl OutageStore for DynamoStore {
             .expression_attribute_values(":since", n(ms(since)))
             .send()
             .await;
-        match answer {
-            Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
-            Err(e) => Err(unavailable(e.into_service_error())),
-        }
+        // A later outage, or none: nothing to do.
+        conditional(answer).map(|_| ())
     }
 
     async fn close_hub_outage(&self, since: OffsetDateTime) -> Result<(), StoreError> {
@@ -100,11 +93,8 @@ impl OutageStore for DynamoStore {
             .expression_attribute_values(":since", n(ms(since)))
             .send()
             .await;
-        match answer {
-            Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
-            Err(e) => Err(unavailable(e.into_service_error())),
-        }
+        // A later outage, or none: nothing to do.
+        conditional(answer).map(|_| ())
     }
 
     /// One transaction: the outage item must still exist, and the record is put.
