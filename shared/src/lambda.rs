@@ -254,6 +254,7 @@ impl Bootstrap {
             secrets: self.secrets()?,
             clock: clock.clone(),
             tokens: Default::default(),
+            customers: Default::default(),
             pass_budget: config.pass_budget(),
             retry: config.retry_rule(),
             dead_letters: store.clone(),

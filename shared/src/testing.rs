@@ -665,6 +665,7 @@ pub async fn processor_fixture() -> ProcessorFixture {
         secrets: intake.secrets.clone(),
         clock: Arc::new(FixedClock(intake.now)),
         tokens: Default::default(),
+        customers: Default::default(),
         pass_budget: crate::services::process::DEFAULT_PASS_BUDGET,
         retry: crate::services::process::RetryRule { max_receive_count: 5, ..Default::default() },
         dead_letters: intake.store.clone(),

@@ -110,6 +110,7 @@ pub async fn connect(
         secrets: fixture.secrets.clone(),
         clock: Arc::new(SystemClock),
         tokens: Default::default(),
+        customers: Default::default(),
         pass_budget,
         retry: shared::services::process::RetryRule { max_receive_count: 5, ..Default::default() },
         dead_letters: fixture.store.clone(),

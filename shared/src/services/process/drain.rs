@@ -5,7 +5,8 @@
 //!
 //! Orders of one customer phone are applied one after another, in the order of their changes, so
 //! two orders of one new phone never race to create that customer; orders of different phones are
-//! applied [`CUSTOMERS_AT_ONCE`] at a time. R8 (echoes) and the versioned writes (never an older
+//! applied [`CUSTOMERS_AT_ONCE`] at a time, each reusing the Hub customer its phone last resolved
+//! to ([`super::CustomerMemo`]). R8 (echoes) and the versioned writes (never an older
 //! state over a newer one) hold as for every order, since each goes through `apply_order`.
 
 use super::outcome::{Failure, Outcome};
@@ -18,26 +19,6 @@ use std::collections::HashMap;
 
 /// How many customers' orders one drain applies at once.
 pub const CUSTOMERS_AT_ONCE: usize = 16;
-
-/// The Hub customer of each phone as this drain invocation resolved it (issue 23): an order whose
-/// customer fields are the ones resolved reuses the Hub id instead of a lookup by phone, which
-/// halved a 3 000-order sale's Hub calls (one lookup per customer and invocation, not per order).
-/// Decision: for the seconds of one invocation, the Hub customer this connector just found or
-/// wrote is taken as current; a change made in the Hub meanwhile is met at the next lookup.
-#[derive(Default)]
-struct CustomerMemo(std::sync::Mutex<HashMap<String, (crate::nhanh::OrderCustomer, crate::domain::HubId)>>);
-
-impl CustomerMemo {
-    fn get(&self, phone: &str) -> Option<(crate::nhanh::OrderCustomer, crate::domain::HubId)> {
-        self.0.lock().ok()?.get(phone).cloned()
-    }
-
-    fn put(&self, phone: String, resolved: (crate::nhanh::OrderCustomer, crate::domain::HubId)) {
-        if let Ok(mut memo) = self.0.lock() {
-            memo.insert(phone, resolved);
-        }
-    }
-}
 
 /// Orders a drain round takes when Nhanh reads one id per call (v2): about 2 s of paced calls.
 const ROUND_OF_SINGLE_READS: usize = 10;
@@ -66,7 +47,6 @@ impl Processor {
             n => n,
         };
         let started = self.clock.now();
-        let customers = CustomerMemo::default();
         loop {
             if self.clock.now() - started >= self.pass_budget {
                 self.continue_drain(&key).await?;
@@ -88,7 +68,7 @@ impl Processor {
             }
             let batch: Vec<WaitingOrder> = current.into_iter().take(per_read).collect();
             if !batch.is_empty() {
-                self.drain_batch(conn, creds, &key, &batch, &customers).await?;
+                self.drain_batch(conn, creds, &key, &batch).await?;
             }
         }
     }
@@ -101,7 +81,6 @@ impl Processor {
         creds: &Credentials,
         key: &BacklogKey,
         batch: &[WaitingOrder],
-        customers: &CustomerMemo,
     ) -> Result<(), Failure> {
         let read_at = self.clock.now();
         let orders = self.read_orders(creds, batch.iter().map(|o| o.id).collect()).await?;
@@ -131,8 +110,9 @@ impl Processor {
         let results: Vec<(NhanhId, Result<Outcome, Failure>)> = futures::stream::iter(lanes)
             .map(|(phone, lane)| async move {
                 let mut out = Vec::with_capacity(lane.len());
-                // The phone's customer as this drain last resolved it: its orders reuse it.
-                let mut customer = phone.as_ref().and_then(|p| customers.get(p));
+                // The phone's customer as this instance last resolved it: its orders reuse it.
+                let account = &conn.account_id;
+                let mut customer = phone.as_ref().and_then(|p| self.customers.get(account, p, self.clock.now()));
                 for order in lane {
                     let id = order.id;
                     let result = self.apply_order_remembering(conn, order, read_at, &mut customer).await;
@@ -144,7 +124,7 @@ impl Processor {
                     }
                 }
                 if let (Some(phone), Some(resolved)) = (phone, customer) {
-                    customers.put(phone, resolved);
+                    self.customers.put(account, &phone, resolved, self.clock.now());
                 }
                 out
             })
@@ -309,6 +289,36 @@ mod tests {
         assert!(left.orders.is_empty() && left.drain_since.is_none(), "{left:?}");
         let stats = f.store.stats(&f.account).await.unwrap();
         assert_eq!(stats.streams["orders"].applied, 250);
+    }
+
+    /// A later drain of one phone's order reuses the Hub customer an earlier drain resolved (no
+    /// lookup), unless the order's customer fields changed (then it is looked up and updated).
+    #[tokio::test]
+    async fn a_later_drain_reuses_the_customer_of_the_phone_unless_its_fields_changed() {
+        let f = processor_fixture().await;
+        let later = f.now + time::Duration::minutes(1);
+        let hub_calls = || f.hub.calls.load(Ordering::SeqCst);
+        let drain = |id: u64, name: &str| {
+            let mut o = order(id, "0912345678", "New", later);
+            o.customer.name = Some(name.into());
+            f.nhanh.orders.lock().unwrap().insert(id, o);
+            let f = &f;
+            async move {
+                announce(f, &[id], later).await;
+                assert!(f.processor.process_batch(&[drain_record(f)]).await.is_empty());
+            }
+        };
+        drain(1, "Lan").await;
+        let before = hub_calls();
+        drain(2, "Lan").await;
+        assert_eq!(hub_calls() - before, 1, "the order's create only: the customer is remembered");
+        let before = hub_calls();
+        drain(3, "Lan Anh").await;
+        assert_eq!(hub_calls() - before, 3, "a lookup, the customer's update, the order's create");
+        let customers = f.hub.all("customers");
+        assert_eq!(customers.len(), 1);
+        assert_eq!(customers[0]["name"], "Lan Anh");
+        assert_eq!(f.hub.all("orders").len(), 3);
     }
 
     /// A backlog that records a newer change of an order while the drain applies its older one:

@@ -23,6 +23,7 @@ mod bills;
 mod change;
 mod create;
 mod customer;
+mod customer_memo;
 mod deadline;
 mod drain;
 mod give_up;
@@ -58,6 +59,7 @@ use crate::secrets::{seal_context, SealedField};
 use crate::secrets::{OpenCache, SecretBox};
 use crate::store::{ConnectionStore, CursorStore, FailureLog, IdMapStore, IntentStore, StatsStore, StoreError};
 use crate::Error;
+pub use customer_memo::{CustomerMemo, CUSTOMER_MEMO_TTL};
 use outcome::classify;
 use std::sync::Arc;
 
@@ -105,6 +107,8 @@ pub struct Processor {
     pub backlog: Arc<dyn crate::store::OrderBacklog>,
     /// The Hub outage: records parked while it lasts, and the probe.
     pub outage: OutageGuard,
+    /// The Hub customer of each phone as this instance last resolved it.
+    pub customers: CustomerMemo,
 }
 
 /// The span of one queue record: every log line while it is applied names its message, group,
