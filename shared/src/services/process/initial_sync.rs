@@ -1,13 +1,14 @@
 //! The initial sync (R10) as processor steps, and the product-page path it shares with the pass.
 //!
 //! The first pass of a connection applies the category tree at once, then queues the first
-//! `InitialSyncPage` item; pages of 50 products are applied through the same code as the pass's
+//! `InitialSyncPage` item; pages of [`SYNC_PAGE_SIZE`] products are applied through the same code as the pass's
 //! product pages, one after another within an invocation's budget, and the rest continues in a new
 //! item carrying Nhanh's page token. Progress (pages done,
 //! and the total when the version tells it) is on the status, and the connection goes `syncing`
 //! → `active` after the last page.
 
 use super::outcome::{err, Failure, Outcome};
+use super::product::PageRecords;
 use super::Processor;
 use crate::domain::Stream;
 use crate::domain::{Connection, ConnectionState, InitialSync, InitialSyncState, Origin, WorkItem};
@@ -15,12 +16,37 @@ use crate::nhanh::{Credentials, PageToken, ProductQuery};
 use crate::store::StoreError;
 use crate::Error;
 
-/// Products per initial sync page.
+/// Products per page of the scheduled pass's product stream.
 pub const PAGE_SIZE: u32 = 50;
+/// Products asked per initial sync page: Nhanh's most (v3: 100; the v2 adapter asks its own most,
+/// 50). Issue 23: every page costs a few store calls before and after its Hub writes, when the
+/// Hub's 50 writes/s are the bound; pages of 100 halve that cost per product.
+pub const SYNC_PAGE_SIZE: u32 = 100;
 /// The longest Hub `Retry-After` a page waits out in place.
 const HUB_WAIT_IN_PLACE: time::Duration = time::Duration::seconds(5);
 /// How many times one page waits for the Hub before it fails.
 const HUB_WAITS_PER_PAGE: u32 = 10;
+
+/// A page whose Hub writes are done and whose records are not yet written.
+struct WrittenPage {
+    /// What its writes left to record.
+    records: PageRecords,
+    /// The token it was read with, and its number.
+    after: Option<PageToken>,
+    seq: u32,
+    /// Its products, and the pages in all where the version tells them.
+    count: u64,
+    total_pages: Option<u32>,
+    /// Where the next page starts (`None`: this is the last, or the page cap was reached).
+    next: Option<PageToken>,
+    /// Whether Nhanh named a next page (past the cap too).
+    more: bool,
+}
+
+/// Where the page after page `seq` starts: Nhanh's token, unless the page cap is reached.
+fn next_page(found: &crate::nhanh::Page<crate::nhanh::Product>, seq: u32) -> Option<PageToken> {
+    found.next.clone().filter(|_| seq < super::listing::MAX_PAGES_PER_WINDOW)
+}
 
 impl Processor {
     /// Applies the tree, queues the first product page, and marks the sync running. Pages follow
@@ -65,12 +91,15 @@ impl Processor {
         self.queue.send(std::slice::from_ref(&message)).await.map_err(|e| err(Stream::Products, e))
     }
 
-    /// Pages of the initial sync from `after` on: each is applied while the next is read (issue
-    /// 23: the Nhanh read no longer waits behind the page's Hub writes), in the same invocation
-    /// while its budget ([`Processor::pass_budget`]) lasts, so the pace is the binding limit's
-    /// and not the queue's; the rest goes on in a new work item. The sync ends after the last
-    /// page. A failure after this invocation applied a page hands the rest to a new item (nothing
-    /// applied is read again); on the first page it is the item's own failure.
+    /// Pages of the initial sync from `after` on, in the same invocation while its budget
+    /// ([`Processor::pass_budget`]) lasts, so the pace is the binding limit's and not the
+    /// queue's; the rest goes on in a new work item. The sync ends after the last page.
+    ///
+    /// Issue 23: three things run at once: the Hub writes of page `seq`, the records of page
+    /// `seq - 1` (links, snapshots, progress), and the Nhanh read of page `seq + 1`, so neither
+    /// Nhanh nor the table stops the Hub writes between two pages. A failure hands the rest,
+    /// from the first page not recorded, to a new item (nothing recorded is read again); on the
+    /// item's own first page it is the item's failure.
     pub(super) async fn initial_sync_page(
         &self,
         conn: &Connection,
@@ -78,53 +107,100 @@ impl Processor {
         mut after: Option<PageToken>,
         mut seq: u32,
     ) -> Result<Outcome, Failure> {
-        let account = &conn.account_id;
         let deadline = self.work_until(self.clock.now());
         let first = seq;
         let mut read = self.read_sync_page(creds, after.clone()).await;
+        // The page written whose records are being written beside the next page's writes.
+        let mut pending: Option<WrittenPage> = None;
         loop {
             let found = match read {
                 Ok(found) => found,
-                Err(Failure::Retry { .. }) if seq > first => {
-                    self.queue_sync_page(conn, after, seq).await?;
-                    return Ok(Outcome::Skipped);
+                Err(e) => {
+                    if let Some(earlier) = pending.take() {
+                        let (at, at_seq) = (earlier.after.clone(), earlier.seq);
+                        if let Err(e) = self.finish_sync_page(conn, earlier).await {
+                            return self.stop_sync(conn, at, at_seq, first, e).await;
+                        }
+                    }
+                    return self.stop_sync(conn, after, seq, first, e).await;
                 }
-                Err(e) => return Err(e),
             };
-            // The next page is read while this one is applied, unless the budget is spent.
-            let ahead = found.next.clone().filter(|_| self.clock.now() < deadline);
-            let (applied, prefetched) = match ahead {
-                Some(token) => {
-                    let both = futures::future::join(
-                        self.apply_sync_page(conn, found, seq),
-                        self.read_sync_page(creds, Some(token)),
-                    );
-                    let (applied, prefetched) = both.await;
-                    (applied, Some(prefetched))
+            let next = next_page(&found, seq);
+            // The next page is read while this one is written, unless the budget is spent.
+            let ahead = next.clone().filter(|_| self.clock.now() < deadline);
+            let carried = pending.as_ref().map(|p| p.records.links.clone()).unwrap_or_default();
+            let (count, total_pages, more) = (found.items.len() as u64, found.total_pages, found.next.is_some());
+            let earlier = pending.take();
+            let earlier_at = earlier.as_ref().map(|p| (p.after.clone(), p.seq));
+            let finish = async {
+                match earlier {
+                    Some(page) => self.finish_sync_page(conn, page).await.map(|_| ()),
+                    None => Ok(()),
                 }
-                None => (self.apply_sync_page(conn, found, seq).await, None),
             };
-            let next = match applied {
-                Ok(next) => next,
-                Err(Failure::Retry { .. }) if seq > first => {
-                    self.queue_sync_page(conn, after, seq).await?;
-                    return Ok(Outcome::Skipped);
+            let prefetch = async {
+                match ahead {
+                    Some(token) => Some(self.read_sync_page(creds, Some(token)).await),
+                    None => None,
                 }
-                Err(e) => return Err(e),
             };
-            let Some(next) = next else { return Ok(Outcome::Skipped) };
+            // The writes are polled first: their reads of the maps may run before the earlier
+            // page's links are stored, which `carried` stands in for.
+            let (written, finished, prefetched) =
+                futures::future::join3(self.write_sync_page(conn, found.items, &carried), finish, prefetch).await;
+            if let (Err(e), Some((at, at_seq))) = (finished, earlier_at) {
+                return self.stop_sync(conn, at, at_seq, first, e).await;
+            }
+            let records = match written {
+                Ok(records) => records,
+                Err((records, e)) => {
+                    // What was written before the failure is still recorded (best effort).
+                    if let Err(not_recorded) = self.record_products_page(conn, records).await {
+                        tracing::warn!(account_id = conn.account_id.as_str(), error = ?not_recorded, "page not recorded");
+                    }
+                    return self.stop_sync(conn, after, seq, first, e).await;
+                }
+            };
+            let page = WrittenPage { records, after: after.clone(), seq, count, total_pages, next: next.clone(), more };
             let Some(prefetched) = prefetched else {
-                self.queue_sync_page(conn, Some(next), seq + 1).await?;
-                tracing::info!(
-                    account_id = account.as_str(),
-                    next_page = seq + 1,
-                    "initial sync continues in a new work item"
-                );
+                let next = match self.finish_sync_page(conn, page).await {
+                    Ok(next) => next,
+                    Err(e) => return self.stop_sync(conn, after, seq, first, e).await,
+                };
+                if let Some(next) = next {
+                    self.queue_sync_page(conn, Some(next), seq + 1).await?;
+                    tracing::info!(
+                        account_id = conn.account_id.as_str(),
+                        next_page = seq + 1,
+                        "initial sync continues in a new work item"
+                    );
+                }
                 return Ok(Outcome::Skipped);
             };
-            after = Some(next);
+            pending = Some(page);
+            after = next;
             seq += 1;
             read = prefetched;
+        }
+    }
+
+    /// Ends an invocation's pages on `failure` at page `seq` (read from `after`): a retryable
+    /// failure past the item's own first page hands the rest to a new item; otherwise it is the
+    /// item's failure.
+    async fn stop_sync(
+        &self,
+        conn: &Connection,
+        after: Option<PageToken>,
+        seq: u32,
+        first: u32,
+        failure: Failure,
+    ) -> Result<Outcome, Failure> {
+        match failure {
+            Failure::Retry { .. } if seq > first => {
+                self.queue_sync_page(conn, after, seq).await?;
+                Ok(Outcome::Skipped)
+            }
+            failure => Err(failure),
         }
     }
 
@@ -138,8 +214,11 @@ impl Processor {
         after: Option<PageToken>,
         seq: u32,
     ) -> Result<Option<PageToken>, Failure> {
-        let found = self.read_sync_page(creds, after).await?;
-        self.apply_sync_page(conn, found, seq).await
+        let found = self.read_sync_page(creds, after.clone()).await?;
+        let next = next_page(&found, seq);
+        let (count, total_pages, more) = (found.items.len() as u64, found.total_pages, found.next.is_some());
+        let records = self.write_sync_page(conn, found.items, &[]).await.map_err(|(_, e)| e)?;
+        self.finish_sync_page(conn, WrittenPage { records, after, seq, count, total_pages, next, more }).await
     }
 
     /// Reads one page of products for the initial sync.
@@ -149,40 +228,33 @@ impl Processor {
         after: Option<PageToken>,
     ) -> Result<crate::nhanh::Page<crate::nhanh::Product>, Failure> {
         self.nhanh
-            .products(creds, &ProductQuery { after, per_page: PAGE_SIZE, ..Default::default() })
+            .products(creds, &ProductQuery { after, per_page: SYNC_PAGE_SIZE, ..Default::default() })
             .await
             .map_err(|e| err(Stream::Products, e))
     }
 
-    /// Applies and counts page `seq` as read; returns where the next page starts (`None`: the
+    /// Records page `page.seq` and counts it; returns where the next page starts (`None`: the
     /// sync is done, and marked so).
-    async fn apply_sync_page(
-        &self,
-        conn: &Connection,
-        found: crate::nhanh::Page<crate::nhanh::Product>,
-        seq: u32,
-    ) -> Result<Option<PageToken>, Failure> {
+    async fn finish_sync_page(&self, conn: &Connection, page: WrittenPage) -> Result<Option<PageToken>, Failure> {
         let account = &conn.account_id;
+        let WrittenPage { records, seq, count, total_pages, next, more, .. } = page;
+        self.record_products_page(conn, records).await?;
         // Progress counts products: the page's, once per page (a retried page counts once).
-        let count = found.items.len() as u64;
-        self.apply_page_waiting_out_the_hub(conn, found.items).await?;
         let done = self
             .stats
             .advance(account, Stream::InitialSync, seq, count, self.clock.now())
             .await
             .map_err(|e| err(Stream::Products, e))?;
-        // Decision: v2 tells the pages in all, so the total is at most that many full pages (an
-        // estimate until the last page, then the exact count); v3 tells no total (§9): none
-        // until done.
-        let total = found.total_pages.map(|pages| u64::from(pages) * u64::from(PAGE_SIZE));
+        // Decision: v2 tells the pages in all, so the total is at most that many pages as full as
+        // this one (an estimate until the last page, then the exact count; the adapter may ask
+        // fewer than SYNC_PAGE_SIZE); v3 tells no total (§9): none until done.
+        let total = total_pages.map(|pages| u64::from(pages) * count);
         tracing::info!(account_id = account.as_str(), done, total, "initial sync progress");
-        let capped = found.next.is_some() && seq >= super::listing::MAX_PAGES_PER_WINDOW;
-        if capped {
+        if more && next.is_none() {
             // Page tokens that never end: the sync ends here (logged); the scheduled pass's
             // product stream picks up every product changed from now on.
             tracing::error!(account_id = account.as_str(), pages = seq, "initial sync cut at its page cap");
         }
-        let next = found.next.filter(|_| !capped);
         if next.is_none() {
             self.update_initial_sync(account, |c| {
                 c.initial_sync = Some(InitialSync { state: InitialSyncState::Done, done, total: Some(done) });
@@ -203,24 +275,32 @@ impl Processor {
         Ok(next)
     }
 
-    /// Applies a page read from Nhanh; when the Hub asks to slow down (429 with `Retry-After`)
-    /// for a short while, waits and applies the same products again (the writes already done are
-    /// not repeated: unchanged products are not sent), rather than handing the page back to be
-    /// read from Nhanh a second time (issue 21: pages read twice met Nhanh's lock). A longer
-    /// wait, or one past this invocation's work time, fails as before.
-    async fn apply_page_waiting_out_the_hub(
+    /// Writes a page read from Nhanh to the Hub; when the Hub asks to slow down (429 with
+    /// `Retry-After`) for a short while, records what was written, waits and writes the same
+    /// products again (the writes already done are not repeated: unchanged products are not
+    /// sent), rather than handing the page back to be read from Nhanh a second time (issue 21:
+    /// pages read twice met Nhanh's lock). A longer wait, or one past this invocation's work
+    /// time, fails as before, with what was written to record.
+    async fn write_sync_page(
         &self,
         conn: &Connection,
         products: Vec<crate::nhanh::Product>,
-    ) -> Result<(), Failure> {
+        carried: &[(String, crate::domain::HubId)],
+    ) -> Result<PageRecords, (PageRecords, Failure)> {
         let until = self.work_until(self.clock.now());
         let mut waits = 0;
         loop {
-            match self.apply_products(conn, products.clone()).await {
+            let (records, outcome) = self
+                .write_products_page(conn, products.clone(), carried)
+                .await
+                .map_err(|e| (PageRecords::default(), e))?;
+            match outcome {
+                Ok(()) => return Ok(records),
                 Err(Failure::Retry { not_before: Some(at), reauth: false, .. })
                     if waits < HUB_WAITS_PER_PAGE && at <= until && at - self.clock.now() <= HUB_WAIT_IN_PLACE =>
                 {
                     waits += 1;
+                    self.record_products_page(conn, records).await.map_err(|e| (PageRecords::default(), e))?;
                     let pause = (at - self.clock.now()).max(time::Duration::ZERO) + time::Duration::milliseconds(20);
                     tracing::info!(
                         account_id = conn.account_id.as_str(),
@@ -229,7 +309,7 @@ impl Processor {
                     );
                     tokio::time::sleep(std::time::Duration::try_from(pause).unwrap_or_default()).await;
                 }
-                other => return other,
+                Err(failure) => return Err((records, failure)),
             }
         }
     }
@@ -344,6 +424,27 @@ mod tests {
         assert_eq!(stats.streams["initial_sync"].applied, 20, "a page counted once");
     }
 
+    /// A child whose parent was on the page before is linked to it, though that page's links
+    /// are stored beside this page's writes (the writes read the maps first here).
+    #[tokio::test]
+    async fn a_child_finds_its_parent_of_the_page_before_while_that_page_is_recorded() {
+        let mut f = processor_fixture().await;
+        f.processor.queue = std::sync::Arc::new(crate::queue::memory::MemoryQueue::default());
+        let conn = crate::store::ConnectionStore::get(f.store.as_ref(), &f.account).await.unwrap().unwrap();
+        let creds = f.processor.credentials(&conn).await.unwrap();
+        for id in 1..=100 {
+            f.nhanh.products.lock().unwrap().insert(id, product(id, None, &format!("P{id}")));
+        }
+        f.nhanh.products.lock().unwrap().insert(150, product(150, Some(7), "Áo đỏ"));
+        f.processor.pass_budget = time::Duration::seconds(60);
+        f.processor.initial_sync_page(&conn, &creds, None, 1).await.unwrap();
+        let products = f.hub.all("products");
+        assert_eq!(products.len(), 101);
+        let parent = products.iter().find(|p| p["code"] == "SP7").unwrap();
+        let child = products.iter().find(|p| p["code"] == "SP150").unwrap();
+        assert_eq!(child["parent_id"], parent["id"], "{child}");
+    }
+
     #[tokio::test]
     async fn pages_follow_one_another_within_the_budget_and_continue_in_a_new_item_after_it() {
         let mut f = processor_fixture().await;
@@ -351,23 +452,24 @@ mod tests {
         f.processor.queue = queue.clone();
         let conn = crate::store::ConnectionStore::get(f.store.as_ref(), &f.account).await.unwrap().unwrap();
         let creds = f.processor.credentials(&conn).await.unwrap();
-        for id in 1..=120 {
+        for id in 1..=250 {
             f.nhanh.products.lock().unwrap().insert(id, product(id, None, &format!("P{id}")));
         }
-        // No budget: one page, then the next page is a new work item carrying the token.
+        // No budget: one page (of Nhanh's most, 100), then the next page is a new work item
+        // carrying the token.
         f.processor.pass_budget = time::Duration::ZERO;
         f.processor.initial_sync_page(&conn, &creds, None, 1).await.unwrap();
-        assert_eq!(f.hub.all("products").len(), 50);
+        assert_eq!(f.hub.all("products").len(), 100);
         let item: WorkItem = serde_json::from_str(&queue.messages()[0].body).unwrap();
         let WorkItem::InitialSyncPage { after, seq, .. } = item else { panic!("{item:?}") };
-        assert_eq!((after.as_ref().map(PageToken::as_str), seq), (Some("50"), 2));
+        assert_eq!((after.as_ref().map(PageToken::as_str), seq), (Some("100"), 2));
         // A budget: the rest in one invocation, and the sync is done.
         f.processor.pass_budget = time::Duration::seconds(60);
         f.processor.initial_sync_page(&conn, &creds, after, seq).await.unwrap();
-        assert_eq!(f.hub.all("products").len(), 120);
+        assert_eq!(f.hub.all("products").len(), 250);
         assert_eq!(queue.messages().len(), 1, "no further item");
         let conn = crate::store::ConnectionStore::get(f.store.as_ref(), &f.account).await.unwrap().unwrap();
-        assert_eq!(conn.initial_sync.map(|s| (s.state, s.done)), Some((InitialSyncState::Done, 120)), "products");
+        assert_eq!(conn.initial_sync.map(|s| (s.state, s.done)), Some((InitialSyncState::Done, 250)), "products");
     }
 
     /// Issue 21: a page of a chain queued in an earlier connected period (before a disconnect and

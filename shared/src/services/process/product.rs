@@ -14,6 +14,16 @@ use futures::StreamExt;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// What a page's Hub writes leave to record: the links of the products created and the bodies
+/// sent (the last snapshots).
+#[derive(Debug, Default)]
+pub(super) struct PageRecords {
+    /// Nhanh key → Hub id, of the products created.
+    pub links: Vec<(String, HubId)>,
+    /// Nhanh key → body sent.
+    pub snapshots: Vec<(String, String)>,
+}
+
 /// Hub writes in flight at once while a page of products is applied. Decision: the Hub allows
 /// about 50 requests/s per account (`loyalty-hub-api.md`) and the Hub client paces itself under
 /// it; at the Hub's usual 50–100 ms per write (and our intent write before each create), 8 in
@@ -127,14 +137,29 @@ impl Processor {
         Ok(Outcome::Applied(Stream::Products))
     }
 
-    /// Applies a page of products, parents first, with batched store calls: one read of the
-    /// page's maps and one of its last snapshots, a create intent only per new product, then one
-    /// write of the new links, one of the snapshots and one counter update. A product whose body
-    /// equals its last snapshot is not sent again. Up to [`HUB_WRITES_IN_FLIGHT`] Hub writes run at
-    /// once (parents, then their children, who need the parents' Hub ids). A retryable failure
-    /// starts no further write; what was applied before and beside it is still recorded, so the
-    /// retry redoes less.
-    pub(super) async fn apply_products(&self, conn: &Connection, mut products: Vec<Product>) -> Result<(), Failure> {
+    /// Applies a page of products: its Hub writes ([`Processor::write_products_page`]), then their
+    /// records ([`Processor::record_products_page`]). A retryable failure starts no further
+    /// write; what was applied before and beside it is still recorded, so the retry redoes less.
+    pub(super) async fn apply_products(&self, conn: &Connection, products: Vec<Product>) -> Result<(), Failure> {
+        let (records, outcome) = self.write_products_page(conn, products, &[]).await?;
+        self.record_products_page(conn, records).await?;
+        outcome
+    }
+
+    /// The Hub writes of a page of products, parents first, with batched store reads: one read of
+    /// the page's maps and one of its last snapshots, a create intent only per new product. A
+    /// product whose body equals its last snapshot is not sent again. Up to
+    /// [`HUB_WRITES_IN_FLIGHT`] Hub writes run at once (parents, then their children, who need the
+    /// parents' Hub ids). `unrecorded`: links made by an earlier page whose records are still
+    /// being written (issue 23: the initial sync records a page while the next one writes), so a
+    /// child whose parent was on that page finds it. Returns what to record, and the outcome of
+    /// the writes (a retryable failure starts no further write).
+    pub(super) async fn write_products_page(
+        &self,
+        conn: &Connection,
+        mut products: Vec<Product>,
+        unrecorded: &[(String, HubId)],
+    ) -> Result<(PageRecords, Result<(), Failure>), Failure> {
         let account = &conn.account_id;
         products.sort_by_key(|p| p.parent_id.is_some());
         let own: Vec<String> = products.iter().map(|p| p.id.to_string()).collect();
@@ -155,7 +180,10 @@ impl Processor {
         )
         .await
         .map_err(|e| err(Stream::Products, e))?;
-        let (mut links, mut snapshots, mut outcome) = (Vec::new(), Vec::new(), Ok(()));
+        for (key, id) in unrecorded {
+            known.entry(key.clone()).or_insert_with(|| id.clone());
+        }
+        let (mut records, mut outcome) = (PageRecords::default(), Ok(()));
         let children_from = products.iter().position(|p| p.parent_id.is_some()).unwrap_or(products.len());
         let (parents, children) = products.split_at(children_from);
         for phase in [parents, children] {
@@ -178,9 +206,9 @@ impl Processor {
                     Some(Ok(created)) => {
                         if let Some(id) = created {
                             known.insert(key.clone(), id.clone());
-                            links.push((key.clone(), id));
+                            records.links.push((key.clone(), id));
                         }
-                        snapshots.push((key, body));
+                        records.snapshots.push((key, body));
                     }
                     Some(Err(Failure::Permanent { stream, record, reason })) => {
                         self.log_failure(conn, stream, &record, reason).await
@@ -193,8 +221,15 @@ impl Processor {
                 break;
             }
         }
-        // The links and the snapshots at once: a snapshot without its link is harmless (a product
-        // with no Hub id is never skipped as unchanged; its create resends the recorded intent).
+        Ok((records, outcome))
+    }
+
+    /// Records what a page's Hub writes did: the new links and the snapshots sent at once (a
+    /// snapshot without its link is harmless: a product with no Hub id is never skipped as
+    /// unchanged, and its create resends the recorded intent), then the applied counter.
+    pub(super) async fn record_products_page(&self, conn: &Connection, records: PageRecords) -> Result<(), Failure> {
+        let account = &conn.account_id;
+        let PageRecords { links, snapshots } = records;
         let link = async {
             match links.is_empty() {
                 true => Ok(()),
@@ -217,7 +252,7 @@ impl Processor {
                 tracing::warn!(account_id = account.as_str(), error = %e, "counter not updated");
             }
         }
-        outcome
+        Ok(())
     }
 
     /// Sends the Hub writes of a page, [`HUB_WRITES_IN_FLIGHT`] at a time, in the given order:

@@ -28,6 +28,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 use codec::{n, s, text_attr, Item};
+use futures::{StreamExt, TryStreamExt};
 use keys::*;
 use std::collections::HashMap;
 
@@ -222,8 +223,9 @@ impl DynamoStore {
         Ok(items.into_iter().filter_map(|(sk, item)| Some((sk.strip_prefix(prefix)?.to_owned(), item))).collect())
     }
 
-    /// Writes items with BatchWriteItem (≤ 25 a call, unprocessed items sent again), in the given
-    /// order of calls; a later item with the same key as an earlier one replaces it.
+    /// Writes items with BatchWriteItem (≤ 25 a call, unprocessed items sent again); a later item
+    /// with the same key as an earlier one replaces it (each key is written once, so the calls,
+    /// sent side by side, never race on a key).
     async fn batch_put(&self, items: Vec<Item>) -> Result<(), StoreError> {
         let mut unique: Vec<Item> = Vec::with_capacity(items.len());
         let mut seen: HashMap<(Option<String>, Option<String>), usize> = HashMap::new();
@@ -246,24 +248,32 @@ impl DynamoStore {
         self.batch_write(requests).await
     }
 
-    /// Sends write requests with BatchWriteItem (≤ 25 a call, unprocessed ones sent again, a few
-    /// times with backoff).
+    /// Sends write requests with BatchWriteItem (≤ 25 a call, [`BATCH_WRITES_AT_ONCE`] calls at
+    /// once, unprocessed ones sent again, a few times with backoff).
     async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
-        for chunk in requests.chunks(BATCH_WRITE_MAX) {
-            let mut pending: Vec<WriteRequest> = chunk.to_vec();
-            let mut waits = backoff();
-            while !pending.is_empty() {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, std::mem::take(&mut pending))
-                    .send()
-                    .await
-                    .map_err(unavailable)?;
-                pending = out.unprocessed_items.unwrap_or_default().remove(&self.table).unwrap_or_default();
-                if !pending.is_empty() && !waits.wait().await {
-                    return Err(StoreError::Unavailable("batch left items unprocessed".into()));
-                }
+        let chunks: Vec<Vec<WriteRequest>> = requests.chunks(BATCH_WRITE_MAX).map(<[_]>::to_vec).collect();
+        futures::stream::iter(chunks)
+            .map(|chunk| self.batch_write_chunk(chunk))
+            .buffer_unordered(BATCH_WRITES_AT_ONCE)
+            .try_collect::<Vec<()>>()
+            .await
+            .map(|_| ())
+    }
+
+    /// One BatchWriteItem of at most 25 requests, with what it left unprocessed sent again.
+    async fn batch_write_chunk(&self, mut pending: Vec<WriteRequest>) -> Result<(), StoreError> {
+        let mut waits = backoff();
+        while !pending.is_empty() {
+            let out = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, std::mem::take(&mut pending))
+                .send()
+                .await
+                .map_err(unavailable)?;
+            pending = out.unprocessed_items.unwrap_or_default().remove(&self.table).unwrap_or_default();
+            if !pending.is_empty() && !waits.wait().await {
+                return Err(StoreError::Unavailable("batch left items unprocessed".into()));
             }
         }
         Ok(())
@@ -274,6 +284,9 @@ impl DynamoStore {
 const BATCH_GET_MAX: usize = 100;
 /// Items per BatchWriteItem call (DynamoDB's limit).
 const BATCH_WRITE_MAX: usize = 25;
+/// BatchWriteItem calls of one batch write sent at once (issue 23: an initial sync page's 100
+/// links and 100 snapshots were 8 calls one after another between two pages' Hub writes).
+const BATCH_WRITES_AT_ONCE: usize = 4;
 
 /// The waits before a transaction cancelled transiently, or what a batch call left unprocessed
 /// (throttling), is asked again: six, from 25 ms doubling, with jitter (at most about 3 s).
