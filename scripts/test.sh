@@ -96,9 +96,12 @@ start_stack test "${TEST_PORT:-9300}" "${TEST_MOTO_PORT:-4599}"
 # The sync's pages chain within a 10 s budget there (the suite's 1 s budget tests continuations).
 PASS_BUDGET_SECS=10 start_stack scale "${TEST_SCALE_PORT:-9340}" "${TEST_SCALE_MOTO_PORT:-4598}"
 # The template lint runs while the stacks start.
-stage "cfn-lint template.yaml, sam validate --lint"
+stage "cfn-lint template.yaml, sam validate --lint, the operations check"
 cfn-lint template.yaml
 SAM_CLI_TELEMETRY=0 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "$ROOT/.tools/sam/bin/sam" validate --lint --region us-east-1
+# Issue 24: alarms, log groups with retention, the retained table and key, the runbook's sections
+# (and that the check refuses a template without each).
+"$PYTHON" scripts/check_template.py template.yaml docs/operations.md --self-test
 
 wait_ready test
 wait_ready scale

@@ -321,9 +321,11 @@ impl Bootstrap {
     }
 }
 
-/// Initialises logging and TLS, reads the configuration and builds the shared adapters.
-pub async fn bootstrap() -> Result<Bootstrap, lambda_http::Error> {
+/// Initialises logging, metrics (as `function`) and TLS, reads the configuration and builds the
+/// shared adapters.
+pub async fn bootstrap(function: &'static str) -> Result<Bootstrap, lambda_http::Error> {
     crate::telemetry::init();
+    crate::metrics::set_function(function);
     crate::telemetry::install_crypto_provider();
     let config = Config::from_env()?;
     let sdk = aws_sdk_config(&config).await;

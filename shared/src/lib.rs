@@ -15,6 +15,7 @@ pub mod fuzzing;
 pub mod hub;
 pub mod lambda;
 pub mod mapping;
+pub mod metrics;
 pub mod nhanh;
 pub mod queue;
 pub mod retry;

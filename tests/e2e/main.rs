@@ -26,6 +26,7 @@ mod helpers;
 mod intake;
 mod invoke;
 mod measure;
+mod operations;
 mod process;
 mod robustness;
 mod sale;

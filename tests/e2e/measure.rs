@@ -393,7 +393,7 @@ pub(crate) async fn in_process_functions() -> (shared::lambda::Bootstrap, shared
     for (k, v) in [("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"), ("AWS_REGION", "us-east-1")] {
         std::env::set_var(k, v);
     }
-    let boot = shared::lambda::bootstrap().await.unwrap();
+    let boot = shared::lambda::bootstrap("intake").await.unwrap();
     let queue_url = boot.config.require_queue_url().unwrap().to_owned();
     let intake = shared::services::intake::IntakeService::new(
         boot.store.clone(),

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let mut boot = shared::lambda::bootstrap().await?;
+    let mut boot = shared::lambda::bootstrap("connect").await?;
     use shared::lambda::ConfigSecret::{CookieSigningKey, HubServiceToken, StatusApiToken};
     boot.read_secrets(&[HubServiceToken, CookieSigningKey, StatusApiToken]).await?;
     let secrets = boot.secrets()?;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let boot = shared::lambda::bootstrap().await?;
+    let boot = shared::lambda::bootstrap("intake").await?;
     let secrets = boot.secrets()?;
     let hub_secret = boot.hub_webhook_secret()?;
     // Read once per cold start (both versions), not on the first Hub event.

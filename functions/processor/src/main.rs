@@ -7,7 +7,7 @@ use shared::queue::sqs::SqsQueue;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let mut boot = shared::lambda::bootstrap().await?;
+    let mut boot = shared::lambda::bootstrap("processor").await?;
     boot.read_secrets(&[shared::lambda::ConfigSecret::HubServiceToken]).await?;
     let processor = boot.processor()?;
     let queue = Some(SqsQueue::from_sdk_config(&boot.sdk, boot.config.require_queue_url()?.to_owned()));

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let shared::lambda::Bootstrap { config, sdk, clock, store, .. } = shared::lambda::bootstrap().await?;
+    let shared::lambda::Bootstrap { config, sdk, clock, store, .. } = shared::lambda::bootstrap("reconcile").await?;
     let queue_url = config.require_queue_url()?.to_owned();
     let scheduler = Scheduler {
         connections: store.clone(),

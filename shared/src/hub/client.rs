@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::clock::Clock;
+use crate::metrics::Metric;
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -131,9 +132,23 @@ impl HubClient {
         }
     }
 
+    /// One request, timed for the metrics (`HubLatency`, and `HubErrors` for a 5xx, a 429 or no
+    /// answer).
+    async fn send_once(&self, scope: &str, request: RequestBuilder) -> Result<Value, HubError> {
+        let started = std::time::Instant::now();
+        let result = self.exchange(scope, request).await;
+        let about = crate::metrics::of_account(scope);
+        let about: crate::metrics::Properties<'_> = if scope == SESSIONS_SCOPE { &[] } else { &about };
+        crate::metrics::emit(Metric::HubLatency, &[started.elapsed().as_secs_f64() * 1000.0], &[], about);
+        if matches!(result, Err(HubError::RateLimited { .. } | HubError::Unavailable(_))) {
+            crate::metrics::count(Metric::HubErrors, &[], about);
+        }
+        result
+    }
+
     /// One request, as it goes (the caller checked the account is not blocked): a 429 blocks the
     /// account until its `Retry-After`.
-    async fn send_once(&self, scope: &str, request: RequestBuilder) -> Result<Value, HubError> {
+    async fn exchange(&self, scope: &str, request: RequestBuilder) -> Result<Value, HubError> {
         let response = request.send().await.map_err(|e| HubError::Unavailable(crate::telemetry::http_failure(e)))?;
         let status = response.status();
         let retry_after = response

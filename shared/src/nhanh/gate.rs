@@ -8,6 +8,7 @@
 use super::rate_lock::{LockKey, RateLocks};
 use super::NhanhError;
 use crate::clock::Clock;
+use crate::metrics::Metric;
 use crate::store::{RateLockSnapshot, RateLockStore};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -186,8 +187,15 @@ impl CallGate {
                 self.wait_until(&path, unlocked_at, time::Duration::milliseconds(50)).await?;
             }
             self.wait_for_slot(&key).await?;
-            match attempt().await {
+            let answer = attempt().await;
+            let (app, business) = (key.0.to_string(), key.1.to_string());
+            let about = [("app_id", app.as_str()), ("business_id", business.as_str())];
+            crate::metrics::count(Metric::NhanhCalls, &[], &about);
+            match answer {
                 Err(NhanhError::RateLimited { unlocked_at, .. }) => {
+                    let locked = (unlocked_at - self.clock.now()).as_seconds_f64().max(0.0);
+                    crate::metrics::count(Metric::NhanhRateLimited, &[], &about);
+                    crate::metrics::emit(Metric::NhanhLockedSeconds, &[locked], &[], &about);
                     let unlocked_at = unlocked_at.max(self.clock.now() + time::Duration::seconds(1));
                     self.record_lock(&key, unlocked_at).await;
                 }

@@ -142,6 +142,8 @@ impl Processor {
                     }
                 }
                 for (counter, n) in counts.into_iter().filter(|(_, n)| *n > 0) {
+                    let outcome = if counter == Counter::Applied { "applied" } else { "dropped" };
+                    super::settle::records(&conn.account_id, Stream::Bills, outcome, n as usize);
                     if let Err(e) = self.stats.add(&conn.account_id, Stream::Bills, counter, n, self.clock.now()).await
                     {
                         tracing::warn!(account_id = conn.account_id.as_str(), error = %e, "counter not updated");

@@ -154,6 +154,8 @@ impl Processor {
         done.extend(applied.iter().copied());
         attempt!(Stream::Orders, DRAIN_RECORD, self.backlog.remove_orders(key, &done));
         if let Some(newest) = applied.iter().map(WaitingOrder::recorded_at).max() {
+            let received: Vec<_> = applied.iter().map(WaitingOrder::recorded_at).collect();
+            super::settle::lag(&conn.account_id, &received, self.clock.now());
             self.add_count(conn, Counter::Applied, applied.len()).await;
             // The stream's `last_event_at`: when intake recorded the newest change applied.
             let moved = self.stats.add(&conn.account_id, Stream::Orders, Counter::Received, 0, newest).await;
@@ -200,6 +202,8 @@ impl Processor {
     /// Adds `amount` to a counter of the orders stream (best effort).
     async fn add_count(&self, conn: &Connection, counter: Counter, amount: usize) {
         let now = self.clock.now();
+        let outcome = if counter == Counter::Applied { "applied" } else { "dropped" };
+        super::settle::records(&conn.account_id, Stream::Orders, outcome, amount);
         let added = self.stats.add(&conn.account_id, Stream::Orders, counter, amount as u64, now).await;
         if let Err(e) = added {
             tracing::warn!(account_id = conn.account_id.as_str(), error = %e, "counter not updated");

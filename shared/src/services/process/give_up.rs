@@ -110,6 +110,8 @@ impl Processor {
         };
         match self.dead_letters.put_dead_letter(account, &letter).await {
             Ok(()) => {
+                let about = crate::metrics::of_account(account.as_str());
+                crate::metrics::count(crate::metrics::Metric::RecordsGivenUp, &[], &about);
                 tracing::error!(
                     account_id = account.as_str(),
                     group_id = delivery.group_id,

@@ -60,6 +60,7 @@ impl Processor {
         if applied == 0 {
             return Ok(Outcome::Skipped);
         }
+        super::settle::records(account, Stream::ProductGroups, "applied", groups.len());
         if let Err(e) =
             self.stats.add(account, Stream::ProductGroups, Counter::Applied, applied, self.clock.now()).await
         {

@@ -257,7 +257,15 @@ impl Processor {
             WorkItem::HubEvent { event, .. } => self.hub_event(&conn, &creds, event).await,
             WorkItem::OrderDrain { business, .. } => self.drain_orders(&conn, &creds, *business).await,
             WorkItem::HubProbe { .. } => Ok(Outcome::Skipped),
-            WorkItem::ReconcileAccount { resume, .. } => self.reconcile(&conn, &creds, resume.clone()).await,
+            WorkItem::ReconcileAccount { resume, .. } => {
+                let started = std::time::Instant::now();
+                let result = self.reconcile(&conn, &creds, resume.clone()).await;
+                let ms = started.elapsed().as_secs_f64() * 1000.0;
+                let about = crate::metrics::of_account(conn.account_id.as_str());
+                crate::metrics::count(crate::metrics::Metric::PassesRun, &[], &about);
+                crate::metrics::emit(crate::metrics::Metric::PassDuration, &[ms], &[], &about);
+                result
+            }
             WorkItem::InitialSyncPage { after, seq, page, period, .. } => {
                 if period.is_some() && *period != conn.connected_at {
                     // A chain of an earlier connected period.
@@ -362,6 +370,8 @@ impl Processor {
             conn.state = ConnectionState::NeedsReauth;
             match self.connections.put(&conn).await {
                 Ok(_) => {
+                    let about = crate::metrics::of_account(account.as_str());
+                    crate::metrics::count(crate::metrics::Metric::AccountsNeedingReauth, &[], &about);
                     tracing::warn!(
                         account_id = account.as_str(),
                         "Nhanh rejected the access token: connection needs a new consent"

@@ -293,6 +293,7 @@ impl Processor {
                 }
             }
             if applied > 0 {
+                super::settle::records(account, Stream::Customers, "applied", applied as usize);
                 if let Err(e) =
                     self.stats.add(account, Stream::Customers, Counter::Applied, applied, self.clock.now()).await
                 {

@@ -244,6 +244,7 @@ impl Processor {
         };
         futures::future::try_join(link, record).await.map_err(|e| err(Stream::Products, e))?;
         if !snapshots.is_empty() {
+            super::settle::records(account, Stream::Products, "applied", snapshots.len());
             let counted = self
                 .stats
                 .add(account, Stream::Products, Counter::Applied, snapshots.len() as u64, self.clock.now())

@@ -4,6 +4,7 @@
 use super::outcome::{Failure, Outcome, Unapplied};
 use super::Processor;
 use crate::domain::{AccountId, Connection, Counter, Stream, WorkItem};
+use crate::metrics::{self, Metric};
 use crate::store::FailureRecord;
 use time::OffsetDateTime;
 
@@ -38,6 +39,7 @@ impl Processor {
         let received_at = event.map(|(_, at)| at);
         let now = self.clock.now();
         let stats = self.stats.as_ref();
+        record_metrics(account, event, &result, now);
         match result {
             Ok(outcome) => {
                 tracing::info!(outcome = ?outcome, "work item applied");
@@ -82,6 +84,11 @@ impl Processor {
     /// A page-level count (best effort).
     pub(super) async fn count(&self, conn: &Connection, outcome: Outcome) {
         let now = self.clock.now();
+        match outcome {
+            Outcome::Applied(stream) => records(&conn.account_id, stream, "applied", 1),
+            Outcome::Dropped(stream) => records(&conn.account_id, stream, "dropped", 1),
+            Outcome::Skipped => {}
+        }
         let r = match outcome {
             Outcome::Applied(stream) => self.stats.count(&conn.account_id, stream, Counter::Applied, now).await,
             Outcome::Dropped(stream) => self.stats.count(&conn.account_id, stream, Counter::Dropped, now).await,
@@ -102,8 +109,55 @@ impl Processor {
             reason = reason.as_str(),
             "record failed permanently"
         );
+        records(&conn.account_id, stream, "failed", 1);
         let failure = FailureRecord { at: now, entity: entity.to_owned(), record: rec.to_owned(), reason };
         let _ = self.failures.record_failure(&conn.account_id, &failure).await;
         let _ = self.stats.count(&conn.account_id, stream, Counter::Failed, now).await;
+    }
+}
+
+/// The `outcome` dimension of a record's result.
+fn outcome_name(result: &Result<Outcome, Failure>) -> &'static str {
+    match result {
+        Ok(Outcome::Applied(_)) => "applied",
+        Ok(Outcome::Dropped(_)) => "dropped",
+        Ok(Outcome::Skipped) => "ignored",
+        Err(Failure::Retry { .. }) => "retried",
+        Err(Failure::Permanent { .. }) => "failed",
+    }
+}
+
+/// Counts `amount` records of `stream` with `outcome` (the `Records` metric).
+pub(super) fn records(account: &AccountId, stream: Stream, outcome: &'static str, amount: usize) {
+    if amount > 0 {
+        let dims = [("stream", stream.as_str()), ("outcome", outcome)];
+        metrics::emit(Metric::Records, &[amount as f64], &dims, &metrics::of_account(account.as_str()));
+    }
+}
+
+/// The lag of events applied, from their reception by intake to `now` (the `Lag` metric, ms).
+pub(super) fn lag(account: &AccountId, received: &[OffsetDateTime], now: OffsetDateTime) {
+    let values: Vec<f64> = received.iter().map(|at| ((now - *at).as_seconds_f64() * 1000.0).max(0.0)).collect();
+    metrics::emit(Metric::Lag, &values, &[], &metrics::of_account(account.as_str()));
+}
+
+/// The metrics of one settled record: its outcome on its stream (the event's, the failure's or
+/// the outcome's), and its lag once applied.
+fn record_metrics(
+    account: &AccountId,
+    event: Option<(Stream, OffsetDateTime)>,
+    result: &Result<Outcome, Failure>,
+    now: OffsetDateTime,
+) {
+    let stream = match result {
+        Ok(Outcome::Applied(s) | Outcome::Dropped(s)) | Err(Failure::Permanent { stream: s, .. }) => Some(*s),
+        _ => event.map(|(s, _)| s),
+    };
+    // The connector's own items (passes, pages, drains) count what they applied themselves.
+    if let Some(stream) = stream.filter(|_| event.is_some() || result.is_err()) {
+        records(account, stream, outcome_name(result), 1);
+    }
+    if let (Ok(Outcome::Applied(_)), Some((_, at))) = (result, event) {
+        lag(account, &[at], now);
     }
 }
