@@ -71,6 +71,9 @@ pub struct Config {
     pub pass_budget_secs: u64,
     /// `HUB_PROBE_SECS` (optional, default 10): how often the probe calls the Hub during an outage.
     pub hub_probe_secs: u64,
+    /// `DATA_RETENTION_DAYS` (optional, default 30; connect, intake): how long a disconnected
+    /// account's id maps, snapshots and intents are kept before they expire (issue 24).
+    pub data_retention_days: u16,
     /// `PASS_INTERVAL_MINUTES` (optional, default 1): minutes between two scheduled passes of one
     /// account when the schedule ticks every minute; each account has its slot (template: 5).
     pub pass_interval_minutes: u32,
@@ -163,6 +166,11 @@ impl Config {
         time::Duration::seconds(i64::try_from(self.pass_budget_secs).unwrap_or(i64::MAX))
     }
 
+    /// [`Config::data_retention_days`] as a duration.
+    pub fn data_retention(&self) -> time::Duration {
+        time::Duration::days(i64::from(self.data_retention_days))
+    }
+
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -209,6 +217,7 @@ impl Config {
                     .map_err(|_| ConfigError::Invalid("PASS_BUDGET_SECS", "must be a whole number of seconds"))?,
             },
             hub_probe_secs: positive("HUB_PROBE_SECS", get("HUB_PROBE_SECS"), 10)?,
+            data_retention_days: positive("DATA_RETENTION_DAYS", get("DATA_RETENTION_DAYS"), 30)?,
             pass_interval_minutes: positive("PASS_INTERVAL_MINUTES", get("PASS_INTERVAL_MINUTES"), 1)?,
             max_receive_count: positive("MAX_RECEIVE_COUNT", get("MAX_RECEIVE_COUNT"), 1000)?,
             retry_horizon_secs: positive("RETRY_HORIZON_SECS", get("RETRY_HORIZON_SECS"), 86_400)?,

@@ -255,6 +255,7 @@ impl Bootstrap {
             clock: clock.clone(),
             tokens: Default::default(),
             customers: Default::default(),
+            account_data: store.clone(),
             pass_budget: config.pass_budget(),
             retry: config.retry_rule(),
             dead_letters: store.clone(),

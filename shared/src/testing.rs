@@ -80,6 +80,7 @@ pub fn connection(
         connected_at: Some(now),
         disconnected_at: None,
         disconnect_reason: None,
+        data_kept_until: None,
         initial_sync: Some(InitialSync { state: InitialSyncState::Done, done: 0, total: Some(0) }),
         version: 0,
     }
@@ -666,6 +667,7 @@ pub async fn processor_fixture() -> ProcessorFixture {
         clock: Arc::new(FixedClock(intake.now)),
         tokens: Default::default(),
         customers: Default::default(),
+        account_data: intake.store.clone(),
         pass_budget: crate::services::process::DEFAULT_PASS_BUDGET,
         retry: crate::services::process::RetryRule { max_receive_count: 5, ..Default::default() },
         dead_letters: intake.store.clone(),

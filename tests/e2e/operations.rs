@@ -113,3 +113,104 @@ async fn an_applied_order_a_refused_write_and_a_rate_lock_leave_their_metrics() 
     let calls = until_metrics(10, "the Nhanh calls", |d| declares(d, "NhanhCalls", &["function"]) && of_app(d)).await;
     assert!(total(&calls, "NhanhCalls") >= 2.0, "the refused call counts as a call");
 }
+
+/// The account's items whose sort key starts with `prefix`, as the table holds them.
+async fn items_of(
+    account: &str,
+    prefix: &str,
+) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let table = stack_env().get("TABLE_NAME").cloned().unwrap_or_default();
+    let client = aws_sdk_dynamodb::Client::new(&aws_sdk().await);
+    let out = client
+        .query()
+        .table_name(table)
+        .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+        .expression_attribute_values(":pk", AttributeValue::S(format!("ACCT#{account}")))
+        .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("query the table");
+    out.items.unwrap_or_default()
+}
+
+/// The connection item's data (JSON).
+async fn connection_data(account: &str) -> Value {
+    let items = items_of(account, "CONN").await;
+    let data = items.first().and_then(|i| i.get("data")).and_then(|d| d.as_s().ok()).cloned().unwrap_or_default();
+    serde_json::from_str(&data).unwrap_or(Value::Null)
+}
+
+/// The `ttl_epoch` of each item (`None`: no expiry).
+fn expiries(items: &[std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>]) -> Vec<Option<i64>> {
+    items.iter().map(|i| i.get("ttl_epoch").and_then(|t| t.as_n().ok()).and_then(|n| n.parse().ok())).collect()
+}
+
+/// A disconnect deletes the sealed Secret Key and token at once and gives the id maps and
+/// snapshots the retention period's expiry (the page says until when); a reconnect within it
+/// takes the expiry back.
+#[tokio::test]
+async fn a_disconnect_deletes_the_secret_key_and_leaves_maps_and_snapshots_to_expire_unless_reconnected() {
+    let (mut app, _token) = connected_on(Api::V3, Some(true)).await;
+    let account = app.account.clone();
+    merchant(&app, "products", json!({"idNhanh": 871_001, "name": "Áo", "price": "1000"})).await;
+    merchant(&app, "orders", order(871_002, "0912871002")).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while items_of(&account, "INT#snapshot:order").await.is_empty()
+        || items_of(&account, "MAP#product").await.is_empty()
+    {
+        assert!(Instant::now() < deadline, "the order's snapshot and the product's map");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let before = connection_data(&account).await;
+    assert!(before["secret_key_sealed"].as_str().is_some_and(|s| !s.is_empty()), "{before}");
+    assert!(expiries(&items_of(&account, "MAP#").await).iter().all(Option::is_none), "no expiry while connected");
+
+    let page = app.get(&app.page_url()).await;
+    let out =
+        app.post_form(&format!("/nhanhvn/connect/{account}/disconnect"), &[("csrf_token", &csrf_of(&page.body))]).await;
+    assert_eq!(out.status, 303);
+    // At once: no Secret Key, no access token.
+    let after = connection_data(&account).await;
+    assert_eq!(after["secret_key_sealed"], "", "{after}");
+    assert!(after["access_token_sealed"].is_null(), "{after}");
+    let (_, status) = app.status().await;
+    let kept_until = status["data_kept_until"].as_str().expect("data_kept_until").to_owned();
+    let kept_epoch = time::OffsetDateTime::parse(&kept_until, &time::format_description::well_known::Rfc3339)
+        .expect("RFC 3339")
+        .unix_timestamp();
+    let disconnected = time::OffsetDateTime::parse(
+        status["disconnected_at"].as_str().unwrap_or_default(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .expect("disconnected_at");
+    assert_eq!(kept_epoch - disconnected.unix_timestamp(), 30 * 86_400, "the default retention, 30 days");
+    let page = app.get(&app.page_url()).await;
+    assert!(page.body.contains("được giữ đến") && page.body.contains("Secret Key"), "{}", page.body);
+    // The walk (a work item) gives every map and snapshot that expiry.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let maps = expiries(&items_of(&account, "MAP#").await);
+        let snapshots = expiries(&items_of(&account, "INT#snapshot").await);
+        if !maps.is_empty() && maps.iter().chain(&snapshots).all(|e| *e == Some(kept_epoch)) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "maps {maps:?}, snapshots {snapshots:?}, want {kept_epoch}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    // A reconnect within the period keeps them: the expiry is taken back.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    app.connect().await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let kept = expiries(&items_of(&account, "MAP#").await);
+        if kept.iter().all(Option::is_none) && !kept.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the maps still expire after the reconnect: {kept:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(app.status().await.1["data_kept_until"].is_null());
+}

@@ -123,6 +123,7 @@ async fn connected_accounts_are_listed_once_however_many_items_an_account_has() 
         connected_at: Some(OffsetDateTime::now_utc()),
         disconnected_at: None,
         disconnect_reason: None,
+        data_kept_until: None,
         initial_sync: None,
         version: 0,
     };

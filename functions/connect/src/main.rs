@@ -48,6 +48,7 @@ async fn main() -> Result<(), Error> {
             secrets,
             clock,
             urls: Urls { public_base_url: public_base_url.clone() },
+            data_retention: config.data_retention(),
         },
         signer: CookieSigner::new(&signer_key),
         status_token,

@@ -15,7 +15,8 @@ async fn main() -> Result<(), Error> {
     hub_secret.accepted().await?;
     let shared::lambda::Bootstrap { config, sdk, clock, store } = boot;
     let queue_url = config.require_queue_url()?.to_owned();
-    let service = IntakeService::new(
+    let data_retention = config.data_retention();
+    let mut service = IntakeService::new(
         store.clone(),
         store.clone(),
         Arc::new(SqsQueue::from_sdk_config(&sdk, queue_url)),
@@ -24,6 +25,7 @@ async fn main() -> Result<(), Error> {
         hub_secret,
         store,
     );
+    service.data_retention = data_retention;
     let service = &service;
     lambda_http::run(service_fn(move |req: Request| async move {
         let request = shared::lambda::to_request(&req);

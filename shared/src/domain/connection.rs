@@ -192,6 +192,10 @@ pub struct Connection {
     /// removed the app in Nhanh, R15).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disconnect_reason: Option<String>,
+    /// Until when the id maps, snapshots and intents of a disconnected account are kept (issue
+    /// 24): set by a disconnect, cleared by the next connect.
+    #[serde(with = "time::serde::rfc3339::option", default, skip_serializing_if = "Option::is_none")]
+    pub data_kept_until: Option<OffsetDateTime>,
     /// Initial sync progress (R10).
     pub initial_sync: Option<InitialSync>,
     /// Optimistic-concurrency version; bumped on every write.
@@ -236,6 +240,7 @@ mod tests {
             connected_at: Some(now),
             disconnected_at: None,
             disconnect_reason: None,
+            data_kept_until: None,
             initial_sync: None,
             version: 0,
         }

@@ -92,6 +92,24 @@ pub enum WorkItem {
         #[serde(with = "time::serde::rfc3339")]
         queued_at: OffsetDateTime,
     },
+    /// Gives a disconnected account's kept items their expiry, or takes it back after a new
+    /// connect ([`crate::store::AccountDataStore`], issue 24), a page at a time; queues its own
+    /// continuation past its time budget. Superseded (and dropped) once the account's state no
+    /// longer matches: an expiry while the account is still disconnected by that disconnect, a
+    /// keep while it is connected.
+    AccountData {
+        /// The account.
+        account_id: AccountId,
+        /// The expiry to give (`None`: take it back).
+        #[serde(with = "time::serde::rfc3339::option", default, skip_serializing_if = "Option::is_none")]
+        expires_at: Option<OffsetDateTime>,
+        /// The disconnect it follows (its `disconnected_at`), for an expiry.
+        #[serde(with = "time::serde::rfc3339::option", default, skip_serializing_if = "Option::is_none")]
+        disconnected_at: Option<OffsetDateTime>,
+        /// Where the walk goes on (a sort key), for a continuation.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<String>,
+    },
     /// The scheduled pass for one account (R11); also starts a due initial sync (R10).
     ReconcileAccount {
         /// The account.
@@ -218,6 +236,7 @@ impl WorkItem {
             | Self::HubEvent { account_id, .. }
             | Self::OrderDrain { account_id, .. }
             | Self::HubProbe { account_id, .. }
+            | Self::AccountData { account_id, .. }
             | Self::ReconcileAccount { account_id, .. }
             | Self::InitialSyncPage { account_id, .. } => account_id,
         }
@@ -231,6 +250,7 @@ impl WorkItem {
             Self::HubEvent { .. } => "hub_event",
             Self::OrderDrain { .. } => "order_drain",
             Self::HubProbe { .. } => "hub_probe",
+            Self::AccountData { .. } => "account_data",
             Self::ReconcileAccount { .. } => "reconcile_account",
             Self::InitialSyncPage { .. } => "initial_sync_page",
         }
@@ -260,6 +280,8 @@ impl WorkItem {
             // customer never race to create it from two drains.
             Self::OrderDrain { .. } => format!("{account}:order_drain"),
             Self::HubProbe { .. } => HUB_PROBE_GROUP.to_owned(),
+            // One group per account: a keep queued by a reconnect runs after the expiry before it.
+            Self::AccountData { .. } => format!("{account}:data"),
             Self::ReconcileAccount { .. } => format!("{account}:reconcile"),
             Self::InitialSyncPage { .. } => format!("{account}:initial_sync"),
         }

@@ -32,6 +32,9 @@ pub struct Status {
     pub disconnected_at: Option<OffsetDateTime>,
     /// Why it ended, when not by the admin (`app_uninstalled`).
     pub disconnect_reason: Option<String>,
+    /// After a disconnect: until when the id maps, snapshots and intents are kept (issue 24).
+    #[serde(with = "utc_rfc3339_option")]
+    pub data_kept_until: Option<OffsetDateTime>,
     /// When Nhanh's access token expires (R12).
     #[serde(with = "utc_rfc3339_option")]
     pub token_expires_at: Option<OffsetDateTime>,
@@ -192,6 +195,7 @@ impl Status {
             connected_at: conn.connected_at,
             disconnected_at: conn.disconnected_at,
             disconnect_reason: conn.disconnect_reason.clone(),
+            data_kept_until: conn.data_kept_until,
             token_expires_at: conn.token_expires_at,
             token_warning: conn.token_warning(now),
             token_days_left: conn.token_expires_at.map(|exp| (exp - now).whole_days()),

@@ -3,6 +3,7 @@
 use super::*;
 use std::collections::HashMap;
 
+mod account_data;
 mod dead_letters;
 mod order_backlog;
 mod outage;
@@ -32,6 +33,8 @@ struct State {
     rate_locks: HashMap<(u64, u64, String), OffsetDateTime>,
     /// The next free call slot of each URL (as the table's `next {path}` attributes).
     next_calls: HashMap<(u64, u64, String), OffsetDateTime>,
+    /// The account's expiry each kept item carries since a disconnect (by its table sort key).
+    data_expiry: HashMap<(AccountId, String), OffsetDateTime>,
 }
 
 /// All stores in one process-local map.

@@ -1,6 +1,7 @@
 //! Storage ports, each sized to one capability, with a DynamoDB adapter ([`dynamo::DynamoStore`])
 //! and an in-memory fake ([`memory::MemoryStore`]) that behaves the same (conditions included).
 
+mod account_data;
 mod dead_letters;
 pub mod dynamo;
 pub mod memory;
@@ -8,6 +9,7 @@ mod order_backlog;
 mod outage;
 mod pending;
 
+pub use account_data::{AccountDataStore, DataPage};
 pub use dead_letters::{DeadLetterStore, StoredDeadLetter};
 pub use order_backlog::{Backlog, BacklogKey, OrderBacklog, WaitingOrder};
 pub use outage::{HubOutage, OutageStore, ParkedRecord};

@@ -134,8 +134,15 @@ async fn page(app: &ConnectApp, req: &HttpRequest, account: AccountId) -> Result
             Some(crate::services::connect::APP_UNINSTALLED) => " vì ứng dụng đã bị gỡ khỏi Nhanh.vn (appUninstalled)",
             _ => "",
         };
+        // Issue 24: what is kept, and until when.
+        let kept = c.data_kept_until.map(super::format::vn_time).map_or_else(String::new, |until| {
+            format!(
+                " Secret Key và mã truy cập Nhanh.vn đã được xoá. Bảng liên kết mã và bản chụp đơn hàng \
+                 được giữ đến {until} để kết nối lại không tạo trùng; sau đó chúng bị xoá."
+            )
+        });
         format!(
-            "Đã ngừng kết nối lúc {}{why}. Dữ liệu trong thời gian ngừng kết nối sẽ không được đồng bộ.",
+            "Đã ngừng kết nối lúc {}{why}. Dữ liệu trong thời gian ngừng kết nối sẽ không được đồng bộ.{kept}",
             c.disconnected_at.map(super::format::vn_time).unwrap_or_default()
         )
     });

@@ -57,6 +57,7 @@ fn world() -> World {
         secrets: Arc::new(LocalSecretBox::from_key_text(TEST_KEY_HEX).unwrap()),
         clock: Arc::new(FixedClock(now)),
         urls: Urls { public_base_url: "https://connector.example".into() },
+        data_retention: crate::services::connect::DEFAULT_DATA_RETENTION,
     };
     let app = ConnectApp {
         service,

@@ -276,6 +276,7 @@ impl ConnectService {
             connected_at,
             disconnected_at: existing.as_ref().and_then(|c| c.disconnected_at),
             disconnect_reason: None,
+            data_kept_until: None,
             initial_sync,
             version: existing.as_ref().map_or(0, |c| c.version),
         };
@@ -288,6 +289,10 @@ impl ConnectService {
             Err(e) => return Err(e.into()),
         };
         self.pending.delete_pending(account, app).await?;
+        if let (Some(queue), true) = (&self.queue, existing.as_ref().is_some_and(|c| c.data_kept_until.is_some())) {
+            // A reconnect within the retention period keeps the data (R3's maps).
+            super::queue_data_keep(queue.as_ref(), &stored, now).await;
+        }
         self.queue_first_pass(account, now).await;
         tracing::info!(
             account_id = account.as_str(),

@@ -2,8 +2,12 @@
 
 use super::ConnectError;
 use crate::clock::Clock;
-use crate::domain::{AccountId, Connection, ConnectionState};
+use crate::domain::{AccountId, Connection, ConnectionState, Origin, WorkItem};
+use crate::queue::WorkQueue;
 use crate::store::{ConnectionStore, StoreError};
+
+/// How long a disconnected account's id maps, snapshots and intents are kept by default.
+pub const DEFAULT_DATA_RETENTION: time::Duration = time::Duration::days(30);
 
 /// Ends an account's connected period (the admin's disconnect, or `appUninstalled` with its
 /// `reason`): state `disconnected`, `disconnected_at` set, the R1 claim released, the access token
@@ -16,6 +20,7 @@ pub async fn end_connection(
     clock: &dyn Clock,
     account: &AccountId,
     reason: Option<&str>,
+    retention: time::Duration,
 ) -> Result<Connection, ConnectError> {
     let mut attempts = 0;
     loop {
@@ -29,6 +34,7 @@ pub async fn end_connection(
         next.disconnect_reason = reason.map(str::to_owned);
         next.access_token_sealed = None;
         next.secret_key_sealed = String::new();
+        next.data_kept_until = next.disconnected_at.map(|at| at + retention);
         match connections.put_releasing(&next, business).await {
             Ok(stored) => {
                 tracing::info!(
@@ -42,6 +48,44 @@ pub async fn end_connection(
             Err(StoreError::Conflict) if attempts < 5 => continue,
             Err(e) => return Err(e.into()),
         }
+    }
+}
+
+/// Queues the walk that gives the ended connection's kept items their expiry (issue 24). A failed
+/// send is logged: the data then stays until the account connects again or is removed by hand
+/// (the connection still says until when it was meant to be kept).
+pub async fn queue_data_expiry(queue: &dyn WorkQueue, conn: &Connection) {
+    queue_data_walk(queue, conn, conn.data_kept_until, conn.disconnected_at).await;
+}
+
+/// Queues the walk that takes the expiry back from a reconnected account's kept items.
+pub async fn queue_data_keep(queue: &dyn WorkQueue, conn: &Connection, now: time::OffsetDateTime) {
+    queue_data_walk(queue, conn, None, Some(now)).await;
+}
+
+async fn queue_data_walk(
+    queue: &dyn WorkQueue,
+    conn: &Connection,
+    expires_at: Option<time::OffsetDateTime>,
+    at: Option<time::OffsetDateTime>,
+) {
+    let account = &conn.account_id;
+    let item = WorkItem::AccountData {
+        account_id: account.clone(),
+        expires_at,
+        disconnected_at: expires_at.and(conn.disconnected_at),
+        after: None,
+    };
+    let sent = match item.to_message(Origin::FollowUp(at.unwrap_or(time::OffsetDateTime::UNIX_EPOCH))) {
+        Ok(message) => queue.send(std::slice::from_ref(&message)).await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = sent {
+        tracing::error!(
+            account_id = account.as_str(),
+            error = e.as_str(),
+            "the kept data's expiry walk was not queued"
+        );
     }
 }
 

@@ -20,7 +20,7 @@ mod waiting;
 
 pub use actions::{ActionOutcome, PASS_NOW_INTERVAL};
 pub use callback::Confirmation;
-pub use end::{end_connection, APP_UNINSTALLED};
+pub use end::{end_connection, queue_data_expiry, queue_data_keep, APP_UNINSTALLED, DEFAULT_DATA_RETENTION};
 pub use probe::PROBED_STREAMS;
 
 /// How long a started attempt waits for Nhanh's redirect (the access code's own lifetime).
@@ -142,6 +142,8 @@ pub struct ConnectService {
     pub clock: Arc<dyn Clock>,
     /// URLs.
     pub urls: Urls,
+    /// How long a disconnected account's id maps, snapshots and intents are kept.
+    pub data_retention: time::Duration,
 }
 
 impl ConnectService {
@@ -222,7 +224,12 @@ impl ConnectService {
     /// Disconnects: state `disconnected`, `disconnected_at` set, the R1 claim released, the access
     /// token forgotten. The verify token stays so late webhooks are recognised and dropped (R3).
     pub async fn disconnect(&self, account: &AccountId) -> Result<Connection, ConnectError> {
-        end_connection(self.connections.as_ref(), self.clock.as_ref(), account, None).await
+        let ended =
+            end_connection(self.connections.as_ref(), self.clock.as_ref(), account, None, self.data_retention).await?;
+        if let Some(queue) = &self.queue {
+            queue_data_expiry(queue.as_ref(), &ended).await;
+        }
+        Ok(ended)
     }
 
     /// The status of the account's connection (`None`: it never connected), read from the

@@ -108,6 +108,8 @@ pub struct IntakeService {
     pub hub_webhook_secret: Arc<crate::secrets::managed::ManagedSecret>,
     /// Order changes waiting to be re-read together, per business.
     pub backlog: Arc<dyn OrderBacklog>,
+    /// How long a disconnected account's data is kept (`appUninstalled` ends a connection).
+    pub data_retention: time::Duration,
     /// Opened verify tokens (a warm instance decrypts each token once).
     token_cache: OpenCache,
 }
@@ -124,7 +126,8 @@ impl IntakeService {
         backlog: Arc<dyn OrderBacklog>,
     ) -> Self {
         let token_cache = OpenCache::default();
-        Self { connections, stats, queue, secrets, clock, hub_webhook_secret, backlog, token_cache }
+        let data_retention = crate::services::connect::DEFAULT_DATA_RETENTION;
+        Self { connections, stats, queue, secrets, clock, hub_webhook_secret, backlog, data_retention, token_cache }
     }
 
     async fn verify_token(&self, account: &AccountId, sealed: &str) -> Result<SecretString, Error> {
@@ -220,9 +223,17 @@ impl IntakeService {
         }
         if hook.kind == WebhookKind::AppUninstalled {
             // R15: the merchant removed the app; the connection ends like a disconnect.
-            match end_connection(self.connections.as_ref(), self.clock.as_ref(), &account, Some(APP_UNINSTALLED)).await
-            {
-                Ok(_) | Err(ConnectError::NotConnected) => {}
+            let ended = end_connection(
+                self.connections.as_ref(),
+                self.clock.as_ref(),
+                &account,
+                Some(APP_UNINSTALLED),
+                self.data_retention,
+            )
+            .await;
+            match ended {
+                Ok(ended) => crate::services::connect::queue_data_expiry(self.queue.as_ref(), &ended).await,
+                Err(ConnectError::NotConnected) => {}
                 Err(e) => return Err(IntakeError::Unavailable(Error::Invalid(e.to_string()))),
             }
             log(&Outcome::Disconnected);

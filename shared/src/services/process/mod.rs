@@ -19,6 +19,7 @@ macro_rules! attempt {
     };
 }
 
+mod account_data;
 mod bills;
 mod change;
 mod create;
@@ -109,6 +110,8 @@ pub struct Processor {
     pub outage: OutageGuard,
     /// The Hub customer of each phone as this instance last resolved it.
     pub customers: CustomerMemo,
+    /// The expiry of disconnected accounts' kept data.
+    pub account_data: Arc<dyn crate::store::AccountDataStore>,
 }
 
 /// The span of one queue record: every log line while it is applied names its message, group,
@@ -225,6 +228,9 @@ impl Processor {
             WorkItem::NhanhChange { .. } | WorkItem::NhanhWebhook { .. } => Stream::Webhooks,
             WorkItem::OrderDrain { .. } => Stream::Orders,
             WorkItem::HubProbe { account_id, queued_at } => return self.probe_hub(account_id, *queued_at).await,
+            WorkItem::AccountData { account_id, expires_at, disconnected_at, after } => {
+                return self.walk_account_data(account_id, *expires_at, *disconnected_at, after.clone()).await
+            }
             WorkItem::HubEvent { .. } => Stream::HubEvents,
             WorkItem::ReconcileAccount { .. } => Stream::Reconcile,
             WorkItem::InitialSyncPage { .. } => Stream::Products,
@@ -256,7 +262,7 @@ impl Processor {
             }
             WorkItem::HubEvent { event, .. } => self.hub_event(&conn, &creds, event).await,
             WorkItem::OrderDrain { business, .. } => self.drain_orders(&conn, &creds, *business).await,
-            WorkItem::HubProbe { .. } => Ok(Outcome::Skipped),
+            WorkItem::HubProbe { .. } | WorkItem::AccountData { .. } => Ok(Outcome::Skipped),
             WorkItem::ReconcileAccount { resume, .. } => {
                 let started = std::time::Instant::now();
                 let result = self.reconcile(&conn, &creds, resume.clone()).await;

@@ -20,6 +20,7 @@ pub(super) fn event_of(item: &WorkItem) -> Option<(Stream, OffsetDateTime)> {
         }
         WorkItem::OrderDrain { .. }
         | WorkItem::HubProbe { .. }
+        | WorkItem::AccountData { .. }
         | WorkItem::ReconcileAccount { .. }
         | WorkItem::InitialSyncPage { .. } => None,
     }

@@ -5,6 +5,7 @@
 //! Items with a lifetime carry `ttl_epoch` (the table's TTL attribute); reads also check it, since
 //! DynamoDB deletes expired items only eventually.
 
+mod account_data;
 mod codec;
 mod connections;
 mod dead_letters;

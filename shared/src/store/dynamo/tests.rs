@@ -76,6 +76,7 @@ fn connection(state: ConnectionState) -> Connection {
         connected_at: Some(OffsetDateTime::from_unix_timestamp(1_796_000_000).unwrap()),
         disconnected_at: None,
         disconnect_reason: None,
+        data_kept_until: None,
         initial_sync: None,
         version: 0,
     }
