@@ -10,6 +10,7 @@
 
 mod orders;
 mod signature;
+mod uninstall;
 
 pub use orders::DRAIN_MARK_STALE_AFTER;
 use signature::decode_hex;
@@ -22,7 +23,7 @@ use crate::domain::{
 use crate::nhanh::{self, WebhookKind};
 use crate::queue::WorkQueue;
 use crate::secrets::{seal_context, OpenCache, SealedField, SecretBox, SecretString};
-use crate::services::connect::{end_connection, ConnectError, APP_UNINSTALLED};
+
 use crate::store::{ConnectionStore, OrderBacklog, StatsStore};
 use crate::Error;
 use hmac::{Hmac, Mac};
@@ -222,20 +223,7 @@ impl IntakeService {
             return Ok(Outcome::Dropped);
         }
         if hook.kind == WebhookKind::AppUninstalled {
-            // R15: the merchant removed the app; the connection ends like a disconnect.
-            let ended = end_connection(
-                self.connections.as_ref(),
-                self.clock.as_ref(),
-                &account,
-                Some(APP_UNINSTALLED),
-                self.data_retention,
-            )
-            .await;
-            match ended {
-                Ok(ended) => crate::services::connect::queue_data_expiry(self.queue.as_ref(), &ended).await,
-                Err(ConnectError::NotConnected) => {}
-                Err(e) => return Err(IntakeError::Unavailable(Error::Invalid(e.to_string()))),
-            }
+            self.app_uninstalled(&account).await?;
             log(&Outcome::Disconnected);
             return Ok(Outcome::Disconnected);
         }
