@@ -214,3 +214,46 @@ async fn a_disconnect_deletes_the_secret_key_and_leaves_maps_and_snapshots_to_ex
     }
     assert!(app.status().await.1["data_kept_until"].is_null());
 }
+
+/// The operators' fleet view on the stack: counts by state, and the account found by paging
+/// through every connection (other tests' accounts too) with the `next` cursor.
+#[tokio::test]
+async fn the_fleet_view_pages_through_every_connection() {
+    let (app, _token) = connected_on(Api::V3, Some(true)).await;
+    let fleet = |after: Option<String>| {
+        let app = &app;
+        async move {
+            let mut url = format!("{}/nhanhvn/connections?limit=100", stack().connector);
+            if let Some(after) = after {
+                url.push_str(&format!("&after={after}"));
+            }
+            let r = app
+                .http
+                .get(url)
+                .header("authorization", format!("TOKEN {}", stack().status_token))
+                .send()
+                .await
+                .expect("fleet view");
+            assert_eq!(r.status().as_u16(), 200);
+            r.json::<Value>().await.expect("JSON")
+        }
+    };
+    let first = fleet(None).await;
+    let counted: u64 = first["counts"].as_object().map_or(0, |c| c.values().filter_map(Value::as_u64).sum());
+    assert!(counted >= 1 && first["counts_complete"] == true, "{}", first["counts"]);
+    let (mut page, mut seen, mut found) = (first, 0u64, None);
+    loop {
+        let accounts = page["accounts"].as_array().cloned().unwrap_or_default();
+        seen += accounts.len() as u64;
+        found = found.or_else(|| accounts.into_iter().find(|a| a["account_id"] == json!(app.account)));
+        match page["next"].as_str() {
+            Some(next) => page = fleet(Some(next.to_owned())).await,
+            None => break,
+        }
+    }
+    let mine = found.expect("the account is in the fleet view");
+    assert!(mine["state"] == "syncing" || mine["state"] == "active", "{mine}");
+    assert!(seen >= counted, "every connection counted is on a page ({seen} of {counted})");
+    let anonymous = app.http.get(format!("{}/nhanhvn/connections", stack().connector)).send().await.expect("fleet");
+    assert_eq!(anonymous.status().as_u16(), 401);
+}

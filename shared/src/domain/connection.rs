@@ -36,6 +36,12 @@ impl ConnectionState {
             Self::Disconnected => "disconnected",
         }
     }
+    /// The state of its snake_case name (`None`: not a state).
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Pending, Self::Syncing, Self::Active, Self::NeedsReauth, Self::Disconnected]
+            .into_iter()
+            .find(|s| s.as_str() == name)
+    }
 }
 
 /// A depot (store, warehouse) of a Nhanh business: what the connect confirmation names the

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 mod account_data;
 mod dead_letters;
+mod fleet;
 mod order_backlog;
 mod outage;
 mod rate_lock;

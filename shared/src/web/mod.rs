@@ -4,6 +4,7 @@
 pub mod confirm_page;
 pub mod connect;
 pub mod cookie;
+pub mod fleet;
 pub mod format;
 pub mod http;
 pub mod intake;

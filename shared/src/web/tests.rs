@@ -58,6 +58,7 @@ fn world() -> World {
         clock: Arc::new(FixedClock(now)),
         urls: Urls { public_base_url: "https://connector.example".into() },
         data_retention: crate::services::connect::DEFAULT_DATA_RETENTION,
+        fleet: store.clone(),
     };
     let app = ConnectApp {
         service,
@@ -544,4 +545,42 @@ async fn the_page_shows_the_backlog_and_a_hub_outage_with_its_parked_records() {
     let page = w.send("GET", "/nhanhvn/connect/385", Some(&cookie), &[]).await;
     assert!(page.body.contains("id=\"hub-outage\""), "{}", page.body);
     assert!(page.body.contains("<span id=\"parked\">2</span>"), "its own two parked records: {}", page.body);
+}
+
+/// Issue 24: the fleet view answers the operators' credential only (not an admin's cookie, which
+/// opens one account), refuses a bad page size, and counts the connections by state.
+#[tokio::test]
+async fn the_fleet_view_takes_the_operators_token_only_and_counts_connections() {
+    let w = world();
+    w.session("t-admin", "385", "admin");
+    w.grant(88_002);
+    let (cookie, csrf) = w.admin("385", "t-admin").await;
+    assert_eq!(w.connect("385", &cookie, &csrf, "7002").await.status, 200);
+    let fleet = |query: Vec<(String, String)>| HttpRequest {
+        method: "GET".into(),
+        path: "/nhanhvn/connections".into(),
+        query,
+        headers: vec![("authorization".into(), format!("TOKEN {STATUS_TOKEN}"))],
+        body: vec![],
+    };
+    let view = handle(&w.app, &fleet(vec![])).await;
+    assert_eq!(view.status, 200, "{}", view.body);
+    let json: serde_json::Value = serde_json::from_str(&view.body).unwrap();
+    assert_eq!(json["counts"]["syncing"], 1, "{json}");
+    assert_eq!(json["accounts"][0]["account_id"], "385");
+    assert_eq!(json["accounts"][0]["dead_letters"], 0);
+    assert!(json["next"].is_null());
+    assert_eq!(w.send("GET", "/nhanhvn/connections", None, &[]).await.status, 401);
+    assert_eq!(
+        w.send("GET", "/nhanhvn/connections", Some(&cookie), &[]).await.status,
+        401,
+        "an admin sees one account"
+    );
+    for bad in ["0", "101", "x"] {
+        let answer = handle(&w.app, &fleet(vec![("limit".into(), bad.into())])).await;
+        assert_eq!(answer.status, 400, "limit={bad}");
+    }
+    let bad_after = handle(&w.app, &fleet(vec![("after".into(), "a b".into())])).await;
+    assert_eq!(bad_after.status, 400);
+    assert_eq!(w.send("POST", "/nhanhvn/connections", None, &[]).await.status, 405);
 }

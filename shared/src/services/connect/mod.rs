@@ -144,6 +144,8 @@ pub struct ConnectService {
     pub urls: Urls,
     /// How long a disconnected account's id maps, snapshots and intents are kept.
     pub data_retention: time::Duration,
+    /// Every connection's state (the operators' fleet view).
+    pub fleet: Arc<dyn crate::store::FleetStore>,
 }
 
 impl ConnectService {
@@ -214,6 +216,25 @@ impl ConnectService {
         let verify_token =
             self.secrets.open(sealed, &seal_context(account, SealedField::VerifyToken)).await.map_err(Error::from)?;
         Ok(Some(ConnectedView { webhook_url: self.urls.webhook(conn.app_id), verify_token, connection: conn }))
+    }
+
+    /// The fleet view for the Hub's operators (see [`crate::services::fleet`]).
+    pub async fn fleet(
+        &self,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<crate::services::fleet::FleetView, ConnectError> {
+        let letters = self.dead_letters.as_deref();
+        let view = crate::services::fleet::fleet_view(
+            self.fleet.as_ref(),
+            self.stats.as_ref(),
+            letters,
+            after,
+            limit,
+            self.clock.now(),
+        )
+        .await?;
+        Ok(view)
     }
 
     /// The account's connection, if any.
