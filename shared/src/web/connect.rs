@@ -44,7 +44,7 @@ pub async fn handle(app: &ConnectApp, req: &HttpRequest) -> HttpResponse {
             with_account(account, |a| retry_dead_letter(app, req, a)).await
         }
         ("GET", ["nhanhvn", "connections", account]) => return status(app, req, account).await,
-        ("GET", ["nhanhvn", "connections"]) => return super::fleet::fleet(app, req).await,
+        ("GET", ["nhanhvn", "connections"]) => return super::fleet::fleet(&app.service, &app.status_token, req).await,
         (_, ["nhanhvn", "connect", ..]) | (_, ["nhanhvn", "connections", ..]) => {
             return HttpResponse::html(
                 405,

@@ -4,22 +4,23 @@
 //!
 //! Query: `limit` (1–100, default 50) accounts per page, `after` (the `next` of the page before).
 
-use super::connect::ConnectApp;
 use super::http::{HttpRequest, HttpResponse};
+use crate::secrets::SecretString;
+use crate::services::connect::ConnectService;
 use serde_json::json;
 
 /// Accounts per page when `limit` is absent.
 const DEFAULT_LIMIT: usize = 50;
 
 /// Answers the fleet view (401 without the credential, 400 on a bad `limit` or `after`).
-pub async fn fleet(app: &ConnectApp, req: &HttpRequest) -> HttpResponse {
+pub async fn fleet(service: &ConnectService, status_token: &SecretString, req: &HttpRequest) -> HttpResponse {
     let err = |status: u16, code: &str, message: &str| {
         HttpResponse::json(status, &json!({"error": {"code": code, "message": message}}))
     };
     let by_token = req
         .header("authorization")
         .and_then(|h| h.strip_prefix("TOKEN "))
-        .is_some_and(|t| app.status_token.ct_eq(t.trim()));
+        .is_some_and(|t| status_token.ct_eq(t.trim()));
     if !by_token {
         return err(401, "unauthorized", "the operators' status token is required");
     }
@@ -35,7 +36,7 @@ pub async fn fleet(app: &ConnectApp, req: &HttpRequest) -> HttpResponse {
             Err(_) => return err(400, "bad_request", "after must be an account id (the next of the page before)"),
         },
     };
-    match app.service.fleet(after, limit).await {
+    match service.fleet(after, limit).await {
         Ok(view) => HttpResponse::json(200, &view),
         Err(e) => {
             tracing::error!(error = %e, "fleet view read failed");
