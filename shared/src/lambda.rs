@@ -256,6 +256,7 @@ impl Bootstrap {
             tokens: Default::default(),
             customers: Default::default(),
             account_data: store.clone(),
+            erasure: store.clone(),
             pass_budget: config.pass_budget(),
             retry: config.retry_rule(),
             dead_letters: store.clone(),

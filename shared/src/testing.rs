@@ -668,6 +668,7 @@ pub async fn processor_fixture() -> ProcessorFixture {
         tokens: Default::default(),
         customers: Default::default(),
         account_data: intake.store.clone(),
+        erasure: intake.store.clone(),
         pass_budget: crate::services::process::DEFAULT_PASS_BUDGET,
         retry: crate::services::process::RetryRule { max_receive_count: 5, ..Default::default() },
         dead_letters: intake.store.clone(),

@@ -251,3 +251,43 @@ async fn order_backlog_on_dynamodb() {
     store.remove_orders(&key, &many.orders).await.unwrap();
     assert!(store.backlog(&key).await.unwrap().orders.is_empty(), "removed in several conditional writes");
 }
+
+/// Issue 24: a member's erasure on DynamoDB: the phone's maps and create intent deleted, the
+/// order snapshot rewritten without the person (version kept), another customer's left alone, a
+/// tombstone kept; repeating it changes nothing more.
+#[tokio::test]
+async fn a_customer_erasure_on_dynamodb() {
+    use serde_json::json;
+    use shared::domain::Phone;
+    use shared::store::{ErasureStore, IntentStore};
+    let store = store().await;
+    let account = AccountId::parse(&format!("e{}", random_u64() % 1_000_000)).unwrap();
+    let (hub, other) = (HubId::parse("c-9").unwrap(), HubId::parse("c-1").unwrap());
+    store.link(&account, Entity::Customer, "P0912345678", &hub).await.unwrap();
+    store.link(&account, Entity::Customer, "P0987654321", &other).await.unwrap();
+    let customer = json!({"name": "Lan", "phone": "0912345678", "email": "lan@x.vn", "address": "Hà Nội"});
+    store.set_intent(&account, "create:customer", "P0912345678", &customer.to_string()).await.unwrap();
+    let order = json!({"code": "7", "customer_id": "c-9", "customer": {"name": "Lan", "phone": "0912345678"}});
+    let claimed =
+        store.claim_snapshot(&account, "snapshot:order", "7", "00000000001.1", &order.to_string()).await.unwrap();
+    let mine = json!({"code": "8", "customer_id": "c-1", "customer": {"name": "Hoa", "phone": "0987654321"}});
+    store.set_intent(&account, "snapshot:order", "8", &mine.to_string()).await.unwrap();
+    let phone = Phone::parse("0912345678").unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let erased = store.erase_customer(&account, &hub, Some(&phone), now).await.unwrap();
+    assert_eq!((erased.deleted, erased.redacted), (3, 1), "two maps and the create intent; one snapshot");
+    assert_eq!(store.hub_id(&account, Entity::Customer, "P0912345678").await.unwrap(), None);
+    assert_eq!(store.nhanh_key(&account, Entity::Customer, &hub).await.unwrap(), None);
+    assert_eq!(store.hub_id(&account, Entity::Customer, "P0987654321").await.unwrap(), Some(other));
+    assert_eq!(store.intent(&account, "create:customer", "P0912345678").await.unwrap(), None);
+    let snapshot = store.versioned_snapshot(&account, "snapshot:order", "7").await.unwrap().unwrap();
+    assert_eq!(snapshot.version, claimed.version, "the version stays");
+    let body: serde_json::Value = serde_json::from_str(&snapshot.body).unwrap();
+    assert_eq!(body["customer"], json!({"name": null, "phone": null}));
+    assert!(!snapshot.body.contains("0912345678") && !snapshot.body.contains("Lan"));
+    assert_eq!(store.intent(&account, "snapshot:order", "8").await.unwrap(), Some(mine.to_string()));
+    assert!(store.is_erased(&account, &hub).await.unwrap());
+    assert!(!store.is_erased(&account, &HubId::parse("c-1").unwrap()).await.unwrap());
+    let again = store.erase_customer(&account, &hub, Some(&phone), now).await.unwrap();
+    assert_eq!((again.deleted, again.redacted), (0, 0));
+}

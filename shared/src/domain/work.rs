@@ -269,7 +269,9 @@ impl WorkItem {
                 format!("{account}:legacy:{id}")
             }
             Self::HubEvent { event, .. } => {
-                let entity = if event["event"] == "customer.created" { "hub_customer" } else { "hub_order" };
+                // A customer's events (created, erased) share its group, so they apply in order.
+                let is_customer = event["event"].as_str().is_some_and(|e| e.starts_with("customer."));
+                let entity = if is_customer { "hub_customer" } else { "hub_order" };
                 let id = match &event["data"]["id"] {
                     serde_json::Value::String(s) => s.clone(),
                     other => other.to_string(),

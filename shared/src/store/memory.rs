@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 mod account_data;
 mod dead_letters;
+mod erasure;
 mod fleet;
 mod order_backlog;
 mod outage;
@@ -36,6 +37,8 @@ struct State {
     next_calls: HashMap<(u64, u64, String), OffsetDateTime>,
     /// The account's expiry each kept item carries since a disconnect (by its table sort key).
     data_expiry: HashMap<(AccountId, String), OffsetDateTime>,
+    /// The Hub customers erased, per account (the tombstones).
+    erased: std::collections::HashSet<(AccountId, HubId)>,
 }
 
 /// All stores in one process-local map.

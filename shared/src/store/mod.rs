@@ -4,6 +4,7 @@
 mod account_data;
 mod dead_letters;
 pub mod dynamo;
+pub mod erasure;
 mod fleet;
 pub mod memory;
 mod order_backlog;
@@ -12,6 +13,7 @@ mod pending;
 
 pub use account_data::{AccountDataStore, DataPage};
 pub use dead_letters::{DeadLetterStore, StoredDeadLetter};
+pub use erasure::{Erased, ErasureStore};
 pub use fleet::FleetStore;
 pub use order_backlog::{Backlog, BacklogKey, OrderBacklog, WaitingOrder};
 pub use outage::{HubOutage, OutageStore, ParkedRecord};

@@ -112,6 +112,7 @@ pub async fn connect(
         tokens: Default::default(),
         customers: Default::default(),
         account_data: fixture.store.clone(),
+        erasure: fixture.store.clone(),
         pass_budget,
         retry: shared::services::process::RetryRule { max_receive_count: 5, ..Default::default() },
         dead_letters: fixture.store.clone(),

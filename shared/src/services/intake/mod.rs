@@ -299,7 +299,7 @@ impl IntakeService {
         }
         self.check_fresh(&event)?;
         let stream = match name {
-            "customer.created" => Stream::Customers,
+            "customer.created" | "customer.erased" => Stream::Customers,
             "order.created" => Stream::Orders,
             _ => {
                 tracing::info!(account_id = account.as_str(), event = name, outcome = "ignored", "hub event");
@@ -318,8 +318,10 @@ impl IntakeService {
         }
         let now = self.clock.now();
         let conn = self.connections.get(&account).await.map_err(Error::from)?;
+        // An erasure concerns whatever the account keeps, connected or not (issue 24).
         let active = conn.as_ref().is_some_and(|c| {
-            matches!(c.state, ConnectionState::Syncing | ConnectionState::Active | ConnectionState::NeedsReauth)
+            name == "customer.erased"
+                || matches!(c.state, ConnectionState::Syncing | ConnectionState::Active | ConnectionState::NeedsReauth)
         });
         if !active {
             if conn.is_some() {
@@ -646,6 +648,15 @@ mod tests {
         let sig = hub_signature(&secret, inactive.as_bytes());
         assert_eq!(f.service.hub_event("acct-d", Some(&sig), inactive.as_bytes()).await.unwrap(), Outcome::Dropped);
         assert_eq!(f.queue.messages().len(), 1);
+        // Issue 24: an erasure is queued for an account that disconnected (its data is kept),
+        // in the customer's group, after its earlier events.
+        f.connect("acct-e", 2, 20, "tok-e", ConnectionState::Disconnected).await;
+        let erased = json!({"event": "customer.erased", "account_id": "acct-e", "occurred_at": now,
+            "data": {"id": "c1", "phone": "0912345678"}})
+        .to_string();
+        let sig = hub_signature(&secret, erased.as_bytes());
+        assert_eq!(f.service.hub_event("acct-e", Some(&sig), erased.as_bytes()).await.unwrap(), Outcome::Queued(1));
+        assert_eq!(f.queue.messages()[1].group_id, "acct-e:hub_customer:c1");
     }
 
     #[tokio::test]

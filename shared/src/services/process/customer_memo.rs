@@ -45,6 +45,13 @@ impl CustomerMemo {
         (now - found.at < CUSTOMER_MEMO_TTL && found.at <= now).then(|| (found.seen.clone(), found.id.clone()))
     }
 
+    /// Forgets `phone` of `account` (an erased member), or every phone of the account.
+    pub fn forget(&self, account: &AccountId, phone: Option<&crate::domain::Phone>) {
+        if let Ok(mut memo) = self.by_phone.lock() {
+            memo.retain(|(a, p), _| a != account || phone.is_some_and(|phone| phone.as_str() != p));
+        }
+    }
+
     /// Remembers what `phone` of `account` resolved to at `now`.
     pub fn put(&self, account: &AccountId, phone: &str, resolved: (OrderCustomer, HubId), now: OffsetDateTime) {
         let Ok(mut memo) = self.by_phone.lock() else { return };

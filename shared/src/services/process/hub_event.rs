@@ -21,6 +21,11 @@ impl Processor {
         let hub_id = event_record_id(data);
         match (event["event"].as_str(), hub_id) {
             (Some("customer.created"), Some(id)) => {
+                let record = format!("customer:{}", id.as_str());
+                if attempt!(Stream::Customers, record, self.erasure.is_erased(&conn.account_id, &id)) {
+                    // An erased member is not pushed to Nhanh (the Hub's retry of an older event).
+                    return Ok(Outcome::Skipped);
+                }
                 let customer = HubCustomer::from_event_data(id, data);
                 self.push_customers(conn, creds, std::slice::from_ref(&customer))
                     .await

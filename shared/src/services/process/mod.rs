@@ -27,6 +27,7 @@ mod customer;
 mod customer_memo;
 mod deadline;
 mod drain;
+mod erase;
 mod give_up;
 mod group;
 mod hub_event;
@@ -112,6 +113,8 @@ pub struct Processor {
     pub customers: CustomerMemo,
     /// The expiry of disconnected accounts' kept data.
     pub account_data: Arc<dyn crate::store::AccountDataStore>,
+    /// Members' erasures (the Hub's `customer.erased`).
+    pub erasure: Arc<dyn crate::store::ErasureStore>,
 }
 
 /// The span of one queue record: every log line while it is applied names its message, group,
@@ -228,6 +231,10 @@ impl Processor {
             WorkItem::NhanhChange { .. } | WorkItem::NhanhWebhook { .. } => Stream::Webhooks,
             WorkItem::OrderDrain { .. } => Stream::Orders,
             WorkItem::HubProbe { account_id, queued_at } => return self.probe_hub(account_id, *queued_at).await,
+            // Erasure concerns every account that keeps data, connected or not.
+            WorkItem::HubEvent { account_id, event, .. } if event["event"] == "customer.erased" => {
+                return self.erase_customer(account_id, event).await
+            }
             WorkItem::AccountData { account_id, expires_at, disconnected_at, after } => {
                 return self.walk_account_data(account_id, *expires_at, *disconnected_at, after.clone()).await
             }
@@ -263,15 +270,7 @@ impl Processor {
             WorkItem::HubEvent { event, .. } => self.hub_event(&conn, &creds, event).await,
             WorkItem::OrderDrain { business, .. } => self.drain_orders(&conn, &creds, *business).await,
             WorkItem::HubProbe { .. } | WorkItem::AccountData { .. } => Ok(Outcome::Skipped),
-            WorkItem::ReconcileAccount { resume, .. } => {
-                let started = std::time::Instant::now();
-                let result = self.reconcile(&conn, &creds, resume.clone()).await;
-                let ms = started.elapsed().as_secs_f64() * 1000.0;
-                let about = crate::metrics::of_account(conn.account_id.as_str());
-                crate::metrics::count(crate::metrics::Metric::PassesRun, &[], &about);
-                crate::metrics::emit(crate::metrics::Metric::PassDuration, &[ms], &[], &about);
-                result
-            }
+            WorkItem::ReconcileAccount { resume, .. } => self.reconcile_measured(&conn, &creds, resume.clone()).await,
             WorkItem::InitialSyncPage { after, seq, page, period, .. } => {
                 if period.is_some() && *period != conn.connected_at {
                     // A chain of an earlier connected period.

@@ -36,6 +36,22 @@ pub const DEFAULT_PASS_BUDGET: Duration = Duration::seconds(15);
 use super::listing::{at_page_cap, hub_page, Budget, Stopped, Window};
 
 impl Processor {
+    /// [`Processor::reconcile`], counted and timed for the metrics (`PassesRun`, `PassDuration`).
+    pub(super) async fn reconcile_measured(
+        &self,
+        conn: &Connection,
+        creds: &Credentials,
+        resume: Option<PassResume>,
+    ) -> Result<Outcome, Failure> {
+        let started = std::time::Instant::now();
+        let result = self.reconcile(conn, creds, resume).await;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        let about = crate::metrics::of_account(conn.account_id.as_str());
+        crate::metrics::count(crate::metrics::Metric::PassesRun, &[], &about);
+        crate::metrics::emit(crate::metrics::Metric::PassDuration, &[ms], &[], &about);
+        result
+    }
+
     /// The scheduled pass of one account, or its continuation after `resume`. Reads stream after
     /// stream until done; once the invocation's budget is spent (after at least one page), it
     /// queues a continuation with the same window and acknowledges this item.

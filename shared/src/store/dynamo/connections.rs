@@ -181,35 +181,18 @@ impl ConnectionStore for DynamoStore {
     /// cost follows the number of accounts, not the size of the table. The cursor is the last
     /// account's `PK`: index items are one per account, and their table `SK` is always `CONN`.
     async fn connected_accounts(&self, cursor: Option<String>) -> Result<(Vec<AccountId>, Option<String>), StoreError> {
-        let mut request = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(CONNECTIONS_INDEX)
-            .key_condition_expression("#list = :conn")
+        let out = self
+            .connections_index(cursor, 500)
             .filter_expression("#st IN (:s1, :s2, :s3)")
-            .expression_attribute_names("#list", CONNECTIONS_INDEX_KEY)
             .expression_attribute_names("#st", "state")
-            .expression_attribute_values(":conn", s(CONNECTION_SK))
             .expression_attribute_values(":s1", s("syncing"))
             .expression_attribute_values(":s2", s("active"))
             .expression_attribute_values(":s3", s("needs_reauth"))
-            .limit(500);
-        if let Some(pk) = cursor {
-            request = request
-                .exclusive_start_key(CONNECTIONS_INDEX_KEY, s(CONNECTION_SK))
-                .exclusive_start_key("PK", s(pk))
-                .exclusive_start_key("SK", s(CONNECTION_SK));
-        }
-        let out = request.send().await.map_err(unavailable)?;
-        let accounts = out
-            .items
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|i| text_attr(i, "PK"))
-            .filter_map(|pk| pk.strip_prefix(ACCOUNT_PREFIX))
-            .filter_map(|a| AccountId::parse(a).ok())
-            .collect();
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let accounts =
+            out.items.unwrap_or_default().iter().filter_map(|i| text_attr(i, "PK")).filter_map(account_of_pk).collect();
         let next = out.last_evaluated_key.as_ref().and_then(|k| text_attr(k, "PK")).map(str::to_owned);
         Ok((accounts, next))
     }
@@ -258,4 +241,36 @@ impl PendingStore for DynamoStore {
             .map_err(unavailable)?;
         Ok(())
     }
+}
+
+impl DynamoStore {
+    /// A Query of the sparse `connections` index from after the account of `after_pk` (its
+    /// table `PK`; index items are one per account, and their `SK` is always `CONN`).
+    pub(super) fn connections_index(
+        &self,
+        after_pk: Option<String>,
+        limit: i32,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        let request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(CONNECTIONS_INDEX)
+            .key_condition_expression("#list = :conn")
+            .expression_attribute_names("#list", CONNECTIONS_INDEX_KEY)
+            .expression_attribute_values(":conn", s(CONNECTION_SK))
+            .limit(limit);
+        match after_pk {
+            Some(pk) => request
+                .exclusive_start_key(CONNECTIONS_INDEX_KEY, s(CONNECTION_SK))
+                .exclusive_start_key("PK", s(pk))
+                .exclusive_start_key("SK", s(CONNECTION_SK)),
+            None => request,
+        }
+    }
+}
+
+/// The account of an account item's `PK` (`ACCT#{account}`).
+pub(super) fn account_of_pk(pk: &str) -> Option<AccountId> {
+    pk.strip_prefix(ACCOUNT_PREFIX).and_then(|a| AccountId::parse(a).ok())
 }

@@ -9,6 +9,7 @@ mod account_data;
 mod codec;
 mod connections;
 mod dead_letters;
+mod erasure;
 mod fleet;
 mod keys;
 mod order_backlog;
