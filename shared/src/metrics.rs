@@ -35,8 +35,9 @@ fn function() -> &'static str {
 /// What a metric counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Metric {
-    /// Records settled, by stream and outcome (`applied`, `failed`, `dropped`, `ignored`,
-    /// `retried`).
+    /// Records by stream and outcome: settled by the processor (`applied`, `failed`, `dropped`,
+    /// `ignored`, `retried`), or Nhanh webhooks taken by intake (`queued`, `dropped`, `ignored`,
+    /// `webhooks_live`, `disconnected`).
     Records,
     /// Milliseconds from an event's reception by intake to its application.
     Lag,
@@ -137,6 +138,14 @@ pub fn emit(metric: Metric, values: &[f64], dimensions: &[(&'static str, &str)],
     let at_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
     for line in documents(metric, values, dimensions, properties, at_ms) {
         println!("{line}");
+    }
+}
+
+/// Counts `amount` records of `stream` with `outcome` for `account` (the `Records` metric).
+pub fn records(stream: &str, outcome: &str, amount: usize, account: &str) {
+    if amount > 0 {
+        let dims = [("stream", stream), ("outcome", outcome)];
+        emit(Metric::Records, &[amount as f64], &dims, &of_account(account));
     }
 }
 

@@ -211,6 +211,7 @@ impl IntakeService {
         let stream = hook.kind.entity_and_stream().1;
         let log = |outcome: &Outcome| {
             tracing::info!(account_id = account.as_str(), app_id = app.get(), event = hook.event_name.as_str(), ids = ?hook.record_ids.iter().map(|i| i.get()).collect::<Vec<_>>(), outcome = outcome.as_str(), "nhanh webhook");
+            crate::metrics::records(stream.as_str(), outcome.as_str(), 1, account.as_str());
         };
         if hook.kind == WebhookKind::WebhooksEnabled {
             self.stats.set_webhooks_live(&account, now).await.map_err(Error::from)?;

@@ -131,10 +131,7 @@ fn outcome_name(result: &Result<Outcome, Failure>) -> &'static str {
 
 /// Counts `amount` records of `stream` with `outcome` (the `Records` metric).
 pub(super) fn records(account: &AccountId, stream: Stream, outcome: &'static str, amount: usize) {
-    if amount > 0 {
-        let dims = [("stream", stream.as_str()), ("outcome", outcome)];
-        metrics::emit(Metric::Records, &[amount as f64], &dims, &metrics::of_account(account.as_str()));
-    }
+    metrics::records(stream.as_str(), outcome, amount, account.as_str());
 }
 
 /// The lag of events applied, from their reception by intake to `now` (the `Lag` metric, ms).
