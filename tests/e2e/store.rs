@@ -291,23 +291,3 @@ async fn a_customer_erasure_on_dynamodb() {
     let again = store.erase_customer(&account, &hub, Some(&phone), now).await.unwrap();
     assert_eq!((again.deleted, again.redacted), (0, 0));
 }
-
-/// Issue 23: a page's create intents in one transaction per 100 keys; where one key holds a body
-/// already, its chunk goes key by key and the first body of each key still wins.
-#[tokio::test]
-async fn create_intents_of_a_page_on_dynamodb() {
-    use shared::store::IntentStore;
-    let store = store().await;
-    let account = AccountId::parse(&format!("i{}", random_u64() % 1_000_000)).unwrap();
-    let entries: Vec<(String, String)> = (0..150).map(|i| (format!("{i}"), format!("{{\"n\":{i}}}"))).collect();
-    let first = store.put_intents(&account, "create:product", &entries).await.unwrap();
-    assert_eq!(first.len(), 150);
-    assert_eq!(first.get("7").map(String::as_str), Some("{\"n\":7}"));
-    // Again with other bodies and two new keys: the recorded bodies win, the new keys are kept.
-    let mut again: Vec<(String, String)> = (140..152).map(|i| (format!("{i}"), "{\"n\":0}".to_owned())).collect();
-    again.reverse();
-    let second = store.put_intents(&account, "create:product", &again).await.unwrap();
-    assert_eq!(second.get("145").map(String::as_str), Some("{\"n\":145}"), "the first body wins");
-    assert_eq!(second.get("151").map(String::as_str), Some("{\"n\":0}"), "a new key takes its body");
-    assert_eq!(store.intent(&account, "create:product", "150").await.unwrap().as_deref(), Some("{\"n\":0}"));
-}

@@ -311,20 +311,6 @@ pub trait IntentStore: Send + Sync {
     async fn intent(&self, account: &AccountId, scope: &str, key: &str) -> Result<Option<String>, StoreError>;
     /// Records (or keeps) the body for (`scope`, `key`); returns the body now stored (the first one wins).
     async fn put_intent(&self, account: &AccountId, scope: &str, key: &str, body: &str) -> Result<String, StoreError>;
-    /// [`IntentStore::put_intent`] for several keys of one scope at once (issue 23: one call per
-    /// initial sync page instead of one per new product); returns the body now stored per key.
-    async fn put_intents(
-        &self,
-        account: &AccountId,
-        scope: &str,
-        entries: &[(String, String)],
-    ) -> Result<HashMap<String, String>, StoreError> {
-        let mut stored = HashMap::new();
-        for (key, body) in entries {
-            stored.insert(key.clone(), self.put_intent(account, scope, key, body).await?);
-        }
-        Ok(stored)
-    }
     /// Records the body for (`scope`, `key`), replacing any (last snapshots sent to the Hub).
     async fn set_intent(&self, account: &AccountId, scope: &str, key: &str, body: &str) -> Result<(), StoreError>;
     /// The bodies recorded for several keys of one scope (keys without one are absent).

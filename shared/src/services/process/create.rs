@@ -47,34 +47,11 @@ impl Processor {
         Fut: std::future::Future<Output = Result<HubId, HubError>>,
     {
         let wanted = serde_json::to_string(body).map_err(|e| Error::Invalid(e.to_string()))?;
-        let first = self.intents.put_intent(account, &create_scope(entity), nhanh_key, &wanted).await?;
-        self.send_recorded_create(account, entity, nhanh_key, &wanted, &first, create).await
-    }
-
-    /// Sends a Hub create whose intent is recorded already (`first`: the body recorded first;
-    /// `wanted`: this caller's): the first body goes, under the key's Idempotency-Key. Returns the
-    /// id and whether the body sent was an earlier one.
-    pub(super) async fn send_recorded_create<T: serde::de::DeserializeOwned, F, Fut>(
-        &self,
-        account: &AccountId,
-        entity: Entity,
-        nhanh_key: &str,
-        wanted: &str,
-        first: &str,
-        create: F,
-    ) -> Result<(HubId, bool), Error>
-    where
-        F: Fn(T, String) -> Fut,
-        Fut: std::future::Future<Output = Result<HubId, HubError>>,
-    {
-        let first_body: T = serde_json::from_str(first).map_err(|e| Error::Invalid(e.to_string()))?;
+        let scope = format!("{CREATE}:{}", entity.as_str());
+        let first = self.intents.put_intent(account, &scope, nhanh_key, &wanted).await?;
+        let first_body: T = serde_json::from_str(&first).map_err(|e| Error::Invalid(e.to_string()))?;
         let key = format!("{}:{}:{nhanh_key}", account.as_str(), entity.as_str());
         let id = create(first_body, key).await?;
         Ok((id, first != wanted))
     }
-}
-
-/// The scope of an entity's create intents (`create:product`, …).
-pub(super) fn create_scope(entity: Entity) -> String {
-    format!("{CREATE}:{}", entity.as_str())
 }

@@ -59,7 +59,7 @@ impl Processor {
                 id
             }
             None => {
-                let id = attempt!(Stream::Products, record, self.create_product(account, &key, &input, None));
+                let id = attempt!(Stream::Products, record, self.create_product(account, &key, &input));
                 attempt!(Stream::Products, record, self.maps.link(account, Entity::Product, &key, &id));
                 id
             }
@@ -75,22 +75,16 @@ impl Processor {
         account: &AccountId,
         key: &str,
         input: &ProductInput,
-        recorded: Option<&(String, String)>,
     ) -> Result<HubId, Error> {
         let hub = self.hub.clone();
         let acct = account.clone();
-        let create = |body: ProductInput, k: String| {
-            let hub = hub.clone();
-            let acct = acct.clone();
-            async move { hub.create_product(&acct, &body, &k).await }
-        };
-        let (id, stale) = match recorded {
-            // The page recorded the intent already (wanted body, first body).
-            Some((wanted, first)) => {
-                self.send_recorded_create(account, Entity::Product, key, wanted, first, create).await?
-            }
-            None => self.send_create(account, Entity::Product, key, input, create).await?,
-        };
+        let (id, stale) = self
+            .send_create(account, Entity::Product, key, input, |body: ProductInput, k: String| {
+                let hub = hub.clone();
+                let acct = acct.clone();
+                async move { hub.create_product(&acct, &body, &k).await }
+            })
+            .await?;
         if stale {
             self.hub.update_product(account, &id, input).await?;
         }
@@ -272,26 +266,6 @@ impl Processor {
     ) -> Vec<(String, String, ProductWrite)> {
         let stopped = AtomicBool::new(false);
         let stopped = &stopped;
-        // Issue 23: the page's create intents in one store call (one transaction per 100), not one
-        // write per new product; should that fail, each create records its own.
-        let creates: Vec<(String, String)> =
-            writes.iter().filter(|w| w.3.is_none()).map(|(key, body, _, _)| (key.clone(), body.clone())).collect();
-        let recorded: HashMap<String, (String, String)> = match creates.is_empty() {
-            true => HashMap::new(),
-            false => {
-                match self.intents.put_intents(account, &super::create::create_scope(Entity::Product), &creates).await {
-                    Ok(first) => creates
-                        .into_iter()
-                        .filter_map(|(key, wanted)| first.get(&key).map(|f| (key, (wanted, f.clone()))))
-                        .collect(),
-                    Err(e) => {
-                        tracing::warn!(account_id = account.as_str(), error = %e, "create intents not recorded together");
-                        HashMap::new()
-                    }
-                }
-            }
-        };
-        let recorded = &recorded;
         futures::stream::iter(writes)
             .map(|(key, body, input, hub_id)| async move {
                 if stopped.load(Ordering::Relaxed) {
@@ -299,7 +273,7 @@ impl Processor {
                 }
                 let sent = match hub_id {
                     Some(id) => self.hub.update_product(account, &id, &input).await.map(|()| None).map_err(Error::from),
-                    None => self.create_product(account, &key, &input, recorded.get(&key)).await.map(Some),
+                    None => self.create_product(account, &key, &input).await.map(Some),
                 };
                 let result = sent.map_err(|e| super::outcome::classify(Stream::Products, &format!("product:{key}"), e));
                 if matches!(result, Err(Failure::Retry { .. })) {

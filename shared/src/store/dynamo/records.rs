@@ -4,9 +4,6 @@ use super::codec::*;
 use super::keys::*;
 use super::*;
 
-/// Items of one TransactWriteItems call (DynamoDB's limit).
-const TRANSACT_MAX: usize = 100;
-
 #[async_trait]
 impl IdMapStore for DynamoStore {
     async fn hub_id(&self, account: &AccountId, entity: Entity, nhanh_key: &str) -> Result<Option<HubId>, StoreError> {
@@ -243,44 +240,6 @@ impl IntentStore for DynamoStore {
                 body: text_attr(i, "body")?.to_owned(),
             })
         }))
-    }
-
-    /// One transaction of conditional puts per [`TRANSACT_MAX`] keys (each must be new); when one key has a
-    /// body already, that chunk goes key by key, so the first body of each key still wins.
-    async fn put_intents(
-        &self,
-        account: &AccountId,
-        scope: &str,
-        entries: &[(String, String)],
-    ) -> Result<HashMap<String, String>, StoreError> {
-        let expires = OffsetDateTime::now_utc() + time::Duration::days(INTENT_TTL_DAYS);
-        let mut stored = HashMap::new();
-        for chunk in entries.chunks(TRANSACT_MAX) {
-            let mut items = Vec::with_capacity(chunk.len());
-            for (key, body) in chunk {
-                let put = aws_sdk_dynamodb::types::Put::builder()
-                    .table_name(&self.table)
-                    .item("PK", s(account_pk(account)))
-                    .item("SK", s(intent_sk(scope, key)))
-                    .item("body", s(body))
-                    .item(TTL_ATTRIBUTE, n(expires.unix_timestamp()))
-                    .condition_expression("attribute_not_exists(PK)")
-                    .build()
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                items.push(TransactWriteItem::builder().put(put).build());
-            }
-            let reasons: Vec<StoreError> = chunk.iter().map(|_| StoreError::Conflict).collect();
-            match self.transact(items, &reasons).await {
-                Ok(()) => stored.extend(chunk.iter().cloned()),
-                Err(StoreError::Conflict) => {
-                    for (key, body) in chunk {
-                        stored.insert(key.clone(), self.put_intent(account, scope, key, body).await?);
-                    }
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(stored)
     }
 
     async fn put_intent(&self, account: &AccountId, scope: &str, key: &str, body: &str) -> Result<String, StoreError> {
