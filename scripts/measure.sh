@@ -56,7 +56,7 @@ fi
 
 stage "build the functions, simulators and tests"
 cargo build -q -p connect -p intake -p processor -p reconcile -p replay-dead-letters -p connector-tests --bins
-cargo test -q -p connector-tests --test e2e --no-run
+cargo test -q -p connector-tests --features e2e --test e2e --no-run
 
 unset NHANH_API_URL NHANH_OAUTH_URL HUB_API_URL PUBLIC_BASE_URL
 export STACK_RELOAD=0 RECONCILE_INTERVAL_SECS=3600
@@ -78,7 +78,7 @@ start_stack() { # NAME BASE_PORT [VAR=VALUE ...]
   exit 1
 }
 e2e() { # ENV_FILE TEST
-  STACK_ENV_FILE="$1" cargo test -q -p connector-tests --test e2e -- --ignored --exact "$2" --nocapture --test-threads=1
+  STACK_ENV_FILE="$1" cargo test -q -p connector-tests --features e2e --test e2e -- --ignored --exact "$2" --nocapture --test-threads=1
 }
 
 if wants P3; then
@@ -100,7 +100,7 @@ stage "P1: initial sync of ${SCALE_PRODUCTS:-20000} products, then a pass over $
 rm -f "$ROOT/.stack/measure-scale/"*-throughput.json "$OUT/initial_sync.json" "$OUT/order_pass.json"
 start_stack measure-scale "${MEASURE_SCALE_PORT:-9610}"
 SCALE_PRODUCTS="${SCALE_PRODUCTS:-20000}" SCALE_ORDERS="${SCALE_ORDERS:-5000}" STACK_ENV_FILE="$ROOT/.stack/measure-scale/env" \
-  cargo test -q -p connector-tests --test e2e -- \
+  cargo test -q -p connector-tests --features e2e --test e2e -- \
   --exact sync::initial_sync_under_a_compressed_limiter_makes_no_call_while_locked --nocapture || echo "P1 failed (see above)"
 cp "$ROOT/.stack/measure-scale/initial-sync-throughput.json" "$OUT/initial_sync.json" || true
 cp "$ROOT/.stack/measure-scale/order-pass-throughput.json" "$OUT/order_pass.json" || true

@@ -42,7 +42,7 @@ if cargo build -q --manifest-path "$LINT_PROBE/Cargo.toml" --target-dir "$LINT_P
   exit 1
 fi
 cargo build -q --workspace --bins
-cargo test -q --workspace --all-targets --no-run
+cargo test -q --workspace --all-targets --features connector-tests/e2e --no-run
 
 stage "unit tests"
 # Only the libraries hold unit tests (the function mains are wiring).
@@ -108,12 +108,12 @@ wait_ready scale
 SCALE_TEST=sync::initial_sync_under_a_compressed_limiter_makes_no_call_while_locked
 # The Hub outage test parks every account's records, so it runs alone, after the sync, on its stack.
 OUTAGE_TEST=process::a_hub_outage_parks_records_and_everything_applies_once_it_answers
-( STACK_ENV_FILE="$ROOT/.stack/scale/env" cargo test -q -p connector-tests --test e2e -- --exact "$SCALE_TEST" --nocapture \
-  && STACK_ENV_FILE="$ROOT/.stack/scale/env" cargo test -q -p connector-tests --test e2e -- --exact "$OUTAGE_TEST" --ignored ) \
+( STACK_ENV_FILE="$ROOT/.stack/scale/env" cargo test -q -p connector-tests --features e2e --test e2e -- --exact "$SCALE_TEST" --nocapture \
+  && STACK_ENV_FILE="$ROOT/.stack/scale/env" cargo test -q -p connector-tests --features e2e --test e2e -- --exact "$OUTAGE_TEST" --ignored ) \
   >"$ROOT/.stack/scale-test.out" 2>&1 &
 SCALE_PID=$!
 SUITE_STATUS=0
-STACK_ENV_FILE="$ROOT/.stack/test/env" cargo test -q -p connector-tests --test e2e -- --test-threads=6 --skip "$SCALE_TEST" \
+STACK_ENV_FILE="$ROOT/.stack/test/env" cargo test -q -p connector-tests --features e2e --test e2e -- --test-threads=6 --skip "$SCALE_TEST" \
   || SUITE_STATUS=$?
 stage "end-to-end: the 2 000-product initial sync, then the Hub outage (their own stack)"
 SCALE_STATUS=0

@@ -1,4 +1,5 @@
-//! Stateful simulators of Nhanh Open API v2 and of the Loyalty Hub, used by the end-to-end tests
+//! Stateful simulators of Nhanh's Open API (v3, and v2 for older connections) and of the Loyalty
+//! Hub, used by the end-to-end tests
 //! and by `make run`. Each has a control API under `/_sim/...` to seed data, act as a merchant or
 //! Hub user, inject faults and inspect what the connector did.
 

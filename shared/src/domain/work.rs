@@ -1,4 +1,6 @@
-//! Work items: what travels through the queue from intake (and, later, the sweep) to the processor.
+//! Work items: what travels through the queue to the processor, from intake (webhooks, Hub
+//! events), from the schedule (passes), from the connect flow (the first pass) and from the
+//! processor itself (continuations, drains, probes).
 
 use super::{AccountId, ApiVersion};
 use crate::queue::QueueMessage;

@@ -1,8 +1,9 @@
 //! Nhanh's rate-limit locks (`ERR_429` + `unlockedAt`), per app, business and URL. While a URL is
 //! locked no call is made: calling while locked makes Nhanh extend the lock (R9).
 //!
-//! The locks live in the adapter's memory, so they hold for one warm Lambda instance; callers that
-//! span instances (the sweep) also carry `unlocked_at` in their work items.
+//! The locks live in the adapter's memory, so they hold for one warm Lambda instance; the call gate
+//! ([`super::gate`]) shares them between instances through the table (each business's `LOCK#`
+//! item), and a record that meets a lock is retried at its unlock (the queue's delay).
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -584,3 +584,77 @@ async fn the_fleet_view_takes_the_operators_token_only_and_counts_connections() 
     assert_eq!(bad_after.status, 400);
     assert_eq!(w.send("POST", "/nhanhvn/connections", None, &[]).await.status, 405);
 }
+
+/// A store whose first `put_claiming` finds the connection written meanwhile (as the processor
+/// does while a sync runs): the write it delegates then meets a newer version.
+struct WrittenMeanwhile {
+    inner: Arc<MemoryStore>,
+    armed: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl ConnectionStore for WrittenMeanwhile {
+    async fn get(&self, account: &AccountId) -> Result<Option<crate::domain::Connection>, crate::store::StoreError> {
+        self.inner.get(account).await
+    }
+    async fn put(
+        &self,
+        conn: &crate::domain::Connection,
+    ) -> Result<crate::domain::Connection, crate::store::StoreError> {
+        self.inner.put(conn).await
+    }
+    async fn put_claiming(
+        &self,
+        conn: &crate::domain::Connection,
+        previous_app: Option<crate::domain::AppId>,
+    ) -> Result<crate::domain::Connection, crate::store::StoreError> {
+        if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            let mut meanwhile = self.inner.get(&conn.account_id).await?.expect("connected before");
+            meanwhile.initial_sync.as_mut().expect("a sync").done = 7;
+            self.inner.put(&meanwhile).await?;
+        }
+        self.inner.put_claiming(conn, previous_app).await
+    }
+    async fn put_releasing(
+        &self,
+        conn: &crate::domain::Connection,
+        business: BusinessId,
+    ) -> Result<crate::domain::Connection, crate::store::StoreError> {
+        self.inner.put_releasing(conn, business).await
+    }
+    async fn route(
+        &self,
+        app: crate::domain::AppId,
+        business: BusinessId,
+    ) -> Result<Option<crate::domain::Connection>, crate::store::StoreError> {
+        self.inner.route(app, business).await
+    }
+    async fn accounts_of_app(&self, app: crate::domain::AppId) -> Result<Vec<AccountId>, crate::store::StoreError> {
+        self.inner.accounts_of_app(app).await
+    }
+    async fn connected_accounts(
+        &self,
+        cursor: Option<String>,
+    ) -> Result<(Vec<AccountId>, Option<String>), crate::store::StoreError> {
+        self.inner.connected_accounts(cursor).await
+    }
+}
+
+/// A reconnect confirmed while the processor writes the connection (a sync page) is stored, not
+/// refused with a 503 (CI met it when a v2 connection moved to v3 during its initial sync), and
+/// keeps what the processor wrote.
+#[tokio::test]
+async fn a_confirmation_is_stored_though_the_processor_wrote_the_connection_meanwhile() {
+    let mut w = world();
+    w.session("t-admin", "385", "admin");
+    w.grant(88_003);
+    let (cookie, csrf) = w.admin("385", "t-admin").await;
+    assert_eq!(w.connect("385", &cookie, &csrf, "7003").await.status, 200);
+    w.app.service.connections =
+        Arc::new(WrittenMeanwhile { inner: w.store.clone(), armed: std::sync::atomic::AtomicBool::new(true) });
+    w.grant(88_003);
+    let again = w.connect("385", &cookie, &csrf, "7003").await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    let conn = w.store.get(&AccountId::parse("385").unwrap()).await.unwrap().unwrap();
+    assert_eq!(conn.initial_sync.map(|s| s.done), Some(7), "the processor's write is kept");
+}

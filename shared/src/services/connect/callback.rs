@@ -234,7 +234,12 @@ impl ConnectService {
             Vec::new()
         }))
     }
+}
 
+/// How many times a confirmation writes the connection when the processor wrote it meanwhile.
+const CONFIRM_ATTEMPTS: u32 = 5;
+
+impl ConnectService {
     /// The confirmation: the admin who started the attempt claims the exchanged business (R1) and
     /// the connection is stored; the first pass is queued (R10).
     pub async fn confirm(
@@ -246,48 +251,56 @@ impl ConnectService {
         let (app, attempt) = self.own_attempt(account, app_raw, user_id).await?;
         let exchange = attempt.exchange.clone().ok_or(ConnectError::NoPendingAttempt)?;
         let now = self.clock.now();
-        let existing = self.connections.get(account).await?;
-        let continuing = existing.as_ref().filter(|c| c.state.is_connected());
-        if continuing.is_some_and(|c| c.business_id != Some(exchange.business_id)) {
-            self.pending.delete_pending(account, app).await?;
-            return Err(ConnectError::OtherBusinessConnected);
-        }
-        let (verify_sealed, verify_token) = self.verify_token_for(account, continuing).await?;
-        let (state, connected_at, initial_sync) = match continuing {
-            Some(c) => (state_after_new_token(c), c.connected_at, c.initial_sync.clone()),
-            None => (
-                ConnectionState::Syncing,
-                Some(now),
-                Some(InitialSync { state: InitialSyncState::Due, done: 0, total: None }),
-            ),
-        };
-        let conn = Connection {
-            account_id: account.clone(),
-            state,
-            app_id: app,
-            business_id: Some(exchange.business_id),
-            api_version: exchange.api_version,
-            secret_key_sealed: attempt.secret_key_sealed.clone(),
-            access_token_sealed: Some(exchange.access_token_sealed.clone()),
-            verify_token_sealed: Some(verify_sealed),
-            token_expires_at: Some(exchange.expires_at),
-            depot_ids: exchange.depot_ids.clone(),
-            permissions: exchange.permissions.clone(),
-            connected_at,
-            disconnected_at: existing.as_ref().and_then(|c| c.disconnected_at),
-            disconnect_reason: None,
-            data_kept_until: None,
-            initial_sync,
-            version: existing.as_ref().map_or(0, |c| c.version),
-        };
-        let previous_app = existing.as_ref().map(|c| c.app_id).filter(|old| *old != app);
-        let stored = match self.connections.put_claiming(&conn, previous_app).await {
-            Ok(stored) => stored,
-            Err(StoreError::BusinessTaken) => {
-                return Err(self.taken_since_the_exchange(account, app, &exchange).await?)
+        // The processor may write the connection meanwhile (a sync page, a pass): a conflicting
+        // write is read again and built again, so the admin's confirmation is not refused for it.
+        let mut attempts = 0;
+        let (stored, existing, verify_token) = loop {
+            attempts += 1;
+            let existing = self.connections.get(account).await?;
+            let continuing = existing.as_ref().filter(|c| c.state.is_connected());
+            if continuing.is_some_and(|c| c.business_id != Some(exchange.business_id)) {
+                self.pending.delete_pending(account, app).await?;
+                return Err(ConnectError::OtherBusinessConnected);
             }
-            Err(e) => return Err(e.into()),
+            let (verify_sealed, verify_token) = self.verify_token_for(account, continuing).await?;
+            let (state, connected_at, initial_sync) = match continuing {
+                Some(c) => (state_after_new_token(c), c.connected_at, c.initial_sync.clone()),
+                None => (
+                    ConnectionState::Syncing,
+                    Some(now),
+                    Some(InitialSync { state: InitialSyncState::Due, done: 0, total: None }),
+                ),
+            };
+            let conn = Connection {
+                account_id: account.clone(),
+                state,
+                app_id: app,
+                business_id: Some(exchange.business_id),
+                api_version: exchange.api_version,
+                secret_key_sealed: attempt.secret_key_sealed.clone(),
+                access_token_sealed: Some(exchange.access_token_sealed.clone()),
+                verify_token_sealed: Some(verify_sealed),
+                token_expires_at: Some(exchange.expires_at),
+                depot_ids: exchange.depot_ids.clone(),
+                permissions: exchange.permissions.clone(),
+                connected_at,
+                disconnected_at: existing.as_ref().and_then(|c| c.disconnected_at),
+                disconnect_reason: None,
+                data_kept_until: None,
+                initial_sync,
+                version: existing.as_ref().map_or(0, |c| c.version),
+            };
+            let previous_app = existing.as_ref().map(|c| c.app_id).filter(|old| *old != app);
+            match self.connections.put_claiming(&conn, previous_app).await {
+                Ok(stored) => break (stored, existing, verify_token),
+                Err(StoreError::Conflict) if attempts < CONFIRM_ATTEMPTS => continue,
+                Err(StoreError::BusinessTaken) => {
+                    return Err(self.taken_since_the_exchange(account, app, &exchange).await?)
+                }
+                Err(e) => return Err(e.into()),
+            }
         };
+        let continuing = existing.as_ref().filter(|c| c.state.is_connected());
         self.pending.delete_pending(account, app).await?;
         if let (Some(queue), true) = (&self.queue, existing.as_ref().is_some_and(|c| c.data_kept_until.is_some())) {
             // A reconnect within the retention period keeps the data (R3's maps).
