@@ -2,6 +2,10 @@
 
 use time::OffsetDateTime;
 
+/// Vietnam's offset, UTC+7 (Asia/Ho_Chi_Minh has had no daylight saving since 1975): Nhanh's
+/// local times and the page's times are in it. The one home of the offset.
+pub const VIETNAM: time::UtcOffset = time::macros::offset!(+7);
+
 /// A source of the current time.
 pub trait Clock: Send + Sync {
     /// Now, in UTC.

@@ -16,6 +16,12 @@ pub fn int(v: &Value) -> Option<i64> {
     }
 }
 
+/// Reads a Nhanh id (a positive integer, as a number or numeric text): the one reader of ids for
+/// both versions' answers and webhooks.
+pub fn id(v: &Value) -> Option<crate::domain::NhanhId> {
+    int(v).and_then(|n| u64::try_from(n).ok()).and_then(crate::domain::NhanhId::new)
+}
+
 /// Reads a float from a number or numeric text.
 pub fn float(v: &Value) -> Option<f64> {
     match v {

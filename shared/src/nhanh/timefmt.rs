@@ -1,11 +1,9 @@
 //! Nhanh's date formats. v2 does not state a timezone; all evidence points to naive
 //! Asia/Ho_Chi_Minh local time (UTC+7), which is what this module assumes.
 
-use time::macros::{format_description, offset};
-use time::{Date, OffsetDateTime, PrimitiveDateTime, UtcOffset};
-
-/// Vietnam's offset (no daylight saving).
-pub const VIETNAM: UtcOffset = offset!(+7);
+use crate::clock::VIETNAM;
+use time::macros::format_description;
+use time::{Date, OffsetDateTime, PrimitiveDateTime};
 
 /// Parses `Y-m-d H:i:s` or `Y-m-d` (local Vietnam time), or a Unix timestamp in text.
 pub fn parse(raw: &str) -> Option<OffsetDateTime> {
@@ -35,7 +33,12 @@ pub fn datetime(t: OffsetDateTime) -> String {
 
 /// Formats as `Y-m-d` in Vietnam time.
 pub fn date(t: OffsetDateTime) -> String {
-    t.checked_to_offset(VIETNAM).unwrap_or(t).format(format_description!("[year]-[month]-[day]")).unwrap_or_default()
+    day(t.checked_to_offset(VIETNAM).unwrap_or(t).date())
+}
+
+/// Formats a calendar day as `Y-m-d` (the one home of Nhanh's date format).
+pub fn day(d: Date) -> String {
+    d.format(format_description!("[year]-[month]-[day]")).unwrap_or_default()
 }
 
 #[cfg(test)]

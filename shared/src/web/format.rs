@@ -1,13 +1,8 @@
 //! Times as people in Vietnam read them: in Vietnam's time zone (UTC+7, no daylight saving), as
 //! `02/12/2026 13:25`, and relative (`2 phút trước`).
 
-use time::{OffsetDateTime, UtcOffset};
-
-/// Vietnam's offset (Asia/Ho_Chi_Minh has had no daylight saving since 1975).
-const VIETNAM: UtcOffset = match UtcOffset::from_hms(7, 0, 0) {
-    Ok(o) => o,
-    Err(_) => UtcOffset::UTC,
-};
+use crate::clock::VIETNAM;
+use time::OffsetDateTime;
 
 /// `dd/mm/yyyy HH:MM` in Vietnam's time.
 pub fn vn_time(t: OffsetDateTime) -> String {

@@ -3,7 +3,7 @@
 //! collections, top-level or `data.*` token fields) every one is accepted.
 
 use crate::domain::{ApiVersion, BusinessId, NhanhId};
-use crate::nhanh::lenient::{collection, float, int, text};
+use crate::nhanh::lenient::{collection, float, id, int, text};
 use crate::nhanh::timefmt;
 use crate::nhanh::{Category, Customer, NhanhError, Order, OrderCustomer, OrderLine, Page, Product, TokenGrant};
 use crate::secrets::SecretString;
@@ -49,10 +49,6 @@ pub fn token_grant(body: &Value, now: OffsetDateTime, api_version: ApiVersion) -
         permissions,
         api_version,
     })
-}
-
-fn id(v: &Value) -> Option<NhanhId> {
-    int(v).and_then(|n| u64::try_from(n).ok()).and_then(NhanhId::new)
 }
 
 fn first_id(record: &Value, keys: &[&str]) -> Option<NhanhId> {

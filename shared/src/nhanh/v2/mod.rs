@@ -287,8 +287,7 @@ impl NhanhApi for NhanhV2Client {
     /// `bill/search` with `mode: 2` (retail) over the days asked.
     async fn retail_bills(&self, creds: &Credentials, q: &BillQuery) -> Result<Page<Bill>, NhanhError> {
         let (page, icpp) = page_fields(q.after.as_ref(), q.per_page, BILLS_PER_PAGE);
-        let day =
-            |d: time::Date| d.format(time::macros::format_description!("[year]-[month]-[day]")).unwrap_or_default();
+        let day = super::timefmt::day;
         let data = json!({"page": page, "icpp": icpp, "mode": 2, "fromDate": day(q.from), "toDate": day(q.to)});
         let body = self.call(creds, "/api/bill/search", data.to_string()).await?;
         let key = if body.get("bill").is_some() { "bill" } else { "bills" };

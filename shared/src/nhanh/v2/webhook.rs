@@ -3,14 +3,10 @@
 //! with `productId`/`id`, an object with `ids`/`productIds`, or an object keyed by id.
 
 use crate::domain::{BusinessId, NhanhId};
-use crate::nhanh::lenient::{int, text};
+use crate::nhanh::lenient::{id, int, text};
 use crate::nhanh::{Webhook, WebhookError, WebhookKind};
 use crate::secrets::SecretString;
 use serde_json::Value;
-
-fn id(v: &Value) -> Option<NhanhId> {
-    int(v).and_then(|n| u64::try_from(n).ok()).and_then(NhanhId::new)
-}
 
 fn record_id(v: &Value, keys: &[&str]) -> Option<NhanhId> {
     id(v).or_else(|| keys.iter().find_map(|k| id(&v[*k])))

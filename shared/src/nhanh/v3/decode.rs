@@ -3,7 +3,7 @@
 //! to whole VND), "no parent/category" as null, absent, 0 or negative.
 
 use crate::domain::{ApiVersion, BusinessId, NhanhId};
-use crate::nhanh::lenient::{float, int, text};
+use crate::nhanh::lenient::{float, id, int, text};
 use crate::nhanh::{
     timefmt, Category, Customer, NhanhError, Order, OrderCustomer, OrderLine, OrderStatus, Page, PageToken, Product,
     ProductStatus, TokenGrant,
@@ -11,10 +11,6 @@ use crate::nhanh::{
 use crate::secrets::SecretString;
 use serde_json::Value;
 use time::OffsetDateTime;
-
-fn id(v: &Value) -> Option<NhanhId> {
-    int(v).and_then(|n| u64::try_from(n).ok()).and_then(NhanhId::new)
-}
 
 /// The token exchange answer: `data{accessToken, version, expiredAt, businessId, depotIds, …}`.
 /// `depotIds` is `[]`, `[ids]` or `"All"` (all depots, stored as empty); `permissions` are kept

@@ -270,8 +270,7 @@ impl NhanhApi for NhanhV3Client {
     }
 
     async fn retail_bills(&self, creds: &Credentials, q: &BillQuery) -> Result<Page<Bill>, NhanhError> {
-        let day =
-            |d: time::Date| d.format(time::macros::format_description!("[year]-[month]-[day]")).unwrap_or_default();
+        let day = super::timefmt::day;
         let filters = json!({"fromDate": day(q.from), "toDate": day(q.to)});
         self.list(creds, "/v3.0/bill/retail", filters, q.per_page, q.after.as_ref(), decode::bill).await
     }

@@ -13,14 +13,10 @@
 //!   flagged in `unexpected` (logged), and its ids are still used.
 
 use crate::domain::NhanhId;
-use crate::nhanh::lenient::{int, text};
+use crate::nhanh::lenient::{id, text};
 use crate::nhanh::{webhook_route, Webhook, WebhookError, WebhookKind};
 use crate::secrets::SecretString;
 use serde_json::Value;
-
-fn id(v: &Value) -> Option<NhanhId> {
-    int(v).and_then(|n| u64::try_from(n).ok()).and_then(NhanhId::new)
-}
 
 /// Ids of a delete event: an array of ids or of objects with `id`; a lone id is accepted too.
 fn id_list(data: &Value) -> Vec<NhanhId> {

@@ -13,13 +13,13 @@
 
 use super::listing::{at_page_cap, Budget, Stopped, Window};
 use super::order::{state_version, OrderWrite, DELETED_VERSION};
-use super::outcome::{err, Failure, Outcome};
+use super::outcome::{err, Failure, OfRecord, Outcome};
 use super::{Processor, SNAPSHOT};
 use crate::domain::Stream;
 use crate::domain::{Connection, Counter, HubId, NhanhId, PassStream, Phone};
 use crate::hub::OrderSnapshot;
 use crate::mapping;
-use crate::nhanh::{timefmt, Bill, BillKind, BillQuery, Credentials, DeletedBillsQuery};
+use crate::nhanh::{Bill, BillKind, BillQuery, Credentials, DeletedBillsQuery};
 use crate::store::Entity;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use time::{Duration, OffsetDateTime};
@@ -32,16 +32,10 @@ const BILLS_PER_PAGE: u32 = 100;
 /// How far before its cursor the bill stream re-reads (R14: a one-day overlap).
 pub const BILL_OVERLAP: Duration = Duration::days(1);
 
-macro_rules! attempt {
-    ($record:expr, $e:expr) => {
-        $e.await.map_err(|e| super::outcome::classify(Stream::Bills, &$record, crate::Error::from(e)))?
-    };
-}
-
 /// The Vietnam date of an instant; `None` at the calendar's edge (a stamp from outside near the
 /// year 9999 would make `to_offset` panic).
 fn day(t: OffsetDateTime) -> Option<time::Date> {
-    t.checked_to_offset(timefmt::VIETNAM).map(|t| t.date())
+    t.checked_to_offset(crate::clock::VIETNAM).map(|t| t.date())
 }
 
 /// What a pass recorded of one day's complete listing: the bills it named and the depots the
@@ -297,7 +291,11 @@ impl Processor {
         let mut product_ids = Vec::with_capacity(bill.items.len());
         for line in &bill.items {
             let mapped = match line.product_id {
-                Some(p) => attempt!(record, self.maps.hub_id(account, Entity::Product, &p.to_string())),
+                Some(p) => self
+                    .maps
+                    .hub_id(account, Entity::Product, &p.to_string())
+                    .await
+                    .of_record(Stream::Bills, &record)?,
                 None => None,
             };
             product_ids.push(mapped);
@@ -305,19 +303,23 @@ impl Processor {
         // A return names its sale when Nhanh does and the Hub holds it (a sale from before
         // `connected_at` is not there): `return_of` must name an order of the account.
         let return_of = match (bill.kind, bill.sale_id) {
-            (BillKind::Return, Some(sale)) => {
-                attempt!(record, self.maps.hub_id(account, Entity::Bill, &sale.to_string()))
-                    .map(|_| mapping::bill_code(sale))
-            }
+            (BillKind::Return, Some(sale)) => self
+                .maps
+                .hub_id(account, Entity::Bill, &sale.to_string())
+                .await
+                .of_record(Stream::Bills, &record)?
+                .map(|_| mapping::bill_code(sale)),
             _ => None,
         };
-        let hub_id = attempt!(record, self.maps.hub_id(account, Entity::Bill, &key));
+        let hub_id = self.maps.hub_id(account, Entity::Bill, &key).await.of_record(Stream::Bills, &record)?;
         // The last snapshot sent, read once: it names a known bill's customer and tells whether
         // anything changed.
         let last = match hub_id {
-            Some(_) => {
-                attempt!(record, self.intents.intent(account, &format!("{SNAPSHOT}:{}", Entity::Bill.as_str()), &key))
-            }
+            Some(_) => self
+                .intents
+                .intent(account, &format!("{SNAPSHOT}:{}", Entity::Bill.as_str()), &key)
+                .await
+                .of_record(Stream::Bills, &record)?,
             None => None,
         };
         let customer_id = match &phone {
@@ -361,11 +363,12 @@ impl Processor {
         let account = &conn.account_id;
         let record = format!("bill:{id}");
         let key = id.to_string();
-        let Some(hub_id) = attempt!(record, self.maps.hub_id(account, Entity::Bill, &key)) else {
+        let Some(hub_id) = self.maps.hub_id(account, Entity::Bill, &key).await.of_record(Stream::Bills, &record)?
+        else {
             return Ok(Outcome::Skipped);
         };
         let scope = format!("{SNAPSHOT}:{}", Entity::Bill.as_str());
-        let last = attempt!(record, self.intents.intent(account, &scope, &key));
+        let last = self.intents.intent(account, &scope, &key).await.of_record(Stream::Bills, &record)?;
         let Some(mut snapshot) = last.and_then(|b| serde_json::from_str::<OrderSnapshot>(&b).ok()) else {
             return Err(Failure::permanent(Stream::Bills, record, "no last snapshot of the bill to mark deleted"));
         };

@@ -4,7 +4,7 @@
 //! sweep page. A customer that came from Nhanh is never pushed back.
 //! Nhanh → Hub customers are resolved by phone from orders and bills (R5).
 
-use super::outcome::{classify, event_record_id, BatchRecord, Failure, Outcome};
+use super::outcome::{classify, event_record_id, BatchRecord, Failure, OfRecord, Outcome};
 use super::{Processor, Ready};
 use crate::domain::Stream;
 use crate::domain::{AccountId, Connection, HubId, Phone, WorkItem};
@@ -29,10 +29,10 @@ impl Processor {
     ) -> Result<HubId, Failure> {
         let wanted = mapping::customer_from_order(customer, phone);
         let current: Option<HubCustomer> =
-            attempt!(Stream::Customers, record, self.hub.find_customer_by_phone(account, phone.as_str()));
+            self.hub.find_customer_by_phone(account, phone.as_str()).await.of_record(Stream::Customers, record)?;
         if let Some(current) = current {
             if let Some(changes) = mapping::customer_changes(&current, &wanted) {
-                attempt!(Stream::Customers, record, self.hub.update_customer(account, &current.id, &changes));
+                self.hub.update_customer(account, &current.id, &changes).await.of_record(Stream::Customers, record)?;
             }
             return Ok(current.id);
         }
@@ -50,8 +50,11 @@ impl Processor {
             Ok((id, _)) => Ok(id),
             // Created meanwhile by someone else (or by the Hub itself): one phone, one customer.
             Err(Error::Hub(e)) if e.has_status(409) => {
-                let again =
-                    attempt!(Stream::Customers, record, self.hub.find_customer_by_phone(account, phone.as_str()));
+                let again = self
+                    .hub
+                    .find_customer_by_phone(account, phone.as_str())
+                    .await
+                    .of_record(Stream::Customers, record)?;
                 again.map(|c| c.id).ok_or_else(|| {
                     Failure::permanent(
                         Stream::Customers,

@@ -9,7 +9,7 @@
 //! to ([`super::CustomerMemo`]). R8 (echoes) and the versioned writes (never an older
 //! state over a newer one) hold as for every order, since each goes through `apply_order`.
 
-use super::outcome::{Failure, Outcome};
+use super::outcome::{Failure, OfRecord, Outcome};
 use super::Processor;
 use crate::domain::{Connection, Counter, NhanhBusiness, NhanhId, Origin, Phone, Stream, WorkItem};
 use crate::nhanh::{Credentials, Order, OrderFilter, OrderQuery};
@@ -52,9 +52,9 @@ impl Processor {
                 self.continue_drain(&key).await?;
                 return Ok(Outcome::Skipped);
             }
-            let backlog = attempt!(Stream::Orders, DRAIN_RECORD, self.backlog.backlog(&key));
+            let backlog = self.backlog.backlog(&key).await.of_record(Stream::Orders, DRAIN_RECORD)?;
             if backlog.orders.is_empty() {
-                if attempt!(Stream::Orders, DRAIN_RECORD, self.backlog.end_drain(&key, backlog.seq)) {
+                if self.backlog.end_drain(&key, backlog.seq).await.of_record(Stream::Orders, DRAIN_RECORD)? {
                     return Ok(Outcome::Skipped);
                 }
                 continue;
@@ -63,7 +63,7 @@ impl Processor {
             let (earlier, current): (Vec<WaitingOrder>, Vec<WaitingOrder>) =
                 backlog.orders.into_iter().partition(|o| conn.connected_at.is_some_and(|c| o.recorded_at() < c));
             if !earlier.is_empty() {
-                attempt!(Stream::Orders, DRAIN_RECORD, self.backlog.remove_orders(&key, &earlier));
+                self.backlog.remove_orders(&key, &earlier).await.of_record(Stream::Orders, DRAIN_RECORD)?;
                 self.add_count(conn, Counter::Dropped, earlier.len()).await;
             }
             let batch: Vec<WaitingOrder> = current.into_iter().take(per_read).collect();
@@ -152,7 +152,7 @@ impl Processor {
             }
         }
         done.extend(applied.iter().copied());
-        attempt!(Stream::Orders, DRAIN_RECORD, self.backlog.remove_orders(key, &done));
+        self.backlog.remove_orders(key, &done).await.of_record(Stream::Orders, DRAIN_RECORD)?;
         if let Some(newest) = applied.iter().map(WaitingOrder::recorded_at).max() {
             let received: Vec<_> = applied.iter().map(WaitingOrder::recorded_at).collect();
             super::settle::lag(&conn.account_id, &received, self.clock.now());
@@ -178,7 +178,7 @@ impl Processor {
         let mut query = OrderQuery { after: None, per_page, filter: OrderFilter::Ids(ids) };
         let mut orders = Vec::new();
         for _ in 0..MAX_ID_PAGES {
-            let page = attempt!(Stream::Orders, DRAIN_RECORD, self.nhanh.orders(creds, &query));
+            let page = self.nhanh.orders(creds, &query).await.of_record(Stream::Orders, DRAIN_RECORD)?;
             orders.extend(page.items);
             match page.next {
                 Some(next) => query.after = Some(next),
@@ -195,7 +195,7 @@ impl Processor {
         let message = item
             .to_message(Origin::FollowUp(now))
             .map_err(|e| Failure::permanent(Stream::Orders, DRAIN_RECORD, e.to_string()))?;
-        attempt!(Stream::Orders, DRAIN_RECORD, self.queue.send(std::slice::from_ref(&message)));
+        self.queue.send(std::slice::from_ref(&message)).await.of_record(Stream::Orders, DRAIN_RECORD)?;
         Ok(())
     }
 

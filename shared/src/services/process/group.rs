@@ -1,6 +1,6 @@
 //! Nhanh's category tree → Hub product groups, parents first.
 
-use super::outcome::{Failure, Outcome};
+use super::outcome::{Failure, OfRecord, Outcome};
 use super::Processor;
 use crate::domain::Stream;
 use crate::domain::{Connection, Counter};
@@ -17,28 +17,31 @@ impl Processor {
         for c in &groups {
             let record = format!("product_group:{}", c.id);
             let parent = match c.parent_id {
-                Some(p) => {
-                    attempt!(
-                        Stream::ProductGroups,
-                        record,
-                        self.maps.hub_id(account, Entity::ProductGroup, &p.to_string())
-                    )
-                }
+                Some(p) => self
+                    .maps
+                    .hub_id(account, Entity::ProductGroup, &p.to_string())
+                    .await
+                    .of_record(Stream::ProductGroups, &record)?,
                 None => None,
             };
             let input = mapping::group_input(c, parent);
             let key = c.id.to_string();
-            match attempt!(Stream::ProductGroups, record, self.maps.hub_id(account, Entity::ProductGroup, &key)) {
-                Some(id) => {
-                    attempt!(Stream::ProductGroups, record, self.hub.update_product_group(account, &id, &input))
-                }
+            match self
+                .maps
+                .hub_id(account, Entity::ProductGroup, &key)
+                .await
+                .of_record(Stream::ProductGroups, &record)?
+            {
+                Some(id) => self
+                    .hub
+                    .update_product_group(account, &id, &input)
+                    .await
+                    .of_record(Stream::ProductGroups, &record)?,
                 None => {
                     let hub = self.hub.clone();
                     let acct = account.clone();
-                    let (id, stale) = attempt!(
-                        Stream::ProductGroups,
-                        record,
-                        self.create_once(
+                    let (id, stale) = self
+                        .create_once(
                             account,
                             Entity::ProductGroup,
                             &key,
@@ -47,11 +50,15 @@ impl Processor {
                                 let hub = hub.clone();
                                 let acct = acct.clone();
                                 async move { hub.create_product_group(&acct, &body, &k).await }
-                            }
+                            },
                         )
-                    );
+                        .await
+                        .of_record(Stream::ProductGroups, &record)?;
                     if stale {
-                        attempt!(Stream::ProductGroups, record, self.hub.update_product_group(account, &id, &input));
+                        self.hub
+                            .update_product_group(account, &id, &input)
+                            .await
+                            .of_record(Stream::ProductGroups, &record)?;
                     }
                 }
             }

@@ -1,7 +1,7 @@
 //! Hub events → Nhanh (R6, R8): a Hub-created customer goes to `customer/add`, a Hub-created
 //! order to `order/add` with the Hub id, its intent recorded first so the echo is recognised.
 
-use super::outcome::{classify, event_record_id, Failure, Outcome};
+use super::outcome::{classify, event_record_id, Failure, OfRecord, Outcome};
 use super::{Processor, PUSH_ORDER};
 use crate::domain::Stream;
 use crate::domain::{Connection, HubId, NhanhId, Phone};
@@ -22,7 +22,7 @@ impl Processor {
         match (event["event"].as_str(), hub_id) {
             (Some("customer.created"), Some(id)) => {
                 let record = format!("customer:{}", id.as_str());
-                if attempt!(Stream::Customers, record, self.erasure.is_erased(&conn.account_id, &id)) {
+                if self.erasure.is_erased(&conn.account_id, &id).await.of_record(Stream::Customers, &record)? {
                     // An erased member is not pushed to Nhanh (the Hub's retry of an older event).
                     return Ok(Outcome::Skipped);
                 }
@@ -49,7 +49,7 @@ impl Processor {
     ) -> Result<Outcome, Failure> {
         let account = &conn.account_id;
         let record = format!("order:{}", hub_id.as_str());
-        if attempt!(Stream::Orders, record, self.maps.nhanh_key(account, Entity::Order, hub_id)).is_some() {
+        if self.maps.nhanh_key(account, Entity::Order, hub_id).await.of_record(Stream::Orders, &record)?.is_some() {
             return Ok(Outcome::Skipped);
         }
         let customer = &data["customer"];
@@ -67,7 +67,11 @@ impl Processor {
                 .map(str::to_owned)
                 .or_else(|| line["product_id"].as_u64().map(|n| n.to_string()));
             let nhanh_id = match product.as_deref().and_then(|p| HubId::parse(p).ok()) {
-                Some(h) => attempt!(Stream::Orders, record, self.maps.nhanh_key(account, Entity::Product, &h))
+                Some(h) => self
+                    .maps
+                    .nhanh_key(account, Entity::Product, &h)
+                    .await
+                    .of_record(Stream::Orders, &record)?
                     .and_then(|k| NhanhId::parse(&k).ok()),
                 None => None,
             };
@@ -92,8 +96,12 @@ impl Processor {
             items,
         };
         // The intent first: an echo, or a retry Nhanh refuses as a repeated id, finds it.
-        let previous = attempt!(Stream::Orders, record, self.intents.intent(account, PUSH_ORDER, hub_id.as_str()));
-        attempt!(Stream::Orders, record, self.intents.put_intent(account, PUSH_ORDER, hub_id.as_str(), "pushed"));
+        let previous =
+            self.intents.intent(account, PUSH_ORDER, hub_id.as_str()).await.of_record(Stream::Orders, &record)?;
+        self.intents
+            .put_intent(account, PUSH_ORDER, hub_id.as_str(), "pushed")
+            .await
+            .of_record(Stream::Orders, &record)?;
         let nhanh_id = match self.nhanh.add_order(creds, &order).await {
             Ok(added) => match added.nhanh_id {
                 Some(id) => Some(id),
@@ -116,7 +124,10 @@ impl Processor {
             Err(e) => return Err(classify(Stream::Orders, &record, e.into())),
         };
         if let Some(nhanh_id) = nhanh_id {
-            attempt!(Stream::Orders, record, self.maps.link(account, Entity::Order, &nhanh_id.to_string(), hub_id));
+            self.maps
+                .link(account, Entity::Order, &nhanh_id.to_string(), hub_id)
+                .await
+                .of_record(Stream::Orders, &record)?;
         }
         Ok(Outcome::Applied(Stream::Orders))
     }
@@ -133,7 +144,7 @@ impl Processor {
         let mut after = None;
         for _ in 0..20 {
             let q = OrderQuery { after, per_page: 100, filter: OrderFilter::CustomerMobile(phone.as_str().to_owned()) };
-            let found = attempt!(Stream::Orders, record, self.nhanh.orders(creds, &q));
+            let found = self.nhanh.orders(creds, &q).await.of_record(Stream::Orders, record)?;
             if let Some(o) = found.items.iter().find(|o| o.shop_order_id.as_deref() == Some(hub_id.as_str())) {
                 return Ok(Some(o.id));
             }

@@ -12,13 +12,6 @@
 //! answered. A push to Nhanh records its intent before `order/add`, so an echo (or a refusal of a
 //! repeated id) is linked to the same Hub order.
 
-/// Awaits a port call of a record, turning its error into the record's [`Failure`] (`?`).
-macro_rules! attempt {
-    ($stream:expr, $record:expr, $e:expr) => {
-        $e.await.map_err(|e| $crate::services::process::outcome::classify($stream, &$record, $crate::Error::from(e)))?
-    };
-}
-
 mod account_data;
 mod bills;
 mod change;

@@ -9,7 +9,7 @@
 //! Hub, then read the record again and, while a newer snapshot was claimed meanwhile, send that
 //! one. Whoever writes the Hub last checks afterwards, so the Hub ends with the newest state read.
 
-use super::outcome::{Failure, Outcome};
+use super::outcome::{Failure, OfRecord, Outcome};
 use super::{Processor, PUSH_ORDER, SNAPSHOT};
 use crate::domain::Stream;
 use crate::domain::{AccountId, Connection, HubId, NhanhId, Phone};
@@ -73,11 +73,11 @@ impl Processor {
     ) -> Result<Outcome, Failure> {
         let record = format!("order:{id}");
         let read_at = self.clock.now();
-        let page = attempt!(
-            Stream::Orders,
-            record,
-            self.nhanh.orders(creds, &OrderQuery { after: None, per_page: 1, filter: OrderFilter::Ids(vec![id]) })
-        );
+        let page = self
+            .nhanh
+            .orders(creds, &OrderQuery { after: None, per_page: 1, filter: OrderFilter::Ids(vec![id]) })
+            .await
+            .of_record(Stream::Orders, &record)?;
         let Some(order) = page.items.into_iter().find(|o| o.id == id) else {
             return Err(Failure::permanent(Stream::Orders, record, "Nhanh no longer has this order"));
         };
@@ -118,14 +118,15 @@ impl Processor {
         // One read for the order's own map and its lines' products.
         let mut wanted = vec![(Entity::Order, key.clone())];
         wanted.extend(order.items.iter().filter_map(|l| l.product_id).map(|p| (Entity::Product, p.to_string())));
-        let known = attempt!(Stream::Orders, record, self.maps.hub_ids_of(account, &wanted));
+        let known = self.maps.hub_ids_of(account, &wanted).await.of_record(Stream::Orders, &record)?;
         let mut hub_id = known.get(&(Entity::Order, key.clone())).cloned();
         if hub_id.is_none() {
             if let Some(shop_id) = order.shop_order_id.as_deref() {
                 // R8: the echo of an order the connector pushed from the Hub.
-                if attempt!(Stream::Orders, record, self.intents.intent(account, PUSH_ORDER, shop_id)).is_some() {
+                if self.intents.intent(account, PUSH_ORDER, shop_id).await.of_record(Stream::Orders, &record)?.is_some()
+                {
                     if let Ok(h) = HubId::parse(shop_id) {
-                        attempt!(Stream::Orders, record, self.maps.link(account, Entity::Order, &key, &h));
+                        self.maps.link(account, Entity::Order, &key, &h).await.of_record(Stream::Orders, &record)?;
                         hub_id = Some(h);
                     }
                 }
@@ -168,7 +169,8 @@ impl Processor {
         let (stream, record) = (w.stream(), w.record);
         let scope = format!("{SNAPSHOT}:{}", w.entity.as_str());
         let body = serde_json::to_string(w.snapshot).map_err(|e| Failure::permanent(stream, record, e.to_string()))?;
-        let claimed = attempt!(stream, record, self.intents.claim_snapshot(account, &scope, w.key, &w.version, &body));
+        let claimed =
+            self.intents.claim_snapshot(account, &scope, w.key, &w.version, &body).await.of_record(stream, record)?;
         if claimed.version != w.version || claimed.body != body {
             tracing::info!(
                 account_id = account.as_str(),
@@ -181,23 +183,22 @@ impl Processor {
         }
         let id = match w.hub_id {
             Some(id) => {
-                attempt!(stream, record, self.hub.update_order(account, &id, w.snapshot));
+                self.hub.update_order(account, &id, w.snapshot).await.of_record(stream, record)?;
                 id
             }
             None => {
                 let hub = self.hub.clone();
                 let acct = account.clone();
-                let (id, stale) = attempt!(
-                    stream,
-                    record,
-                    self.create_once(account, w.entity, w.key, w.snapshot, |body: OrderSnapshot, k: String| {
+                let (id, stale) = self
+                    .create_once(account, w.entity, w.key, w.snapshot, |body: OrderSnapshot, k: String| {
                         let hub = hub.clone();
                         let acct = acct.clone();
                         async move { hub.create_order(&acct, &body, &k).await }
                     })
-                );
+                    .await
+                    .of_record(stream, record)?;
                 if stale {
-                    attempt!(stream, record, self.hub.update_order(account, &id, w.snapshot));
+                    self.hub.update_order(account, &id, w.snapshot).await.of_record(stream, record)?;
                 }
                 id
             }
@@ -205,7 +206,7 @@ impl Processor {
         // A newer snapshot claimed while this one was written may have reached the Hub first.
         let mut sent = claimed;
         for _ in 0..CATCH_UP_WRITES {
-            let now = attempt!(stream, record, self.intents.versioned_snapshot(account, &scope, w.key));
+            let now = self.intents.versioned_snapshot(account, &scope, w.key).await.of_record(stream, record)?;
             let Some(newer) = now.filter(|n| *n != sent) else {
                 return Ok(Outcome::Applied(stream));
             };
@@ -217,7 +218,7 @@ impl Processor {
                 version = newer.version.as_str(),
                 "a newer state was recorded while this one was written: it is sent again"
             );
-            attempt!(stream, record, self.hub.update_order(account, &id, &snapshot));
+            self.hub.update_order(account, &id, &snapshot).await.of_record(stream, record)?;
             sent = newer;
         }
         Err(Failure::Retry {
@@ -232,10 +233,15 @@ impl Processor {
         let account = &conn.account_id;
         let record = format!("order:{id}");
         let key = id.to_string();
-        let Some(hub_id) = attempt!(Stream::Orders, record, self.maps.hub_id(account, Entity::Order, &key)) else {
+        let Some(hub_id) = self.maps.hub_id(account, Entity::Order, &key).await.of_record(Stream::Orders, &record)?
+        else {
             return Ok(Outcome::Skipped);
         };
-        let last = attempt!(Stream::Orders, record, self.intents.intent(account, &format!("{SNAPSHOT}:order"), &key));
+        let last = self
+            .intents
+            .intent(account, &format!("{SNAPSHOT}:order"), &key)
+            .await
+            .of_record(Stream::Orders, &record)?;
         let Some(mut snapshot) = last.and_then(|b| serde_json::from_str::<Value>(&b).ok()) else {
             return Err(Failure::permanent(Stream::Orders, record, "no last snapshot of the order to mark deleted"));
         };

@@ -18,6 +18,19 @@ pub struct BatchRecord {
     pub body: String,
 }
 
+/// A port call's answer as a record's: its error becomes the record's [`Failure`] (retryable or
+/// permanent, by [`classify`]), for `?` (the one home of that conversion).
+pub(crate) trait OfRecord<T> {
+    /// The answer, or the failure of `record` on `stream`.
+    fn of_record(self, stream: Stream, record: &str) -> Result<T, Failure>;
+}
+
+impl<T, E: Into<crate::Error>> OfRecord<T> for Result<T, E> {
+    fn of_record(self, stream: Stream, record: &str) -> Result<T, Failure> {
+        self.map_err(|e| classify(stream, record, e.into()))
+    }
+}
+
 /// A record to report in `batchItemFailures`, and when it may be retried (rate limits).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordFailure {

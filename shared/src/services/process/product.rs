@@ -1,7 +1,7 @@
 //! Nhanh products → Hub products (R9): one product re-read and applied, a page applied with
 //! batched store calls, and deactivation when Nhanh deletes one.
 
-use super::outcome::{err, Failure, Outcome};
+use super::outcome::{err, Failure, OfRecord, Outcome};
 use super::{Processor, PRODUCT_SNAPSHOT};
 use crate::domain::Stream;
 use crate::domain::{AccountId, Connection, Counter, HubId, NhanhId};
@@ -40,32 +40,36 @@ impl Processor {
         let account = &conn.account_id;
         let record = format!("product:{}", p.id);
         let group = match p.category_id {
-            Some(c) => {
-                attempt!(Stream::Products, record, self.maps.hub_id(account, Entity::ProductGroup, &c.to_string()))
-            }
+            Some(c) => self
+                .maps
+                .hub_id(account, Entity::ProductGroup, &c.to_string())
+                .await
+                .of_record(Stream::Products, &record)?,
             None => None,
         };
         let parent = match p.parent_id {
-            Some(parent) => {
-                attempt!(Stream::Products, record, self.maps.hub_id(account, Entity::Product, &parent.to_string()))
-            }
+            Some(parent) => self
+                .maps
+                .hub_id(account, Entity::Product, &parent.to_string())
+                .await
+                .of_record(Stream::Products, &record)?,
             None => None,
         };
         let input = mapping::product_input(p, group, parent, deleted);
         let key = p.id.to_string();
-        let id = match attempt!(Stream::Products, record, self.maps.hub_id(account, Entity::Product, &key)) {
+        let id = match self.maps.hub_id(account, Entity::Product, &key).await.of_record(Stream::Products, &record)? {
             Some(id) => {
-                attempt!(Stream::Products, record, self.hub.update_product(account, &id, &input));
+                self.hub.update_product(account, &id, &input).await.of_record(Stream::Products, &record)?;
                 id
             }
             None => {
-                let id = attempt!(Stream::Products, record, self.create_product(account, &key, &input));
-                attempt!(Stream::Products, record, self.maps.link(account, Entity::Product, &key, &id));
+                let id = self.create_product(account, &key, &input).await.of_record(Stream::Products, &record)?;
+                self.maps.link(account, Entity::Product, &key, &id).await.of_record(Stream::Products, &record)?;
                 id
             }
         };
         let body = serde_json::to_string(&input).unwrap_or_default();
-        attempt!(Stream::Products, record, self.intents.set_intent(account, PRODUCT_SNAPSHOT, &key, &body));
+        self.intents.set_intent(account, PRODUCT_SNAPSHOT, &key, &body).await.of_record(Stream::Products, &record)?;
         Ok(id)
     }
 
@@ -98,18 +102,18 @@ impl Processor {
         id: NhanhId,
     ) -> Result<Outcome, Failure> {
         let record = format!("product:{id}");
-        let found = attempt!(Stream::Products, record, self.nhanh.product(creds, id));
+        let found = self.nhanh.product(creds, id).await.of_record(Stream::Products, &record)?;
         let Some(product) = found.iter().find(|p| p.id == id) else {
             return self.deactivate_product(conn, id).await;
         };
         if let Some(parent_id) = product.parent_id {
-            let mapped = attempt!(
-                Stream::Products,
-                record,
-                self.maps.hub_id(&conn.account_id, Entity::Product, &parent_id.to_string())
-            );
+            let mapped = self
+                .maps
+                .hub_id(&conn.account_id, Entity::Product, &parent_id.to_string())
+                .await
+                .of_record(Stream::Products, &record)?;
             if mapped.is_none() {
-                let parents = attempt!(Stream::Products, record, self.nhanh.product(creds, parent_id));
+                let parents = self.nhanh.product(creds, parent_id).await.of_record(Stream::Products, &record)?;
                 if let Some(parent) = parents.iter().find(|p| p.id == parent_id) {
                     self.upsert_product(conn, parent, false).await?;
                 }
@@ -123,17 +127,19 @@ impl Processor {
         let account = &conn.account_id;
         let record = format!("product:{id}");
         let key = id.to_string();
-        let Some(hub_id) = attempt!(Stream::Products, record, self.maps.hub_id(account, Entity::Product, &key)) else {
+        let Some(hub_id) =
+            self.maps.hub_id(account, Entity::Product, &key).await.of_record(Stream::Products, &record)?
+        else {
             return Ok(Outcome::Skipped);
         };
-        let last = attempt!(Stream::Products, record, self.intents.intent(account, PRODUCT_SNAPSHOT, &key));
+        let last = self.intents.intent(account, PRODUCT_SNAPSHOT, &key).await.of_record(Stream::Products, &record)?;
         let Some(mut input) = last.and_then(|b| serde_json::from_str::<ProductInput>(&b).ok()) else {
             return Err(Failure::permanent(Stream::Products, record, "no last snapshot of the product to deactivate"));
         };
         input.status = "inactive".into();
-        attempt!(Stream::Products, record, self.hub.update_product(account, &hub_id, &input));
+        self.hub.update_product(account, &hub_id, &input).await.of_record(Stream::Products, &record)?;
         let body = serde_json::to_string(&input).unwrap_or_default();
-        attempt!(Stream::Products, record, self.intents.set_intent(account, PRODUCT_SNAPSHOT, &key, &body));
+        self.intents.set_intent(account, PRODUCT_SNAPSHOT, &key, &body).await.of_record(Stream::Products, &record)?;
         Ok(Outcome::Applied(Stream::Products))
     }
 
