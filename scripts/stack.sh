@@ -141,7 +141,8 @@ rm -f "$STATE/env" "$LOGS"/*.log
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT"
 
-start moto moto_server -H 127.0.0.1 -p "$MOTO_PORT"
+# moto with its DynamoDB requests one at a time (scripts/moto_server.py says why).
+start moto "$PYTHON" "$ROOT/scripts/moto_server.py" -H 127.0.0.1 -p "$MOTO_PORT"
 wait_http "$AWS_ENDPOINT_URL/moto-api/" 30 moto
 export HUB_SERVICE_TOKEN="${HUB_SERVICE_TOKEN:-local-service-token}"
 export HUB_WEBHOOK_SECRET="${HUB_WEBHOOK_SECRET:-local-hub-webhook-secret}"

@@ -83,6 +83,7 @@ async fn every_event_type_lands_in_the_fifo_queue(api: Api) {
         json!({"info": {"id": id, "status": status, "createdAt": 1_764_300_000}, "createdBy": {"id": 1, "name": "A"},
         "shippingAddress": {"id": "20184482", "name": "Nguyễn Văn A", "mobile": "0912345678"}, "products": [{"id": 5001, "quantity": 1, "price": 250000}]})
     };
+    let mut queued_by_intake = 0;
     with_collector_paused(async {
         for event in [
             c.event("orderAdd", order_add_data(9001), v3_order(9001, 54)),
@@ -94,12 +95,17 @@ async fn every_event_type_lands_in_the_fifo_queue(api: Api) {
         ] {
             let (status, answer) = c.post_event(&event).await;
             assert_eq!((status, answer["outcome"].as_str()), (200, Some("queued")), "{answer}");
+            queued_by_intake += answer["queued"].as_u64().unwrap_or(99);
         }
     })
     .await;
-    let drains = messages_of(&acct, 1, Duration::from_millis(1500)).await;
-    assert_eq!(drains.len(), 1, "two order changes, one drain: {drains:?}");
-    assert_eq!(drains[0].group_id, format!("{acct}:order_drain"));
+    // Intake's answers count what it queued: one drain for both changes. The drain itself may
+    // continue in messages of its own (its 1 s budget on a loaded stack; CI met one), so the queue
+    // holds at least the one drain, in the drain group, the first being intake's.
+    assert_eq!(queued_by_intake, 1, "two order changes, one drain");
+    let mut drains = messages_of(&acct, 1, Duration::from_millis(1500)).await;
+    drains.sort_by_key(|m| m.batch);
+    assert!(!drains.is_empty() && drains.iter().all(|m| m.group_id == format!("{acct}:order_drain")), "{drains:?}");
     let drain: Value = serde_json::from_str(&drains[0].body).unwrap();
     assert_eq!(drain["kind"], "order_drain");
     assert_eq!(drain["business"], json!({"app_id": c.app.app_id, "business_id": c.app.business_id}));
