@@ -45,6 +45,27 @@ fn jitter(ceiling: Duration) -> Duration {
     Duration::from_nanos(u64::from_le_bytes(bytes) % nanos.saturating_add(1))
 }
 
+/// How many times a read-modify-write of one record is made when another writer wrote the record
+/// between its read and its write.
+pub const CONFLICT_ATTEMPTS: u32 = 5;
+
+/// Runs `attempt` (a read-modify-write of one record) again at once while it meets a record
+/// written meanwhile ([`crate::store::StoreError::Conflict`]), at most [`CONFLICT_ATTEMPTS`]
+/// times; the last answer is returned. The one home of the connection's conflict loops.
+pub async fn on_conflict<T, F, Fut>(mut attempt: F) -> Result<T, crate::store::StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, crate::store::StoreError>>,
+{
+    let mut made = 1;
+    loop {
+        match attempt().await {
+            Err(crate::store::StoreError::Conflict) if made < CONFLICT_ATTEMPTS => made += 1,
+            answer => return answer,
+        }
+    }
+}
+
 /// Runs `op` until it succeeds, fails with an error `retryable` refuses, or `backoff` is spent
 /// (then the last error is returned).
 pub async fn retry<T, E, F, Fut>(mut backoff: Backoff, retryable: impl Fn(&E) -> bool, mut op: F) -> Result<T, E>
@@ -67,6 +88,38 @@ where
 
 #[cfg(test)]
 mod tests {
+    use crate::store::StoreError;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[tokio::test]
+    async fn a_conflict_is_tried_again_at_most_five_times_and_another_error_not_at_all() {
+        let made = AtomicU32::new(0);
+        let third_time = on_conflict(|| async {
+            match made.fetch_add(1, Ordering::SeqCst) {
+                0 | 1 => Err(StoreError::Conflict),
+                _ => Ok("written"),
+            }
+        })
+        .await;
+        assert_eq!((third_time.ok(), made.load(Ordering::SeqCst)), (Some("written"), 3));
+        made.store(0, Ordering::SeqCst);
+        let never: Result<(), _> = on_conflict(|| async {
+            made.fetch_add(1, Ordering::SeqCst);
+            Err(StoreError::Conflict)
+        })
+        .await;
+        assert!(matches!(never, Err(StoreError::Conflict)));
+        assert_eq!(made.load(Ordering::SeqCst), CONFLICT_ATTEMPTS);
+        made.store(0, Ordering::SeqCst);
+        let down: Result<(), _> = on_conflict(|| async {
+            made.fetch_add(1, Ordering::SeqCst);
+            Err(StoreError::Unavailable("down".into()))
+        })
+        .await;
+        assert!(matches!(down, Err(StoreError::Unavailable(_))));
+        assert_eq!(made.load(Ordering::SeqCst), 1, "not a conflict: not tried again");
+    }
+
     use super::*;
 
     #[test]

@@ -4,7 +4,7 @@ use super::ConnectError;
 use crate::clock::Clock;
 use crate::domain::{AccountId, Connection, ConnectionState, Origin, WorkItem};
 use crate::queue::WorkQueue;
-use crate::store::{ConnectionStore, StoreError};
+use crate::store::ConnectionStore;
 
 /// How long a disconnected account's id maps, snapshots and intents are kept by default.
 pub const DEFAULT_DATA_RETENTION: time::Duration = time::Duration::days(30);
@@ -22,12 +22,16 @@ pub async fn end_connection(
     reason: Option<&str>,
     retention: time::Duration,
 ) -> Result<Connection, ConnectError> {
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        let conn =
-            connections.get(account).await?.filter(|c| c.state.is_connected()).ok_or(ConnectError::NotConnected)?;
-        let business = conn.business_id.ok_or(ConnectError::NotConnected)?;
+    let ended = crate::retry::on_conflict(|| async {
+        // Not connected (or no business): nothing to end, and nothing to retry.
+        let Some((conn, business)) = connections
+            .get(account)
+            .await?
+            .filter(|c| c.state.is_connected())
+            .and_then(|c| c.business_id.map(|b| (c, b)))
+        else {
+            return Ok(None);
+        };
         let mut next = conn.clone();
         next.state = ConnectionState::Disconnected;
         next.disconnected_at = Some(clock.now());
@@ -35,20 +39,17 @@ pub async fn end_connection(
         next.access_token_sealed = None;
         next.secret_key_sealed = String::new();
         next.data_kept_until = next.disconnected_at.map(|at| at + retention);
-        match connections.put_releasing(&next, business).await {
-            Ok(stored) => {
-                tracing::info!(
-                    account_id = account.as_str(),
-                    business_id = business.get(),
-                    reason = reason.unwrap_or("admin"),
-                    "disconnected"
-                );
-                return Ok(stored);
-            }
-            Err(StoreError::Conflict) if attempts < 5 => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
+        connections.put_releasing(&next, business).await.map(|stored| Some((stored, business)))
+    })
+    .await?;
+    let (stored, business) = ended.ok_or(ConnectError::NotConnected)?;
+    tracing::info!(
+        account_id = account.as_str(),
+        business_id = business.get(),
+        reason = reason.unwrap_or("admin"),
+        "disconnected"
+    );
+    Ok(stored)
 }
 
 /// Queues the walk that gives the ended connection's kept items their expiry (issue 24). A failed

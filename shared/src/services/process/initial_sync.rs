@@ -319,16 +319,15 @@ impl Processor {
         account: &crate::domain::AccountId,
         change: impl Fn(&mut Connection),
     ) -> Result<(), Failure> {
-        for _ in 0..5 {
-            let Some(mut c) = self.connections.get(account).await.map_err(|e| err(Stream::Products, e))? else {
-                return Ok(());
-            };
+        let changed = crate::retry::on_conflict(|| async {
+            let Some(mut c) = self.connections.get(account).await? else { return Ok(()) };
             change(&mut c);
-            match self.connections.put(&c).await {
-                Ok(_) => return Ok(()),
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(err(Stream::Products, e)),
-            }
+            self.connections.put(&c).await.map(|_| ())
+        })
+        .await;
+        match changed {
+            Err(StoreError::Conflict) => {}
+            other => return other.map_err(|e| err(Stream::Products, e)),
         }
         Err(Failure::Retry {
             reason: "connection kept changing".into(),

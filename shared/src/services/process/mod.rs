@@ -52,7 +52,7 @@ use crate::nhanh::{self, Credentials, NhanhApi};
 use crate::queue::WorkQueue;
 use crate::secrets::{seal_context, SealedField};
 use crate::secrets::{OpenCache, SecretBox};
-use crate::store::{ConnectionStore, CursorStore, FailureLog, IdMapStore, IntentStore, StatsStore, StoreError};
+use crate::store::{ConnectionStore, CursorStore, FailureLog, IdMapStore, IntentStore, StatsStore};
 use crate::Error;
 pub use customer_memo::{CustomerMemo, CUSTOMER_MEMO_TTL};
 use outcome::classify;
@@ -360,28 +360,26 @@ impl Processor {
     }
 
     pub(super) async fn mark_needs_reauth(&self, account: &AccountId) {
-        for _ in 0..3 {
-            let Ok(Some(mut conn)) = self.connections.get(account).await else { return };
+        let marked = crate::retry::on_conflict(|| async {
+            let Some(mut conn) = self.connections.get(account).await? else { return Ok(false) };
             if !conn.state.is_connected() || conn.state == ConnectionState::NeedsReauth {
-                return;
+                return Ok(false);
             }
             conn.state = ConnectionState::NeedsReauth;
-            match self.connections.put(&conn).await {
-                Ok(_) => {
-                    let about = crate::metrics::of_account(account.as_str());
-                    crate::metrics::count(crate::metrics::Metric::AccountsNeedingReauth, &[], &about);
-                    tracing::warn!(
-                        account_id = account.as_str(),
-                        "Nhanh rejected the access token: connection needs a new consent"
-                    );
-                    return;
-                }
-                Err(StoreError::Conflict) => continue,
-                Err(e) => {
-                    tracing::error!(account_id = account.as_str(), error = %e, "could not mark needs_reauth");
-                    return;
-                }
+            self.connections.put(&conn).await.map(|_| true)
+        })
+        .await;
+        match marked {
+            Ok(true) => {
+                let about = crate::metrics::of_account(account.as_str());
+                crate::metrics::count(crate::metrics::Metric::AccountsNeedingReauth, &[], &about);
+                tracing::warn!(
+                    account_id = account.as_str(),
+                    "Nhanh rejected the access token: connection needs a new consent"
+                );
             }
+            Ok(false) => {}
+            Err(e) => tracing::error!(account_id = account.as_str(), error = %e, "could not mark needs_reauth"),
         }
     }
 }
