@@ -40,6 +40,13 @@ pub trait ErasureStore: Send + Sync {
     async fn is_erased(&self, account: &AccountId, hub_id: &HubId) -> Result<bool, StoreError>;
 }
 
+/// The strings whose presence marks a stored body as possibly holding the person: the Hub id as a
+/// JSON string, and the phone as the connector writes it. A body that holds one is then checked
+/// field by field ([`redact`]); a dead letter that holds one is deleted.
+pub fn search_strings(hub_id: &HubId, phone: Option<&Phone>) -> Vec<String> {
+    std::iter::once(format!("\"{}\"", hub_id.as_str())).chain(phone.map(|p| p.as_str().to_owned())).collect()
+}
+
 /// `body` (a snapshot's or intent's JSON) without the person: the customer's name, phone, email
 /// and address become null wherever they are (an order's `customer`, a customer body's own
 /// fields). `None` when the body does not hold them, or no longer (nothing to rewrite).

@@ -325,11 +325,7 @@ async fn status(app: &ConnectApp, req: &HttpRequest, raw_account: &str) -> HttpR
     let Ok(account) = AccountId::parse(raw_account) else {
         return err(400, "bad_request", "invalid account id");
     };
-    let by_token = req
-        .header("authorization")
-        .and_then(|h| h.strip_prefix("TOKEN "))
-        .is_some_and(|t| app.status_token.ct_eq(t.trim()));
-    if !by_token && admin_cookie(app, req, &account).is_err() {
+    if !super::fleet::by_operator_token(&app.status_token, req) && admin_cookie(app, req, &account).is_err() {
         return err(401, "unauthorized", "the status token or an admin session is required");
     }
     match app.service.status(&account).await {

@@ -12,16 +12,18 @@ use serde_json::json;
 /// Accounts per page when `limit` is absent.
 const DEFAULT_LIMIT: usize = 50;
 
+/// Whether the request carries the operators' credential (`Authorization: TOKEN <status
+/// token>`, compared in constant time): the status JSON and the fleet view accept it.
+pub fn by_operator_token(status_token: &SecretString, req: &HttpRequest) -> bool {
+    req.header("authorization").and_then(|h| h.strip_prefix("TOKEN ")).is_some_and(|t| status_token.ct_eq(t.trim()))
+}
+
 /// Answers the fleet view (401 without the credential, 400 on a bad `limit` or `after`).
 pub async fn fleet(service: &ConnectService, status_token: &SecretString, req: &HttpRequest) -> HttpResponse {
     let err = |status: u16, code: &str, message: &str| {
         HttpResponse::json(status, &json!({"error": {"code": code, "message": message}}))
     };
-    let by_token = req
-        .header("authorization")
-        .and_then(|h| h.strip_prefix("TOKEN "))
-        .is_some_and(|t| status_token.ct_eq(t.trim()));
-    if !by_token {
+    if !by_operator_token(status_token, req) {
         return err(401, "unauthorized", "the operators' status token is required");
     }
     let limit = match req.query("limit").map(|l| l.parse::<usize>()) {

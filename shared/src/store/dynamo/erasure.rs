@@ -6,7 +6,7 @@ use super::codec::*;
 use super::keys::*;
 use super::*;
 use crate::domain::Phone;
-use crate::store::erasure::{phone_hash, redact};
+use crate::store::erasure::{phone_hash, redact, search_strings};
 use crate::store::{Erased, ErasureStore};
 
 /// Sort key prefix of the tombstones.
@@ -45,8 +45,7 @@ impl ErasureStore for DynamoStore {
             erased.deleted += usize::from(self.delete_if_there(&pk, sk).await?);
         }
         // Bodies that hold the person: found by the Hub id or the phone as the snapshots write it.
-        let mut needles = vec![format!("\"{}\"", hub_id.as_str())];
-        needles.extend(phone.map(|p| p.as_str().to_owned()));
+        let needles = search_strings(hub_id, phone);
         for prefix in PERSONAL_INTENTS {
             for item in self.query_all(&pk, prefix, false).await? {
                 let (Some(sk), Some(body)) = (text_attr(&item, "SK"), text_attr(&item, "body")) else { continue };

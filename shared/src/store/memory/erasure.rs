@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::domain::Phone;
-use crate::store::erasure::redact;
+use crate::store::erasure::{redact, search_strings};
 
 #[async_trait]
 impl ErasureStore for MemoryStore {
@@ -39,9 +39,7 @@ impl ErasureStore for MemoryStore {
                     }
                 }
             }
-            let needles: Vec<String> = std::iter::once(format!("\"{}\"", hub_id.as_str()))
-                .chain(phone.map(|p| p.as_str().to_owned()))
-                .collect();
+            let needles = search_strings(hub_id, phone);
             let before = s.dead_letters.len();
             s.dead_letters
                 .retain(|(a, _), letter| a != account || !needles.iter().any(|n| letter.body.contains(n.as_str())));
