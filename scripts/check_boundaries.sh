@@ -11,3 +11,13 @@ if [ -n "$found" ]; then
   exit 1
 fi
 echo "boundaries: no code outside shared/src/nhanh names nhanh::v2 or nhanh::v3"
+
+# Parse at the edge (issue 25): untyped JSON stays in the adapters (nhanh/, hub/, store/, web/);
+# the use cases and the domain see typed records only.
+found="$(grep -rnE '\bValue\b' --include='*.rs' shared/src/services shared/src/domain || true)"
+if [ -n "$found" ]; then
+  echo "shared/src/services and shared/src/domain must not name serde_json::Value; found:" >&2
+  echo "$found" >&2
+  exit 1
+fi
+echo "boundaries: no serde_json::Value in shared/src/services or shared/src/domain"

@@ -18,16 +18,49 @@ fn bench(c: &mut Criterion) {
     let records: Vec<BatchRecord> = (0..100u64)
         .map(|i| {
             let id = 500_000 + i;
-            f.nhanh.orders.lock().expect("lock").insert(id, Order {
-                id: NhanhId::new(id).expect("id"), shop_order_id: None, status: shared::nhanh::OrderStatus::Confirmed, sale_channel: Some(2),
-                customer: OrderCustomer { name: Some("Nguyễn Văn A".into()), mobile: Some(format!("09123{:05}", i)), email: None, address: Some("12 Lê Lợi".into()) },
-                items: vec![OrderLine { product_id: NhanhId::new(5), code: Some("SP5".into()), name: Some("Áo".into()), quantity: 1.0, price: 250_000, discount: 0 }],
-                money_discount: 0, money_used_points: 0, customer_ship_fee: 30_000, description: None,
-                created_at: Some(f.now + time::Duration::minutes(1)), updated_at: None,
-            });
-            let item = WorkItem::NhanhWebhook { account_id: f.account.clone(), api_version: ApiVersion::V2, received_at: f.now,
-                event: json!({"event": "orderUpdate", "businessId": 10, "data": {"orderId": id, "status": "Confirmed"}}), record_id: None };
-            BatchRecord { message_id: format!("m{i}"), group_id: format!("acct:order:{id}"), body: serde_json::to_string(&item).expect("json") }
+            f.nhanh.orders.lock().expect("lock").insert(
+                id,
+                Order {
+                    id: NhanhId::new(id).expect("id"),
+                    shop_order_id: None,
+                    status: shared::nhanh::OrderStatus::Confirmed,
+                    sale_channel: Some(2),
+                    customer: OrderCustomer {
+                        name: Some("Nguyễn Văn A".into()),
+                        mobile: Some(format!("09123{:05}", i)),
+                        email: None,
+                        address: Some("12 Lê Lợi".into()),
+                    },
+                    items: vec![OrderLine {
+                        product_id: NhanhId::new(5),
+                        code: Some("SP5".into()),
+                        name: Some("Áo".into()),
+                        quantity: 1.0,
+                        price: 250_000,
+                        discount: 0,
+                    }],
+                    money_discount: 0,
+                    money_used_points: 0,
+                    customer_ship_fee: 30_000,
+                    description: None,
+                    created_at: Some(f.now + time::Duration::minutes(1)),
+                    updated_at: None,
+                },
+            );
+            let item = WorkItem::NhanhWebhook {
+                account_id: f.account.clone(),
+                api_version: ApiVersion::V2,
+                received_at: f.now,
+                event: shared::testing::webhook_body(
+                    &json!({"event": "orderUpdate", "businessId": 10, "data": {"orderId": id, "status": "Confirmed"}}),
+                ),
+                record_id: None,
+            };
+            BatchRecord {
+                message_id: format!("m{i}"),
+                group_id: format!("acct:order:{id}"),
+                body: serde_json::to_string(&item).expect("json"),
+            }
         })
         .collect();
     // First pass creates the customers and orders; the benchmark measures steady-state updates.

@@ -147,7 +147,7 @@ pub fn hub_event(data: &[u8]) {
         let signature = crate::services::intake::hub_signature(&crate::secrets::SecretString::new(HUB_SECRET), data);
         let _ = f.service.hub_event("acct", Some(&signature), data).await;
     });
-    let Ok(event) = serde_json::from_slice::<Value>(data) else { return };
+    let Ok(Some(event)) = crate::hub::HubEventBody::parse(data).and_then(|b| b.into_event()) else { return };
     with_processor(async |f| {
         let item = WorkItem::HubEvent { account_id: f.account.clone(), received_at: f.now, event };
         let Ok(body) = serde_json::to_string(&item) else { return };

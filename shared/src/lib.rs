@@ -14,6 +14,7 @@ pub mod error;
 pub mod fuzzing;
 pub mod hub;
 pub mod lambda;
+pub mod lenient;
 pub mod mapping;
 pub mod metrics;
 pub mod nhanh;

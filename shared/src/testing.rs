@@ -709,3 +709,22 @@ impl crate::secrets::managed::SecretSource for RotatingSecretSource {
         Ok(self.values.lock().unwrap_or_else(|e| e.into_inner()).get(&stage).map(SecretString::new))
     }
 }
+
+/// A Hub event from its JSON body, read as intake reads it; `occurred_at` defaults to a fixed time.
+pub fn hub_event(mut body: serde_json::Value) -> crate::hub::HubEvent {
+    if body.get("occurred_at").is_none() {
+        body["occurred_at"] = serde_json::Value::from("2026-12-01T00:00:00Z");
+    }
+    let read = crate::hub::HubEventBody::parse(body.to_string().as_bytes()).expect("a Hub event body");
+    read.into_event().expect("a Hub event").expect("an event the connector handles")
+}
+
+/// A Nhanh webhook body from its JSON.
+pub fn webhook_body(body: &serde_json::Value) -> crate::nhanh::WebhookBody {
+    crate::nhanh::WebhookBody::parse(body.to_string().as_bytes()).expect("JSON")
+}
+
+/// JSON text read into a value (a test's stored body).
+pub fn json_of(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).expect("JSON")
+}

@@ -187,7 +187,7 @@ pub struct Connection {
     pub depot_ids: Vec<u64>,
     /// Permissions granted, as Nhanh gave them.
     #[serde(default)]
-    pub permissions: Vec<serde_json::Value>,
+    pub permissions: Vec<crate::nhanh::Permission>,
     /// Start of the current connected period (R3).
     #[serde(with = "time::serde::rfc3339::option", default)]
     pub connected_at: Option<OffsetDateTime>,

@@ -56,20 +56,21 @@ pub enum WorkItem {
         #[serde(with = "time::serde::rfc3339")]
         received_at: OffsetDateTime,
         /// The event body.
-        event: serde_json::Value,
+        event: crate::nhanh::WebhookBody,
         /// The record this message is about, when the event names several (bulk deletes).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         record_id: Option<super::NhanhId>,
     },
-    /// An event from the Hub (`customer.created`, `order.created`).
+    /// An event from the Hub (`customer.created`, `order.created`, `customer.erased`), read by
+    /// intake into its typed record ([`crate::hub::event`] says what travels and why).
     HubEvent {
         /// The account it belongs to.
         account_id: AccountId,
         /// When intake accepted it.
         #[serde(with = "time::serde::rfc3339")]
         received_at: OffsetDateTime,
-        /// The event body.
-        event: serde_json::Value,
+        /// The event.
+        event: crate::hub::HubEvent,
     },
     /// Re-reads the orders waiting in a business's backlog ([`crate::store::OrderBacklog`]), up to
     /// 100 per `order/list` on v3, and applies them (issue 23). Intake queues one while the
@@ -267,18 +268,13 @@ impl WorkItem {
                 format!("{account}:{}:{record_id}", change.entity_and_stream().0)
             }
             Self::NhanhWebhook { record_id, event, .. } => {
-                let id = record_id.map_or_else(|| event["data"].to_string(), |r| r.to_string());
+                let id = record_id.map_or_else(|| event.data_text(), |r| r.to_string());
                 format!("{account}:legacy:{id}")
             }
             Self::HubEvent { event, .. } => {
                 // A customer's events (created, erased) share its group, so they apply in order.
-                let is_customer = event["event"].as_str().is_some_and(|e| e.starts_with("customer."));
-                let entity = if is_customer { "hub_customer" } else { "hub_order" };
-                let id = match &event["data"]["id"] {
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                format!("{account}:{entity}:{id}")
+                let entity = if event.is_customer() { "hub_customer" } else { "hub_order" };
+                format!("{account}:{entity}:{}", event.id().as_str())
             }
             // One group per account: drains run one after another, so two orders of one new
             // customer never race to create it from two drains.
@@ -431,10 +427,16 @@ mod tests {
                 WorkItem::HubEvent {
                     account_id: account.clone(),
                     received_at: at,
-                    event: serde_json::json!({"event": "customer.created", "data": {"id": "c9"}}),
+                    event: crate::hub::HubEvent {
+                        occurred_at: at,
+                        record: crate::hub::HubEventRecord::CustomerErased {
+                            id: crate::domain::HubId::parse("c9").unwrap(),
+                            phone: None,
+                        },
+                    },
                 },
                 Origin::Received(body),
-                r#"{"kind":"hub_event","account_id":"a1","received_at":"2026-11-30T00:53:20Z","event":{"data":{"id":"c9"},"event":"customer.created"}}"#,
+                r#"{"kind":"hub_event","account_id":"a1","received_at":"2026-11-30T00:53:20Z","event":{"event":"customer.erased","occurred_at":"2026-11-30T00:53:20Z","data":{"id":"c9"}}}"#,
                 "a1:hub_customer:c9",
                 "",
             ),

@@ -1,11 +1,13 @@
 //! The Loyalty Hub port ([`HubApi`]), its records, and the reqwest adapter ([`client::HubClient`]).
 
 pub mod client;
+pub mod event;
 pub mod model;
 
 use crate::domain::{AccountId, HubId};
 use crate::secrets::SecretString;
 use async_trait::async_trait;
+pub use event::{HubEvent, HubEventBody, HubEventError, HubEventRecord};
 pub use model::*;
 use time::OffsetDateTime;
 

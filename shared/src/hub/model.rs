@@ -108,7 +108,7 @@ pub struct CustomerInput {
 }
 
 /// A customer as the Hub returns it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HubCustomer {
     /// Hub id.
     #[serde(deserialize_with = "de_hub_id")]
@@ -137,32 +137,6 @@ pub struct HubCustomer {
     /// When created.
     #[serde(default, with = "crate::clock::utc_rfc3339_option")]
     pub created_at: Option<OffsetDateTime>,
-}
-
-impl HubCustomer {
-    /// The customer carried by a `customer.created` event, read leniently: a field of an
-    /// unexpected type counts as absent (the event's `data` has the customer shape, but an
-    /// unreadable `created_at` must not lose the customer).
-    pub fn from_event_data(id: HubId, data: &serde_json::Value) -> Self {
-        let text = |k: &str| match &data[k] {
-            serde_json::Value::String(s) => Some(s.clone()),
-            serde_json::Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        };
-        Self {
-            id,
-            name: text("name"),
-            phone: text("phone"),
-            email: text("email"),
-            gender: text("gender"),
-            birthday: text("birthday"),
-            address: text("address"),
-            origin: text("origin"),
-            created_at: data["created_at"]
-                .as_str()
-                .and_then(|s| OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()),
-        }
-    }
 }
 
 /// The customer summary carried on an order.

@@ -1,7 +1,9 @@
 //! Version-neutral Nhanh webhooks: what a webhook is about, as either adapter decodes it.
 
+use super::lenient;
 use crate::domain::{BusinessId, NhanhId, Stream};
 use crate::secrets::SecretString;
+use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -18,16 +20,25 @@ pub enum WebhookKind {
     ProductDeleted,
     /// The merchant removed the app (v3 `appUninstalled`): the connection ends (R15).
     AppUninstalled,
-    /// An event the connector does not sync (inventory, bills, unknown names).
+    /// Stock changed (`inventoryChange`): not synced (the Hub keeps no stock), counted under
+    /// the products stream.
+    StockChanged,
+    /// An event the connector does not sync (bills, unknown names).
     NotSynced,
 }
 
 impl WebhookKind {
+    /// Whether the connector syncs nothing for it (the event is counted as ignored).
+    pub fn is_ignored(self) -> bool {
+        matches!(self, Self::StockChanged | Self::NotSynced)
+    }
+
     /// The entity name used in queue group ids and the stream name on the status.
     pub fn entity_and_stream(self) -> (&'static str, Stream) {
         match self {
             Self::OrderChanged | Self::OrderDeleted => ("order", Stream::Orders),
             Self::ProductChanged | Self::ProductDeleted => ("product", Stream::Products),
+            Self::StockChanged => ("product", Stream::Products),
             Self::WebhooksEnabled | Self::AppUninstalled | Self::NotSynced => ("other", Stream::Webhooks),
         }
     }
@@ -65,3 +76,22 @@ pub struct WebhookRoute {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct WebhookError(pub String);
+
+/// Reads the event name and the business of a webhook body (both versions).
+pub(crate) fn route(body: &Value) -> Result<WebhookRoute, WebhookError> {
+    if !body.is_object() {
+        return Err(WebhookError("body must be a JSON object".into()));
+    }
+    let event_name =
+        body["event"].as_str().filter(|s| !s.is_empty()).ok_or_else(|| WebhookError("missing field: event".into()))?;
+    let business_id = match &body["businessId"] {
+        Value::Null => None,
+        raw => Some(
+            lenient::int(raw)
+                .and_then(|n| u64::try_from(n).ok())
+                .and_then(BusinessId::new)
+                .ok_or_else(|| WebhookError("invalid field: businessId".into()))?,
+        ),
+    };
+    Ok(WebhookRoute { event_name: event_name.to_owned(), business_id })
+}

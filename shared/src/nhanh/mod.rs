@@ -12,19 +12,20 @@ pub mod rate_lock;
 pub mod timefmt;
 pub mod v2;
 pub mod v3;
+pub mod webhook_body;
 
 use crate::clock::Clock;
-use crate::domain::{ApiVersion, AppId, BusinessId, NhanhBusiness, NhanhId};
+use crate::domain::{ApiVersion, AppId, NhanhBusiness, NhanhId};
 use crate::secrets::SecretString;
 use crate::store::RateLockSnapshot;
 use async_trait::async_trait;
 pub use hook::*;
 pub use model::*;
 pub use query::*;
-use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 use time::OffsetDateTime;
+pub use webhook_body::WebhookBody;
 
 /// The API version every new connection uses (R15: Nhanh ended v2 on 2026-11-30).
 pub const NEW_CONNECTION_VERSION: ApiVersion = ApiVersion::V3;
@@ -239,45 +240,6 @@ impl NhanhApi for NhanhClient {
     }
     async fn depots(&self, creds: &Credentials) -> Result<Vec<Depot>, NhanhError> {
         self.pick(creds.api_version).depots(creds).await
-    }
-}
-
-/// Reads the event name and the business of a webhook body, before the connection (and so the
-/// version) is known. The same in both versions; v3's `webhooksEnabled` probe has no business.
-pub fn webhook_route(body: &Value) -> Result<WebhookRoute, WebhookError> {
-    if !body.is_object() {
-        return Err(WebhookError("body must be a JSON object".into()));
-    }
-    let event_name =
-        body["event"].as_str().filter(|s| !s.is_empty()).ok_or_else(|| WebhookError("missing field: event".into()))?;
-    let business_id = match &body["businessId"] {
-        Value::Null => None,
-        raw => Some(
-            lenient::int(raw)
-                .and_then(|n| u64::try_from(n).ok())
-                .and_then(BusinessId::new)
-                .ok_or_else(|| WebhookError("invalid field: businessId".into()))?,
-        ),
-    };
-    Ok(WebhookRoute { event_name: event_name.to_owned(), business_id })
-}
-
-/// Decodes a webhook with the adapter of the connection's version. `authorization` is the raw
-/// `Authorization` header (v3 sends the verify token there).
-pub fn decode_webhook(version: ApiVersion, authorization: Option<&str>, body: &Value) -> Result<Webhook, WebhookError> {
-    match version {
-        ApiVersion::V2 => v2::webhook::parse(body),
-        ApiVersion::V3 => v3::webhook::parse(authorization, body),
-    }
-}
-
-/// The verify token candidates a webhook carries, read without decoding the rest of it (the
-/// version's places: v3 the `Authorization` header, raw or `Bearer`, and the body; v2 the body),
-/// so a caller is authenticated before anything about its body is answered (issue 22).
-pub fn webhook_token_candidates(version: ApiVersion, authorization: Option<&str>, body: &Value) -> Vec<SecretString> {
-    match version {
-        ApiVersion::V2 => lenient::text(&body["webhooksVerifyToken"]).map(SecretString::new).into_iter().collect(),
-        ApiVersion::V3 => v3::webhook::token_candidates(authorization, body),
     }
 }
 

@@ -23,6 +23,20 @@ impl PageToken {
     }
 }
 
+/// One permission a token grant names, kept exactly as Nhanh gave it: their names and shape are
+/// documented nowhere (`[?]`), so the connector stores them opaque, for support, and decides
+/// nothing by them (R2 probes each stream instead).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Permission(serde_json::Value);
+
+impl Permission {
+    /// A permission from the grant's JSON.
+    pub fn of_grant(value: serde_json::Value) -> Self {
+        Self(value)
+    }
+}
+
 /// What a successful consent exchange grants.
 #[derive(Debug, Clone)]
 pub struct TokenGrant {
@@ -35,7 +49,7 @@ pub struct TokenGrant {
     /// Depots granted; empty means all.
     pub depot_ids: Vec<u64>,
     /// Permissions as Nhanh listed them.
-    pub permissions: Vec<serde_json::Value>,
+    pub permissions: Vec<Permission>,
     /// The API version the token belongs to.
     pub api_version: ApiVersion,
 }

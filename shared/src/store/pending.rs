@@ -42,7 +42,7 @@ pub struct ExchangedGrant {
     /// Depots granted (empty: all).
     pub depot_ids: Vec<u64>,
     /// Permissions as Nhanh listed them.
-    pub permissions: Vec<serde_json::Value>,
+    pub permissions: Vec<crate::nhanh::Permission>,
     /// The business's depots, read with the token: how the confirmation names the business.
     pub depots: Vec<crate::domain::Depot>,
 }

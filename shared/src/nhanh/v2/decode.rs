@@ -5,7 +5,9 @@
 use crate::domain::{ApiVersion, BusinessId, NhanhId};
 use crate::nhanh::lenient::{collection, float, id, int, text};
 use crate::nhanh::timefmt;
-use crate::nhanh::{Category, Customer, NhanhError, Order, OrderCustomer, OrderLine, Page, Product, TokenGrant};
+use crate::nhanh::{
+    Category, Customer, NhanhError, Order, OrderCustomer, OrderLine, Page, Permission, Product, TokenGrant,
+};
 use crate::secrets::SecretString;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -37,8 +39,8 @@ pub fn token_grant(body: &Value, now: OffsetDateTime, api_version: ApiVersion) -
     let depot_ids =
         collection(field("depotIds")).into_iter().filter_map(int).filter_map(|n| u64::try_from(n).ok()).collect();
     let permissions = match field("permissions") {
-        Value::Array(items) => items.clone(),
-        Value::Object(map) => map.values().cloned().collect(),
+        Value::Array(items) => items.iter().cloned().map(Permission::of_grant).collect(),
+        Value::Object(map) => map.values().cloned().map(Permission::of_grant).collect(),
         _ => Vec::new(),
     };
     Ok(TokenGrant {
@@ -236,7 +238,7 @@ mod tests {
         let g = token_grant(&top, now, ApiVersion::V2).unwrap();
         assert_eq!(g.business_id.get(), 12345);
         assert_eq!(g.expires_at.unix_timestamp(), 1_827_370_800);
-        assert_eq!(g.permissions, vec![json!("orders")]);
+        assert_eq!(g.permissions, vec![Permission::of_grant(json!("orders"))]);
         let sdk = json!({"code":1,"data":{"accessToken":"abc","businessId":7,"expiresIn":2592000}});
         let g = token_grant(&sdk, now, ApiVersion::V2).unwrap();
         assert_eq!(g.business_id.get(), 7);

@@ -51,14 +51,18 @@ pub fn parse(body: &Value) -> Result<Webhook, WebhookError> {
         "orderDelete" => WebhookKind::OrderDeleted,
         "productAdd" | "productUpdate" => WebhookKind::ProductChanged,
         "productDelete" => WebhookKind::ProductDeleted,
+        "inventoryChange" => WebhookKind::StockChanged,
         _ => WebhookKind::NotSynced,
     };
     let record_ids = match kind {
         WebhookKind::OrderChanged | WebhookKind::OrderDeleted => ids_in(data, &["orderId", "id"]),
         WebhookKind::ProductChanged | WebhookKind::ProductDeleted => ids_in(data, &["productId", "idNhanh", "id"]),
-        WebhookKind::WebhooksEnabled | WebhookKind::AppUninstalled | WebhookKind::NotSynced => Vec::new(),
+        WebhookKind::WebhooksEnabled
+        | WebhookKind::AppUninstalled
+        | WebhookKind::StockChanged
+        | WebhookKind::NotSynced => Vec::new(),
     };
-    let needs_ids = !matches!(kind, WebhookKind::WebhooksEnabled | WebhookKind::NotSynced);
+    let needs_ids = !matches!(kind, WebhookKind::WebhooksEnabled) && !kind.is_ignored();
     if needs_ids && record_ids.is_empty() {
         return Err(WebhookError(format!("{event_name}: data names no record id")));
     }
@@ -118,7 +122,7 @@ mod tests {
         assert_eq!(parse(&env("webhooksEnabled", Value::Null)).unwrap().kind, WebhookKind::WebhooksEnabled);
         assert_eq!(
             parse(&env("inventoryChange", json!({"5": {"id": 5, "available": 1}}))).unwrap().kind,
-            WebhookKind::NotSynced
+            WebhookKind::StockChanged
         );
     }
 

@@ -5,8 +5,8 @@
 use crate::domain::{ApiVersion, BusinessId, NhanhId};
 use crate::nhanh::lenient::{float, id, int, text};
 use crate::nhanh::{
-    timefmt, Category, Customer, NhanhError, Order, OrderCustomer, OrderLine, OrderStatus, Page, PageToken, Product,
-    ProductStatus, TokenGrant,
+    timefmt, Category, Customer, NhanhError, Order, OrderCustomer, OrderLine, OrderStatus, Page, PageToken, Permission,
+    Product, ProductStatus, TokenGrant,
 };
 use crate::secrets::SecretString;
 use serde_json::Value;
@@ -35,9 +35,9 @@ pub fn token_grant(data: &Value, now: OffsetDateTime) -> Result<TokenGrant, Nhan
         }
     };
     let permissions = match &data["permissions"] {
-        Value::Array(items) => items.clone(),
+        Value::Array(items) => items.iter().cloned().map(Permission::of_grant).collect(),
         Value::Null => Vec::new(),
-        other => vec![other.clone()],
+        other => vec![Permission::of_grant(other.clone())],
     };
     Ok(TokenGrant {
         access_token: SecretString::new(access_token),

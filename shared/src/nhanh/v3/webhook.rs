@@ -13,8 +13,9 @@
 //!   flagged in `unexpected` (logged), and its ids are still used.
 
 use crate::domain::NhanhId;
+use crate::nhanh::hook::route as webhook_route;
 use crate::nhanh::lenient::{id, text};
-use crate::nhanh::{webhook_route, Webhook, WebhookError, WebhookKind};
+use crate::nhanh::{Webhook, WebhookError, WebhookKind};
 use crate::secrets::SecretString;
 use serde_json::Value;
 
@@ -59,6 +60,7 @@ pub fn parse(authorization: Option<&str>, body: &Value) -> Result<Webhook, Webho
         "orderDelete" => WebhookKind::OrderDeleted,
         "productAdd" | "productUpdate" => WebhookKind::ProductChanged,
         "productDelete" => WebhookKind::ProductDeleted,
+        "inventoryChange" => WebhookKind::StockChanged,
         _ => WebhookKind::NotSynced,
     };
     let v2_shaped = body.get("webhooksVerifyToken").is_some()
@@ -72,7 +74,10 @@ pub fn parse(authorization: Option<&str>, body: &Value) -> Result<Webhook, Webho
         }
         WebhookKind::ProductChanged => id(&data["id"]).or_else(|| id(&data["productId"])).into_iter().collect(),
         WebhookKind::OrderDeleted | WebhookKind::ProductDeleted => id_list(data),
-        WebhookKind::WebhooksEnabled | WebhookKind::AppUninstalled | WebhookKind::NotSynced => Vec::new(),
+        WebhookKind::WebhooksEnabled
+        | WebhookKind::AppUninstalled
+        | WebhookKind::StockChanged
+        | WebhookKind::NotSynced => Vec::new(),
     };
     let needs_ids = matches!(
         kind,
@@ -135,7 +140,7 @@ mod tests {
         let gone = json!({"event": "productDelete", "businessId": 1, "data": [100, 101]});
         assert_eq!(ids(&parse(None, &gone).unwrap()), vec![100, 101]);
         let stock = json!({"event": "inventoryChange", "businessId": 1, "data": [{"id": 5, "available": 1, "depots": [{"id": 1}]}]});
-        assert_eq!(parse(None, &stock).unwrap().kind, WebhookKind::NotSynced);
+        assert_eq!(parse(None, &stock).unwrap().kind, WebhookKind::StockChanged);
         let probe = json!({"event": "webhooksEnabled"});
         let p = parse(Some("tok"), &probe).unwrap();
         assert_eq!((p.kind, p.business_id), (WebhookKind::WebhooksEnabled, None));

@@ -17,17 +17,15 @@ use signature::decode_hex;
 pub use signature::hub_signature;
 
 use crate::clock::Clock;
-use crate::domain::{
-    AccountId, AppId, Connection, ConnectionState, Counter, HubId, NhanhBusiness, Origin, Stream, WorkItem,
-};
-use crate::nhanh::{self, WebhookKind};
+use crate::domain::{AccountId, AppId, Connection, ConnectionState, Counter, NhanhBusiness, Origin, Stream, WorkItem};
+use crate::hub::{HubEventBody, HubEventError, HubEventRecord};
+use crate::nhanh::{WebhookBody, WebhookKind};
 use crate::queue::WorkQueue;
 use crate::secrets::{seal_context, OpenCache, SealedField, SecretBox, SecretString};
 
 use crate::store::{ConnectionStore, OrderBacklog, StatsStore};
 use crate::Error;
 use hmac::{Hmac, Mac};
-use serde_json::Value;
 use sha2::Sha256;
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -153,9 +151,8 @@ impl IntakeService {
         }
         let app = AppId::parse(app_raw)
             .map_err(|_| IntakeError::Malformed("app id in the path must be a positive integer".into()))?;
-        let event: Value =
-            serde_json::from_slice(body).map_err(|e| IntakeError::Malformed(format!("body is not JSON: {e}")))?;
-        let route = nhanh::webhook_route(&event).map_err(|e| IntakeError::Malformed(e.0))?;
+        let event = WebhookBody::parse(body).map_err(|e| IntakeError::Malformed(e.0))?;
+        let route = event.route().map_err(|e| IntakeError::Malformed(e.0))?;
         let unknown = || {
             tracing::warn!(
                 app_id = app.get(),
@@ -186,14 +183,13 @@ impl IntakeService {
             // The token first, read where the version carries it: a body that does not decode is
             // answered 400 only to a caller who proved the token; anyone else gets the 401 an
             // unknown route gets, so the answer tells nothing of which routes exist (issue 22).
-            let tokens = nhanh::webhook_token_candidates(conn.api_version, authorization, &event);
+            let tokens = event.token_candidates(conn.api_version, authorization);
             let account = conn.account_id.clone();
             let expected = self.verify_token(&account, sealed).await?;
             // Every candidate is compared, without an early exit (R13).
             let matched = tokens.iter().fold(false, |any, t| expected.ct_eq(t.expose()) | any);
             if matched {
-                let hook = nhanh::decode_webhook(conn.api_version, authorization, &event)
-                    .map_err(|e| IntakeError::Malformed(e.0))?;
+                let hook = event.decode(conn.api_version, authorization).map_err(|e| IntakeError::Malformed(e.0))?;
                 found = Some((account, conn, hook));
                 break;
             }
@@ -228,8 +224,7 @@ impl IntakeService {
             log(&Outcome::Disconnected);
             return Ok(Outcome::Disconnected);
         }
-        if hook.kind == WebhookKind::NotSynced {
-            let stream = if hook.event_name == "inventoryChange" { Stream::Products } else { stream };
+        if hook.kind.is_ignored() {
             self.stats.count(&account, stream, Counter::Ignored, now).await.map_err(Error::from)?;
             log(&Outcome::Ignored);
             return Ok(Outcome::Ignored);
@@ -279,49 +274,30 @@ impl IntakeService {
             tracing::warn!(account_id = account.as_str(), "hub event refused: missing or wrong signature");
             return Err(IntakeError::Unauthorized("missing or wrong X-Hub-Signature"));
         }
-        let event: Value =
-            serde_json::from_slice(body).map_err(|e| IntakeError::Malformed(format!("body is not JSON: {e}")))?;
-        let name =
-            event["event"].as_str().ok_or_else(|| IntakeError::Malformed("missing field: event".into()))?.to_owned();
-        let name = name.as_str();
-        let body_account = match &event["account_id"] {
-            Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        };
+        let malformed = |e: HubEventError| IntakeError::Malformed(e.to_string());
+        let body_read = HubEventBody::parse(body).map_err(malformed)?;
         // The account is the signed body's, never the path's alone: the path is not signed, so a
         // body without `account_id` could be replayed to any account (issue 22).
-        match body_account {
+        match body_read.account_id.as_deref() {
             None => return Err(IntakeError::Malformed("missing field: account_id".into())),
             Some(a) if a != account.as_str() => {
                 return Err(IntakeError::Malformed("account_id in the body differs from the path".into()))
             }
             Some(_) => {}
         }
-        self.check_fresh(&event)?;
-        let stream = match name {
-            "customer.created" | "customer.erased" => Stream::Customers,
-            "order.created" => Stream::Orders,
-            _ => {
-                tracing::info!(account_id = account.as_str(), event = name, outcome = "ignored", "hub event");
-                return Ok(Outcome::Ignored);
-            }
+        self.check_fresh(body_read.occurred_at().map_err(malformed)?)?;
+        let name = body_read.name.clone();
+        let Some(event) = body_read.into_event().map_err(malformed)? else {
+            tracing::info!(account_id = account.as_str(), event = name.as_str(), outcome = "ignored", "hub event");
+            return Ok(Outcome::Ignored);
         };
-        let id = match &event["data"]["id"] {
-            Value::String(s) if !s.is_empty() => s.clone(),
-            Value::Number(n) => n.to_string(),
-            _ => return Err(IntakeError::Malformed("missing field: data.id".into())),
-        };
-        // The id names the record's queue group: one SQS refuses (not printable ASCII, or a group
-        // id over 128 characters) would answer 503 and the Hub would retry it forever (issue 22).
-        if HubId::parse(&id).map_or(true, |h| h.as_str() != id) {
-            return Err(IntakeError::Malformed("data.id must be 1-128 printable ASCII characters".into()));
-        }
+        let (name, id) = (event.name(), event.id().as_str().to_owned());
+        let stream = if event.is_customer() { Stream::Customers } else { Stream::Orders };
         let now = self.clock.now();
         let conn = self.connections.get(&account).await.map_err(Error::from)?;
         // An erasure concerns whatever the account keeps, connected or not (issue 24).
         let active = conn.as_ref().is_some_and(|c| {
-            name == "customer.erased"
+            matches!(event.record, HubEventRecord::CustomerErased { .. })
                 || matches!(c.state, ConnectionState::Syncing | ConnectionState::Active | ConnectionState::NeedsReauth)
         });
         if !active {
@@ -352,11 +328,7 @@ impl IntakeService {
     /// verification checks its signed timestamp: `occurred_at` is inside the signed body, so a
     /// captured event cannot be replayed later. Within the window a replay is harmless: SQS drops
     /// the same body for 5 minutes, and applying a Hub event twice finds it already linked.
-    fn check_fresh(&self, event: &Value) -> Result<(), IntakeError> {
-        let raw =
-            event["occurred_at"].as_str().ok_or_else(|| IntakeError::Malformed("missing field: occurred_at".into()))?;
-        let at = OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
-            .map_err(|_| IntakeError::Malformed("occurred_at is not an ISO-8601 time".into()))?;
+    fn check_fresh(&self, at: OffsetDateTime) -> Result<(), IntakeError> {
         let now = self.clock.now();
         if at < now - HUB_EVENT_MAX_AGE || at > now + HUB_EVENT_MAX_SKEW {
             return Err(IntakeError::Unauthorized(
@@ -403,7 +375,7 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::json;
 
-    fn hook(business: u64, token: &str, event: &str, data: Value) -> Vec<u8> {
+    fn hook(business: u64, token: &str, event: &str, data: impl serde::Serialize) -> Vec<u8> {
         json!({"event": event, "businessId": business, "webhooksVerifyToken": token, "data": data})
             .to_string()
             .into_bytes()
@@ -713,18 +685,20 @@ mod tests {
         f.connect("acct-a", 1, 10, "tok-a", ConnectionState::Active).await;
         let secret = SecretString::new(HUB_SECRET);
         let now = crate::clock::rfc3339(f.service.clock.now());
-        let send = |body: serde_json::Value| {
-            let body = body.to_string();
+        let send = |body: String| {
             let sig = hub_signature(&secret, body.as_bytes());
             let service = &f.service;
             async move { service.hub_event("acct-a", Some(&sig), body.as_bytes()).await }
         };
-        let unnamed = send(json!({"event": "customer.created", "occurred_at": now, "data": {"id": "c1"}})).await;
+        let unnamed =
+            send(json!({"event": "customer.created", "occurred_at": now, "data": {"id": "c1"}}).to_string()).await;
         assert!(matches!(&unnamed, Err(IntakeError::Malformed(m)) if m.contains("account_id")), "{unnamed:?}");
         for id in [json!("x".repeat(120)), json!("has space"), json!("đơn-1")] {
-            let refused =
-                send(json!({"event": "order.created", "account_id": "acct-a", "occurred_at": now, "data": {"id": id}}))
-                    .await;
+            let refused = send(
+                json!({"event": "order.created", "account_id": "acct-a", "occurred_at": now, "data": {"id": id}})
+                    .to_string(),
+            )
+            .await;
             assert!(matches!(refused, Err(IntakeError::Malformed(_))), "{id}: {refused:?}");
         }
         assert!(f.queue.messages().is_empty(), "nothing queued");

@@ -5,8 +5,7 @@
 use super::outcome::{Failure, Outcome};
 use super::Processor;
 use crate::domain::{ApiVersion, Connection, NhanhId, Stream};
-use crate::nhanh::{self, Credentials, WebhookKind};
-use serde_json::Value;
+use crate::nhanh::{Credentials, WebhookBody, WebhookKind};
 
 impl Processor {
     /// Applies one change Nhanh announced, by re-reading the record (stale or re-ordered
@@ -23,7 +22,10 @@ impl Processor {
             WebhookKind::ProductDeleted => self.deactivate_product(conn, id).await,
             WebhookKind::OrderChanged => self.sync_order(conn, creds, id).await,
             WebhookKind::OrderDeleted => self.delete_order(conn, id).await,
-            WebhookKind::WebhooksEnabled | WebhookKind::AppUninstalled | WebhookKind::NotSynced => Ok(Outcome::Skipped),
+            WebhookKind::WebhooksEnabled
+            | WebhookKind::AppUninstalled
+            | WebhookKind::StockChanged
+            | WebhookKind::NotSynced => Ok(Outcome::Skipped),
         }
     }
 
@@ -33,11 +35,11 @@ impl Processor {
         conn: &Connection,
         creds: &Credentials,
         version: ApiVersion,
-        event: &Value,
+        event: &WebhookBody,
         record_id: Option<NhanhId>,
     ) -> Result<Outcome, Failure> {
-        let hook = nhanh::decode_webhook(version, None, event)
-            .map_err(|e| Failure::permanent(Stream::Webhooks, "event:malformed", e.0))?;
+        let hook =
+            event.decode(version, None).map_err(|e| Failure::permanent(Stream::Webhooks, "event:malformed", e.0))?;
         let ids: Vec<NhanhId> = match record_id {
             Some(id) => vec![id],
             None => hook.record_ids.clone(),

@@ -4,11 +4,11 @@
 //! sweep page. A customer that came from Nhanh is never pushed back.
 //! Nhanh → Hub customers are resolved by phone from orders and bills (R5).
 
-use super::outcome::{classify, event_record_id, BatchRecord, Failure, OfRecord, Outcome};
+use super::outcome::{classify, BatchRecord, Failure, OfRecord, Outcome};
 use super::{Processor, Ready};
 use crate::domain::Stream;
 use crate::domain::{AccountId, Connection, HubId, Phone, WorkItem};
-use crate::hub::{CustomerInput, HubCustomer};
+use crate::hub::{CustomerInput, HubCustomer, HubEventRecord};
 use crate::mapping;
 use crate::nhanh::{Credentials, NewCustomer, MAX_CUSTOMERS_PER_UPSERT};
 use crate::store::Entity;
@@ -191,11 +191,10 @@ fn customer_created(record: &BatchRecord) -> Option<(AccountId, HubCustomer, Off
     let WorkItem::HubEvent { account_id, event, received_at } = serde_json::from_str(&record.body).ok()? else {
         return None;
     };
-    if event["event"].as_str() != Some("customer.created") {
-        return None;
+    match event.record {
+        HubEventRecord::CustomerCreated(customer) => Some((account_id, customer, received_at)),
+        _ => None,
     }
-    let data = &event["data"];
-    Some((account_id, HubCustomer::from_event_data(event_record_id(data)?, data), received_at))
 }
 
 #[cfg(test)]
@@ -210,7 +209,9 @@ mod tests {
         let item = WorkItem::HubEvent {
             account_id: f.account.clone(),
             received_at: f.now,
-            event: json!({"event": "customer.created", "account_id": "acct", "data": {"id": id, "name": "Lan", "phone": phone, "origin": origin, "created_at": "not a time"}}),
+            event: crate::testing::hub_event(
+                json!({"event": "customer.created", "account_id": "acct", "data": {"id": id, "name": "Lan", "phone": phone, "origin": origin, "created_at": "not a time"}}),
+            ),
         };
         BatchRecord {
             message_id: format!("m-{id}"),

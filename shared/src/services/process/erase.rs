@@ -7,25 +7,25 @@
 //! Decision: intake answers 2xx once the erasure is durably queued (SQS keeps it until it is
 //! applied); the processor applies it in the customer's message group, after its earlier events.
 
-use super::outcome::{err, event_record_id, Failure, Outcome};
+use super::outcome::{err, Failure, Outcome};
 use super::Processor;
-use crate::domain::{AccountId, Phone, Stream};
-use serde_json::Value;
+use crate::domain::{AccountId, HubId, Phone, Stream};
 
 impl Processor {
-    /// Erases the customer the event names (`data.id`, and `data.phone` when valid).
-    pub(super) async fn erase_customer(&self, account: &AccountId, event: &Value) -> Result<Outcome, Failure> {
-        let data = &event["data"];
-        let Some(hub_id) = event_record_id(data) else {
-            return Err(Failure::permanent(Stream::Customers, "event:malformed", "customer.erased without data.id"));
-        };
-        let phone = data["phone"].as_str().and_then(Phone::parse);
+    /// Erases the customer `hub_id` of `account` (and what is kept under `phone`, when the event
+    /// carried a valid one).
+    pub(super) async fn erase_customer(
+        &self,
+        account: &AccountId,
+        hub_id: &HubId,
+        phone: Option<&Phone>,
+    ) -> Result<Outcome, Failure> {
         let erased = self
             .erasure
-            .erase_customer(account, &hub_id, phone.as_ref(), self.clock.now())
+            .erase_customer(account, hub_id, phone, self.clock.now())
             .await
             .map_err(|e| err(Stream::Customers, e))?;
-        self.customers.forget(account, phone.as_ref());
+        self.customers.forget(account, phone);
         tracing::info!(
             account_id = account.as_str(),
             hub_id = hub_id.as_str(),
@@ -73,7 +73,9 @@ mod tests {
         let item = WorkItem::HubEvent {
             account_id: account.clone(),
             received_at: f.now,
-            event: json!({"event": "customer.erased", "account_id": account.as_str(), "data": {"id": "c-9", "phone": "+84912345678"}}),
+            event: crate::testing::hub_event(
+                json!({"event": "customer.erased", "account_id": account.as_str(), "data": {"id": "c-9", "phone": "+84912345678"}}),
+            ),
         };
         f.processor.apply(&item).await.unwrap();
         assert_eq!(f.store.hub_id(account, Entity::Customer, "P0912345678").await.unwrap(), None);
@@ -83,8 +85,7 @@ mod tests {
             "another's map stays"
         );
         assert_eq!(f.store.intent(account, "create:customer", "P0912345678").await.unwrap(), None);
-        let kept: serde_json::Value =
-            serde_json::from_str(&f.store.intent(account, "snapshot:order", "7").await.unwrap().unwrap()).unwrap();
+        let kept = crate::testing::json_of(&f.store.intent(account, "snapshot:order", "7").await.unwrap().unwrap());
         assert_eq!(
             kept,
             json!({"code": "7", "customer_id": "c-9", "customer": {"name": null, "phone": null}, "total": 5})

@@ -1,98 +1,72 @@
 //! Hub events → Nhanh (R6, R8): a Hub-created customer goes to `customer/add`, a Hub-created
 //! order to `order/add` with the Hub id, its intent recorded first so the echo is recognised.
 
-use super::outcome::{classify, event_record_id, Failure, OfRecord, Outcome};
+use super::outcome::{classify, Failure, OfRecord, Outcome};
 use super::{Processor, PUSH_ORDER};
 use crate::domain::Stream;
 use crate::domain::{Connection, HubId, NhanhId, Phone};
-use crate::hub::HubCustomer;
+use crate::hub::{HubEventRecord, HubOrder, OrderItem};
 use crate::nhanh::{self, Credentials, NewOrder, NewOrderLine, NhanhError, OrderFilter, OrderQuery};
 use crate::store::Entity;
-use serde_json::Value;
 
 impl Processor {
+    /// Applies a Hub event's record to Nhanh (an erasure is applied before the connection is read).
     pub(super) async fn hub_event(
         &self,
         conn: &Connection,
         creds: &Credentials,
-        event: &Value,
+        record: &HubEventRecord,
     ) -> Result<Outcome, Failure> {
-        let data = &event["data"];
-        let hub_id = event_record_id(data);
-        match (event["event"].as_str(), hub_id) {
-            (Some("customer.created"), Some(id)) => {
-                let record = format!("customer:{}", id.as_str());
-                if self.erasure.is_erased(&conn.account_id, &id).await.of_record(Stream::Customers, &record)? {
+        match record {
+            HubEventRecord::CustomerCreated(customer) => {
+                let record = format!("customer:{}", customer.id.as_str());
+                if self.erasure.is_erased(&conn.account_id, &customer.id).await.of_record(Stream::Customers, &record)? {
                     // An erased member is not pushed to Nhanh (the Hub's retry of an older event).
                     return Ok(Outcome::Skipped);
                 }
-                let customer = HubCustomer::from_event_data(id, data);
-                self.push_customers(conn, creds, std::slice::from_ref(&customer))
+                self.push_customers(conn, creds, std::slice::from_ref(customer))
                     .await
                     .pop()
                     .unwrap_or(Ok(Outcome::Skipped))
             }
-            (Some("order.created"), Some(id)) => self.push_order(conn, creds, &id, data).await,
-            (Some(_), None) => {
-                Err(Failure::permanent(Stream::HubEvents, "event:malformed", "Hub event without data.id"))
+            HubEventRecord::OrderCreated(order) => self.push_order(conn, creds, order).await,
+            HubEventRecord::CustomerErased { id, phone } => {
+                self.erase_customer(&conn.account_id, id, phone.as_ref()).await
             }
-            _ => Ok(Outcome::Skipped),
         }
     }
 
+    /// Pushes an order created in the Hub to Nhanh's `order/add`, once (R8).
     pub(super) async fn push_order(
         &self,
         conn: &Connection,
         creds: &Credentials,
-        hub_id: &HubId,
-        data: &Value,
+        hub_order: &HubOrder,
     ) -> Result<Outcome, Failure> {
-        let account = &conn.account_id;
+        let (account, hub_id) = (&conn.account_id, &hub_order.id);
         let record = format!("order:{}", hub_id.as_str());
         if self.maps.nhanh_key(account, Entity::Order, hub_id).await.of_record(Stream::Orders, &record)?.is_some() {
             return Ok(Outcome::Skipped);
         }
-        let customer = &data["customer"];
-        let Some(phone) = customer["phone"].as_str().and_then(Phone::parse) else {
+        let customer = &hub_order.customer;
+        let Some(phone) = customer.phone.as_deref().and_then(Phone::parse) else {
             return Err(Failure::permanent(
                 Stream::Orders,
                 record,
                 "the order's customer has no valid Vietnamese phone (Nhanh requires one)",
             ));
         };
-        let mut items = Vec::new();
-        for (i, line) in data["items"].as_array().map(Vec::as_slice).unwrap_or_default().iter().enumerate() {
-            let product = line["product_id"]
-                .as_str()
-                .map(str::to_owned)
-                .or_else(|| line["product_id"].as_u64().map(|n| n.to_string()));
-            let nhanh_id = match product.as_deref().and_then(|p| HubId::parse(p).ok()) {
-                Some(h) => self
-                    .maps
-                    .nhanh_key(account, Entity::Product, &h)
-                    .await
-                    .of_record(Stream::Orders, &record)?
-                    .and_then(|k| NhanhId::parse(&k).ok()),
-                None => None,
-            };
-            let text = |k: &str| line[k].as_str().map(str::to_owned).filter(|s| !s.trim().is_empty());
-            items.push(NewOrderLine {
-                id: product.unwrap_or_else(|| format!("{}-{}", hub_id.as_str(), i + 1)),
-                nhanh_id,
-                name: text("name").or_else(|| text("code")).unwrap_or_else(|| "Sản phẩm".into()),
-                code: text("code"),
-                price: line["price"].as_i64().or_else(|| line["price"].as_f64().map(|f| f.round() as i64)).unwrap_or(0),
-                quantity: line["quantity"].as_f64().unwrap_or(1.0),
-            });
+        let mut items = Vec::with_capacity(hub_order.items.len());
+        for (i, line) in hub_order.items.iter().enumerate() {
+            items.push(self.order_line(account, hub_id, i, line, &record).await?);
         }
-        let text = |v: &Value| v.as_str().map(str::to_owned).filter(|s| !s.trim().is_empty());
         let order = NewOrder {
             id: hub_id.as_str().to_owned(),
-            customer_name: text(&customer["name"]).unwrap_or_else(|| phone.as_str().to_owned()),
+            customer_name: present(&customer.name).unwrap_or_else(|| phone.as_str().to_owned()),
             customer_mobile: phone.as_str().to_owned(),
             customer_email: None,
-            customer_address: text(&customer["address"]),
-            description: text(&data["note"]),
+            customer_address: present(&customer.address),
+            description: present(&hub_order.note),
             items,
         };
         // The intent first: an echo, or a retry Nhanh refuses as a repeated id, finds it.
@@ -132,6 +106,38 @@ impl Processor {
         Ok(Outcome::Applied(Stream::Orders))
     }
 
+    /// The Nhanh line of the Hub order's line number `i` (0-based): its product by the id map
+    /// when linked; a line without a product gets an id of its own (`{order}-{n}`).
+    async fn order_line(
+        &self,
+        account: &crate::domain::AccountId,
+        hub_id: &HubId,
+        i: usize,
+        line: &OrderItem,
+        record: &str,
+    ) -> Result<NewOrderLine, Failure> {
+        let nhanh_id = match &line.product_id {
+            Some(h) => self
+                .maps
+                .nhanh_key(account, Entity::Product, h)
+                .await
+                .of_record(Stream::Orders, record)?
+                .and_then(|k| NhanhId::parse(&k).ok()),
+            None => None,
+        };
+        Ok(NewOrderLine {
+            id: line
+                .product_id
+                .as_ref()
+                .map_or_else(|| format!("{}-{}", hub_id.as_str(), i + 1), |p| p.as_str().to_owned()),
+            nhanh_id,
+            name: present(&line.name).or_else(|| present(&line.code)).unwrap_or_else(|| "Sản phẩm".into()),
+            code: present(&line.code),
+            price: line.price,
+            quantity: line.quantity,
+        })
+    }
+
     /// Finds the Nhanh order carrying our id (v2 `shopOrderId`, v3 `channel.appOrderId`) among
     /// the customer's orders (at most 20 pages).
     pub(super) async fn find_pushed_order(
@@ -155,4 +161,9 @@ impl Processor {
         }
         Ok(None)
     }
+}
+
+/// A text field of a Hub record that holds more than blanks.
+fn present(field: &Option<String>) -> Option<String> {
+    field.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
 }

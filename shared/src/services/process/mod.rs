@@ -47,7 +47,7 @@ pub use pass::{DEFAULT_PASS_BUDGET, OVERLAP};
 use crate::clock::Clock;
 use crate::domain::Stream;
 use crate::domain::{AccountId, Connection, ConnectionState, NhanhBusiness, WorkItem};
-use crate::hub::HubApi;
+use crate::hub::{HubApi, HubEvent, HubEventRecord};
 use crate::nhanh::{self, Credentials, NhanhApi};
 use crate::queue::WorkQueue;
 use crate::secrets::{seal_context, SealedField};
@@ -225,9 +225,11 @@ impl Processor {
             WorkItem::OrderDrain { .. } => Stream::Orders,
             WorkItem::HubProbe { account_id, queued_at } => return self.probe_hub(account_id, *queued_at).await,
             // Erasure concerns every account that keeps data, connected or not.
-            WorkItem::HubEvent { account_id, event, .. } if event["event"] == "customer.erased" => {
-                return self.erase_customer(account_id, event).await
-            }
+            WorkItem::HubEvent {
+                account_id,
+                event: HubEvent { record: HubEventRecord::CustomerErased { id, phone }, .. },
+                ..
+            } => return self.erase_customer(account_id, id, phone.as_ref()).await,
             WorkItem::AccountData { account_id, expires_at, disconnected_at, after } => {
                 return self.walk_account_data(account_id, *expires_at, *disconnected_at, after.clone()).await
             }
@@ -260,7 +262,7 @@ impl Processor {
                 }
                 self.legacy_nhanh_event(&conn, &creds, *api_version, event, *record_id).await
             }
-            WorkItem::HubEvent { event, .. } => self.hub_event(&conn, &creds, event).await,
+            WorkItem::HubEvent { event, .. } => self.hub_event(&conn, &creds, &event.record).await,
             WorkItem::OrderDrain { business, .. } => self.drain_orders(&conn, &creds, *business).await,
             WorkItem::HubProbe { .. } | WorkItem::AccountData { .. } => Ok(Outcome::Skipped),
             WorkItem::ReconcileAccount { resume, .. } => self.reconcile_measured(&conn, &creds, resume.clone()).await,

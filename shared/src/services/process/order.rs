@@ -17,7 +17,6 @@ use crate::hub::OrderSnapshot;
 use crate::mapping;
 use crate::nhanh::{Credentials, Order, OrderFilter, OrderQuery};
 use crate::store::Entity;
-use serde_json::Value;
 use time::OffsetDateTime;
 
 /// The version of a deleted record: newer than any state read (a deletion in Nhanh is final).
@@ -242,12 +241,19 @@ impl Processor {
             .intent(account, &format!("{SNAPSHOT}:order"), &key)
             .await
             .of_record(Stream::Orders, &record)?;
-        let Some(mut snapshot) = last.and_then(|b| serde_json::from_str::<Value>(&b).ok()) else {
+        let Some(last) = last else {
             return Err(Failure::permanent(Stream::Orders, record, "no last snapshot of the order to mark deleted"));
         };
-        snapshot["deleted"] = Value::Bool(true);
-        let body: OrderSnapshot = serde_json::from_value(snapshot)
-            .map_err(|e| Failure::permanent(Stream::Orders, record.clone(), e.to_string()))?;
+        let body = OrderSnapshot {
+            deleted: true,
+            ..serde_json::from_str(&last).map_err(|e| {
+                Failure::permanent(
+                    Stream::Orders,
+                    record.clone(),
+                    format!("the order's last snapshot does not read: {e}"),
+                )
+            })?
+        };
         let write = OrderWrite {
             entity: Entity::Order,
             key: &key,

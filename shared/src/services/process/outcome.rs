@@ -1,10 +1,9 @@
 //! What applying a work item did, and why it failed: the leaf types of the processor.
 
-use crate::domain::{HubId, Stream};
+use crate::domain::Stream;
 use crate::hub::HubError;
 use crate::nhanh::NhanhError;
 use crate::Error;
-use serde_json::Value;
 use time::OffsetDateTime;
 
 /// One queue record of a batch.
@@ -113,15 +112,6 @@ pub(crate) fn classify(stream: Stream, record: &str, e: Error) -> Failure {
         Failure::Retry { reason: e.to_string(), not_before, reauth, hub_down }
     } else {
         Failure::permanent(stream, record, e.to_string())
-    }
-}
-
-/// The Hub id in a Hub event's `data.id` (text or number).
-pub(crate) fn event_record_id(data: &Value) -> Option<HubId> {
-    match &data["id"] {
-        Value::String(s) => HubId::parse(s).ok(),
-        Value::Number(n) => HubId::parse(&n.to_string()).ok(),
-        _ => None,
     }
 }
 

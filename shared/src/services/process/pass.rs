@@ -345,8 +345,7 @@ impl Processor {
             let found =
                 self.hub.hub_orders(&conn.account_id, from, page, 100).await.map_err(|e| err(Stream::Orders, e))?;
             for o in &found.items {
-                let data = serde_json::to_value(o).unwrap_or_default();
-                match self.push_order(conn, creds, &o.id, &data).await {
+                match self.push_order(conn, creds, o).await {
                     Ok(outcome) => self.count(conn, outcome).await,
                     Err(Failure::Permanent { stream, record, reason }) => {
                         self.log_failure(conn, stream, &record, reason).await

@@ -15,9 +15,7 @@ pub(super) fn event_of(item: &WorkItem) -> Option<(Stream, OffsetDateTime)> {
         WorkItem::NhanhChange { change, received_at, .. } => Some((change.entity_and_stream().1, *received_at)),
         WorkItem::NhanhWebhook { received_at, .. } => Some((Stream::Webhooks, *received_at)),
         WorkItem::HubEvent { event, received_at, .. } => {
-            let is_customer = event["event"].as_str().is_some_and(|e| e.starts_with("customer."));
-            let stream = if is_customer { Stream::Customers } else { Stream::Orders };
-            Some((stream, *received_at))
+            Some((if event.is_customer() { Stream::Customers } else { Stream::Orders }, *received_at))
         }
         WorkItem::OrderDrain { .. }
         | WorkItem::HubProbe { .. }
