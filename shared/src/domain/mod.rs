@@ -1,6 +1,7 @@
 //! Domain types: identifiers parsed at the edge, phones (R6), the connection and its states.
 
 pub mod connection;
+pub mod failure;
 pub mod ids;
 pub mod phone;
 pub mod stream;
@@ -10,6 +11,7 @@ pub use connection::{
     ApiVersion, Connection, ConnectionState, Counter, Depot, InitialSync, InitialSyncState, Stats, StreamCounters,
     Streams,
 };
+pub use failure::FailureKind;
 pub use ids::{AccountId, AppId, BusinessId, HubId, NhanhId};
 pub use phone::Phone;
 pub use stream::Stream;

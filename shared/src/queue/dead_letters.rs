@@ -23,6 +23,8 @@ pub struct DeadLetter {
     pub receive_count: u32,
     /// Why its last delivery failed.
     pub reason: String,
+    /// What kind of failure that was.
+    pub failure: crate::domain::FailureKind,
     /// Its first delivery.
     #[serde(with = "time::serde::rfc3339")]
     pub first_failed_at: OffsetDateTime,
@@ -65,6 +67,7 @@ impl DeadLetters for TableDeadLetters {
                 group_id: l.group_id,
                 receive_count: l.deliveries,
                 reason: l.reason,
+                failure: l.failure,
                 first_failed_at: l.first_failed_at,
                 last_failed_at: l.last_failed_at,
             })

@@ -21,6 +21,9 @@ pub struct StoredDeadLetter {
     pub body: String,
     /// Why its last delivery failed.
     pub reason: String,
+    /// What kind of failure that was (absent in letters kept before kinds existed: `other`).
+    #[serde(default)]
+    pub failure: crate::domain::FailureKind,
     /// Deliveries spent.
     pub deliveries: u32,
     /// Its first delivery.

@@ -262,7 +262,10 @@ pub struct FailureRecord {
     pub entity: String,
     /// The record's id on its source side.
     pub record: String,
-    /// Why.
+    /// What kind of failure (absent in failures kept before kinds existed: `other`).
+    #[serde(default)]
+    pub kind: crate::domain::FailureKind,
+    /// Why, in the technical words of the side that refused it.
     pub reason: String,
 }
 

@@ -3,7 +3,7 @@
 //! the one [`Status`] the status JSON also serialises) and the refusal page.
 
 use super::format::{relative_vi, vn_time};
-use crate::domain::Stream;
+use crate::domain::{FailureKind, Stream};
 use crate::services::status::{Status, StreamStatus};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use time::OffsetDateTime;
@@ -146,23 +146,21 @@ fn lagging(s: &StreamStatus, now: OffsetDateTime) -> bool {
     }
 }
 
-/// A failure's reason in words a merchant understands; the technical text stays folded away.
-pub fn failure_reason_vi(reason: &str) -> &'static str {
-    let r = reason.to_ascii_lowercase();
-    if r.contains("(422") || r.contains("validation") {
-        "Loyalty Hub từ chối dữ liệu của bản ghi này (không hợp lệ)."
-    } else if r.contains("(409") {
-        "Loyalty Hub báo bản ghi bị trùng."
-    } else if r.contains("no longer has") {
-        "Nhanh.vn không còn bản ghi này."
-    } else if r.contains("phone") {
-        "Khách hàng không có số điện thoại Việt Nam hợp lệ."
-    } else if r.contains("nhanh refused") {
-        "Nhanh.vn từ chối bản ghi này."
-    } else if r.contains("snapshot") {
-        "Bản ghi chưa từng được đồng bộ nên không thể cập nhật."
-    } else {
-        "Không đồng bộ được bản ghi này."
+/// A failure's reason in words a merchant understands, by its kind; the technical text stays
+/// folded away beside it.
+pub fn failure_reason_vi(kind: FailureKind) -> &'static str {
+    match kind {
+        FailureKind::HubRefused => "Loyalty Hub từ chối dữ liệu của bản ghi này (không hợp lệ).",
+        FailureKind::HubConflict => "Loyalty Hub báo bản ghi bị trùng.",
+        FailureKind::HubUnavailable => "Loyalty Hub không phản hồi.",
+        FailureKind::RateLimited => "Bị giới hạn tần suất gọi quá lâu.",
+        FailureKind::GoneFromNhanh => "Nhanh.vn không còn bản ghi này.",
+        FailureKind::NhanhRefused => "Nhanh.vn từ chối bản ghi này.",
+        FailureKind::NhanhUnavailable => "Nhanh.vn không phản hồi.",
+        FailureKind::NotAuthorized => "Kết nối cần được cấp quyền lại.",
+        FailureKind::InvalidPhone => "Khách hàng không có số điện thoại Việt Nam hợp lệ.",
+        FailureKind::NeverSynced => "Bản ghi chưa từng được đồng bộ nên không thể cập nhật.",
+        FailureKind::Other => "Không đồng bộ được bản ghi này.",
     }
 }
 
@@ -302,7 +300,7 @@ pub fn connected_page(p: &ConnectedPage<'_>) -> String {
                     @for f in &s.recent_failures {
                         tr.failure data-record=(format!("{}:{}", f.entity, f.record)) {
                             td { (f.entity) " " code { (f.record) } }
-                            td { (failure_reason_vi(&f.reason)) details { summary { "Chi tiết" } (f.reason) } }
+                            td { (failure_reason_vi(f.kind)) details { summary { "Chi tiết" } (f.reason) } }
                             td { (when(Some(f.at), now)) }
                             td { (action(&format!("{}/retry", p.path), p.csrf, "retry", "Thử lại", &[("entity", &f.entity), ("record", &f.record)])) }
                         }
@@ -318,7 +316,7 @@ pub fn connected_page(p: &ConnectedPage<'_>) -> String {
                 tbody {
                     @for d in &s.dead_letters {
                         tr.dead-letter data-message=(d.message_id) {
-                            td { (d.kind) " " code { (d.group_id) } br; (failure_reason_vi(&d.reason)) }
+                            td { (d.kind) " " code { (d.group_id) } br; (failure_reason_vi(d.failure)) }
                             td.n { (d.receive_count) }
                             td { (action(&format!("{}/dead-letters/retry", p.path), p.csrf, "retry-dead-letter", "Thử lại", &[("message_id", &d.message_id)])) }
                         }
@@ -395,8 +393,8 @@ mod tests {
 
     #[test]
     fn reasons_read_in_vietnamese() {
-        assert!(failure_reason_vi("Hub refused the request (422 validation_failed): phone").contains("Loyalty Hub"));
-        assert!(failure_reason_vi("Nhanh no longer has this order").contains("Nhanh.vn không còn"));
+        assert!(failure_reason_vi(FailureKind::HubRefused).contains("Loyalty Hub"));
+        assert!(failure_reason_vi(FailureKind::GoneFromNhanh).contains("Nhanh.vn không còn"));
         assert_eq!(eta_vi(61), "2 phút");
         assert_eq!(eta_vi(3_700), "1 giờ 1 phút");
     }

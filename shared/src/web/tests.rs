@@ -299,8 +299,10 @@ async fn the_page_shows_progress_streams_and_failures_and_its_actions_queue_work
     let (cookie, csrf) = w.connected_385(88_003).await;
     let account = AccountId::parse("385").unwrap();
     let now = w.app.service.clock.now();
-    let reason = "Hub refused the request (422 validation_failed): customer.phone";
-    let failure = FailureRecord { at: now, entity: "order".into(), record: "5001".into(), reason: reason.into() };
+    // The reason is chosen by the kind: a text that names no status still reads as the Hub's refusal.
+    let reason = "customer.phone: must be 10 digits";
+    let kind = crate::domain::FailureKind::HubRefused;
+    let failure = FailureRecord { at: now, entity: "order".into(), record: "5001".into(), kind, reason: reason.into() };
     w.store.record_failure(&account, &failure).await.unwrap();
     w.store.add(&account, crate::domain::Stream::Orders, crate::domain::Counter::Applied, 7, now).await.unwrap();
     let page = w.send("GET", "/nhanhvn/connect/385", Some(&cookie), &[]).await;
@@ -361,6 +363,7 @@ async fn the_page_lists_only_its_own_dead_letters_and_thu_lai_moves_one_back() {
         kind: "nhanh_change".into(),
         body: body(account),
         reason: "Hub unavailable (503)".into(),
+        failure: crate::domain::FailureKind::Other,
         deliveries: 5,
         first_failed_at: OffsetDateTime::UNIX_EPOCH,
         last_failed_at: OffsetDateTime::UNIX_EPOCH,

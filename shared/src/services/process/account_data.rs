@@ -10,6 +10,7 @@
 
 use super::outcome::{err, Failure, Outcome};
 use super::Processor;
+use crate::domain::FailureKind;
 use crate::domain::{AccountId, Origin, Stream, WorkItem};
 use time::OffsetDateTime;
 
@@ -54,9 +55,9 @@ impl Processor {
                     disconnected_at,
                     after: Some(next),
                 };
-                let message = item
-                    .to_message(Origin::FollowUp(now))
-                    .map_err(|e| Failure::permanent(Stream::Reconcile, "account_data", e.to_string()))?;
+                let message = item.to_message(Origin::FollowUp(now)).map_err(|e| {
+                    Failure::permanent(FailureKind::Other, Stream::Reconcile, "account_data", e.to_string())
+                })?;
                 self.queue.send(std::slice::from_ref(&message)).await.map_err(|e| err(Stream::Reconcile, e))?;
                 tracing::info!(account_id = account.as_str(), changed, "the kept data's walk continues in a new item");
                 return Ok(Outcome::Skipped);

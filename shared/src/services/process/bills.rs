@@ -15,6 +15,7 @@ use super::listing::{at_page_cap, Budget, Stopped, Window};
 use super::order::{state_version, OrderWrite, DELETED_VERSION};
 use super::outcome::{err, Failure, OfRecord, Outcome};
 use super::{Processor, SNAPSHOT};
+use crate::domain::FailureKind;
 use crate::domain::Stream;
 use crate::domain::{Connection, Counter, HubId, NhanhId, PassStream, Phone};
 use crate::hub::OrderSnapshot;
@@ -104,7 +105,12 @@ impl Processor {
                 }
                 pages += 1;
                 let (Some(first_day), Some(last_day)) = (day(from), day(to)) else {
-                    return Err(Failure::permanent(Stream::Bills, "sweep", "bill window outside the calendar"));
+                    return Err(Failure::permanent(
+                        FailureKind::Other,
+                        Stream::Bills,
+                        "sweep",
+                        "bill window outside the calendar",
+                    ));
                 };
                 let q = BillQuery { after: after.clone(), per_page: BILLS_PER_PAGE, from: first_day, to: last_day };
                 let read_at = self.clock.now();
@@ -126,8 +132,8 @@ impl Processor {
                         Ok(Outcome::Applied(_)) => counts[0].1 += 1,
                         Ok(Outcome::Dropped(_)) => counts[1].1 += 1,
                         Ok(Outcome::Skipped) => {}
-                        Err(Failure::Permanent { stream, record, reason }) => {
-                            self.log_failure(conn, stream, &record, reason).await
+                        Err(Failure::Permanent { stream, record, kind, reason }) => {
+                            self.log_failure(conn, stream, &record, kind, reason).await
                         }
                         Err(retry) => {
                             outcome = Err(retry);
@@ -205,8 +211,8 @@ impl Processor {
             for gone in gone_ids {
                 match self.delete_bill(conn, gone).await {
                     Ok(outcome) => self.count(conn, outcome).await,
-                    Err(Failure::Permanent { stream, record, reason }) => {
-                        self.log_failure(conn, stream, &record, reason).await
+                    Err(Failure::Permanent { stream, record, kind, reason }) => {
+                        self.log_failure(conn, stream, &record, kind, reason).await
                     }
                     Err(retry) => return Err(retry),
                 }
@@ -242,8 +248,8 @@ impl Processor {
             for id in found.items {
                 match self.delete_bill(conn, id).await {
                     Ok(outcome) => self.count(conn, outcome).await,
-                    Err(Failure::Permanent { stream, record, reason }) => {
-                        self.log_failure(conn, stream, &record, reason).await
+                    Err(Failure::Permanent { stream, record, kind, reason }) => {
+                        self.log_failure(conn, stream, &record, kind, reason).await
                     }
                     Err(retry) => return Err(retry),
                 }
@@ -343,7 +349,7 @@ impl Processor {
         };
         let snapshot =
             mapping::bill_snapshot(bill, customer_id, phone.as_ref(), &product_ids, return_of, false, self.clock.now())
-                .map_err(|e| Failure::permanent(Stream::Bills, record.clone(), e.to_string()))?;
+                .map_err(|e| Failure::permanent(FailureKind::Other, Stream::Bills, record.clone(), e.to_string()))?;
         if last.as_deref().is_some_and(|l| serde_json::to_string(&snapshot).is_ok_and(|now| now == l)) {
             return Ok(Outcome::Skipped);
         }
@@ -370,7 +376,12 @@ impl Processor {
         let scope = format!("{SNAPSHOT}:{}", Entity::Bill.as_str());
         let last = self.intents.intent(account, &scope, &key).await.of_record(Stream::Bills, &record)?;
         let Some(mut snapshot) = last.and_then(|b| serde_json::from_str::<OrderSnapshot>(&b).ok()) else {
-            return Err(Failure::permanent(Stream::Bills, record, "no last snapshot of the bill to mark deleted"));
+            return Err(Failure::permanent(
+                FailureKind::NeverSynced,
+                Stream::Bills,
+                record,
+                "no last snapshot of the bill to mark deleted",
+            ));
         };
         if snapshot.deleted {
             return Ok(Outcome::Skipped);

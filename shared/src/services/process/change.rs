@@ -4,6 +4,7 @@
 
 use super::outcome::{Failure, Outcome};
 use super::Processor;
+use crate::domain::FailureKind;
 use crate::domain::{ApiVersion, Connection, NhanhId, Stream};
 use crate::nhanh::{Credentials, WebhookBody, WebhookKind};
 
@@ -38,8 +39,9 @@ impl Processor {
         event: &WebhookBody,
         record_id: Option<NhanhId>,
     ) -> Result<Outcome, Failure> {
-        let hook =
-            event.decode(version, None).map_err(|e| Failure::permanent(Stream::Webhooks, "event:malformed", e.0))?;
+        let hook = event
+            .decode(version, None)
+            .map_err(|e| Failure::permanent(FailureKind::Other, Stream::Webhooks, "event:malformed", e.0))?;
         let ids: Vec<NhanhId> = match record_id {
             Some(id) => vec![id],
             None => hook.record_ids.clone(),

@@ -6,6 +6,7 @@
 
 use super::outcome::{classify, BatchRecord, Failure, OfRecord, Outcome};
 use super::{Processor, Ready};
+use crate::domain::FailureKind;
 use crate::domain::Stream;
 use crate::domain::{AccountId, Connection, HubId, Phone, WorkItem};
 use crate::hub::{CustomerInput, HubCustomer, HubEventRecord};
@@ -57,6 +58,7 @@ impl Processor {
                     .of_record(Stream::Customers, record)?;
                 again.map(|c| c.id).ok_or_else(|| {
                     Failure::permanent(
+                        FailureKind::HubConflict,
                         Stream::Customers,
                         record.to_owned(),
                         "the Hub says the phone is taken but finds no customer",
@@ -91,6 +93,7 @@ impl Processor {
                     results.push(Ok(Outcome::Applied(Stream::Customers)));
                 }
                 None => results.push(Err(Failure::permanent(
+                    FailureKind::InvalidPhone,
                     Stream::Customers,
                     record_of(&c.id),
                     "the customer has no valid Vietnamese phone (R6)",
@@ -112,8 +115,8 @@ impl Processor {
             }
             for (i, _) in chunk {
                 results[*i] = Err(match failure.clone() {
-                    Failure::Permanent { stream, reason, .. } => {
-                        Failure::Permanent { stream, record: record_of(&customers[*i].id), reason }
+                    Failure::Permanent { stream, kind, reason, .. } => {
+                        Failure::Permanent { stream, record: record_of(&customers[*i].id), kind, reason }
                     }
                     retry => retry,
                 });

@@ -11,6 +11,7 @@
 
 use super::outcome::{Failure, OfRecord, Outcome};
 use super::Processor;
+use crate::domain::FailureKind;
 use crate::domain::{Connection, Counter, NhanhBusiness, NhanhId, Origin, Phone, Stream, WorkItem};
 use crate::nhanh::{Credentials, Order, OrderFilter, OrderQuery};
 use crate::store::{BacklogKey, WaitingOrder};
@@ -92,7 +93,8 @@ impl Processor {
         for waiting in batch {
             let Some(order) = found.remove(&waiting.id) else {
                 let record = format!("order:{}", waiting.id);
-                self.log_failure(conn, Stream::Orders, &record, "Nhanh no longer has this order".into()).await;
+                let gone = FailureKind::GoneFromNhanh;
+                self.log_failure(conn, Stream::Orders, &record, gone, "Nhanh no longer has this order".into()).await;
                 done.push(*waiting);
                 continue;
             };
@@ -142,8 +144,8 @@ impl Processor {
             match result {
                 Ok(Outcome::Applied(_)) => applied.push(waiting),
                 Ok(_) => done.push(waiting),
-                Err(Failure::Permanent { stream, record, reason }) => {
-                    self.log_failure(conn, stream, &record, reason).await;
+                Err(Failure::Permanent { stream, record, kind, reason }) => {
+                    self.log_failure(conn, stream, &record, kind, reason).await;
                     done.push(waiting);
                 }
                 Err(failure) => {
@@ -194,7 +196,7 @@ impl Processor {
         let item = WorkItem::OrderDrain { account_id: key.account.clone(), business: key.business, queued_at: now };
         let message = item
             .to_message(Origin::FollowUp(now))
-            .map_err(|e| Failure::permanent(Stream::Orders, DRAIN_RECORD, e.to_string()))?;
+            .map_err(|e| Failure::permanent(FailureKind::Other, Stream::Orders, DRAIN_RECORD, e.to_string()))?;
         self.queue.send(std::slice::from_ref(&message)).await.of_record(Stream::Orders, DRAIN_RECORD)?;
         Ok(())
     }

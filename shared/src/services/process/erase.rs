@@ -65,6 +65,7 @@ mod tests {
             kind: "hub_event".into(),
             body: json!({"event": {"data": {"id": "c-9", "phone": "0912345678"}}}).to_string(),
             reason: "r".into(),
+            failure: crate::domain::FailureKind::Other,
             deliveries: 5,
             first_failed_at: f.now,
             last_failed_at: f.now,

@@ -104,6 +104,7 @@ impl Processor {
             kind: item.kind().to_owned(),
             body: delivery.body.to_owned(),
             reason: failure.reason.clone(),
+            failure: failure.kind,
             deliveries: delivery.deliveries,
             first_failed_at: delivery.first_delivered_at.unwrap_or(now),
             last_failed_at: now,

@@ -3,6 +3,7 @@
 
 use super::outcome::{classify, Failure, OfRecord, Outcome};
 use super::{Processor, PUSH_ORDER};
+use crate::domain::FailureKind;
 use crate::domain::Stream;
 use crate::domain::{Connection, HubId, NhanhId, Phone};
 use crate::hub::{HubEventRecord, HubOrder, OrderItem};
@@ -51,6 +52,7 @@ impl Processor {
         let customer = &hub_order.customer;
         let Some(phone) = customer.phone.as_deref().and_then(Phone::parse) else {
             return Err(Failure::permanent(
+                FailureKind::InvalidPhone,
                 Stream::Orders,
                 record,
                 "the order's customer has no valid Vietnamese phone (Nhanh requires one)",
@@ -88,6 +90,7 @@ impl Processor {
                 let found = self.find_pushed_order(creds, hub_id, &phone, &record).await?;
                 if found.is_none() {
                     return Err(Failure::permanent(
+                        FailureKind::NhanhRefused,
                         Stream::Orders,
                         record,
                         format!("Nhanh refused the order: {message}"),

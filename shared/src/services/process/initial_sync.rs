@@ -10,6 +10,7 @@
 use super::outcome::{err, Failure, Outcome};
 use super::product::PageRecords;
 use super::Processor;
+use crate::domain::FailureKind;
 use crate::domain::Stream;
 use crate::domain::{Connection, ConnectionState, InitialSync, InitialSyncState, Origin, WorkItem};
 use crate::nhanh::{Credentials, PageToken, ProductQuery};
@@ -331,6 +332,7 @@ impl Processor {
         }
         Err(Failure::Retry {
             reason: "connection kept changing".into(),
+            kind: FailureKind::Other,
             not_before: None,
             reauth: false,
             hub_down: false,

@@ -45,6 +45,7 @@ pub use outcome::{BatchRecord, Failure, Outcome, RecordFailure, Unapplied, HELD_
 pub use pass::{DEFAULT_PASS_BUDGET, OVERLAP};
 
 use crate::clock::Clock;
+use crate::domain::FailureKind;
 use crate::domain::Stream;
 use crate::domain::{AccountId, Connection, ConnectionState, NhanhBusiness, WorkItem};
 use crate::hub::{HubApi, HubEvent, HubEventRecord};
@@ -153,6 +154,7 @@ impl Processor {
                         message_id: r.message_id.clone(),
                         not_before: None,
                         reason: outcome::HELD_BACK.to_owned(),
+                        kind: FailureKind::Other,
                     });
                     continue;
                 }
@@ -168,20 +170,26 @@ impl Processor {
                 // would redeliver every record of it without a reason.
                 let result = match self.record_room(started) {
                     None => work.await,
-                    Some(room) if room.is_zero() => {
-                        Err(Unapplied { not_before: None, reason: deadline::DEADLINE_REACHED.to_owned() })
-                    }
+                    Some(room) if room.is_zero() => Err(Unapplied {
+                        not_before: None,
+                        reason: deadline::DEADLINE_REACHED.to_owned(),
+                        kind: FailureKind::Other,
+                    }),
                     Some(room) => tokio::time::timeout(room, work).await.unwrap_or_else(|_| {
                         tracing::warn!(
                             message_id = r.message_id.as_str(),
                             "record cut short by the invocation's deadline"
                         );
-                        Err(Unapplied { not_before: None, reason: deadline::DEADLINE_REACHED.to_owned() })
+                        Err(Unapplied {
+                            not_before: None,
+                            reason: deadline::DEADLINE_REACHED.to_owned(),
+                            kind: FailureKind::Other,
+                        })
                     }),
                 };
-                if let Err(Unapplied { not_before, reason }) = result {
+                if let Err(Unapplied { not_before, reason, kind }) = result {
                     broken = true;
-                    failed.push(RecordFailure { message_id: r.message_id.clone(), not_before, reason });
+                    failed.push(RecordFailure { message_id: r.message_id.clone(), not_before, reason, kind });
                 }
             }
             failed
@@ -200,7 +208,7 @@ impl Processor {
                 // once a release that reads it runs; the reason is in this log line.
                 let reason = format!("undecodable work item (kept for the dead-letter queue): {e}");
                 tracing::error!(error = %e, reason = reason.as_str(), "undecodable work item not applied");
-                return Err(Unapplied { not_before: None, reason });
+                return Err(Unapplied { not_before: None, reason, kind: FailureKind::Other });
             }
         };
         let account = item.account_id().clone();
@@ -341,6 +349,7 @@ impl Processor {
             }
             return Err(Failure::Retry {
                 reason: "connection needs a new consent (R12); kept".into(),
+                kind: FailureKind::NotAuthorized,
                 not_before: None,
                 reauth: false,
                 hub_down: false,

@@ -11,6 +11,7 @@
 
 use super::outcome::{Failure, OfRecord, Outcome};
 use super::{Processor, PUSH_ORDER, SNAPSHOT};
+use crate::domain::FailureKind;
 use crate::domain::Stream;
 use crate::domain::{AccountId, Connection, HubId, NhanhId, Phone};
 use crate::hub::OrderSnapshot;
@@ -78,7 +79,12 @@ impl Processor {
             .await
             .of_record(Stream::Orders, &record)?;
         let Some(order) = page.items.into_iter().find(|o| o.id == id) else {
-            return Err(Failure::permanent(Stream::Orders, record, "Nhanh no longer has this order"));
+            return Err(Failure::permanent(
+                FailureKind::GoneFromNhanh,
+                Stream::Orders,
+                record,
+                "Nhanh no longer has this order",
+            ));
         };
         self.apply_order(conn, order, read_at).await
     }
@@ -149,7 +155,7 @@ impl Processor {
             .collect();
         let snapshot =
             mapping::order_snapshot(&order, customer_id, phone.as_ref(), &product_ids, false, self.clock.now())
-                .map_err(|e| Failure::permanent(Stream::Orders, record.clone(), e.to_string()))?;
+                .map_err(|e| Failure::permanent(FailureKind::Other, Stream::Orders, record.clone(), e.to_string()))?;
         let write = OrderWrite {
             entity: Entity::Order,
             key: &key,
@@ -167,7 +173,8 @@ impl Processor {
     pub(super) async fn put_order(&self, account: &AccountId, w: OrderWrite<'_>) -> Result<Outcome, Failure> {
         let (stream, record) = (w.stream(), w.record);
         let scope = format!("{SNAPSHOT}:{}", w.entity.as_str());
-        let body = serde_json::to_string(w.snapshot).map_err(|e| Failure::permanent(stream, record, e.to_string()))?;
+        let body = serde_json::to_string(w.snapshot)
+            .map_err(|e| Failure::permanent(FailureKind::Other, stream, record, e.to_string()))?;
         let claimed =
             self.intents.claim_snapshot(account, &scope, w.key, &w.version, &body).await.of_record(stream, record)?;
         if claimed.version != w.version || claimed.body != body {
@@ -209,8 +216,14 @@ impl Processor {
             let Some(newer) = now.filter(|n| *n != sent) else {
                 return Ok(Outcome::Applied(stream));
             };
-            let snapshot: OrderSnapshot = serde_json::from_str(&newer.body)
-                .map_err(|e| Failure::permanent(stream, record, format!("recorded snapshot does not decode: {e}")))?;
+            let snapshot: OrderSnapshot = serde_json::from_str(&newer.body).map_err(|e| {
+                Failure::permanent(
+                    FailureKind::Other,
+                    stream,
+                    record,
+                    format!("recorded snapshot does not decode: {e}"),
+                )
+            })?;
             tracing::info!(
                 account_id = account.as_str(),
                 record,
@@ -222,6 +235,7 @@ impl Processor {
         }
         Err(Failure::Retry {
             reason: format!("{record} kept changing while it was written; retried later"),
+            kind: FailureKind::Other,
             not_before: None,
             reauth: false,
             hub_down: false,
@@ -242,12 +256,18 @@ impl Processor {
             .await
             .of_record(Stream::Orders, &record)?;
         let Some(last) = last else {
-            return Err(Failure::permanent(Stream::Orders, record, "no last snapshot of the order to mark deleted"));
+            return Err(Failure::permanent(
+                FailureKind::NeverSynced,
+                Stream::Orders,
+                record,
+                "no last snapshot of the order to mark deleted",
+            ));
         };
         let body = OrderSnapshot {
             deleted: true,
             ..serde_json::from_str(&last).map_err(|e| {
                 Failure::permanent(
+                    FailureKind::Other,
                     Stream::Orders,
                     record.clone(),
                     format!("the order's last snapshot does not read: {e}"),

@@ -1,6 +1,6 @@
 //! What applying a work item did, and why it failed: the leaf types of the processor.
 
-use crate::domain::Stream;
+use crate::domain::{FailureKind, Stream};
 use crate::hub::HubError;
 use crate::nhanh::NhanhError;
 use crate::Error;
@@ -39,6 +39,8 @@ pub struct RecordFailure {
     pub not_before: Option<OffsetDateTime>,
     /// Why it was not applied (kept on the error log when this was its last delivery).
     pub reason: String,
+    /// What kind of failure it is.
+    pub kind: FailureKind,
 }
 
 /// A record that was not applied this time: when it may be retried, and why.
@@ -48,6 +50,8 @@ pub struct Unapplied {
     pub not_before: Option<OffsetDateTime>,
     /// Why.
     pub reason: String,
+    /// What kind of failure it is.
+    pub kind: FailureKind,
 }
 
 /// The reason given to the records of a group held back behind one that failed (FIFO order).
@@ -69,8 +73,10 @@ pub enum Outcome {
 pub enum Failure {
     /// Try again later (nothing lost).
     Retry {
-        /// For the logs.
+        /// For the logs and, should it be given up, its dead letter.
         reason: String,
+        /// What kind of failure it is.
+        kind: FailureKind,
         /// Not before this instant.
         not_before: Option<OffsetDateTime>,
         /// Nhanh refused the access token: the connection needs a new consent (R12).
@@ -85,14 +91,22 @@ pub enum Failure {
         stream: Stream,
         /// Entity and record id for the error log.
         record: String,
-        /// Why.
+        /// What kind of failure it is (the page's reason).
+        kind: FailureKind,
+        /// Why, in the technical words of the side that refused it.
         reason: String,
     },
 }
 
 impl Failure {
-    pub(super) fn permanent(stream: Stream, record: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self::Permanent { stream, record: record.into(), reason: reason.into() }
+    /// A failure that will never succeed as it is: `kind` for the page, `reason` for the details.
+    pub(super) fn permanent(
+        kind: FailureKind,
+        stream: Stream,
+        record: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
+        Self::Permanent { stream, record: record.into(), kind, reason: reason.into() }
     }
 }
 
@@ -109,9 +123,9 @@ pub(crate) fn classify(stream: Stream, record: &str, e: Error) -> Failure {
     {
         let reauth = matches!(e, Error::Nhanh(NhanhError::InvalidAccessToken));
         let hub_down = matches!(e, Error::Hub(HubError::Unavailable(_)));
-        Failure::Retry { reason: e.to_string(), not_before, reauth, hub_down }
+        Failure::Retry { reason: e.to_string(), kind: FailureKind::of_error(&e), not_before, reauth, hub_down }
     } else {
-        Failure::permanent(stream, record, e.to_string())
+        Failure::permanent(FailureKind::of_error(&e), stream, record, e.to_string())
     }
 }
 

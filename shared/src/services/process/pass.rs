@@ -219,8 +219,8 @@ impl Processor {
                 for order in found.items {
                     match self.apply_order(conn, order, read_at).await {
                         Ok(outcome) => self.count(conn, outcome).await,
-                        Err(Failure::Permanent { stream, record, reason }) => {
-                            self.log_failure(conn, stream, &record, reason).await
+                        Err(Failure::Permanent { stream, record, kind, reason }) => {
+                            self.log_failure(conn, stream, &record, kind, reason).await
                         }
                         Err(retry) => return Err(retry),
                     }
@@ -302,8 +302,8 @@ impl Processor {
                 match result {
                     Ok(Outcome::Applied(_)) => applied += 1,
                     Ok(_) => {}
-                    Err(Failure::Permanent { stream, record, reason }) => {
-                        self.log_failure(conn, stream, &record, reason).await
+                    Err(Failure::Permanent { stream, record, kind, reason }) => {
+                        self.log_failure(conn, stream, &record, kind, reason).await
                     }
                     Err(retry) => return Err(retry),
                 }
@@ -347,8 +347,8 @@ impl Processor {
             for o in &found.items {
                 match self.push_order(conn, creds, o).await {
                     Ok(outcome) => self.count(conn, outcome).await,
-                    Err(Failure::Permanent { stream, record, reason }) => {
-                        self.log_failure(conn, stream, &record, reason).await
+                    Err(Failure::Permanent { stream, record, kind, reason }) => {
+                        self.log_failure(conn, stream, &record, kind, reason).await
                     }
                     Err(retry) => return Err(retry),
                 }

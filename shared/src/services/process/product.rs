@@ -3,6 +3,7 @@
 
 use super::outcome::{err, Failure, OfRecord, Outcome};
 use super::{Processor, PRODUCT_SNAPSHOT};
+use crate::domain::FailureKind;
 use crate::domain::Stream;
 use crate::domain::{AccountId, Connection, Counter, HubId, NhanhId};
 use crate::hub::ProductInput;
@@ -134,7 +135,12 @@ impl Processor {
         };
         let last = self.intents.intent(account, PRODUCT_SNAPSHOT, &key).await.of_record(Stream::Products, &record)?;
         let Some(mut input) = last.and_then(|b| serde_json::from_str::<ProductInput>(&b).ok()) else {
-            return Err(Failure::permanent(Stream::Products, record, "no last snapshot of the product to deactivate"));
+            return Err(Failure::permanent(
+                FailureKind::NeverSynced,
+                Stream::Products,
+                record,
+                "no last snapshot of the product to deactivate",
+            ));
         };
         input.status = "inactive".into();
         self.hub.update_product(account, &hub_id, &input).await.of_record(Stream::Products, &record)?;
@@ -216,8 +222,8 @@ impl Processor {
                         }
                         records.snapshots.push((key, body));
                     }
-                    Some(Err(Failure::Permanent { stream, record, reason })) => {
-                        self.log_failure(conn, stream, &record, reason).await
+                    Some(Err(Failure::Permanent { stream, record, kind, reason })) => {
+                        self.log_failure(conn, stream, &record, kind, reason).await
                     }
                     Some(Err(retry)) if outcome.is_ok() => outcome = Err(retry),
                     Some(Err(_)) | None => {}

@@ -3,6 +3,7 @@
 
 use super::outcome::{Failure, Outcome, Unapplied};
 use super::Processor;
+use crate::domain::FailureKind;
 use crate::domain::{AccountId, Connection, Counter, Stream, WorkItem};
 use crate::metrics::{self, Metric};
 use crate::store::FailureRecord;
@@ -59,22 +60,27 @@ impl Processor {
                 }
                 Ok(())
             }
-            Err(Failure::Retry { reason, not_before, .. }) => {
+            Err(Failure::Retry { reason, kind, not_before, .. }) => {
                 tracing::warn!(reason = reason.as_str(), "work item will be retried");
                 if let Some((stream, at)) = event {
                     if let Err(e) = stats.count(account, stream, Counter::Received, at).await {
                         tracing::warn!(error = %e, "last_event_at not moved");
                     }
                 }
-                Err(Unapplied { not_before, reason })
+                Err(Unapplied { not_before, reason, kind })
             }
-            Err(Failure::Permanent { stream, record: id, reason }) => {
+            Err(Failure::Permanent { stream, record: id, kind, reason }) => {
                 tracing::error!(record = id.as_str(), reason = reason.as_str(), "work item failed permanently");
                 let (entity, rec) = id.split_once(':').unwrap_or(("unknown", id.as_str()));
-                let failure = FailureRecord { at: now, entity: entity.to_owned(), record: rec.to_owned(), reason };
+                let failure =
+                    FailureRecord { at: now, entity: entity.to_owned(), record: rec.to_owned(), kind, reason };
                 // If the log itself is unavailable, retry rather than lose the reason.
                 let kept = self.failures.record_failure(account, &failure).await;
-                kept.map_err(|e| Unapplied { not_before: None, reason: format!("the error log is unavailable: {e}") })?;
+                kept.map_err(|e| Unapplied {
+                    not_before: None,
+                    reason: format!("the error log is unavailable: {e}"),
+                    kind: FailureKind::Other,
+                })?;
                 let _ = self.stats.count(account, stream, Counter::Failed, now).await;
                 Ok(())
             }
@@ -100,7 +106,14 @@ impl Processor {
     }
 
     /// Records a permanent failure met inside a pass and counts it.
-    pub(super) async fn log_failure(&self, conn: &Connection, stream: Stream, record: &str, reason: String) {
+    pub(super) async fn log_failure(
+        &self,
+        conn: &Connection,
+        stream: Stream,
+        record: &str,
+        kind: FailureKind,
+        reason: String,
+    ) {
         let now = self.clock.now();
         let (entity, rec) = record.split_once(':').unwrap_or(("unknown", record));
         tracing::error!(
@@ -110,7 +123,7 @@ impl Processor {
             "record failed permanently"
         );
         records(&conn.account_id, stream, "failed", 1);
-        let failure = FailureRecord { at: now, entity: entity.to_owned(), record: rec.to_owned(), reason };
+        let failure = FailureRecord { at: now, entity: entity.to_owned(), record: rec.to_owned(), kind, reason };
         let _ = self.failures.record_failure(&conn.account_id, &failure).await;
         let _ = self.stats.count(&conn.account_id, stream, Counter::Failed, now).await;
     }

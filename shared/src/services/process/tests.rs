@@ -484,3 +484,34 @@ async fn a_record_that_outlasts_the_invocation_is_cut_short_and_retried_not_the_
     });
     assert_eq!(late.await.len(), 1);
 }
+
+/// Issue 25: a failure keeps its kind from where it was met (the typed error, or the rule that
+/// refused the record), so the page never reads it out of the text.
+#[tokio::test]
+async fn a_failed_record_is_kept_with_the_kind_of_its_failure() {
+    use crate::domain::FailureKind;
+    use crate::store::FailureLog;
+    let f = processor_fixture().await;
+    let change = |id: u64| WorkItem::NhanhChange {
+        account_id: f.account.clone(),
+        api_version: ApiVersion::V3,
+        received_at: f.now,
+        event: "orderUpdate".into(),
+        change: WebhookKind::OrderChanged,
+        record_id: NhanhId::new(id).unwrap(),
+        business: None,
+    };
+    let record = |item: &WorkItem| BatchRecord {
+        message_id: format!("m-{}", item.group_id()),
+        group_id: item.group_id(),
+        body: serde_json::to_string(item).unwrap(),
+    };
+    set_order(&f, "New", f.now);
+    f.hub.refuse_order_writes.store(1, Ordering::SeqCst);
+    let batch = [record(&change(31)), record(&change(32))];
+    assert!(f.processor.process_batch(&batch).await.is_empty(), "both kept on the error log and acknowledged");
+    let mut kinds: Vec<(String, FailureKind)> =
+        f.store.recent_failures(&f.account, 10).await.unwrap().into_iter().map(|r| (r.record, r.kind)).collect();
+    kinds.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(kinds, [("31".into(), FailureKind::HubRefused), ("32".into(), FailureKind::GoneFromNhanh)]);
+}
