@@ -154,22 +154,17 @@ pub mod fakes {
 
     #[async_trait]
     impl NhanhApi for FakeNhanh {
-        fn prime_rate_locks(
-            &self,
-            business: crate::domain::NhanhBusiness,
-            locks: crate::store::RateLockSnapshot,
-            _read_at: OffsetDateTime,
-        ) {
-            self.primed.lock().unwrap_or_else(|e| e.into_inner()).push((business, locks));
-        }
         fn consent_url(&self, version: ApiVersion, app_id: AppId, return_link: &str) -> String {
             format!("https://nhanh.example/oauth?version={}&appId={app_id}&returnLink={return_link}", version.as_str())
         }
-        fn order_window(&self, _: ApiVersion) -> time::Duration {
-            time::Duration::days(10)
-        }
-        fn order_ids_per_read(&self, _: ApiVersion) -> usize {
-            100
+        fn facts(&self, _: ApiVersion) -> crate::nhanh::VersionFacts {
+            crate::nhanh::VersionFacts {
+                order_window: time::Duration::days(10),
+                order_ids_per_read: 100,
+                bill_window: time::Duration::days(10),
+                // The page lists what the adapter names; the real lists are tested in `nhanh`.
+                webhook_events: &["orderAdd", "appUninstalled"],
+            }
         }
         async fn exchange_code(
             &self,
@@ -183,6 +178,18 @@ pub mod fakes {
                 .ok()
                 .and_then(|g| g.clone())
                 .ok_or_else(|| NhanhError::Rejected { code: None, message: "access code refused".into() })
+        }
+    }
+
+    #[async_trait]
+    impl crate::nhanh::NhanhCalls for FakeNhanh {
+        fn prime_rate_locks(
+            &self,
+            business: crate::domain::NhanhBusiness,
+            locks: crate::store::RateLockSnapshot,
+            _read_at: OffsetDateTime,
+        ) {
+            self.primed.lock().unwrap_or_else(|e| e.into_inner()).push((business, locks));
         }
         async fn depots(&self, _: &Credentials) -> Result<Vec<Depot>, NhanhError> {
             Ok(self.depots.lock().unwrap_or_else(|e| e.into_inner()).clone())
@@ -269,9 +276,6 @@ pub mod fakes {
         }
         async fn customers(&self, _: &Credentials, _: &CustomerQuery) -> Result<Page<Customer>, NhanhError> {
             Ok(Page { items: vec![], next: None, total_pages: None, truncated: false })
-        }
-        fn bill_window(&self, _: ApiVersion) -> time::Duration {
-            time::Duration::days(10)
         }
         async fn retail_bills(&self, _: &Credentials, q: &BillQuery) -> Result<Page<Bill>, NhanhError> {
             self.calls.fetch_add(1, Ordering::SeqCst);

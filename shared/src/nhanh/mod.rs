@@ -77,33 +77,29 @@ impl NhanhError {
     }
 }
 
-/// The calls the connector needs from Nhanh, whatever the API version: `creds.api_version` (or
-/// the `version` argument before a connection exists) picks the adapter.
+/// What the use cases plan by for one API version, known without a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VersionFacts {
+    /// The longest window one order query may span.
+    pub order_window: time::Duration,
+    /// How many order ids one `order/list` call reads ([`OrderFilter::Ids`]).
+    pub order_ids_per_read: usize,
+    /// The longest span of days one retail-bill query may cover.
+    pub bill_window: time::Duration,
+    /// The webhook events the merchant ticks on open.nhanh.vn.
+    pub webhook_events: &'static [&'static str],
+}
+
+/// The calls a connection makes with its credentials, whatever the API version: every adapter
+/// answers them, and `creds.api_version` picks the adapter.
 #[async_trait]
-pub trait NhanhApi: Send + Sync {
+pub trait NhanhCalls: Send + Sync {
     /// Hands the adapter the shared rate-limit locks of `business` as read at `read_at` (with the
     /// connection, in one read), so its next calls need not read them again. Adapters without
     /// shared locks ignore it.
     fn prime_rate_locks(&self, business: NhanhBusiness, locks: RateLockSnapshot, read_at: OffsetDateTime) {
         let _ = (business, locks, read_at);
     }
-    /// Nhanh's consent page for `app_id`, coming back to `return_link`.
-    fn consent_url(&self, version: ApiVersion, app_id: AppId, return_link: &str) -> String;
-    /// The longest window one order query may span.
-    fn order_window(&self, version: ApiVersion) -> time::Duration;
-    /// How many order ids one `order/list` call reads ([`OrderFilter::Ids`]).
-    fn order_ids_per_read(&self, version: ApiVersion) -> usize {
-        let _ = version;
-        1
-    }
-    /// Exchanges a consent `access_code` for a token (the code is single-use, valid 10 minutes).
-    async fn exchange_code(
-        &self,
-        version: ApiVersion,
-        app_id: AppId,
-        secret_key: &SecretString,
-        access_code: &str,
-    ) -> Result<TokenGrant, NhanhError>;
     /// One page of products.
     async fn products(&self, creds: &Credentials, query: &ProductQuery) -> Result<Page<Product>, NhanhError>;
     /// A product and, for a parent, its variants; empty when Nhanh no longer has it.
@@ -118,8 +114,6 @@ pub trait NhanhApi: Send + Sync {
     async fn customers(&self, creds: &Credentials, query: &CustomerQuery) -> Result<Page<Customer>, NhanhError>;
     /// Creates or updates customers by mobile (the adapter splits long lists).
     async fn upsert_customers(&self, creds: &Credentials, customers: &[NewCustomer]) -> Result<(), NhanhError>;
-    /// The longest span of days one retail-bill query may cover.
-    fn bill_window(&self, version: ApiVersion) -> time::Duration;
     /// One page of retail bills (R14) of a span of days.
     async fn retail_bills(&self, creds: &Credentials, query: &BillQuery) -> Result<Page<Bill>, NhanhError>;
     /// One page of the ids of bills deleted in a window (empty where the version has no such list).
@@ -127,6 +121,40 @@ pub trait NhanhApi: Send + Sync {
     /// The business's depots (v3 `business/depot`, v2 `store/depot`). Nhanh documents no call that
     /// names the business itself, so the connect confirmation names it by these (issue 22).
     async fn depots(&self, creds: &Credentials) -> Result<Vec<Depot>, NhanhError>;
+}
+
+/// The Nhanh port: the calls of [`NhanhCalls`], and what comes before a connection has
+/// credentials (consent, the code exchange) and each version's facts, for the `version` given.
+#[async_trait]
+pub trait NhanhApi: NhanhCalls {
+    /// Nhanh's consent page for `app_id`, coming back to `return_link`.
+    fn consent_url(&self, version: ApiVersion, app_id: AppId, return_link: &str) -> String;
+    /// What the use cases plan by for `version`.
+    fn facts(&self, version: ApiVersion) -> VersionFacts;
+    /// Exchanges a consent `access_code` for a token (the code is single-use, valid 10 minutes).
+    async fn exchange_code(
+        &self,
+        version: ApiVersion,
+        app_id: AppId,
+        secret_key: &SecretString,
+        access_code: &str,
+    ) -> Result<TokenGrant, NhanhError>;
+}
+
+/// One API version's adapter: the calls, and the rest of the port for its own version only.
+#[async_trait]
+pub trait VersionAdapter: NhanhCalls {
+    /// Nhanh's consent page of this version for `app_id`, coming back to `return_link`.
+    fn consent_url(&self, app_id: AppId, return_link: &str) -> String;
+    /// What the use cases plan by for this version.
+    fn facts(&self) -> VersionFacts;
+    /// Exchanges a consent `access_code` for a token of this version.
+    async fn exchange_code(
+        &self,
+        app_id: AppId,
+        secret_key: &SecretString,
+        access_code: &str,
+    ) -> Result<TokenGrant, NhanhError>;
 }
 
 /// The default HTTP client for Nhanh (short timeouts: Lambda answers must stay fast).
@@ -177,7 +205,7 @@ impl NhanhClient {
         }
     }
 
-    fn pick(&self, version: ApiVersion) -> &dyn NhanhApi {
+    fn pick(&self, version: ApiVersion) -> &dyn VersionAdapter {
         match version {
             ApiVersion::V2 => &self.v2,
             ApiVersion::V3 => &self.v3,
@@ -187,17 +215,11 @@ impl NhanhClient {
 
 #[async_trait]
 impl NhanhApi for NhanhClient {
-    fn prime_rate_locks(&self, business: NhanhBusiness, locks: RateLockSnapshot, read_at: OffsetDateTime) {
-        self.gate.prime(business.app_id.get(), business.business_id.get(), locks, read_at);
-    }
     fn consent_url(&self, version: ApiVersion, app_id: AppId, return_link: &str) -> String {
-        self.pick(version).consent_url(version, app_id, return_link)
+        self.pick(version).consent_url(app_id, return_link)
     }
-    fn order_window(&self, version: ApiVersion) -> time::Duration {
-        self.pick(version).order_window(version)
-    }
-    fn order_ids_per_read(&self, version: ApiVersion) -> usize {
-        self.pick(version).order_ids_per_read(version)
+    fn facts(&self, version: ApiVersion) -> VersionFacts {
+        self.pick(version).facts()
     }
     async fn exchange_code(
         &self,
@@ -206,7 +228,14 @@ impl NhanhApi for NhanhClient {
         secret_key: &SecretString,
         access_code: &str,
     ) -> Result<TokenGrant, NhanhError> {
-        self.pick(version).exchange_code(version, app_id, secret_key, access_code).await
+        self.pick(version).exchange_code(app_id, secret_key, access_code).await
+    }
+}
+
+#[async_trait]
+impl NhanhCalls for NhanhClient {
+    fn prime_rate_locks(&self, business: NhanhBusiness, locks: RateLockSnapshot, read_at: OffsetDateTime) {
+        self.gate.prime(business.app_id.get(), business.business_id.get(), locks, read_at);
     }
     async fn products(&self, creds: &Credentials, query: &ProductQuery) -> Result<Page<Product>, NhanhError> {
         self.pick(creds.api_version).products(creds, query).await
@@ -229,9 +258,6 @@ impl NhanhApi for NhanhClient {
     async fn upsert_customers(&self, creds: &Credentials, customers: &[NewCustomer]) -> Result<(), NhanhError> {
         self.pick(creds.api_version).upsert_customers(creds, customers).await
     }
-    fn bill_window(&self, version: ApiVersion) -> time::Duration {
-        self.pick(version).bill_window(version)
-    }
     async fn retail_bills(&self, creds: &Credentials, query: &BillQuery) -> Result<Page<Bill>, NhanhError> {
         self.pick(creds.api_version).retail_bills(creds, query).await
     }
@@ -247,4 +273,20 @@ impl NhanhApi for NhanhClient {
 /// (only v2 connections existed then).
 pub fn legacy_page_token(page: u32) -> Option<PageToken> {
     (page > 1).then(|| PageToken(page.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_version_names_its_own_facts() {
+        let client =
+            NhanhClient::new(reqwest::Client::new(), "http://n", "http://o", Arc::new(crate::clock::SystemClock));
+        let (v2, v3) = (client.facts(ApiVersion::V2), client.facts(ApiVersion::V3));
+        assert!(!v2.webhook_events.contains(&"appUninstalled") && v3.webhook_events.contains(&"appUninstalled"));
+        assert_eq!((v2.order_ids_per_read, v3.order_ids_per_read), (1, 100));
+        assert_eq!((v2.bill_window.whole_days(), v3.bill_window.whole_days()), (10, 30));
+        assert!(client.consent_url(ApiVersion::V2, AppId::new(7).unwrap(), "x").contains("version=2.0"));
+    }
 }

@@ -199,6 +199,7 @@ async fn connected(
         path: &path,
         reconnect,
         notice,
+        webhook_events: app.service.nhanh.facts(c.api_version).webhook_events,
         now: app.service.clock.now(),
     });
     Ok(HttpResponse::html(200, html))

@@ -105,17 +105,10 @@ pub struct ConnectedPage<'a> {
     pub reconnect: Option<FormPage<'a>>,
     /// A notice after an action (re-queued, pass started, …).
     pub notice: Option<&'a str>,
+    /// The webhook events to tick on open.nhanh.vn, as the connection's version's adapter names them.
+    pub webhook_events: &'a [&'a str],
     /// Now.
     pub now: OffsetDateTime,
-}
-
-/// Events to tick on open.nhanh.vn for the connection's API version.
-fn webhook_events(api_version: &str) -> &'static [&'static str] {
-    if api_version.starts_with('2') {
-        &["orderAdd", "orderUpdate", "orderDelete", "productAdd", "productUpdate", "productDelete"]
-    } else {
-        &["orderAdd", "orderUpdate", "orderDelete", "productAdd", "productUpdate", "productDelete", "appUninstalled"]
-    }
 }
 
 fn stream_name(stream: &str) -> &'static str {
@@ -288,7 +281,7 @@ pub fn connected_page(p: &ConnectedPage<'_>) -> String {
         (copyable("verify-token", p.verify_token))
         p id="webhook-events" {
             "Trên open.nhanh.vn chọn Webhooks version " (s.api_version.as_str()) ", bật \"Enable webhooks\" và chọn các sự kiện: "
-            @for (i, e) in webhook_events(s.api_version.as_str()).iter().enumerate() { @if i > 0 { ", " } code { (e) } }
+            @for (i, e) in p.webhook_events.iter().enumerate() { @if i > 0 { ", " } code { (e) } }
             "."
         }
         h2 { "Lỗi gần đây" }

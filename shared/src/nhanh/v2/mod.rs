@@ -7,7 +7,6 @@ pub mod webhook;
 use super::gate::{read_json, transport_reason, CallGate};
 use super::timefmt;
 use super::*;
-use crate::clock::Clock;
 use crate::domain::ApiVersion;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -18,6 +17,9 @@ pub const TOKEN_PATH: &str = "/api/oauth/access_token";
 pub const ORDER_WINDOW: time::Duration = time::Duration::days(10);
 /// Days per `bill/search` query: undocumented in v2, so the order window's 10 days are kept.
 pub const BILL_WINDOW: time::Duration = time::Duration::days(10);
+/// The webhook events a v2 app ticks (v2 sends no `appUninstalled`).
+pub const WEBHOOK_EVENTS: &[&str] =
+    &["orderAdd", "orderUpdate", "orderDelete", "productAdd", "productUpdate", "productDelete"];
 /// Bills per page (v1 documented at most 20).
 pub const BILLS_PER_PAGE: u32 = 20;
 
@@ -31,26 +33,9 @@ pub struct NhanhV2Client {
 }
 
 impl NhanhV2Client {
-    /// A client for `base_url` (e.g. `https://pos.open.nhanh.vn`) with its own gate.
-    pub fn new(http: reqwest::Client, base_url: &str, clock: Arc<dyn Clock>) -> Self {
-        Self::with_gate(http, base_url, crate::config::DEFAULT_NHANH_OAUTH_URL, Arc::new(CallGate::new(clock)))
-    }
-
     /// A client sending its calls through `gate` (shared with the v3 client of the process).
     pub fn with_gate(http: reqwest::Client, base_url: &str, oauth_url: &str, gate: Arc<CallGate>) -> Self {
         Self { http, base_url: base_url.trim_end_matches('/').to_owned(), oauth_url: oauth_url.to_owned(), gate }
-    }
-
-    /// Shares rate-limit locks with every other instance (tests build the gate here).
-    pub fn with_shared_locks(self, store: Arc<dyn crate::store::RateLockStore>) -> Self {
-        let gate = CallGate::new(self.gate.clock().clone()).with_shared_locks(store);
-        Self { gate: Arc::new(gate), ..self }
-    }
-
-    /// Sets how long a call may wait for a rate-limit lock to end (tests build the gate here).
-    pub fn with_max_lock_wait(self, wait: time::Duration) -> Self {
-        let gate = CallGate::new(self.gate.clock().clone()).with_max_lock_wait(wait);
-        Self { gate: Arc::new(gate), ..self }
     }
 
     /// Builds the default HTTP client (short timeouts: Lambda answers must stay fast).
@@ -98,18 +83,22 @@ fn page_fields(token: Option<&PageToken>, per_page: u32, max: u32) -> (u32, u32)
 }
 
 #[async_trait]
-impl NhanhApi for NhanhV2Client {
-    fn consent_url(&self, _version: ApiVersion, app_id: AppId, return_link: &str) -> String {
+impl VersionAdapter for NhanhV2Client {
+    fn consent_url(&self, app_id: AppId, return_link: &str) -> String {
         consent_url(&self.oauth_url, "2.0", app_id, return_link)
     }
 
-    fn order_window(&self, _version: ApiVersion) -> time::Duration {
-        ORDER_WINDOW
+    fn facts(&self) -> VersionFacts {
+        VersionFacts {
+            order_window: ORDER_WINDOW,
+            order_ids_per_read: 1,
+            bill_window: BILL_WINDOW,
+            webhook_events: WEBHOOK_EVENTS,
+        }
     }
 
     async fn exchange_code(
         &self,
-        _version: ApiVersion,
         app_id: AppId,
         secret_key: &SecretString,
         access_code: &str,
@@ -130,7 +119,10 @@ impl NhanhApi for NhanhV2Client {
         let body = read_json(response).await?;
         decode::token_grant(&body, self.gate.clock().now(), ApiVersion::V2)
     }
+}
 
+#[async_trait]
+impl NhanhCalls for NhanhV2Client {
     async fn products(&self, creds: &Credentials, q: &ProductQuery) -> Result<Page<Product>, NhanhError> {
         let (page, icpp) = page_fields(q.after.as_ref(), q.per_page, 50);
         let mut data = json!({"page": page, "icpp": icpp, "sort": {"id": "asc"}});
@@ -280,10 +272,6 @@ impl NhanhApi for NhanhV2Client {
         Ok(())
     }
 
-    fn bill_window(&self, _version: ApiVersion) -> time::Duration {
-        BILL_WINDOW
-    }
-
     /// `bill/search` with `mode: 2` (retail) over the days asked.
     async fn retail_bills(&self, creds: &Credentials, q: &BillQuery) -> Result<Page<Bill>, NhanhError> {
         let (page, icpp) = page_fields(q.after.as_ref(), q.per_page, BILLS_PER_PAGE);
@@ -309,6 +297,12 @@ mod tests {
     use axum::routing::post;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    /// A client of the local server at `addr` whose calls go through `gate`.
+    fn client_at(addr: std::net::SocketAddr, gate: CallGate) -> NhanhV2Client {
+        let oauth = crate::config::DEFAULT_NHANH_OAUTH_URL;
+        NhanhV2Client::with_gate(reqwest::Client::new(), &format!("http://{addr}"), oauth, Arc::new(gate))
+    }
+
     #[tokio::test]
     async fn err_429_locks_only_that_url() {
         crate::telemetry::install_crypto_provider();
@@ -332,8 +326,7 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        let client = NhanhV2Client::new(reqwest::Client::new(), &format!("http://{addr}"), Arc::new(SystemClock))
-            .with_max_lock_wait(time::Duration::ZERO);
+        let client = client_at(addr, CallGate::new(Arc::new(SystemClock)).with_max_lock_wait(time::Duration::ZERO));
         let creds = Credentials {
             app_id: AppId::new(1).unwrap(),
             business_id: crate::domain::BusinessId::new(2).unwrap(),
@@ -372,9 +365,8 @@ mod tests {
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         let shared: Arc<crate::store::memory::MemoryStore> = Arc::default();
         let instance = || {
-            NhanhV2Client::new(reqwest::Client::new(), &format!("http://{addr}"), Arc::new(SystemClock))
-                .with_max_lock_wait(time::Duration::ZERO)
-                .with_shared_locks(shared.clone())
+            let gate = CallGate::new(Arc::new(SystemClock)).with_max_lock_wait(time::Duration::ZERO);
+            client_at(addr, gate.with_shared_locks(shared.clone()))
         };
         let (first, second) = (instance(), instance());
         let creds = |business| Credentials {

@@ -16,7 +16,6 @@ pub mod webhook;
 
 use super::gate::{read_json, transport_reason, CallGate};
 use super::*;
-use crate::domain::ApiVersion;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -26,6 +25,9 @@ pub const TOKEN_PATH: &str = "/v3.0/app/getaccesstoken";
 pub const ORDER_WINDOW: time::Duration = time::Duration::days(30);
 /// The longest span of days one `bill/retail` query covers (the same 31-day rule).
 pub const BILL_WINDOW: time::Duration = time::Duration::days(30);
+/// The webhook events a v3 app ticks (`appUninstalled` ends the connection, R15).
+pub const WEBHOOK_EVENTS: &[&str] =
+    &["orderAdd", "orderUpdate", "orderDelete", "productAdd", "productUpdate", "productDelete", "appUninstalled"];
 /// Largest page v3 serves.
 pub const MAX_PAGE: u32 = 100;
 /// Most customers one `customer/add` takes.
@@ -115,23 +117,22 @@ fn unix(t: OffsetDateTime) -> i64 {
 }
 
 #[async_trait]
-impl NhanhApi for NhanhV3Client {
-    fn consent_url(&self, _version: ApiVersion, app_id: AppId, return_link: &str) -> String {
+impl VersionAdapter for NhanhV3Client {
+    fn consent_url(&self, app_id: AppId, return_link: &str) -> String {
         consent_url(&self.oauth_url, "3.0", app_id, return_link)
     }
 
-    fn order_window(&self, _version: ApiVersion) -> time::Duration {
-        ORDER_WINDOW
-    }
-
-    /// `filters.ids` takes up to 100 (v3 §3.4).
-    fn order_ids_per_read(&self, _version: ApiVersion) -> usize {
-        MAX_IDS_PER_READ
+    fn facts(&self) -> VersionFacts {
+        VersionFacts {
+            order_window: ORDER_WINDOW,
+            order_ids_per_read: MAX_IDS_PER_READ,
+            bill_window: BILL_WINDOW,
+            webhook_events: WEBHOOK_EVENTS,
+        }
     }
 
     async fn exchange_code(
         &self,
-        _version: ApiVersion,
         app_id: AppId,
         secret_key: &SecretString,
         access_code: &str,
@@ -148,7 +149,10 @@ impl NhanhApi for NhanhV3Client {
         let data = envelope::envelope(&answer, TOKEN_PATH)?;
         decode::token_grant(&data, self.gate.clock().now())
     }
+}
 
+#[async_trait]
+impl NhanhCalls for NhanhV3Client {
     async fn products(&self, creds: &Credentials, q: &ProductQuery) -> Result<Page<Product>, NhanhError> {
         let mut filters = json!({});
         if let Some(from) = q.updated_from {
@@ -263,10 +267,6 @@ impl NhanhApi for NhanhV3Client {
             self.call(creds, "/v3.0/customer/add", &Value::Array(items)).await?;
         }
         Ok(())
-    }
-
-    fn bill_window(&self, _version: ApiVersion) -> time::Duration {
-        BILL_WINDOW
     }
 
     async fn retail_bills(&self, creds: &Credentials, q: &BillQuery) -> Result<Page<Bill>, NhanhError> {
@@ -439,8 +439,7 @@ mod tests {
             birthday: None,
         };
         c.upsert_customers(&creds(), &[customer("0912000001"), customer("0912000002")]).await.unwrap();
-        let grant =
-            c.exchange_code(ApiVersion::V3, AppId::new(7).unwrap(), &SecretString::new("s"), "code").await.unwrap();
+        let grant = c.exchange_code(AppId::new(7).unwrap(), &SecretString::new("s"), "code").await.unwrap();
         assert_eq!((grant.business_id.get(), grant.depot_ids.len()), (9, 0));
         let seen = seen.lock().unwrap();
         let added: Vec<&Value> = seen.iter().filter(|s| s.0 == "customer/add").map(|s| &s.3).collect();
@@ -456,7 +455,7 @@ mod tests {
             (Some("7"), Some("code"), None)
         );
         assert!(c
-            .consent_url(ApiVersion::V3, AppId::new(7).unwrap(), "https://c/cb")
+            .consent_url(AppId::new(7).unwrap(), "https://c/cb")
             .contains("version=3.0&appId=7&returnLink=https%3A%2F%2Fc%2Fcb"));
     }
 }

@@ -87,7 +87,7 @@ impl Processor {
         budget: &mut Budget,
     ) -> Result<Option<Stopped>, Failure> {
         let Window { mut from, mut after, until, mut pages } = window;
-        let span = self.nhanh.bill_window(creds.api_version);
+        let span = self.nhanh.facts(creds.api_version).bill_window;
         let mut customers = HashMap::new();
         while from < until {
             // Whole days: the span ends on the last day it may cover.

@@ -1,5 +1,5 @@
 //! Draining a business's order backlog (issue 23, item 1): the orders Nhanh announced are re-read
-//! together, up to [`NhanhApi::order_ids_per_read`](crate::nhanh::NhanhApi::order_ids_per_read)
+//! together, up to [`VersionFacts::order_ids_per_read`](crate::nhanh::VersionFacts::order_ids_per_read)
 //! per `order/list` (100 on v3), and applied; each order applied (or failed for good) leaves the
 //! backlog only if no newer change of it was recorded meanwhile.
 //!
@@ -43,7 +43,7 @@ impl Processor {
         let key = BacklogKey { account: conn.account_id.clone(), business };
         // A round takes what one call reads (100 on v3); where a call reads one (v2), a round takes
         // ROUND_OF_SINGLE_READS, read one by one, so the backlog is not listed again per order.
-        let per_read = match self.nhanh.order_ids_per_read(creds.api_version).clamp(1, 100) {
+        let per_read = match self.nhanh.facts(creds.api_version).order_ids_per_read.clamp(1, 100) {
             1 => ROUND_OF_SINGLE_READS,
             n => n,
         };

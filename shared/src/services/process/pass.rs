@@ -201,7 +201,7 @@ impl Processor {
         budget: &mut Budget,
     ) -> Result<Option<Stopped>, Failure> {
         let Window { mut from, mut after, until, mut pages } = window;
-        let order_window = self.nhanh.order_window(creds.api_version);
+        let order_window = self.nhanh.facts(creds.api_version).order_window;
         while from < until {
             let to = (from + order_window - Duration::seconds(1)).min(until);
             loop {
