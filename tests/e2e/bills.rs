@@ -14,7 +14,7 @@ async fn hub(app: &TestApp) -> Value {
     app.get_json(&format!("{}/_sim/accounts/{}", stack().hub, app.account)).await
 }
 
-async fn sweep(app: &TestApp) {
+async fn one_pass(app: &TestApp) {
     // A pass reads only whole seconds already over (its window ends 2 s before it starts).
     tokio::time::sleep(Duration::from_secs(3)).await;
     let r = app
@@ -63,7 +63,7 @@ async fn retail_bills_reach_the_hub_as_orders(api: Api) {
     bill(&app, json!({"id": id + 2, "type": 2, "customerMobile": "0912345601", "orderId": 4242, "products": line}))
         .await;
     bill(&app, json!({"id": id + 3, "type": 2, "customerMobile": "0912345601", "products": line, "createdAt": connected.unix_timestamp() - 60})).await;
-    sweep(&app).await;
+    one_pass(&app).await;
     let (sale, ret) = (format!("HD{id}"), format!("HD{}", id + 1));
     let h = hub_until(&app, "the sale and the return", |h| {
         let orders = items(h, "orders");
@@ -90,9 +90,9 @@ async fn retail_bills_reach_the_hub_as_orders(api: Api) {
     assert!(s["customer_id"] == customers[0]["id"] && r["customer_id"] == customers[0]["id"]);
 
     // Another pass re-reads the same days: nothing doubles; then the sale is deleted in Nhanh.
-    sweep(&app).await;
+    one_pass(&app).await;
     app.http.delete(format!("{}/_sim/businesses/{}/bills/{id}", stack().nhanh, app.business_id)).send().await.unwrap();
-    sweep(&app).await;
+    one_pass(&app).await;
     let h = hub_until(&app, "the deleted sale", |h| {
         order(&items(h, "orders"), &sale).is_some_and(|o| o["deleted"] == true)
     })

@@ -47,7 +47,7 @@ impl Live {
     /// Runs one more pass of this account and waits until `check` holds: the positive signal a
     /// negative assertion waits for (a marker made after the records under test, which only a
     /// later pass can bring over).
-    async fn sweep_until(&self, secs: u64, what: &str, check: impl FnMut(&Value, &Value) -> bool) {
+    async fn pass_until(&self, secs: u64, what: &str, check: impl FnMut(&Value, &Value) -> bool) {
         self.pass_now().await;
         self.until(secs, what, check).await;
     }
@@ -57,10 +57,9 @@ impl Live {
         self.merchant("orders", order(id, "New", "0912999000")).await;
         tokio::time::sleep(Duration::from_secs(3)).await;
         let code = json!(id.to_string());
-        self.sweep_until(120, "the marker order", |hub, _| items(hub, "orders").iter().any(|o| o["code"] == code))
-            .await;
+        self.pass_until(120, "the marker order", |hub, _| items(hub, "orders").iter().any(|o| o["code"] == code)).await;
     }
-    async fn sweep(&self) {
+    async fn one_pass(&self) {
         let r = self
             .app
             .http
@@ -75,17 +74,17 @@ impl Live {
         // made: one pass of this account is queued as well.
         self.pass_now().await;
     }
-    /// A product in Nhanh that reaches the Hub (by webhook, or by `sweep` when webhooks are off);
+    /// A product in Nhanh that reaches the Hub (by webhook, or by a pass when webhooks are off);
     /// returns its Hub id (v3's `order/add` takes only products Nhanh has).
-    async fn synced_product(&self, id: u64, name: &str, sweep: bool) -> Value {
+    async fn synced_product(&self, id: u64, name: &str, by_pass: bool) -> Value {
         self.merchant(
             "products",
             json!({"idNhanh": id, "name": name, "code": format!("SP{id}"), "price": "15000", "status": "Active"}),
         )
         .await;
-        if sweep {
+        if by_pass {
             tokio::time::sleep(Duration::from_secs(3)).await;
-            self.sweep().await;
+            self.one_pass().await;
         }
         let deadline = Instant::now() + Duration::from_secs(40);
         loop {
@@ -172,7 +171,7 @@ async fn hub_created_customer_and_order_reach_nhanh_once(api: Api) {
         "code": "HUB-MARK", "status": "new", "customer": {"name": "Mốc", "phone": "0912999001", "address": "Huế"},
         "items": [{"product_id": gift, "code": "GIFT", "name": "Quà", "quantity": 1, "price": 15000, "discount": 0}], "total": 15000, "note": null})).await;
     let marker_id = marker["record"]["id"].clone();
-    l.sweep_until(120, "the marker Hub order in Nhanh", |_, nhanh| {
+    l.pass_until(120, "the marker Hub order in Nhanh", |_, nhanh| {
         items(nhanh, "orders").iter().any(|o| o["shopOrderId"] == marker_id)
     })
     .await;
@@ -226,18 +225,18 @@ async fn hub_customers_pending_together_share_customer_add_calls(api: Api) {
     assert_eq!(adds, batches.len(), "one customer/add call per batch carrying them, not one per customer");
 }
 
-async fn one_sweep_brings_the_hub_level_with_nhanh_when_webhooks_are_off(api: Api) {
+async fn one_pass_brings_the_hub_level_with_nhanh_when_webhooks_are_off(api: Api) {
     let l = live(api, false).await;
     l.merchant("products", json!({"idNhanh": 9101, "name": "Trà", "price": "45000"})).await;
     l.merchant("products", json!({"idNhanh": 9102, "name": "Cà phê", "price": "55000"})).await;
     l.merchant("orders", order(91_001, "New", "0912555666")).await;
     l.merchant("orders", order(91_002, "Confirmed", "0912555777")).await;
     l.merchant("orders", order(91_001, "Success", "0912555666")).await;
-    // Created in the Hub, their events lost: only the sweep's origin=hub reads find them.
+    // Created in the Hub, their events lost: only the pass's origin=hub reads find them.
     let hub_url = |kind: &str| format!("{}/_sim/accounts/{}/{kind}?hook=false", stack().hub, l.app.account);
     l.app.post_json(&hub_url("customers"), json!({"name": "Đỗ Lan", "phone": "0912555888"})).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    // (Other tests' sweeps cover every account, so the Hub may already hold some of it: what
+    // (Other tests' passes cover every account, so the Hub may already hold some of it: what
     // matters is that no webhook carried it.)
     let deliveries = l.app.get_json(&format!("{}/_sim/webhooks/deliveries", stack().nhanh)).await;
     let app_hook = format!("/nhanhvn/hook/{}", l.app.app_id);
@@ -245,14 +244,14 @@ async fn one_sweep_brings_the_hub_level_with_nhanh_when_webhooks_are_off(api: Ap
         !items(&deliveries, "deliveries").iter().any(|d| d["url"].as_str().is_some_and(|u| u.ends_with(&app_hook))),
         "no webhooks: {deliveries}"
     );
-    // The Hub order is for a product the sweep brought over (v3's order/add needs Nhanh products).
+    // The Hub order is for a product the pass brought over (v3's order/add needs Nhanh products).
     let gift = l.synced_product(9103, "Quà", true).await;
     let hub_order = l.app.post_json(&hub_url("orders"), json!({
         "code": "HUB-9", "status": "new", "customer": {"name": "Đỗ Lan", "phone": "0912555888", "address": "Huế"},
         "items": [{"product_id": gift, "code": "GIFT", "name": "Quà", "quantity": 1, "price": 10000, "discount": 0}], "total": 10000, "note": null})).await;
     let hub_order_id = hub_order["record"]["id"].clone();
-    l.sweep().await;
-    l.until(40, "the sweep", |hub, nhanh| {
+    l.one_pass().await;
+    l.until(40, "the pass", |hub, nhanh| {
         let orders = items(hub, "orders");
         items(hub, "products").len() == 3
             && orders.iter().filter(|o| o["origin"] != "hub").count() == 2
@@ -263,16 +262,16 @@ async fn one_sweep_brings_the_hub_level_with_nhanh_when_webhooks_are_off(api: Ap
     .await;
 }
 
-/// The test stack gives a pass 1 s per invocation (`PASS_BUDGET_SECS=1`): a sweep of 250 orders
+/// The test stack gives a pass 1 s per invocation (`PASS_BUDGET_SECS=1`): a pass over 250 orders
 /// (3 pages) goes on in new work items and still applies every order once.
-async fn a_sweep_longer_than_one_invocation_continues_in_new_work_items(api: Api) {
+async fn a_pass_longer_than_one_invocation_continues_in_new_work_items(api: Api) {
     let l = live(api, false).await;
     for i in 0..250u64 {
         l.merchant("orders", order(93_000 + i, "Confirmed", "0912777888")).await;
     }
     // A pass reads only whole seconds already over (its window ends 2 s before it starts).
     tokio::time::sleep(Duration::from_secs(3)).await;
-    l.sweep().await;
+    l.one_pass().await;
     l.until(120, "250 orders in the Hub", |hub, _| items(hub, "orders").len() == 250).await;
     let continued = l
         .app
@@ -288,7 +287,7 @@ async fn a_sweep_longer_than_one_invocation_continues_in_new_work_items(api: Api
     assert_eq!(items(&hub, "customers").len(), 2);
 }
 
-async fn a_sweep_across_a_disconnected_period_pulls_nothing_from_it(api: Api) {
+async fn a_pass_across_a_disconnected_period_pulls_nothing_from_it(api: Api) {
     let mut l = live(api, false).await;
     l.disconnect().await;
     l.merchant("orders", order(92_001, "New", "0912666777")).await;
@@ -297,7 +296,7 @@ async fn a_sweep_across_a_disconnected_period_pulls_nothing_from_it(api: Api) {
     l.merchant("orders", order(92_002, "New", "0912666888")).await;
     // A pass reads only whole seconds already over.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    l.sweep().await;
+    l.one_pass().await;
     l.until(40, "the order of the new period", |hub, _| items(hub, "orders").iter().any(|o| o["code"] == "92002"))
         .await;
     l.nhanh_marker_through_a_pass(92_003).await;
@@ -480,9 +479,9 @@ async fn pass_over_orders(app: &TestApp, count: u64, ceiling: f64) {
 on_both_versions!(
     hub_created_customer_and_order_reach_nhanh_once,
     hub_customers_pending_together_share_customer_add_calls,
-    one_sweep_brings_the_hub_level_with_nhanh_when_webhooks_are_off,
-    a_sweep_longer_than_one_invocation_continues_in_new_work_items,
-    a_sweep_across_a_disconnected_period_pulls_nothing_from_it,
+    one_pass_brings_the_hub_level_with_nhanh_when_webhooks_are_off,
+    a_pass_longer_than_one_invocation_continues_in_new_work_items,
+    a_pass_across_a_disconnected_period_pulls_nothing_from_it,
 );
 
 /// The Hub's product creates of `app`'s account: how many, over how many seconds (first to last),

@@ -467,7 +467,7 @@ async fn ctl_account(State(state): State<Shared>, Path(account): Path<String>) -
 }
 
 /// Creates a record in the Hub itself (`origin: hub`) and sends the Hub event to the connector.
-/// `?hook=false` on a Hub-created record: the event is lost (only the sweep can find the record).
+/// `?hook=false` on a Hub-created record: the event is lost (only the scheduled pass can find the record).
 #[derive(Deserialize)]
 struct CreateQuery {
     #[serde(default = "yes")]

@@ -79,7 +79,7 @@ impl ApiVersion {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InitialSyncState {
-    /// Marked as due by the connect callback; the sweep starts it.
+    /// Marked as due by the connect callback; the pass starts it.
     Due,
     /// Work items are queued or being applied.
     Running,

@@ -187,7 +187,7 @@ pub trait IdMapStore: Send + Sync {
     }
 }
 
-/// Sweep cursors per account and stream.
+/// Pass cursors per account and stream.
 #[async_trait]
 pub trait CursorStore: Send + Sync {
     /// The cursor of a stream.

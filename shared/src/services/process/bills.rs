@@ -79,7 +79,7 @@ impl Processor {
     }
 
     /// The bill stream of a pass: spans of days, page after page, then the deletions of the span.
-    pub(super) async fn sweep_bills(
+    pub(super) async fn pass_bills(
         &self,
         conn: &Connection,
         creds: &Credentials,
@@ -108,7 +108,7 @@ impl Processor {
                     return Err(Failure::permanent(
                         FailureKind::Other,
                         Stream::Bills,
-                        "sweep",
+                        "pass",
                         "bill window outside the calendar",
                     ));
                 };
@@ -156,7 +156,7 @@ impl Processor {
                     None => break,
                 }
             }
-            self.sweep_deleted_bills(conn, creds, from, to).await?;
+            self.pass_deleted_bills(conn, creds, from, to).await?;
             if let (Some(seen), Some(first_day), Some(last_day)) = (seen, day(from), day(to)) {
                 self.bills_gone_from_days(conn, first_day, last_day, seen).await?;
             }
@@ -231,7 +231,7 @@ impl Processor {
         Ok(())
     }
 
-    pub(super) async fn sweep_deleted_bills(
+    pub(super) async fn pass_deleted_bills(
         &self,
         conn: &Connection,
         creds: &Credentials,
@@ -495,11 +495,11 @@ mod tests {
 
     /// One bill stream of a pass over the fixture's first two hours (the clock is fixed, so the
     /// budget never runs out).
-    async fn sweep(f: &crate::testing::ProcessorFixture) -> Result<Option<Stopped>, Failure> {
+    async fn one_pass(f: &crate::testing::ProcessorFixture) -> Result<Option<Stopped>, Failure> {
         let conn = crate::store::ConnectionStore::get(f.store.as_ref(), &f.account).await.unwrap().unwrap();
         let creds = f.processor.credentials(&conn).await.unwrap();
         let window = Window { from: f.now, after: None, until: f.now + Duration::hours(2), pages: 0 };
-        f.processor.sweep_bills(&conn, &creds, window, &mut Budget::until(f.now + Duration::hours(1))).await
+        f.processor.pass_bills(&conn, &creds, window, &mut Budget::until(f.now + Duration::hours(1))).await
     }
 
     fn hub_deleted(f: &crate::testing::ProcessorFixture, code: &str) -> bool {
@@ -516,19 +516,19 @@ mod tests {
         for id in [601, 602] {
             f.nhanh.bills.lock().unwrap().insert(id, bill(id, BillKind::Sale, "0912000601", later));
         }
-        sweep(&f).await.unwrap();
+        one_pass(&f).await.unwrap();
         assert_eq!(f.hub.all("orders").len(), 2);
         // 601 changes and the Hub refuses it for good: it is still a bill Nhanh lists.
         f.nhanh.bills.lock().unwrap().get_mut(&601).unwrap().discount = 7_000;
         f.hub.refuse_order_writes.store(1, Ordering::SeqCst);
-        sweep(&f).await.unwrap();
+        one_pass(&f).await.unwrap();
         assert!(!hub_deleted(&f, "HD601"), "a refused re-apply is not a deletion");
         let stats = f.store.stats(&f.account).await.unwrap();
         assert_eq!(stats.streams["bills"].failed, 1, "the bill's failure counts under bills");
         assert_eq!(stats.streams.get("orders").map_or(0, |o| o.failed), 0, "not under orders");
         // A listing cut short (Nhanh repeated a page token) names only 601.
         f.nhanh.bills_cut_short.store(true, Ordering::SeqCst);
-        sweep(&f).await.unwrap();
+        one_pass(&f).await.unwrap();
         f.nhanh.bills_cut_short.store(false, Ordering::SeqCst);
         assert!(!hub_deleted(&f, "HD602"), "a listing cut short deletes nothing");
         // A depot dropped at a re-consent: 602 is no longer listed, but it was not deleted.
@@ -536,13 +536,13 @@ mod tests {
         conn.depot_ids = vec![3];
         crate::store::ConnectionStore::put(f.store.as_ref(), &conn).await.unwrap();
         let hidden = f.nhanh.bills.lock().unwrap().remove(&602).unwrap();
-        sweep(&f).await.unwrap();
+        one_pass(&f).await.unwrap();
         assert!(!hub_deleted(&f, "HD602"), "bills of a dropped depot are not deleted");
         // Nhanh lists it again, then a complete listing over the same depots no longer does.
         f.nhanh.bills.lock().unwrap().insert(602, hidden);
-        sweep(&f).await.unwrap();
+        one_pass(&f).await.unwrap();
         f.nhanh.bills.lock().unwrap().remove(&602);
-        sweep(&f).await.unwrap();
+        one_pass(&f).await.unwrap();
         assert!(hub_deleted(&f, "HD602"), "absent from a complete listing: deleted");
         assert!(!hub_deleted(&f, "HD601"));
     }

@@ -1,7 +1,7 @@
 //! Hub → Nhanh customers (R6, R8): Hub-created customers go to Nhanh's `customer/add`, which
 //! upserts by mobile and takes up to 50 a call. Several pending customers of one account share a
 //! call: those of one SQS batch (the first records of their message groups) and those of one
-//! sweep page. A customer that came from Nhanh is never pushed back.
+//! pass page. A customer that came from Nhanh is never pushed back.
 //! Nhanh → Hub customers are resolved by phone from orders and bills (R5).
 
 use super::outcome::{classify, BatchRecord, Failure, OfRecord, Outcome};

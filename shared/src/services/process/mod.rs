@@ -79,7 +79,7 @@ pub struct Processor {
     pub stats: Arc<dyn StatsStore>,
     /// Error log.
     pub failures: Arc<dyn FailureLog>,
-    /// Sweep cursors.
+    /// Pass cursors.
     pub cursors: Arc<dyn CursorStore>,
     /// The work queue (initial sync pages).
     pub queue: Arc<dyn WorkQueue>,
@@ -273,7 +273,7 @@ impl Processor {
             WorkItem::HubEvent { event, .. } => self.hub_event(&conn, &creds, &event.record).await,
             WorkItem::OrderDrain { business, .. } => self.drain_orders(&conn, &creds, *business).await,
             WorkItem::HubProbe { .. } | WorkItem::AccountData { .. } => Ok(Outcome::Skipped),
-            WorkItem::ReconcileAccount { resume, .. } => self.reconcile_measured(&conn, &creds, resume.clone()).await,
+            WorkItem::ReconcileAccount { resume, .. } => self.run_pass_measured(&conn, &creds, resume.clone()).await,
             WorkItem::InitialSyncPage { after, seq, page, period, .. } => {
                 if period.is_some() && *period != conn.connected_at {
                     // A chain of an earlier connected period.

@@ -131,5 +131,5 @@ pub(crate) fn classify(stream: Stream, record: &str, e: Error) -> Failure {
 
 /// Classifies a failure met while reading or applying a stream of a pass or sync.
 pub(crate) fn err(stream: Stream, e: impl Into<Error>) -> Failure {
-    classify(stream, "sweep", e.into())
+    classify(stream, "pass", e.into())
 }

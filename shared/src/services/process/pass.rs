@@ -36,15 +36,15 @@ pub const DEFAULT_PASS_BUDGET: Duration = Duration::seconds(15);
 use super::listing::{at_page_cap, hub_page, Budget, Stopped, Window};
 
 impl Processor {
-    /// [`Processor::reconcile`], counted and timed for the metrics (`PassesRun`, `PassDuration`).
-    pub(super) async fn reconcile_measured(
+    /// [`Processor::run_pass`], counted and timed for the metrics (`PassesRun`, `PassDuration`).
+    pub(super) async fn run_pass_measured(
         &self,
         conn: &Connection,
         creds: &Credentials,
         resume: Option<PassResume>,
     ) -> Result<Outcome, Failure> {
         let started = std::time::Instant::now();
-        let result = self.reconcile(conn, creds, resume).await;
+        let result = self.run_pass(conn, creds, resume).await;
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         let about = crate::metrics::of_account(conn.account_id.as_str());
         crate::metrics::count(crate::metrics::Metric::PassesRun, &[], &about);
@@ -55,7 +55,7 @@ impl Processor {
     /// The scheduled pass of one account, or its continuation after `resume`. Reads stream after
     /// stream until done; once the invocation's budget is spent (after at least one page), it
     /// queues a continuation with the same window and acknowledges this item.
-    pub(super) async fn reconcile(
+    pub(super) async fn run_pass(
         &self,
         conn: &Connection,
         creds: &Credentials,
@@ -106,11 +106,11 @@ impl Processor {
             };
             let window = Window { from, after, until, pages };
             let progress = match stream {
-                PassStream::NhanhOrders => self.sweep_orders(conn, creds, window, &mut budget).await?,
-                PassStream::NhanhProducts => self.sweep_products(conn, creds, window, &mut budget).await?,
-                PassStream::NhanhBills => self.sweep_bills(conn, creds, window, &mut budget).await?,
-                PassStream::HubCustomers => self.sweep_hub_customers(conn, creds, window, &mut budget).await?,
-                PassStream::HubOrders => self.sweep_hub_orders(conn, creds, window, &mut budget).await?,
+                PassStream::NhanhOrders => self.pass_orders(conn, creds, window, &mut budget).await?,
+                PassStream::NhanhProducts => self.pass_products(conn, creds, window, &mut budget).await?,
+                PassStream::NhanhBills => self.pass_bills(conn, creds, window, &mut budget).await?,
+                PassStream::HubCustomers => self.pass_hub_customers(conn, creds, window, &mut budget).await?,
+                PassStream::HubOrders => self.pass_hub_orders(conn, creds, window, &mut budget).await?,
             };
             if let Some(stopped) = progress {
                 self.continue_pass(
@@ -193,7 +193,7 @@ impl Processor {
         self.cursors.set_cursor(&conn.account_id, stream.as_str(), to).await.map_err(|e| err(Stream::Reconcile, e))
     }
 
-    pub(super) async fn sweep_orders(
+    pub(super) async fn pass_orders(
         &self,
         conn: &Connection,
         creds: &Credentials,
@@ -239,7 +239,7 @@ impl Processor {
         Ok(None)
     }
 
-    pub(super) async fn sweep_products(
+    pub(super) async fn pass_products(
         &self,
         conn: &Connection,
         creds: &Credentials,
@@ -273,7 +273,7 @@ impl Processor {
         Ok(None)
     }
 
-    pub(super) async fn sweep_hub_customers(
+    pub(super) async fn pass_hub_customers(
         &self,
         conn: &Connection,
         creds: &Credentials,
@@ -326,7 +326,7 @@ impl Processor {
         Ok(None)
     }
 
-    pub(super) async fn sweep_hub_orders(
+    pub(super) async fn pass_hub_orders(
         &self,
         conn: &Connection,
         creds: &Credentials,
@@ -471,7 +471,7 @@ mod pass_tests {
         f.hub.endless_listings.store(true, std::sync::atomic::Ordering::SeqCst);
         let conn = crate::store::ConnectionStore::get(f.store.as_ref(), &f.account).await.unwrap().unwrap();
         let creds = f.processor.credentials(&conn).await.unwrap();
-        assert!(f.processor.reconcile(&conn, &creds, None).await.is_ok(), "the pass ends");
+        assert!(f.processor.run_pass(&conn, &creds, None).await.is_ok(), "the pass ends");
         let pages = f.hub.listing_pages.load(std::sync::atomic::Ordering::SeqCst);
         let cap = super::super::listing::MAX_PAGES_PER_WINDOW as usize;
         assert_eq!(pages, 2 * cap, "customers and orders, each to the cap");

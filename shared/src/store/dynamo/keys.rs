@@ -103,7 +103,7 @@ pub(super) fn map_by_hub_sk(entity: Entity, hub: &HubId) -> String {
     format!("{}{}", map_by_hub_prefix(entity), hub.as_str())
 }
 
-/// `CUR#{stream}`: a sweep cursor.
+/// `CUR#{stream}`: a pass cursor.
 pub(super) fn cursor_sk(stream: &str) -> String {
     format!("CUR#{stream}")
 }

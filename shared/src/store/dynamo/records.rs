@@ -1,4 +1,4 @@
-//! Id maps, sweep cursors and create intents of an account.
+//! Id maps, pass cursors and create intents of an account.
 
 use super::codec::*;
 use super::keys::*;
