@@ -2,9 +2,10 @@
 //! disconnect, and the status JSON.
 
 use super::confirm_page;
+use super::connected::{self, ConnectedPage};
 use super::cookie::{AdminCookie, CookieSigner, COOKIE_NAME, MAX_AGE_SECS};
 use super::http::{form_value, HttpRequest, HttpResponse};
-use super::pages::{self, ConnectedPage, FormPage};
+use super::pages::{self, FormPage};
 use crate::domain::{AccountId, ConnectionState};
 use crate::secrets::SecretString;
 use crate::services::connect::{ActionOutcome, ConnectError, ConnectService, ConnectedView};
@@ -192,7 +193,7 @@ async fn connected(
             app_id: Some(c.app_id.to_string()),
             notice: None,
         });
-    let html = pages::connected_page(&ConnectedPage {
+    let html = connected::connected_page(&ConnectedPage {
         status: &status,
         verify_token: view.verify_token.expose(),
         csrf,

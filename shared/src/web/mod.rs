@@ -3,6 +3,7 @@
 
 pub mod confirm_page;
 pub mod connect;
+pub mod connected;
 pub mod cookie;
 pub mod fleet;
 pub mod format;

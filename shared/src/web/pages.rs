@@ -1,12 +1,8 @@
 //! The connect pages, server-rendered in Vietnamese with `maud` (every value is escaped by
-//! construction), usable without JavaScript: the activation form, the connected page (built from
-//! the one [`Status`] the status JSON also serialises) and the refusal page.
+//! construction), usable without JavaScript: the page shell, the activation form and the refusal
+//! page; the connected page is [`super::connected`].
 
-use super::format::{relative_vi, vn_time};
-use crate::domain::{FailureKind, Stream};
-use crate::services::status::{Status, StreamStatus};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
-use time::OffsetDateTime;
 
 /// Escapes text for HTML content and attribute values (for the rare text built outside `maud`).
 pub fn escape(raw: &str) -> String {
@@ -23,7 +19,8 @@ td.n{text-align:right}progress{width:100%;height:1.2rem}.row{display:flex;gap:.5
 @media(max-width:36rem){th:nth-child(4),td:nth-child(4),th:nth-child(5),td:nth-child(5){display:none}}";
 
 /// Copies the text of `data-copy`'s element; without JavaScript the text stays selectable.
-const COPY_SCRIPT: &str = "document.querySelectorAll('button[data-copy]').forEach(function(b){b.hidden=false;\
+pub(super) const COPY_SCRIPT: &str =
+    "document.querySelectorAll('button[data-copy]').forEach(function(b){b.hidden=false;\
 b.addEventListener('click',function(){var t=document.getElementById(b.dataset.copy).textContent;\
 if(navigator.clipboard){navigator.clipboard.writeText(t).then(function(){b.textContent='Đã sao chép';});}});});";
 
@@ -61,7 +58,7 @@ pub struct FormPage<'a> {
     pub notice: Option<String>,
 }
 
-fn activation_form(p: &FormPage<'_>) -> Markup {
+pub(super) fn activation_form(p: &FormPage<'_>) -> Markup {
     html! {
         form method="post" action=(p.action) id="connect-form" {
             input type="hidden" name="csrf_token" value=(p.csrf);
@@ -90,257 +87,6 @@ pub fn form_page(p: &FormPage<'_>) -> String {
     layout("Kết nối Nhanh.vn", None, body)
 }
 
-/// What the connected page shows besides the [`Status`].
-pub struct ConnectedPage<'a> {
-    /// The status (the same document as the status JSON).
-    pub status: &'a Status,
-    /// The verify token to paste on Nhanh.
-    pub verify_token: &'a str,
-    /// CSRF token of every form.
-    pub csrf: &'a str,
-    /// The page's path (`/nhanhvn/connect/{account}`); actions post under it.
-    pub path: &'a str,
-    /// The activation form, when a new consent is the thing to do (R12) or the connection may
-    /// move to a newer API version.
-    pub reconnect: Option<FormPage<'a>>,
-    /// A notice after an action (re-queued, pass started, …).
-    pub notice: Option<&'a str>,
-    /// The webhook events to tick on open.nhanh.vn, as the connection's version's adapter names them.
-    pub webhook_events: &'a [&'a str],
-    /// Now.
-    pub now: OffsetDateTime,
-}
-
-fn stream_name(stream: &str) -> &'static str {
-    match stream {
-        "product_groups" => "Nhóm sản phẩm",
-        "products" => "Sản phẩm",
-        "orders" => "Đơn hàng",
-        "customers" => "Khách hàng",
-        "bills" => "Hóa đơn bán lẻ",
-        "webhooks" => "Webhooks",
-        "hub_events" => "Sự kiện Loyalty Hub",
-        "reconcile" => "Đồng bộ định kỳ",
-        _ => "Khác",
-    }
-}
-
-/// How long events may arrive with nothing applied before the page warns of a lag.
-pub const LAG_WARNING: time::Duration = time::Duration::minutes(10);
-
-/// Events came and nothing was applied since, for more than [`LAG_WARNING`] (within the last day).
-fn lagging(s: &StreamStatus, now: OffsetDateTime) -> bool {
-    match (s.last_event_at, s.last_applied_at) {
-        (Some(event), applied) => {
-            let waiting = now - event;
-            waiting > LAG_WARNING && waiting < time::Duration::days(1) && applied.is_none_or(|a| a < event)
-        }
-        (None, _) => false,
-    }
-}
-
-/// A failure's reason in words a merchant understands, by its kind; the technical text stays
-/// folded away beside it.
-pub fn failure_reason_vi(kind: FailureKind) -> &'static str {
-    match kind {
-        FailureKind::HubRefused => "Loyalty Hub từ chối dữ liệu của bản ghi này (không hợp lệ).",
-        FailureKind::HubConflict => "Loyalty Hub báo bản ghi bị trùng.",
-        FailureKind::HubUnavailable => "Loyalty Hub không phản hồi.",
-        FailureKind::RateLimited => "Bị giới hạn tần suất gọi quá lâu.",
-        FailureKind::GoneFromNhanh => "Nhanh.vn không còn bản ghi này.",
-        FailureKind::NhanhRefused => "Nhanh.vn từ chối bản ghi này.",
-        FailureKind::NhanhUnavailable => "Nhanh.vn không phản hồi.",
-        FailureKind::NotAuthorized => "Kết nối cần được cấp quyền lại.",
-        FailureKind::InvalidPhone => "Khách hàng không có số điện thoại Việt Nam hợp lệ.",
-        FailureKind::NeverSynced => "Bản ghi chưa từng được đồng bộ nên không thể cập nhật.",
-        FailureKind::Other => "Không đồng bộ được bản ghi này.",
-    }
-}
-
-fn when(t: Option<OffsetDateTime>, now: OffsetDateTime) -> Markup {
-    html! {
-        @match t {
-            Some(t) => time datetime=(crate::clock::rfc3339(t)) title=(vn_time(t)) { (relative_vi(t, now)) },
-            None => "—",
-        }
-    }
-}
-
-fn copyable(id: &str, text: &str) -> Markup {
-    html! {
-        div.row {
-            code id=(id) { (text) }
-            button type="button" data-copy=(id) hidden { "Sao chép" }
-        }
-    }
-}
-
-fn action(path: &str, csrf: &str, id: &str, label: &str, fields: &[(&str, &str)]) -> Markup {
-    html! {
-        form method="post" action=(path) id=(format!("{id}-form")) {
-            input type="hidden" name="csrf_token" value=(csrf);
-            @for (name, value) in fields { input type="hidden" name=(name) value=(value); }
-            button type="submit" id=(id) { (label) }
-        }
-    }
-}
-
-/// The connected page: state, initial sync progress, streams, webhooks, failures with **Thử lại**,
-/// the actions, token expiry. It refreshes itself while work runs.
-pub fn connected_page(p: &ConnectedPage<'_>) -> String {
-    let s = p.status;
-    let now = p.now;
-    // Due (queued, not started yet) or running: the initial sync is not over.
-    let sync_running = s.initial_sync.as_ref().is_some_and(|i| i.state != crate::domain::InitialSyncState::Done);
-    let lag = Stream::RECORDS.iter().filter_map(|r| s.streams.get(r.as_str())).any(|st| lagging(st, now));
-    let needs_reauth = s.state == crate::domain::ConnectionState::NeedsReauth;
-    let outdated = s.api_version != crate::nhanh::NEW_CONNECTION_VERSION;
-    let body = html! {
-        @if let Some(notice) = p.notice { p.ok id="notice" { (notice) } }
-        @if needs_reauth {
-            p.err id="needs-reauth" {
-                "Nhanh.vn đã từ chối mã truy cập: đồng bộ tạm dừng, các thay đổi vẫn được giữ lại. "
-                b { "Việc cần làm: kết nối lại" } " (nhập App Id và Secret Key bên dưới rồi bấm Kích hoạt)."
-            }
-        }
-        @if outdated {
-            p.warn id="version-warning" {
-                "Kết nối này dùng Nhanh API v" (s.api_version.as_str()) " — Nhanh đã ngừng hỗ trợ API v2 từ 30/11/2026. "
-                "Hãy chuyển sang API v3: nhập lại App Id và Secret Key bên dưới rồi bấm Kích hoạt và đồng ý trên Nhanh.vn. "
-                "Thời điểm kết nối, dữ liệu đã đồng bộ và verify token được giữ nguyên; trên open.nhanh.vn hãy chọn Webhooks version 3.0."
-            }
-        }
-        @if let (Some(days), Some(expires)) = (s.token_days_left, s.token_expires_at) {
-            @if s.token_warning {
-                p.warn id="token-warning" {
-                    "Mã truy cập Nhanh.vn sẽ hết hạn lúc " (vn_time(expires)) " (còn " (days.max(0)) " ngày). "
-                    b { "Hãy kết nối lại trước thời điểm này." }
-                }
-            }
-        }
-        (super::waiting::waiting_notices(s, now))
-        p id="status" { b { "Đã kết nối" } " (trạng thái: " code id="state" { (s.state.as_str()) } ")" }
-        ul {
-            li { "Account Id: " code id="account-id" { (s.account_id.as_str()) } }
-            li { "Nhanh Business Id: " code id="business-id" { (s.business_id.map(|b| b.to_string()).unwrap_or_default()) } }
-            li { "App Id: " code id="app-id" { (s.app_id.to_string()) } }
-            li { "Nhanh API: " code id="api-version" { (s.api_version.as_str()) } }
-            li { "Kết nối lúc: " span id="connected-at" { (s.connected_at.map(vn_time).unwrap_or_default()) } }
-            li {
-                "Mã truy cập hết hạn: " span id="token-expires-at" { (s.token_expires_at.map(vn_time).unwrap_or_default()) }
-                @if let Some(days) = s.token_days_left { " (" span id="token-days-left" { (days.max(0)) } " ngày nữa)" }
-            }
-        }
-        @if let Some(sync) = &s.initial_sync {
-            h2 { "Đồng bộ lần đầu" }
-            @let percent = sync.total.filter(|t| *t > 0).map(|t| sync.done.min(t) * 100 / t).or((!sync_running).then_some(100));
-            div id="initial-sync" data-state=(if sync_running { "running" } else { "done" }) {
-                @match (percent, sync.total) {
-                    (Some(pc), _) => progress id="initial-sync-bar" max="100" value=(pc) { (pc) "%" },
-                    (None, _) => progress id="initial-sync-bar" max="100" {},
-                }
-                p {
-                    span id="initial-sync-done" { (sync.done) }
-                    @if let Some(total) = sync.total { " / " span id="initial-sync-total" { (total) } }
-                    " " (if sync.unit == "products" { "sản phẩm" } else { "trang" })
-                    @if let Some(pc) = percent { " — " span id="initial-sync-percent" { (pc) "%" } }
-                    @if let Some(eta) = sync.eta_secs.filter(|_| sync_running) { " — còn khoảng " span id="initial-sync-eta" { (eta_vi(eta)) } }
-                    @if let Some(rate) = sync.per_minute { " — " span id="initial-sync-rate" { (rate) } " sản phẩm/phút" }
-                    @if !sync_running { " — " b { "đã xong" } }
-                }
-            }
-        }
-        h2 { "Đồng bộ theo loại dữ liệu" }
-        @if lag { p.warn id="lag-warning" { "Có sự kiện mới nhưng chưa được áp dụng hơn 10 phút. Đồng bộ có thể đang chậm hoặc gặp lỗi." } }
-        table id="streams" {
-            thead { tr { th { "Loại" } th { "Đã đồng bộ" } th { "Lỗi" } th { "Bỏ qua" } th { "Không đồng bộ" } th { "Sự kiện gần nhất" } th { "Áp dụng gần nhất" } } }
-            tbody {
-                @for (name, st) in &s.streams {
-                    tr id=(format!("stream-{name}")) {
-                        td { (stream_name(name)) @if lagging(st, now) { " ⚠" } }
-                        td.n.applied { (st.applied) }
-                        td.n.failed { (st.failed) }
-                        td.n.dropped { (st.dropped) }
-                        td.n.ignored { (st.ignored) }
-                        td { (when(st.last_event_at, now)) }
-                        td { (when(st.last_applied_at, now)) }
-                    }
-                }
-            }
-        }
-        h2 { "Webhooks" }
-        p id="webhooks" {
-            "Trạng thái: "
-            @if s.webhooks.live { b id="webhooks-live" { "đang hoạt động" } } @else { b id="webhooks-live" { "chưa nhận được sự kiện bật webhooks" } }
-            " · bật lần cuối (webhooksEnabled): " span id="webhooks-enabled-at" { (when(s.webhooks.enabled_at, now)) }
-            " · sự kiện gần nhất: " (when(s.webhooks.last_event_at, now))
-        }
-        p { "Webhooks callback URL:" }
-        (copyable("webhook-url", &s.webhooks.url))
-        p { "Webhooks verify token:" }
-        (copyable("verify-token", p.verify_token))
-        p id="webhook-events" {
-            "Trên open.nhanh.vn chọn Webhooks version " (s.api_version.as_str()) ", bật \"Enable webhooks\" và chọn các sự kiện: "
-            @for (i, e) in p.webhook_events.iter().enumerate() { @if i > 0 { ", " } code { (e) } }
-            "."
-        }
-        h2 { "Lỗi gần đây" }
-        @if s.recent_failures.is_empty() { p id="no-failures" { "Không có lỗi." } }
-        @else {
-            table id="failures" {
-                thead { tr { th { "Bản ghi" } th { "Lý do" } th { "Lúc" } th {} } }
-                tbody {
-                    @for f in &s.recent_failures {
-                        tr.failure data-record=(format!("{}:{}", f.entity, f.record)) {
-                            td { (f.entity) " " code { (f.record) } }
-                            td { (failure_reason_vi(f.kind)) details { summary { "Chi tiết" } (f.reason) } }
-                            td { (when(Some(f.at), now)) }
-                            td { (action(&format!("{}/retry", p.path), p.csrf, "retry", "Thử lại", &[("entity", &f.entity), ("record", &f.record)])) }
-                        }
-                    }
-                }
-            }
-        }
-        @if !s.dead_letters.is_empty() {
-            h2 { "Hàng đợi lỗi" }
-            p { "Các bản ghi đã thử nhiều lần không thành công. Khi nguyên nhân đã được khắc phục, bấm Thử lại." }
-            table id="dead-letters" {
-                thead { tr { th { "Bản ghi" } th { "Số lần thử" } th {} } }
-                tbody {
-                    @for d in &s.dead_letters {
-                        tr.dead-letter data-message=(d.message_id) {
-                            td { (d.kind) " " code { (d.group_id) } br; (failure_reason_vi(d.failure)) }
-                            td.n { (d.receive_count) }
-                            td { (action(&format!("{}/dead-letters/retry", p.path), p.csrf, "retry-dead-letter", "Thử lại", &[("message_id", &d.message_id)])) }
-                        }
-                    }
-                }
-            }
-        }
-        h2 { "Thao tác" }
-        div.actions {
-            (action(&format!("{}/sync", p.path), p.csrf, "sync-now", "Đồng bộ lại ngay", &[]))
-            (action(&format!("{}/disconnect", p.path), p.csrf, "disconnect", "Ngừng kết nối", &[]))
-        }
-        @if let Some(form) = &p.reconnect {
-            h2 { "Kết nối lại" }
-            (activation_form(form))
-        }
-        script { (PreEscaped(COPY_SCRIPT)) }
-    };
-    let refresh = (sync_running || lag).then_some(10);
-    layout("Đã kết nối Nhanh.vn", refresh, body)
-}
-
-/// A duration left in words (`2 phút`, `1 giờ 5 phút`).
-fn eta_vi(secs: u64) -> String {
-    match secs {
-        0..=59 => "dưới 1 phút".into(),
-        60..=3599 => format!("{} phút", secs.div_ceil(60)),
-        _ => format!("{} giờ {} phút", secs / 3600, (secs % 3600) / 60),
-    }
-}
-
 /// A refusal or error page: what happened and what to do.
 pub fn message_page(title: &str, what: &str, todo: &str) -> String {
     layout(title, None, html! { p.err id="error" { (what) } p id="todo" { (todo) } })
@@ -364,31 +110,5 @@ mod tests {
             notice: None,
         });
         assert!(!form.contains("<script>") && !form.contains("\"onfocus="));
-    }
-
-    #[test]
-    fn a_stream_lags_when_events_wait_unapplied_for_ten_minutes() {
-        let now = OffsetDateTime::from_unix_timestamp(1_796_191_558).unwrap();
-        let stream = |event: Option<i64>, applied: Option<i64>| StreamStatus {
-            applied: 0,
-            dropped: 0,
-            failed: 0,
-            ignored: 0,
-            last_event_at: event.map(|m| now - time::Duration::minutes(m)),
-            last_applied_at: applied.map(|m| now - time::Duration::minutes(m)),
-        };
-        assert!(!lagging(&stream(Some(1), None), now), "just arrived");
-        assert!(lagging(&stream(Some(11), None), now), "waiting 11 minutes");
-        assert!(lagging(&stream(Some(11), Some(30)), now), "applied only before it");
-        assert!(!lagging(&stream(Some(30), Some(11)), now), "applied after it");
-        assert!(!lagging(&stream(None, None), now));
-    }
-
-    #[test]
-    fn reasons_read_in_vietnamese() {
-        assert!(failure_reason_vi(FailureKind::HubRefused).contains("Loyalty Hub"));
-        assert!(failure_reason_vi(FailureKind::GoneFromNhanh).contains("Nhanh.vn không còn"));
-        assert_eq!(eta_vi(61), "2 phút");
-        assert_eq!(eta_vi(3_700), "1 giờ 1 phút");
     }
 }

@@ -8,6 +8,7 @@
 //! the body (so no secret and no size limit travels); a Hub event for an account that never
 //! connected is acknowledged and dropped (the Hub must not retry it forever).
 
+mod authenticate;
 mod orders;
 mod signature;
 mod uninstall;
@@ -19,7 +20,7 @@ pub use signature::hub_signature;
 use crate::clock::Clock;
 use crate::domain::{AccountId, AppId, Connection, ConnectionState, Counter, NhanhBusiness, Origin, Stream, WorkItem};
 use crate::hub::{HubEventBody, HubEventError, HubEventRecord};
-use crate::nhanh::{WebhookBody, WebhookKind};
+use crate::nhanh::{Webhook, WebhookBody, WebhookKind};
 use crate::queue::WorkQueue;
 use crate::secrets::{seal_context, OpenCache, SealedField, SecretBox, SecretString};
 
@@ -153,48 +154,8 @@ impl IntakeService {
             .map_err(|_| IntakeError::Malformed("app id in the path must be a positive integer".into()))?;
         let event = WebhookBody::parse(body).map_err(|e| IntakeError::Malformed(e.0))?;
         let route = event.route().map_err(|e| IntakeError::Malformed(e.0))?;
-        let unknown = || {
-            tracing::warn!(
-                app_id = app.get(),
-                business_id = route.business_id.map(|b| b.get()),
-                event = route.event_name.as_str(),
-                "webhook refused: unknown app, business or token"
-            );
-            IntakeError::Unauthorized("unknown app, business or verify token")
-        };
-        // One read for a webhook naming its business: the route holds the connection.
-        let candidates: Vec<Connection> = match route.business_id {
-            Some(business) => self.connections.route(app, business).await.map_err(Error::from)?.into_iter().collect(),
-            None => {
-                let mut found = Vec::new();
-                let accounts = self.connections.accounts_of_app(app).await.map_err(Error::from)?;
-                for account in accounts.into_iter().take(MAX_PROBE_CANDIDATES) {
-                    found.extend(self.connections.get(&account).await.map_err(Error::from)?);
-                }
-                found
-            }
-        };
-        let mut found = None;
-        for conn in candidates.into_iter().take(MAX_PROBE_CANDIDATES) {
-            if conn.app_id != app || (route.business_id.is_some() && conn.business_id != route.business_id) {
-                continue;
-            }
-            let Some(sealed) = conn.verify_token_sealed.as_deref() else { continue };
-            // The token first, read where the version carries it: a body that does not decode is
-            // answered 400 only to a caller who proved the token; anyone else gets the 401 an
-            // unknown route gets, so the answer tells nothing of which routes exist (issue 22).
-            let tokens = event.token_candidates(conn.api_version, authorization);
-            let account = conn.account_id.clone();
-            let expected = self.verify_token(&account, sealed).await?;
-            // Every candidate is compared, without an early exit (R13).
-            let matched = tokens.iter().fold(false, |any, t| expected.ct_eq(t.expose()) | any);
-            if matched {
-                let hook = event.decode(conn.api_version, authorization).map_err(|e| IntakeError::Malformed(e.0))?;
-                found = Some((account, conn, hook));
-                break;
-            }
-        }
-        let (account, conn, hook) = found.ok_or_else(unknown)?;
+        let (conn, hook) = self.authenticated(app, &route, &event, authorization).await?;
+        let account = conn.account_id.clone();
         if let Some(unexpected) = &hook.unexpected {
             tracing::warn!(
                 account_id = account.as_str(),
@@ -236,20 +197,7 @@ impl IntakeService {
                 return Ok(outcome);
             }
         }
-        let mut messages = Vec::with_capacity(hook.record_ids.len());
-        for id in &hook.record_ids {
-            let item = WorkItem::NhanhChange {
-                account_id: account.clone(),
-                api_version: conn.api_version,
-                received_at: now,
-                event: hook.event_name.clone(),
-                change: hook.kind,
-                record_id: *id,
-                business,
-            };
-            // A redelivered webhook is the same body: the same deduplication id per record.
-            messages.push(item.to_message(Origin::Received(body)).map_err(|e| IntakeError::Malformed(e.to_string()))?);
-        }
+        let messages = changes(&conn, &hook, business, now, body)?;
         // The send is the only write: the processor moves the stream's `last_event_at` when it
         // applies (or fails to apply) the item, so no webhook writes a counter item.
         self.queue.send(&messages).await.map_err(|e| IntakeError::Unavailable(Error::Queue(e)))?;
@@ -364,6 +312,31 @@ impl IntakeService {
         }
         Ok(false)
     }
+}
+
+/// The messages of a webhook: one [`WorkItem::NhanhChange`] per record it names. A redelivered
+/// webhook is the same body: the same deduplication id per record.
+fn changes(
+    conn: &Connection,
+    hook: &Webhook,
+    business: Option<NhanhBusiness>,
+    now: OffsetDateTime,
+    body: &[u8],
+) -> Result<Vec<crate::queue::QueueMessage>, IntakeError> {
+    let mut messages = Vec::with_capacity(hook.record_ids.len());
+    for id in &hook.record_ids {
+        let item = WorkItem::NhanhChange {
+            account_id: conn.account_id.clone(),
+            api_version: conn.api_version,
+            received_at: now,
+            event: hook.event_name.clone(),
+            change: hook.kind,
+            record_id: *id,
+            business,
+        };
+        messages.push(item.to_message(Origin::Received(body)).map_err(|e| IntakeError::Malformed(e.to_string()))?);
+    }
+    Ok(messages)
 }
 
 #[cfg(test)]

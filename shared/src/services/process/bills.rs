@@ -12,16 +12,12 @@
 //! list of deleted bills; the ids seen per day are kept for this, for the days a pass re-reads).
 
 use super::listing::{at_page_cap, Budget, Stopped, Window};
-use super::order::{state_version, OrderWrite, DELETED_VERSION};
-use super::outcome::{err, Failure, OfRecord, Outcome};
-use super::{Processor, SNAPSHOT};
+use super::outcome::{err, Failure, Outcome};
+use super::Processor;
 use crate::domain::FailureKind;
 use crate::domain::Stream;
-use crate::domain::{Connection, Counter, HubId, NhanhId, PassStream, Phone};
-use crate::hub::OrderSnapshot;
-use crate::mapping;
-use crate::nhanh::{Bill, BillKind, BillQuery, Credentials, DeletedBillsQuery};
-use crate::store::Entity;
+use crate::domain::{Connection, Counter, HubId, NhanhId, PassStream};
+use crate::nhanh::{Bill, BillQuery, Credentials, DeletedBillsQuery};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use time::{Duration, OffsetDateTime};
 
@@ -115,41 +111,10 @@ impl Processor {
                 let q = BillQuery { after: after.clone(), per_page: BILLS_PER_PAGE, from: first_day, to: last_day };
                 let read_at = self.clock.now();
                 let found = self.nhanh.retail_bills(creds, &q).await.map_err(|e| err(Stream::Bills, e))?;
-                // Counted once per page (one counter write, not one per bill).
-                let mut counts = [(Counter::Applied, 0u64), (Counter::Dropped, 0u64)];
-                let mut outcome = Ok(());
                 if found.truncated {
                     seen = None;
                 }
-                for bill in found.items {
-                    if let (Some(seen), Some(created), None) = (seen.as_mut(), bill.created_at, bill.order_id) {
-                        if let Some(listed_on) = day(created) {
-                            seen.entry(listed_on).or_default().insert(bill.id.to_string());
-                        }
-                    }
-                    let applied = self.apply_bill_with(conn, &bill, &mut customers, read_at).await;
-                    match applied {
-                        Ok(Outcome::Applied(_)) => counts[0].1 += 1,
-                        Ok(Outcome::Dropped(_)) => counts[1].1 += 1,
-                        Ok(Outcome::Skipped) => {}
-                        Err(Failure::Permanent { stream, record, kind, reason }) => {
-                            self.log_failure(conn, stream, &record, kind, reason).await
-                        }
-                        Err(retry) => {
-                            outcome = Err(retry);
-                            break;
-                        }
-                    }
-                }
-                for (counter, n) in counts.into_iter().filter(|(_, n)| *n > 0) {
-                    let outcome = if counter == Counter::Applied { "applied" } else { "dropped" };
-                    super::settle::records(&conn.account_id, Stream::Bills, outcome, n as usize);
-                    if let Err(e) = self.stats.add(&conn.account_id, Stream::Bills, counter, n, self.clock.now()).await
-                    {
-                        tracing::warn!(account_id = conn.account_id.as_str(), error = %e, "counter not updated");
-                    }
-                }
-                outcome?;
+                self.apply_bill_page(conn, &found.items, seen.as_mut(), &mut customers, read_at).await?;
                 budget.pages += 1;
                 match found.next {
                     Some(next) => after = Some(next),
@@ -169,6 +134,45 @@ impl Processor {
             pages = 0;
         }
         Ok(None)
+    }
+
+    /// Applies one listed page of bills, noting each listed bill's id under its day in `seen`
+    /// (when the span is read whole), and counts what it applied once for the page (one counter
+    /// write, not one per bill). A retryable failure stops the page; a permanent one is logged.
+    async fn apply_bill_page(
+        &self,
+        conn: &Connection,
+        bills: &[Bill],
+        mut seen: Option<&mut BTreeMap<time::Date, BTreeSet<String>>>,
+        customers: &mut HashMap<String, HubId>,
+        read_at: OffsetDateTime,
+    ) -> Result<(), Failure> {
+        let mut counts = [(Counter::Applied, 0u64), (Counter::Dropped, 0u64)];
+        let mut outcome = Ok(());
+        for bill in bills {
+            if let (Some(seen), Some(created), None) = (seen.as_deref_mut(), bill.created_at, bill.order_id) {
+                if let Some(listed_on) = day(created) {
+                    seen.entry(listed_on).or_default().insert(bill.id.to_string());
+                }
+            }
+            match self.go_on(conn, self.apply_bill_with(conn, bill, customers, read_at).await).await {
+                Ok(Some(Outcome::Applied(_))) => counts[0].1 += 1,
+                Ok(Some(Outcome::Dropped(_))) => counts[1].1 += 1,
+                Ok(_) => {}
+                Err(retry) => {
+                    outcome = Err(retry);
+                    break;
+                }
+            }
+        }
+        for (counter, n) in counts.into_iter().filter(|(_, n)| *n > 0) {
+            let name = if counter == Counter::Applied { "applied" } else { "dropped" };
+            super::settle::records(&conn.account_id, Stream::Bills, name, n as usize);
+            if let Err(e) = self.stats.add(&conn.account_id, Stream::Bills, counter, n, self.clock.now()).await {
+                tracing::warn!(account_id = conn.account_id.as_str(), error = %e, "counter not updated");
+            }
+        }
+        outcome
     }
 
     /// Marks deleted the bills held for a day of `first..=last` that its complete re-read no
@@ -209,13 +213,7 @@ impl Processor {
                 false => Vec::new(),
             };
             for gone in gone_ids {
-                match self.delete_bill(conn, gone).await {
-                    Ok(outcome) => self.count(conn, outcome).await,
-                    Err(Failure::Permanent { stream, record, kind, reason }) => {
-                        self.log_failure(conn, stream, &record, kind, reason).await
-                    }
-                    Err(retry) => return Err(retry),
-                }
+                self.count_or_log(conn, self.delete_bill(conn, gone).await).await?;
             }
             let now = DayListing { depots: depots.clone(), ids: now_seen, depots_known: true };
             let unchanged = comparable && before.depots_known && before.ids == now.ids;
@@ -246,13 +244,7 @@ impl Processor {
                 .await
                 .map_err(|e| err(Stream::Bills, e))?;
             for id in found.items {
-                match self.delete_bill(conn, id).await {
-                    Ok(outcome) => self.count(conn, outcome).await,
-                    Err(Failure::Permanent { stream, record, kind, reason }) => {
-                        self.log_failure(conn, stream, &record, kind, reason).await
-                    }
-                    Err(retry) => return Err(retry),
-                }
+                self.count_or_log(conn, self.delete_bill(conn, id).await).await?;
             }
             match found.next {
                 Some(next) => after = Some(next),
@@ -261,148 +253,12 @@ impl Processor {
         }
         Ok(())
     }
-
-    /// Upserts one retail bill as its Hub order (R14, R3, R5, R6, R8).
-    #[cfg(test)]
-    pub(super) async fn apply_bill(&self, conn: &Connection, bill: &Bill) -> Result<Outcome, Failure> {
-        self.apply_bill_with(conn, bill, &mut HashMap::new(), self.clock.now()).await
-    }
-
-    /// Upserts one retail bill as its Hub order (R14, R3, R5, R6, R8), with the Hub customers
-    /// already resolved in this pass, by phone: a regular customer's many bills cost one lookup
-    /// per pass, not one per bill. `read_at`: when the listing that holds it was sent.
-    pub(super) async fn apply_bill_with(
-        &self,
-        conn: &Connection,
-        bill: &Bill,
-        customers: &mut HashMap<String, HubId>,
-        read_at: OffsetDateTime,
-    ) -> Result<Outcome, Failure> {
-        let account = &conn.account_id;
-        let record = format!("bill:{}", bill.id);
-        if bill.order_id.is_some() {
-            // The stock movement of an order, which syncs as that order.
-            if let Err(e) = self.stats.count(account, Stream::Bills, Counter::Ignored, self.clock.now()).await {
-                tracing::warn!(account_id = account.as_str(), error = %e, "counter not updated");
-            }
-            return Ok(Outcome::Skipped);
-        }
-        if let (Some(created), Some(connected)) = (bill.created_at, conn.connected_at) {
-            if created < connected.replace_nanosecond(0).unwrap_or(connected) {
-                return Ok(Outcome::Dropped(Stream::Bills));
-            }
-        }
-        let key = bill.id.to_string();
-        let phone = bill.customer.mobile.as_deref().and_then(Phone::parse_for_hub);
-        let mut product_ids = Vec::with_capacity(bill.items.len());
-        for line in &bill.items {
-            let mapped = match line.product_id {
-                Some(p) => self
-                    .maps
-                    .hub_id(account, Entity::Product, &p.to_string())
-                    .await
-                    .of_record(Stream::Bills, &record)?,
-                None => None,
-            };
-            product_ids.push(mapped);
-        }
-        // A return names its sale when Nhanh does and the Hub holds it (a sale from before
-        // `connected_at` is not there): `return_of` must name an order of the account.
-        let return_of = match (bill.kind, bill.sale_id) {
-            (BillKind::Return, Some(sale)) => self
-                .maps
-                .hub_id(account, Entity::Bill, &sale.to_string())
-                .await
-                .of_record(Stream::Bills, &record)?
-                .map(|_| mapping::bill_code(sale)),
-            _ => None,
-        };
-        let hub_id = self.maps.hub_id(account, Entity::Bill, &key).await.of_record(Stream::Bills, &record)?;
-        // The last snapshot sent, read once: it names a known bill's customer and tells whether
-        // anything changed.
-        let last = match hub_id {
-            Some(_) => self
-                .intents
-                .intent(account, &format!("{SNAPSHOT}:{}", Entity::Bill.as_str()), &key)
-                .await
-                .of_record(Stream::Bills, &record)?,
-            None => None,
-        };
-        let customer_id = match &phone {
-            Some(p) => match customers.get(p.as_str()) {
-                Some(id) => Some(id.clone()),
-                None => {
-                    // A known bill keeps the customer of its last snapshot (resolved once).
-                    let known = last
-                        .as_deref()
-                        .and_then(|b| serde_json::from_str::<OrderSnapshot>(b).ok())
-                        .and_then(|s| s.customer_id);
-                    let id = match known {
-                        Some(id) => id,
-                        None => self.resolve_customer(account, &bill.customer, p, &record).await?,
-                    };
-                    customers.insert(p.as_str().to_owned(), id.clone());
-                    Some(id)
-                }
-            },
-            None => None,
-        };
-        let snapshot =
-            mapping::bill_snapshot(bill, customer_id, phone.as_ref(), &product_ids, return_of, false, self.clock.now())
-                .map_err(|e| Failure::permanent(FailureKind::Other, Stream::Bills, record.clone(), e.to_string()))?;
-        if last.as_deref().is_some_and(|l| serde_json::to_string(&snapshot).is_ok_and(|now| now == l)) {
-            return Ok(Outcome::Skipped);
-        }
-        let write = OrderWrite {
-            entity: Entity::Bill,
-            key: &key,
-            hub_id,
-            snapshot: &snapshot,
-            version: state_version(None, read_at),
-            record: &record,
-        };
-        self.put_order(account, write).await
-    }
-
-    /// Marks the Hub order of a deleted bill `deleted: true` (its last snapshot otherwise).
-    pub(super) async fn delete_bill(&self, conn: &Connection, id: NhanhId) -> Result<Outcome, Failure> {
-        let account = &conn.account_id;
-        let record = format!("bill:{id}");
-        let key = id.to_string();
-        let Some(hub_id) = self.maps.hub_id(account, Entity::Bill, &key).await.of_record(Stream::Bills, &record)?
-        else {
-            return Ok(Outcome::Skipped);
-        };
-        let scope = format!("{SNAPSHOT}:{}", Entity::Bill.as_str());
-        let last = self.intents.intent(account, &scope, &key).await.of_record(Stream::Bills, &record)?;
-        let Some(mut snapshot) = last.and_then(|b| serde_json::from_str::<OrderSnapshot>(&b).ok()) else {
-            return Err(Failure::permanent(
-                FailureKind::NeverSynced,
-                Stream::Bills,
-                record,
-                "no last snapshot of the bill to mark deleted",
-            ));
-        };
-        if snapshot.deleted {
-            return Ok(Outcome::Skipped);
-        }
-        snapshot.deleted = true;
-        let write = OrderWrite {
-            entity: Entity::Bill,
-            key: &key,
-            hub_id: Some(hub_id),
-            snapshot: &snapshot,
-            version: DELETED_VERSION.to_owned(),
-            record: &record,
-        };
-        self.put_order(account, write).await
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nhanh::{OrderCustomer, OrderLine};
+    use crate::nhanh::{BillKind, OrderCustomer, OrderLine};
     use crate::store::StatsStore;
     use crate::testing::processor_fixture;
     use std::sync::atomic::Ordering;

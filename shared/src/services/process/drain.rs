@@ -109,33 +109,7 @@ impl Processor {
                 None => lanes.push((None, vec![order])),
             }
         }
-        let results: Vec<(NhanhId, Result<Outcome, Failure>)> = futures::stream::iter(lanes)
-            .map(|(phone, lane)| async move {
-                let mut out = Vec::with_capacity(lane.len());
-                // The phone's customer as this instance last resolved it: its orders reuse it.
-                let account = &conn.account_id;
-                let mut customer = phone.as_ref().and_then(|p| self.customers.get(account, p, self.clock.now()));
-                for order in lane {
-                    let id = order.id;
-                    let result = self.apply_order_remembering(conn, order, read_at, &mut customer).await;
-                    let stop = matches!(result, Err(Failure::Retry { .. }));
-                    out.push((id, result));
-                    if stop {
-                        // The customer's later orders wait behind this one.
-                        break;
-                    }
-                }
-                if let (Some(phone), Some(resolved)) = (phone, customer) {
-                    self.customers.put(account, &phone, resolved, self.clock.now());
-                }
-                out
-            })
-            .buffer_unordered(CUSTOMERS_AT_ONCE)
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .flatten()
-            .collect();
+        let results = self.apply_lanes(conn, lanes, read_at).await;
         let stamps: HashMap<NhanhId, WaitingOrder> = batch.iter().map(|o| (o.id, *o)).collect();
         let mut applied: Vec<WaitingOrder> = Vec::new();
         let mut retry = None;
@@ -172,6 +146,44 @@ impl Processor {
             "orders of the backlog re-read together"
         );
         retry.map_or(Ok(()), Err)
+    }
+
+    /// Applies each lane (one customer phone's orders, in the order the changes were recorded)
+    /// beside the others, [`CUSTOMERS_AT_ONCE`] at a time; a lane stops at its first retryable
+    /// failure, so the customer's later orders wait behind it.
+    async fn apply_lanes(
+        &self,
+        conn: &Connection,
+        lanes: Vec<(Option<String>, Vec<Order>)>,
+        read_at: time::OffsetDateTime,
+    ) -> Vec<(NhanhId, Result<Outcome, Failure>)> {
+        futures::stream::iter(lanes)
+            .map(|(phone, lane)| async move {
+                let mut out = Vec::with_capacity(lane.len());
+                // The phone's customer as this instance last resolved it: its orders reuse it.
+                let account = &conn.account_id;
+                let mut customer = phone.as_ref().and_then(|p| self.customers.get(account, p, self.clock.now()));
+                for order in lane {
+                    let id = order.id;
+                    let result = self.apply_order_remembering(conn, order, read_at, &mut customer).await;
+                    let stop = matches!(result, Err(Failure::Retry { .. }));
+                    out.push((id, result));
+                    if stop {
+                        // The customer's later orders wait behind this one.
+                        break;
+                    }
+                }
+                if let (Some(phone), Some(resolved)) = (phone, customer) {
+                    self.customers.put(account, &phone, resolved, self.clock.now());
+                }
+                out
+            })
+            .buffer_unordered(CUSTOMERS_AT_ONCE)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
     }
 
     /// The orders of `ids`, following Nhanh's pages should it page a list of ids.

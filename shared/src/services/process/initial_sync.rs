@@ -164,25 +164,31 @@ impl Processor {
             };
             let page = WrittenPage { records, after: after.clone(), seq, count, total_pages, next: next.clone(), more };
             let Some(prefetched) = prefetched else {
-                let next = match self.finish_sync_page(conn, page).await {
-                    Ok(next) => next,
-                    Err(e) => return self.stop_sync(conn, after, seq, first, e).await,
-                };
-                if let Some(next) = next {
-                    self.queue_sync_page(conn, Some(next), seq + 1).await?;
-                    tracing::info!(
-                        account_id = conn.account_id.as_str(),
-                        next_page = seq + 1,
-                        "initial sync continues in a new work item"
-                    );
-                }
-                return Ok(Outcome::Skipped);
+                return self.last_sync_page(conn, page, first).await;
             };
             pending = Some(page);
             after = next;
             seq += 1;
             read = prefetched;
         }
+    }
+
+    /// Records the invocation's last page and hands the next one, if any, to a new work item.
+    async fn last_sync_page(&self, conn: &Connection, page: WrittenPage, first: u32) -> Result<Outcome, Failure> {
+        let (after, seq) = (page.after.clone(), page.seq);
+        let next = match self.finish_sync_page(conn, page).await {
+            Ok(next) => next,
+            Err(e) => return self.stop_sync(conn, after, seq, first, e).await,
+        };
+        if let Some(next) = next {
+            self.queue_sync_page(conn, Some(next), seq + 1).await?;
+            tracing::info!(
+                account_id = conn.account_id.as_str(),
+                next_page = seq + 1,
+                "initial sync continues in a new work item"
+            );
+        }
+        Ok(Outcome::Skipped)
     }
 
     /// Ends an invocation's pages on `failure` at page `seq` (read from `after`): a retryable

@@ -13,6 +13,7 @@
 //! repeated id) is linked to the same Hub order.
 
 mod account_data;
+mod bill;
 mod bills;
 mod change;
 mod create;

@@ -72,18 +72,8 @@ impl Processor {
             tracing::info!(account_id = account.as_str(), "continuation of a pass from an earlier connection dropped");
             return Ok(Outcome::Skipped);
         }
-        if resume.is_none() {
-            // A continuation of this connected period under way: leave it the work, and ask for a
-            // pass right after it (its window ends before this tick).
-            let continued = self.cursors.cursor(account, CONTINUED).await.map_err(|e| err(Stream::Reconcile, e))?;
-            if continued.is_some_and(|at| at > started - CONTINUATION_GRACE && at >= floor) {
-                self.cursors.set_cursor(account, WANTED, started).await.map_err(|e| err(Stream::Reconcile, e))?;
-                tracing::info!(
-                    account_id = account.as_str(),
-                    "a continued pass is under way; this tick's pass follows it"
-                );
-                return Ok(Outcome::Skipped);
-            }
+        if resume.is_none() && self.left_to_a_continuation(account, started, floor).await? {
+            return Ok(Outcome::Skipped);
         }
         // Nhanh filters by whole seconds: a pass reads only seconds already over, so nothing that
         // happens while it runs (a disconnect, say) can fall inside its window; the next pass's
@@ -129,21 +119,50 @@ impl Processor {
             }
         }
         if resume.is_some() {
-            let wanted = self.cursors.cursor(account, WANTED).await.map_err(|e| err(Stream::Reconcile, e))?;
-            if wanted.is_some_and(|at| at > until) {
-                self.follow_up_pass(account, started).await?;
-                self.cursors
-                    .set_cursor(account, WANTED, OffsetDateTime::UNIX_EPOCH)
-                    .await
-                    .map_err(|e| err(Stream::Reconcile, e))?;
-            }
-            self.cursors
-                .set_cursor(account, CONTINUED, OffsetDateTime::UNIX_EPOCH)
-                .await
-                .map_err(|e| err(Stream::Reconcile, e))?;
+            self.end_continuation(account, until, started).await?;
         }
         tracing::info!(account_id = account.as_str(), pages = budget.pages, "scheduled pass done");
         Ok(Outcome::Skipped)
+    }
+
+    /// Whether a continuation of this connected period is under way: then it keeps the work, and
+    /// a pass is asked for right after it (its window ends before this tick).
+    async fn left_to_a_continuation(
+        &self,
+        account: &AccountId,
+        started: OffsetDateTime,
+        floor: OffsetDateTime,
+    ) -> Result<bool, Failure> {
+        let continued = self.cursors.cursor(account, CONTINUED).await.map_err(|e| err(Stream::Reconcile, e))?;
+        if !continued.is_some_and(|at| at > started - CONTINUATION_GRACE && at >= floor) {
+            return Ok(false);
+        }
+        self.cursors.set_cursor(account, WANTED, started).await.map_err(|e| err(Stream::Reconcile, e))?;
+        tracing::info!(account_id = account.as_str(), "a continued pass is under way; this tick's pass follows it");
+        Ok(true)
+    }
+
+    /// The end of a continued pass (its window ended at `until`): the pass a tick asked for
+    /// meanwhile is queued, and the marks are cleared.
+    async fn end_continuation(
+        &self,
+        account: &AccountId,
+        until: OffsetDateTime,
+        started: OffsetDateTime,
+    ) -> Result<(), Failure> {
+        let wanted = self.cursors.cursor(account, WANTED).await.map_err(|e| err(Stream::Reconcile, e))?;
+        if wanted.is_some_and(|at| at > until) {
+            self.follow_up_pass(account, started).await?;
+            self.cursors
+                .set_cursor(account, WANTED, OffsetDateTime::UNIX_EPOCH)
+                .await
+                .map_err(|e| err(Stream::Reconcile, e))?;
+        }
+        self.cursors
+            .set_cursor(account, CONTINUED, OffsetDateTime::UNIX_EPOCH)
+            .await
+            .map_err(|e| err(Stream::Reconcile, e))?;
+        Ok(())
     }
 
     /// Queues a fresh pass for the ticks that came while a continued pass ran.
@@ -217,13 +236,7 @@ impl Processor {
                 let read_at = self.clock.now();
                 let found = self.nhanh.orders(creds, &q).await.map_err(|e| err(Stream::Orders, e))?;
                 for order in found.items {
-                    match self.apply_order(conn, order, read_at).await {
-                        Ok(outcome) => self.count(conn, outcome).await,
-                        Err(Failure::Permanent { stream, record, kind, reason }) => {
-                            self.log_failure(conn, stream, &record, kind, reason).await
-                        }
-                        Err(retry) => return Err(retry),
-                    }
+                    self.count_or_log(conn, self.apply_order(conn, order, read_at).await).await?;
                 }
                 budget.pages += 1;
                 match found.next {
@@ -299,13 +312,8 @@ impl Processor {
             let pending: Vec<HubCustomer> = found.items.into_iter().filter(|c| !pushed.contains_key(&c.id)).collect();
             let mut applied = 0;
             for result in self.push_customers(conn, creds, &pending).await {
-                match result {
-                    Ok(Outcome::Applied(_)) => applied += 1,
-                    Ok(_) => {}
-                    Err(Failure::Permanent { stream, record, kind, reason }) => {
-                        self.log_failure(conn, stream, &record, kind, reason).await
-                    }
-                    Err(retry) => return Err(retry),
+                if let Some(Outcome::Applied(_)) = self.go_on(conn, result).await? {
+                    applied += 1;
                 }
             }
             if applied > 0 {
@@ -345,13 +353,7 @@ impl Processor {
             let found =
                 self.hub.hub_orders(&conn.account_id, from, page, 100).await.map_err(|e| err(Stream::Orders, e))?;
             for o in &found.items {
-                match self.push_order(conn, creds, o).await {
-                    Ok(outcome) => self.count(conn, outcome).await,
-                    Err(Failure::Permanent { stream, record, kind, reason }) => {
-                        self.log_failure(conn, stream, &record, kind, reason).await
-                    }
-                    Err(retry) => return Err(retry),
-                }
+                self.count_or_log(conn, self.push_order(conn, creds, o).await).await?;
             }
             budget.pages += 1;
             if !found.has_more {

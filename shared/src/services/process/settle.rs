@@ -105,6 +105,36 @@ impl Processor {
         }
     }
 
+    /// A record's result inside a pass, a sync page or a drain: a permanent failure is logged and
+    /// counted and the work goes on (`Ok(None)`); a retryable one is returned, to stop it.
+    pub(super) async fn go_on(
+        &self,
+        conn: &Connection,
+        result: Result<Outcome, Failure>,
+    ) -> Result<Option<Outcome>, Failure> {
+        match result {
+            Ok(outcome) => Ok(Some(outcome)),
+            Err(Failure::Permanent { stream, record, kind, reason }) => {
+                self.log_failure(conn, stream, &record, kind, reason).await;
+                Ok(None)
+            }
+            Err(retry) => Err(retry),
+        }
+    }
+
+    /// A record's result inside a pass: counted when applied or dropped, logged when refused for
+    /// good; a retryable failure is returned, to stop the pass.
+    pub(super) async fn count_or_log(
+        &self,
+        conn: &Connection,
+        result: Result<Outcome, Failure>,
+    ) -> Result<(), Failure> {
+        if let Some(outcome) = self.go_on(conn, result).await? {
+            self.count(conn, outcome).await;
+        }
+        Ok(())
+    }
+
     /// Records a permanent failure met inside a pass and counts it.
     pub(super) async fn log_failure(
         &self,
