@@ -49,18 +49,31 @@ fn jitter(ceiling: Duration) -> Duration {
 /// between its read and its write.
 pub const CONFLICT_ATTEMPTS: u32 = 5;
 
+/// An error that may say another writer wrote the record between a read and a write.
+pub trait WrittenMeanwhile {
+    /// Whether this is [`crate::store::StoreError::Conflict`], however wrapped.
+    fn written_meanwhile(&self) -> bool;
+}
+
+impl WrittenMeanwhile for crate::store::StoreError {
+    fn written_meanwhile(&self) -> bool {
+        matches!(self, Self::Conflict)
+    }
+}
+
 /// Runs `attempt` (a read-modify-write of one record) again at once while it meets a record
-/// written meanwhile ([`crate::store::StoreError::Conflict`]), at most [`CONFLICT_ATTEMPTS`]
-/// times; the last answer is returned. The one home of the connection's conflict loops.
-pub async fn on_conflict<T, F, Fut>(mut attempt: F) -> Result<T, crate::store::StoreError>
+/// written meanwhile ([`WrittenMeanwhile`]), at most [`CONFLICT_ATTEMPTS`] times; the last answer
+/// is returned. The one home of the connection's conflict loops.
+pub async fn on_conflict<T, E, F, Fut>(mut attempt: F) -> Result<T, E>
 where
+    E: WrittenMeanwhile,
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, crate::store::StoreError>>,
+    Fut: Future<Output = Result<T, E>>,
 {
     let mut made = 1;
     loop {
         match attempt().await {
-            Err(crate::store::StoreError::Conflict) if made < CONFLICT_ATTEMPTS => made += 1,
+            Err(e) if e.written_meanwhile() && made < CONFLICT_ATTEMPTS => made += 1,
             answer => return answer,
         }
     }

@@ -281,6 +281,7 @@ mod tests {
 
     #[test]
     fn each_version_names_its_own_facts() {
+        crate::telemetry::install_crypto_provider();
         let client =
             NhanhClient::new(reqwest::Client::new(), "http://n", "http://o", Arc::new(crate::clock::SystemClock));
         let (v2, v3) = (client.facts(ApiVersion::V2), client.facts(ApiVersion::V3));

@@ -113,6 +113,38 @@ pub struct NewCustomer {
     pub birthday: Option<String>,
 }
 
+impl NewCustomer {
+    /// The `customer/add` item, the same in both versions: a retail customer (`type: 1`), its
+    /// optional fields sent only when known.
+    pub fn add_item(&self) -> serde_json::Value {
+        #[derive(serde::Serialize)]
+        struct AddItem<'a> {
+            name: &'a str,
+            mobile: &'a str,
+            #[serde(rename = "type")]
+            kind: u8,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            email: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            address: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            gender: Option<u8>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            birthday: Option<&'a str>,
+        }
+        let item = AddItem {
+            name: &self.name,
+            mobile: &self.mobile,
+            kind: 1,
+            email: self.email.as_deref(),
+            address: self.address.as_deref(),
+            gender: self.gender,
+            birthday: self.birthday.as_deref(),
+        };
+        serde_json::to_value(item).unwrap_or_default()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct BillQuery {
     /// Where to start (`None`: the first page).

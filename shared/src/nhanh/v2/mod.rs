@@ -248,25 +248,7 @@ impl NhanhCalls for NhanhV2Client {
 
     async fn upsert_customers(&self, creds: &Credentials, customers: &[NewCustomer]) -> Result<(), NhanhError> {
         for chunk in customers.chunks(MAX_CUSTOMERS_PER_UPSERT) {
-            let items: Vec<Value> = chunk
-                .iter()
-                .map(|c| {
-                    let mut v = json!({"name": c.name, "mobile": c.mobile, "type": 1});
-                    if let Some(e) = &c.email {
-                        v["email"] = json!(e);
-                    }
-                    if let Some(a) = &c.address {
-                        v["address"] = json!(a);
-                    }
-                    if let Some(g) = c.gender {
-                        v["gender"] = json!(g);
-                    }
-                    if let Some(b) = &c.birthday {
-                        v["birthday"] = json!(b);
-                    }
-                    v
-                })
-                .collect();
+            let items: Vec<Value> = chunk.iter().map(|c| c.add_item()).collect();
             self.call(creds, "/api/customer/add", Value::Array(items).to_string()).await?;
         }
         Ok(())

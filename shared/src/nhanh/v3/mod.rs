@@ -249,21 +249,7 @@ impl NhanhCalls for NhanhV3Client {
             }
         }
         for chunk in missing.chunks(MAX_CUSTOMERS_PER_ADD) {
-            let items: Vec<Value> = chunk
-                .iter()
-                .map(|c| {
-                    let mut v = json!({"name": c.name, "mobile": c.mobile, "type": 1});
-                    for (key, value) in [("email", &c.email), ("address", &c.address), ("birthday", &c.birthday)] {
-                        if let Some(value) = value {
-                            v[key] = json!(value);
-                        }
-                    }
-                    if let Some(g) = c.gender {
-                        v["gender"] = json!(g);
-                    }
-                    v
-                })
-                .collect();
+            let items: Vec<Value> = chunk.iter().map(|c| c.add_item()).collect();
             self.call(creds, "/v3.0/customer/add", &Value::Array(items)).await?;
         }
         Ok(())

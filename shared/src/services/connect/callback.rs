@@ -36,9 +36,6 @@ impl Confirmation {
     }
 }
 
-/// How many times a write racing the processor is read again and retried.
-const CONFLICT_RETRIES: u32 = 5;
-
 impl ConnectService {
     /// The app of the callback's path and its attempt, started by `user_id`: another admin's
     /// attempt is refused.
@@ -236,9 +233,6 @@ impl ConnectService {
     }
 }
 
-/// How many times a confirmation writes the connection when the processor wrote it meanwhile.
-const CONFIRM_ATTEMPTS: u32 = 5;
-
 impl ConnectService {
     /// The confirmation: the admin who started the attempt claims the exchanged business (R1) and
     /// the connection is stored; the first pass is queued (R10).
@@ -253,53 +247,8 @@ impl ConnectService {
         let now = self.clock.now();
         // The processor may write the connection meanwhile (a sync page, a pass): a conflicting
         // write is read again and built again, so the admin's confirmation is not refused for it.
-        let mut attempts = 0;
-        let (stored, existing, verify_token) = loop {
-            attempts += 1;
-            let existing = self.connections.get(account).await?;
-            let continuing = existing.as_ref().filter(|c| c.state.is_connected());
-            if continuing.is_some_and(|c| c.business_id != Some(exchange.business_id)) {
-                self.pending.delete_pending(account, app).await?;
-                return Err(ConnectError::OtherBusinessConnected);
-            }
-            let (verify_sealed, verify_token) = self.verify_token_for(account, continuing).await?;
-            let (state, connected_at, initial_sync) = match continuing {
-                Some(c) => (state_after_new_token(c), c.connected_at, c.initial_sync.clone()),
-                None => (
-                    ConnectionState::Syncing,
-                    Some(now),
-                    Some(InitialSync { state: InitialSyncState::Due, done: 0, total: None }),
-                ),
-            };
-            let conn = Connection {
-                account_id: account.clone(),
-                state,
-                app_id: app,
-                business_id: Some(exchange.business_id),
-                api_version: exchange.api_version,
-                secret_key_sealed: attempt.secret_key_sealed.clone(),
-                access_token_sealed: Some(exchange.access_token_sealed.clone()),
-                verify_token_sealed: Some(verify_sealed),
-                token_expires_at: Some(exchange.expires_at),
-                depot_ids: exchange.depot_ids.clone(),
-                permissions: exchange.permissions.clone(),
-                connected_at,
-                disconnected_at: existing.as_ref().and_then(|c| c.disconnected_at),
-                disconnect_reason: None,
-                data_kept_until: None,
-                initial_sync,
-                version: existing.as_ref().map_or(0, |c| c.version),
-            };
-            let previous_app = existing.as_ref().map(|c| c.app_id).filter(|old| *old != app);
-            match self.connections.put_claiming(&conn, previous_app).await {
-                Ok(stored) => break (stored, existing, verify_token),
-                Err(StoreError::Conflict) if attempts < CONFIRM_ATTEMPTS => continue,
-                Err(StoreError::BusinessTaken) => {
-                    return Err(self.taken_since_the_exchange(account, app, &exchange).await?)
-                }
-                Err(e) => return Err(e.into()),
-            }
-        };
+        let (stored, existing, verify_token) =
+            crate::retry::on_conflict(|| self.store_confirmed(account, app, &attempt, &exchange, now)).await?;
         let continuing = existing.as_ref().filter(|c| c.state.is_connected());
         self.pending.delete_pending(account, app).await?;
         if let (Some(queue), true) = (&self.queue, existing.as_ref().is_some_and(|c| c.data_kept_until.is_some())) {
@@ -316,6 +265,58 @@ impl ConnectService {
             "connected"
         );
         Ok(ConnectedView { webhook_url: self.urls.webhook(app), verify_token, connection: stored })
+    }
+
+    /// One attempt at storing the confirmed connection, built on the connection as read now; the
+    /// stored connection, the one it replaced, and the verify token.
+    async fn store_confirmed(
+        &self,
+        account: &AccountId,
+        app: AppId,
+        attempt: &PendingAttempt,
+        exchange: &ExchangedGrant,
+        now: time::OffsetDateTime,
+    ) -> Result<(Connection, Option<Connection>, SecretString), ConnectError> {
+        let existing = self.connections.get(account).await?;
+        let continuing = existing.as_ref().filter(|c| c.state.is_connected());
+        if continuing.is_some_and(|c| c.business_id != Some(exchange.business_id)) {
+            self.pending.delete_pending(account, app).await?;
+            return Err(ConnectError::OtherBusinessConnected);
+        }
+        let (verify_sealed, verify_token) = self.verify_token_for(account, continuing).await?;
+        let (state, connected_at, initial_sync) = match continuing {
+            Some(c) => (state_after_new_token(c), c.connected_at, c.initial_sync.clone()),
+            None => (
+                ConnectionState::Syncing,
+                Some(now),
+                Some(InitialSync { state: InitialSyncState::Due, done: 0, total: None }),
+            ),
+        };
+        let conn = Connection {
+            account_id: account.clone(),
+            state,
+            app_id: app,
+            business_id: Some(exchange.business_id),
+            api_version: exchange.api_version,
+            secret_key_sealed: attempt.secret_key_sealed.clone(),
+            access_token_sealed: Some(exchange.access_token_sealed.clone()),
+            verify_token_sealed: Some(verify_sealed),
+            token_expires_at: Some(exchange.expires_at),
+            depot_ids: exchange.depot_ids.clone(),
+            permissions: exchange.permissions.clone(),
+            connected_at,
+            disconnected_at: existing.as_ref().and_then(|c| c.disconnected_at),
+            disconnect_reason: None,
+            data_kept_until: None,
+            initial_sync,
+            version: existing.as_ref().map_or(0, |c| c.version),
+        };
+        let previous_app = existing.as_ref().map(|c| c.app_id).filter(|old| *old != app);
+        match self.connections.put_claiming(&conn, previous_app).await {
+            Ok(stored) => Ok((stored, existing, verify_token)),
+            Err(StoreError::BusinessTaken) => Err(self.taken_since_the_exchange(account, app, exchange).await?),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Queues the account's first pass, which starts the initial sync at once (best effort: the
@@ -355,31 +356,26 @@ impl ConnectService {
             .seal(&grant.access_token, &seal_context(&holder_id, SealedField::AccessToken))
             .await
             .map_err(Error::from)?;
-        for _ in 0..CONFLICT_RETRIES {
+        crate::retry::on_conflict(|| async {
             // Read again: the route's copy may be older than the connection.
             let Some(mut conn) = self.connections.get(&holder_id).await?.filter(holds) else {
-                return Ok(Some(holder_id));
+                return Ok(Some(holder_id.clone()));
             };
             conn.access_token_sealed = Some(sealed.clone());
             conn.token_expires_at = Some(grant.expires_at);
             conn.depot_ids = grant.depot_ids.clone();
             conn.permissions = grant.permissions.clone();
             conn.state = state_after_new_token(&conn);
-            match self.connections.put(&conn).await {
-                Ok(_) => {
-                    tracing::warn!(
-                        account_id = account.as_str(),
-                        holder_account_id = holder_id.as_str(),
-                        business_id = business.get(),
-                        "an exchange minted a new token of a held business; its holder took it"
-                    );
-                    return Ok(Some(holder_id));
-                }
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(ConnectError::Upstream(Error::from(StoreError::Conflict)))
+            self.connections.put(&conn).await?;
+            tracing::warn!(
+                account_id = account.as_str(),
+                holder_account_id = holder_id.as_str(),
+                business_id = business.get(),
+                "an exchange minted a new token of a held business; its holder took it"
+            );
+            Ok(Some(holder_id.clone()))
+        })
+        .await
     }
 }
 

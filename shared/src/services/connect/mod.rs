@@ -72,6 +72,12 @@ pub enum ConnectError {
     Upstream(#[from] Error),
 }
 
+impl crate::retry::WrittenMeanwhile for ConnectError {
+    fn written_meanwhile(&self) -> bool {
+        matches!(self, Self::Upstream(Error::Store(StoreError::Conflict)))
+    }
+}
+
 impl From<StoreError> for ConnectError {
     fn from(e: StoreError) -> Self {
         match e {
