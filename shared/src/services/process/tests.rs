@@ -286,22 +286,7 @@ async fn the_processor_moves_last_event_at_to_when_intake_received_the_event() {
     let received = f.now + time::Duration::minutes(1);
     let applied = f.now + time::Duration::minutes(4);
     f.processor.clock = std::sync::Arc::new(crate::clock::FixedClock(applied));
-    let change = |id: u64| {
-        let item = WorkItem::NhanhChange {
-            account_id: f.account.clone(),
-            api_version: ApiVersion::V3,
-            received_at: received,
-            event: "orderUpdate".into(),
-            change: WebhookKind::OrderChanged,
-            record_id: NhanhId::new(id).unwrap(),
-            business: None,
-        };
-        BatchRecord {
-            message_id: format!("m{id}"),
-            group_id: format!("g{id}"),
-            body: serde_json::to_string(&item).unwrap(),
-        }
-    };
+    let change = |id: u64| order_change(&f.account, id, received, None);
     // Waiting for a retry: the event's time alone, so the page can tell events wait unapplied.
     *f.nhanh.orders_locked_until.lock().unwrap() = Some(applied + time::Duration::seconds(20));
     assert_eq!(f.processor.process_batch(&[change(41)]).await.len(), 1);
@@ -325,23 +310,9 @@ async fn a_change_received_for_the_connections_business_primes_the_gate_with_its
     f.store.lock(1, 10, "/v3.0/product/list", f.now - time::Duration::seconds(1)).await.unwrap();
     f.nhanh.orders.lock().unwrap().insert(51, order(51, "New", "0912345678", f.now));
     let change = |id: u64, app: u64, business: u64| {
-        let item = WorkItem::NhanhChange {
-            account_id: f.account.clone(),
-            api_version: ApiVersion::V3,
-            received_at: f.now,
-            event: "orderUpdate".into(),
-            change: WebhookKind::OrderChanged,
-            record_id: NhanhId::new(id).unwrap(),
-            business: Some(NhanhBusiness {
-                app_id: AppId::new(app).unwrap(),
-                business_id: BusinessId::new(business).unwrap(),
-            }),
-        };
-        BatchRecord {
-            message_id: format!("m{id}"),
-            group_id: format!("g{id}"),
-            body: serde_json::to_string(&item).unwrap(),
-        }
+        let business =
+            NhanhBusiness { app_id: AppId::new(app).unwrap(), business_id: BusinessId::new(business).unwrap() };
+        order_change(&f.account, id, f.now, Some(business))
     };
     assert!(f.processor.process_batch(&[change(51, 1, 10)]).await.is_empty(), "applied");
     let primed = f.nhanh.primed.lock().unwrap().clone();
@@ -359,6 +330,29 @@ async fn a_change_received_for_the_connections_business_primes_the_gate_with_its
 }
 
 /// The order's state in Nhanh now, changed at `updated` (Nhanh's whole-second stamp).
+/// An `orderUpdate` of order `id` as its queue record (message `m{id}`, group `g{id}`).
+fn order_change(
+    account: &AccountId,
+    id: u64,
+    received_at: OffsetDateTime,
+    business: Option<NhanhBusiness>,
+) -> BatchRecord {
+    let item = WorkItem::NhanhChange {
+        account_id: account.clone(),
+        api_version: ApiVersion::V3,
+        received_at,
+        event: "orderUpdate".into(),
+        change: WebhookKind::OrderChanged,
+        record_id: NhanhId::new(id).unwrap(),
+        business,
+    };
+    BatchRecord {
+        message_id: format!("m{id}"),
+        group_id: format!("g{id}"),
+        body: serde_json::to_string(&item).unwrap(),
+    }
+}
+
 fn set_order(f: &crate::testing::ProcessorFixture, status: &str, updated: OffsetDateTime) {
     let mut o = order(31, status, "0912345678", f.now);
     o.updated_at = Some(updated);
@@ -492,23 +486,9 @@ async fn a_failed_record_is_kept_with_the_kind_of_its_failure() {
     use crate::domain::FailureKind;
     use crate::store::FailureLog;
     let f = processor_fixture().await;
-    let change = |id: u64| WorkItem::NhanhChange {
-        account_id: f.account.clone(),
-        api_version: ApiVersion::V3,
-        received_at: f.now,
-        event: "orderUpdate".into(),
-        change: WebhookKind::OrderChanged,
-        record_id: NhanhId::new(id).unwrap(),
-        business: None,
-    };
-    let record = |item: &WorkItem| BatchRecord {
-        message_id: format!("m-{}", item.group_id()),
-        group_id: item.group_id(),
-        body: serde_json::to_string(item).unwrap(),
-    };
     set_order(&f, "New", f.now);
     f.hub.refuse_order_writes.store(1, Ordering::SeqCst);
-    let batch = [record(&change(31)), record(&change(32))];
+    let batch = [order_change(&f.account, 31, f.now, None), order_change(&f.account, 32, f.now, None)];
     assert!(f.processor.process_batch(&batch).await.is_empty(), "both kept on the error log and acknowledged");
     let mut kinds: Vec<(String, FailureKind)> =
         f.store.recent_failures(&f.account, 10).await.unwrap().into_iter().map(|r| (r.record, r.kind)).collect();
