@@ -132,12 +132,13 @@ impl Processor {
         if let Some(newest) = applied.iter().map(WaitingOrder::recorded_at).max() {
             let received: Vec<_> = applied.iter().map(WaitingOrder::recorded_at).collect();
             super::settle::lag(&conn.account_id, &received, self.clock.now());
-            self.add_count(conn, Counter::Applied, applied.len()).await;
-            // The stream's `last_event_at`: when intake recorded the newest change applied.
+            // The stream's `last_event_at` (when intake recorded the newest change applied) moves
+            // before the counter: whoever sees the orders counted sees when their events came.
             let moved = self.stats.add(&conn.account_id, Stream::Orders, Counter::Received, 0, newest).await;
             if let Err(e) = moved {
                 tracing::warn!(account_id = conn.account_id.as_str(), error = %e, "last_event_at not moved");
             }
+            self.add_count(conn, Counter::Applied, applied.len()).await;
         }
         tracing::info!(
             account_id = conn.account_id.as_str(),
