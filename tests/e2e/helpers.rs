@@ -274,6 +274,25 @@ impl TestApp {
         }
     }
 
+    /// Waits until the account's first scheduled pass has read past the orders: its last stream
+    /// lists the Hub's own orders, a call the Hub simulator records (a positive signal). An order
+    /// made after it is the webhook's alone, never raced by that pass.
+    pub async fn first_pass_past_orders(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            let requests = self.get_json(&format!("{}/_sim/requests", stack().hub)).await;
+            let listed = requests["requests"].as_array().is_some_and(|r| {
+                r.iter()
+                    .any(|r| r["method"] == "GET" && r["path"] == "orders.json" && r["account"] == json!(self.account))
+            });
+            if listed {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "the first pass did not end");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+
     /// Every line the stack's processes logged so far.
     pub fn logs(&self) -> String {
         let mut all = String::new();

@@ -379,19 +379,8 @@ async fn a_flash_sale_is_read_in_batches_and_nothing_waits() {
     let l = live().await;
     // The account's first scheduled pass reads orders by window: it must be over before the
     // sale's orders exist, or it applies them itself (it did on a loaded CI machine, 15 s after
-    // the connect). Its last stream lists the Hub's own orders: that call is the signal.
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    loop {
-        let requests = l.app.get_json(&format!("{}/_sim/requests", stack().hub)).await;
-        let listed = requests["requests"].as_array().is_some_and(|r| {
-            r.iter().any(|r| r["method"] == "GET" && r["path"] == "orders.json" && r["account"] == json!(l.app.account))
-        });
-        if listed {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "the first pass did not end");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    // the connect).
+    l.app.first_pass_past_orders().await;
     // The merchant's orders exist; their webhooks are posted below, all while the poller is held.
     l.app
         .post_json(
