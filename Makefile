@@ -1,4 +1,4 @@
-.PHONY: run test tools clean bench replay release measure
+.PHONY: run test tools clean bench replay release measure screenshots
 
 ## make run: the local stack (moto, simulators, functions under cargo lambda watch)
 run:
@@ -31,3 +31,7 @@ release:
 ## make measure: speed, cost and robustness figures on the local stack, as one table (several minutes)
 measure:
 	scripts/measure.sh
+
+## make screenshots: the connection page in each state, desktop and phone, into docs/ (a stack of its own)
+screenshots:
+	scripts/screenshots.sh

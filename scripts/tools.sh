@@ -3,7 +3,7 @@
 # Python packages go through uv (see below).
 #   moto[server] (DynamoDB + SQS + CloudFormation emulator), cargo-lambda (watch/invoke),
 #   cfn-lint 1.53.3 (the last version that runs the SAM transform), aws-sam-cli (sam validate
-#   --lint, offline), and Debian's Chromium for the headless page check.
+#   --lint, offline), Debian's Chromium and chromedriver, and axe-core (npm) for the browser tests.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 VENV="$ROOT/.tools/venv"
@@ -33,12 +33,24 @@ if [ ! -f "$SAM_STAMP" ]; then
   "$UV" pip install -q --python "$ROOT/.tools/sam/bin/python" 'aws-sam-cli==1.170.0'
   touch "$SAM_STAMP"
 fi
-if ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then
+# Debian's Chromium and its chromedriver (one package version: they must match) for the browser
+# tests, which drive the page through WebDriver.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    echo "tools: installing Debian chromium (headless page check)"
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null) \
-      || echo "tools: chromium could not be installed; the browser test will fail" >&2
+    echo "tools: installing Debian chromium and chromium-driver (browser tests)"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null) \
+      || echo "tools: chromium could not be installed; the browser tests will fail" >&2
   else
-    echo "tools: chromium missing and cannot be installed here; the browser test will fail" >&2
+    echo "tools: chromium or chromedriver missing and cannot be installed here; the browser tests will fail" >&2
   fi
+fi
+# axe-core (npm), which the browser tests run in the page in each state.
+AXE="$ROOT/.tools/axe/node_modules/axe-core/axe.min.js"
+if [ ! -f "$AXE" ]; then
+  echo "tools: installing axe-core 4.10.3 from npm into $ROOT/.tools/axe"
+  mkdir -p "$ROOT/.tools/axe"
+  # A package.json of its own, so npm installs here and not into a package found further up.
+  printf '{"private": true}\n' > "$ROOT/.tools/axe/package.json"
+  (cd "$ROOT/.tools/axe" && npm install --silent --no-audit --no-fund axe-core@4.10.3 >/dev/null) \
+    || echo "tools: axe-core could not be installed; the browser tests will fail" >&2
 fi

@@ -18,6 +18,7 @@ pub(crate) async fn attackers_callback(merchant: &TestApp, business: u64) -> Str
             ("appId", merchant.app_id.to_string()),
             ("businessId", business.to_string()),
             ("returnLink", return_link),
+            ("consent", "on".to_owned()),
         ])
         .send()
         .await

@@ -20,6 +20,7 @@ macro_rules! on_both_versions {
 
 mod bills;
 mod browser;
+mod clicks;
 mod confirm;
 mod connect;
 mod helpers;

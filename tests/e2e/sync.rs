@@ -360,7 +360,7 @@ async fn initial_sync_under_a_compressed_limiter_makes_no_call_while_locked() {
             let hold_started = Instant::now();
             let (_, held) = app.status().await;
             assert_eq!(held["initial_sync"]["state"], "running", "pages remain after the first: {held}");
-            let dom = crate::browser::rendered_page(&app, Some("connection-syncing")).await;
+            let dom = crate::browser::rendered_page(&app, Some("initial-sync-midway")).await;
             seen.extend(crate::browser::products_done(&dom));
             held_for = hold_started.elapsed();
             bridge.resume().await;

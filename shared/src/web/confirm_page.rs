@@ -24,36 +24,37 @@ pub struct ConfirmPage<'a> {
 pub fn confirm_page(p: &ConfirmPage<'_>) -> String {
     let c = p.confirmation;
     let body = html! {
-        p { "Nhanh.vn đã cấp quyền cho ứng dụng " code id="confirm-app-id" { (c.app_id.get()) } " với doanh nghiệp dưới đây. Kiểm tra trước khi kết nối:" }
-        table {
-            tr { th scope="row" { "Doanh nghiệp Nhanh.vn (Business Id)" } td { code id="confirm-business-id" { (c.business_id.get()) } } }
-            tr {
-                th scope="row" { "Kho / cửa hàng" }
-                td id="confirm-depots" {
+        section.card {
+            h2 { "Doanh nghiệp Nhanh.vn sắp được kết nối" }
+            p { "Nhanh.vn đã cấp quyền cho ứng dụng " code id="confirm-app-id" { (c.app_id.get()) } " với doanh nghiệp dưới đây. Kiểm tra trước khi kết nối:" }
+            dl.facts {
+                dt { "Doanh nghiệp Nhanh.vn (Business Id)" } dd { code id="confirm-business-id" { (c.business_id.get()) } }
+                dt { "Kho / cửa hàng" }
+                dd id="confirm-depots" {
                     @if c.depots.is_empty() { "Nhanh.vn không trả về danh sách kho." }
                     @for (i, d) in c.depots.iter().enumerate() {
                         @if i > 0 { ", " }
                         (d.name) " (" (d.id) ")"
                     }
                 }
+                dt { "Tài khoản Loyalty Hub (Account Id)" } dd { code id="confirm-account-id" { (p.account_id) } }
             }
-            tr { th scope="row" { "Tài khoản Loyalty Hub (Account Id)" } td { code id="confirm-account-id" { (p.account_id) } } }
-        }
-        @if c.reconnecting {
-            p.ok { "Tài khoản đang kết nối với doanh nghiệp này; xác nhận để dùng quyền truy cập mới." }
-        }
-        p.warn id="confirm-warning" {
-            "Chỉ xác nhận nếu đây đúng là doanh nghiệp của bạn. Nếu bạn không nhận ra doanh nghiệp này, "
-            "hoặc không vừa cấp quyền trên Nhanh.vn, hãy bấm Hủy: người khác có thể đang tìm cách gắn "
-            "doanh nghiệp của họ vào tài khoản của bạn."
-        }
-        form method="post" action=(p.action) id="confirm-form" class="row" {
-            input type="hidden" name="csrf_token" value=(p.csrf);
-            button type="submit" id="confirm" { "Xác nhận kết nối" }
-            a href=(p.page_path) id="cancel" { "Hủy" }
+            @if c.reconnecting {
+                p.notice.ok { "Tài khoản đang kết nối với doanh nghiệp này; xác nhận để dùng quyền truy cập mới." }
+            }
+            p.notice.warn id="confirm-warning" {
+                "Chỉ xác nhận nếu đây đúng là doanh nghiệp của bạn. Nếu bạn không nhận ra doanh nghiệp này, "
+                "hoặc không vừa cấp quyền trên Nhanh.vn, hãy bấm Hủy: người khác có thể đang tìm cách gắn "
+                "doanh nghiệp của họ vào tài khoản của bạn."
+            }
+            form method="post" action=(p.action) id="confirm-form" class="row" {
+                input type="hidden" name="csrf_token" value=(p.csrf);
+                button.primary type="submit" id="confirm" { "Xác nhận kết nối" }
+                a.button href=(p.page_path) id="cancel" { "Hủy" }
+            }
         }
     };
-    layout("Xác nhận kết nối", None, body)
+    layout("Xác nhận kết nối", None, None, body)
 }
 
 #[cfg(test)]

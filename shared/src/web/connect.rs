@@ -148,7 +148,8 @@ async fn page(app: &ConnectApp, req: &HttpRequest, account: AccountId) -> Result
             c.disconnected_at.map(super::format::vn_time).unwrap_or_default()
         )
     });
-    Ok(form(app, &account, &csrf, conn.map(|c| c.app_id.to_string()), notice))
+    let state = conn.as_ref().map(|c| c.state).filter(|s| *s == ConnectionState::Disconnected);
+    Ok(form(app, &account, &csrf, conn.map(|c| c.app_id.to_string()), notice, state))
 }
 
 fn form(
@@ -157,6 +158,7 @@ fn form(
     csrf: &str,
     app_id: Option<String>,
     notice: Option<String>,
+    state: Option<ConnectionState>,
 ) -> HttpResponse {
     let redirect_url = app.service.urls.callback("{app_id}", account);
     HttpResponse::html(
@@ -168,6 +170,7 @@ fn form(
             csrf,
             app_id,
             notice,
+            state,
         }),
     )
 }
@@ -192,6 +195,7 @@ async fn connected(
             csrf,
             app_id: Some(c.app_id.to_string()),
             notice: None,
+            state: None,
         });
     let html = connected::connected_page(&ConnectedPage {
         status: &status,

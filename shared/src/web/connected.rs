@@ -44,19 +44,39 @@ pub fn connected_page(p: &ConnectedPage<'_>) -> String {
         (webhooks(p))
         (failures(p))
         (dead_letters(p))
-        h2 { "Thao tác" }
-        div.actions {
-            (action(&format!("{}/sync", p.path), p.csrf, "sync-now", "Đồng bộ lại ngay", &[]))
-            (action(&format!("{}/disconnect", p.path), p.csrf, "disconnect", "Ngừng kết nối", &[]))
-        }
+        (actions(p))
         @if let Some(form) = &p.reconnect {
-            h2 { "Kết nối lại" }
-            (activation_form(form))
+            section.card id="reconnect" {
+                h2 { "Kết nối lại" }
+                (activation_form(form))
+            }
         }
         script { (PreEscaped(COPY_SCRIPT)) }
     };
     let refresh = (sync_running || lag).then_some(10);
-    layout("Đã kết nối Nhanh.vn", refresh, body)
+    layout("Đã kết nối Nhanh.vn", Some(s.state), refresh, body)
+}
+
+/// **Đồng bộ lại ngay**, and **Ngừng kết nối**, which asks for confirmation first: the first
+/// press opens the question (a `details`, so it works by keyboard and without JavaScript), the
+/// second ends the connection.
+fn actions(p: &ConnectedPage<'_>) -> Markup {
+    html! {
+        section.card id="actions" {
+            h2 { "Thao tác" }
+            div.actions {
+                (action(&format!("{}/sync", p.path), p.csrf, "sync-now", "primary", "Đồng bộ lại ngay", &[]))
+                details.confirm id="disconnect-confirm" {
+                    summary.button.danger-outline id="disconnect" { "Ngừng kết nối" }
+                    p {
+                        "Ngừng đồng bộ giữa Nhanh.vn và Loyalty Hub? Secret Key và mã truy cập sẽ bị xoá; "
+                        "bảng liên kết mã được giữ một thời gian để kết nối lại không tạo trùng."
+                    }
+                    (action(&format!("{}/disconnect", p.path), p.csrf, "disconnect-yes", "danger", "Có, ngừng kết nối", &[]))
+                }
+            }
+        }
+    }
 }
 
 /// What needs the merchant first: the notice of an action, a refused token, an outdated API
@@ -66,15 +86,15 @@ fn notices(p: &ConnectedPage<'_>) -> Markup {
     let needs_reauth = s.state == crate::domain::ConnectionState::NeedsReauth;
     let outdated = s.api_version != crate::nhanh::NEW_CONNECTION_VERSION;
     html! {
-        @if let Some(notice) = p.notice { p.ok id="notice" { (notice) } }
+        @if let Some(notice) = p.notice { p.notice.ok id="notice" role="status" { (notice) } }
         @if needs_reauth {
-            p.err id="needs-reauth" {
+            p.notice.err id="needs-reauth" {
                 "Nhanh.vn đã từ chối mã truy cập: đồng bộ tạm dừng, các thay đổi vẫn được giữ lại. "
                 b { "Việc cần làm: kết nối lại" } " (nhập App Id và Secret Key bên dưới rồi bấm Kích hoạt)."
             }
         }
         @if outdated {
-            p.warn id="version-warning" {
+            p.notice.warn id="version-warning" {
                 "Kết nối này dùng Nhanh API v" (s.api_version.as_str()) " — Nhanh đã ngừng hỗ trợ API v2 từ 30/11/2026. "
                 "Hãy chuyển sang API v3: nhập lại App Id và Secret Key bên dưới rồi bấm Kích hoạt và đồng ý trên Nhanh.vn. "
                 "Thời điểm kết nối, dữ liệu đã đồng bộ và verify token được giữ nguyên; trên open.nhanh.vn hãy chọn Webhooks version 3.0."
@@ -82,7 +102,7 @@ fn notices(p: &ConnectedPage<'_>) -> Markup {
         }
         @if let (Some(days), Some(expires)) = (s.token_days_left, s.token_expires_at) {
             @if s.token_warning {
-                p.warn id="token-warning" {
+                p.notice.warn id="token-warning" {
                     "Mã truy cập Nhanh.vn sẽ hết hạn lúc " (vn_time(expires)) " (còn " (days.max(0)) " ngày). "
                     b { "Hãy kết nối lại trước thời điểm này." }
                 }
@@ -95,16 +115,20 @@ fn notices(p: &ConnectedPage<'_>) -> Markup {
 /// The connection: its state and its ids.
 fn summary(s: &Status) -> Markup {
     html! {
-        p id="status" { b { "Đã kết nối" } " (trạng thái: " code id="state" { (s.state.as_str()) } ")" }
-        ul {
-            li { "Account Id: " code id="account-id" { (s.account_id.as_str()) } }
-            li { "Nhanh Business Id: " code id="business-id" { (s.business_id.map(|b| b.to_string()).unwrap_or_default()) } }
-            li { "App Id: " code id="app-id" { (s.app_id.to_string()) } }
-            li { "Nhanh API: " code id="api-version" { (s.api_version.as_str()) } }
-            li { "Kết nối lúc: " span id="connected-at" { (s.connected_at.map(vn_time).unwrap_or_default()) } }
-            li {
-                "Mã truy cập hết hạn: " span id="token-expires-at" { (s.token_expires_at.map(vn_time).unwrap_or_default()) }
-                @if let Some(days) = s.token_days_left { " (" span id="token-days-left" { (days.max(0)) } " ngày nữa)" }
+        section.card id="connection" {
+            h2 { "Kết nối" }
+            p id="status" { b { "Đã kết nối" } " (trạng thái: " code id="state" { (s.state.as_str()) } ")" }
+            dl.facts {
+                dt { "Account Id" } dd { code id="account-id" { (s.account_id.as_str()) } }
+                dt { "Nhanh Business Id" } dd { code id="business-id" { (s.business_id.map(|b| b.to_string()).unwrap_or_default()) } }
+                dt { "App Id" } dd { code id="app-id" { (s.app_id.to_string()) } }
+                dt { "Nhanh API" } dd { code id="api-version" { (s.api_version.as_str()) } }
+                dt { "Kết nối lúc" } dd { span id="connected-at" { (s.connected_at.map(vn_time).unwrap_or_default()) } }
+                dt { "Mã truy cập hết hạn" }
+                dd {
+                    span id="token-expires-at" { (s.token_expires_at.map(vn_time).unwrap_or_default()) }
+                    @if let Some(days) = s.token_days_left { " (" span id="token-days-left" { (days.max(0)) } " ngày nữa)" }
+                }
             }
         }
     }
@@ -114,12 +138,13 @@ fn summary(s: &Status) -> Markup {
 fn initial_sync(s: &Status, sync_running: bool) -> Markup {
     html! {
         @if let Some(sync) = &s.initial_sync {
+            section.card id="initial-sync-card" {
             h2 { "Đồng bộ lần đầu" }
             @let percent = sync.total.filter(|t| *t > 0).map(|t| sync.done.min(t) * 100 / t).or((!sync_running).then_some(100));
             div id="initial-sync" data-state=(if sync_running { "running" } else { "done" }) {
                 @match (percent, sync.total) {
-                    (Some(pc), _) => progress id="initial-sync-bar" max="100" value=(pc) { (pc) "%" },
-                    (None, _) => progress id="initial-sync-bar" max="100" {},
+                    (Some(pc), _) => progress id="initial-sync-bar" max="100" value=(pc) aria-label="Tiến độ đồng bộ lần đầu" { (pc) "%" },
+                    (None, _) => progress id="initial-sync-bar" max="100" aria-label="Tiến độ đồng bộ lần đầu" {},
                 }
                 p {
                     span id="initial-sync-done" { (sync.done) }
@@ -130,6 +155,8 @@ fn initial_sync(s: &Status, sync_running: bool) -> Markup {
                     @if let Some(rate) = sync.per_minute { " — " span id="initial-sync-rate" { (rate) } " sản phẩm/phút" }
                     @if !sync_running { " — " b { "đã xong" } }
                 }
+                @if sync_running { p.more { "Trang tự cập nhật trong khi đồng bộ." } }
+            }
             }
         }
     }
@@ -138,23 +165,25 @@ fn initial_sync(s: &Status, sync_running: bool) -> Markup {
 /// Each stream's counts and times, and a warning when events wait unapplied.
 fn streams(s: &Status, lag: bool, now: OffsetDateTime) -> Markup {
     html! {
+        section.card id="streams-card" {
         h2 { "Đồng bộ theo loại dữ liệu" }
-        @if lag { p.warn id="lag-warning" { "Có sự kiện mới nhưng chưa được áp dụng hơn 10 phút. Đồng bộ có thể đang chậm hoặc gặp lỗi." } }
-        table id="streams" {
-            thead { tr { th { "Loại" } th { "Đã đồng bộ" } th { "Lỗi" } th { "Bỏ qua" } th { "Không đồng bộ" } th { "Sự kiện gần nhất" } th { "Áp dụng gần nhất" } } }
+        @if lag { p.notice.warn id="lag-warning" { "Có sự kiện mới nhưng chưa được áp dụng hơn 10 phút. Đồng bộ có thể đang chậm hoặc gặp lỗi." } }
+        table.stack id="streams" {
+            thead { tr { th scope="col" { "Loại" } th scope="col" { "Đã đồng bộ" } th scope="col" { "Lỗi" } th scope="col" { "Bỏ qua" } th scope="col" { "Không đồng bộ" } th scope="col" { "Sự kiện gần nhất" } th scope="col" { "Áp dụng gần nhất" } } }
             tbody {
                 @for (name, st) in &s.streams {
                     tr id=(format!("stream-{name}")) {
-                        td { (stream_name(name)) @if lagging(st, now) { " ⚠" } }
-                        td.n.applied { (st.applied) }
-                        td.n.failed { (st.failed) }
-                        td.n.dropped { (st.dropped) }
-                        td.n.ignored { (st.ignored) }
-                        td { (when(st.last_event_at, now)) }
-                        td { (when(st.last_applied_at, now)) }
+                        td data-label="Loại" { b { (stream_name(name)) } @if lagging(st, now) { " ⚠" } }
+                        td.n.applied data-label="Đã đồng bộ" { (st.applied) }
+                        td.n.failed data-label="Lỗi" { (st.failed) }
+                        td.n.dropped data-label="Bỏ qua" { (st.dropped) }
+                        td.n.ignored data-label="Không đồng bộ" { (st.ignored) }
+                        td data-label="Sự kiện gần nhất" { (when(st.last_event_at, now)) }
+                        td data-label="Áp dụng gần nhất" { (when(st.last_applied_at, now)) }
                     }
                 }
             }
+        }
         }
     }
 }
@@ -163,6 +192,7 @@ fn streams(s: &Status, lag: bool, now: OffsetDateTime) -> Markup {
 fn webhooks(p: &ConnectedPage<'_>) -> Markup {
     let (s, now) = (p.status, p.now);
     html! {
+        section.card id="webhooks-card" {
         h2 { "Webhooks" }
         p id="webhooks" {
             "Trạng thái: "
@@ -170,14 +200,13 @@ fn webhooks(p: &ConnectedPage<'_>) -> Markup {
             " · bật lần cuối (webhooksEnabled): " span id="webhooks-enabled-at" { (when(s.webhooks.enabled_at, now)) }
             " · sự kiện gần nhất: " (when(s.webhooks.last_event_at, now))
         }
-        p { "Webhooks callback URL:" }
-        (copyable("webhook-url", &s.webhooks.url))
-        p { "Webhooks verify token:" }
-        (copyable("verify-token", p.verify_token))
+        (copyable("webhook-url", "Webhooks callback URL", &s.webhooks.url))
+        (copyable("verify-token", "Webhooks verify token", p.verify_token))
         p id="webhook-events" {
             "Trên open.nhanh.vn chọn Webhooks version " (s.api_version.as_str()) ", bật \"Enable webhooks\" và chọn các sự kiện: "
             @for (i, e) in p.webhook_events.iter().enumerate() { @if i > 0 { ", " } code { (e) } }
             "."
+        }
         }
     }
 }
@@ -186,22 +215,25 @@ fn webhooks(p: &ConnectedPage<'_>) -> Markup {
 fn failures(p: &ConnectedPage<'_>) -> Markup {
     let (s, now) = (p.status, p.now);
     html! {
+        section.card id="failures-card" {
         h2 { "Lỗi gần đây" }
         @if s.recent_failures.is_empty() { p id="no-failures" { "Không có lỗi." } }
         @else {
-            table id="failures" {
-                thead { tr { th { "Bản ghi" } th { "Lý do" } th { "Lúc" } th {} } }
+            table.stack id="failures" {
+                thead { tr { th scope="col" { "Bản ghi" } th scope="col" { "Lý do" } th scope="col" { "Lúc" } th scope="col" { "Thao tác" } } }
                 tbody {
                     @for f in &s.recent_failures {
+                        @let id = format!("retry-{}-{}", f.entity, f.record);
                         tr.failure data-record=(format!("{}:{}", f.entity, f.record)) {
-                            td { (f.entity) " " code { (f.record) } }
-                            td { (failure_reason_vi(f.kind)) details { summary { "Chi tiết" } (f.reason) } }
-                            td { (when(Some(f.at), now)) }
-                            td { (action(&format!("{}/retry", p.path), p.csrf, "retry", "Thử lại", &[("entity", &f.entity), ("record", &f.record)])) }
+                            td data-label="Bản ghi" { (f.entity) " " code { (f.record) } }
+                            td.reason data-label="Lý do" { span { (failure_reason_vi(f.kind)) } details.more { summary { "Chi tiết" } (f.reason) } }
+                            td data-label="Lúc" { (when(Some(f.at), now)) }
+                            td data-label="Thao tác" { (action(&format!("{}/retry", p.path), p.csrf, &id, "small", "Thử lại", &[("entity", &f.entity), ("record", &f.record)])) }
                         }
                     }
                 }
             }
+        }
         }
     }
 }
@@ -211,19 +243,22 @@ fn dead_letters(p: &ConnectedPage<'_>) -> Markup {
     let s = p.status;
     html! {
         @if !s.dead_letters.is_empty() {
+            section.card id="dead-letters-card" {
             h2 { "Hàng đợi lỗi" }
             p { "Các bản ghi đã thử nhiều lần không thành công. Khi nguyên nhân đã được khắc phục, bấm Thử lại." }
-            table id="dead-letters" {
-                thead { tr { th { "Bản ghi" } th { "Số lần thử" } th {} } }
+            table.stack id="dead-letters" {
+                thead { tr { th scope="col" { "Bản ghi" } th scope="col" { "Số lần thử" } th scope="col" { "Thao tác" } } }
                 tbody {
                     @for d in &s.dead_letters {
+                        @let id = format!("retry-dead-letter-{}", d.message_id);
                         tr.dead-letter data-message=(d.message_id) {
-                            td { (d.kind) " " code { (d.group_id) } br; (failure_reason_vi(d.failure)) }
-                            td.n { (d.receive_count) }
-                            td { (action(&format!("{}/dead-letters/retry", p.path), p.csrf, "retry-dead-letter", "Thử lại", &[("message_id", &d.message_id)])) }
+                            td data-label="Bản ghi" { (d.kind) " " code { (d.group_id) } br; (failure_reason_vi(d.failure)) }
+                            td.n data-label="Số lần thử" { (d.receive_count) }
+                            td data-label="Thao tác" { (action(&format!("{}/dead-letters/retry", p.path), p.csrf, &id, "small", "Thử lại", &[("message_id", &d.message_id)])) }
                         }
                     }
                 }
+            }
             }
         }
     }
@@ -284,21 +319,26 @@ fn when(t: Option<OffsetDateTime>, now: OffsetDateTime) -> Markup {
     }
 }
 
-fn copyable(id: &str, text: &str) -> Markup {
+/// A value to paste elsewhere, under its `label`, with a **Sao chép** button beside it (shown
+/// only with JavaScript; without it the text stays selectable).
+fn copyable(id: &str, label: &str, text: &str) -> Markup {
     html! {
-        div.row {
+        p.copy-label { (label) ":" }
+        div.copy {
             code id=(id) { (text) }
-            button type="button" data-copy=(id) hidden { "Sao chép" }
+            button.small type="button" data-copy=(id) aria-label=(format!("Sao chép {label}")) hidden { "Sao chép" }
         }
     }
 }
 
-fn action(path: &str, csrf: &str, id: &str, label: &str, fields: &[(&str, &str)]) -> Markup {
+/// A one-button form posting `fields` to `path`; `class` styles the button (`primary`,
+/// `danger`, `small`).
+fn action(path: &str, csrf: &str, id: &str, class: &str, label: &str, fields: &[(&str, &str)]) -> Markup {
     html! {
         form method="post" action=(path) id=(format!("{id}-form")) {
             input type="hidden" name="csrf_token" value=(csrf);
             @for (name, value) in fields { input type="hidden" name=(name) value=(value); }
-            button type="submit" id=(id) { (label) }
+            button type="submit" id=(id) class=(class) { (label) }
         }
     }
 }

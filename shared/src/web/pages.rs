@@ -2,6 +2,7 @@
 //! construction), usable without JavaScript: the page shell, the activation form and the refusal
 //! page; the connected page is [`super::connected`].
 
+use crate::domain::ConnectionState;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 /// Escapes text for HTML content and attribute values (for the rare text built outside `maud`).
@@ -9,14 +10,18 @@ pub fn escape(raw: &str) -> String {
     html! { (raw) }.into_string()
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;line-height:1.5}\
-code{background:#f3f3f3;padding:.1rem .3rem;word-break:break-all}label{display:block;margin-top:.8rem}\
-input[type=text],input[type=password]{width:100%;padding:.4rem;box-sizing:border-box}button{margin-top:.6rem;padding:.5rem 1rem}\
-.warn{background:#fff4e5;padding:.6rem}.err{background:#fdecea;padding:.6rem}.ok{background:#e8f5e9;padding:.6rem}\
-table{border-collapse:collapse;width:100%;font-size:.95rem}th,td{text-align:left;padding:.3rem;border-bottom:1px solid #ddd}\
-td.n{text-align:right}progress{width:100%;height:1.2rem}.row{display:flex;gap:.5rem;flex-wrap:wrap;align-items:center}\
-.actions form{display:inline-block;margin-right:.5rem}details{font-size:.9rem;color:#555}\
-@media(max-width:36rem){th:nth-child(4),td:nth-child(4),th:nth-child(5),td:nth-child(5){display:none}}";
+/// The one stylesheet, served inside every page (no download, no build step): system fonts, no
+/// fixed widths (the page sits in the Hub's admin, in an iframe or alone), WCAG 2.1 AA colours,
+/// a visible focus ring, tables that become stacked rows on a phone.
+const STYLE: &str = include_str!("page.css");
+
+/// Reloads a page whose work runs (the initial sync, waiting events) every `data-refresh`
+/// seconds, while the tab is visible. Without JavaScript the page is simply reloaded by hand:
+/// a `<meta http-equiv="refresh">` would reload it for keyboard and screen-reader users too,
+/// mid-task, which WCAG 2.2.1 forbids.
+const REFRESH_SCRIPT: &str = "(function(){var s=+document.body.dataset.refresh;if(!s)return;\
+setTimeout(function tick(){if(document.visibilityState==='visible'&&!document.querySelector('details[open],input:focus')){location.reload();}\
+else{setTimeout(tick,s*1000);}},s*1000);})();";
 
 /// Copies the text of `data-copy`'s element; without JavaScript the text stays selectable.
 pub(super) const COPY_SCRIPT: &str =
@@ -24,19 +29,39 @@ pub(super) const COPY_SCRIPT: &str =
 b.addEventListener('click',function(){var t=document.getElementById(b.dataset.copy).textContent;\
 if(navigator.clipboard){navigator.clipboard.writeText(t).then(function(){b.textContent='Đã sao chép';});}});});";
 
-/// The page shell: Vietnamese, the one stylesheet, `title` as the heading.
-pub(super) fn layout(title: &str, refresh_secs: Option<u32>, body: Markup) -> String {
+/// The state badge's words.
+fn state_vi(state: ConnectionState) -> &'static str {
+    match state {
+        ConnectionState::Pending => "chưa kết nối",
+        ConnectionState::Syncing => "đang đồng bộ",
+        ConnectionState::Active => "hoạt động",
+        ConnectionState::NeedsReauth => "cần kết nối lại",
+        ConnectionState::Disconnected => "đã ngừng",
+    }
+}
+
+/// The page shell: Vietnamese, the one stylesheet, a header with `title` and the connection's
+/// `state` as a coloured badge, the body in `main`; `refresh_secs` while work runs.
+pub(super) fn layout(title: &str, state: Option<ConnectionState>, refresh_secs: Option<u32>, body: Markup) -> String {
     html! {
         (DOCTYPE)
         html lang="vi" {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                @if let Some(secs) = refresh_secs { meta http-equiv="refresh" content=(secs); }
                 title { (title) " · Kết nối Nhanh.vn" }
                 style { (PreEscaped(STYLE)) }
             }
-            body { h1 { (title) } (body) }
+            body data-refresh=[refresh_secs] {
+                header.top {
+                    h1 { (title) }
+                    @if let Some(state) = state {
+                        span class=(format!("badge {}", state.as_str())) id="state-badge" { (state_vi(state)) }
+                    }
+                }
+                main { (body) }
+                @if refresh_secs.is_some() { script { (PreEscaped(REFRESH_SCRIPT)) } }
+            }
         }
     }
     .into_string()
@@ -56,6 +81,8 @@ pub struct FormPage<'a> {
     pub app_id: Option<String>,
     /// A notice above the form (e.g. after a disconnect).
     pub notice: Option<String>,
+    /// The state of the account's connection, when it has one (a disconnected one, on this page).
+    pub state: Option<ConnectionState>,
 }
 
 pub(super) fn activation_form(p: &FormPage<'_>) -> Markup {
@@ -63,10 +90,10 @@ pub(super) fn activation_form(p: &FormPage<'_>) -> Markup {
         form method="post" action=(p.action) id="connect-form" {
             input type="hidden" name="csrf_token" value=(p.csrf);
             label for="app_id" { "App Id" }
-            input type="text" id="app_id" name="app_id" inputmode="numeric" required value=(p.app_id.as_deref().unwrap_or_default());
+            input type="text" id="app_id" name="app_id" inputmode="numeric" required autocomplete="off" value=(p.app_id.as_deref().unwrap_or_default());
             label for="secret_key" { "Secret Key" }
             input type="password" id="secret_key" name="secret_key" required autocomplete="off";
-            button type="submit" id="activate" { "Kích hoạt" }
+            button.primary type="submit" id="activate" { "Kích hoạt" }
         }
     }
 }
@@ -74,22 +101,31 @@ pub(super) fn activation_form(p: &FormPage<'_>) -> Markup {
 /// The page with the activation form (App Id, Secret Key, **Kích hoạt**).
 pub fn form_page(p: &FormPage<'_>) -> String {
     let body = html! {
-        @if let Some(notice) = &p.notice { p.warn id="notice" { (notice) } }
-        p { "Tài khoản Loyalty Hub (Account Id): " code id="account-id" { (p.account_id) } }
-        p {
-            "1. Trên " a href="https://open.nhanh.vn" { "open.nhanh.vn" } ", tạo ứng dụng với Redirect URL:" br;
-            code id="redirect-url" { (p.redirect_url) } br;
-            "(thay " code { "{app_id}" } " bằng App Id của ứng dụng)."
+        @if let Some(notice) = &p.notice { p.notice.warn id="notice" role="status" { (notice) } }
+        section.card {
+            h2 { "Tài khoản Loyalty Hub" }
+            p { "Account Id: " code id="account-id" { (p.account_id) } }
         }
-        p { "2. Nhập App Id và Secret Key của ứng dụng rồi bấm " b { "Kích hoạt" } ". Bạn sẽ được chuyển sang Nhanh.vn để cấp quyền." }
-        (activation_form(p))
+        section.card {
+            h2 { "Kết nối với Nhanh.vn" }
+            ol {
+                li {
+                    "Trên " a href="https://open.nhanh.vn" { "open.nhanh.vn" } ", tạo ứng dụng với Redirect URL:" br;
+                    code id="redirect-url" { (p.redirect_url) } br;
+                    "(thay " code { "{app_id}" } " bằng App Id của ứng dụng)."
+                }
+                li { "Nhập App Id và Secret Key của ứng dụng rồi bấm " b { "Kích hoạt" } ". Bạn sẽ được chuyển sang Nhanh.vn để cấp quyền." }
+            }
+            (activation_form(p))
+        }
     };
-    layout("Kết nối Nhanh.vn", None, body)
+    layout("Kết nối Nhanh.vn", p.state, None, body)
 }
 
 /// A refusal or error page: what happened and what to do.
 pub fn message_page(title: &str, what: &str, todo: &str) -> String {
-    layout(title, None, html! { p.err id="error" { (what) } p id="todo" { (todo) } })
+    let body = html! { section.card { p.notice.err id="error" role="alert" { (what) } p id="todo" { (todo) } } };
+    layout(title, None, None, body)
 }
 
 #[cfg(test)]
@@ -108,6 +144,7 @@ mod tests {
             csrf: "c",
             app_id: Some("\"onfocus=".into()),
             notice: None,
+            state: None,
         });
         assert!(!form.contains("<script>") && !form.contains("\"onfocus="));
     }

@@ -314,12 +314,15 @@ async fn the_page_shows_progress_streams_and_failures_and_its_actions_queue_work
         "Thử lại",
         "Đồng bộ lại ngay",
         "vừa xong",
-        "<meta http-equiv=\"refresh\"",
+        "data-refresh=\"10\"",
         "<code>appUninstalled</code>",
+        "id=\"state-badge\"",
+        "id=\"disconnect-confirm\"",
     ] {
         assert!(page.body.contains(wanted), "{wanted} missing");
     }
-    assert!(page.body.contains("<td class=\"n applied\">7</td>"), "the orders count");
+    assert!(page.body.contains("<td class=\"n applied\" data-label=\"Đã đồng bộ\">7</td>"), "the orders count");
+    assert!(!page.body.contains("http-equiv=\"refresh\""), "no timed reload a keyboard user cannot stop (WCAG 2.2.1)");
     assert!(!page.body.contains(SECRET_KEY) && !page.body.contains("access-88003"));
     let before = w.queue.messages().len();
     let retried = w.retry(&cookie, &csrf, "order", "5001").await;

@@ -22,20 +22,20 @@ pub(super) fn waiting_notices(s: &Status, now: OffsetDateTime) -> Markup {
     let lock = s.rate_locks.iter().map(|l| l.until).filter(|until| *until > now).max();
     html! {
         @if let Some(outage) = &s.hub_outage {
-            p.warn id="hub-outage" {
+            p.notice.warn id="hub-outage" role="status" {
                 "Loyalty Hub đang gián đoạn từ " (vn_time(outage.since)) ". "
                 @if s.waiting.parked > 0 { span id="parked" { (s.waiting.parked) } " thay đổi của bạn đang được giữ lại; " }
                 "hệ thống kiểm tra lại Hub sau mỗi vài giây và tự đồng bộ ngay khi Hub hoạt động trở lại — bạn không cần làm gì."
             }
         }
         @if let Some(until) = lock {
-            p.warn id="rate-lock" {
+            p.notice.warn id="rate-lock" role="status" {
                 "Nhanh.vn đang tạm giới hạn tần suất gọi API của kết nối này; đồng bộ tự tiếp tục "
                 span id="rate-lock-until" { (resumes_vi(until, now)) } "."
             }
         }
         @if s.waiting.orders > 0 {
-            p id="backlog" { "Đang chờ: " b id="waiting-orders" { (s.waiting.orders) } " đơn hàng (đọc lại từ Nhanh.vn theo lô 100 đơn)." }
+            p.notice.info id="backlog" { "Đang chờ: " b id="waiting-orders" { (s.waiting.orders) } " đơn hàng (đọc lại từ Nhanh.vn theo lô 100 đơn)." }
         }
     }
 }

@@ -45,6 +45,7 @@ pub(super) async fn consent_page(State(state): State<Shared>, Query(q): Query<Co
 <h1>Nhanh.vn (simulator)</h1><p>Ứng dụng {app_id} xin quyền truy cập doanh nghiệp của bạn.</p>\
 <form method=\"post\" action=\"/oauth/consent\"><input type=\"hidden\" name=\"appId\" value=\"{app_id}\">\
 <input type=\"hidden\" name=\"returnLink\" value=\"{link}\"><label>Business Id <input name=\"businessId\" value=\"{business}\"></label>\
+<label><input type=\"checkbox\" name=\"consent\" id=\"consent\" value=\"on\" required> Tôi đồng ý cấp quyền cho ứng dụng</label>\
 <button type=\"submit\" id=\"agree\">Đồng ý</button></form></body></html>",
         link = esc(&return_link)
     ))
@@ -56,6 +57,10 @@ pub(super) async fn consent_submit(State(state): State<Shared>, req: Request) ->
     let mut sim = state.lock().unwrap_or_else(|e| e.into_inner());
     let app_id = f.get("appId").and_then(|a| a.parse::<u64>().ok());
     let business = f.get("businessId").and_then(|a| a.parse::<u64>().ok());
+    // Like Nhanh's page, consent is a box the merchant ticks: a form posted without it grants nothing.
+    if f.get("consent").map(String::as_str) != Some("on") {
+        return (StatusCode::BAD_REQUEST, "consent was not given").into_response();
+    }
     match (app_id, business, f.get("returnLink")) {
         (Some(app_id), Some(business), Some(link)) if sim.apps.contains_key(&app_id) => {
             let code = issue_code(&mut sim, app_id, business);
