@@ -246,6 +246,9 @@ async fn a_merchant_connects_retries_syncs_and_disconnects_by_clicking() {
     status_until(&app, "webhooks live", |s| s["webhooks"]["live"] == true).await;
     browser.goto(&page).await;
     assert_eq!(browser.text("#state-badge").await, "hoạt động");
+    // The page's own scripts run under its content security policy: the copy buttons show.
+    let hidden = browser.client.execute("return document.querySelector('button[data-copy]').hidden", vec![]).await;
+    assert_eq!(hidden.ok(), Some(json!(false)), "the copy script did not run");
     browser.axe("healthy").await;
     browser.screenshots("connection-healthy").await;
 

@@ -65,7 +65,10 @@ impl HttpResponse {
                 ("x-content-type-options".into(), "nosniff".into()),
                 (
                     "content-security-policy".into(),
-                    "default-src 'none'; style-src 'unsafe-inline'; form-action *; frame-ancestors 'none'".into(),
+                    format!(
+                        "default-src 'none'; style-src 'unsafe-inline'; script-src {}; form-action *; frame-ancestors 'none'",
+                        super::pages::script_sources()
+                    ),
                 ),
             ],
             body,
@@ -128,6 +131,10 @@ mod tests {
         assert_eq!(header(&page, "x-content-type-options"), Some("nosniff"));
         assert_eq!(header(&doc, "x-content-type-options"), Some("nosniff"));
         assert!(header(&page, "content-security-policy").is_some_and(|c| c.contains("frame-ancestors 'none'")));
+        // The pages' two inline scripts run (the copy buttons, the reload), and only they do.
+        let csp = header(&page, "content-security-policy").unwrap_or_default();
+        assert_eq!(csp.matches("'sha256-").count(), 2, "{csp}");
+        assert!(!csp.contains("unsafe-inline'; form") && !csp.contains("script-src 'unsafe-inline'"), "{csp}");
         assert_eq!(header(&page, "referrer-policy"), Some("no-referrer"));
         assert_eq!(header(&moved, "referrer-policy"), Some("no-referrer"));
     }

@@ -29,6 +29,24 @@ pub(super) const COPY_SCRIPT: &str =
 b.addEventListener('click',function(){var t=document.getElementById(b.dataset.copy).textContent;\
 if(navigator.clipboard){navigator.clipboard.writeText(t).then(function(){b.textContent='Đã sao chép';});}});});";
 
+/// The `script-src` sources of the pages' content security policy: the SHA-256 of each inline
+/// script, so the browser runs exactly these and nothing injected.
+pub fn script_sources() -> &'static str {
+    static SOURCES: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SOURCES.get_or_init(|| {
+        use base64::Engine;
+        use sha2::Digest;
+        [COPY_SCRIPT, REFRESH_SCRIPT]
+            .iter()
+            .map(|script| {
+                let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(script.as_bytes()));
+                format!("'sha256-{hash}'")
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    })
+}
+
 /// The state badge's words.
 fn state_vi(state: ConnectionState) -> &'static str {
     match state {
