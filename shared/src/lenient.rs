@@ -44,6 +44,60 @@ pub fn collection(v: &Value) -> Vec<&Value> {
     }
 }
 
+/// Reads `v` as the wire struct `T` (whose fields read leniently, [`de`]); `None` when `v` is not
+/// an object.
+pub fn record<T: serde::de::DeserializeOwned>(v: &Value) -> Option<T> {
+    T::deserialize(v).ok()
+}
+
+/// Readers for the fields of `#[derive(Deserialize)]` wire structs (`deserialize_with`): each
+/// reads whatever JSON the field holds and applies the lenient reader above, so a field of an
+/// unexpected type reads as absent instead of failing the whole record. With the struct's
+/// `#[serde(default)]`, an absent field is absent too.
+pub mod de {
+    use serde::de::DeserializeOwned;
+    use serde::{Deserialize, Deserializer};
+    use serde_json::Value;
+
+    /// An integer ([`super::int`]).
+    pub fn int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        Ok(super::int(&Value::deserialize(d)?))
+    }
+
+    /// A float ([`super::float`]).
+    pub fn float<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+        Ok(super::float(&Value::deserialize(d)?))
+    }
+
+    /// Text ([`super::text`]).
+    pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        Ok(super::text(&Value::deserialize(d)?))
+    }
+
+    /// Money given as a number (or numeric text) or as `{"amount": …}`.
+    pub fn amount<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        let v = Value::deserialize(d)?;
+        Ok(super::int(&v).or_else(|| super::int(&v["amount"])))
+    }
+
+    /// A nested object; anything else (null, `[]`, text) is its default.
+    pub fn object<'de, D: Deserializer<'de>, T: DeserializeOwned + Default>(d: D) -> Result<T, D::Error> {
+        Ok(T::deserialize(&Value::deserialize(d)?).unwrap_or_default())
+    }
+
+    /// The items of an array, or the values of an object keyed by id ([`super::collection`]); an
+    /// item that does not read is left out.
+    pub fn list<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Vec<T>, D::Error> {
+        let v = Value::deserialize(d)?;
+        Ok(super::collection(&v).into_iter().filter_map(|item| T::deserialize(item).ok()).collect())
+    }
+
+    /// The JSON as it is, for a field whose shape differs between versions (read by its decoder).
+    pub fn raw<'de, D: Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
+        Value::deserialize(d)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,12 @@ pub fn id(v: &Value) -> Option<crate::domain::NhanhId> {
     int(v).and_then(|n| u64::try_from(n).ok()).and_then(crate::domain::NhanhId::new)
 }
 
+/// Reads a Nhanh id for a wire struct's field (`deserialize_with`); "no id" (null, absent, 0,
+/// negative, junk) is `None`.
+pub fn de_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<crate::domain::NhanhId>, D::Error> {
+    Ok(id(&<Value as serde::Deserialize>::deserialize(d)?))
+}
+
 /// A depot from a lookup item (`{id, name, …}`, the id a number or text); `None` without an id.
 pub fn depot(v: &Value) -> Option<crate::domain::Depot> {
     let id = int(&v["id"]).and_then(|i| u64::try_from(i).ok()).filter(|i| *i > 0)?;

@@ -2,8 +2,10 @@
 //! the doc lists alternatives (`id`/`idNhanh`/`productId`, `statusCode`/`status`, keyed or array
 //! collections, top-level or `data.*` token fields) every one is accepted.
 
+use super::wire;
 use crate::domain::{ApiVersion, BusinessId, NhanhId};
-use crate::nhanh::lenient::{collection, float, id, int, text};
+use crate::lenient::record;
+use crate::nhanh::lenient::{collection, id, int, text};
 use crate::nhanh::timefmt;
 use crate::nhanh::{
     Category, Customer, NhanhError, Order, OrderCustomer, OrderLine, Page, Permission, Product, TokenGrant,
@@ -53,14 +55,6 @@ pub fn token_grant(body: &Value, now: OffsetDateTime, api_version: ApiVersion) -
     })
 }
 
-fn first_id(record: &Value, keys: &[&str]) -> Option<NhanhId> {
-    keys.iter().find_map(|k| id(&record[*k]))
-}
-
-fn first_text(record: &Value, keys: &[&str]) -> Option<String> {
-    keys.iter().find_map(|k| text(&record[*k]))
-}
-
 /// One page of a keyed collection under `data[key]`, decoded with `item`; the caller sets `next`.
 pub fn page<T>(data: &Value, key: &str, item: fn(&Value) -> Option<T>) -> Page<T> {
     let items = collection(&data[key]).into_iter().filter_map(item).collect();
@@ -70,17 +64,18 @@ pub fn page<T>(data: &Value, key: &str, item: fn(&Value) -> Option<T>) -> Page<T
 
 /// A product from search, detail or a product webhook.
 pub fn product(v: &Value) -> Option<Product> {
+    let w: wire::Product = record(v)?;
     Some(Product {
-        id: first_id(v, &["idNhanh", "productId", "id"])?,
-        parent_id: first_id(v, &["parentId"]),
-        category_id: first_id(v, &["categoryId"]),
-        code: first_text(v, &["code"]),
-        barcode: first_text(v, &["barcode"]),
-        name: first_text(v, &["name"]).unwrap_or_default(),
-        price: int(&v["price"]),
-        status: first_text(v, &["status"]).map(|s| crate::nhanh::ProductStatus::from_name(&s)),
-        image: first_text(v, &["image"]),
-        created_at: first_text(v, &["createdDateTime"]).and_then(|s| timefmt::parse(&s)),
+        id: w.id_nhanh.or(w.product_id).or(w.id)?,
+        parent_id: w.parent_id,
+        category_id: w.category_id,
+        code: w.code,
+        barcode: w.barcode,
+        name: w.name.unwrap_or_default(),
+        price: w.price,
+        status: w.status.map(|s| crate::nhanh::ProductStatus::from_name(&s)),
+        image: w.image,
+        created_at: w.created_date_time.and_then(|s| timefmt::parse(&s)),
     })
 }
 
@@ -94,107 +89,101 @@ pub fn product_detail(data: &Value) -> Vec<Product> {
 
 /// The category tree (`childs` recursive; keyed or array at every level).
 pub fn categories(data: &Value) -> Vec<Category> {
-    collection(data).into_iter().filter_map(category).collect()
+    collection(data).into_iter().filter_map(record).filter_map(category).collect()
 }
 
-fn category(v: &Value) -> Option<Category> {
+fn category(w: wire::Category) -> Option<Category> {
     Some(Category {
-        id: first_id(v, &["id"])?,
-        parent_id: first_id(v, &["parentId"]),
-        code: first_text(v, &["code"]),
-        name: first_text(v, &["name"]).unwrap_or_default(),
-        children: collection(&v["childs"]).into_iter().filter_map(category).collect(),
+        id: w.id?,
+        parent_id: w.parent_id,
+        code: w.code,
+        name: w.name.unwrap_or_default(),
+        children: w.childs.into_iter().filter_map(category).collect(),
     })
+}
+
+/// A line of an order (`productId`, `productCode`, `productName` first) or of a bill (`id`,
+/// `code`, `name` first).
+fn line(l: wire::Line, order_first: bool) -> OrderLine {
+    let (product_id, code, name) = if order_first {
+        (l.product_id.or(l.id), l.product_code.or(l.code), l.product_name.or(l.name))
+    } else {
+        (l.id.or(l.product_id), l.code.or(l.product_code), l.name.or(l.product_name))
+    };
+    OrderLine {
+        product_id,
+        code,
+        name,
+        quantity: l.quantity.unwrap_or(0.0),
+        price: l.price.unwrap_or(0),
+        discount: l.discount.unwrap_or(0),
+    }
 }
 
 /// An order from `order/index` or an `orderAdd` webhook.
 pub fn order(v: &Value) -> Option<Order> {
-    let items = collection(&v["products"])
-        .into_iter()
-        .map(|l| OrderLine {
-            product_id: first_id(l, &["productId", "id"]),
-            code: first_text(l, &["productCode", "code"]),
-            name: first_text(l, &["productName", "name"]),
-            quantity: float(&l["quantity"]).unwrap_or(0.0),
-            price: int(&l["price"]).unwrap_or(0),
-            discount: int(&l["discount"]).unwrap_or(0),
-        })
-        .collect();
+    let w: wire::Order = record(v)?;
     Some(Order {
-        id: first_id(v, &["id", "orderId"])?,
-        shop_order_id: first_text(v, &["shopOrderId", "privateId"]),
-        status: crate::nhanh::OrderStatus::from_name(&first_text(v, &["statusCode", "status"]).unwrap_or_default()),
-        sale_channel: int(&v["saleChannel"]),
+        id: w.id.or(w.order_id)?,
+        shop_order_id: w.shop_order_id.or(w.private_id),
+        status: crate::nhanh::OrderStatus::from_name(&w.status_code.or(w.status).unwrap_or_default()),
+        sale_channel: w.sale_channel,
         customer: OrderCustomer {
-            name: first_text(v, &["customerName"]),
-            mobile: first_text(v, &["customerMobile"]),
-            email: first_text(v, &["customerEmail"]),
-            address: first_text(v, &["customerAddress"]),
+            name: w.customer_name,
+            mobile: w.customer_mobile,
+            email: w.customer_email,
+            address: w.customer_address,
         },
-        items,
-        money_discount: int(&v["moneyDiscount"]).unwrap_or(0),
-        money_used_points: int(&v["moneyUsedPoints"]).unwrap_or(0),
-        customer_ship_fee: int(&v["customerShipFee"]).unwrap_or(0),
-        description: first_text(v, &["description"]),
-        created_at: first_text(v, &["createdDateTime"]).and_then(|s| timefmt::parse(&s)),
-        updated_at: int(&v["updatedAt"])
+        items: w.products.into_iter().map(|l| line(l, true)).collect(),
+        money_discount: w.money_discount.unwrap_or(0),
+        money_used_points: w.money_used_points.unwrap_or(0),
+        customer_ship_fee: w.customer_ship_fee.unwrap_or(0),
+        description: w.description,
+        created_at: w.created_date_time.and_then(|s| timefmt::parse(&s)),
+        updated_at: w
+            .updated_at
             .and_then(timefmt::from_unix)
-            .or_else(|| first_text(v, &["updatedDateTime"]).and_then(|s| timefmt::parse(&s))),
+            .or_else(|| w.updated_date_time.and_then(|s| timefmt::parse(&s))),
     })
 }
 
 /// A customer from `customer/search`.
 pub fn customer(v: &Value) -> Option<Customer> {
-    Some(Customer {
-        id: first_id(v, &["id"])?,
-        name: first_text(v, &["name"]),
-        mobile: first_text(v, &["mobile"]),
-        email: first_text(v, &["email"]),
-        address: first_text(v, &["address"]),
-    })
+    let w: wire::Customer = record(v)?;
+    Some(Customer { id: w.id?, name: w.name, mobile: w.mobile, email: w.email, address: w.address })
 }
 
 /// A retail bill from `bill/search` (nhanh-api-v2.md §3.9). Undocumented in v2 and read when
 /// present: `orderId`, `moneyUsedPoints` (points' money; v2 documents only `usedPoints`, a count).
 pub fn bill(v: &Value) -> Option<crate::nhanh::Bill> {
     use crate::nhanh::{Bill, BillKind};
-    let items = collection(&v["products"])
-        .into_iter()
-        .map(|l| OrderLine {
-            product_id: first_id(l, &["id", "productId"]),
-            code: first_text(l, &["code", "productCode"]),
-            name: first_text(l, &["name", "productName"]),
-            quantity: float(&l["quantity"]).unwrap_or(0.0),
-            price: int(&l["price"]).unwrap_or(0),
-            discount: int(&l["discount"]).unwrap_or(0),
-        })
-        .collect();
+    let w: wire::Bill = record(v)?;
     Some(Bill {
-        id: first_id(v, &["id"])?,
-        kind: match int(&v["type"]) {
+        id: w.id?,
+        kind: match w.kind {
             Some(2) => BillKind::Sale,
             Some(1) => BillKind::Return,
             other => BillKind::Other(other.unwrap_or(0)),
         },
-        order_id: first_id(v, &["orderId"]),
-        sale_id: first_id(v, &["relatedBillId"]),
+        order_id: w.order_id,
+        sale_id: w.related_bill_id,
         customer: OrderCustomer {
-            name: first_text(v, &["customerName"]),
-            mobile: first_text(v, &["customerMobile"]),
+            name: w.customer_name,
+            mobile: w.customer_mobile,
             email: None,
-            address: first_text(v, &["customerAddress"]),
+            address: w.customer_address,
         },
-        items,
-        discount: int(&v["discount"]).unwrap_or(0),
-        used_points_money: int(&v["moneyUsedPoints"]).unwrap_or(0),
-        description: first_text(v, &["description"]),
-        created_at: first_text(v, &["createdDateTime"]).and_then(|s| timefmt::parse(&s)),
+        items: w.products.into_iter().map(|l| line(l, false)).collect(),
+        discount: w.discount.unwrap_or(0),
+        used_points_money: w.money_used_points.unwrap_or(0),
+        description: w.description,
+        created_at: w.created_date_time.and_then(|s| timefmt::parse(&s)),
     })
 }
 
 /// Nhanh's id in an `order/add` answer: `data.orderId`, `data.id`, or `data[ourId]` (v1 shape).
 pub fn added_order_id(data: &Value, our_id: &str) -> Option<NhanhId> {
-    first_id(data, &["orderId", "id"]).or_else(|| id(&data[our_id]))
+    id(&data["orderId"]).or_else(|| id(&data["id"])).or_else(|| id(&data[our_id]))
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 pub mod decode;
 pub mod webhook;
+mod wire;
 
 use super::gate::{read_json, transport_reason, CallGate};
 use super::timefmt;

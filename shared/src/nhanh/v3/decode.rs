@@ -2,8 +2,9 @@
 //! Lenient throughout: ids and money as numbers or numeric text, money as int or float (rounded
 //! to whole VND), "no parent/category" as null, absent, 0 or negative.
 
+use super::wire;
 use crate::domain::{ApiVersion, BusinessId, NhanhId};
-use crate::nhanh::lenient::{float, id, int, text};
+use crate::nhanh::lenient::{id, int, text};
 use crate::nhanh::{
     timefmt, Category, Customer, NhanhError, Order, OrderCustomer, OrderLine, OrderStatus, Page, PageToken, Permission,
     Product, ProductStatus, TokenGrant,
@@ -78,38 +79,36 @@ pub fn page<T>(body: &Value, sent: Option<&Value>, item: fn(&Value) -> Option<T>
     Page { items, next, total_pages: None, truncated }
 }
 
-/// "No parent" / "no category": null, absent, 0 or negative all mean none (§9 #20).
-fn optional_ref(v: &Value) -> Option<NhanhId> {
-    id(v)
-}
-
 /// The v3 product status int (or its text) → the neutral status (§4.4).
 pub fn product_status(v: &Value) -> Option<ProductStatus> {
-    Some(match int(v)? {
+    int(v).map(status_of_product)
+}
+
+/// The v3 product status int → the neutral status (§4.4).
+fn status_of_product(n: i64) -> ProductStatus {
+    match n {
         1 => ProductStatus::New,
         2 => ProductStatus::Active,
         3 => ProductStatus::Inactive,
         4 => ProductStatus::OutOfStock,
         other => ProductStatus::Other(other.to_string()),
-    })
+    }
 }
 
 /// A product of `product/list` (also the `product/detail` / webhook shape: `category{id}`).
 pub fn product(v: &Value) -> Option<Product> {
-    let category = optional_ref(&v["categoryId"]).or_else(|| optional_ref(&v["category"]["id"]));
-    let price = int(&v["prices"]["retail"]).or_else(|| int(&v["price"]));
-    let image = text(&v["images"]["avatar"]).or_else(|| text(&v["image"]));
+    let w: wire::Product = crate::lenient::record(v)?;
     Some(Product {
-        id: id(&v["id"])?,
-        parent_id: optional_ref(&v["parentId"]),
-        category_id: category,
-        code: text(&v["code"]),
-        barcode: text(&v["barcode"]),
-        name: text(&v["name"]).unwrap_or_default(),
-        price,
-        status: product_status(&v["status"]),
-        image,
-        created_at: int(&v["createdAt"]).and_then(timefmt::from_unix),
+        id: w.id?,
+        parent_id: w.parent_id,
+        category_id: w.category_id.or(w.category.id),
+        code: w.code,
+        barcode: w.barcode,
+        name: w.name.unwrap_or_default(),
+        price: w.prices.retail.or(w.price),
+        status: w.status.map(status_of_product),
+        image: w.images.avatar.or(w.image),
+        created_at: w.created_at.and_then(timefmt::from_unix),
     })
 }
 
@@ -118,17 +117,16 @@ pub fn product(v: &Value) -> Option<Product> {
 pub fn category_tree(items: &[Value]) -> Vec<Category> {
     let flat: Vec<(Category, Option<NhanhId>)> = items
         .iter()
-        .filter_map(|v| {
-            Some((
-                Category {
-                    id: id(&v["id"])?,
-                    parent_id: None,
-                    code: text(&v["code"]),
-                    name: text(&v["name"]).unwrap_or_default(),
-                    children: vec![],
-                },
-                optional_ref(&v["parentId"]),
-            ))
+        .filter_map(crate::lenient::record::<wire::CategoryItem>)
+        .filter_map(|w| {
+            let category = Category {
+                id: w.id?,
+                parent_id: None,
+                code: w.code,
+                name: w.name.unwrap_or_default(),
+                children: vec![],
+            };
+            Some((category, w.parent_id))
         })
         .collect();
     let known: std::collections::HashSet<NhanhId> = flat.iter().map(|(c, _)| c.id).collect();
@@ -189,12 +187,11 @@ pub fn order_status(v: &Value) -> OrderStatus {
 /// One line of an `order/list` item. Price: `priceAfterVAT` when present, else `price` (which
 /// excludes VAT); the line's discount: `discountAmount`, else the per-unit `discount` × quantity
 /// (§9 #14). A disagreement with `totalAmount` is logged.
-fn order_line(l: &Value) -> OrderLine {
-    let quantity = float(&l["quantity"]).unwrap_or(0.0);
-    let price = int(&l["priceAfterVAT"]).or_else(|| int(&l["price"])).unwrap_or(0);
-    let discount =
-        int(&l["discountAmount"]).or_else(|| float(&l["discount"]).map(|d| (d * quantity).round() as i64)).unwrap_or(0);
-    if let Some(total) = int(&l["totalAmount"]) {
+fn order_line(l: wire::OrderLine) -> OrderLine {
+    let quantity = l.quantity.unwrap_or(0.0);
+    let price = l.price_after_vat.or(l.price).unwrap_or(0);
+    let discount = l.discount_amount.or_else(|| l.discount.map(|d| (d * quantity).round() as i64)).unwrap_or(0);
+    if let Some(total) = l.total_amount {
         let ours = (price as f64 * quantity).round() as i64 - discount;
         if (total - ours).abs() > 1 {
             tracing::info!(
@@ -204,39 +201,31 @@ fn order_line(l: &Value) -> OrderLine {
             );
         }
     }
-    OrderLine {
-        product_id: id(&l["productId"]).or_else(|| id(&l["id"])),
-        code: text(&l["code"]),
-        name: text(&l["name"]),
-        quantity,
-        price,
-        discount,
-    }
+    OrderLine { product_id: l.product_id.or(l.id), code: l.code, name: l.name, quantity, price, discount }
 }
 
 /// An `order/list` item (`{info, channel, shippingAddress, products, carrier, payment}`).
 pub fn order(v: &Value) -> Option<Order> {
-    let info = &v["info"];
-    let address = &v["shippingAddress"];
-    let payment = &v["payment"];
+    let w: wire::Order = crate::lenient::record(v)?;
+    let address = w.shipping_address;
     Some(Order {
-        id: id(&info["id"])?,
-        shop_order_id: text(&v["channel"]["appOrderId"]),
-        status: order_status(&info["status"]),
-        sale_channel: int(&v["channel"]["saleChannel"]),
+        id: w.info.id?,
+        shop_order_id: w.channel.app_order_id,
+        status: order_status(&w.info.status),
+        sale_channel: w.channel.sale_channel,
         customer: OrderCustomer {
-            name: text(&address["name"]),
-            mobile: text(&address["mobile"]),
-            email: text(&address["email"]),
-            address: text(&address["address"]),
+            name: address.name,
+            mobile: address.mobile,
+            email: address.email,
+            address: address.address,
         },
-        items: v["products"].as_array().map(|lines| lines.iter().map(order_line).collect()).unwrap_or_default(),
-        money_discount: int(&payment["discount"]["amount"]).unwrap_or(0),
-        money_used_points: int(&payment["usedPoints"]["amount"]).unwrap_or(0),
-        customer_ship_fee: int(&v["carrier"]["customerShipFee"]).unwrap_or(0),
-        description: text(&info["description"]),
-        created_at: int(&info["createdAt"]).and_then(timefmt::from_unix),
-        updated_at: int(&info["updatedAt"]).and_then(timefmt::from_unix),
+        items: w.products.into_iter().map(order_line).collect(),
+        money_discount: w.payment.discount.unwrap_or(0),
+        money_used_points: w.payment.used_points.amount.unwrap_or(0),
+        customer_ship_fee: w.carrier.customer_ship_fee.unwrap_or(0),
+        description: w.info.description,
+        created_at: w.info.created_at.and_then(timefmt::from_unix),
+        updated_at: w.info.updated_at.and_then(timefmt::from_unix),
     })
 }
 
@@ -247,65 +236,49 @@ pub fn order(v: &Value) -> Option<Order> {
 /// `payment.usedPoints.amount`.
 pub fn bill(v: &Value) -> Option<crate::nhanh::Bill> {
     use crate::nhanh::{Bill, BillKind};
-    let items = v["products"]
-        .as_array()
-        .map(|lines| {
-            lines
-                .iter()
-                .map(|l| {
-                    let quantity = float(&l["quantity"]).unwrap_or(0.0);
-                    let price = int(&l["price"]).unwrap_or(0);
-                    let gross = (price as f64 * quantity).round() as i64;
-                    let discount = int(&l["amount"])
-                        .map(|amount| (gross - amount).max(0))
-                        .or_else(|| float(&l["discount"]).map(|d| (d * quantity).round() as i64))
-                        .unwrap_or(0);
-                    OrderLine {
-                        product_id: id(&l["id"]).or_else(|| id(&l["productId"])),
-                        code: text(&l["code"]),
-                        name: text(&l["name"]),
-                        quantity,
-                        price,
-                        discount,
-                    }
-                })
-                .collect()
+    let w: wire::Bill = crate::lenient::record(v)?;
+    let items = w
+        .products
+        .into_iter()
+        .map(|l| {
+            let quantity = l.quantity.unwrap_or(0.0);
+            let price = l.price.unwrap_or(0);
+            let gross = (price as f64 * quantity).round() as i64;
+            let discount = l
+                .amount
+                .map(|amount| (gross - amount).max(0))
+                .or_else(|| l.discount.map(|d| (d * quantity).round() as i64))
+                .unwrap_or(0);
+            OrderLine { product_id: l.id.or(l.product_id), code: l.code, name: l.name, quantity, price, discount }
         })
-        .unwrap_or_default();
-    let payment = &v["payment"];
-    let related = &v["related"];
+        .collect();
     Some(Bill {
-        id: id(&v["id"])?,
-        kind: match int(&v["type"]) {
+        id: w.id?,
+        kind: match w.kind {
             Some(2) => BillKind::Sale,
             Some(1) => BillKind::Return,
             other => BillKind::Other(other.unwrap_or(0)),
         },
-        order_id: optional_ref(&v["orderId"]),
-        sale_id: optional_ref(&related["billId"]).or_else(|| optional_ref(&related["parentId"])),
+        order_id: w.order_id,
+        sale_id: w.related.bill_id.or(w.related.parent_id),
         customer: OrderCustomer {
-            name: text(&v["customer"]["name"]),
-            mobile: text(&v["customer"]["mobile"]),
+            name: w.customer.name,
+            mobile: w.customer.mobile,
             email: None,
-            address: text(&v["customer"]["address"]),
+            address: w.customer.address,
         },
         items,
-        discount: int(&payment["discount"]).or_else(|| int(&payment["discount"]["amount"])).unwrap_or(0),
-        used_points_money: int(&payment["usedPoints"]["amount"]).unwrap_or(0),
-        description: text(&v["description"]),
-        created_at: int(&v["createdAt"]).and_then(timefmt::from_unix),
+        discount: w.payment.discount.unwrap_or(0),
+        used_points_money: w.payment.used_points.amount.unwrap_or(0),
+        description: w.description,
+        created_at: w.created_at.and_then(timefmt::from_unix),
     })
 }
 
 /// A `customer/list` item.
 pub fn customer(v: &Value) -> Option<Customer> {
-    Some(Customer {
-        id: id(&v["id"])?,
-        name: text(&v["name"]),
-        mobile: text(&v["mobile"]),
-        email: text(&v["email"]),
-        address: text(&v["address"]),
-    })
+    let w: wire::Customer = crate::lenient::record(v)?;
+    Some(Customer { id: w.id?, name: w.name, mobile: w.mobile, email: w.email, address: w.address })
 }
 
 /// Nhanh's id in an `order/add` answer: `data.id`, else `data.orderId`, else a one-element list.
@@ -378,6 +351,31 @@ mod tests {
         assert_eq!((o.items[0].discount, o.items[1].price, o.items[1].discount), (9000, 110, 10));
         assert_eq!(order_status(&json!(99)), OrderStatus::Other("99".into()));
         assert_eq!(order_status(&json!(60)).name(), "Success");
+    }
+
+    /// Issue 25: the wire structs read each field leniently, so one field of an unexpected
+    /// shape never loses the record; only a record without its id is left out.
+    #[test]
+    fn a_field_of_an_unexpected_shape_reads_as_absent_and_keeps_the_record() {
+        let p = product(&json!({"id": "77", "name": "Mũ", "prices": [], "price": "1000", "images": "x", "category": 5,
+            "status": {"x": 1}, "createdAt": "soon"}))
+        .unwrap();
+        assert_eq!(
+            (p.id.get(), p.price, p.image, p.category_id, p.status, p.created_at),
+            (77, Some(1000), None, None, None, None)
+        );
+        let o = order(&json!({"info": {"id": 5, "status": "Confirmed"}, "payment": null, "carrier": [], "channel": "web",
+            "products": {"1": {"productId": "9", "quantity": "2", "price": "500"}}, "shippingAddress": {"mobile": 912345678}}))
+        .unwrap();
+        assert_eq!((o.status.name(), o.money_discount, o.customer_ship_fee, o.items.len()), ("Confirmed", 0, 0, 1));
+        assert_eq!(
+            (o.items[0].quantity, o.items[0].price, o.customer.mobile.as_deref()),
+            (2.0, 500, Some("912345678"))
+        );
+        let b = bill(&json!({"id": 3, "type": "2", "payment": {"discount": "700", "usedPoints": {"amount": "100"}}}))
+            .unwrap();
+        assert_eq!((b.discount, b.used_points_money), (700, 100));
+        assert!(product(&json!({"name": "no id"})).is_none() && order(&json!([1])).is_none());
     }
 
     #[test]
