@@ -43,6 +43,9 @@ pub struct Config {
     pub dlq_url: Option<String>,
     /// `PUBLIC_BASE_URL`: the public origin, without a trailing slash (connect).
     pub public_base_url: Option<String>,
+    /// `HUB_ADMIN_ORIGINS`: the origins of the Hub's admin allowed to show the connect pages in an
+    /// iframe (space- or comma-separated `https://host[:port]`; connect). Empty: never framed.
+    pub hub_admin_origins: Vec<String>,
     /// `NHANH_OAUTH_URL`: Nhanh's consent page.
     pub nhanh_oauth_url: String,
     /// `NHANH_API_URL`: Nhanh's API origin.
@@ -197,6 +200,7 @@ impl Config {
             queue_url: get("QUEUE_URL"),
             dlq_url: get("DLQ_URL"),
             public_base_url: get("PUBLIC_BASE_URL").map(|v| url("PUBLIC_BASE_URL", v)).transpose()?,
+            hub_admin_origins: origins("HUB_ADMIN_ORIGINS", get("HUB_ADMIN_ORIGINS"))?,
             nhanh_oauth_url: url(
                 "NHANH_OAUTH_URL",
                 get("NHANH_OAUTH_URL").unwrap_or_else(|| DEFAULT_NHANH_OAUTH_URL.into()),
@@ -240,9 +244,55 @@ fn positive<T: std::str::FromStr + PartialOrd + Default>(
     }
 }
 
+/// The origins of `raw` (space- or comma-separated), each `https://host[:port]` or, for a
+/// local stack, `http://localhost[:port]` / `http://127.0.0.1[:port]`: nothing else may enter the
+/// pages' `frame-ancestors` (a `;` or a quote there would rewrite the policy).
+fn origins(name: &'static str, raw: Option<String>) -> Result<Vec<String>, ConfigError> {
+    let Some(raw) = raw else { return Ok(Vec::new()) };
+    raw.split([' ', ',']).filter(|o| !o.is_empty()).map(|o| origin(name, o)).collect()
+}
+
+fn origin(name: &'static str, o: &str) -> Result<String, ConfigError> {
+    let invalid = ConfigError::Invalid(name, "each origin must be https://host[:port] (or http://localhost[:port])");
+    let rest = match (o.strip_prefix("https://"), o.strip_prefix("http://")) {
+        (Some(rest), _) => rest,
+        (None, Some(rest)) if rest.starts_with("localhost") || rest.starts_with("127.0.0.1") => rest,
+        _ => return Err(invalid),
+    };
+    let (host, port) = rest.split_once(':').map_or((rest, None), |(h, p)| (h, Some(p)));
+    let host_ok = !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.chars().all(|c| c.is_ascii_digit()));
+    if host_ok && port_ok {
+        Ok(o.to_owned())
+    } else {
+        Err(invalid)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hub_admin_origins_are_plain_origins_only() {
+        let read = |raw: &str| origins("HUB_ADMIN_ORIGINS", Some(raw.into()));
+        assert_eq!(
+            read("https://admin.hub.vn, https://hub.vn:8443").unwrap(),
+            ["https://admin.hub.vn", "https://hub.vn:8443"]
+        );
+        assert_eq!(read("http://localhost:9000").unwrap(), ["http://localhost:9000"]);
+        for bad in [
+            "http://hub.vn",
+            "https://hub.vn/admin",
+            "https://hub.vn;script-src *",
+            "*",
+            "https://'self'",
+            "https://h:80a",
+        ] {
+            assert!(read(bad).is_err(), "{bad}");
+        }
+        assert!(origins("HUB_ADMIN_ORIGINS", None).unwrap().is_empty());
+    }
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {

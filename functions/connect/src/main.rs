@@ -54,6 +54,7 @@ async fn main() -> Result<(), Error> {
         signer: CookieSigner::new(&signer_key),
         status_token,
         secure_cookies: public_base_url.starts_with("https://"),
+        frame_ancestors: config.hub_admin_origins.clone(),
     };
     let app = &app;
     lambda_http::run(service_fn(move |req: Request| async move {

@@ -21,10 +21,32 @@ pub struct ConnectApp {
     pub status_token: SecretString,
     /// Whether cookies get `Secure` (when `PUBLIC_BASE_URL` is https).
     pub secure_cookies: bool,
+    /// The Hub admin's origins that may show the pages in an iframe (`HUB_ADMIN_ORIGINS`); empty:
+    /// the pages refuse every frame.
+    pub frame_ancestors: Vec<String>,
 }
 
-/// Routes one request.
+/// A page the Hub's admin may frame: `frame-ancestors` names its origins instead of `'none'`,
+/// and `X-Frame-Options: DENY` goes (browsers that know `frame-ancestors` ignore it anyway).
+fn framed_by(mut response: HttpResponse, origins: &[String]) -> HttpResponse {
+    if origins.is_empty() {
+        return response;
+    }
+    response.headers.retain(|(name, _)| name != "x-frame-options");
+    for (name, value) in &mut response.headers {
+        if name == "content-security-policy" {
+            *value = value.replace("frame-ancestors 'none'", &format!("frame-ancestors {}", origins.join(" ")));
+        }
+    }
+    response
+}
+
+/// Routes one request; its pages may be framed by the Hub's admin when it is configured.
 pub async fn handle(app: &ConnectApp, req: &HttpRequest) -> HttpResponse {
+    framed_by(route(app, req).await, &app.frame_ancestors)
+}
+
+async fn route(app: &ConnectApp, req: &HttpRequest) -> HttpResponse {
     let segments: Vec<&str> = req.path.trim_matches('/').split('/').collect();
     let method = req.method.as_str();
     let result = match (method, segments.as_slice()) {
@@ -116,12 +138,17 @@ async fn page(app: &ConnectApp, req: &HttpRequest, account: AccountId) -> Result
         let value = app.signer.issue(&account, &session.user_id, expires_at);
         let max_age = (expires_at - now).whole_seconds().max(1);
         tracing::info!(account_id = account.as_str(), user_id = session.user_id.as_str(), "admin session accepted");
+        // In the Hub admin's iframe the cookie is a third party's: `SameSite=None` to be sent at
+        // all, `Partitioned` (CHIPS) so browsers that block third-party cookies keep it, for that
+        // admin site only. The forms' CSRF tokens guard what `Lax` guarded.
+        let framed = !app.frame_ancestors.is_empty();
         let cookie = cookie::Cookie::build((COOKIE_NAME, value))
             .path("/nhanhvn")
             .http_only(true)
-            .same_site(cookie::SameSite::Lax)
+            .same_site(if framed { cookie::SameSite::None } else { cookie::SameSite::Lax })
             .max_age(time::Duration::seconds(max_age))
-            .secure(app.secure_cookies)
+            .secure(app.secure_cookies || framed)
+            .partitioned(framed)
             .build();
         return Ok(HttpResponse::redirect(&page_path(&account)).with_header("set-cookie", cookie.to_string()));
     }

@@ -65,6 +65,7 @@ fn world() -> World {
         signer: CookieSigner::new(&SecretString::new("cookie-secret")),
         status_token: SecretString::new(STATUS_TOKEN),
         secure_cookies: true,
+        frame_ancestors: Vec::new(),
     };
     World { app, nhanh, hub, store, queue }
 }
@@ -663,4 +664,29 @@ async fn a_confirmation_is_stored_though_the_processor_wrote_the_connection_mean
     assert_eq!(again.status, 200, "{}", again.body);
     let conn = w.store.get(&AccountId::parse("385").unwrap()).await.unwrap().unwrap();
     assert_eq!(conn.initial_sync.map(|s| s.done), Some(7), "the processor's write is kept");
+}
+
+/// Issue 26: with `HUB_ADMIN_ORIGINS`, the Hub's admin may frame the pages (and only it), and the
+/// admin cookie survives being a third party's (`SameSite=None; Secure; Partitioned`); without
+/// it, no one may frame them.
+#[tokio::test]
+async fn the_hub_admin_named_in_the_config_may_frame_the_pages_and_no_one_else() {
+    let mut w = world();
+    w.session("t-admin", "385", "admin");
+    let closed = w.send("GET", "/nhanhvn/connect/385?session=t-admin", None, &[]).await;
+    let page = w.send("GET", "/nhanhvn/connect/385", None, &[]).await;
+    assert!(header(&page, "content-security-policy").is_some_and(|c| c.contains("frame-ancestors 'none'")));
+    assert_eq!(header(&page, "x-frame-options"), Some("DENY"));
+    assert!(header(&closed, "set-cookie").is_some_and(|c| c.contains("SameSite=Lax") && !c.contains("Partitioned")));
+
+    w.app.frame_ancestors = vec!["https://admin.hub.vn".into()];
+    let landed = w.send("GET", "/nhanhvn/connect/385?session=t-admin", None, &[]).await;
+    let set = header(&landed, "set-cookie").unwrap_or_default().to_owned();
+    assert!(set.contains("SameSite=None") && set.contains("Secure") && set.contains("Partitioned"), "{set}");
+    let cookie = set.split(';').next().unwrap().split_once('=').unwrap().1.to_owned();
+    let page = w.send("GET", "/nhanhvn/connect/385", Some(&cookie), &[]).await;
+    assert_eq!(page.status, 200);
+    let csp = header(&page, "content-security-policy").unwrap_or_default();
+    assert!(csp.contains("frame-ancestors https://admin.hub.vn") && !csp.contains("'none'; form"), "{csp}");
+    assert_eq!(header(&page, "x-frame-options"), None);
 }
