@@ -16,6 +16,40 @@ pub fn de_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<crate::dom
     Ok(id(&<Value as serde::Deserialize>::deserialize(d)?))
 }
 
+/// A customer of `customer/list` (v3) or `customer/search` (v2): the same record in both.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct CustomerRecord {
+    /// Its id.
+    #[serde(deserialize_with = "de_id")]
+    pub id: Option<crate::domain::NhanhId>,
+    /// Name.
+    #[serde(deserialize_with = "crate::lenient::de::text")]
+    pub name: Option<String>,
+    /// Mobile, as Nhanh holds it.
+    #[serde(deserialize_with = "crate::lenient::de::text")]
+    pub mobile: Option<String>,
+    /// Email.
+    #[serde(deserialize_with = "crate::lenient::de::text")]
+    pub email: Option<String>,
+    /// Free-text address.
+    #[serde(deserialize_with = "crate::lenient::de::text")]
+    pub address: Option<String>,
+}
+
+impl CustomerRecord {
+    /// The neutral customer, when it has an id.
+    pub fn into_customer(self) -> Option<crate::nhanh::Customer> {
+        Some(crate::nhanh::Customer {
+            id: self.id?,
+            name: self.name,
+            mobile: self.mobile,
+            email: self.email,
+            address: self.address,
+        })
+    }
+}
+
 /// A depot from a lookup item (`{id, name, …}`, the id a number or text); `None` without an id.
 pub fn depot(v: &Value) -> Option<crate::domain::Depot> {
     let id = int(&v["id"]).and_then(|i| u64::try_from(i).ok()).filter(|i| *i > 0)?;

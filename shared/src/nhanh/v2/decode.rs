@@ -149,8 +149,7 @@ pub fn order(v: &Value) -> Option<Order> {
 
 /// A customer from `customer/search`.
 pub fn customer(v: &Value) -> Option<Customer> {
-    let w: wire::Customer = record(v)?;
-    Some(Customer { id: w.id?, name: w.name, mobile: w.mobile, email: w.email, address: w.address })
+    crate::lenient::record::<crate::nhanh::lenient::CustomerRecord>(v)?.into_customer()
 }
 
 /// A retail bill from `bill/search` (nhanh-api-v2.md §3.9). Undocumented in v2 and read when

@@ -122,22 +122,6 @@ pub(super) struct Line {
     pub discount: Option<i64>,
 }
 
-/// A customer of `customer/search`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub(super) struct Customer {
-    #[serde(deserialize_with = "id")]
-    pub id: Option<NhanhId>,
-    #[serde(deserialize_with = "text")]
-    pub name: Option<String>,
-    #[serde(deserialize_with = "text")]
-    pub mobile: Option<String>,
-    #[serde(deserialize_with = "text")]
-    pub email: Option<String>,
-    #[serde(deserialize_with = "text")]
-    pub address: Option<String>,
-}
-
 /// A retail bill of `bill/search` (§3.9).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]

@@ -277,8 +277,7 @@ pub fn bill(v: &Value) -> Option<crate::nhanh::Bill> {
 
 /// A `customer/list` item.
 pub fn customer(v: &Value) -> Option<Customer> {
-    let w: wire::Customer = crate::lenient::record(v)?;
-    Some(Customer { id: w.id?, name: w.name, mobile: w.mobile, email: w.email, address: w.address })
+    crate::lenient::record::<crate::nhanh::lenient::CustomerRecord>(v)?.into_customer()
 }
 
 /// Nhanh's id in an `order/add` answer: `data.id`, else `data.orderId`, else a one-element list.

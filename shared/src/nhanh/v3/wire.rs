@@ -230,19 +230,3 @@ pub(super) struct Related {
     #[serde(deserialize_with = "id")]
     pub parent_id: Option<NhanhId>,
 }
-
-/// A `customer/list` item.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub(super) struct Customer {
-    #[serde(deserialize_with = "id")]
-    pub id: Option<NhanhId>,
-    #[serde(deserialize_with = "text")]
-    pub name: Option<String>,
-    #[serde(deserialize_with = "text")]
-    pub mobile: Option<String>,
-    #[serde(deserialize_with = "text")]
-    pub email: Option<String>,
-    #[serde(deserialize_with = "text")]
-    pub address: Option<String>,
-}
