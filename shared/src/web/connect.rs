@@ -26,24 +26,9 @@ pub struct ConnectApp {
     pub frame_ancestors: Vec<String>,
 }
 
-/// A page the Hub's admin may frame: `frame-ancestors` names its origins instead of `'none'`,
-/// and `X-Frame-Options: DENY` goes (browsers that know `frame-ancestors` ignore it anyway).
-fn framed_by(mut response: HttpResponse, origins: &[String]) -> HttpResponse {
-    if origins.is_empty() {
-        return response;
-    }
-    response.headers.retain(|(name, _)| name != "x-frame-options");
-    for (name, value) in &mut response.headers {
-        if name == "content-security-policy" {
-            *value = value.replace("frame-ancestors 'none'", &format!("frame-ancestors {}", origins.join(" ")));
-        }
-    }
-    response
-}
-
 /// Routes one request; its pages may be framed by the Hub's admin when it is configured.
 pub async fn handle(app: &ConnectApp, req: &HttpRequest) -> HttpResponse {
-    framed_by(route(app, req).await, &app.frame_ancestors)
+    route(app, req).await.framed_by(&app.frame_ancestors)
 }
 
 async fn route(app: &ConnectApp, req: &HttpRequest) -> HttpResponse {

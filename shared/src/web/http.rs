@@ -74,6 +74,21 @@ impl HttpResponse {
             body,
         }
     }
+    /// This response, when it is a page, as one the Hub's admin at `origins` may frame:
+    /// `frame-ancestors` names them instead of `'none'`, and `X-Frame-Options: DENY` goes
+    /// (browsers that know `frame-ancestors` ignore it anyway). No origins: unchanged.
+    pub fn framed_by(mut self, origins: &[String]) -> Self {
+        if origins.is_empty() {
+            return self;
+        }
+        self.headers.retain(|(name, _)| name != "x-frame-options");
+        for (name, value) in &mut self.headers {
+            if name == "content-security-policy" {
+                *value = value.replace("frame-ancestors 'none'", &format!("frame-ancestors {}", origins.join(" ")));
+            }
+        }
+        self
+    }
     /// A JSON document.
     pub fn json(status: u16, value: &impl serde::Serialize) -> Self {
         Self {
