@@ -12,7 +12,7 @@ cargo build -q -p connect -p intake -p processor -p reconcile -p connector-tests
 cargo test -q -p connector-tests --features e2e --test e2e --no-run
 name=screenshots-stack port="${SCREENSHOTS_PORT:-9650}" dir="$ROOT/.stack/screenshots-stack"
 rm -rf "$dir"
-PORT="$port" MOTO_PORT="$((port + 1))" NHANH_SIM_PORT="$((port + 2))" HUB_SIM_PORT="$((port + 3))" BRIDGE_PORT="$((port + 4))" \
+STACK_RELOAD=0 PORT="$port" MOTO_PORT="$((port + 1))" NHANH_SIM_PORT="$((port + 2))" HUB_SIM_PORT="$((port + 3))" BRIDGE_PORT="$((port + 4))" \
   STACK_DIR="$dir" scripts/stack.sh >"$ROOT/.stack/$name.out" 2>&1 &
 STACK_PID=$!
 trap 'kill -TERM "$STACK_PID" 2>/dev/null || true; wait "$STACK_PID" 2>/dev/null || true' EXIT

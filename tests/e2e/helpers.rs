@@ -242,7 +242,7 @@ impl TestApp {
         let secret = self.secret.clone();
         let (callback, _) = self.start_connect(&secret).await;
         let done = self.finish(&callback).await;
-        assert_eq!(done.status, 200, "{}", done.body);
+        assert_eq!(done.status, 200, "account {}, callback {callback}: {}", self.account, done.body);
         assert!(done.body.contains("id=\"verify-token\""), "connected: {}", done.body);
         done
     }

@@ -374,7 +374,10 @@ async fn initial_sync_under_a_compressed_limiter_makes_no_call_while_locked() {
     }
     let elapsed = started.elapsed();
     let done_page = crate::browser::rendered_page(&app, None).await;
-    assert!(done_page.contains("id=\"initial-sync-bar\" max=\"100\" value=\"100\""), "the bar ends at 100 %");
+    assert!(
+        done_page.contains("id=\"initial-sync-bar\" max=\"100\" value=\"100\""),
+        "the bar ends at 100 %: {done_page}"
+    );
     assert_eq!(crate::browser::products_done(&done_page), Some(count));
     seen.push(count);
     println!("initial sync: products done as Chromium saw them: {seen:?}");
