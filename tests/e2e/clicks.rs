@@ -225,15 +225,14 @@ async fn a_merchant_connects_retries_syncs_and_disconnects_by_clicking() {
     browser.screenshots("connection-confirm").await;
 
     // Syncing: the queue is held, so the first pass waits and the page shows it due.
-    let bridge = crate::helpers::Bridge::of_stack();
-    bridge.pause().await;
+    let held = crate::helpers::Bridge::of_stack().hold().await;
     browser.click("#confirm").await;
     browser.wait_for("#state-badge").await;
     assert_eq!(browser.text("#state-badge").await, "đang đồng bộ");
     assert!(browser.source().await.contains("Đã kết nối"));
     browser.axe("syncing").await;
     browser.screenshots("connection-syncing").await;
-    bridge.resume().await;
+    held.release().await;
 
     // Healthy: the first sync is done and webhooks are on.
     status_until(&app, "the first sync", |s| s["state"] == "active" && s["initial_sync"]["state"] == "done").await;

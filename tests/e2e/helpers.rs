@@ -370,10 +370,9 @@ pub async fn messages_of(account: &str, expected: usize, settle: std::time::Dura
 pub async fn with_collector_paused<T>(f: impl std::future::Future<Output = T>) -> T {
     static PAUSES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let _one_at_a_time = PAUSES.lock().await;
-    let bridge = Bridge::of_stack();
-    bridge.pause().await;
+    let held = Bridge::of_stack().hold().await;
     let out = f.await;
-    bridge.resume().await;
+    held.release().await;
     out
 }
 
@@ -386,6 +385,7 @@ pub struct Bridge {
 impl Bridge {
     /// The bridge of the stack under test.
     pub fn of_stack() -> Self {
+        stack();
         Self { url: stack_env().get("BRIDGE_URL").cloned().unwrap_or_default(), http: reqwest::Client::new() }
     }
     /// Stops reading the queue; returns once the batch in flight (if any) is settled, so what the
@@ -398,6 +398,42 @@ impl Bridge {
     pub async fn resume(&self) {
         let r = self.http.post(format!("{}/resume", self.url)).send().await.expect("resume bridge");
         assert!(r.status().is_success(), "resume bridge: {}", r.status());
+    }
+    /// Pauses the bridge until the returned hold is released or dropped: a test that fails
+    /// while it holds the queue does not leave the stack paused for every test after it.
+    pub async fn hold(self) -> Held {
+        self.pause().await;
+        Held { bridge: Some(self) }
+    }
+}
+
+/// The bridge paused by [`Bridge::hold`].
+pub struct Held {
+    bridge: Option<Bridge>,
+}
+
+impl Held {
+    /// Reads the queue again.
+    pub async fn release(mut self) {
+        if let Some(bridge) = self.bridge.take() {
+            bridge.resume().await;
+        }
+    }
+}
+
+impl Drop for Held {
+    /// A hold dropped unreleased (its test panicked): `POST /resume` by a plain blocking request,
+    /// as no runtime may be left to await one.
+    fn drop(&mut self) {
+        use std::io::Write;
+        let Some(bridge) = self.bridge.take() else { return };
+        let Some(addr) = bridge.url.strip_prefix("http://").map(|a| a.trim_end_matches('/').to_owned()) else { return };
+        if let Ok(mut stream) = std::net::TcpStream::connect(&addr) {
+            let request =
+                format!("POST /resume HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            let _ = stream.write_all(request.as_bytes());
+            let _ = std::io::Read::read(&mut stream, &mut [0u8; 64]);
+        }
     }
 }
 

@@ -331,14 +331,13 @@ async fn initial_sync_under_a_compressed_limiter_makes_no_call_while_locked() {
     // ends the sync between two looks): with the queue held before anything is applied, with the
     // queue held after the first page is in, and once the sync is done.
     let mut seen: Vec<u64> = Vec::new();
-    let bridge = crate::helpers::Bridge::of_stack();
-    bridge.pause().await;
+    let hold = crate::helpers::Bridge::of_stack().hold().await;
     app.connect().await;
     let held = app.status().await.1;
     // The first pass, which starts the sync, is held in the queue: nothing applied yet.
     assert_eq!((held["state"].as_str(), held["initial_sync"]["done"].as_u64()), (Some("syncing"), Some(0)), "{held}");
     seen.extend(crate::browser::products_done(&crate::browser::rendered_page(&app, None).await).or(Some(0)));
-    bridge.resume().await;
+    hold.release().await;
     let deadline = Instant::now() + Duration::from_secs(240.max(count / 8));
     let mut looked_mid_way = false;
     // How long the test held the queue to look mid-way: no invocation runs then, so it is not
@@ -356,14 +355,14 @@ async fn initial_sync_under_a_compressed_limiter_makes_no_call_while_locked() {
         if !looked_mid_way && status["initial_sync"]["done"].as_u64() > Some(0) {
             // The first page is in: hold the queue (the page in flight ends first), look, release.
             // The limiter makes 40 pages take at least 6 s, so pages remain; the test asserts it.
-            bridge.pause().await;
+            let hold = crate::helpers::Bridge::of_stack().hold().await;
             let hold_started = Instant::now();
             let (_, held) = app.status().await;
             assert_eq!(held["initial_sync"]["state"], "running", "pages remain after the first: {held}");
             let dom = crate::browser::rendered_page(&app, Some("initial-sync-midway")).await;
             seen.extend(crate::browser::products_done(&dom));
             held_for = hold_started.elapsed();
-            bridge.resume().await;
+            hold.release().await;
             looked_mid_way = true;
             continue;
         }
