@@ -18,11 +18,14 @@ fn screenshot_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.stack/screenshots"))
 }
 
-/// axe-core as `scripts/tools.sh` installs it from npm.
-fn axe_source() -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/axe/node_modules/axe-core/axe.min.js");
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("axe-core missing at {} ({e}); scripts/tools.sh installs it", path.display()))
+/// axe-core as `scripts/tools.sh` installs it from npm (read once per test binary).
+fn axe_source() -> &'static str {
+    static SOURCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SOURCE.get_or_init(|| {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/axe/node_modules/axe-core/axe.min.js");
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("axe-core missing at {} ({e}); scripts/tools.sh installs it", path.display()))
+    })
 }
 
 /// A Chromium session through a chromedriver of its own, ended with the test.
@@ -133,7 +136,7 @@ impl Browser {
 
     /// The serious and critical violations axe-core finds in the page.
     async fn serious_violations(&self) -> Vec<Value> {
-        self.client.execute(&axe_source(), vec![]).await.expect("load axe-core");
+        self.client.execute(axe_source(), vec![]).await.expect("load axe-core");
         let run = "const done = arguments[arguments.length - 1];\
             axe.run(document, {resultTypes: ['violations']})\
               .then(r => done(r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,\

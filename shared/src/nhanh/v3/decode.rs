@@ -79,13 +79,8 @@ pub fn page<T>(body: &Value, sent: Option<&Value>, item: fn(&Value) -> Option<T>
     Page { items, next, total_pages: None, truncated }
 }
 
-/// The v3 product status int (or its text) → the neutral status (§4.4).
-pub fn product_status(v: &Value) -> Option<ProductStatus> {
-    int(v).map(status_of_product)
-}
-
 /// The v3 product status int → the neutral status (§4.4).
-fn status_of_product(n: i64) -> ProductStatus {
+fn product_status(n: i64) -> ProductStatus {
     match n {
         1 => ProductStatus::New,
         2 => ProductStatus::Active,
@@ -106,7 +101,7 @@ pub fn product(v: &Value) -> Option<Product> {
         barcode: w.barcode,
         name: w.name.unwrap_or_default(),
         price: w.prices.retail.or(w.price),
-        status: w.status.map(status_of_product),
+        status: w.status.map(product_status),
         image: w.images.avatar.or(w.image),
         created_at: w.created_at.and_then(timefmt::from_unix),
     })

@@ -271,8 +271,9 @@ impl IntakeService {
         Ok(Outcome::Queued(1))
     }
 
-    /// Refuses a signed Hub event whose `occurred_at` is missing, unreadable, older than
-    /// [`HUB_EVENT_MAX_AGE`] or further ahead than [`HUB_EVENT_MAX_SKEW`], as svix's webhook
+    /// Refuses a signed Hub event whose `occurred_at` (read by [`HubEventBody::occurred_at`],
+    /// which refuses it missing or unreadable) is older than [`HUB_EVENT_MAX_AGE`] or further
+    /// ahead than [`HUB_EVENT_MAX_SKEW`], as svix's webhook
     /// verification checks its signed timestamp: `occurred_at` is inside the signed body, so a
     /// captured event cannot be replayed later. Within the window a replay is harmless: SQS drops
     /// the same body for 5 minutes, and applying a Hub event twice finds it already linked.

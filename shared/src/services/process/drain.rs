@@ -115,13 +115,10 @@ impl Processor {
         let mut retry = None;
         for (id, result) in results {
             let Some(waiting) = stamps.get(&id).copied() else { continue };
-            match result {
-                Ok(Outcome::Applied(_)) => applied.push(waiting),
+            // A permanent failure is logged and the order is done; a retryable one keeps it waiting.
+            match self.go_on(conn, result).await {
+                Ok(Some(Outcome::Applied(_))) => applied.push(waiting),
                 Ok(_) => done.push(waiting),
-                Err(Failure::Permanent { stream, record, kind, reason }) => {
-                    self.log_failure(conn, stream, &record, kind, reason).await;
-                    done.push(waiting);
-                }
                 Err(failure) => {
                     retry.get_or_insert(failure);
                 }

@@ -222,11 +222,13 @@ impl Processor {
                         }
                         records.snapshots.push((key, body));
                     }
-                    Some(Err(Failure::Permanent { stream, record, kind, reason })) => {
-                        self.log_failure(conn, stream, &record, kind, reason).await
+                    // A permanent failure is logged; the first retryable one stops the sync.
+                    Some(Err(failure)) => {
+                        if let (Err(retry), true) = (self.go_on(conn, Err(failure)).await, outcome.is_ok()) {
+                            outcome = Err(retry);
+                        }
                     }
-                    Some(Err(retry)) if outcome.is_ok() => outcome = Err(retry),
-                    Some(Err(_)) | None => {}
+                    None => {}
                 }
             }
             if outcome.is_err() {
