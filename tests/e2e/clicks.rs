@@ -254,6 +254,9 @@ async fn a_merchant_connects_retries_syncs_and_disconnects_by_clicking() {
     browser.axe("healthy").await;
     browser.screenshots("connection-healthy").await;
 
+    // Failing: the Hub refuses the next call of this account for good (422). The first pass must
+    // be over first, or one of its own Hub calls meets the fault (CI saw it).
+    app.first_pass_past_orders().await;
     // Failing: the Hub refuses the next write of this account for good (422).
     app.post_json(&format!("{}/_sim/faults", stack().hub), json!([{"status": 422, "account": app.account}])).await;
     app.post_json(
