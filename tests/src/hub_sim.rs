@@ -43,6 +43,10 @@ struct Fault {
     /// Only calls for this account (any account when absent).
     #[serde(default)]
     account: Option<String>,
+    /// Only calls of this HTTP method, e.g. `POST` for a create (any method when absent): a test
+    /// that means a write is not met by a scheduled pass's listing that runs meanwhile.
+    #[serde(default)]
+    method: Option<String>,
 }
 
 /// Faults answered at random (`POST /_sim/faults/rate`): each resource call of `account` (every
@@ -196,7 +200,10 @@ fn gate(sim: &mut HubSim, method: &Method, account: &str, path: &str, headers: &
         }
         window.push_back(at_ms);
     }
-    let pick = sim.faults.iter().position(|f| f.account.as_deref().is_none_or(|a| a == account));
+    let pick = sim.faults.iter().position(|f| {
+        f.account.as_deref().is_none_or(|a| a == account)
+            && f.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method.as_str()))
+    });
     if let Some(f) = pick.and_then(|i| sim.faults.remove(i)).or_else(|| random_fault(sim, account)) {
         if let Some(last) = sim.requests.last_mut() {
             last["fault"] = json!(f.status);
@@ -408,7 +415,12 @@ fn random_fault(sim: &HubSim, account: &str) -> Option<Fault> {
         return None;
     }
     let status = rate.statuses[(dice / 100) as usize % rate.statuses.len()];
-    Some(Fault { status, retry_after: (status == 429).then_some(rate.retry_after).flatten(), account: None })
+    Some(Fault {
+        status,
+        retry_after: (status == 429).then_some(rate.retry_after).flatten(),
+        account: None,
+        method: None,
+    })
 }
 
 async fn ctl_fault_rate(State(state): State<Shared>, Json(b): Json<FaultRate>) -> Json<Value> {
