@@ -207,7 +207,9 @@ ENV_ARGS+=(--env-var "RUST_LOG=${RUST_LOG:-info}")
 # editor) cannot restart the functions in the middle of a test's requests.
 [ "${STACK_RELOAD:-1}" = 0 ] && ENV_ARGS+=(--ignore-changes)
 ENV_ARGS+=(--concurrency "${STACK_CONCURRENCY:-1}")
-start functions cargo lambda watch -A 127.0.0.1 -P "$PORT" "${ENV_ARGS[@]}"
+# WATCH_LOG: the log filter of `cargo lambda watch` itself (its RUST_LOG; the functions get theirs
+# through --env-var above), e.g. `cargo_lambda=debug,tower_http=debug` to see each runtime API call.
+start functions env RUST_LOG="${WATCH_LOG:-cargo_lambda=info}" cargo lambda watch -A 127.0.0.1 -P "$PORT" "${ENV_ARGS[@]}"
 wait_http "http://127.0.0.1:$PORT/nhanhvn/connections/warmup" 300 functions
 # Build and start each function once so the first real request does not wait for it.
 curl -s -o /dev/null -X POST "http://127.0.0.1:$PORT/nhanhvn/hook/0" -d '{}' || true

@@ -32,8 +32,10 @@ pub fn to_request(req: &Request) -> HttpRequest {
 }
 
 /// Runs `handle` inside one span per HTTP request (method, path, the Lambda request id), so every
-/// log line of the request carries them without repeating them.
-pub async fn in_request_span<F: std::future::Future>(req: &Request, handle: F) -> F::Output {
+/// log line of the request carries them without repeating them, and logs one line when it is
+/// answered: its status and how long it took (the query, which may carry a one-time code, is not
+/// logged).
+pub async fn in_request_span<F: std::future::Future<Output = HttpResponse>>(req: &Request, handle: F) -> HttpResponse {
     use tracing::Instrument;
     let request_id = req.lambda_context_ref().map(|c| c.request_id.clone()).unwrap_or_default();
     let span = tracing::info_span!(
@@ -42,7 +44,14 @@ pub async fn in_request_span<F: std::future::Future>(req: &Request, handle: F) -
         path = req.uri().path(),
         request_id = request_id.as_str()
     );
-    handle.instrument(span).await
+    async {
+        let started = std::time::Instant::now();
+        let response = handle.await;
+        tracing::info!(status = response.status, elapsed_ms = started.elapsed().as_millis() as u64, "answered");
+        response
+    }
+    .instrument(span)
+    .await
 }
 
 /// Converts a response for Lambda.
