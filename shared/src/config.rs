@@ -272,6 +272,7 @@ fn origin(name: &'static str, o: &str) -> Result<String, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
 
     #[test]
     fn hub_admin_origins_are_plain_origins_only() {
@@ -293,7 +294,6 @@ mod tests {
         }
         assert!(origins("HUB_ADMIN_ORIGINS", None).unwrap().is_empty());
     }
-    use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();

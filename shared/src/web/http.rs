@@ -52,6 +52,15 @@ pub struct HttpResponse {
     pub body: String,
 }
 
+/// The content security policy of a page: nothing loads, inline styles apply, only the pages'
+/// own inline scripts run (by hash), and only `frame_ancestors` may frame it.
+fn page_policy(frame_ancestors: &str) -> String {
+    format!(
+        "default-src 'none'; style-src 'unsafe-inline'; script-src {}; form-action *; frame-ancestors {frame_ancestors}",
+        super::pages::script_sources()
+    )
+}
+
 impl HttpResponse {
     /// An HTML page.
     pub fn html(status: u16, body: String) -> Self {
@@ -63,13 +72,7 @@ impl HttpResponse {
                 ("x-frame-options".into(), "DENY".into()),
                 ("referrer-policy".into(), "no-referrer".into()),
                 ("x-content-type-options".into(), "nosniff".into()),
-                (
-                    "content-security-policy".into(),
-                    format!(
-                        "default-src 'none'; style-src 'unsafe-inline'; script-src {}; form-action *; frame-ancestors 'none'",
-                        super::pages::script_sources()
-                    ),
-                ),
+                ("content-security-policy".into(), page_policy("'none'")),
             ],
             body,
         }
@@ -84,7 +87,7 @@ impl HttpResponse {
         self.headers.retain(|(name, _)| name != "x-frame-options");
         for (name, value) in &mut self.headers {
             if name == "content-security-policy" {
-                *value = value.replace("frame-ancestors 'none'", &format!("frame-ancestors {}", origins.join(" ")));
+                *value = page_policy(&origins.join(" "));
             }
         }
         self

@@ -224,8 +224,10 @@ impl Processor {
                     }
                     // A permanent failure is logged; the first retryable one stops the sync.
                     Some(Err(failure)) => {
-                        if let (Err(retry), true) = (self.go_on(conn, Err(failure)).await, outcome.is_ok()) {
-                            outcome = Err(retry);
+                        if let Err(retry) = self.go_on(conn, Err(failure)).await {
+                            if outcome.is_ok() {
+                                outcome = Err(retry);
+                            }
                         }
                     }
                     None => {}
