@@ -16,6 +16,8 @@ pub struct Stack {
     pub service_token: String,
     /// The status JSON's credential (`STATUS_API_TOKEN`).
     pub status_token: String,
+    /// The queue bridge's control API (`BRIDGE_URL`).
+    pub bridge: String,
     pub log_dir: PathBuf,
 }
 
@@ -40,6 +42,7 @@ pub fn stack() -> &'static Stack {
             hub: get("HUB_SIM_URL"),
             service_token: get("HUB_SERVICE_TOKEN"),
             status_token: get("STATUS_API_TOKEN"),
+            bridge: get("BRIDGE_URL"),
             log_dir: PathBuf::from(get("LOG_DIR")),
         }
     })
@@ -399,8 +402,7 @@ pub struct Bridge {
 impl Bridge {
     /// The bridge of the stack under test.
     pub fn of_stack() -> Self {
-        stack();
-        Self { url: stack_env().get("BRIDGE_URL").cloned().unwrap_or_default(), http: reqwest::Client::new() }
+        Self { url: stack().bridge.clone(), http: reqwest::Client::new() }
     }
     /// Stops reading the queue; returns once the batch in flight (if any) is settled, so what the
     /// queue holds stays where it is until [`Bridge::resume`].
